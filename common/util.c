@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* util.c: checksums, hashing, clocks and parsers shared by every module. */
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- CRC-32C ---- */
+
+static uint32_t cmn_crc_table[8][256];
+static pthread_once_t cmn_crc_once = PTHREAD_ONCE_INIT;
+static bool cmn_crc_hw;
+
+static void cmn_crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        cmn_crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            cmn_crc_table[t][i] = (cmn_crc_table[t - 1][i] >> 8) ^
+                                  cmn_crc_table[0][cmn_crc_table[t - 1][i] & 0xff];
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    cmn_crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+static uint32_t cmn_crc_sw(uint32_t crc, const uint8_t *p, size_t len)
+{
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        v ^= crc;
+        crc = cmn_crc_table[7][v & 0xff] ^ cmn_crc_table[6][(v >> 8) & 0xff] ^
+              cmn_crc_table[5][(v >> 16) & 0xff] ^ cmn_crc_table[4][(v >> 24) & 0xff] ^
+              cmn_crc_table[3][(v >> 32) & 0xff] ^ cmn_crc_table[2][(v >> 40) & 0xff] ^
+              cmn_crc_table[1][(v >> 48) & 0xff] ^ cmn_crc_table[0][v >> 56];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        crc = (crc >> 8) ^ cmn_crc_table[0][(crc ^ *p++) & 0xff];
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t cmn_crc_hw_run(uint32_t crc, const uint8_t *p,
+                                                                   size_t len)
+{
+    uint64_t c = crc;
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        len -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (len--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t cmn_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    pthread_once(&cmn_crc_once, cmn_crc_init);
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (cmn_crc_hw)
+        return ~cmn_crc_hw_run(crc, buf, len);
+#endif
+    return ~cmn_crc_sw(crc, buf, len);
+}
+
+/* ---- 64-bit hash (a wyhash-style multiply-mix; not cryptographic) ---- */
+
+static inline uint64_t cmn_mix(uint64_t a, uint64_t b)
+{
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline uint64_t cmn_rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+uint64_t cmn_hash64(const void *buf, size_t len, uint64_t seed)
+{
+    const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
+                   k2 = 0x8ebc6af09c88c6e3ull;
+    const uint8_t *p = buf;
+    uint64_t h = seed ^ cmn_mix(seed ^ k0, k1) ^ len;
+    size_t n = len;
+    while (n >= 16) {
+        h = cmn_mix(cmn_rd64(p) ^ k1, cmn_rd64(p + 8) ^ h);
+        p += 16;
+        n -= 16;
+    }
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        a = cmn_rd64(p);
+        for (size_t i = 8; i < n; i++)
+            b |= (uint64_t)p[i] << (8 * (i - 8));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            a |= (uint64_t)p[i] << (8 * i);
+    }
+    h = cmn_mix(a ^ k1 ^ h, b ^ k2);
+    return cmn_mix(h ^ k0, len ^ k2);
+}
+
+/* ---- clocks ---- */
+
+uint64_t cmn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cmn_now_ms(void)
+{
+    return cmn_now_ns() / 1000000ull;
+}
+
+uint64_t cmn_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- parsers ---- */
+
+int cmn_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return -EINVAL;
+    for (; isdigit((unsigned char)*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+    }
+    if (*s || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int cmn_parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return -EINVAL;
+    for (; isdigit((unsigned char)*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+    }
+    unsigned shift = 0;
+    if (*s) {
+        switch (toupper((unsigned char)*s)) {
+        case 'K': shift = 10; break;
+        case 'M': shift = 20; break;
+        case 'G': shift = 30; break;
+        case 'T': shift = 40; break;
+        case 'B': shift = 0; break;
+        default: return -EINVAL;
+        }
+        s++;
+        if (shift && (strcasecmp(s, "iB") == 0 || strcasecmp(s, "B") == 0))
+            s += strlen(s);
+        if (*s)
+            return -EINVAL;
+    }
+    if (shift && v > (UINT64_MAX >> shift))
+        return -EINVAL;
+    *out = v << shift;
+    return 0;
+}
+
+int cmn_parse_bool(const char *s, int *out)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+    if (!s)
+        return -EINVAL;
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int cmn_parse_duration_ms(const char *s, uint64_t *out_ms)
+{
+    char num[32];
+    size_t n = 0;
+    if (!s)
+        return -EINVAL;
+    while (isdigit((unsigned char)s[n]) && n < sizeof(num) - 1) {
+        num[n] = s[n];
+        n++;
+    }
+    num[n] = '\0';
+    uint64_t v, mult;
+    if (n == 0 || cmn_parse_u64(num, UINT64_MAX / 3600000ull, &v) != 0)
+        return -EINVAL;
+    const char *u = s + n;
+    if (*u == '\0' || strcmp(u, "s") == 0)
+        mult = 1000;
+    else if (strcmp(u, "ms") == 0)
+        mult = 1;
+    else if (strcmp(u, "m") == 0 || strcmp(u, "min") == 0)
+        mult = 60000;
+    else if (strcmp(u, "h") == 0)
+        mult = 3600000;
+    else
+        return -EINVAL;
+    *out_ms = v * mult;
+    return 0;
+}
+
+char *cmn_fmt_size(uint64_t bytes, char *buf, size_t cap)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < CMN_ARRAY_SIZE(units)) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, cap, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+uint64_t cmn_rand64(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}

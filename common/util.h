@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* util.h: small shared helpers: checksums, hashing, clocks, size parsing. */
+#ifndef TIERFS_COMMON_UTIL_H
+#define TIERFS_COMMON_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CMN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define CMN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CMN_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define CMN_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define CMN_IS_POW2(x) ((x) != 0 && ((x) & ((x)-1)) == 0)
+
+/*
+ * CRC-32C (Castagnoli), hardware SSE4.2 where the CPU has it, a table otherwise.
+ * Chain calls by passing the previous result as @crc; start with 0.
+ * @return the updated CRC. Thread safe.
+ */
+uint32_t cmn_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* 64-bit non-cryptographic hash of a byte string (well mixed, fast). @return hash. */
+uint64_t cmn_hash64(const void *buf, size_t len, uint64_t seed);
+
+/* Monotonic clock. @return nanoseconds / milliseconds since an arbitrary start. */
+uint64_t cmn_now_ns(void);
+uint64_t cmn_now_ms(void);
+/* Wall clock in nanoseconds since the epoch. */
+uint64_t cmn_wall_ns(void);
+
+/*
+ * Parse a byte size: decimal digits with an optional K, M, G or T suffix
+ * (powers of 1024; "KiB"/"KB"/"k" spellings accepted). No sign, no overflow.
+ * @return 0 and *out, or -EINVAL.
+ */
+int cmn_parse_size(const char *s, uint64_t *out);
+/* Parse a non-negative integer (decimal) that fits @max. @return 0 or -EINVAL. */
+int cmn_parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* Parse a boolean: 1/0, true/false, yes/no, on/off. @return 0 or -EINVAL. */
+int cmn_parse_bool(const char *s, int *out);
+/* Parse a duration: a number with optional ms, s, m, h suffix (default s). @return 0 / -EINVAL. */
+int cmn_parse_duration_ms(const char *s, uint64_t *out_ms);
+
+/* Format @bytes as "12.3 MiB" into @buf. @return buf. */
+char *cmn_fmt_size(uint64_t bytes, char *buf, size_t cap);
+
+/* xorshift-style PRNG for jitter and workload generation; state must be non-zero. */
+uint64_t cmn_rand64(uint64_t *state);
+
+#endif

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hc_i.h: private interfaces between the parts of hybridcache/:
+ *   entry.c     - struct hc_entry allocation and reference counting
+ *   mem.c       - the sharded memory tier (hc_mem_*), evict_<policy>.c behind hc_policy_ops
+ *   disk.c      - the region (log-structured) disk tier (hc_disk_*)
+ *   cache.c     - the cooperator: hybridcache.h on top of hc_mem + hc_disk, single-flight
+ * Tests include this header to exercise the parts one by one.
+ */
+#ifndef TIERFS_HC_I_H
+#define TIERFS_HC_I_H
+
+#include "hybridcache/hybridcache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- entries ---- */
+
+/*
+ * Policy bookkeeping lives inside the entry (intrusive), so eviction never allocates.
+ * Each policy uses the fields it needs; they are protected by the owning shard's lock.
+ */
+struct hc_policy_node {
+    struct hc_entry *prev, *next;  /* queue links */
+    uint8_t queue;                 /* which queue (s3fifo small/main, tinylfu window/probation/protected) */
+    uint8_t freq;                  /* small saturating counter / visited bit */
+    uint8_t flags;
+    uint8_t pad;
+};
+
+struct hc_entry {
+    _Atomic uint32_t refs;         /* the index holds one while the entry is in it */
+    uint32_t klen;
+    uint32_t len;                  /* valid bytes of data */
+    uint32_t cap;                  /* bytes allocated for data (counted against memory) */
+    uint64_t hash;                 /* hc_key_hash(key) */
+    void *data;                    /* IOENG_BUF_ALIGN-aligned, cap bytes */
+    struct hc_entry *hash_next;    /* shard hash chain; protected by shard lock */
+    struct hc_policy_node pn;      /* protected by shard lock */
+    uint8_t in_index;              /* protected by shard lock */
+    uint8_t low_priority;          /* inserted by prefetch; policies may place it for early eviction */
+    struct hc_accounting *acct;    /* where cap is charged (NULL = nowhere) */
+    char key[];                    /* klen bytes */
+};
+
+/* Memory accounting shared by memory tier, in-flight fetches and the write queue. */
+struct hc_accounting {
+    _Atomic uint64_t used;
+    uint64_t limit;
+};
+
+uint64_t hc_key_hash(const void *key, size_t klen);
+/* Allocate an entry with one reference and a data buffer of @cap bytes; charge @acct.
+ * @return entry or NULL (ENOMEM). */
+struct hc_entry *hc_entry_alloc(const void *key, size_t klen, size_t cap,
+                                struct hc_accounting *acct);
+
+/* ---- eviction policies (one file each: evict_lru.c, evict_s3fifo.c, ...) ---- */
+
+struct hc_policy;  /* per-shard policy state (each implementation embeds this first) */
+struct hc_policy_ops {
+    const char *name;
+    /* @capacity: the shard's byte capacity (policies that size queues need it). */
+    int (*create)(uint64_t capacity, struct hc_policy **out);
+    void (*destroy)(struct hc_policy *p);
+    void (*on_insert)(struct hc_policy *p, struct hc_entry *e);   /* e joins the policy */
+    void (*on_hit)(struct hc_policy *p, struct hc_entry *e);      /* under the shard lock */
+    void (*on_remove)(struct hc_policy *p, struct hc_entry *e);   /* e leaves (explicit remove) */
+    /* Choose the next victim and detach it from the policy; NULL if empty.
+     * May reorder entries (s3fifo/sieve second chances). */
+    struct hc_entry *(*evict)(struct hc_policy *p);
+    /* Optional: admission (tinylfu): should @cand be admitted over @victim? */
+    bool (*admit)(struct hc_policy *p, struct hc_entry *cand, struct hc_entry *victim);
+};
+struct hc_policy {
+    const struct hc_policy_ops *ops;
+};
+/* @return the policy named @name or NULL. */
+const struct hc_policy_ops *hc_policy_find(const char *name);
+
+/* ---- memory tier ---- */
+
+struct hc_mem;
+struct hc_mem_conf {
+    uint64_t capacity;             /* bytes of entry data */
+    const char *policy;
+    unsigned shards;               /* 0 = automatic (power of two) */
+    struct hc_accounting *acct;    /* shared budget; NULL = the tier's own */
+    /* Called for each entry evicted by capacity (not by hc_mem_remove), outside shard
+     * locks, with a reference the callee must put. Used for write-on-evict. */
+    void (*on_evict)(struct hc_entry *e, void *arg);
+    void *on_evict_arg;
+};
+int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out);
+void hc_mem_destroy(struct hc_mem *m);
+/* @return a new reference or NULL. Counts a hit or a miss. */
+struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key, size_t klen);
+/* Insert @e (the index takes its own reference; an existing entry under the key is
+ * replaced). Evicts to make room. @return 0 or -errno (-E2BIG larger than a shard). */
+int hc_mem_insert(struct hc_mem *m, struct hc_entry *e);
+int hc_mem_remove(struct hc_mem *m, uint64_t hash, const void *key, size_t klen);
+/* Evict until at least @bytes fit in the shared budget (in-flight buffers make room). */
+void hc_mem_make_room(struct hc_mem *m, uint64_t bytes);
+struct hc_mem_stats {
+    uint64_t hits, misses, inserts, evictions, bytes, entries;
+};
+void hc_mem_get_stats(struct hc_mem *m, struct hc_mem_stats *st);
+#ifdef TIERFS_DEBUG
+void hc_mem_check_invariants(struct hc_mem *m);
+#endif
+
+/* ---- disk tier ---- */
+
+struct hc_disk;
+struct hc_disk_conf {
+    struct dev *dev;               /* owned by the disk tier from hc_disk_open() on */
+    const char *io_engine;         /* "uring" | "psync" */
+    unsigned io_depth;
+    uint32_t block_size;           /* max value size */
+    uint32_t region_size;          /* 0 = 16 MiB */
+    uint64_t capacity;             /* 0 = device size */
+    bool compression;
+    const char *identity;          /* mismatch with the device header wipes the cache */
+    uint64_t write_queue_bytes;    /* bound on bytes accepted but not yet on the device */
+    struct hc_accounting *acct;    /* write queue buffers are charged here (may be NULL) */
+};
+/* Open the device, check its header, recover the index (or format). @return 0 / -errno. */
+int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out);
+/* Flush open regions and persist what recovery needs, then free. NULL is fine. */
+void hc_disk_close(struct hc_disk *d);
+int hc_disk_flush(struct hc_disk *d);
+
+/* Completion of a disk lookup: @result = bytes of value in buf, -ENOENT (miss, including a
+ * checksum or key mismatch) or another -errno (device error; treat as a miss). */
+typedef void (*hc_disk_done_fn)(ssize_t result, void *arg);
+/* Read the value of @key into @buf (capacity >= block_size). Asynchronous. @return 0
+ * (done will be called) or -ENOENT at once when the index has no such hash. */
+int hc_disk_lookup(struct hc_disk *d, uint64_t hash, const void *key, size_t klen, void *buf,
+                   size_t cap, hc_disk_done_fn done, void *arg);
+/* Queue @len bytes under @key for the device (copied). @return 0, or -EAGAIN when the
+ * write queue is full (admission drop, counted), or -errno. */
+int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
+                   const void *data, size_t len);
+int hc_disk_remove(struct hc_disk *d, uint64_t hash, const void *key, size_t klen);
+/* True when the index has an entry for @hash (may be a hash collision). */
+bool hc_disk_may_contain(struct hc_disk *d, uint64_t hash);
+struct hc_disk_stats {
+    uint64_t hits, misses, inserts, evictions, reinserts, bytes_read, bytes_written;
+    uint64_t read_errors, write_errors, checksum_failures, admission_drops;
+    uint64_t used, capacity, entries, index_bytes, recovered_entries, recovery_ns;
+    uint64_t compressed_blocks, compressed_saved_bytes;
+};
+void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st);
+
+#endif

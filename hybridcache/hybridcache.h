@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hybridcache.h: a memory tier over a disk tier, with single-flight fetch from an origin.
+ *
+ * DESIGN
+ * Keys are opaque byte strings; values are buffers of at most conf.block_size bytes.
+ * The memory tier is sharded (a lock per shard) and reference-counted: a reader holds a
+ * `struct hc_entry` without copying while it may be evicted from the index. Eviction
+ * policy by name: lru, s3fifo, sieve, tinylfu. The disk tier is a log-structured region
+ * engine on an ioengine device (file or raw block device, O_DIRECT by default) whose
+ * index is recovered from the device after a clean shutdown or a crash; every entry
+ * carries a checksum verified on read (a mismatch is a miss, never bad data).
+ *
+ * The cooperator (hc_fetch) gives single-flight at every level: concurrent misses on one
+ * key cause one disk lookup and, if that misses, one call of the fetcher; every waiter
+ * gets the same result. Disk hits are promoted to memory. Blocks reach the disk on insert
+ * or on eviction from memory (conf.write_mode); disk writes are dropped (admission), never
+ * waited for, when the disk falls behind. Without a disk path the cache is memory-only
+ * with the same API.
+ *
+ * Memory bound: memory tier + in-flight fetch buffers + disk write queue stay within
+ * conf.mem_capacity plus a small fixed overhead.
+ */
+#ifndef TIERFS_HYBRIDCACHE_H
+#define TIERFS_HYBRIDCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct hc_cache;
+struct hc_entry;       /* a reference-counted cached value */
+struct hc_fetch_ctx;   /* one origin fetch in progress */
+struct dev;
+
+#define HC_BLOCK_SIZE_MIN (64u << 10)
+#define HC_BLOCK_SIZE_MAX (16u << 20)
+#define HC_BLOCK_SIZE_DEFAULT (1u << 20)
+#define HC_KEY_MAX 2048
+
+enum hc_write_mode {
+    HC_WRITE_ON_INSERT = 0,  /* every block fetched/inserted is also queued for the disk */
+    HC_WRITE_ON_EVICT,       /* blocks go to disk when the memory tier evicts them */
+};
+
+struct hc_conf {
+    uint32_t block_size;          /* 0 = HC_BLOCK_SIZE_DEFAULT; 64 KiB .. 16 MiB */
+    uint64_t mem_capacity;        /* bytes for memory tier + in-flight + write queue */
+    const char *mem_policy;       /* "lru" | "s3fifo" | "sieve" | "tinylfu"; NULL = "s3fifo" */
+    unsigned mem_shards;          /* 0 = automatic */
+
+    /* disk tier: set disk_path or disk_dev, or neither for memory-only */
+    const char *disk_path;        /* file (created if absent) or block device */
+    struct dev *disk_dev;         /* alternative to disk_path (tests wrap faults); the cache owns it */
+    uint64_t disk_capacity;       /* bytes; 0 = the device's size */
+    bool direct_io;               /* O_DIRECT on disk_path */
+    const char *io_engine;        /* "uring" | "psync"; NULL = "uring" (falls back to psync) */
+    unsigned io_depth;            /* 0 = 32 */
+    uint32_t region_size;         /* 0 = 16 MiB; a multiple of block_size-with-header rounded up */
+    bool compression;             /* lz4 for blocks that shrink */
+    enum hc_write_mode write_mode;
+    uint64_t write_queue_bytes;   /* 0 = 4 regions' worth, capped by mem_capacity / 4 */
+    const char *identity;         /* cache identity (fs: endpoint + bucket); mismatch wipes */
+};
+
+/* Where a fetch's value came from. */
+enum hc_source {
+    HC_SRC_MEMORY = 0,
+    HC_SRC_DISK,
+    HC_SRC_ORIGIN,
+    HC_SRC_MERGED,   /* this caller waited on another caller's lookup or fetch */
+};
+
+struct hc_stats {
+    uint64_t mem_hits, mem_misses, mem_inserts, mem_evictions, mem_bytes_read;
+    uint64_t disk_hits, disk_misses, disk_inserts, disk_evictions, disk_reinserts;
+    uint64_t disk_bytes_read, disk_bytes_written, disk_read_errors, disk_write_errors;
+    uint64_t origin_fetches, origin_errors, origin_bytes;
+    uint64_t merges;             /* single-flight: callers that joined an in-flight lookup/fetch */
+    uint64_t admission_drops;    /* disk writes dropped because the disk fell behind */
+    uint64_t checksum_failures;
+    uint64_t mem_used, mem_limit;            /* bytes, current */
+    uint64_t inflight_bytes, write_queue_bytes;
+    uint64_t disk_used, disk_capacity;       /* bytes, current */
+    uint64_t disk_entries, disk_index_bytes; /* index_bytes / entries = bytes per entry */
+    uint64_t recovered_entries, recovery_ns;
+    uint64_t compressed_blocks, compressed_saved_bytes;
+};
+
+/* ---- lifecycle ---- */
+
+/* Create / recover. @return 0 and *out, or -errno with a log line (bad conf: -EINVAL). */
+int hc_create(const struct hc_conf *conf, struct hc_cache **out);
+/* Flush the disk tier so the next hc_create() on the device recovers it, then free.
+ * Waits for in-flight fetches (their done callbacks run). NULL is fine. */
+void hc_destroy(struct hc_cache *c);
+/* Make everything inserted so far durable on the device. @return 0 or -errno. */
+int hc_flush(struct hc_cache *c);
+uint32_t hc_block_size(const struct hc_cache *c);
+void hc_get_stats(struct hc_cache *c, struct hc_stats *st);
+
+/* ---- entries ---- */
+
+const void *hc_entry_data(const struct hc_entry *e);
+size_t hc_entry_len(const struct hc_entry *e);
+void hc_entry_ref(struct hc_entry *e);
+void hc_entry_put(struct hc_entry *e);   /* NULL is fine */
+
+/* ---- lookups ---- */
+
+/* Memory tier only, synchronous. @return a reference (caller puts it) or NULL. */
+struct hc_entry *hc_get(struct hc_cache *c, const void *key, size_t klen);
+
+/*
+ * The fetcher fills @buf (capacity @cap = block size) from the origin, now or later from
+ * any thread, then calls hc_fetch_complete(ctx, bytes or -errno) exactly once.
+ */
+typedef void (*hc_fetcher_fn)(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg);
+void hc_fetch_complete(struct hc_fetch_ctx *ctx, ssize_t len_or_err);
+
+/* Called once per hc_fetch(): @e is a reference the callee must put (NULL on error). */
+typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, void *arg);
+
+#define HC_FETCH_PREFETCH 0x1   /* low priority: a fetched value goes to disk (or the memory
+                                   tier's probation) so it does not push hot blocks out */
+#define HC_FETCH_NO_ORIGIN 0x2  /* look in memory and disk only; a miss completes with -ENOENT */
+
+/*
+ * Look @key up in memory, then disk, then call @fetcher; single-flight per key.
+ * @done may run before hc_fetch returns (memory hit) or later on a cache thread.
+ * @return 0 (done will be called exactly once) or -errno (it will not).
+ */
+int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+             hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg);
+/* Synchronous hc_fetch. @return 0 and *out (a reference), or -errno. */
+int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                  hc_fetcher_fn fetcher, void *fetcher_arg, struct hc_entry **out,
+                  enum hc_source *src);
+
+/* ---- writes ---- */
+
+#define HC_INSERT_DISK_ONLY 0x1  /* straight to the disk tier (prefetched blocks) */
+/* Copy @len bytes in under @key. @return 0, or -errno (-E2BIG past block size). */
+int hc_insert(struct hc_cache *c, const void *key, size_t klen, const void *data, size_t len,
+              unsigned flags);
+/* Remove from both tiers. @return 0 or -ENOENT. */
+int hc_remove(struct hc_cache *c, const void *key, size_t klen);
+
+/* Policy names, NULL-terminated (for --help and validation). */
+const char *const *hc_policy_names(void);
+
+#endif

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_common.c: unit tests for common/ (parsers, CRC-32C, hash, log sink, rate limit). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+static void test_parse_size(void **state)
+{
+    uint64_t v;
+    assert_int_equal(cmn_parse_size("0", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(cmn_parse_size("4096", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(cmn_parse_size("64K", &v), 0);
+    assert_int_equal(v, 65536);
+    assert_int_equal(cmn_parse_size("1M", &v), 0);
+    assert_int_equal(v, 1u << 20);
+    assert_int_equal(cmn_parse_size("2g", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    assert_int_equal(cmn_parse_size("3GiB", &v), 0);
+    assert_int_equal(v, 3ull << 30);
+    assert_int_equal(cmn_parse_size("1T", &v), 0);
+    assert_int_equal(v, 1ull << 40);
+    assert_int_equal(cmn_parse_size("", &v), -EINVAL);
+    assert_int_equal(cmn_parse_size("-1", &v), -EINVAL);
+    assert_int_equal(cmn_parse_size("1X", &v), -EINVAL);
+    assert_int_equal(cmn_parse_size("1MM", &v), -EINVAL);
+    assert_int_equal(cmn_parse_size("99999999999999999999", &v), -EINVAL);
+    assert_int_equal(cmn_parse_size("99999999999T", &v), -EINVAL);
+    assert_int_equal(cmn_parse_size(NULL, &v), -EINVAL);
+}
+
+static void test_parse_misc(void **state)
+{
+    uint64_t v;
+    int b;
+    assert_int_equal(cmn_parse_u64("42", 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(cmn_parse_u64("101", 100, &v), -EINVAL);
+    assert_int_equal(cmn_parse_u64("4x", 100, &v), -EINVAL);
+    assert_int_equal(cmn_parse_bool("yes", &b), 0);
+    assert_int_equal(b, 1);
+    assert_int_equal(cmn_parse_bool("OFF", &b), 0);
+    assert_int_equal(b, 0);
+    assert_int_equal(cmn_parse_bool("maybe", &b), -EINVAL);
+    assert_int_equal(cmn_parse_duration_ms("60", &v), 0);
+    assert_int_equal(v, 60000);
+    assert_int_equal(cmn_parse_duration_ms("250ms", &v), 0);
+    assert_int_equal(v, 250);
+    assert_int_equal(cmn_parse_duration_ms("2m", &v), 0);
+    assert_int_equal(v, 120000);
+    assert_int_equal(cmn_parse_duration_ms("1h", &v), 0);
+    assert_int_equal(v, 3600000);
+    assert_int_equal(cmn_parse_duration_ms("5d", &v), -EINVAL);
+    assert_int_equal(cmn_parse_duration_ms("s", &v), -EINVAL);
+}
+
+static void test_crc32c(void **state)
+{
+    /* RFC 3720 B.4 test vectors plus the classic "123456789" check value. */
+    uint8_t zeros[32] = {0}, ones[32], inc[32];
+    memset(ones, 0xff, sizeof(ones));
+    for (int i = 0; i < 32; i++)
+        inc[i] = (uint8_t)i;
+    assert_int_equal(cmn_crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(cmn_crc32c(0, zeros, 32), 0x8A9136AAu);
+    assert_int_equal(cmn_crc32c(0, ones, 32), 0x62A8AB43u);
+    assert_int_equal(cmn_crc32c(0, inc, 32), 0x46DD794Eu);
+    /* chaining equals one pass */
+    uint32_t c = cmn_crc32c(0, inc, 13);
+    assert_int_equal(cmn_crc32c(c, inc + 13, 19), 0x46DD794Eu);
+    assert_int_equal(cmn_crc32c(0, "", 0), 0);
+}
+
+static void test_hash64(void **state)
+{
+    char a[64], b[64];
+    memset(a, 'x', sizeof(a));
+    memcpy(b, a, sizeof(b));
+    for (size_t n = 0; n <= sizeof(a); n++) {
+        assert_true(cmn_hash64(a, n, 1) == cmn_hash64(b, n, 1));
+        if (n > 0) {
+            b[n - 1] ^= 1;
+            assert_true(cmn_hash64(a, n, 1) != cmn_hash64(b, n, 1));
+            b[n - 1] ^= 1;
+        }
+    }
+    assert_true(cmn_hash64("key", 3, 1) != cmn_hash64("key", 3, 2));
+    assert_true(cmn_hash64("ab", 2, 0) != cmn_hash64("ba", 2, 0));
+}
+
+struct capture {
+    int n;
+    int last_level;
+    char last[256];
+};
+
+static void capture_sink(int level, const char *msg, void *arg)
+{
+    struct capture *c = arg;
+    c->n++;
+    c->last_level = level;
+    strncpy(c->last, msg, sizeof(c->last) - 1);
+}
+
+static void test_log_levels_and_sink(void **state)
+{
+    struct capture cap = {0};
+    tlog_set_sink(capture_sink, &cap);
+    tlog_set_level(TLOG_WARNING);
+    TLOG_D("hidden %d", 1);
+    TLOG_I("hidden too");
+    assert_int_equal(cap.n, 0);
+    TLOG_E("shown %s", "error");
+    assert_int_equal(cap.n, 1);
+    assert_int_equal(cap.last_level, TLOG_ERR);
+    assert_string_equal(cap.last, "shown error");
+    assert_int_equal(tlog_parse_level("debug"), TLOG_DEBUG);
+    assert_int_equal(tlog_parse_level("WARN"), TLOG_WARNING);
+    assert_int_equal(tlog_parse_level("7"), TLOG_DEBUG);
+    assert_int_equal(tlog_parse_level("loud"), -EINVAL);
+
+    /* rate limit: burst of 3 per long window; the rest are counted, then reported */
+    struct tlog_ratelimit rl = {.interval_ms = 100000, .burst = 3};
+    cap.n = 0;
+    for (int i = 0; i < 10; i++)
+        tlog_rl_msg(&rl, TLOG_ERR, "boom %d", i);
+    assert_int_equal(cap.n, 3);
+    assert_int_equal(rl.suppressed, 7);
+    rl.window_start_ms = 1; /* force the window to end */
+    tlog_rl_msg(&rl, TLOG_ERR, "again");
+    assert_int_equal(cap.n, 5); /* the "suppressed" notice plus the message */
+    assert_string_equal(cap.last, "again");
+    tlog_set_sink(NULL, NULL);
+    tlog_set_level(TLOG_NOTICE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_misc),
+        cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_hash64),
+        cmocka_unit_test(test_log_levels_and_sink),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
