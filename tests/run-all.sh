@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# run-all.sh: install what is missing, build, and run every test tierfs has:
+#   1. the normal build: cmocka unit tests + integration tests against a local radosgw
+#      (started and stopped by the ctest fixture) through the shaping proxy;
+#   2. the unit tests again under ASan+UBSan;
+#   3. the concurrency tests (label tsan) under ThreadSanitizer.
+# Usage: bash tests/run-all.sh [-j N]     (BUILD_ROOT=dir to choose where builds go)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ "${1:-}" = "-j" ] && [ -n "${2:-}" ]; then jobs=$2; fi
+build_root=${BUILD_ROOT:-$here/build-tests}
+
+log() { printf '\n=== %s ===\n' "$*"; }
+
+log "setup (installs only what is missing)"
+bash "$here/tools/setup.sh"
+
+# Warnings are errors in CI; locally too, so nothing surprises CI.
+common=(-DTIERFS_WERROR=ON)
+fail=0
+
+run_build() { # name, ctest args..., -- cmake args...
+    local name=$1; shift
+    local ctest_args=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do ctest_args+=("$1"); shift; done
+    shift || true
+    local dir=$build_root/$name
+    log "build: $name"
+    cmake -S "$here" -B "$dir" "${common[@]}" "$@" >"$dir.cmake.log" 2>&1 ||
+        { cat "$dir.cmake.log"; return 1; }
+    if ! cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1; then
+        grep -E 'error|warning|Error' "$dir.build.log" | head -n 60 || tail -n 60 "$dir.build.log"
+        return 1
+    fi
+    log "tests: $name"
+    (cd "$dir" && ctest --output-on-failure -j 1 "${ctest_args[@]}")
+}
+
+mkdir -p "$build_root"
+run_build main -- -DCMAKE_BUILD_TYPE=RelWithDebInfo || fail=1
+# Sanitizer runs: unit tests (ASan+UBSan), concurrency tests (TSan).
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_build asan -L unit -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_ASAN=ON -DTIERFS_INTEGRATION=OFF || fail=1
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    run_build tsan -L tsan -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_TSAN=ON -DTIERFS_INTEGRATION=OFF || fail=1
+
+if [ $fail -ne 0 ]; then
+    log "FAILED"
+    exit 1
+fi
+log "all test runs passed"
