@@ -1,0 +1,80 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# stop.sh ENV_FILE: stop the S3 server that start.sh described in ENV_FILE and delete it.
+#
+# Kills by the recorded PIDs only (proxy, radosgw, OSD, mon, plus any pid file under
+# S3_DIR/run), and only processes whose command line names S3_DIR, so a recycled PID is
+# never hit.  Waits briefly, SIGKILLs stragglers, removes S3_DIR and ENV_FILE.
+# A missing ENV_FILE is not an error (nothing to stop).
+set -uo pipefail
+
+ENV_FILE=${1:-}
+if [ -z "$ENV_FILE" ]; then
+  echo "usage: $0 ENV_FILE" >&2
+  exit 2
+fi
+if [ ! -f "$ENV_FILE" ]; then
+  echo "s3server: $ENV_FILE not found, nothing to stop"
+  exit 0
+fi
+
+# Parse, don't source: the file is data.
+val() { sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; }
+D=$(val S3_DIR)
+
+# @return 0 if $1 is a live process started for server dir $D.
+ours() {
+  local pid=$1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  [ -n "$D" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$D"
+}
+
+pids=()
+for k in PROXY_PID RGW_PID OSD_PID MON_PID; do pids+=("$(val "$k")"); done
+if [ -n "$D" ] && [ -d "$D/run" ]; then
+  for f in "$D"/run/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+fi
+
+live=()
+for pid in "${pids[@]}"; do
+  ours "$pid" || continue
+  case " ${live[*]} " in *" $pid "*) continue ;; esac
+  live+=("$pid")
+done
+
+for pid in "${live[@]}"; do
+  # The memstore OSD dumps its whole RAM store to disk on a clean stop; its data is
+  # thrown away anyway, so skip straight to SIGKILL for it.
+  if grep -qa ceph-osd "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -9 "$pid" 2>/dev/null
+  else
+    kill "$pid" 2>/dev/null
+  fi
+done
+for i in $(seq 1 30); do
+  left=0
+  for pid in "${live[@]}"; do ours "$pid" && left=1; done
+  [ $left = 0 ] && break
+  sleep 0.1
+done
+for pid in "${live[@]}"; do ours "$pid" && kill -9 "$pid" 2>/dev/null; done
+for i in $(seq 1 20); do
+  left=0
+  for pid in "${live[@]}"; do ours "$pid" && left=1; done
+  [ $left = 0 ] && break
+  sleep 0.1
+done
+
+status=0
+for pid in "${live[@]}"; do
+  if ours "$pid"; then echo "s3server stop: process $pid would not die" >&2; status=1; fi
+done
+case "$D" in
+  */tierfs-s3.*) rm -rf "$D" ;;
+  "") ;;
+  *) echo "s3server stop: not removing unexpected S3_DIR '$D'" >&2 ;;
+esac
+rm -f "$ENV_FILE"
+echo "s3server: stopped (${#live[@]} processes)"
+exit $status
