@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: Apache-2.0
+# objstore_auth.cmake: unit tests for SigV4 signing and the credential providers.
+
+# AWS's SigV4 test vectors come from npm at test time (fixture below); the test runs its
+# built-in vectors either way and reports the suite as skipped when npm is unreachable.
+set(TIERFS_SIGV4_SUITE_DIR ${CMAKE_BINARY_DIR}/sigv4-suite)
+add_test(NAME objstore_sigv4_suite_fetch
+         COMMAND ${CMAKE_COMMAND} -DNPM_PREFIX=${CMAKE_BINARY_DIR}/npm
+                 -DOUT_DIR=${TIERFS_SIGV4_SUITE_DIR}
+                 -DEXPLODE_JS=${CMAKE_CURRENT_SOURCE_DIR}/fixtures/sigv4/explode.js
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/sigv4/fetch_suite.cmake)
+set_tests_properties(objstore_sigv4_suite_fetch PROPERTIES FIXTURES_SETUP objstore_sigv4_suite
+                     LABELS "unit" TIMEOUT 180)
+
+tierfs_unit_test(test_objstore_sigv4 SOURCES test_objstore_sigv4.c LIBS tierfs_objstore)
+set_tests_properties(test_objstore_sigv4 PROPERTIES FIXTURES_REQUIRED objstore_sigv4_suite)
+set_property(TEST test_objstore_sigv4 APPEND PROPERTY ENVIRONMENT
+             "TIERFS_SIGV4_SUITE_DIR=${TIERFS_SIGV4_SUITE_DIR}")
