@@ -40,7 +40,7 @@ enum objstore_op {
     OBJSTORE_OP_HEAD = 0,
     OBJSTORE_OP_GET,
     OBJSTORE_OP_LIST,
-    OBJSTORE_OP_PUT, /* reserved: PutObject / multipart come later */
+    OBJSTORE_OP_PUT, /* PutObject of buf[0, len) in one request (multipart comes later) */
     OBJSTORE_OP_COUNT
 };
 
@@ -98,7 +98,7 @@ struct objstore_req {
     uint64_t off;                   /* first byte */
     uint64_t len;                   /* bytes wanted; 0 = to the end of the object */
     const char *if_match;           /* NULL or an ETag (with quotes) */
-    void *buf;                      /* where the body goes; caller-owned */
+    void *buf;                      /* where the body goes; caller-owned (PUT: the body, len bytes) */
     size_t buf_cap;                 /* capacity of buf; a longer body is an error (-EIO) */
     unsigned flags;                 /* OBJSTORE_GET_* */
     objstore_progress_fn progress;  /* optional */
@@ -226,6 +226,9 @@ ssize_t objstore_get(struct objstore *os, const char *key, uint64_t off, uint64_
                      struct objstore_object_info *info, char *errmsg, size_t errmsg_cap);
 int objstore_list(struct objstore *os, const struct objstore_list_args *args,
                   struct objstore_list_result *res, char *errmsg, size_t errmsg_cap);
+/* PUT @len bytes of @buf as @key (one request). @return 0 or -errno; info gets the new ETag. */
+int objstore_put(struct objstore *os, const char *key, const void *buf, size_t len,
+                 struct objstore_object_info *info, char *errmsg, size_t errmsg_cap);
 void objstore_list_result_free(struct objstore_list_result *res);
 
 /* ---- credentials ---- */

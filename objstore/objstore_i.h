@@ -91,4 +91,17 @@ int os3_map_curl_error(int curl_code);
 /* True when a failed attempt with this result is worth retrying. */
 bool os3_is_retryable(int neg_errno, int http_status);
 
+/* ---- shared by the layers (errmap.c) ---- */
+
+/* In req->flags: a wrapper above will log the final failure, so this layer stays quiet.
+ * Set by the retry layer on the attempts it sends, passed down by the fault layer. */
+#define OS3_REQ_QUIET 0x80000000u
+/* "HEAD", "GET", "LIST", "PUT". */
+const char *os3_op_name(enum objstore_op op);
+/* Log req->errmsg once, rate-limited, at a level that fits req->result (ENOENT is debug). */
+void os3_log_failure(const struct objstore_req *req);
+/* Full-jitter backoff before retry number @retry (0 = the first retry):
+ * a uniform draw from [0, min(max_ms, base_ms * 2^retry)]. @return milliseconds. */
+uint64_t os3_backoff_ms(unsigned retry, unsigned base_ms, unsigned max_ms, uint64_t *rng);
+
 #endif
