@@ -72,12 +72,17 @@ function validateFault(f) {
   return out;
 }
 
-function applyConfig(obj) {
+async function applyConfig(obj) {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new Error('config must be a JSON object');
   if (Object.keys(obj).length === 0) {
     cfg = defaults();
     faultState = { seen: 0, fired: 0 };
-    setDown(false);
+    try {
+      await setDown(false);
+    } catch (e) {
+      cfg.down = true; // could not get the port back
+      throw e;
+    }
     return;
   }
   const next = Object.assign({}, cfg);
@@ -99,7 +104,12 @@ function applyConfig(obj) {
   }
   if ('fault' in obj) faultState = { seen: 0, fired: 0 };
   cfg = next;
-  setDown(cfg.down);
+  try {
+    await setDown(cfg.down);
+  } catch (e) {
+    cfg.down = true; // could not get the port back
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------- counters
@@ -366,10 +376,10 @@ async function control(req, res) {
     if (url === '/__proxy/config' && (req.method === 'POST' || req.method === 'PUT')) {
       let obj;
       try { obj = JSON.parse(body.trim() === '' ? '{}' : body); } catch (e) { return sendJson(res, 400, { error: `bad JSON: ${e.message}` }); }
-      try { applyConfig(obj); } catch (e) { return sendJson(res, 400, { error: e.message }); }
+      try { await applyConfig(obj); } catch (e) { return sendJson(res, 400, { error: e.message }); }
       return sendJson(res, 200, cfg);
     }
-    if (url === '/__proxy/reset-config' && req.method === 'POST') { applyConfig({}); return sendJson(res, 200, cfg); }
+    if (url === '/__proxy/reset-config' && req.method === 'POST') { await applyConfig({}); return sendJson(res, 200, cfg); }
     if (url === '/__proxy/counters' && req.method === 'GET') return sendJson(res, 200, counters);
     if (url === '/__proxy/counters/reset' && req.method === 'POST') {
       counters = zeroCounters();
@@ -403,6 +413,7 @@ mainServer.on('connection', (s) => {
   mainSockets.add(s);
   s.on('close', () => mainSockets.delete(s));
 });
+mainServer.on('error', (e) => console.error(`proxy.js: main port: ${e.message}`));
 mainServer.on('clientError', (err, sock) => { if (!sock.destroyed) sock.destroy(); });
 
 const controlServer = tune(http.createServer((req, res) => {
@@ -414,30 +425,41 @@ let mainPort = Number(args.port);
 let controlPort = Number(args['control-port']);
 let listening = false;
 
-function listenMain(cb) {
-  mainServer.once('error', (e) => {
-    console.error(`proxy.js: cannot listen on ${args.host}:${mainPort}: ${e.message}`);
-    process.exit(1);
-  });
-  mainServer.listen(mainPort, args.host, () => {
-    mainPort = mainServer.address().port;
-    listening = true;
-    if (cb) cb();
+// @return a promise that settles once the main port listens (or failed to).
+function listenMain() {
+  return new Promise((resolve, reject) => {
+    const onError = (e) => {
+      mainServer.off('listening', onListening);
+      reject(new Error(`cannot listen on ${args.host}:${mainPort}: ${e.message}`));
+    };
+    const onListening = () => {
+      mainServer.off('error', onError);
+      mainPort = mainServer.address().port;
+      listening = true;
+      resolve();
+    };
+    mainServer.once('error', onError);
+    mainServer.once('listening', onListening);
+    mainServer.listen(mainPort, args.host);
   });
 }
 
 // "down": stop accepting (connection refused) and drop open keep-alive connections.
-function setDown(down) {
+// @return a promise that settles when the port is really closed / listening again.
+async function setDown(down) {
   if (down && listening) {
     listening = false;
     mainServer.close();
     for (const s of mainSockets) s.destroy();
   } else if (!down && !listening) {
-    listenMain();
+    await listenMain();
   }
 }
 
-listenMain(() => {
+listenMain().catch((e) => {
+  console.error(`proxy.js: ${e.message}`);
+  process.exit(1);
+}).then(() => {
   controlServer.listen(controlPort, args.host, () => {
     controlPort = controlServer.address().port;
     const line = `${mainPort} ${controlPort}\n`;
