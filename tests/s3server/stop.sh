@@ -43,28 +43,38 @@ for pid in "${pids[@]}"; do
   live+=("$pid")
 done
 
+# @return 0 once none of the given PIDs is one of ours any more, 1 after ~$1 tenths of s.
+wait_gone() {
+  local n=$1 i pid left
+  shift
+  for i in $(seq 1 "$n"); do
+    left=0
+    for pid in "$@"; do ours "$pid" && left=1; done
+    [ $left = 0 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Front to back: proxy and radosgw first, while the cluster they talk to is still there
+# (radosgw hangs in shutdown for seconds once the mon/OSD are gone).
+front=() back=() osd=()
 for pid in "${live[@]}"; do
-  # The memstore OSD dumps its whole RAM store to disk on a clean stop; its data is
-  # thrown away anyway, so skip straight to SIGKILL for it.
-  if grep -qa ceph-osd "/proc/$pid/cmdline" 2>/dev/null; then
-    kill -9 "$pid" 2>/dev/null
-  else
-    kill "$pid" 2>/dev/null
-  fi
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+  case "$cmd" in
+    *ceph-osd*) osd+=("$pid") ;;
+    *ceph-mon*) back+=("$pid") ;;
+    *) front+=("$pid") ;;
+  esac
 done
-for i in $(seq 1 30); do
-  left=0
-  for pid in "${live[@]}"; do ours "$pid" && left=1; done
-  [ $left = 0 ] && break
-  sleep 0.1
-done
-for pid in "${live[@]}"; do ours "$pid" && kill -9 "$pid" 2>/dev/null; done
-for i in $(seq 1 20); do
-  left=0
-  for pid in "${live[@]}"; do ours "$pid" && left=1; done
-  [ $left = 0 ] && break
-  sleep 0.1
-done
+for pid in "${front[@]}"; do kill "$pid" 2>/dev/null; done
+wait_gone 20 "${front[@]}" || for pid in "${front[@]}"; do ours "$pid" && kill -9 "$pid" 2>/dev/null; done
+# The memstore OSD dumps its whole RAM store to disk on a clean stop; its data is thrown
+# away anyway, so it gets SIGKILL at once.
+for pid in "${osd[@]}"; do kill -9 "$pid" 2>/dev/null; done
+for pid in "${back[@]}"; do kill "$pid" 2>/dev/null; done
+wait_gone 20 "${back[@]}" "${osd[@]}" || for pid in "${back[@]}" "${osd[@]}"; do ours "$pid" && kill -9 "$pid" 2>/dev/null; done
+wait_gone 20 "${live[@]}"
 
 status=0
 for pid in "${live[@]}"; do
