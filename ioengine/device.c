@@ -166,7 +166,7 @@ static int dev_file_size(const struct dev_conf *conf, int fd, uint64_t *size)
 }
 
 /* Log why open(2) failed in words an operator can act on. @return -errno. */
-static int dev_open_error(const struct dev_conf *conf, int err)
+static int dev_open_error(const struct dev_conf *conf, bool creating, int err)
 {
     switch (err) {
     case EINVAL:
@@ -185,7 +185,10 @@ static int dev_open_error(const struct dev_conf *conf, int err)
         TLOG_E("dev: %s: not writable: %s", conf->path, strerror(err));
         break;
     case ENOENT:
-        TLOG_E("dev: %s: does not exist (and creating it was not asked for)", conf->path);
+        if (creating)
+            TLOG_E("dev: %s: cannot create: the parent directory does not exist", conf->path);
+        else
+            TLOG_E("dev: %s: does not exist (and creating it was not asked for)", conf->path);
         break;
     }
     return -err;
@@ -227,7 +230,7 @@ int dev_open(const struct dev_conf *conf, struct dev **out)
     }
     fd = open(conf->path, flags, 0600);
     if (fd < 0)
-        return dev_open_error(conf, errno);
+        return dev_open_error(conf, (flags & O_CREAT) != 0, errno);
     created = (flags & O_CREAT) != 0;
 
     if (blk) {

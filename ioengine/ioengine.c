@@ -87,7 +87,10 @@ int ioeng_submit(struct ioeng *e, struct ioeng_req *req)
                        __ATOMIC_RELAXED);
     rc = e->ops->submit(e, req);
     if (rc < 0) {
+        /* Not accepted: it is not an IO, only an error. */
         __atomic_fetch_sub(&e->stats.inflight, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(req->op == IOENG_READ ? &e->stats.reads : &e->stats.writes, 1,
+                           __ATOMIC_RELAXED);
         __atomic_fetch_add(&e->stats.errors, 1, __ATOMIC_RELAXED);
     }
     return rc;

@@ -16,7 +16,8 @@
  * the completion. The queue is bounded so a producer that outruns the device blocks instead
  * of growing memory without limit; a completion callback that submits more work is let
  * through over the bound, because blocking a worker on its own queue could deadlock.
- * destroy lets the workers drain the queue, then joins them.
+ * destroy lets the workers drain the queue (including work the callbacks chain on), then
+ * joins them; other threads' submissions after that point get -ESHUTDOWN.
  */
 
 #define IOENG_PSYNC_DEFAULT_THREADS 4
@@ -64,6 +65,7 @@ static void *psync_worker(void *arg)
     struct ioeng_req *req;
 
     psync_self = p;
+    pthread_setname_np(pthread_self(), "tierfs-psync");
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->head && !p->stopping)
@@ -91,7 +93,8 @@ static int psync_submit(struct ioeng *e, struct ioeng_req *req)
     pthread_mutex_lock(&p->lock);
     while (p->queued >= p->cap && psync_self != p && !p->stopping)
         pthread_cond_wait(&p->space_cv, &p->lock);
-    if (p->stopping) {
+    /* A worker's callback may still chain work during destroy: the workers drain it. */
+    if (p->stopping && psync_self != p) {
         pthread_mutex_unlock(&p->lock);
         return -ESHUTDOWN;
     }

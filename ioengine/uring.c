@@ -110,7 +110,12 @@ static int uring_submit(struct ioeng *e, struct ioeng_req *req)
     struct uring_eng *u = uring_of(e);
 
     pthread_mutex_lock(&u->lock);
-    if (u->stopping) {
+    /*
+     * Once destroy began, only the completion callbacks may still submit: what they chain
+     * on is part of the in-flight work destroy waits for (outstanding cannot reach 0 before
+     * their own completion is counted).
+     */
+    if (u->stopping && !pthread_equal(pthread_self(), u->cthread)) {
         pthread_mutex_unlock(&u->lock);
         return -ESHUTDOWN;
     }
@@ -135,6 +140,7 @@ static void *uring_completer(void *arg)
     bool stop = false;
     int rc;
 
+    pthread_setname_np(pthread_self(), "tierfs-uring");
     while (!stop) {
         /* Sleeps in the kernel until a completion arrives: no CPU while idle. */
         rc = io_uring_wait_cqe(&u->ring, &cqe);

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <linux/filter.h>
 #include <linux/fs.h>
+#include <linux/seccomp.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,12 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "ioengine/ioengine.h"
 
@@ -557,7 +563,12 @@ static void chain_done(struct ioeng_req *r)
     batch_one_done(c->t.b);
 }
 
-static void test_callback_resubmit(void **state)
+/*
+ * Start CH_CHAINS chains of CH_STEPS reads each. With @destroy_at_once the engine is
+ * destroyed right after the first submissions: work the callbacks chain on is in flight
+ * too, so every chain must still run to its end before destroy returns.
+ */
+static void run_chains(void **state, bool destroy_at_once)
 {
     struct fx *f = fx_get(state);
     struct dev *d = open_dev(f->path, CH_CHAINS * 16 * KIB, true);
@@ -573,6 +584,10 @@ static void test_callback_resubmit(void **state)
         c[i].e = e;
         assert_int_equal(ioeng_submit(e, &c[i].t.r), 0);
     }
+    if (destroy_at_once) {
+        ioeng_destroy(e);
+        e = NULL;
+    }
     batch_wait(&b);
     for (unsigned i = 0; i < CH_CHAINS; i++) {
         assert_int_equal(c[i].steps, CH_STEPS);
@@ -584,6 +599,16 @@ static void test_callback_resubmit(void **state)
     dev_close(d);
     ioeng_buf_free(buf);
     free(c);
+}
+
+static void test_callback_resubmit(void **state)
+{
+    run_chains(state, false);
+}
+
+static void test_destroy_chains(void **state)
+{
+    run_chains(state, true);
 }
 
 /* ---- short transfers ---- */
@@ -826,6 +851,71 @@ static void test_idle_no_spin(void **state)
     ioeng_buf_free(buf);
 }
 
+/* ---- no io_uring: fallback to psync ---- */
+
+static int log_unavailable; /* the child's count of "not available" lines */
+
+static void count_sink(int level, const char *msg, void *arg)
+{
+    if (strstr(msg, "io_uring is not available"))
+        log_unavailable++;
+}
+
+/* In a child: io_uring_setup fails with @err, as under a seccomp policy or an old kernel. */
+static int fallback_child(const char *path, int err)
+{
+    struct sock_filter filt[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = CMN_ARRAY_SIZE(filt), .filter = filt};
+    struct dev_conf conf = {.path = path, .size = MIB, .direct_io = true, .create = true};
+    struct ioeng *e[2];
+    struct dev *d;
+    char *buf;
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+        return 10;
+    tlog_set_sink(count_sink, NULL);
+    if (dev_open(&conf, &d) != 0)
+        return 11;
+    buf = ioeng_buf_alloc(4 * KIB);
+    memset(buf, 0x5c, 4 * KIB);
+    for (int i = 0; i < 2; i++) {
+        if (ioeng_create("uring", d, NULL, &e[i]) != 0)
+            return 12;
+        if (strcmp(ioeng_name(e[i]), "psync") != 0)
+            return 13;
+        if (ioeng_rw_sync(e[i], IOENG_WRITE, buf, 4 * KIB, 0) != 4 * KIB)
+            return 14;
+    }
+    ioeng_destroy(e[0]);
+    ioeng_destroy(e[1]);
+    dev_close(d);
+    ioeng_buf_free(buf);
+    return log_unavailable == 1 ? 0 : 15; /* one line, not one per engine */
+}
+
+static void test_uring_fallback(void **state)
+{
+    struct fx *f = *state;
+    const int errs[] = {ENOSYS, EPERM};
+
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(errs); i++) {
+        int status;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            _exit(fallback_child(f->path, errs[i]));
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_int_equal(unlink(f->path), 0);
+    }
+}
+
 /* ---- raw block device ---- */
 
 static void test_blockdev(void **state)
@@ -911,6 +1001,7 @@ int main(void)
         BOTH(test_alignment),
         BOTH(test_many_inflight),
         BOTH(test_callback_resubmit),
+        BOTH(test_destroy_chains),
         BOTH(test_short_fault),
         BOTH(test_short_eof),
         BOTH(test_fault_errors),
@@ -918,6 +1009,7 @@ int main(void)
         BOTH(test_destroy_waits),
         BOTH(test_idle_no_spin),
         BOTH(test_blockdev),
+        cmocka_unit_test_prestate_setup_teardown(test_uring_fallback, fx_setup, fx_teardown, NULL),
     };
 
     uring_ok = probe_uring();
