@@ -91,7 +91,9 @@ if ! command -v npm >/dev/null 2>&1 && [ $DRY = 0 ]; then
   echo "setup.sh: installing npm"
   SUDO=()
   [ "$(id -u)" -ne 0 ] && SUDO=(sudo -n)
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends npm ||
+  NPM_APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q)
+  "${NPM_APT[@]}" install --no-install-recommends npm ||
+    { "${NPM_APT[@]}" update && "${NPM_APT[@]}" install --no-install-recommends npm; } ||
     echo "setup.sh: warning: could not install npm (not needed by the tests)" >&2
 fi
 
