@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* devfault.c: a device wrapper that injects IO errors, bit rot and short transfers on a countdown. */
+/* devfault.c: a device wrapper that injects IO errors, bit flips and short transfers. */
 #include "ioengine/ioengine_i.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* device.c: cache devices (a preallocated file or a raw block device), checked IO wrappers, aligned buffers. */
+/* device.c: cache devices (preallocated file or block device), checked IO, aligned buffers. */
 #include "ioengine/ioengine_i.h"
 
 #include <errno.h>
@@ -97,8 +97,8 @@ static uint32_t dev_file_align(int fd)
     uint32_t align = 4096;
 #ifdef STATX_DIOALIGN
     struct statx stx;
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 && (stx.stx_mask & STATX_DIOALIGN) &&
-        stx.stx_dio_offset_align != 0)
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align != 0)
         align = CMN_MAX(stx.stx_dio_offset_align, stx.stx_dio_mem_align);
 #endif
     return CMN_MAX(align, 512u);
@@ -172,7 +172,8 @@ static int dev_open_error(const struct dev_conf *conf, bool creating, int err)
     case EINVAL:
         if (conf->direct_io) {
             TLOG_E("dev: %s: the filesystem does not support O_DIRECT; put the cache on "
-                   "another filesystem or turn direct IO off", conf->path);
+                   "another filesystem or turn direct IO off",
+                   conf->path);
             break;
         }
         /* fallthrough */
@@ -286,8 +287,8 @@ void dev_close(struct dev *d)
 bool dev_range_ok(const struct dev *d, const void *buf, size_t len, uint64_t off)
 {
     uint64_t a = d->align;
-    return len > 0 && len % a == 0 && off % a == 0 && (uintptr_t)buf % a == 0 &&
-           off <= d->size && len <= d->size - off;
+    return len > 0 && len % a == 0 && off % a == 0 && (uintptr_t)buf % a == 0 && off <= d->size &&
+           len <= d->size - off;
 }
 
 ssize_t dev_pread(struct dev *d, void *buf, size_t len, uint64_t off)

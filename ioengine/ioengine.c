@@ -31,8 +31,7 @@ static const struct ioeng_ops *ioeng_lookup(const char *name)
     return NULL;
 }
 
-int ioeng_create(const char *name, struct dev *d, const struct ioeng_conf *conf,
-                 struct ioeng **out)
+int ioeng_create(const char *name, struct dev *d, const struct ioeng_conf *conf, struct ioeng **out)
 {
     static const struct ioeng_conf defaults = {0};
     const struct ioeng_ops *ops;
@@ -164,8 +163,8 @@ static void ioeng_sync_done(struct ioeng_req *req)
 ssize_t ioeng_rw_sync(struct ioeng *e, enum ioeng_op op, void *buf, size_t len, uint64_t off)
 {
     struct ioeng_sync_wait w = {.done = false};
-    struct ioeng_req req = {.op = op, .buf = buf, .len = len, .off = off,
-                            .done = ioeng_sync_done, .arg = &w};
+    struct ioeng_req req = {
+        .op = op, .buf = buf, .len = len, .off = off, .done = ioeng_sync_done, .arg = &w};
     int rc;
 
     pthread_mutex_init(&w.lock, NULL);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* psync.c: the portable IO engine: a thread pool running dev_pread/dev_pwrite from a bounded queue. */
+/* psync.c: the portable engine: a thread pool running dev_pread/dev_pwrite off a bounded queue. */
 #include "ioengine/ioengine_i.h"
 
 #include <errno.h>
@@ -32,7 +32,7 @@ struct psync_eng {
     struct ioeng_req *tail;  /* protected by lock */
     unsigned queued;         /* protected by lock */
     unsigned cap;
-    bool stopping;           /* protected by lock */
+    bool stopping; /* protected by lock */
     unsigned nthreads;
     pthread_t *threads;
 };

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* uring.c: the io_uring IO engine: submissions from any thread, one completion thread that sleeps. */
+/* uring.c: the io_uring engine: submit from any thread, one completion thread that sleeps. */
 #include "ioengine/ioengine_i.h"
 
 #include <errno.h>
@@ -33,17 +33,17 @@
 struct uring_eng {
     struct ioeng base; /* first: the wrappers see a struct ioeng */
     struct io_uring ring;
-    int fd;                  /* fd or registered-file index given to SQEs */
-    unsigned sqe_flags;      /* IOSQE_FIXED_FILE when the fd is registered */
+    int fd;             /* fd or registered-file index given to SQEs */
+    unsigned sqe_flags; /* IOSQE_FIXED_FILE when the fd is registered */
     unsigned depth;
     pthread_t cthread;
     pthread_mutex_t lock;
-    pthread_cond_t idle_cv;  /* outstanding dropped to 0 */
-    unsigned in_ring;        /* protected by lock: SQEs submitted, CQE not yet reaped */
-    unsigned outstanding;    /* protected by lock: accepted, callback not yet returned */
+    pthread_cond_t idle_cv;      /* outstanding dropped to 0 */
+    unsigned in_ring;            /* protected by lock: SQEs submitted, CQE not yet reaped */
+    unsigned outstanding;        /* protected by lock: accepted, callback not yet returned */
     struct ioeng_req *pend_head; /* protected by lock */
     struct ioeng_req *pend_tail; /* protected by lock */
-    bool stopping;           /* protected by lock */
+    bool stopping;               /* protected by lock */
 };
 
 static struct uring_eng *uring_of(struct ioeng *e)
@@ -155,7 +155,8 @@ static void *uring_completer(void *arg)
         seen = 0;
         finished = 0;
         pthread_mutex_lock(&u->lock);
-        io_uring_for_each_cqe(&u->ring, head, cqe) {
+        io_uring_for_each_cqe(&u->ring, head, cqe)
+        {
             seen++;
             req = io_uring_cqe_get_data(cqe);
             if (!req) {

@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <liburing.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/fs.h>
 #include <linux/seccomp.h>
-#include <liburing.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,7 +135,7 @@ struct batch {
 struct treq {
     struct ioeng_req r; /* first: the callback gets &r */
     struct batch *b;
-    int calls;          /* atomic: how often done ran */
+    int calls; /* atomic: how often done ran */
 };
 
 static void batch_init(struct batch *b, unsigned n)
@@ -396,14 +396,14 @@ static void test_alignment(void **state)
         size_t len;
         uint64_t off;
     } bad[] = {
-        {buf, a, a / 2},             /* offset */
-        {buf, a + a / 2, 0},         /* length */
-        {buf, a / 2, 0},             /* length below one block */
-        {buf + a / 2, a, 0},         /* buffer address */
-        {buf + 8, a, a},             /* buffer address, small skew */
-        {buf, 0, 0},                 /* empty */
-        {buf, a, MIB},               /* past the end */
-        {buf, 2 * a, MIB - a},       /* straddles the end */
+        {buf, a, a / 2},       /* offset */
+        {buf, a + a / 2, 0},   /* length */
+        {buf, a / 2, 0},       /* length below one block */
+        {buf + a / 2, a, 0},   /* buffer address */
+        {buf + 8, a, a},       /* buffer address, small skew */
+        {buf, 0, 0},           /* empty */
+        {buf, a, MIB},         /* past the end */
+        {buf, 2 * a, MIB - a}, /* straddles the end */
     };
     struct batch b;
     struct treq t;
@@ -494,7 +494,8 @@ static void test_many_inflight(void **state)
     batch_init(&b, RT_NREQ);
     for (unsigned i = 0; i < RT_NREQ; i++) {
         size_t len = (1 + cmn_rand64(&seed) % 16) * 4096;
-        treq_set(&w[i], &b, IOENG_WRITE, wbuf + (size_t)i * RT_SLOT, len, (uint64_t)slot[i] * RT_SLOT);
+        treq_set(&w[i], &b, IOENG_WRITE, wbuf + (size_t)i * RT_SLOT, len,
+                 (uint64_t)slot[i] * RT_SLOT);
         bytes += len;
     }
     for (unsigned t = 0; t < RT_THREADS; t++) {
@@ -985,9 +986,11 @@ static bool probe_uring(void)
 }
 
 /* Both variants of a device/engine test, named "<test>/psync" and "<test>/uring". */
-#define BOTH(fn)                                                                                   \
-    {#fn "/psync", fn, fx_setup, fx_teardown, (void *)"psync"},                                    \
-        {#fn "/uring", fn, fx_setup, fx_teardown, (void *)"uring"}
+/* clang-format off */
+#define BOTH(fn)                                                        \
+    {#fn "/psync", fn, fx_setup, fx_teardown, (void *)"psync"},         \
+    {#fn "/uring", fn, fx_setup, fx_teardown, (void *)"uring"}
+/* clang-format on */
 
 int main(void)
 {
