@@ -1,0 +1,5 @@
+# hybridcache memory tier: eviction policies against reference models, the sharded index.
+if(TARGET tierfs_hybridcache)
+  tierfs_unit_test(test_hc_policy SOURCES test_hc_policy.c LIBS tierfs_hybridcache)
+  tierfs_unit_test(test_hc_mem SOURCES test_hc_mem.c LIBS tierfs_hybridcache LABELS tsan)
+endif()

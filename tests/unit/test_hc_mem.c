@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_hc_mem.c: the memory tier (hc_mem_*) and entries: insert/lookup/replace/remove,
+ * references that outlive eviction, the byte capacity under every policy, on_evict,
+ * sharding and conf checks, hc_mem_make_room on a shared budget, and a multi-threaded
+ * run (labelled tsan) that checks data and invariants.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "hybridcache/hc_i.h"
+
+#define KB 1024u
+
+static void check_invariants(struct hc_mem *m)
+{
+#ifdef TIERFS_DEBUG
+    hc_mem_check_invariants(m);
+#else
+    (void)m;
+#endif
+}
+
+/* An entry under "k<id>" whose bytes are all (id & 0xff). */
+static struct hc_entry *mk(struct hc_accounting *a, unsigned id, size_t cap)
+{
+    char key[32];
+    int klen = snprintf(key, sizeof(key), "k%u", id);
+    struct hc_entry *e = hc_entry_alloc(key, (size_t)klen, cap, a);
+
+    assert_non_null(e);
+    memset(e->data, (int)(id & 0xff), cap);
+    e->len = (uint32_t)cap;
+    return e;
+}
+
+static struct hc_entry *get(struct hc_mem *m, unsigned id)
+{
+    char key[32];
+    int klen = snprintf(key, sizeof(key), "k%u", id);
+
+    return hc_mem_lookup(m, hc_key_hash(key, (size_t)klen), key, (size_t)klen);
+}
+
+static int del(struct hc_mem *m, unsigned id)
+{
+    char key[32];
+    int klen = snprintf(key, sizeof(key), "k%u", id);
+
+    return hc_mem_remove(m, hc_key_hash(key, (size_t)klen), key, (size_t)klen);
+}
+
+static bool data_is(const struct hc_entry *e, unsigned id)
+{
+    const unsigned char *d = hc_entry_data(e);
+
+    for (size_t i = 0; i < hc_entry_len(e); i++)
+        if (d[i] != (unsigned char)(id & 0xff))
+            return false;
+    return true;
+}
+
+/* Insert @e and drop the caller's reference (the index keeps its own). */
+static void put_in(struct hc_mem *m, struct hc_entry *e)
+{
+    assert_int_equal(hc_mem_insert(m, e), 0);
+    hc_entry_put(e);
+}
+
+static void test_entry_refs(void **state)
+{
+    struct hc_accounting a = {.limit = 1 << 20};
+    struct hc_entry *e = hc_entry_alloc("abc", 3, 8 * KB, &a);
+
+    assert_non_null(e);
+    assert_int_equal(((uintptr_t)e->data) % 4096, 0); /* direct-IO ready */
+    assert_int_equal(atomic_load(&a.used), 8 * KB);
+    assert_int_equal(e->hash, hc_key_hash("abc", 3));
+    assert_int_not_equal(hc_key_hash("abc", 3), hc_key_hash("abd", 3));
+    assert_memory_equal(e->key, "abc", 3);
+    assert_int_equal(hc_entry_len(e), 0);
+    hc_entry_ref(e);
+    hc_entry_put(e);
+    assert_int_equal(atomic_load(&a.used), 8 * KB);
+    hc_entry_put(e);
+    assert_int_equal(atomic_load(&a.used), 0);
+    hc_entry_put(NULL);
+    e = hc_entry_alloc("x", 1, 4096, NULL); /* no budget to charge */
+    assert_non_null(e);
+    hc_entry_put(e);
+    assert_null(hc_entry_alloc("x", HC_KEY_MAX + 1, 4096, &a));
+    assert_int_equal(atomic_load(&a.used), 0);
+}
+
+static void test_basic(void **state)
+{
+    const char *const *pol;
+
+    for (pol = hc_policy_names(); *pol; pol++) {
+        struct hc_mem_conf conf = {.capacity = 1 << 20, .policy = *pol, .shards = 1};
+        struct hc_mem *m;
+        struct hc_mem_stats st;
+        struct hc_entry *e, *old;
+
+        assert_int_equal(hc_mem_create(&conf, &m), 0);
+        assert_null(get(m, 1));
+        put_in(m, mk(NULL, 1, 4 * KB));
+        e = get(m, 1);
+        assert_non_null(e);
+        assert_true(data_is(e, 1));
+        assert_int_equal(hc_mem_insert(m, e), -EEXIST); /* already indexed */
+        /* Replace: the reader of the old value keeps it. */
+        old = e;
+        e = mk(NULL, 1, 8 * KB);
+        memset(e->data, 0x77, 8 * KB);
+        put_in(m, e);
+        e = get(m, 1);
+        assert_ptr_not_equal(e, old);
+        assert_int_equal(hc_entry_len(e), 8 * KB);
+        assert_true(data_is(old, 1));
+        hc_entry_put(old);
+        hc_entry_put(e);
+        hc_mem_get_stats(m, &st);
+        assert_int_equal(st.hits, 2);
+        assert_int_equal(st.misses, 1);
+        assert_int_equal(st.inserts, 2);
+        assert_int_equal(st.entries, 1);
+        assert_int_equal(st.bytes, 8 * KB);
+        assert_int_equal(del(m, 1), 0);
+        assert_int_equal(del(m, 1), -ENOENT);
+        assert_null(get(m, 1));
+        hc_mem_get_stats(m, &st);
+        assert_int_equal(st.entries, 0);
+        assert_int_equal(st.bytes, 0);
+        assert_int_equal(st.evictions, 0); /* a remove is not an eviction */
+        check_invariants(m);
+        hc_mem_destroy(m);
+    }
+    hc_mem_destroy(NULL);
+}
+
+struct evict_log {
+    pthread_mutex_t lock;
+    unsigned calls;
+    uint64_t bytes;
+    bool keep_last;        /* hold the last evicted entry instead of putting it */
+    struct hc_entry *last;
+};
+
+static void on_evict(struct hc_entry *e, void *arg)
+{
+    struct evict_log *l = arg;
+
+    assert_false(e->in_index);
+    pthread_mutex_lock(&l->lock);
+    l->calls++;
+    l->bytes += e->cap;
+    if (l->keep_last) {
+        hc_entry_put(l->last);
+        l->last = e;
+        e = NULL;
+    }
+    pthread_mutex_unlock(&l->lock);
+    hc_entry_put(e);
+}
+
+static void test_refs_outlive_eviction(void **state)
+{
+    struct hc_accounting a = {.limit = 1 << 30};
+    struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct hc_mem_conf conf = {.capacity = 64 * KB, .policy = "lru", .shards = 1, .acct = &a,
+                               .on_evict = on_evict, .on_evict_arg = &log};
+    struct hc_mem *m;
+    struct hc_entry *held;
+    unsigned i;
+
+    assert_int_equal(hc_mem_create(&conf, &m), 0);
+    put_in(m, mk(&a, 0, 16 * KB));
+    held = get(m, 0);
+    assert_non_null(held);
+    for (i = 1; i <= 8; i++)
+        put_in(m, mk(&a, i, 16 * KB));
+    assert_null(get(m, 0));          /* gone from the index ... */
+    assert_true(data_is(held, 0));   /* ... but the reader still has its bytes */
+    assert_int_equal(log.calls, 5);  /* 9 entries of 16 KiB in 64 KiB */
+    assert_int_equal(log.bytes, 5 * 16 * KB);
+    /* The budget counts the tier (4 entries) and the held one. */
+    assert_int_equal(atomic_load(&a.used), 5 * 16 * KB);
+    hc_entry_put(held);
+    assert_int_equal(atomic_load(&a.used), 4 * 16 * KB);
+    check_invariants(m);
+    hc_mem_destroy(m);
+    assert_int_equal(atomic_load(&a.used), 0);
+}
+
+static void test_capacity_all_policies(void **state)
+{
+    const char *const *pol;
+
+    for (pol = hc_policy_names(); *pol; pol++) {
+        struct hc_accounting a = {.limit = 1 << 30};
+        struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        struct hc_mem_conf conf = {.capacity = 1 << 20, .policy = *pol, .shards = 4,
+                                   .acct = &a, .on_evict = on_evict, .on_evict_arg = &log};
+        struct hc_mem *m;
+        struct hc_mem_stats st;
+        uint64_t rng = 42, inserted = 0;
+
+        assert_int_equal(hc_mem_create(&conf, &m), 0);
+        for (unsigned i = 0; i < 3000; i++) {
+            uint64_t r = cmn_rand64(&rng);
+            unsigned id = (unsigned)(r % 500);
+            struct hc_entry *e = get(m, id);
+            if (e) {
+                assert_true(data_is(e, id));
+                hc_entry_put(e);
+                continue;
+            }
+            size_t cap = (4 * KB) << ((r >> 16) % 5); /* 4..64 KiB */
+            put_in(m, mk(&a, id, cap));
+            inserted += cap;
+            hc_mem_get_stats(m, &st);
+            assert_true(st.bytes <= conf.capacity);
+            assert_int_equal(atomic_load(&a.used), st.bytes);
+            if (i % 100 == 0)
+                check_invariants(m);
+        }
+        hc_mem_get_stats(m, &st);
+        assert_true(st.evictions > 100);
+        assert_int_equal(st.evictions, log.calls);
+        /* Every byte inserted is in the tier, was evicted, or was replaced/removed. */
+        assert_true(st.bytes + log.bytes <= inserted);
+        assert_true(st.bytes > conf.capacity / 2);
+        check_invariants(m);
+        hc_mem_destroy(m);
+        assert_int_equal(atomic_load(&a.used), 0);
+    }
+}
+
+static void test_conf_and_shards(void **state)
+{
+    struct hc_mem_conf conf = {.capacity = 256 * KB, .policy = "sieve", .shards = 4};
+    struct hc_mem *m;
+    struct hc_mem_stats st;
+    struct hc_entry *big;
+    unsigned i, found = 0;
+
+    conf.shards = 3;
+    assert_int_equal(hc_mem_create(&conf, &m), -EINVAL);
+    conf.shards = 4;
+    conf.policy = "clock";
+    assert_int_equal(hc_mem_create(&conf, &m), -EINVAL);
+    conf.policy = NULL; /* default s3fifo */
+    conf.capacity = 0;
+    assert_int_equal(hc_mem_create(&conf, &m), -EINVAL);
+    conf.capacity = 256 * KB;
+    assert_int_equal(hc_mem_create(&conf, &m), 0);
+    /* A shard holds 64 KiB: a larger entry does not fit anywhere. */
+    big = mk(NULL, 1000, 128 * KB);
+    assert_int_equal(hc_mem_insert(m, big), -E2BIG);
+    hc_entry_put(big);
+    /* Keys spread over the shards: 200 tiny entries, the table grows past 64 buckets. */
+    for (i = 0; i < 200; i++)
+        put_in(m, mk(NULL, i, 1 * KB));
+    hc_mem_get_stats(m, &st);
+    assert_true(st.entries > 150); /* 256 fit if evenly spread; a shard may overflow */
+    assert_true(st.bytes <= 256 * KB);
+    for (i = 0; i < 200; i++) {
+        struct hc_entry *e = get(m, i);
+        if (e) {
+            assert_true(data_is(e, i));
+            found++;
+        }
+        hc_entry_put(e);
+    }
+    assert_int_equal(found, st.entries);
+    check_invariants(m);
+    hc_mem_destroy(m);
+
+    conf.shards = 0; /* automatic: small capacities get one shard */
+    assert_int_equal(hc_mem_create(&conf, &m), 0);
+    put_in(m, mk(NULL, 1, 256 * KB)); /* one shard holds the whole capacity */
+    hc_mem_destroy(m);
+}
+
+static void test_make_room(void **state)
+{
+    struct hc_accounting a = {.limit = 256 * KB};
+    struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    /* The tier could hold more than the shared budget: the budget is what binds. */
+    struct hc_mem_conf conf = {.capacity = 512 * KB, .policy = "s3fifo", .shards = 4,
+                               .acct = &a, .on_evict = on_evict, .on_evict_arg = &log};
+    struct hc_mem *m;
+    struct hc_entry *pin[64];
+    unsigned pin_id[64], i, n = 0;
+
+    assert_int_equal(hc_mem_create(&conf, &m), 0);
+    for (i = 0; i < 64; i++)
+        put_in(m, mk(&a, i, 4 * KB));
+    assert_int_equal(atomic_load(&a.used), 256 * KB); /* 64 x 4 KiB fill the budget */
+    /* Room for an in-flight 64 KiB buffer: evict until it fits, no further. */
+    hc_mem_make_room(m, 64 * KB);
+    assert_true(atomic_load(&a.used) + 64 * KB <= a.limit);
+    assert_true(atomic_load(&a.used) + 64 * KB > a.limit - 4 * KB);
+    hc_mem_make_room(m, 0);
+    assert_true(log.calls >= 16);
+
+    /* Everything pinned by readers: make_room empties the tier and gives up. */
+    for (i = 0; i < 64; i++) {
+        struct hc_entry *e = get(m, i);
+        if (e) {
+            pin_id[n] = i;
+            pin[n++] = e;
+        }
+    }
+    assert_true(n > 0);
+    for (i = 100; i < 100 + 16; i++)
+        put_in(m, mk(&a, i, 4 * KB));
+    hc_mem_make_room(m, 256 * KB);
+    for (i = 0; i < 64; i++)
+        assert_null(get(m, i));
+    for (i = 100; i < 100 + 16; i++)
+        assert_null(get(m, i));
+    assert_int_equal(atomic_load(&a.used), n * 4 * KB);
+    for (i = 0; i < n; i++) {
+        assert_true(data_is(pin[i], pin_id[i]));
+        hc_entry_put(pin[i]);
+    }
+    assert_int_equal(atomic_load(&a.used), 0);
+    check_invariants(m);
+    hc_mem_destroy(m);
+}
+
+/* ---- threads: readers check bytes, writers insert/replace/remove, evictions race ---- */
+
+struct mt_arg {
+    struct hc_mem *m;
+    struct hc_accounting *a;
+    unsigned seed;
+    unsigned bad;
+};
+
+static void *mt_worker(void *p)
+{
+    struct mt_arg *arg = p;
+    uint64_t rng = arg->seed;
+
+    for (unsigned i = 0; i < 20000; i++) {
+        uint64_t r = cmn_rand64(&rng);
+        unsigned id = (unsigned)(r % 256);
+        unsigned op = (unsigned)((r >> 20) % 10);
+        if (op < 7) {
+            struct hc_entry *e = get(arg->m, id);
+            if (e && !data_is(e, id))
+                arg->bad++;
+            hc_entry_put(e);
+        } else if (op < 9) {
+            struct hc_entry *e = mk(arg->a, id, (4 * KB) << ((r >> 30) % 3));
+            if (hc_mem_insert(arg->m, e) != 0)
+                arg->bad++;
+            hc_entry_put(e);
+        } else {
+            (void)del(arg->m, id);
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    const char *const *pol;
+
+    for (pol = hc_policy_names(); *pol; pol++) {
+        struct hc_accounting a = {.limit = 512 * KB};
+        struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER, .keep_last = true};
+        struct hc_mem_conf conf = {.capacity = 512 * KB, .policy = *pol, .shards = 4,
+                                   .acct = &a, .on_evict = on_evict, .on_evict_arg = &log};
+        struct hc_mem *m;
+        struct hc_mem_stats st;
+        struct mt_arg args[4];
+        pthread_t th[4];
+
+        assert_int_equal(hc_mem_create(&conf, &m), 0);
+        for (int t = 0; t < 4; t++) {
+            args[t] = (struct mt_arg){.m = m, .a = &a, .seed = 1000u + (unsigned)t};
+            assert_int_equal(pthread_create(&th[t], NULL, mt_worker, &args[t]), 0);
+        }
+        for (int t = 0; t < 4; t++) {
+            assert_int_equal(pthread_join(th[t], NULL), 0);
+            assert_int_equal(args[t].bad, 0);
+        }
+        check_invariants(m);
+        hc_mem_get_stats(m, &st);
+        assert_true(st.bytes <= conf.capacity);
+        assert_true(st.evictions > 0);
+        assert_int_equal(st.evictions, log.calls);
+        /* The last evicted entry is held by the log: the budget counts it too. */
+        assert_int_equal(atomic_load(&a.used), st.bytes + (log.last ? log.last->cap : 0));
+        hc_entry_put(log.last);
+        hc_mem_destroy(m);
+        assert_int_equal(atomic_load(&a.used), 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entry_refs),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_refs_outlive_eviction),
+        cmocka_unit_test(test_capacity_all_policies),
+        cmocka_unit_test(test_conf_and_shards),
+        cmocka_unit_test(test_make_room),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
