@@ -1,0 +1,1436 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * disk.c: the disk tier, a log-structured region engine on an ioengine device.
+ *
+ * DESIGN
+ * The device is a header (format version, block and region size, region count, cache
+ * identity, a generation chosen at format time) followed by region_count regions of
+ * region_size bytes. Inserts append entries (header + key + value, maybe lz4-compressed,
+ * at multiples of HC_DISK_SLOT) to an aligned in-memory region buffer; a summary record
+ * per entry grows down from a footer at the end of the buffer. A full region, or the open
+ * one at hc_disk_flush(), is sealed and written with one or two large writes; at most
+ * wbufs_max buffers exist at once (the write queue), so an insert that finds none free
+ * returns -EAGAIN (an admission drop) instead of waiting. Every fill of a region gets a
+ * new sequence number; entries and the footer carry it, with the format generation.
+ *
+ * A reclaimer thread keeps HC_DISK_CLEAN_TARGET regions free: it takes the oldest sealed
+ * region (FIFO), reads its summary, reinserts entries that were hit while on the device
+ * (at most half a region's bytes each time, so reclaim always makes progress) and removes
+ * the others from the index. Lookups copy from the region buffer while the region is
+ * still in memory, otherwise read the aligned range holding the entry and verify it after
+ * the read: header checksum, generation, fill sequence, key and data checksum. A region
+ * reused under a reader therefore yields a miss, never another entry's bytes.
+ *
+ * Recovery reads only the tail (summary + footer) of each region, falling back to a scan
+ * of entry headers when the footer is missing or torn, and replays regions in sequence
+ * order so that newer copies win. Data checksums are verified lazily, at read time.
+ * Removes append a tombstone when the write queue has room, so a key removed before the
+ * next hc_disk_flush() stays removed after recovery; a remove that finds the queue full
+ * is in memory only (the fs never needs more: its keys carry the ETag, so a resurrected
+ * entry still holds the right bytes for its key).
+ *
+ * INVARIANTS (under d->lock)
+ *   - every region is in exactly one state; FREE regions are in free_ids[], sealed
+ *     (FLUSHING, CLEAN) ones in fifo[] in increasing seq order, FILLING is d->cur's,
+ *     RECLAIMING belongs to the reclaimer thread;
+ *   - regions[r].wb != NULL iff r is FILLING or FLUSHING; wbufs counts those buffers and
+ *     wbufs <= wbufs_max;
+ *   - seq of a FREE region is 0; seqs of regions in fifo[] increase from head to tail and
+ *     are below next_seq;
+ *   - an index entry points into a region that is not FREE (writes that fail and reclaim
+ *     drop entries before the region goes back to free_ids[]).
+ * Lock order: d->lock, then an index shard lock (disk_index.c). No IO under d->lock.
+ */
+#include "hybridcache/disk_i.h"
+#include "hybridcache/hc_i.h"
+
+#include <errno.h>
+#include <lz4.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "ioengine/ioengine.h"
+
+#define HC_DISK_REGION_DEFAULT (16u << 20)
+#define HC_DISK_REGION_MAX (512u << 20)     /* offsets are 20 bits of HC_DISK_SLOT */
+#define HC_DISK_MIN_REGIONS 3u              /* one filling, one in flight, one to reclaim */
+#define HC_DISK_CLEAN_TARGET 2u             /* free regions the reclaimer keeps ready */
+#define HC_DISK_TAIL_READ 4096u             /* first read of a region's tail at recovery */
+#define HC_DISK_ONE_WRITE_GAP (1u << 20)    /* write a sealed region whole if the hole is smaller */
+#define HC_DISK_FOOTER_BYTES ((uint32_t)sizeof(struct hc_disk_footer))
+#define HC_DISK_SUM_BYTES ((uint32_t)sizeof(struct hc_disk_sum))
+#define HC_DISK_EHDR_BYTES ((uint32_t)sizeof(struct hc_disk_ehdr))
+
+enum hc_disk_rstate {
+    HC_DISK_R_FREE = 0,
+    HC_DISK_R_FILLING,
+    HC_DISK_R_FLUSHING,
+    HC_DISK_R_CLEAN,
+    HC_DISK_R_RECLAIMING,
+};
+
+struct hc_disk;
+
+/* A region buffer: being filled (d->cur) or being written. */
+struct hc_disk_wbuf {
+    struct hc_disk *d;
+    uint8_t *buf;                 /* region_size bytes from ioeng_buf_alloc */
+    uint32_t region;
+    uint32_t wp;                  /* next entry offset; protected by d->lock */
+    uint32_t nent;                /* summary records; protected by d->lock */
+    int parts_left;               /* write requests in flight; protected by d->lock */
+    int err;                      /* first write error; protected by d->lock */
+    struct ioeng_req req[2];
+};
+
+struct hc_disk_region {
+    _Atomic uint64_t seq;         /* fill sequence; 0 = nothing valid; stored under d->lock */
+    struct hc_disk_wbuf *wb;      /* protected by d->lock */
+    uint8_t state;                /* enum hc_disk_rstate; protected by d->lock */
+};
+
+/* A lookup that reads the device. */
+struct hc_disk_rd {
+    struct ioeng_req req;
+    struct hc_disk *d;
+    struct hc_disk_rd *next;      /* pending list; protected by d->lock */
+    uint64_t hash, seq;
+    struct hc_dloc loc;
+    uint32_t skip;                /* entry offset inside the read buffer */
+    void *ubuf;
+    size_t cap;
+    hc_disk_done_fn done;
+    void *arg;
+    size_t klen;
+    char key[];
+};
+
+struct hc_disk_counters {
+    _Atomic uint64_t hits, misses, inserts, evictions, reinserts, bytes_read, bytes_written;
+    _Atomic uint64_t read_errors, write_errors, checksum_failures, admission_drops;
+    _Atomic uint64_t compressed_blocks, compressed_saved_bytes;
+    _Atomic int64_t used;
+};
+
+struct hc_disk {
+    struct dev *dev;
+    struct ioeng *eng;
+    struct hc_dindex *ix;
+    struct hc_accounting *acct;
+    uint32_t block_size, region_size, region_count, align;
+    uint32_t max_entry;           /* bytes of the largest possible entry, slot aligned */
+    uint32_t wbufs_max;
+    uint64_t data_off, generation;
+    uint64_t read_limit;          /* bytes of lookup read buffers at once */
+    bool compression;
+
+    pthread_mutex_t lock;         /* the region lock: taken before index shard locks */
+    pthread_cond_t cond;          /* writes done, regions freed, reads drained, stop */
+    struct hc_disk_region *regions;
+    uint32_t *fifo;               /* sealed regions, oldest first (ring); d->lock */
+    uint32_t fifo_head, fifo_len; /* d->lock */
+    uint32_t *free_ids;           /* d->lock */
+    uint32_t nfree;               /* d->lock */
+    struct hc_disk_wbuf *cur;     /* region being filled; d->lock */
+    uint32_t wbufs;               /* region buffers allocated; d->lock */
+    uint32_t writes_inflight;     /* sealed regions not yet completed; d->lock */
+    uint64_t next_seq;            /* d->lock */
+    uint64_t read_bytes;          /* d->lock */
+    uint32_t reads_inflight;      /* d->lock */
+    struct hc_disk_rd *pend_head, *pend_tail; /* lookups waiting for read budget; d->lock */
+    bool stop;                    /* d->lock */
+    bool reclaimer_started;
+    pthread_t reclaimer;
+
+    struct hc_disk_counters c;
+    uint64_t recovered_entries, recovery_ns;
+};
+
+static struct tlog_ratelimit hc_disk_rl = { .interval_ms = 10000, .burst = 5 };
+
+#define HC_DISK_ADD(d, field, n) atomic_fetch_add_explicit(&(d)->c.field, (n), memory_order_relaxed)
+#define HC_DISK_GET(d, field) atomic_load_explicit(&(d)->c.field, memory_order_relaxed)
+
+static inline uint64_t hc_disk_region_off(const struct hc_disk *d, uint32_t r)
+{
+    return d->data_off + (uint64_t)r * d->region_size;
+}
+
+static inline uint32_t hc_disk_entry_bytes(size_t klen, size_t stored_len)
+{
+    return (uint32_t)CMN_ALIGN_UP(HC_DISK_EHDR_BYTES + klen + stored_len, (size_t)HC_DISK_SLOT);
+}
+
+static inline void hc_disk_charge(struct hc_disk *d, int64_t bytes)
+{
+    if (d->acct)
+        atomic_fetch_add_explicit(&d->acct->used, (uint64_t)bytes, memory_order_relaxed);
+}
+
+/* ---- on-device records ---- */
+
+static uint32_t hc_disk_ehdr_crc(const struct hc_disk_ehdr *h)
+{
+    struct hc_disk_ehdr t = *h;
+    t.hdr_crc = 0;
+    return cmn_crc32c(0, &t, sizeof(t));
+}
+
+static uint32_t hc_disk_footer_crc(const struct hc_disk_footer *f)
+{
+    struct hc_disk_footer t = *f;
+    t.footer_crc = 0;
+    return cmn_crc32c(0, &t, sizeof(t));
+}
+
+static uint32_t hc_disk_hdr_crc(const struct hc_disk_hdr *h)
+{
+    struct hc_disk_hdr t = *h;
+    t.hdr_crc = 0;
+    return cmn_crc32c(0, &t, sizeof(t));
+}
+
+/* Summary record @i (append order) of a region whose footer is at region_size - FOOTER. */
+static inline uint32_t hc_disk_sum_off(const struct hc_disk *d, uint32_t i)
+{
+    return d->region_size - HC_DISK_FOOTER_BYTES - (i + 1) * HC_DISK_SUM_BYTES;
+}
+
+/*
+ * Check the entry at @p (@avail bytes readable) against the fill @seq and @hash/@key.
+ * With @check_data the data checksum too (the bytes came from the device).
+ * @return 0 and *h; -ENOENT for another key or another fill (a race with reclaim, or an
+ * old format); -EBADMSG when the bytes are corrupt.
+ */
+static int hc_disk_entry_verify(const struct hc_disk *d, const uint8_t *p, size_t avail,
+                                uint64_t seq, uint64_t hash, const void *key, size_t klen,
+                                bool check_data, struct hc_disk_ehdr *h)
+{
+    if (avail < HC_DISK_EHDR_BYTES)
+        return -EBADMSG;
+    memcpy(h, p, sizeof(*h));
+    if (h->magic != HC_DISK_ENTRY_MAGIC || h->hdr_crc != hc_disk_ehdr_crc(h))
+        return -EBADMSG;
+    /* A well-formed header of another fill is stale data, not corruption. */
+    if (h->generation != d->generation || h->seq != seq || h->hash != hash || h->klen != klen)
+        return -ENOENT;
+    if ((h->flags & HC_DISK_EF_TOMBSTONE) || h->orig_len > d->block_size ||
+        h->stored_len > d->block_size || HC_DISK_EHDR_BYTES + (size_t)klen + h->stored_len > avail)
+        return -EBADMSG;
+    if (check_data &&
+        cmn_crc32c(0, p + HC_DISK_EHDR_BYTES, klen + h->stored_len) != h->data_crc)
+        return -EBADMSG;
+    if (memcmp(p + HC_DISK_EHDR_BYTES, key, klen) != 0)
+        return -ENOENT;  /* a 64-bit hash collision */
+    return 0;
+}
+
+/* Copy or decompress the verified entry at @p into @buf. @return value bytes or -errno. */
+static ssize_t hc_disk_entry_decode(const uint8_t *p, const struct hc_disk_ehdr *h, void *buf,
+                                    size_t cap)
+{
+    const uint8_t *v = p + HC_DISK_EHDR_BYTES + h->klen;
+    if (h->orig_len > cap)
+        return -ENOBUFS;
+    if (!(h->flags & HC_DISK_EF_COMPRESSED)) {
+        memcpy(buf, v, h->stored_len);
+        return h->stored_len;
+    }
+    int n = LZ4_decompress_safe((const char *)v, buf, (int)h->stored_len, (int)cap);
+    return n == (int)h->orig_len ? n : -EBADMSG;
+}
+
+/* ---- region buffers and writes ---- */
+
+static void hc_disk_wbuf_free(struct hc_disk *d, struct hc_disk_wbuf *wb)
+{
+    ioeng_buf_free(wb->buf);
+    hc_disk_charge(d, -(int64_t)d->region_size);
+    free(wb);
+}
+
+/* Drop the index entries of a region buffer whose write failed. Under d->lock. */
+static void hc_disk_wbuf_drop_entries(struct hc_disk *d, struct hc_disk_wbuf *wb)
+{
+    for (uint32_t i = 0; i < wb->nent; i++) {
+        struct hc_disk_sum s;
+        struct hc_dloc old;
+        memcpy(&s, wb->buf + hc_disk_sum_off(d, i), sizeof(s));
+        if (s.size_units & HC_DISK_SUM_TOMBSTONE)
+            continue;
+        struct hc_dloc at = { .region = wb->region, .off_units = s.off_units };
+        if (hc_dindex_remove(d->ix, s.hash, &at, &old))
+            HC_DISK_ADD(d, used, -(int64_t)old.size_units * HC_DISK_SLOT);
+    }
+}
+
+/* Completion of one part of a region write (engine thread). */
+static void hc_disk_write_done(struct ioeng_req *req)
+{
+    struct hc_disk_wbuf *wb = req->arg;
+    struct hc_disk *d = wb->d;
+
+    pthread_mutex_lock(&d->lock);
+    if (req->result < 0 && !wb->err)
+        wb->err = (int)req->result;
+    else if (req->result > 0)
+        HC_DISK_ADD(d, bytes_written, (uint64_t)req->result);
+    if (--wb->parts_left > 0) {
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    struct hc_disk_region *r = &d->regions[wb->region];
+    if (wb->err) {
+        /* The region stays in the FIFO (reclaimed in turn) but serves nothing. */
+        hc_disk_wbuf_drop_entries(d, wb);
+        HC_DISK_ADD(d, write_errors, 1);
+        tlog_rl_msg(&hc_disk_rl, TLOG_ERR, "disk cache: writing region %u: %s; its %u entries dropped",
+                    wb->region, strerror(-wb->err), wb->nent);
+    }
+    r->wb = NULL;
+    r->state = HC_DISK_R_CLEAN;
+    d->wbufs--;
+    d->writes_inflight--;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    hc_disk_wbuf_free(d, wb);
+}
+
+/*
+ * Seal d->cur: write the footer, queue the region in the FIFO and detach it.
+ * Under d->lock. The caller submits the returned buffer with hc_disk_wbuf_submit() after
+ * unlocking (IO never starts under d->lock).
+ */
+static struct hc_disk_wbuf *hc_disk_seal(struct hc_disk *d)
+{
+    struct hc_disk_wbuf *wb = d->cur;
+    struct hc_disk_region *r = &d->regions[wb->region];
+    struct hc_disk_footer f = {
+        .magic = HC_DISK_FOOTER_MAGIC,
+        .generation = d->generation,
+        .seq = atomic_load_explicit(&r->seq, memory_order_relaxed),
+        .nentries = wb->nent,
+        .entries_end = wb->wp,
+    };
+    uint32_t sum_start = d->region_size - HC_DISK_FOOTER_BYTES - wb->nent * HC_DISK_SUM_BYTES;
+
+    f.summary_crc = cmn_crc32c(0, wb->buf + sum_start, (size_t)wb->nent * HC_DISK_SUM_BYTES);
+    f.footer_crc = hc_disk_footer_crc(&f);
+    memcpy(wb->buf + d->region_size - HC_DISK_FOOTER_BYTES, &f, sizeof(f));
+
+    d->cur = NULL;
+    r->state = HC_DISK_R_FLUSHING;
+    d->fifo[(d->fifo_head + d->fifo_len) % d->region_count] = wb->region;
+    d->fifo_len++;
+    d->writes_inflight++;
+    return wb;
+}
+
+/* Start the write of a sealed buffer: the entries and the tail, in one request when the
+ * hole between them is small. Failures complete through hc_disk_write_done(). */
+static void hc_disk_wbuf_submit(struct hc_disk *d, struct hc_disk_wbuf *wb)
+{
+    uint64_t base = hc_disk_region_off(d, wb->region);
+    uint32_t sum_start = d->region_size - HC_DISK_FOOTER_BYTES - wb->nent * HC_DISK_SUM_BYTES;
+    uint32_t data_end = CMN_ALIGN_UP(wb->wp, d->align);
+    uint32_t tail_start = sum_start & ~(d->align - 1);
+    int parts = 1;
+
+    /* Never write uninitialised memory to the device. */
+    if (data_end >= tail_start || tail_start - data_end < HC_DISK_ONE_WRITE_GAP) {
+        memset(wb->buf + wb->wp, 0, sum_start - wb->wp);
+        wb->req[0] = (struct ioeng_req){ .op = IOENG_WRITE, .buf = wb->buf,
+                                         .len = d->region_size, .off = base };
+    } else {
+        memset(wb->buf + wb->wp, 0, data_end - wb->wp);
+        memset(wb->buf + tail_start, 0, sum_start - tail_start);
+        wb->req[0] = (struct ioeng_req){ .op = IOENG_WRITE, .buf = wb->buf, .len = data_end,
+                                         .off = base };
+        wb->req[1] = (struct ioeng_req){ .op = IOENG_WRITE, .buf = wb->buf + tail_start,
+                                         .len = d->region_size - tail_start,
+                                         .off = base + tail_start };
+        parts = 2;
+    }
+    pthread_mutex_lock(&d->lock);
+    wb->parts_left = parts;
+    pthread_mutex_unlock(&d->lock);
+    for (int i = 0; i < parts; i++) {
+        wb->req[i].done = hc_disk_write_done;
+        wb->req[i].arg = wb;
+        int rc = ioeng_submit(d->eng, &wb->req[i]);
+        if (rc < 0) {
+            wb->req[i].result = rc;
+            hc_disk_write_done(&wb->req[i]);
+        }
+    }
+}
+
+/* Open a new region for filling. Under d->lock. @return 0, -EAGAIN (no buffer or no
+ * free region: the disk is behind) or -ENOMEM. */
+static int hc_disk_open_region(struct hc_disk *d)
+{
+    if (d->wbufs >= d->wbufs_max || d->nfree == 0) {
+        pthread_cond_broadcast(&d->cond);  /* wake the reclaimer */
+        return -EAGAIN;
+    }
+    struct hc_disk_wbuf *wb = calloc(1, sizeof(*wb));
+    if (!wb)
+        return -ENOMEM;
+    wb->buf = ioeng_buf_alloc(d->region_size);
+    if (!wb->buf) {
+        free(wb);
+        return -ENOMEM;
+    }
+    hc_disk_charge(d, d->region_size);
+    wb->d = d;
+    wb->region = d->free_ids[--d->nfree];
+    struct hc_disk_region *r = &d->regions[wb->region];
+    atomic_store_explicit(&r->seq, d->next_seq++, memory_order_relaxed);
+    r->wb = wb;
+    r->state = HC_DISK_R_FILLING;
+    d->cur = wb;
+    d->wbufs++;
+    if (d->nfree < HC_DISK_CLEAN_TARGET)
+        pthread_cond_broadcast(&d->cond);
+    return 0;
+}
+
+/* What to append: one entry or a tombstone. */
+struct hc_disk_rec {
+    uint64_t hash;
+    const void *key;
+    size_t klen;
+    const void *val;              /* stored form (compressed when flags say so) */
+    uint32_t stored_len, orig_len, flags;
+    uint32_t data_crc;            /* crc32c of key + stored value */
+};
+
+/*
+ * Append @rec to the open region, opening one (and sealing the full one into *@sealed)
+ * when needed, and point the index at it: replacing whatever was there, or, with @from,
+ * only if the index still points at @from (a reinsert). Under d->lock.
+ * @return 0, -EAGAIN (write queue full), -ENOENT (@from no longer current) or -ENOMEM.
+ */
+static int hc_disk_append(struct hc_disk *d, const struct hc_disk_rec *rec,
+                          const struct hc_dloc *from, struct hc_disk_wbuf **sealed)
+{
+    uint32_t size = hc_disk_entry_bytes(rec->klen, rec->stored_len);
+    struct hc_disk_wbuf *wb = d->cur;
+    struct hc_dloc cur_loc;
+    int rc;
+
+    if (from && (!hc_dindex_get(d->ix, rec->hash, false, &cur_loc) ||
+                 cur_loc.region != from->region || cur_loc.off_units != from->off_units))
+        return -ENOENT;
+    if (wb && (uint64_t)wb->wp + size + (wb->nent + 1ull) * HC_DISK_SUM_BYTES +
+                      HC_DISK_FOOTER_BYTES > d->region_size) {
+        *sealed = hc_disk_seal(d);
+        wb = NULL;
+    }
+    if (!wb) {
+        rc = hc_disk_open_region(d);
+        if (rc < 0)
+            return rc;
+        wb = d->cur;
+    }
+
+    struct hc_disk_region *r = &d->regions[wb->region];
+    struct hc_disk_ehdr h = {
+        .magic = HC_DISK_ENTRY_MAGIC,
+        .data_crc = rec->data_crc,
+        .flags = rec->flags,
+        .hash = rec->hash,
+        .seq = atomic_load_explicit(&r->seq, memory_order_relaxed),
+        .generation = d->generation,
+        .klen = (uint32_t)rec->klen,
+        .stored_len = rec->stored_len,
+        .orig_len = rec->orig_len,
+    };
+    h.hdr_crc = hc_disk_ehdr_crc(&h);
+    uint8_t *p = wb->buf + wb->wp;
+    size_t used = HC_DISK_EHDR_BYTES + rec->klen + rec->stored_len;
+    memcpy(p, &h, sizeof(h));
+    memcpy(p + HC_DISK_EHDR_BYTES, rec->key, rec->klen);
+    if (rec->stored_len)
+        memcpy(p + HC_DISK_EHDR_BYTES + rec->klen, rec->val, rec->stored_len);
+    memset(p + used, 0, size - used);
+
+    struct hc_dloc loc = { .region = wb->region, .off_units = wb->wp / HC_DISK_SLOT,
+                           .size_units = size / HC_DISK_SLOT };
+    struct hc_disk_sum s = { .hash = rec->hash, .off_units = loc.off_units,
+                             .size_units = loc.size_units };
+    if (rec->flags & HC_DISK_EF_TOMBSTONE) {
+        s.size_units |= HC_DISK_SUM_TOMBSTONE;
+    } else if (from) {
+        if (!hc_dindex_move(d->ix, rec->hash, from, &loc))
+            return -ENOENT;  /* nothing was committed: wp/nent unchanged */
+        HC_DISK_ADD(d, used, (int64_t)size - (int64_t)from->size_units * HC_DISK_SLOT);
+    } else {
+        struct hc_dloc old;
+        rc = hc_dindex_put(d->ix, rec->hash, &loc, &old);
+        if (rc < 0)
+            return rc;
+        HC_DISK_ADD(d, used, (int64_t)size - (rc == 1 ? (int64_t)old.size_units * HC_DISK_SLOT : 0));
+    }
+    memcpy(wb->buf + hc_disk_sum_off(d, wb->nent), &s, sizeof(s));
+    wb->nent++;
+    wb->wp += size;
+    return 0;
+}
+
+/* ---- public: inserts and removes ---- */
+
+int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
+                   const void *data, size_t len)
+{
+    struct hc_disk_rec rec = { .hash = hash, .key = key, .klen = klen, .val = data,
+                               .stored_len = (uint32_t)len, .orig_len = (uint32_t)len };
+    struct hc_disk_wbuf *sealed = NULL;
+    char *cbuf = NULL;
+    int rc;
+
+    if (!d || (!key && klen) || (!data && len))
+        return -EINVAL;
+    if (len > d->block_size)
+        return -E2BIG;
+    if (klen > HC_KEY_MAX)
+        return -EINVAL;
+    /* Compress outside the lock; keep the result only when it saves at least a slot. */
+    if (d->compression && len > HC_DISK_SLOT) {
+        cbuf = malloc(len);
+        if (cbuf) {
+            int n = LZ4_compress_default(data, cbuf, (int)len, (int)(len - HC_DISK_SLOT));
+            if (n > 0) {
+                rec.val = cbuf;
+                rec.stored_len = (uint32_t)n;
+                rec.flags = HC_DISK_EF_COMPRESSED;
+            }
+        }
+    }
+    rec.data_crc = cmn_crc32c(cmn_crc32c(0, key, klen), rec.val, rec.stored_len);
+
+    pthread_mutex_lock(&d->lock);
+    rc = hc_disk_append(d, &rec, NULL, &sealed);
+    pthread_mutex_unlock(&d->lock);
+    if (sealed)
+        hc_disk_wbuf_submit(d, sealed);
+
+    if (rc == -EAGAIN) {
+        HC_DISK_ADD(d, admission_drops, 1);
+    } else if (rc == 0) {
+        HC_DISK_ADD(d, inserts, 1);
+        if (rec.flags & HC_DISK_EF_COMPRESSED) {
+            HC_DISK_ADD(d, compressed_blocks, 1);
+            HC_DISK_ADD(d, compressed_saved_bytes, len - rec.stored_len);
+        }
+    }
+    free(cbuf);
+    return rc;
+}
+
+int hc_disk_remove(struct hc_disk *d, uint64_t hash, const void *key, size_t klen)
+{
+    struct hc_disk_rec rec = { .hash = hash, .key = key, .klen = klen,
+                               .flags = HC_DISK_EF_TOMBSTONE };
+    struct hc_disk_wbuf *sealed = NULL;
+    struct hc_dloc old;
+    bool found;
+
+    if (!d || klen > HC_KEY_MAX)
+        return -EINVAL;
+    rec.data_crc = cmn_crc32c(0, key, klen);
+    pthread_mutex_lock(&d->lock);
+    found = hc_dindex_remove(d->ix, hash, NULL, &old);
+    if (found) {
+        HC_DISK_ADD(d, used, -(int64_t)old.size_units * HC_DISK_SLOT);
+        /* Best effort: with the write queue full the remove is in memory only (see DESIGN). */
+        if (hc_disk_append(d, &rec, NULL, &sealed) < 0)
+            TLOG_D("disk cache: write queue full; a remove will not survive a restart");
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (sealed)
+        hc_disk_wbuf_submit(d, sealed);
+    return found ? 0 : -ENOENT;
+}
+
+bool hc_disk_may_contain(struct hc_disk *d, uint64_t hash)
+{
+    return d && hc_dindex_get(d->ix, hash, false, NULL);
+}
+
+/* ---- public: lookups ---- */
+
+/* Finish a lookup: count it and tell the caller. */
+static void hc_disk_lookup_finish(struct hc_disk *d, ssize_t rc, hc_disk_done_fn done, void *arg)
+{
+    if (rc >= 0) {
+        HC_DISK_ADD(d, hits, 1);
+        HC_DISK_ADD(d, bytes_read, (uint64_t)rc);
+    } else {
+        HC_DISK_ADD(d, misses, 1);
+    }
+    done(rc, arg);
+}
+
+static void hc_disk_read_done(struct ioeng_req *req);
+
+/* Allocate the read buffer and submit. Called without d->lock; budget already taken.
+ * @return 0 or -errno (then the caller completes the lookup). */
+static int hc_disk_read_start(struct hc_disk *d, struct hc_disk_rd *rd)
+{
+    uint64_t off = hc_disk_region_off(d, rd->loc.region) + (uint64_t)rd->loc.off_units * HC_DISK_SLOT;
+    uint64_t start = off & ~(uint64_t)(d->align - 1);
+    uint64_t end = CMN_ALIGN_UP(off + (uint64_t)rd->loc.size_units * HC_DISK_SLOT, (uint64_t)d->align);
+
+    rd->skip = (uint32_t)(off - start);
+    rd->req = (struct ioeng_req){ .op = IOENG_READ, .len = end - start, .off = start,
+                                  .done = hc_disk_read_done, .arg = rd };
+    rd->req.buf = ioeng_buf_alloc(rd->req.len);
+    if (!rd->req.buf)
+        return -ENOMEM;
+    int rc = ioeng_submit(d->eng, &rd->req);
+    if (rc < 0) {
+        ioeng_buf_free(rd->req.buf);
+        rd->req.buf = NULL;
+    }
+    return rc;
+}
+
+static inline uint64_t hc_disk_rd_bytes(const struct hc_disk *d, const struct hc_disk_rd *rd)
+{
+    return (uint64_t)rd->loc.size_units * HC_DISK_SLOT + 2ull * d->align;
+}
+
+/* Release @rd's read budget and start pending lookups that now fit. Takes d->lock. */
+static void hc_disk_read_release(struct hc_disk *d, struct hc_disk_rd *rd)
+{
+    struct hc_disk_rd *start = NULL, **tail = &start;
+
+    pthread_mutex_lock(&d->lock);
+    d->read_bytes -= hc_disk_rd_bytes(d, rd);
+    d->reads_inflight--;
+    while (d->pend_head &&
+           (d->reads_inflight == 0 ||
+            d->read_bytes + hc_disk_rd_bytes(d, d->pend_head) <= d->read_limit)) {
+        struct hc_disk_rd *p = d->pend_head;
+        d->pend_head = p->next;
+        if (!d->pend_head)
+            d->pend_tail = NULL;
+        d->read_bytes += hc_disk_rd_bytes(d, p);
+        d->reads_inflight++;
+        p->next = NULL;
+        *tail = p;
+        tail = &p->next;
+    }
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+
+    while (start) {
+        struct hc_disk_rd *p = start;
+        start = p->next;
+        int rc = hc_disk_read_start(d, p);
+        if (rc < 0) {
+            hc_disk_lookup_finish(d, rc == -ENOMEM ? -ENOMEM : -EIO, p->done, p->arg);
+            hc_disk_read_release(d, p);
+            free(p);
+        }
+    }
+}
+
+/* Completion of a lookup read (engine thread): verify, copy out, tell the caller. */
+static void hc_disk_read_done(struct ioeng_req *req)
+{
+    struct hc_disk_rd *rd = req->arg;
+    struct hc_disk *d = rd->d;
+    struct hc_disk_ehdr h;
+    ssize_t rc = req->result;
+
+    if (rc < 0) {
+        HC_DISK_ADD(d, read_errors, 1);
+        tlog_rl_msg(&hc_disk_rl, TLOG_ERR, "disk cache: reading region %u: %s", rd->loc.region,
+                    strerror((int)-rc));
+        hc_dindex_remove(d->ix, rd->hash, &rd->loc, NULL);
+    } else {
+        const uint8_t *p = (const uint8_t *)req->buf + rd->skip;
+        rc = hc_disk_entry_verify(d, p, req->len - rd->skip, rd->seq, rd->hash, rd->key,
+                                  rd->klen, true, &h);
+        if (rc == 0)
+            rc = hc_disk_entry_decode(p, &h, rd->ubuf, rd->cap);
+        if (rc == -EBADMSG) {
+            HC_DISK_ADD(d, checksum_failures, 1);
+            struct hc_dloc old;
+            if (hc_dindex_remove(d->ix, rd->hash, &rd->loc, &old))
+                HC_DISK_ADD(d, used, -(int64_t)old.size_units * HC_DISK_SLOT);
+            rc = -ENOENT;
+        }
+    }
+    ioeng_buf_free(req->buf);
+    hc_disk_lookup_finish(d, rc, rd->done, rd->arg);
+    hc_disk_read_release(d, rd);
+    free(rd);
+}
+
+int hc_disk_lookup(struct hc_disk *d, uint64_t hash, const void *key, size_t klen, void *buf,
+                   size_t cap, hc_disk_done_fn done, void *arg)
+{
+    struct hc_dloc loc;
+    struct hc_disk_ehdr h;
+    ssize_t rc;
+
+    if (!d || !done || (!key && klen))
+        return -EINVAL;
+    if (!hc_dindex_get(d->ix, hash, true, &loc)) {
+        HC_DISK_ADD(d, misses, 1);
+        return -ENOENT;
+    }
+    struct hc_disk_region *r = &d->regions[loc.region];
+    /*
+     * Read the fill sequence after the index: if the region is reclaimed and refilled in
+     * between, the entry read below carries another sequence (a miss) or is this very key
+     * written again (the right bytes).
+     */
+    uint64_t seq = atomic_load_explicit(&r->seq, memory_order_acquire);
+    if (seq == 0) {
+        HC_DISK_ADD(d, misses, 1);
+        return -ENOENT;
+    }
+
+    /* Still in memory: copy from the region buffer under the lock (no IO). The caller's
+     * done runs before this returns. */
+    pthread_mutex_lock(&d->lock);
+    if (r->wb && atomic_load_explicit(&r->seq, memory_order_relaxed) == seq) {
+        const uint8_t *p = r->wb->buf + (size_t)loc.off_units * HC_DISK_SLOT;
+        rc = hc_disk_entry_verify(d, p, (size_t)loc.size_units * HC_DISK_SLOT, seq, hash, key,
+                                  klen, false, &h);
+        if (rc == 0)
+            rc = hc_disk_entry_decode(p, &h, buf, cap);
+        pthread_mutex_unlock(&d->lock);
+        if (rc == -EBADMSG)
+            rc = -ENOENT;  /* cannot happen to bytes that never left memory; a miss anyway */
+        hc_disk_lookup_finish(d, rc, done, arg);
+        return 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+
+    struct hc_disk_rd *rd = malloc(sizeof(*rd) + klen);
+    if (!rd)
+        return -ENOMEM;
+    *rd = (struct hc_disk_rd){ .d = d, .hash = hash, .seq = seq, .loc = loc, .ubuf = buf,
+                               .cap = cap, .done = done, .arg = arg, .klen = klen };
+    memcpy(rd->key, key, klen);
+
+    /* Bound the read buffers: over the budget the lookup waits for a read to finish. */
+    pthread_mutex_lock(&d->lock);
+    if (d->reads_inflight > 0 && d->read_bytes + hc_disk_rd_bytes(d, rd) > d->read_limit) {
+        if (d->pend_tail)
+            d->pend_tail->next = rd;
+        else
+            d->pend_head = rd;
+        d->pend_tail = rd;
+        pthread_mutex_unlock(&d->lock);
+        return 0;
+    }
+    d->read_bytes += hc_disk_rd_bytes(d, rd);
+    d->reads_inflight++;
+    pthread_mutex_unlock(&d->lock);
+
+    rc = hc_disk_read_start(d, rd);
+    if (rc < 0) {
+        hc_disk_read_release(d, rd);
+        free(rd);
+        return (int)rc;
+    }
+    return 0;
+}
+
+/* ---- summaries (recovery and reclaim) ---- */
+
+/* Synchronous aligned read of [@off, @off + @len) into a new buffer (*@out, the caller
+ * frees it with ioeng_buf_free). @return 0 or -errno (then nothing is allocated). */
+static int hc_disk_pread_alloc(struct hc_disk *d, uint64_t off, size_t len, uint8_t **out)
+{
+    uint8_t *buf = ioeng_buf_alloc(len);
+    *out = NULL;
+    if (!buf)
+        return -ENOMEM;
+    ssize_t n = ioeng_rw_sync(d->eng, IOENG_READ, buf, len, off);
+    if (n < 0) {
+        ioeng_buf_free(buf);
+        return (int)n;
+    }
+    *out = buf;
+    return 0;
+}
+
+/*
+ * Read and verify region @r's footer and summary; @expect_seq 0 accepts any fill.
+ * @return the number of records and *sums (malloc'd, append order; NULL when 0) and *seq,
+ * -EBADMSG when the tail is missing or does not verify, or -errno from the device.
+ */
+static int hc_disk_read_summary(struct hc_disk *d, uint32_t r, uint64_t expect_seq,
+                                struct hc_disk_sum **sums, uint64_t *seq)
+{
+    uint64_t base = hc_disk_region_off(d, r);
+    uint32_t tail = CMN_MAX(HC_DISK_TAIL_READ, d->align);
+    struct hc_disk_footer f;
+    uint8_t *buf = NULL;
+    ssize_t n;
+    int rc = -EBADMSG;
+
+    *sums = NULL;
+    n = hc_disk_pread_alloc(d, base + d->region_size - tail, tail, &buf);
+    if (n < 0)
+        return (int)n;
+    memcpy(&f, buf + tail - HC_DISK_FOOTER_BYTES, sizeof(f));
+    if (f.magic != HC_DISK_FOOTER_MAGIC || f.footer_crc != hc_disk_footer_crc(&f) ||
+        f.generation != d->generation || f.seq == 0 || (expect_seq && f.seq != expect_seq))
+        goto out_buf;
+    uint64_t sum_bytes = (uint64_t)f.nentries * HC_DISK_SUM_BYTES;
+    if (f.entries_end > d->region_size ||
+        (uint64_t)f.entries_end + sum_bytes + HC_DISK_FOOTER_BYTES > d->region_size)
+        goto out_buf;
+    if (sum_bytes + HC_DISK_FOOTER_BYTES > tail) {
+        /* Large summary: read the whole tail that holds it. */
+        ioeng_buf_free(buf);
+        tail = (uint32_t)CMN_ALIGN_UP(sum_bytes + HC_DISK_FOOTER_BYTES, (uint64_t)d->align);
+        n = hc_disk_pread_alloc(d, base + d->region_size - tail, tail, &buf);
+        if (n < 0)
+            return (int)n;
+    }
+    const uint8_t *sp = buf + tail - HC_DISK_FOOTER_BYTES - sum_bytes;
+    if (cmn_crc32c(0, sp, sum_bytes) != f.summary_crc)
+        goto out_buf;
+    if (f.nentries) {
+        *sums = malloc(sum_bytes);
+        if (!*sums) {
+            rc = -ENOMEM;
+            goto out_buf;
+        }
+    }
+    uint32_t max_units = d->max_entry / HC_DISK_SLOT;
+    for (uint32_t i = 0; i < f.nentries; i++) {
+        struct hc_disk_sum s;
+        memcpy(&s, sp + sum_bytes - (i + 1ull) * HC_DISK_SUM_BYTES, sizeof(s));
+        uint32_t units = s.size_units & ~HC_DISK_SUM_TOMBSTONE;
+        if (units == 0 || units > max_units ||
+            ((uint64_t)s.off_units + units) * HC_DISK_SLOT > f.entries_end) {
+            free(*sums);
+            *sums = NULL;
+            goto out_buf;
+        }
+        (*sums)[i] = s;
+    }
+    *seq = f.seq;
+    rc = (int)f.nentries;
+out_buf:
+    ioeng_buf_free(buf);
+    return rc;
+}
+
+/*
+ * Fallback when a region's tail does not verify (the process died while writing it):
+ * walk the entry headers from the start while they verify and share one fill sequence.
+ * Data checksums are left to read time. @return records found (*sums malloc'd) or -errno.
+ */
+static int hc_disk_scan_region(struct hc_disk *d, uint32_t r, struct hc_disk_sum **sums,
+                               uint64_t *seq)
+{
+    uint64_t base = hc_disk_region_off(d, r);
+    uint32_t rd_len = CMN_MAX(d->align, 4096u), cap = 0, n = 0, off = 0;
+    uint8_t *buf = ioeng_buf_alloc(rd_len);
+    uint64_t fill = 0;
+
+    *sums = NULL;
+    if (!buf)
+        return -ENOMEM;
+    while (off + HC_DISK_EHDR_BYTES + HC_DISK_FOOTER_BYTES <= d->region_size) {
+        struct hc_disk_ehdr h;
+        uint64_t at = (base + off) & ~(uint64_t)(d->align - 1);
+        uint32_t skip = (uint32_t)(base + off - at);
+        uint32_t len = CMN_MIN(rd_len, (uint32_t)(base + d->region_size - at));
+        if (skip + HC_DISK_EHDR_BYTES > len || ioeng_rw_sync(d->eng, IOENG_READ, buf, len, at) < 0)
+            break;
+        memcpy(&h, buf + skip, sizeof(h));
+        if (h.magic != HC_DISK_ENTRY_MAGIC || h.hdr_crc != hc_disk_ehdr_crc(&h) ||
+            h.generation != d->generation || h.seq == 0 || (fill && h.seq != fill) ||
+            h.klen > HC_KEY_MAX || h.stored_len > d->block_size)
+            break;
+        uint32_t size = hc_disk_entry_bytes(h.klen, h.stored_len);
+        if ((uint64_t)off + size + HC_DISK_FOOTER_BYTES > d->region_size)
+            break;
+        fill = h.seq;
+        if (n == cap) {
+            uint32_t ncap = cap ? cap * 2 : 16;
+            struct hc_disk_sum *ns = realloc(*sums, ncap * sizeof(*ns));
+            if (!ns)
+                break;
+            *sums = ns;
+            cap = ncap;
+        }
+        (*sums)[n].hash = h.hash;
+        (*sums)[n].off_units = off / HC_DISK_SLOT;
+        (*sums)[n].size_units = size / HC_DISK_SLOT |
+                                ((h.flags & HC_DISK_EF_TOMBSTONE) ? HC_DISK_SUM_TOMBSTONE : 0);
+        n++;
+        off += size;
+    }
+    ioeng_buf_free(buf);
+    *seq = fill;
+    return (int)n;
+}
+
+/* ---- reclaim ---- */
+
+/* Read, verify and append again an entry that was hit while on the device. Reclaimer
+ * thread, no locks held. @return 0 or -errno (the entry is then simply evicted). */
+static int hc_disk_reinsert(struct hc_disk *d, const struct hc_disk_sum *s, uint32_t r,
+                            uint64_t seq, const struct hc_dloc *from)
+{
+    uint64_t off = hc_disk_region_off(d, r) + (uint64_t)s->off_units * HC_DISK_SLOT;
+    uint64_t start = off & ~(uint64_t)(d->align - 1);
+    uint64_t end = CMN_ALIGN_UP(off + (uint64_t)s->size_units * HC_DISK_SLOT, (uint64_t)d->align);
+    struct hc_disk_wbuf *sealed = NULL;
+    struct hc_disk_ehdr h;
+    uint8_t *buf = NULL;
+    int rc = hc_disk_pread_alloc(d, start, end - start, &buf);
+
+    if (rc < 0) {
+        if (rc != -ENOMEM)
+            HC_DISK_ADD(d, read_errors, 1);
+        return rc;
+    }
+    const uint8_t *p = buf + (off - start);
+    memcpy(&h, p, sizeof(h));
+    /* The key comes from the entry itself; verify it as a lookup would. */
+    if (h.klen > HC_KEY_MAX || HC_DISK_EHDR_BYTES + h.klen > end - off) {
+        rc = -EBADMSG;
+    } else {
+        rc = hc_disk_entry_verify(d, p, end - off, seq, s->hash, p + HC_DISK_EHDR_BYTES, h.klen,
+                                  true, &h);
+    }
+    if (rc < 0) {
+        if (rc == -EBADMSG)
+            HC_DISK_ADD(d, checksum_failures, 1);
+        goto out;
+    }
+    struct hc_disk_rec rec = { .hash = h.hash, .key = p + HC_DISK_EHDR_BYTES, .klen = h.klen,
+                               .val = p + HC_DISK_EHDR_BYTES + h.klen, .stored_len = h.stored_len,
+                               .orig_len = h.orig_len, .flags = h.flags, .data_crc = h.data_crc };
+    pthread_mutex_lock(&d->lock);
+    rc = hc_disk_append(d, &rec, from, &sealed);
+    pthread_mutex_unlock(&d->lock);
+    if (sealed)
+        hc_disk_wbuf_submit(d, sealed);
+out:
+    ioeng_buf_free(buf);
+    return rc;
+}
+
+/* Empty region @r (RECLAIMING, fill @seq): reinsert hot entries, drop the rest from the
+ * index. Reclaimer thread, no locks held. */
+static void hc_disk_reclaim(struct hc_disk *d, uint32_t r, uint64_t seq)
+{
+    struct hc_disk_sum *sums = NULL;
+    uint64_t budget = d->region_size / 2, evicted = 0, bytes = 0;
+    int n = hc_disk_read_summary(d, r, seq, &sums, &(uint64_t){ 0 });
+
+    if (n < 0) {
+        /* No usable summary (write error, device error): sweep the index instead. */
+        evicted = hc_dindex_drop_region(d->ix, r, &bytes);
+        HC_DISK_ADD(d, used, -(int64_t)bytes);
+        HC_DISK_ADD(d, evictions, evicted);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct hc_disk_sum *s = &sums[i];
+        struct hc_dloc at = { .region = r, .off_units = s->off_units }, cur;
+        if (s->size_units & HC_DISK_SUM_TOMBSTONE)
+            continue;
+        if (!hc_dindex_get(d->ix, s->hash, false, &cur) || cur.region != r ||
+            cur.off_units != s->off_units)
+            continue;  /* replaced or removed since */
+        uint64_t size = (uint64_t)s->size_units * HC_DISK_SLOT;
+        if (cur.hit && size <= budget && hc_disk_reinsert(d, s, r, seq, &cur) == 0) {
+            budget -= size;
+            HC_DISK_ADD(d, reinserts, 1);
+            continue;
+        }
+        struct hc_dloc old;
+        if (hc_dindex_remove(d->ix, s->hash, &at, &old)) {
+            HC_DISK_ADD(d, used, -(int64_t)old.size_units * HC_DISK_SLOT);
+            evicted++;
+        }
+    }
+    HC_DISK_ADD(d, evictions, evicted);
+    free(sums);
+}
+
+/* The reclaimer thread: keep HC_DISK_CLEAN_TARGET regions free, oldest first. */
+static void *hc_disk_reclaimer(void *arg)
+{
+    struct hc_disk *d = arg;
+
+    pthread_mutex_lock(&d->lock);
+    while (!d->stop) {
+        if (d->nfree >= HC_DISK_CLEAN_TARGET || d->fifo_len == 0 ||
+            d->regions[d->fifo[d->fifo_head]].state != HC_DISK_R_CLEAN) {
+            pthread_cond_wait(&d->cond, &d->lock);
+            continue;
+        }
+        uint32_t r = d->fifo[d->fifo_head];
+        d->fifo_head = (d->fifo_head + 1) % d->region_count;
+        d->fifo_len--;
+        d->regions[r].state = HC_DISK_R_RECLAIMING;
+        uint64_t seq = atomic_load_explicit(&d->regions[r].seq, memory_order_relaxed);
+        pthread_mutex_unlock(&d->lock);
+
+        hc_disk_reclaim(d, r, seq);
+
+        pthread_mutex_lock(&d->lock);
+        atomic_store_explicit(&d->regions[r].seq, 0, memory_order_release);
+        d->regions[r].state = HC_DISK_R_FREE;
+        d->free_ids[d->nfree++] = r;
+        pthread_cond_broadcast(&d->cond);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* ---- header, format, recovery ---- */
+
+/* Write a fresh header with a new generation: older entries and footers stop verifying. */
+static int hc_disk_format(struct hc_disk *d, const char *identity, uint64_t old_generation)
+{
+    uint8_t *buf = ioeng_buf_alloc(d->data_off);
+    struct hc_disk_hdr h;
+    size_t ilen = strlen(identity);
+    int rc;
+
+    if (!buf)
+        return -ENOMEM;
+    memset(buf, 0, d->data_off);
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, HC_DISK_MAGIC, sizeof(h.magic));
+    h.version = HC_DISK_FORMAT_VERSION;
+    h.block_size = d->block_size;
+    h.region_size = d->region_size;
+    h.region_count = d->region_count;
+    h.identity_len = (uint32_t)ilen;
+    h.identity_hash = cmn_hash64(identity, ilen, 0);
+    memcpy(h.identity, identity, CMN_MIN(ilen, (size_t)HC_DISK_IDENTITY_MAX));
+    h.data_off = d->data_off;
+    do {
+        uint64_t st = cmn_wall_ns() ^ ((uint64_t)getpid() << 32) ^ cmn_now_ns();
+        h.generation = cmn_rand64(&(uint64_t){ st ? st : 1 });
+    } while (h.generation == 0 || h.generation == old_generation);
+    h.hdr_crc = hc_disk_hdr_crc(&h);
+    memcpy(buf, &h, sizeof(h));
+    rc = (int)ioeng_rw_sync(d->eng, IOENG_WRITE, buf, d->data_off, 0);
+    if (rc >= 0)
+        rc = dev_flush(d->dev);
+    ioeng_buf_free(buf);
+    if (rc < 0)
+        return rc;
+    d->generation = h.generation;
+    return 0;
+}
+
+/*
+ * Read the header. @return 0 when it describes this cache (d->generation set), or
+ * -ESTALE with *why naming the difference (the caller formats), or -errno (device).
+ */
+static int hc_disk_check_header(struct hc_disk *d, const char *identity, const char **why,
+                                uint64_t *old_generation)
+{
+    uint8_t *buf = ioeng_buf_alloc(d->data_off);
+    struct hc_disk_hdr h;
+    int rc = -ESTALE;
+
+    if (!buf)
+        return -ENOMEM;
+    ssize_t n = ioeng_rw_sync(d->eng, IOENG_READ, buf, d->data_off, 0);
+    if (n < 0) {
+        rc = (int)n;
+        goto out;
+    }
+    memcpy(&h, buf, sizeof(h));
+    *old_generation = 0;
+    if (memcmp(h.magic, HC_DISK_MAGIC, sizeof(h.magic)) != 0) {
+        bool zero = true;
+        for (size_t i = 0; i < sizeof(h) && zero; i++)
+            zero = buf[i] == 0;
+        /*
+         * Unknown data is overwritten for now. A later "refuse unless told" option belongs
+         * here, before formatting: return -EEXIST unless the conf allows it.
+         */
+        *why = zero ? "empty device" : "device holds no tierfs cache (unknown data)";
+        goto out;
+    }
+    if (h.hdr_crc != hc_disk_hdr_crc(&h)) {
+        *why = "corrupt header";
+        goto out;
+    }
+    *old_generation = h.generation;
+    size_t ilen = strlen(identity);
+    if (h.version != HC_DISK_FORMAT_VERSION)
+        *why = "format version differs";
+    else if (h.block_size != d->block_size)
+        *why = "block size differs";
+    else if (h.region_size != d->region_size || h.region_count != d->region_count ||
+             h.data_off != d->data_off)
+        *why = "region layout differs";
+    else if (h.identity_len != ilen || h.identity_hash != cmn_hash64(identity, ilen, 0))
+        *why = "cache identity differs";
+    else {
+        d->generation = h.generation;
+        rc = 0;
+    }
+out:
+    ioeng_buf_free(buf);
+    return rc;
+}
+
+struct hc_disk_recrec {
+    uint64_t seq;
+    uint32_t region;
+    int n;
+    struct hc_disk_sum *sums;
+};
+
+static int hc_disk_recrec_cmp(const void *a, const void *b)
+{
+    const struct hc_disk_recrec *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Rebuild the index from region summaries; regions replay in fill order. */
+static int hc_disk_recover(struct hc_disk *d)
+{
+    uint64_t t0 = cmn_now_ns(), max_seq = 0;
+    struct hc_disk_recrec *recs = calloc(d->region_count, sizeof(*recs));
+    uint32_t nrec = 0, scanned = 0;
+    int rc = 0;
+
+    if (!recs)
+        return -ENOMEM;
+    for (uint32_t r = 0; r < d->region_count; r++) {
+        struct hc_disk_sum *sums;
+        uint64_t seq = 0;
+        int n = hc_disk_read_summary(d, r, 0, &sums, &seq);
+        if (n == -EBADMSG || (n < 0 && n != -ENOMEM)) {
+            n = hc_disk_scan_region(d, r, &sums, &seq);
+            scanned += n > 0;
+        }
+        if (n == -ENOMEM) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        if (n <= 0 || seq == 0) {
+            free(sums);
+            continue;
+        }
+        recs[nrec++] = (struct hc_disk_recrec){ .seq = seq, .region = r, .n = n, .sums = sums };
+        max_seq = CMN_MAX(max_seq, seq);
+    }
+    qsort(recs, nrec, sizeof(*recs), hc_disk_recrec_cmp);
+
+    for (uint32_t k = 0; k < nrec; k++) {
+        struct hc_disk_recrec *rr = &recs[k];
+        for (int i = 0; i < rr->n; i++) {
+            const struct hc_disk_sum *s = &rr->sums[i];
+            struct hc_dloc loc = { .region = rr->region, .off_units = s->off_units,
+                                   .size_units = s->size_units & ~HC_DISK_SUM_TOMBSTONE }, old;
+            int prc = 0;
+            if (s->size_units & HC_DISK_SUM_TOMBSTONE) {
+                if (hc_dindex_remove(d->ix, s->hash, NULL, &old))
+                    HC_DISK_ADD(d, used, -(int64_t)old.size_units * HC_DISK_SLOT);
+                continue;
+            }
+            prc = hc_dindex_put(d->ix, s->hash, &loc, &old);
+            if (prc < 0) {
+                rc = prc;
+                goto out;
+            }
+            HC_DISK_ADD(d, used, (int64_t)loc.size_units * HC_DISK_SLOT -
+                                     (prc == 1 ? (int64_t)old.size_units * HC_DISK_SLOT : 0));
+        }
+        atomic_store_explicit(&d->regions[rr->region].seq, rr->seq, memory_order_relaxed);
+        d->regions[rr->region].state = HC_DISK_R_CLEAN;
+        d->fifo[(d->fifo_head + d->fifo_len) % d->region_count] = rr->region;
+        d->fifo_len++;
+    }
+    /* Free regions, lowest first so a new cache fills the device in order. */
+    for (uint32_t r = d->region_count; r-- > 0;)
+        if (d->regions[r].state == HC_DISK_R_FREE)
+            d->free_ids[d->nfree++] = r;
+    /* Skip ahead: fills the crash interrupted before any header landed must never share a
+     * sequence number with a new fill of the same region. */
+    d->next_seq = max_seq + 1 + d->region_count;
+
+    uint64_t ix_bytes;
+    hc_dindex_usage(d->ix, &d->recovered_entries, &ix_bytes);
+    d->recovery_ns = cmn_now_ns() - t0;
+    if (nrec)
+        TLOG_I("disk cache: recovered %llu entries from %u regions (%u by header scan) in %.1f ms",
+               (unsigned long long)d->recovered_entries, nrec, scanned, d->recovery_ns / 1e6);
+out:
+    for (uint32_t k = 0; k < nrec; k++)
+        free(recs[k].sums);
+    free(recs);
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+/* Derive the layout from @conf and the device. @return 0 or -EINVAL/-ENOSPC with a log line. */
+static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
+{
+    uint64_t cap = dev_size(conf->dev);
+
+    d->block_size = conf->block_size ? conf->block_size : HC_BLOCK_SIZE_DEFAULT;
+    if (d->block_size > HC_BLOCK_SIZE_MAX) {
+        TLOG_E("disk cache: block size %u exceeds %u", d->block_size, HC_BLOCK_SIZE_MAX);
+        return -EINVAL;
+    }
+    d->align = CMN_MAX(dev_align(conf->dev), HC_DISK_SLOT);
+    if (!CMN_IS_POW2(d->align) || d->align > (1u << 20)) {
+        TLOG_E("disk cache: device alignment %u unsupported", d->align);
+        return -EINVAL;
+    }
+    d->max_entry = hc_disk_entry_bytes(HC_KEY_MAX, d->block_size);
+    uint64_t need = (uint64_t)d->max_entry + HC_DISK_SUM_BYTES + HC_DISK_FOOTER_BYTES;
+    uint64_t rs = conf->region_size;
+    if (rs == 0) {
+        rs = HC_DISK_REGION_DEFAULT;
+        while (rs < 2 * need)
+            rs *= 2;
+    }
+    if (rs % d->align || rs % IOENG_BUF_ALIGN || rs < need || rs > HC_DISK_REGION_MAX) {
+        TLOG_E("disk cache: region size %llu must be a multiple of %u, at least %llu and at "
+               "most %u", (unsigned long long)rs, CMN_MAX(d->align, (uint32_t)IOENG_BUF_ALIGN),
+               (unsigned long long)need, HC_DISK_REGION_MAX);
+        return -EINVAL;
+    }
+    d->region_size = (uint32_t)rs;
+    if (conf->capacity && conf->capacity < cap)
+        cap = conf->capacity;
+    d->data_off = CMN_ALIGN_UP((uint64_t)sizeof(struct hc_disk_hdr),
+                               (uint64_t)CMN_MAX(d->align, (uint32_t)IOENG_BUF_ALIGN));
+    uint64_t nreg = cap > d->data_off ? (cap - d->data_off) / rs : 0;
+    if (nreg < HC_DISK_MIN_REGIONS || nreg >= (1ull << HC_DLOC_REGION_BITS)) {
+        TLOG_E("disk cache: %llu bytes give %llu regions of %llu bytes; need %u to %u",
+               (unsigned long long)cap, (unsigned long long)nreg, (unsigned long long)rs,
+               HC_DISK_MIN_REGIONS, (1u << HC_DLOC_REGION_BITS) - 1);
+        return -ENOSPC;
+    }
+    d->region_count = (uint32_t)nreg;
+    uint64_t wq = conf->write_queue_bytes ? conf->write_queue_bytes : 4ull * rs;
+    d->wbufs_max = (uint32_t)CMN_MAX(1, CMN_MIN(wq / rs, (uint64_t)d->region_count - 2));
+    unsigned depth = conf->io_depth ? conf->io_depth : 32;
+    d->read_limit = (uint64_t)depth * (d->max_entry + 2ull * d->align);
+    d->compression = conf->compression;
+    d->acct = conf->acct;
+    return 0;
+}
+
+int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out)
+{
+    struct hc_disk *d;
+    const char *identity, *why = NULL;
+    uint64_t old_gen = 0;
+    int rc;
+
+    if (!conf || !conf->dev || !out)
+        return -EINVAL;
+    *out = NULL;
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        dev_close(conf->dev);
+        return -ENOMEM;
+    }
+    d->dev = conf->dev;
+    identity = conf->identity ? conf->identity : "";
+    rc = hc_disk_layout(d, conf);
+    if (rc < 0)
+        goto fail_dev;
+    struct ioeng_conf ec = { .queue_depth = conf->io_depth };
+    rc = ioeng_create(conf->io_engine ? conf->io_engine : "uring", d->dev, &ec, &d->eng);
+    if (rc < 0)
+        goto fail_dev;
+    d->regions = calloc(d->region_count, sizeof(*d->regions));
+    d->fifo = calloc(d->region_count, sizeof(*d->fifo));
+    d->free_ids = calloc(d->region_count, sizeof(*d->free_ids));
+    if (!d->regions || !d->fifo || !d->free_ids) {
+        rc = -ENOMEM;
+        goto fail_tables;
+    }
+    /* Size the index for a device full of block-sized entries. */
+    rc = hc_dindex_create((uint64_t)d->region_count * (d->region_size / d->max_entry), &d->ix);
+    if (rc < 0)
+        goto fail_tables;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->cond, NULL);
+
+    rc = hc_disk_check_header(d, identity, &why, &old_gen);
+    if (rc == -ESTALE) {
+        TLOG_W("disk cache: %s; formatting %u regions of %u KiB (identity '%.64s')", why,
+               d->region_count, d->region_size >> 10, identity);
+        rc = hc_disk_format(d, identity, old_gen);
+    }
+    if (rc == 0)
+        rc = hc_disk_recover(d);
+    if (rc < 0) {
+        TLOG_E("disk cache: cannot open: %s", strerror(-rc));
+        goto fail_sync;
+    }
+    rc = pthread_create(&d->reclaimer, NULL, hc_disk_reclaimer, d);
+    if (rc) {
+        rc = -rc;
+        goto fail_sync;
+    }
+    d->reclaimer_started = true;
+    *out = d;
+    return 0;
+
+fail_sync:
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+    hc_dindex_destroy(d->ix);
+fail_tables:
+    free(d->regions);
+    free(d->fifo);
+    free(d->free_ids);
+    ioeng_destroy(d->eng);
+fail_dev:
+    dev_close(d->dev);
+    free(d);
+    return rc;
+}
+
+int hc_disk_flush(struct hc_disk *d)
+{
+    struct hc_disk_wbuf *sealed = NULL;
+    uint64_t errs;
+
+    if (!d)
+        return -EINVAL;
+    errs = HC_DISK_GET(d, write_errors);
+    pthread_mutex_lock(&d->lock);
+    if (d->cur && d->cur->nent > 0)
+        sealed = hc_disk_seal(d);
+    pthread_mutex_unlock(&d->lock);
+    if (sealed)
+        hc_disk_wbuf_submit(d, sealed);
+    pthread_mutex_lock(&d->lock);
+    while (d->writes_inflight > 0)
+        pthread_cond_wait(&d->cond, &d->lock);
+    pthread_mutex_unlock(&d->lock);
+    int rc = dev_flush(d->dev);
+    if (rc == 0 && HC_DISK_GET(d, write_errors) != errs)
+        rc = -EIO;
+    return rc;
+}
+
+void hc_disk_close(struct hc_disk *d)
+{
+    if (!d)
+        return;
+    hc_disk_flush(d);
+    pthread_mutex_lock(&d->lock);
+    d->stop = true;
+    pthread_cond_broadcast(&d->cond);
+    while (d->reads_inflight > 0 || d->pend_head)
+        pthread_cond_wait(&d->cond, &d->lock);
+    pthread_mutex_unlock(&d->lock);
+    if (d->reclaimer_started)
+        pthread_join(d->reclaimer, NULL);
+    if (d->cur) {
+        /* Opened but empty (flush only seals regions that hold entries). */
+        hc_disk_wbuf_free(d, d->cur);
+        d->cur = NULL;
+    }
+    ioeng_destroy(d->eng);
+    dev_close(d->dev);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+    hc_dindex_destroy(d->ix);
+    free(d->regions);
+    free(d->fifo);
+    free(d->free_ids);
+    free(d);
+}
+
+void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st)
+{
+    uint64_t ix_bytes;
+
+    memset(st, 0, sizeof(*st));
+    if (!d)
+        return;
+    st->hits = HC_DISK_GET(d, hits);
+    st->misses = HC_DISK_GET(d, misses);
+    st->inserts = HC_DISK_GET(d, inserts);
+    st->evictions = HC_DISK_GET(d, evictions);
+    st->reinserts = HC_DISK_GET(d, reinserts);
+    st->bytes_read = HC_DISK_GET(d, bytes_read);
+    st->bytes_written = HC_DISK_GET(d, bytes_written);
+    st->read_errors = HC_DISK_GET(d, read_errors);
+    st->write_errors = HC_DISK_GET(d, write_errors);
+    st->checksum_failures = HC_DISK_GET(d, checksum_failures);
+    st->admission_drops = HC_DISK_GET(d, admission_drops);
+    st->compressed_blocks = HC_DISK_GET(d, compressed_blocks);
+    st->compressed_saved_bytes = HC_DISK_GET(d, compressed_saved_bytes);
+    int64_t used = HC_DISK_GET(d, used);
+    st->used = used > 0 ? (uint64_t)used : 0;
+    st->capacity = (uint64_t)d->region_count * d->region_size;
+    hc_dindex_usage(d->ix, &st->entries, &ix_bytes);
+    /* The region table is index overhead too: count it in bytes per entry. */
+    st->index_bytes = ix_bytes + (uint64_t)d->region_count *
+                                     (sizeof(*d->regions) + sizeof(*d->fifo) + sizeof(*d->free_ids));
+    st->recovered_entries = d->recovered_entries;
+    st->recovery_ns = d->recovery_ns;
+}
+
+int hc_disk_debug_locate(struct hc_disk *d, uint64_t hash, uint64_t *dev_off, uint32_t *len)
+{
+    struct hc_dloc loc;
+    if (!hc_dindex_get(d->ix, hash, false, &loc))
+        return -ENOENT;
+    *dev_off = hc_disk_region_off(d, loc.region) + (uint64_t)loc.off_units * HC_DISK_SLOT;
+    *len = loc.size_units * HC_DISK_SLOT;
+    return 0;
+}
+
+#ifdef TIERFS_DEBUG
+#include <assert.h>
+void hc_disk_check_invariants(struct hc_disk *d)
+{
+    uint32_t counts[HC_DISK_R_RECLAIMING + 1] = { 0 }, bufs = 0;
+
+    pthread_mutex_lock(&d->lock);
+    for (uint32_t r = 0; r < d->region_count; r++) {
+        const struct hc_disk_region *g = &d->regions[r];
+        counts[g->state]++;
+        assert((g->wb != NULL) == (g->state == HC_DISK_R_FILLING || g->state == HC_DISK_R_FLUSHING));
+        bufs += g->wb != NULL;
+        if (g->state == HC_DISK_R_FREE)
+            assert(atomic_load(&g->seq) == 0);
+    }
+    assert(counts[HC_DISK_R_FREE] == d->nfree);
+    assert(counts[HC_DISK_R_FILLING] == (d->cur ? 1u : 0u));
+    assert(counts[HC_DISK_R_FLUSHING] + counts[HC_DISK_R_CLEAN] == d->fifo_len);
+    assert(bufs == d->wbufs && d->wbufs <= d->wbufs_max);
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < d->fifo_len; i++) {
+        uint64_t s = atomic_load(&d->regions[d->fifo[(d->fifo_head + i) % d->region_count]].seq);
+        assert(s > prev && s < d->next_seq);
+        prev = s;
+    }
+    pthread_mutex_unlock(&d->lock);
+    hc_dindex_check_invariants(d->ix);
+}
+#endif

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * disk_i.h: private to the disk tier: the on-device format and the compact in-memory index.
+ *
+ * The index (disk_index.c) maps a 64-bit key hash to where the entry lives on the device.
+ * One slot is 16 bytes: the hash and a packed location word. Open addressing with linear
+ * probing and backward-shift deletion (no tombstones), sharded by the low hash bits with
+ * one mutex per shard. Slots grow by 1.5x at 80% load, so a full table costs 20-30 bytes
+ * per entry including the empty slots.
+ */
+#ifndef TIERFS_HC_DISK_I_H
+#define TIERFS_HC_DISK_I_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- on-device format (host byte order: the cache never moves between machines) ---- */
+
+#define HC_DISK_FORMAT_VERSION 1u
+#define HC_DISK_MAGIC "TIERFSHC"                /* 8 bytes at offset 0 of the device */
+#define HC_DISK_ENTRY_MAGIC 0x45434854u         /* "THCE" */
+#define HC_DISK_FOOTER_MAGIC 0x46434854u        /* "THCF" */
+#define HC_DISK_SLOT 512u                       /* entries start at multiples of this */
+#define HC_DISK_IDENTITY_MAX 1024u              /* identity text kept in the header */
+
+/* Device header; the first HC_DISK_HDR_BYTES of the device. */
+struct hc_disk_hdr {
+    char magic[8];
+    uint32_t version;
+    uint32_t hdr_crc;                /* crc32c of the header with this field 0 */
+    uint32_t block_size;
+    uint32_t region_size;
+    uint32_t region_count;
+    uint32_t identity_len;
+    uint64_t data_off;               /* device offset of region 0 */
+    uint64_t generation;             /* chosen at format; entries/footers of older formats differ */
+    uint64_t identity_hash;          /* cmn_hash64 of the whole identity string */
+    char identity[HC_DISK_IDENTITY_MAX]; /* for humans and tools; may be truncated */
+};
+
+#define HC_DISK_EF_COMPRESSED 0x1u
+#define HC_DISK_EF_TOMBSTONE 0x2u    /* no value: the key was removed (durable remove) */
+
+/* Entry header, followed by the key and the stored (maybe compressed) value. */
+struct hc_disk_ehdr {
+    uint32_t magic;
+    uint32_t hdr_crc;                /* crc32c of this header with hdr_crc 0 (covers data_crc) */
+    uint32_t data_crc;               /* crc32c of key + stored value */
+    uint32_t flags;                  /* HC_DISK_EF_* */
+    uint64_t hash;
+    uint64_t seq;                    /* sequence number of the region fill that wrote it */
+    uint64_t generation;
+    uint32_t klen;
+    uint32_t stored_len;             /* bytes on the device */
+    uint32_t orig_len;               /* bytes after decompression */
+    uint32_t pad;
+};
+
+/* One summary record per entry, packed in front of the footer at the end of the region. */
+struct hc_disk_sum {
+    uint64_t hash;
+    uint32_t off_units;              /* entry offset in the region / HC_DISK_SLOT */
+    uint32_t size_units;             /* bytes (header + key + stored value) in slots; bit 31 = tombstone */
+};
+#define HC_DISK_SUM_TOMBSTONE 0x80000000u
+
+/* The last bytes of every written region. */
+struct hc_disk_footer {
+    uint32_t magic;
+    uint32_t footer_crc;             /* crc32c of the footer with this field 0 */
+    uint64_t generation;
+    uint64_t seq;
+    uint32_t nentries;
+    uint32_t summary_crc;            /* crc32c of the nentries summary records */
+    uint32_t entries_end;            /* bytes of entries from the region start */
+    uint32_t pad;
+};
+
+/* ---- index ---- */
+
+/*
+ * A location packed into 64 bits: region (24 bits) | offset in slots (20) | size in
+ * slots (19) | hit (1). Limits: 16M regions, regions up to 512 MiB, entries up to 256 MiB.
+ */
+#define HC_DLOC_REGION_BITS 24
+#define HC_DLOC_OFF_BITS 20
+#define HC_DLOC_SIZE_BITS 19
+struct hc_dloc {
+    uint32_t region;
+    uint32_t off_units;
+    uint32_t size_units;
+    bool hit;                        /* read while on the device: reinsert at reclaim */
+};
+
+struct hc_dindex;
+
+/* @expect: entries to size the table for (it grows past that). @return 0 / -ENOMEM. */
+int hc_dindex_create(uint64_t expect, struct hc_dindex **out);
+void hc_dindex_destroy(struct hc_dindex *ix);  /* NULL is fine */
+/*
+ * Insert or replace @hash -> @loc. @old (may be NULL) receives the replaced location.
+ * @return 1 replaced, 0 inserted, -ENOMEM (the index is unchanged). Thread safe.
+ */
+int hc_dindex_put(struct hc_dindex *ix, uint64_t hash, const struct hc_dloc *loc,
+                  struct hc_dloc *old);
+/* Find @hash; with @mark_hit set the hit bit. @return true and *out when present. */
+bool hc_dindex_get(struct hc_dindex *ix, uint64_t hash, bool mark_hit, struct hc_dloc *out);
+/* Remove @hash; with @match only when it still points at @match's region and offset.
+ * @return true when removed, *old (may be NULL) gets what was there. */
+bool hc_dindex_remove(struct hc_dindex *ix, uint64_t hash, const struct hc_dloc *match,
+                      struct hc_dloc *old);
+/* Move @hash from @from to @to only if it still points at @from. @return true if moved. */
+bool hc_dindex_move(struct hc_dindex *ix, uint64_t hash, const struct hc_dloc *from,
+                    const struct hc_dloc *to);
+/* Remove every entry in @region (slow path when its summary is unreadable).
+ * @return entries removed; @bytes (may be NULL) gets their size in bytes. */
+uint64_t hc_dindex_drop_region(struct hc_dindex *ix, uint32_t region, uint64_t *bytes);
+/* Entries and bytes held (slots + shard headers). */
+void hc_dindex_usage(struct hc_dindex *ix, uint64_t *entries, uint64_t *bytes);
+#ifdef TIERFS_DEBUG
+void hc_dindex_check_invariants(struct hc_dindex *ix);
+#endif
+
+/* ---- disk tier internals for tests ---- */
+
+struct hc_disk;
+/* Where the entry for @hash lies on the device (tests corrupt it on purpose).
+ * @return 0 and *dev_off / *len (bytes, slot-rounded), or -ENOENT. */
+int hc_disk_debug_locate(struct hc_disk *d, uint64_t hash, uint64_t *dev_off, uint32_t *len);
+#ifdef TIERFS_DEBUG
+void hc_disk_check_invariants(struct hc_disk *d);
+#endif
+
+#endif
