@@ -51,6 +51,24 @@ static struct uring_eng *uring_of(struct ioeng *e)
     return (struct uring_eng *)e;
 }
 
+#ifdef TIERFS_DEBUG
+/* The counting the design relies on. Caller holds u->lock. */
+static void uring_check_invariants(const struct uring_eng *u)
+{
+    unsigned npend = 0;
+    for (const struct ioeng_req *r = u->pend_head; r; r = r->priv_next)
+        if (!r->priv_next && r != u->pend_tail)
+            abort();
+        else
+            npend++;
+    /* Never more in the ring than SQ slots (so the CQ cannot overflow). */
+    if (u->in_ring > u->depth || u->in_ring + npend > u->outstanding)
+        abort();
+}
+#else
+static inline void uring_check_invariants(const struct uring_eng *u) {}
+#endif
+
 /* Queue one SQE for the unfinished part of @req. Caller holds u->lock and has a free slot. */
 static void uring_prep_locked(struct uring_eng *u, struct ioeng_req *req)
 {
@@ -178,6 +196,7 @@ static void *uring_completer(void *arg)
         }
         io_uring_cq_advance(&u->ring, seen);
         uring_fill_locked(u);
+        uring_check_invariants(u);
         pthread_mutex_unlock(&u->lock);
 
         for (req = done_head; req; req = next) {
