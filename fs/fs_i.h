@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fs_i.h: private interfaces between the parts of the tierfs daemon:
+ *   opts.c  - the one fuse_opt table, validation, --help (fs_opts_*)
+ *   ns.c    - the namespace: inode table, directory listings, lookups (fs_ns_*)
+ *   read.c  - open files, block reads through the hybrid cache (fs_read_*)
+ *   ops.c   - the FUSE low-level operations (fs_ops)
+ *   main.c  - startup checks, daemonizing, the session loop
+ *
+ * DESIGN
+ * The namespace is an S3 key space seen through "/" delimiter listings. A directory
+ * inode stands for a key prefix ending in "/" (the root for the mount prefix), a file
+ * inode for one key. Inodes live in two hash tables under one mutex (fs->lock): by inode
+ * number, and by (parent inode, name). Inode numbers are never reused within a mount,
+ * so the generation is constant. Listings are immutable refcounted snapshots that
+ * readdir hands out; lookups answer from a fresh listing, from an inode whose attributes
+ * are fresh, from the negative cache, or from S3 (HEAD key + LIST key/ in parallel).
+ * File data never passes through fs->lock: an open handle pins key, ETag and size, and
+ * reads go to the hybrid cache, whose fetcher issues ranged GETs with If-Match.
+ */
+#ifndef TIERFS_FS_I_H
+#define TIERFS_FS_I_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 314 /* libfuse 3.14: fuse_loop_cfg_* */
+#endif
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "common/log.h"
+#include "objstore/objstore.h"
+
+struct hc_cache;
+
+#define FS_DEFAULT_MEM_CACHE (256ull << 20)
+#define FS_DEFAULT_DISK_CACHE (1ull << 30) /* only when disk_cache names a new file */
+#define FS_DEFAULT_TTL_MS 60000
+#define FS_DEFAULT_NEG_TTL_MS 5000
+#define FS_DEFAULT_MAX_THREADS 16
+#define FS_DEFAULT_READ_AHEAD (1u << 20)
+#define FS_DEFAULT_PREFETCH (32u << 20)
+#define FS_NEG_MAX 256 /* negative entries kept per directory */
+
+/*
+ * Everything the command line and -o options set. fuse_opt writes the raw strings
+ * (offsetof into this struct); fs_opts_validate() turns them into the typed fields.
+ */
+struct fs_conf {
+    /* ---- raw, from fuse_opt ---- */
+    char *endpoint, *region, *profile, *ca_bundle, *access_key, *secret_key;
+    int path_style, no_sign_request, insecure;
+    char *block_size_s, *mem_cache_size_s, *disk_cache, *disk_cache_size_s, *direct_io_s;
+    char *io_engine, *eviction, *compression;
+    char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
+    char *read_ahead_s, *prefetch_s;
+    char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
+    int foreground, debug, show_help, show_version;
+    char *source, *mountpoint; /* the two positional arguments */
+
+    /* ---- validated ---- */
+    char *bucket;              /* owned */
+    char *prefix;              /* owned; "" or "some/dir/" */
+    uint32_t block_size;
+    uint64_t mem_cache_size, disk_cache_size;
+    bool direct_io, compress;
+    uint64_t metadata_ttl_ms, negative_ttl_ms;
+    unsigned max_connections, max_threads;
+    uint64_t read_ahead, prefetch;
+    uid_t uid;
+    gid_t gid;
+    mode_t file_mode, dir_mode;
+    int log_level;
+};
+
+/*
+ * Parse argv with the one fuse_opt table. Options that are ours are removed from @args;
+ * everything else (ro, allow_other, fsname, ...) stays for fuse_session_new(). Mount(8)
+ * noise that libfuse would reject (_netdev, nofail, auto, x-systemd.*, ...) is dropped.
+ * @return 0, or -EINVAL after printing one line.
+ */
+int fs_opts_parse(struct fuse_args *args, struct fs_conf *conf);
+/* Check and convert every value; name the bad option in one line. @return 0 or -EINVAL. */
+int fs_opts_validate(struct fs_conf *conf);
+/* Print the usage text (every option) to stdout. */
+void fs_opts_help(const char *argv0);
+/* Free what parsing and validation allocated. */
+void fs_opts_free(struct fs_conf *conf);
+
+/* One entry of a directory listing. */
+struct fs_dirent {
+    char *name;       /* points into the listing's storage */
+    bool is_dir;
+    uint64_t size;
+    int64_t mtime;
+    char *etag;       /* files: points into storage; dirs: "" */
+};
+
+/* An immutable snapshot of one directory, sorted by name, dirs shadowing files. */
+struct fs_listing {
+    int refs;                  /* atomic */
+    uint64_t loaded_ms;        /* cmn_now_ms() when the first page was requested */
+    size_t n;
+    struct fs_dirent *ents;
+};
+
+struct fs_neg {
+    struct fs_neg *next;
+    uint64_t expires_ms;
+    char name[];
+};
+
+struct fs_inode {
+    struct fs_inode *ino_next;   /* chain in fs->ino_tab; protected by fs->lock */
+    struct fs_inode *name_next;  /* chain in fs->name_tab; protected by fs->lock */
+    uint64_t ino;
+    uint64_t parent;             /* parent inode number (root: itself) */
+    char *name;                  /* component ("" for the root) */
+    char *key;                   /* file: S3 key; dir: prefix ending in "/" ("" at the top) */
+    bool is_dir;
+    bool name_hashed;            /* still reachable by (parent, name) */
+    /* protected by fs->lock */
+    uint64_t nlookup;            /* kernel references (lookup counts) */
+    unsigned opens;              /* open handles and readdir handles */
+    uint64_t size;
+    int64_t mtime;
+    char etag[OBJSTORE_ETAG_MAX];
+    uint64_t attr_ms;            /* when size/mtime/etag were last confirmed */
+    char open_etag[OBJSTORE_ETAG_MAX]; /* ETag at the last open: keep_cache if unchanged */
+    /* directories only, protected by fs->lock */
+    struct fs_listing *listing;  /* the last snapshot, or NULL */
+    bool loading;                /* a listing load is in flight (others wait on fs->cond) */
+    struct fs_neg *neg;          /* names known missing, newest first */
+    unsigned n_neg;
+};
+
+struct fs_htab {
+    struct fs_inode **b;
+    size_t nb, n;
+};
+
+struct fs {
+    struct fs_conf *conf;
+    struct objstore *os;
+    struct hc_cache *cache;
+    char *cache_identity;
+    struct fuse_session *se;
+    int64_t mount_time;
+
+    pthread_mutex_t lock;        /* the namespace lock: both tables, inode fields above */
+    pthread_cond_t cond;         /* listing loads finished */
+    struct fs_htab ino_tab;
+    struct fs_htab name_tab;
+    uint64_t next_ino;
+    struct fs_inode *root;
+
+    struct tlog_ratelimit rl_read;  /* read errors, logged once per burst */
+    struct tlog_ratelimit rl_meta;  /* metadata errors */
+};
+
+/* ---- ns.c ---- */
+
+/* Set up the tables and the root inode. @return 0 or -ENOMEM. */
+int fs_ns_init(struct fs *fs);
+/* Free every inode and listing (after the session ended). */
+void fs_ns_fini(struct fs *fs);
+/*
+ * Resolve @name in directory @parent, counting one kernel lookup on success.
+ * @return 0 and *e filled, -ENOENT (e->ino = 0, negative timeout set) or -errno.
+ */
+int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e);
+/* Drop @n kernel references of @ino (forget). */
+void fs_ns_forget(struct fs *fs, fuse_ino_t ino, uint64_t n);
+/* Attributes of @ino, refreshed with HEAD when older than the TTL. @return 0 or -errno. */
+int fs_ns_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st);
+/*
+ * Find @ino and take an "open" reference (it is not freed until fs_ns_release()).
+ * @return the inode or NULL (-ENOENT).
+ */
+struct fs_inode *fs_ns_open(struct fs *fs, fuse_ino_t ino);
+void fs_ns_release(struct fs *fs, struct fs_inode *ino);
+/* A fresh listing of directory @dir (loading it if stale). @return 0 and a reference, or -errno. */
+int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out);
+void fs_listing_put(struct fs_listing *l);
+/*
+ * For readdirplus: the inode of entry @de of directory @dir, counting one lookup.
+ * @return 0 and *e, or -errno.
+ */
+int fs_ns_entry(struct fs *fs, struct fs_inode *dir, const struct fs_listing *l,
+                const struct fs_dirent *de, struct fuse_entry_param *e);
+/* Fill @st for @ino (no I/O). Caller holds fs->lock. */
+void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct stat *st);
+/*
+ * Pin the version of file @ino for an open: HEAD when the attributes are older than the
+ * TTL. Fills @etag/@size, sets *keep_cache when the ETag equals the one of the last open.
+ * @return 0 or -errno.
+ */
+int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache);
+/* Forget cached attributes of @ino (its object changed under an open handle). */
+void fs_ns_invalidate(struct fs *fs, struct fs_inode *ino);
+
+/* ---- read.c ---- */
+
+struct fs_handle;
+/* Open file @ino for reading. @return 0 and *out (fi->fh), or -errno. */
+int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache);
+/* Serve one FUSE read; replies (exactly once) now or from a cache thread. */
+void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off);
+/* Drop the open's reference; the handle goes when in-flight reads finish. */
+void fs_read_release(struct fs *fs, struct fs_handle *fh);
+/* Build the cache key of one block into @buf. @return its length, or 0 if it does not fit. */
+size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk,
+                    void *buf, size_t cap);
+
+/* ---- ops.c ---- */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Errno of an objstore failure as a short cause for the one startup line. */
+const char *fs_cause(int neg_errno);
+
+#endif

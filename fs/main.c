@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c: the tierfs daemon: options, startup checks, daemonizing, the FUSE session loop.
+ *
+ * DESIGN
+ * Everything that can fail for a reason the user must see happens before the parent
+ * process exits: option validation, listing the bucket (credentials, endpoint, bucket),
+ * opening the cache device, and the mount itself. In the background case the process
+ * forks first (before any thread exists) and the parent waits on a pipe for the child's
+ * verdict, so `tierfs ...`, `mount -t fuse.tierfs` and fstab mounts return the real exit
+ * status and one line naming the cause. Only then does the child detach and log to syslog.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "fs/fs_i.h"
+#include "hybridcache/hybridcache.h"
+
+#ifndef TIERFS_VERSION
+#define TIERFS_VERSION "0.0.0"
+#endif
+
+#define FS_CAPTURE_MAX 8
+
+/* Messages logged while starting: kept so a failure prints one line, not a cascade. */
+struct fs_capture {
+    int n;
+    int level[FS_CAPTURE_MAX];
+    char msg[FS_CAPTURE_MAX][256];
+};
+
+static void fs_capture_sink(int level, const char *msg, void *arg)
+{
+    struct fs_capture *cap = arg;
+    if (level > TLOG_WARNING)
+        return;
+    int i = cap->n < FS_CAPTURE_MAX ? cap->n++ : FS_CAPTURE_MAX - 1;
+    cap->level[i] = level;
+    snprintf(cap->msg[i], sizeof(cap->msg[i]), "%s", msg);
+}
+
+static const char *fs_capture_last(const struct fs_capture *cap, const char *fallback)
+{
+    return cap->n ? cap->msg[cap->n - 1] : fallback;
+}
+
+static void fs_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t len = strlen(buf);
+    while (len && buf[len - 1] == '\n')
+        buf[--len] = '\0';
+    int lvl = (int)level < TLOG_ERR ? TLOG_ERR : (int)level;
+    TLOG(lvl, "%s", buf);
+}
+
+/*
+ * Fork; the parent waits for the child's verdict byte and exits with it (EOF: 1).
+ * @return in the child: the fd to report on.
+ */
+static int fs_daemon_fork(void)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        fprintf(stderr, "tierfs: pipe: %s\n", strerror(errno));
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "tierfs: fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (pid > 0) {
+        unsigned char st = 1;
+        ssize_t n;
+        close(p[1]);
+        do
+            n = read(p[0], &st, 1);
+        while (n < 0 && errno == EINTR);
+        _exit(n == 1 ? st : 1);
+    }
+    close(p[0]);
+    return p[1];
+}
+
+/* Tell the waiting parent how it went, then detach from the terminal. */
+static void fs_daemon_report(int fd, int status)
+{
+    unsigned char st = (unsigned char)status;
+    if (fd < 0)
+        return;
+    if (status == 0) {
+        int nullfd = open("/dev/null", O_RDWR);
+        (void)setsid();
+        if (chdir("/") != 0)
+            TLOG_D("chdir /: %s", strerror(errno));
+        if (nullfd >= 0) {
+            dup2(nullfd, 0);
+            dup2(nullfd, 1);
+            dup2(nullfd, 2);
+            if (nullfd > 2)
+                close(nullfd);
+        }
+    }
+    if (write(fd, &st, 1) != 1)
+        TLOG_D("report to parent: %s", strerror(errno));
+    close(fd);
+}
+
+/*
+ * Raise the kernel read-ahead of the new mount: libfuse can only lower max_readahead,
+ * and the default 128 KiB caps sequential reads at 128 KiB requests. The bdi is named
+ * after the mount's device number, found in mountinfo (no stat: the loop is not running).
+ */
+static void fs_set_read_ahead(const char *mountpoint, uint64_t bytes)
+{
+    FILE *f;
+    char line[4096], path[PATH_MAX], dev[64] = "";
+
+    if (bytes == 0)
+        return;
+    f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        char mnt[PATH_MAX], mm[64];
+        unsigned id, pid;
+        if (sscanf(line, "%u %u %63s %*s %4095s", &id, &pid, mm, mnt) != 4)
+            continue;
+        /* mountinfo escapes space, tab, newline and backslash as \ooo */
+        char un[PATH_MAX];
+        size_t j = 0;
+        for (size_t i = 0; mnt[i] && j + 1 < sizeof(un); i++) {
+            if (mnt[i] == '\\' && mnt[i + 1] >= '0' && mnt[i + 1] <= '7' && mnt[i + 2] &&
+                mnt[i + 3]) {
+                un[j++] = (char)(((mnt[i + 1] - '0') << 6) | ((mnt[i + 2] - '0') << 3) |
+                                 (mnt[i + 3] - '0'));
+                i += 3;
+            } else {
+                un[j++] = mnt[i];
+            }
+        }
+        un[j] = '\0';
+        if (strcmp(un, mountpoint) == 0)
+            snprintf(dev, sizeof(dev), "%s", mm); /* the last one is on top */
+    }
+    fclose(f);
+    if (!dev[0])
+        return;
+    snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%llu\n", (unsigned long long)(bytes >> 10)) < 0 || fclose(f) != 0) {
+        TLOG_I("cannot set %s (%s): kernel read-ahead stays at its default", path,
+               strerror(errno));
+        return;
+    }
+    TLOG_I("read-ahead of %s set to %llu KiB", mountpoint, (unsigned long long)(bytes >> 10));
+}
+
+static char *fs_identity(const struct fs_conf *conf)
+{
+    const char *ep = conf->endpoint ? conf->endpoint : getenv("AWS_ENDPOINT_URL");
+    char *id = NULL;
+    if (asprintf(&id, "%s %s", ep ? ep : "aws", conf->bucket) < 0)
+        return NULL;
+    return id;
+}
+
+/*
+ * Create the object store and check the bucket with one ListObjectsV2 (max-keys 1).
+ * @return 0, or -errno after printing one line.
+ */
+static int fs_start_store(struct fs *fs, struct fs_capture *cap)
+{
+    const struct fs_conf *c = fs->conf;
+    struct objstore_creds *creds = NULL;
+    struct objstore *s3 = NULL;
+    struct objstore_list_result res;
+    char errmsg[OBJSTORE_ERRMSG_MAX] = "";
+    int rc;
+
+    if (c->access_key)
+        rc = objstore_creds_static(c->access_key, c->secret_key, NULL, &creds);
+    else if (!c->no_sign_request)
+        rc = objstore_creds_default(c->profile, &creds);
+    else
+        rc = 0;
+    if (rc < 0) {
+        fprintf(stderr, "tierfs: no credentials for %s: %s\n", c->source,
+                fs_capture_last(cap, strerror(-rc)));
+        return rc;
+    }
+    struct objstore_s3_conf sc = {
+        .bucket = c->bucket,
+        .endpoint = c->endpoint,
+        .region = c->region,
+        .path_style = c->path_style,
+        .profile = c->profile,
+        .anonymous = c->no_sign_request,
+        .ca_bundle = c->ca_bundle,
+        .insecure = c->insecure,
+        .max_connections = c->max_connections,
+        .creds = creds,
+    };
+    if ((rc = objstore_s3_create(&sc, &s3)) < 0) {
+        fprintf(stderr, "tierfs: cannot set up the S3 client: %s\n",
+                fs_capture_last(cap, strerror(-rc)));
+        return rc;
+    }
+    if ((rc = objstore_retry_create(s3, NULL, &fs->os)) < 0) {
+        fprintf(stderr, "tierfs: cannot set up the S3 client: %s\n", strerror(-rc));
+        return rc;
+    }
+
+    struct objstore_list_args la = {.prefix = c->prefix, .delimiter = "/", .max_keys = 1};
+    memset(&res, 0, sizeof(res));
+    rc = objstore_list(fs->os, &la, &res, errmsg, sizeof(errmsg));
+    if (rc < 0) {
+        const char *ep = c->endpoint ? c->endpoint : "the default endpoint";
+        if (rc == -ENOENT)
+            fprintf(stderr, "tierfs: cannot mount %s: no such bucket '%s' at %s\n", c->source,
+                    c->bucket, ep);
+        else if (rc == -EACCES || rc == -EPERM)
+            fprintf(stderr, "tierfs: cannot mount %s: access denied listing bucket '%s' (%s)\n",
+                    c->source, c->bucket, errmsg[0] ? errmsg : "check the credentials");
+        else
+            fprintf(stderr, "tierfs: cannot mount %s: %s %s (%s)\n", c->source, fs_cause(rc),
+                    ep, errmsg[0] ? errmsg : objstore_strerror(rc));
+        return rc;
+    }
+    objstore_list_result_free(&res);
+    return 0;
+}
+
+/* Open (or recover) the cache. @return 0, or -errno after printing one line. */
+static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
+{
+    const struct fs_conf *c = fs->conf;
+    struct stat st;
+    uint64_t disk_size = c->disk_cache_size;
+    int rc;
+
+    /* A new (or empty) file needs a size; an existing file or device brings its own. */
+    if (c->disk_cache && !disk_size &&
+        (stat(c->disk_cache, &st) != 0 || (S_ISREG(st.st_mode) && st.st_size == 0)))
+        disk_size = FS_DEFAULT_DISK_CACHE;
+    fs->cache_identity = fs_identity(c);
+    if (!fs->cache_identity)
+        return -ENOMEM;
+    struct hc_conf hc = {
+        .block_size = c->block_size,
+        .mem_capacity = c->mem_cache_size,
+        .mem_policy = c->eviction,
+        .disk_path = c->disk_cache,
+        .disk_capacity = disk_size,
+        .direct_io = c->direct_io,
+        .io_engine = c->io_engine,
+        .compression = c->compress,
+        .identity = fs->cache_identity,
+    };
+    if ((rc = hc_create(&hc, &fs->cache)) < 0) {
+        if (c->disk_cache)
+            fprintf(stderr, "tierfs: cache path not usable: %s: %s\n", c->disk_cache,
+                    fs_capture_last(cap, strerror(-rc)));
+        else
+            fprintf(stderr, "tierfs: cannot create the memory cache: %s\n",
+                    fs_capture_last(cap, strerror(-rc)));
+        return rc;
+    }
+    return 0;
+}
+
+/* Options every tierfs mount gets; added after the user's so they win (ro). */
+static int fs_add_mount_args(struct fuse_args *args, const struct fs_conf *conf)
+{
+    char *fsname = NULL, *opt = NULL;
+    int rc = -ENOMEM;
+
+    if (fuse_opt_add_opt_escaped(&fsname, conf->source) != 0)
+        goto out;
+    if (asprintf(&opt, "-oro,default_permissions,subtype=tierfs,fsname=%s", fsname) < 0) {
+        opt = NULL;
+        goto out;
+    }
+    if (fuse_opt_add_arg(args, opt) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(opt);
+    free(fsname);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fs_conf conf;
+    struct fs fs;
+    struct fs_capture cap;
+    struct fuse_session *se = NULL;
+    struct fuse_loop_config *lc = NULL;
+    char mnt[PATH_MAX];
+    int status_fd = -1, rc, ret = 1;
+
+    memset(&conf, 0, sizeof(conf));
+    memset(&fs, 0, sizeof(fs));
+    memset(&cap, 0, sizeof(cap));
+    fs.conf = &conf;
+    fs.mount_time = (int64_t)time(NULL);
+    fuse_set_log_func(fs_fuse_log);
+
+    if (fs_opts_parse(&args, &conf) != 0)
+        goto out_opts;
+    if (conf.show_help) {
+        fs_opts_help(argv[0]);
+        ret = 0;
+        goto out_opts;
+    }
+    if (conf.show_version) {
+        printf("tierfs %s (libfuse %s)\n", TIERFS_VERSION, fuse_pkgversion());
+        ret = 0;
+        goto out_opts;
+    }
+    if (fs_opts_validate(&conf) != 0)
+        goto out_opts;
+    tlog_set_level(conf.log_level);
+    if (!realpath(conf.mountpoint, mnt)) {
+        fprintf(stderr, "tierfs: mountpoint %s: %s\n", conf.mountpoint, strerror(errno));
+        goto out_opts;
+    }
+    struct stat st;
+    if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "tierfs: mountpoint %s: not a directory\n", conf.mountpoint);
+        goto out_opts;
+    }
+    if (fs_add_mount_args(&args, &conf) != 0)
+        goto out_opts;
+    /* Unknown options fail here, before any network traffic (libfuse names them). */
+    se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+    if (!se)
+        goto out_opts;
+    fs.se = se;
+
+    /* No thread may exist before this fork: the child continues alone. */
+    if (!conf.foreground)
+        status_fd = fs_daemon_fork();
+
+    if (fs_ns_init(&fs) != 0) {
+        fprintf(stderr, "tierfs: out of memory\n");
+        goto out_session;
+    }
+    tlog_set_sink(fs_capture_sink, &cap);
+    rc = fs_start_store(&fs, &cap);
+    if (rc == 0)
+        rc = fs_start_cache(&fs, &cap);
+    tlog_set_sink(NULL, NULL);
+    if (rc < 0)
+        goto out_store;
+    for (int i = 0; i < cap.n; i++)
+        tlog_msg(cap.level[i], "%s", cap.msg[i]); /* startup warnings of a good mount */
+
+    if (fuse_set_signal_handlers(se) != 0) {
+        fprintf(stderr, "tierfs: cannot install signal handlers\n");
+        goto out_cache;
+    }
+    if (fuse_session_mount(se, mnt) != 0) {
+        fprintf(stderr, "tierfs: cannot mount on %s (see the message above)\n", mnt);
+        goto out_signals;
+    }
+    fs_set_read_ahead(mnt, conf.read_ahead);
+    TLOG_N("mounted %s on %s (block %u KiB, memory %llu MiB%s%s)", conf.source, mnt,
+           conf.block_size >> 10, (unsigned long long)(conf.mem_cache_size >> 20),
+           conf.disk_cache ? ", disk " : "", conf.disk_cache ? conf.disk_cache : "");
+    if (!conf.foreground) {
+        fs_daemon_report(status_fd, 0);
+        status_fd = -1;
+        tlog_use_syslog("tierfs");
+    }
+
+    lc = fuse_loop_cfg_create();
+    if (!lc) {
+        TLOG_E("out of memory");
+        goto out_unmount;
+    }
+    fuse_loop_cfg_set_max_threads(lc, conf.max_threads);
+    fuse_loop_cfg_set_idle_threads(lc, CMN_MIN(conf.max_threads, 10u));
+    rc = fuse_session_loop_mt(se, lc);
+    ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+    TLOG_N("unmounting %s", mnt);
+    fuse_loop_cfg_destroy(lc);
+
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_cache:
+    /* Flushes the disk tier's index so the next mount with this cache recovers it. */
+    hc_destroy(fs.cache);
+out_store:
+    objstore_destroy(fs.os);
+    fs_ns_fini(&fs);
+out_session:
+    fuse_session_destroy(se);
+out_opts:
+    if (status_fd >= 0)
+        fs_daemon_report(status_fd, ret ? ret : 1);
+    free(fs.cache_identity);
+    fs_opts_free(&conf);
+    fuse_opt_free_args(&args);
+    return ret;
+}

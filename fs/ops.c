@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ops.c: the FUSE low-level operations of tierfs. Each handler replies exactly once,
+ * converting the -errno of the layers below here and nowhere else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "fs/fs_i.h"
+#include "hybridcache/hybridcache.h"
+
+/* d_ino of plain readdir entries not looked up yet (libfuse's high-level value; 0 would
+ * make some tools skip the entry). */
+#define FS_UNKNOWN_INO 0xffffffffu
+
+/* A directory handle: the listing snapshot readdir walks, so offsets stay stable. */
+struct fs_dirh {
+    struct fs_inode *dir;      /* an "opens" reference */
+    struct fs_listing *l;      /* a reference */
+};
+
+static struct fs *fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+const char *fs_cause(int neg_errno)
+{
+    switch (neg_errno) {
+    case -ENOENT:
+        return "no such bucket";
+    case -EACCES:
+    case -EPERM:
+        return "access denied";
+    case -ECONNREFUSED:
+    case -EHOSTUNREACH:
+    case -ENETUNREACH:
+    case -ETIMEDOUT:
+    case -ECONNRESET:
+    case -EHOSTDOWN:
+        return "cannot reach the endpoint";
+    default:
+        return objstore_strerror(neg_errno);
+    }
+}
+
+static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    struct fs *fs = userdata;
+    /* Several reads of one file may be in flight (read-ahead); answer them in parallel. */
+    if (conn->capable & FUSE_CAP_ASYNC_READ)
+        conn->want |= FUSE_CAP_ASYNC_READ;
+    /* Always readdirplus: `ls -l` of a big directory then needs no lookup per entry. */
+    if (conn->capable & FUSE_CAP_READDIRPLUS) {
+        conn->want |= FUSE_CAP_READDIRPLUS;
+        conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    }
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    /* The data of a pinned version never changes; the kernel must not drop pages
+     * because mtime moved (keep_cache on open decides instead). */
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    /* max_readahead is left as the kernel offered it: it can only be lowered here, so
+     * main.c raises the mount's bdi read_ahead_kb after mounting instead. */
+    conn->max_background = 64;
+    conn->congestion_threshold = 48;
+    TLOG_I("FUSE init: protocol %u.%u, max_readahead %u, max_write %u", conn->proto_major,
+           conn->proto_minor, conn->max_readahead, conn->max_write);
+    (void)fs;
+}
+
+static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fuse_entry_param e;
+    int rc = fs_ns_lookup(fs_of(req), parent, name, &e);
+    if (rc == 0 || (rc == -ENOENT && e.entry_timeout > 0))
+        fuse_reply_entry(req, &e); /* ENOENT with a timeout: a cached negative entry */
+    else
+        fuse_reply_err(req, -rc);
+}
+
+static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    fs_ns_forget(fs_of(req), ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    struct fs *fs = fs_of(req);
+    for (size_t i = 0; i < count; i++)
+        fs_ns_forget(fs, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct stat st;
+    int rc = fs_ns_getattr(fs, ino, &st);
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_attr(req, &st, (double)fs->conf->metadata_ttl_ms / 1000.0);
+}
+
+static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_handle *fh;
+    struct fs_inode *n;
+    bool keep = false;
+    int rc;
+
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    n = fs_ns_open(fs, ino);
+    if (!n) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    rc = fs_read_open(fs, n, &fh, &keep);
+    if (rc < 0) {
+        fs_ns_release(fs, n);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uintptr_t)fh;
+    fi->keep_cache = keep;
+    fi->noflush = 1; /* nothing to flush on close of a read-only file */
+    if (fuse_reply_open(req, fi) != 0)
+        fs_read_release(fs, fh); /* the open was interrupted: no release will come */
+}
+
+static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    fs_read(fs_of(req), req, (struct fs_handle *)(uintptr_t)fi->fh, size, off);
+}
+
+static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs_read_release(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_dirh *dh;
+    int rc;
+
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    dh = calloc(1, sizeof(*dh));
+    if (!dh) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    dh->dir = fs_ns_open(fs, ino);
+    if (!dh->dir) {
+        rc = -ENOENT;
+        goto fail_free;
+    }
+    if (!dh->dir->is_dir) {
+        rc = -ENOTDIR;
+        goto fail_release;
+    }
+    if ((rc = fs_ns_listing(fs, dh->dir, &dh->l)) < 0)
+        goto fail_release;
+    fi->fh = (uintptr_t)dh;
+    fi->cache_readdir = 0;
+    if (fuse_reply_open(req, fi) != 0) {
+        fs_listing_put(dh->l);
+        fs_ns_release(fs, dh->dir);
+        free(dh);
+    }
+    return;
+
+fail_release:
+    fs_ns_release(fs, dh->dir);
+fail_free:
+    free(dh);
+    fuse_reply_err(req, -rc);
+}
+
+/*
+ * readdir / readdirplus. Offsets: 1 = ".", 2 = "..", 3 + i = entry i of the snapshot.
+ * For plus, each entry counts a lookup; an entry that does not fit is forgotten again.
+ */
+static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                              struct fuse_file_info *fi, bool plus)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_dirh *dh = (struct fs_dirh *)(uintptr_t)fi->fh;
+    char *buf = malloc(size), *p = buf;
+    size_t rem = size;
+    int rc = 0;
+
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    for (off_t o = off; ; o++) {
+        struct fuse_entry_param e;
+        const char *name;
+        size_t len;
+
+        memset(&e, 0, sizeof(e));
+        if (o == 0 || o == 1) {
+            /* The kernel never links "." and "..": no lookup count for them. */
+            name = o == 0 ? "." : "..";
+            e.attr.st_ino = o == 0 ? dh->dir->ino : dh->dir->parent;
+            e.attr.st_mode = S_IFDIR;
+        } else if ((size_t)(o - 2) < dh->l->n) {
+            const struct fs_dirent *de = &dh->l->ents[o - 2];
+            name = de->name;
+            if (plus) {
+                if ((rc = fs_ns_entry(fs, dh->dir, dh->l, de, &e)) < 0)
+                    break;
+            } else {
+                e.attr.st_ino = FS_UNKNOWN_INO;
+                e.attr.st_mode = de->is_dir ? S_IFDIR : S_IFREG;
+            }
+        } else {
+            break;
+        }
+        if (plus)
+            len = fuse_add_direntry_plus(req, p, rem, name, &e, o + 1);
+        else
+            len = fuse_add_direntry(req, p, rem, name, &e.attr, o + 1);
+        if (len > rem) {
+            if (plus && e.ino)
+                fs_ns_forget(fs, e.ino, 1);
+            break;
+        }
+        p += len;
+        rem -= len;
+    }
+    /* An error after some entries: return what fits; the next call reports it. */
+    if (rc < 0 && p == buf)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_buf(req, buf, (size_t)(p - buf));
+    free(buf);
+}
+
+static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                          struct fuse_file_info *fi)
+{
+    fs_readdir_common(req, ino, size, off, fi, false);
+}
+
+static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                              struct fuse_file_info *fi)
+{
+    fs_readdir_common(req, ino, size, off, fi, true);
+}
+
+static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_dirh *dh = (struct fs_dirh *)(uintptr_t)fi->fh;
+    fs_listing_put(dh->l);
+    fs_ns_release(fs, dh->dir);
+    free(dh);
+    fuse_reply_err(req, 0);
+}
+
+static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    struct fs *fs = fs_of(req);
+    struct statvfs sv;
+    struct hc_stats st;
+
+    memset(&sv, 0, sizeof(sv));
+    hc_get_stats(fs->cache, &st);
+    /* S3 has no capacity; report the cache so df shows something meaningful. */
+    sv.f_bsize = fs->conf->block_size;
+    sv.f_frsize = fs->conf->block_size;
+    uint64_t cap = st.disk_capacity ? st.disk_capacity : st.mem_limit;
+    uint64_t used = st.disk_capacity ? st.disk_used : st.mem_used;
+    sv.f_blocks = cap / fs->conf->block_size;
+    sv.f_bfree = sv.f_bavail = (cap - CMN_MIN(cap, used)) / fs->conf->block_size;
+    sv.f_files = 0;
+    sv.f_namemax = NAME_MAX;
+    sv.f_flag = ST_RDONLY | ST_NOSUID;
+    fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+    .init = fs_op_init,
+    .lookup = fs_op_lookup,
+    .forget = fs_op_forget,
+    .forget_multi = fs_op_forget_multi,
+    .getattr = fs_op_getattr,
+    .open = fs_op_open,
+    .read = fs_op_read,
+    .release = fs_op_release,
+    .opendir = fs_op_opendir,
+    .readdir = fs_op_readdir,
+    .readdirplus = fs_op_readdirplus,
+    .releasedir = fs_op_releasedir,
+    .statfs = fs_op_statfs,
+};

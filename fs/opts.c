@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* opts.c: the one fuse_opt table of tierfs, validation with one-line messages, --help. */
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "fs/fs_i.h"
+#include "hybridcache/hybridcache.h"
+
+enum {
+    FS_KEY_HELP,
+    FS_KEY_VERSION,
+    FS_KEY_FOREGROUND,
+    FS_KEY_DEBUG,   /* ours and libfuse's: kept for fuse_session_new() too */
+    FS_KEY_DISCARD, /* mount(8)/fstab words that mean nothing to a FUSE mount */
+};
+
+#define FS_OPT(t, field) {t, offsetof(struct fs_conf, field), 1}
+
+static const struct fuse_opt fs_opt_table[] = {
+    /* object store */
+    FS_OPT("endpoint=%s", endpoint),
+    FS_OPT("region=%s", region),
+    FS_OPT("path_style", path_style),
+    FS_OPT("profile=%s", profile),
+    FS_OPT("no_sign_request", no_sign_request),
+    FS_OPT("ca_bundle=%s", ca_bundle),
+    FS_OPT("insecure", insecure),
+    FS_OPT("access_key=%s", access_key),
+    FS_OPT("secret_key=%s", secret_key),
+    FS_OPT("max_connections=%s", max_connections_s),
+    /* cache */
+    FS_OPT("block_size=%s", block_size_s),
+    FS_OPT("mem_cache_size=%s", mem_cache_size_s),
+    FS_OPT("disk_cache=%s", disk_cache),
+    FS_OPT("disk_cache_size=%s", disk_cache_size_s),
+    FS_OPT("direct_io=%s", direct_io_s),
+    FS_OPT("io_engine=%s", io_engine),
+    FS_OPT("eviction=%s", eviction),
+    FS_OPT("compression=%s", compression),
+    FS_OPT("prefetch=%s", prefetch_s),
+    FS_OPT("read_ahead=%s", read_ahead_s),
+    /* metadata */
+    FS_OPT("metadata_ttl=%s", metadata_ttl_s),
+    FS_OPT("negative_ttl=%s", negative_ttl_s),
+    /* ownership and modes */
+    FS_OPT("uid=%s", uid_s),
+    FS_OPT("gid=%s", gid_s),
+    FS_OPT("file_mode=%s", file_mode_s),
+    FS_OPT("dir_mode=%s", dir_mode_s),
+    /* daemon */
+    FS_OPT("max_threads=%s", max_threads_s),
+    FS_OPT("log_level=%s", log_level_s),
+    FUSE_OPT_KEY("-h", FS_KEY_HELP),
+    FUSE_OPT_KEY("--help", FS_KEY_HELP),
+    FUSE_OPT_KEY("-V", FS_KEY_VERSION),
+    FUSE_OPT_KEY("--version", FS_KEY_VERSION),
+    FUSE_OPT_KEY("-f", FS_KEY_FOREGROUND),
+    FUSE_OPT_KEY("foreground", FS_KEY_FOREGROUND),
+    FUSE_OPT_KEY("-d", FS_KEY_DEBUG),
+    FUSE_OPT_KEY("debug", FS_KEY_DEBUG),
+    /* mount(8) passes these through mount.fuse3; libfuse would reject them */
+    FUSE_OPT_KEY("_netdev", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("nofail", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("auto", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("noauto", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("user", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("users", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("nouser", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("owner", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("group", FS_KEY_DISCARD),
+    FUSE_OPT_KEY("defaults", FS_KEY_DISCARD),
+    FUSE_OPT_END,
+};
+
+static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    struct fs_conf *conf = data;
+
+    switch (key) {
+    case FS_KEY_HELP:
+        conf->show_help = 1;
+        return 0;
+    case FS_KEY_VERSION:
+        conf->show_version = 1;
+        return 0;
+    case FS_KEY_FOREGROUND:
+        conf->foreground = 1;
+        return 0;
+    case FS_KEY_DEBUG:
+        conf->debug = 1;
+        conf->foreground = 1;
+        return 1;
+    case FS_KEY_DISCARD:
+        return 0;
+    case FUSE_OPT_KEY_NONOPT:
+        if (!conf->source) {
+            conf->source = strdup(arg);
+            return conf->source ? 0 : -1;
+        }
+        if (!conf->mountpoint) {
+            conf->mountpoint = strdup(arg);
+            return conf->mountpoint ? 0 : -1;
+        }
+        fprintf(stderr, "tierfs: unexpected argument '%s' (usage: tierfs BUCKET[:/PREFIX] MOUNTPOINT [-o options])\n",
+                arg);
+        return -1;
+    case FUSE_OPT_KEY_OPT:
+        /* systemd and mount(8) annotations ride along in fstab options */
+        if (strncmp(arg, "x-", 2) == 0 || strncmp(arg, "comment=", 8) == 0)
+            return 0;
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+int fs_opts_parse(struct fuse_args *args, struct fs_conf *conf)
+{
+    if (fuse_opt_parse(args, conf, fs_opt_table, fs_opt_proc) != 0)
+        return -EINVAL;
+    return 0;
+}
+
+static int fs_bad(const char *opt, const char *val, const char *accepts)
+{
+    fprintf(stderr, "tierfs: bad value '%s' for %s: expected %s\n", val, opt, accepts);
+    return -EINVAL;
+}
+
+static int fs_parse_size_opt(const char *opt, const char *val, uint64_t min, uint64_t max,
+                             const char *accepts, uint64_t *out)
+{
+    uint64_t v;
+    if (!val)
+        return 0;
+    if (cmn_parse_size(val, &v) != 0 || v < min || v > max)
+        return fs_bad(opt, val, accepts);
+    *out = v;
+    return 0;
+}
+
+static int fs_parse_ttl_opt(const char *opt, const char *val, uint64_t *out)
+{
+    uint64_t v;
+    if (!val)
+        return 0;
+    if (cmn_parse_duration_ms(val, &v) != 0 || v > 365ull * 24 * 3600 * 1000)
+        return fs_bad(opt, val, "a duration like 60, 60s, 500ms, 5m or 1h (0 disables caching)");
+    *out = v;
+    return 0;
+}
+
+static int fs_parse_mode_opt(const char *opt, const char *val, mode_t *out)
+{
+    char *end;
+    if (!val)
+        return 0;
+    errno = 0;
+    unsigned long v = strtoul(val, &end, 8);
+    if (errno || end == val || *end || v > 07777)
+        return fs_bad(opt, val, "an octal mode from 0 to 7777, like 0444");
+    *out = (mode_t)v;
+    return 0;
+}
+
+static int fs_parse_id_opt(const char *opt, const char *val, bool is_uid, unsigned *out)
+{
+    uint64_t v;
+    if (!val)
+        return 0;
+    if (cmn_parse_u64(val, UINT32_MAX - 1, &v) == 0) {
+        *out = (unsigned)v;
+        return 0;
+    }
+    if (is_uid) {
+        struct passwd *pw = getpwnam(val);
+        if (pw) {
+            *out = pw->pw_uid;
+            return 0;
+        }
+        return fs_bad(opt, val, "a user name or a numeric uid");
+    }
+    struct group *gr = getgrnam(val);
+    if (gr) {
+        *out = gr->gr_gid;
+        return 0;
+    }
+    return fs_bad(opt, val, "a group name or a numeric gid");
+}
+
+static bool fs_in_list(const char *val, const char *const *names)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(val, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Split SOURCE (BUCKET, BUCKET:/PREFIX, BUCKET:PREFIX or s3://BUCKET/PREFIX) into the
+ * bucket and a normalised prefix that is "" or ends in exactly one "/".
+ */
+static int fs_parse_source(struct fs_conf *conf)
+{
+    const char *src = conf->source;
+    const char *bucket = src, *sep;
+    size_t blen;
+
+    if (strncmp(src, "s3://", 5) == 0) {
+        bucket = src + 5;
+        sep = strchr(bucket, '/');
+    } else {
+        sep = strchr(bucket, ':');
+    }
+    blen = sep ? (size_t)(sep - bucket) : strlen(bucket);
+    if (blen == 0 || blen > 255 || memchr(bucket, '/', blen))
+        return fs_bad("the source", src, "BUCKET, BUCKET:/PREFIX or s3://BUCKET/PREFIX");
+
+    const char *p = sep ? sep + 1 : "";
+    while (*p == '/')
+        p++;
+    size_t plen = strlen(p);
+    while (plen > 0 && p[plen - 1] == '/')
+        plen--;
+    /* A prefix with empty, "." or ".." segments could never be shown as a path. */
+    for (size_t i = 0; i < plen;) {
+        size_t j = i;
+        while (j < plen && p[j] != '/')
+            j++;
+        size_t seg = j - i;
+        if (seg == 0 || (seg == 1 && p[i] == '.') || (seg == 2 && p[i] == '.' && p[i + 1] == '.'))
+            return fs_bad("the source", src, "a prefix without empty, '.' or '..' segments");
+        i = j + 1;
+    }
+
+    conf->bucket = strndup(bucket, blen);
+    conf->prefix = malloc(plen + 2);
+    if (!conf->bucket || !conf->prefix)
+        return -ENOMEM;
+    memcpy(conf->prefix, p, plen);
+    if (plen)
+        conf->prefix[plen++] = '/';
+    conf->prefix[plen] = '\0';
+    return 0;
+}
+
+int fs_opts_validate(struct fs_conf *conf)
+{
+    static const char *const engines[] = {"uring", "psync", NULL};
+    static const char *const comps[] = {"none", "lz4", NULL};
+    uint64_t v;
+    int bval, rc;
+
+    if (!conf->source || !conf->mountpoint) {
+        fprintf(stderr, "tierfs: missing %s (usage: tierfs BUCKET[:/PREFIX] MOUNTPOINT [-o options]; see --help)\n",
+                conf->source ? "MOUNTPOINT" : "BUCKET and MOUNTPOINT");
+        return -EINVAL;
+    }
+    if ((rc = fs_parse_source(conf)) != 0)
+        return rc;
+
+    conf->block_size = HC_BLOCK_SIZE_DEFAULT;
+    conf->mem_cache_size = FS_DEFAULT_MEM_CACHE;
+    conf->disk_cache_size = 0;
+    conf->direct_io = true;
+    conf->metadata_ttl_ms = FS_DEFAULT_TTL_MS;
+    conf->negative_ttl_ms = FS_DEFAULT_NEG_TTL_MS;
+    conf->max_threads = FS_DEFAULT_MAX_THREADS;
+    conf->read_ahead = FS_DEFAULT_READ_AHEAD;
+    conf->prefetch = FS_DEFAULT_PREFETCH;
+    conf->uid = getuid();
+    conf->gid = getgid();
+    conf->file_mode = 0444;
+    conf->dir_mode = 0555;
+    conf->log_level = conf->debug ? TLOG_DEBUG : TLOG_NOTICE;
+
+    v = conf->block_size;
+    if ((rc = fs_parse_size_opt("block_size", conf->block_size_s, HC_BLOCK_SIZE_MIN,
+                                HC_BLOCK_SIZE_MAX,
+                                "a power of two from 64K to 16M, like 1M", &v)) != 0)
+        return rc;
+    if (!CMN_IS_POW2(v))
+        return fs_bad("block_size", conf->block_size_s, "a power of two from 64K to 16M, like 1M");
+    conf->block_size = (uint32_t)v;
+
+    if ((rc = fs_parse_size_opt("mem_cache_size", conf->mem_cache_size_s,
+                                4ull * conf->block_size, 1ull << 50,
+                                "a size of at least 4 blocks, like 256M or 2G",
+                                &conf->mem_cache_size)) != 0)
+        return rc;
+    if ((rc = fs_parse_size_opt("disk_cache_size", conf->disk_cache_size_s, 16ull << 20,
+                                1ull << 60, "a size of at least 16M, like 10G",
+                                &conf->disk_cache_size)) != 0)
+        return rc;
+    if (conf->disk_cache && !*conf->disk_cache)
+        return fs_bad("disk_cache", conf->disk_cache, "the path of a file or block device");
+    if (conf->direct_io_s) {
+        if (cmn_parse_bool(conf->direct_io_s, &bval) != 0)
+            return fs_bad("direct_io", conf->direct_io_s, "yes or no");
+        conf->direct_io = bval;
+    }
+    if (conf->io_engine && !fs_in_list(conf->io_engine, engines))
+        return fs_bad("io_engine", conf->io_engine, "uring or psync");
+    if (conf->eviction && !fs_in_list(conf->eviction, hc_policy_names()))
+        return fs_bad("eviction", conf->eviction, "lru, s3fifo, sieve or tinylfu");
+    if (conf->compression) {
+        if (!fs_in_list(conf->compression, comps))
+            return fs_bad("compression", conf->compression, "none or lz4");
+        conf->compress = strcmp(conf->compression, "lz4") == 0;
+    }
+    if ((rc = fs_parse_size_opt("prefetch", conf->prefetch_s, 0, 1ull << 32,
+                                "a size up to 4G, like 32M (0 disables prefetch)",
+                                &conf->prefetch)) != 0)
+        return rc;
+    if ((rc = fs_parse_size_opt("read_ahead", conf->read_ahead_s, 0, 1ull << 30,
+                                "a size up to 1G, like 1M (0 keeps the kernel default)",
+                                &conf->read_ahead)) != 0)
+        return rc;
+
+    if ((rc = fs_parse_ttl_opt("metadata_ttl", conf->metadata_ttl_s, &conf->metadata_ttl_ms)) != 0)
+        return rc;
+    if ((rc = fs_parse_ttl_opt("negative_ttl", conf->negative_ttl_s, &conf->negative_ttl_ms)) != 0)
+        return rc;
+
+    if (conf->max_connections_s) {
+        if (cmn_parse_u64(conf->max_connections_s, 4096, &v) != 0 || v == 0)
+            return fs_bad("max_connections", conf->max_connections_s, "a number from 1 to 4096");
+        conf->max_connections = (unsigned)v;
+    }
+    if (conf->max_threads_s) {
+        if (cmn_parse_u64(conf->max_threads_s, 1024, &v) != 0 || v == 0)
+            return fs_bad("max_threads", conf->max_threads_s, "a number from 1 to 1024");
+        conf->max_threads = (unsigned)v;
+    }
+
+    unsigned id;
+    id = conf->uid;
+    if ((rc = fs_parse_id_opt("uid", conf->uid_s, true, &id)) != 0)
+        return rc;
+    conf->uid = id;
+    id = conf->gid;
+    if ((rc = fs_parse_id_opt("gid", conf->gid_s, false, &id)) != 0)
+        return rc;
+    conf->gid = id;
+    if ((rc = fs_parse_mode_opt("file_mode", conf->file_mode_s, &conf->file_mode)) != 0)
+        return rc;
+    if ((rc = fs_parse_mode_opt("dir_mode", conf->dir_mode_s, &conf->dir_mode)) != 0)
+        return rc;
+
+    if (conf->log_level_s) {
+        int lvl = tlog_parse_level(conf->log_level_s);
+        if (lvl < 0)
+            return fs_bad("log_level", conf->log_level_s, "err, warning, notice, info or debug");
+        conf->log_level = lvl;
+    }
+    if (!!conf->access_key != !!conf->secret_key)
+        return fs_bad(conf->access_key ? "secret_key" : "access_key", "(missing)",
+                      "access_key and secret_key together");
+    if (conf->no_sign_request && conf->access_key)
+        return fs_bad("no_sign_request", "1", "no access_key/secret_key with it");
+    if (conf->endpoint && strncmp(conf->endpoint, "http://", 7) != 0 &&
+        strncmp(conf->endpoint, "https://", 8) != 0)
+        return fs_bad("endpoint", conf->endpoint, "a URL starting with http:// or https://");
+    return 0;
+}
+
+void fs_opts_help(const char *argv0)
+{
+    printf("usage: %s BUCKET[:/PREFIX] MOUNTPOINT [-f] [-d] [-o option[,option...]]\n"
+           "       %s s3://BUCKET/PREFIX MOUNTPOINT [-o ...]\n"
+           "\n"
+           "Mounts an S3 bucket (or a prefix of it) read-only. File data is read in blocks\n"
+           "through a memory cache and an optional persistent disk cache.\n"
+           "\n"
+           "general:\n"
+           "    -h, --help             this text\n"
+           "    -V, --version          print the version\n"
+           "    -f                     stay in the foreground (log to stderr)\n"
+           "    -d, -o debug           foreground, debug logging and FUSE request tracing\n"
+           "    -o log_level=LEVEL     err|warning|notice|info|debug (default notice)\n"
+           "    -o max_threads=N       FUSE worker threads (default %u)\n"
+           "\n"
+           "object store:\n"
+           "    -o endpoint=URL        S3 endpoint (default $AWS_ENDPOINT_URL, else AWS)\n"
+           "    -o region=NAME         signing region (default $AWS_REGION, else us-east-1)\n"
+           "    -o path_style          path-style URLs (endpoint/BUCKET/KEY)\n"
+           "    -o profile=NAME        credentials profile (default $AWS_PROFILE, else default)\n"
+           "    -o no_sign_request     anonymous, unsigned requests (public buckets)\n"
+           "    -o access_key=ID       static credentials (with secret_key); otherwise the\n"
+           "    -o secret_key=KEY        environment, profile, container or instance role\n"
+           "    -o ca_bundle=FILE      CA certificates for TLS (default: the system store)\n"
+           "    -o insecure            do not verify TLS certificates (testing only)\n"
+           "    -o max_connections=N   parallel HTTP connections (default 64)\n"
+           "\n"
+           "cache:\n"
+           "    -o block_size=SIZE     cache block and GET size, power of two 64K..16M (default 1M)\n"
+           "    -o mem_cache_size=SIZE memory tier (default 256M)\n"
+           "    -o disk_cache=PATH     disk tier on a file or block device (default: none);\n"
+           "                           survives unmount, reused by the next mount\n"
+           "    -o disk_cache_size=SIZE disk tier size (default: the device's size, 1G for a new file)\n"
+           "    -o direct_io=yes|no    O_DIRECT on the disk tier (default yes)\n"
+           "    -o io_engine=uring|psync  disk I/O engine (default uring, falls back to psync)\n"
+           "    -o eviction=POLICY     memory tier policy: lru|s3fifo|sieve|tinylfu (default s3fifo)\n"
+           "    -o compression=none|lz4  compress blocks on the disk tier (default none)\n"
+           "    -o prefetch=SIZE       largest sequential prefetch window per open file (default 32M, 0 = off)\n"
+           "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel default)\n"
+           "\n"
+           "metadata:\n"
+           "    -o metadata_ttl=DUR    cache listings and attributes this long (default 60s)\n"
+           "    -o negative_ttl=DUR    cache \"no such file\" this long (default 5s)\n"
+           "\n"
+           "ownership:\n"
+           "    -o uid=USER, gid=GROUP owner of every file (default: the mounting user)\n"
+           "    -o file_mode=OCTAL     file permissions (default 0444)\n"
+           "    -o dir_mode=OCTAL      directory permissions (default 0555)\n"
+           "    -o allow_other         let other users access the mount\n"
+           "\n"
+           "Sizes take K, M, G suffixes (powers of 1024); durations ms, s, m, h.\n"
+           "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
+           "See tierfs(1).\n",
+           argv0, argv0, FS_DEFAULT_MAX_THREADS);
+}
+
+void fs_opts_free(struct fs_conf *conf)
+{
+    char **strs[] = {
+        &conf->endpoint, &conf->region, &conf->profile, &conf->ca_bundle, &conf->access_key,
+        &conf->secret_key, &conf->block_size_s, &conf->mem_cache_size_s, &conf->disk_cache,
+        &conf->disk_cache_size_s, &conf->direct_io_s, &conf->io_engine, &conf->eviction,
+        &conf->compression, &conf->metadata_ttl_s, &conf->negative_ttl_s,
+        &conf->max_connections_s, &conf->max_threads_s, &conf->read_ahead_s, &conf->prefetch_s,
+        &conf->uid_s, &conf->gid_s, &conf->file_mode_s, &conf->dir_mode_s, &conf->log_level_s,
+        &conf->source, &conf->mountpoint, &conf->bucket, &conf->prefix,
+    };
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(strs); i++) {
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+}
