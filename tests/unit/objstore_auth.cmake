@@ -12,7 +12,13 @@ add_test(NAME objstore_sigv4_suite_fetch
 set_tests_properties(objstore_sigv4_suite_fetch PROPERTIES FIXTURES_SETUP objstore_sigv4_suite
                      LABELS "unit" TIMEOUT 180)
 
-tierfs_unit_test(test_objstore_sigv4 SOURCES test_objstore_sigv4.c LIBS tierfs_objstore)
+tierfs_unit_test(test_objstore_sigv4 SOURCES test_objstore_sigv4.c LIBS tierfs_objstore
+                 LABELS tsan TIMEOUT 60)
 set_tests_properties(test_objstore_sigv4 PROPERTIES FIXTURES_REQUIRED objstore_sigv4_suite)
 set_property(TEST test_objstore_sigv4 APPEND PROPERTY ENVIRONMENT
              "TIERFS_SIGV4_SUITE_DIR=${TIERFS_SIGV4_SUITE_DIR}")
+
+# Each credential source against a local fake: temp profile files, env vars, and an
+# in-test HTTP server on 127.0.0.1 playing the container endpoint and IMDSv2.
+tierfs_unit_test(test_objstore_creds SOURCES test_objstore_creds.c LIBS tierfs_objstore
+                 LABELS tsan TIMEOUT 60)

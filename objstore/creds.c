@@ -1,0 +1,1154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * creds.c: AWS credential providers: static keys, and the default chain (environment,
+ * shared profile files, container endpoint, EC2 IMDSv2) that caches and refreshes.
+ *
+ * DESIGN
+ * Each source is a function that fills a struct objstore_credentials and returns 0,
+ * -ENOENT when the source simply has nothing (not configured, not on EC2), or another
+ * -errno when it is configured but broken (a profile with half a key pair, a container
+ * endpoint that answers 500). The chain stops at the first source that does not say
+ * -ENOENT, as the AWS CLI does, so a broken configuration is reported rather than
+ * silently replaced by the next source's keys.
+ *
+ * Order (AWS CLI): environment, profile, container endpoint, EC2 instance metadata.
+ * An explicit profile (the @profile argument, i.e. -o profile=) skips the environment,
+ * as the CLI's --profile does; AWS_PROFILE alone does not. An explicitly named profile
+ * (argument or AWS_PROFILE) that exists in neither file fails the chain instead of
+ * falling through to instance metadata.
+ *
+ * The chain caches what it found and refetches when the credentials are within
+ * OS3_CREDS_REFRESH_AHEAD_S of their expiration. One mutex is held across a refresh,
+ * so concurrent callers wait for a single fetch rather than stampeding the endpoint. A
+ * failed refresh keeps serving the old credentials until they really expire, and a
+ * failure is not retried for OS3_CREDS_RETRY_AFTER_S so that requests do not each pay
+ * the metadata timeouts.
+ *
+ * HTTP sources use a libcurl easy handle per call with ~1 s timeouts (a machine that is
+ * not on EC2 must not hang a mount), proxies disabled (these are link-local or loopback
+ * addresses that a corporate http_proxy would swallow) and no redirects.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "objstore/objstore_i.h"
+
+#define OS3_CREDS_REFRESH_AHEAD_S 300 /* refetch 5 minutes before expiry, as the SDKs do */
+#define OS3_CREDS_RETRY_AFTER_S 10
+#define OS3_CREDS_HTTP_TIMEOUT_MS 1000
+#define OS3_CREDS_HTTP_BODY_MAX 16384
+#define OS3_CREDS_URL_MAX 2048
+#define OS3_CREDS_PATH_MAX 4096
+#define OS3_CONTAINER_BASE "http://169.254.170.2"
+#define OS3_IMDS_ENDPOINT_V4 "http://169.254.169.254"
+#define OS3_IMDS_ENDPOINT_V6 "http://[fd00:ec2::254]"
+#define OS3_IMDS_TOKEN_TTL_S "21600"
+#define OS3_IMDS_CREDS_PATH "/latest/meta-data/iam/security-credentials/"
+
+/* ---- small helpers ---- */
+
+static const char *creds_env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
+
+static bool creds_env_true(const char *name)
+{
+    const char *v = creds_env(name);
+    return v && strcasecmp(v, "true") == 0;
+}
+
+/* Copy @src into a fixed field. @return 0, or -EINVAL (logged) when it does not fit. */
+static int creds_copy(char *dst, size_t cap, const char *src, const char *field, const char *from)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        TLOG_E("credentials: %s from %s is %zu bytes, longer than the %zu supported", field, from,
+               n, cap - 1);
+        return -EINVAL;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+/* Fill @out from parts; @token may be NULL. @return 0 or -EINVAL (logged). */
+static int creds_fill(struct objstore_credentials *out, const char *ak, const char *sk,
+                      const char *token, int64_t expiration, const char *from)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = creds_copy(out->access_key, sizeof(out->access_key), ak, "access key", from);
+    if (!rc)
+        rc = creds_copy(out->secret_key, sizeof(out->secret_key), sk, "secret key", from);
+    if (!rc && token)
+        rc = creds_copy(out->session_token, sizeof(out->session_token), token, "session token",
+                        from);
+    out->expiration = expiration;
+    if (rc)
+        OPENSSL_cleanse(out, sizeof(*out));
+    return rc;
+}
+
+static int64_t creds_wall_s(void) { return (int64_t)(cmn_wall_ns() / 1000000000ull); }
+static int64_t creds_mono_s(void) { return (int64_t)(cmn_now_ns() / 1000000000ull); }
+
+static char *creds_trim(char *s)
+{
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* A value that goes into an HTTP header must not be able to add a header line. */
+static bool creds_header_safe(const char *s)
+{
+    return strpbrk(s, "\r\n") == NULL;
+}
+
+/* ---- environment ---- */
+
+int os3_creds_from_env(struct objstore_credentials *out)
+{
+    const char *ak = creds_env("AWS_ACCESS_KEY_ID");
+    const char *sk = creds_env("AWS_SECRET_ACCESS_KEY");
+    if (!ak && !sk)
+        return -ENOENT;
+    if (!ak || !sk) {
+        TLOG_E("credentials: %s is set but %s is not", ak ? "AWS_ACCESS_KEY_ID" :
+               "AWS_SECRET_ACCESS_KEY", ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        return -EINVAL;
+    }
+    return creds_fill(out, ak, sk, creds_env("AWS_SESSION_TOKEN"), 0, "the environment");
+}
+
+/* ---- shared credentials / config files ---- */
+
+/* What one file says about one profile. */
+struct creds_ini {
+    bool section_found;
+    char access_key[sizeof(((struct objstore_credentials *)0)->access_key)];
+    char secret_key[sizeof(((struct objstore_credentials *)0)->secret_key)];
+    char session_token[sizeof(((struct objstore_credentials *)0)->session_token)];
+    char security_token[sizeof(((struct objstore_credentials *)0)->session_token)];
+    bool too_long;
+};
+
+/* Does the section header text name @profile? Config files say "profile NAME"
+ * (and plain "default"); credentials files say just "NAME". */
+static bool creds_ini_section_match(const char *section, const char *profile, bool config_style)
+{
+    if (!config_style)
+        return strcmp(section, profile) == 0;
+    if (strcmp(section, "default") == 0)
+        return strcmp(profile, "default") == 0;
+    if (strncmp(section, "profile", 7) != 0 || !isspace((unsigned char)section[7]))
+        return false; /* [sso-session x], [services x], ... are not profiles */
+    const char *name = section + 7;
+    while (isspace((unsigned char)*name))
+        name++;
+    return strcmp(name, profile) == 0;
+}
+
+static void creds_ini_set(struct creds_ini *res, char *dst, size_t cap, const char *value)
+{
+    size_t n = strlen(value);
+    if (n >= cap) {
+        res->too_long = true;
+        return;
+    }
+    memcpy(dst, value, n + 1);
+}
+
+/*
+ * Read @profile's keys from the INI file at @path. Follows the CLI's parser: '#' and ';'
+ * start comment lines, "key = value" or "key: value", key names case-insensitive, and an
+ * indented line after a key is a nested setting (e.g. "s3 =\n  addressing_style = path")
+ * rather than a key of the profile. A missing file is no error.
+ * @return 0, or -EINVAL when a value does not fit (logged).
+ */
+static int creds_ini_read(const char *path, const char *profile, bool config_style,
+                          struct creds_ini *res)
+{
+    memset(res, 0, sizeof(*res));
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno != ENOENT)
+            TLOG_W("credentials: cannot read %s: %s", path, strerror(errno));
+        return 0;
+    }
+    char *line = NULL;
+    size_t linecap = 0;
+    bool in_profile = false, key_seen = false;
+    while (getline(&line, &linecap, f) >= 0) {
+        bool indented = line[0] == ' ' || line[0] == '\t';
+        char *s = creds_trim(line);
+        if (!*s || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *end = strrchr(s, ']');
+            if (!end)
+                continue; /* malformed header: the CLI would refuse the file; ignore it */
+            *end = '\0';
+            in_profile = creds_ini_section_match(creds_trim(s + 1), profile, config_style);
+            res->section_found |= in_profile;
+            key_seen = false;
+            continue;
+        }
+        if (indented && key_seen)
+            continue; /* nested setting of the previous key */
+        char *sep = strpbrk(s, "=:");
+        if (!sep)
+            continue;
+        *sep = '\0';
+        key_seen = true;
+        if (!in_profile)
+            continue;
+        char *key = creds_trim(s), *value = creds_trim(sep + 1);
+        if (strcasecmp(key, "aws_access_key_id") == 0)
+            creds_ini_set(res, res->access_key, sizeof(res->access_key), value);
+        else if (strcasecmp(key, "aws_secret_access_key") == 0)
+            creds_ini_set(res, res->secret_key, sizeof(res->secret_key), value);
+        else if (strcasecmp(key, "aws_session_token") == 0)
+            creds_ini_set(res, res->session_token, sizeof(res->session_token), value);
+        else if (strcasecmp(key, "aws_security_token") == 0) /* the old name */
+            creds_ini_set(res, res->security_token, sizeof(res->security_token), value);
+    }
+    free(line);
+    fclose(f);
+    if (res->too_long) {
+        TLOG_E("credentials: a value of profile '%s' in %s is too long", profile, path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Expand a leading "~/" with $HOME (or the password database). @return 0 / -ENAMETOOLONG. */
+static int creds_expand_home(const char *path, char *out, size_t cap)
+{
+    const char *home = NULL;
+    if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
+        home = creds_env("HOME");
+        struct passwd pw, *pwp = NULL;
+        char pwbuf[1024];
+        if (!home && getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
+            home = pwp->pw_dir;
+        if (!home)
+            return -ENOENT;
+        path++;
+    }
+    int n = snprintf(out, cap, "%s%s", home ? home : "", path);
+    return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
+}
+
+static void creds_profile_paths(char *cred_path, char *conf_path, size_t cap)
+{
+    const char *c = creds_env("AWS_SHARED_CREDENTIALS_FILE");
+    const char *k = creds_env("AWS_CONFIG_FILE");
+    if (creds_expand_home(c ? c : "~/.aws/credentials", cred_path, cap) < 0)
+        cred_path[0] = '\0';
+    if (creds_expand_home(k ? k : "~/.aws/config", conf_path, cap) < 0)
+        conf_path[0] = '\0';
+}
+
+static const char *creds_profile_name(const char *profile)
+{
+    if (profile && profile[0])
+        return profile;
+    const char *env = creds_env("AWS_PROFILE");
+    return env ? env : "default";
+}
+
+/* Turn one file's view of the profile into credentials. @return 0, -ENOENT, -EINVAL. */
+static int creds_ini_take(const struct creds_ini *ini, const char *name, const char *path,
+                          struct objstore_credentials *out)
+{
+    if (!ini->access_key[0] && !ini->secret_key[0])
+        return -ENOENT;
+    if (!ini->access_key[0] || !ini->secret_key[0]) {
+        TLOG_E("credentials: profile '%s' in %s has %s but not %s", name, path,
+               ini->access_key[0] ? "aws_access_key_id" : "aws_secret_access_key",
+               ini->access_key[0] ? "aws_secret_access_key" : "aws_access_key_id");
+        return -EINVAL;
+    }
+    const char *token = ini->session_token[0] ? ini->session_token : ini->security_token;
+    return creds_fill(out, ini->access_key, ini->secret_key, token, 0, path);
+}
+
+/*
+ * The profile source; @found says whether the profile exists in either file (the chain
+ * treats a missing, explicitly named profile as an error).
+ */
+static int creds_profile_load(const char *profile, struct objstore_credentials *out, bool *found)
+{
+    const char *name = creds_profile_name(profile);
+    char cred_path[OS3_CREDS_PATH_MAX], conf_path[OS3_CREDS_PATH_MAX];
+    creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
+    *found = false;
+
+    /* struct creds_ini holds two 2 KiB tokens: keep it off small thread stacks */
+    struct creds_ini *ini = malloc(sizeof(*ini));
+    if (!ini)
+        return -ENOMEM;
+    /* The credentials file wins over the config file, as in the CLI. */
+    const struct {
+        const char *path;
+        bool config_style;
+    } files[] = {{cred_path, false}, {conf_path, true}};
+    int rc = -ENOENT;
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(files); i++) {
+        if (!files[i].path[0])
+            continue;
+        rc = creds_ini_read(files[i].path, name, files[i].config_style, ini);
+        *found |= ini->section_found;
+        if (!rc)
+            rc = creds_ini_take(ini, name, files[i].path, out);
+        if (rc != -ENOENT)
+            goto done;
+    }
+    rc = -ENOENT;
+    if (*found)
+        TLOG_W("credentials: profile '%s' has no aws_access_key_id/aws_secret_access_key "
+               "(role, SSO and credential_process profiles are not supported)", name);
+done:
+    OPENSSL_cleanse(ini, sizeof(*ini));
+    free(ini);
+    return rc;
+}
+
+int os3_creds_from_profile(const char *profile, struct objstore_credentials *out)
+{
+    bool found;
+    return creds_profile_load(profile, out, &found);
+}
+
+/* ---- a careful little JSON reader (flat objects of the metadata endpoints) ---- */
+
+static void creds_json_ws(const char **p)
+{
+    while (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r')
+        (*p)++;
+}
+
+static int creds_json_hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = (unsigned char)p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -EINVAL;
+        v = v << 4 | (unsigned)d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Append code point @cp as UTF-8 (or note overflow). */
+static void creds_json_put(char *out, size_t cap, size_t *len, bool *overflow, unsigned cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | cp >> 6);
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | cp >> 12);
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (char)(0xf0 | cp >> 18);
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    if (!out || *len + n >= cap) {
+        *overflow = true;
+        return;
+    }
+    memcpy(out + *len, u, n);
+    *len += n;
+    out[*len] = '\0';
+}
+
+/*
+ * Parse the string at *p (which points at the opening quote) into @out (NULL: skip).
+ * The whole string is consumed even when it does not fit.
+ * @return 0, -EINVAL (malformed), -ENAMETOOLONG (did not fit @cap).
+ */
+static int creds_json_string(const char **p, char *out, size_t cap)
+{
+    const char *s = *p;
+    size_t len = 0;
+    bool overflow = false;
+    if (*s++ != '"')
+        return -EINVAL;
+    if (out && cap)
+        out[0] = '\0';
+    for (;;) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return -EINVAL; /* NUL (truncated input) or an unescaped control */
+        if (c != '\\') {
+            /* raw bytes (UTF-8 included) are copied as they are */
+            if (out && len + 1 < cap) {
+                out[len++] = (char)c;
+                out[len] = '\0';
+            } else {
+                overflow = true;
+            }
+            s++;
+            continue;
+        }
+        unsigned cp;
+        switch (s[1]) {
+        case '"': cp = '"'; break;
+        case '\\': cp = '\\'; break;
+        case '/': cp = '/'; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u':
+            if (creds_json_hex4(s + 2, &cp) < 0)
+                return -EINVAL;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                unsigned lo;
+                if (s[6] != '\\' || s[7] != 'u' || creds_json_hex4(s + 8, &lo) < 0 ||
+                    lo < 0xdc00 || lo > 0xdfff)
+                    return -EINVAL;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                s += 6;
+            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                return -EINVAL;
+            }
+            s += 4;
+            break;
+        default:
+            return -EINVAL;
+        }
+        if (cp == 0)
+            return -EINVAL; /* would truncate a C string */
+        creds_json_put(out, cap, &len, &overflow, cp);
+        s += 2;
+    }
+    *p = s + 1;
+    return overflow && out ? -ENAMETOOLONG : 0;
+}
+
+/* Skip any JSON value at *p. @return 0 or -EINVAL. */
+static int creds_json_skip(const char **p, int depth)
+{
+    const char *s = *p;
+    if (depth > 32)
+        return -EINVAL;
+    if (*s == '"')
+        return creds_json_string(p, NULL, 0);
+    if (*s == '{' || *s == '[') {
+        char close = *s == '{' ? '}' : ']';
+        s++;
+        creds_json_ws(&s);
+        if (*s == close) {
+            *p = s + 1;
+            return 0;
+        }
+        for (;;) {
+            if (close == '}') {
+                if (creds_json_string(&s, NULL, 0) < 0)
+                    return -EINVAL;
+                creds_json_ws(&s);
+                if (*s++ != ':')
+                    return -EINVAL;
+                creds_json_ws(&s);
+            }
+            if (creds_json_skip(&s, depth + 1) < 0)
+                return -EINVAL;
+            creds_json_ws(&s);
+            if (*s == ',') {
+                s++;
+                creds_json_ws(&s);
+                continue;
+            }
+            if (*s != close)
+                return -EINVAL;
+            *p = s + 1;
+            return 0;
+        }
+    }
+    /* number, true, false, null */
+    const char *start = s;
+    while (*s && (isalnum((unsigned char)*s) || *s == '-' || *s == '+' || *s == '.'))
+        s++;
+    if (s == start)
+        return -EINVAL;
+    *p = s;
+    return 0;
+}
+
+/*
+ * Find the top-level member @key of the JSON object @json and copy its string value.
+ * @return 0, -ENOENT (absent or not a string), -EINVAL (malformed document),
+ * -ENAMETOOLONG (value longer than @cap - 1).
+ */
+static int creds_json_get(const char *json, const char *key, char *out, size_t cap)
+{
+    const char *s = json;
+    char name[64];
+    creds_json_ws(&s);
+    if (*s++ != '{')
+        return -EINVAL;
+    creds_json_ws(&s);
+    if (*s == '}')
+        return -ENOENT;
+    for (;;) {
+        int rc = creds_json_string(&s, name, sizeof(name));
+        if (rc == -EINVAL)
+            return rc;
+        bool match = rc == 0 && strcmp(name, key) == 0;
+        creds_json_ws(&s);
+        if (*s++ != ':')
+            return -EINVAL;
+        creds_json_ws(&s);
+        if (match && *s == '"')
+            return creds_json_string(&s, out, cap);
+        if (match)
+            return -ENOENT;
+        if (creds_json_skip(&s, 0) < 0)
+            return -EINVAL;
+        creds_json_ws(&s);
+        if (*s == '}')
+            return -ENOENT;
+        if (*s++ != ',')
+            return -EINVAL;
+        creds_json_ws(&s);
+    }
+}
+
+/* Parse "2024-05-01T12:00:00Z" (fraction and +HH:MM offsets accepted). @return 0/-EINVAL. */
+static int creds_parse_iso8601(const char *s, int64_t *out)
+{
+    int y, mo, d, h, mi, se, n = 0;
+    if (!isdigit((unsigned char)s[0]) ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) != 6 || n == 0)
+        return -EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || y < 1970 ||
+        h < 0 || mi < 0 || se < 0)
+        return -EINVAL;
+    const char *p = s + n;
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    int64_t offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om = 0;
+        if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]))
+            return -EINVAL;
+        oh = (p[1] - '0') * 10 + (p[2] - '0');
+        const char *q = p + 3;
+        if (*q == ':')
+            q++;
+        if (isdigit((unsigned char)q[0]) && isdigit((unsigned char)q[1])) {
+            om = (q[0] - '0') * 10 + (q[1] - '0');
+            q += 2;
+        }
+        offset = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+        p = q;
+    }
+    if (*p)
+        return -EINVAL;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = se};
+    *out = (int64_t)timegm(&tm) - offset;
+    return 0;
+}
+
+/* Credentials from a container/IMDS JSON document. @return 0 or -EIO (logged). */
+static int creds_from_json(const char *body, const char *from, struct objstore_credentials *out)
+{
+    char code[64], exp[64];
+    int rc = creds_json_get(body, "Code", code, sizeof(code));
+    if (rc == 0 && strcmp(code, "Success") != 0) {
+        TLOG_E("credentials: %s answered Code \"%s\"", from, code);
+        return -EIO;
+    }
+    memset(out, 0, sizeof(*out));
+    rc = creds_json_get(body, "AccessKeyId", out->access_key, sizeof(out->access_key));
+    if (!rc)
+        rc = creds_json_get(body, "SecretAccessKey", out->secret_key, sizeof(out->secret_key));
+    if (!rc) {
+        rc = creds_json_get(body, "Token", out->session_token, sizeof(out->session_token));
+        if (rc == -ENOENT)
+            rc = 0;
+    }
+    if (!rc) {
+        rc = creds_json_get(body, "Expiration", exp, sizeof(exp));
+        if (rc == -ENOENT)
+            rc = 0; /* no expiry: treat as long-lived */
+        else if (!rc && creds_parse_iso8601(exp, &out->expiration) < 0)
+            rc = -EINVAL;
+    }
+    if (rc || !out->access_key[0] || !out->secret_key[0]) {
+        TLOG_E("credentials: %s sent an unusable document (%s)", from,
+               rc == -ENAMETOOLONG ? "a field is too long" :
+               rc == -EINVAL       ? "malformed JSON or Expiration" :
+                                     "AccessKeyId/SecretAccessKey missing");
+        OPENSSL_cleanse(out, sizeof(*out));
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---- HTTP ---- */
+
+static pthread_once_t creds_curl_once = PTHREAD_ONCE_INIT;
+
+static void creds_curl_init(void)
+{
+    /* Refcounted in libcurl, so the S3 backend's own init does not conflict. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct creds_http_body {
+    char *buf;
+    size_t len, cap;
+};
+
+static size_t creds_http_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct creds_http_body *b = arg;
+    size_t n = size * nmemb;
+    if (b->len + n >= b->cap)
+        return 0; /* larger than any credentials document: abort (CURLE_WRITE_ERROR) */
+    memcpy(b->buf + b->len, ptr, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return n;
+}
+
+/*
+ * One request. @headers is NULL-terminated ("Name: value"). The body lands NUL-terminated
+ * in @body (at most @cap - 1 bytes). @return 0 with *status set (any HTTP status), or a
+ * transport -errno (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EIO, -ENOMEM).
+ */
+static int creds_http(const char *method, const char *url, const char *const *headers, char *body,
+                      size_t cap, long *status)
+{
+    pthread_once(&creds_curl_once, creds_curl_init);
+    struct creds_http_body b = {.buf = body, .cap = cap};
+    body[0] = '\0';
+    *status = 0;
+    int rc = -ENOMEM;
+    struct curl_slist *hl = NULL;
+    CURL *h = curl_easy_init();
+    if (!h)
+        goto out;
+    for (const char *const *hp = headers; hp && *hp; hp++) {
+        struct curl_slist *nl = curl_slist_append(hl, *hp);
+        if (!nl)
+            goto free_handle;
+        hl = nl;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never via $http_proxy: link-local/loopback */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)OS3_CREDS_HTTP_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)OS3_CREDS_HTTP_TIMEOUT_MS * 2);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "tierfs");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, creds_http_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    CURLcode cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        TLOG_D("credentials: %s %s: %s", method, url, curl_easy_strerror(cc));
+        rc = os3_map_curl_error((int)cc);
+        if (rc == 0 || rc == -ECONNRESET)
+            rc = -EIO;
+        goto free_handle;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    rc = 0;
+free_handle:
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+out:
+    return rc;
+}
+
+/* ---- container endpoint (ECS task role, EKS pod identity) ---- */
+
+/*
+ * A FULL_URI over plain http may only point at loopback or the ECS/EKS agent addresses,
+ * as the SDKs require: anything else would send the authorization token, and trust the
+ * keys returned, over an unauthenticated network path.
+ */
+static bool creds_container_url_ok(const char *url)
+{
+    bool ok = false;
+    char *scheme = NULL, *host = NULL;
+    CURLU *u = curl_url();
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    if (strcasecmp(scheme, "https") == 0) {
+        ok = true;
+    } else if (strcasecmp(scheme, "http") == 0) {
+        static const char *const allowed[] = {"localhost", "169.254.170.2", "169.254.170.23",
+                                              "[fd00:ec2::23]", "[::1]"};
+        ok = strncmp(host, "127.", 4) == 0;
+        for (size_t i = 0; i < CMN_ARRAY_SIZE(allowed); i++)
+            ok = ok || strcasecmp(host, allowed[i]) == 0;
+    }
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* The Authorization header value: the token file wins over the variable. */
+static int creds_container_token(char *tok, size_t cap)
+{
+    tok[0] = '\0';
+    const char *file = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *val = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    if (file) {
+        FILE *f = fopen(file, "r");
+        if (!f) {
+            TLOG_E("credentials: cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: %s", file,
+                   strerror(errno));
+            return -EACCES;
+        }
+        size_t n = fread(tok, 1, cap - 1, f);
+        bool more = fgetc(f) != EOF;
+        fclose(f);
+        tok[n] = '\0';
+        if (more) {
+            TLOG_E("credentials: token file %s is too large", file);
+            return -EINVAL;
+        }
+        char *t = creds_trim(tok); /* files usually end in a newline */
+        memmove(tok, t, strlen(t) + 1);
+    } else if (val) {
+        if (strlen(val) >= cap)
+            return -EINVAL;
+        strcpy(tok, val);
+    }
+    if (!creds_header_safe(tok)) {
+        TLOG_E("credentials: the container authorization token holds a line break");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int os3_creds_from_container(struct objstore_credentials *out)
+{
+    const char *rel = creds_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = creds_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (!rel && !full)
+        return -ENOENT;
+    char url[OS3_CREDS_URL_MAX];
+    int n;
+    if (rel) /* the relative form wins, as in the SDKs */
+        n = snprintf(url, sizeof(url), "%s%s%s", OS3_CONTAINER_BASE, rel[0] == '/' ? "" : "/",
+                     rel);
+    else
+        n = snprintf(url, sizeof(url), "%s", full);
+    if (n < 0 || (size_t)n >= sizeof(url))
+        return -EINVAL;
+    if (!rel && !creds_container_url_ok(url)) {
+        TLOG_E("credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI %s is neither https nor a "
+               "loopback/container-agent address; refusing it",
+               url);
+        return -EACCES;
+    }
+
+    int rc;
+    char *body = NULL;
+    char *tok = malloc(OS3_CREDS_HTTP_BODY_MAX);
+    char *auth = malloc(OS3_CREDS_HTTP_BODY_MAX + 32);
+    if (!tok || !auth) {
+        rc = -ENOMEM;
+        goto free_bufs;
+    }
+    rc = creds_container_token(tok, OS3_CREDS_HTTP_BODY_MAX);
+    if (rc)
+        goto free_bufs;
+    snprintf(auth, OS3_CREDS_HTTP_BODY_MAX + 32, "Authorization: %s", tok);
+    const char *headers[] = {"Accept: application/json", tok[0] ? auth : NULL, NULL};
+    body = malloc(OS3_CREDS_HTTP_BODY_MAX);
+    if (!body) {
+        rc = -ENOMEM;
+        goto free_bufs;
+    }
+    long status;
+    rc = creds_http("GET", url, headers, body, OS3_CREDS_HTTP_BODY_MAX, &status);
+    if (rc) {
+        TLOG_E("credentials: container endpoint %s: %s", url, strerror(-rc));
+        goto free_bufs;
+    }
+    if (status != 200) {
+        TLOG_E("credentials: container endpoint %s answered HTTP %ld", url, status);
+        rc = status == 401 || status == 403 ? -EACCES : -EIO;
+        goto free_bufs;
+    }
+    rc = creds_from_json(body, "the container endpoint", out);
+free_bufs:
+    if (tok)
+        OPENSSL_cleanse(tok, OS3_CREDS_HTTP_BODY_MAX);
+    if (auth)
+        OPENSSL_cleanse(auth, OS3_CREDS_HTTP_BODY_MAX + 32);
+    if (body)
+        OPENSSL_cleanse(body, OS3_CREDS_HTTP_BODY_MAX);
+    free(tok);
+    free(auth);
+    free(body);
+    return rc;
+}
+
+/* ---- EC2 instance metadata (IMDSv2) ---- */
+
+static void creds_imds_base(const char *endpoint, char *base, size_t cap)
+{
+    if (!endpoint)
+        endpoint = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    if (!endpoint) {
+        const char *mode = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+        endpoint = mode && strcasecmp(mode, "ipv6") == 0 ? OS3_IMDS_ENDPOINT_V6
+                                                         : OS3_IMDS_ENDPOINT_V4;
+    }
+    snprintf(base, cap, "%s", endpoint);
+    size_t n = strlen(base);
+    while (n && base[n - 1] == '/')
+        base[--n] = '\0';
+}
+
+/* PUT /latest/api/token. @return 0 (tok may stay "" for the IMDSv1 fallback), -ENOENT when
+ * nothing answers (not on EC2), or another -errno. */
+static int creds_imds_token(const char *base, char *body, char *tok, size_t cap)
+{
+    char url[OS3_CREDS_URL_MAX];
+    snprintf(url, sizeof(url), "%s/latest/api/token", base);
+    const char *headers[] = {"X-aws-ec2-metadata-token-ttl-seconds: " OS3_IMDS_TOKEN_TTL_S, NULL};
+    long status;
+    int rc = creds_http("PUT", url, headers, body, OS3_CREDS_HTTP_BODY_MAX, &status);
+    tok[0] = '\0';
+    if (rc) {
+        TLOG_D("credentials: no EC2 instance metadata at %s (%s)", base, strerror(-rc));
+        return -ENOENT;
+    }
+    if (status == 200) {
+        char *t = creds_trim(body);
+        if (!t[0] || strlen(t) >= cap || !creds_header_safe(t)) {
+            TLOG_E("credentials: EC2 metadata token from %s is unusable", base);
+            return -EIO;
+        }
+        strcpy(tok, t);
+        return 0;
+    }
+    /* 403/404/405: IMDSv2 off or an older emulator; the CLI then falls back to IMDSv1. */
+    if ((status == 403 || status == 404 || status == 405) &&
+        !creds_env_true("AWS_EC2_METADATA_V1_DISABLED"))
+        return 0;
+    TLOG_E("credentials: EC2 metadata token request to %s answered HTTP %ld", base, status);
+    return -EIO;
+}
+
+int os3_creds_from_imds(const char *imds_endpoint, struct objstore_credentials *out)
+{
+    if (creds_env_true("AWS_EC2_METADATA_DISABLED"))
+        return -ENOENT;
+    char base[OS3_CREDS_URL_MAX / 2], url[OS3_CREDS_URL_MAX], tok[1024], hdr[1100];
+    creds_imds_base(imds_endpoint, base, sizeof(base));
+    char *role_enc = NULL;
+    int rc;
+    char *body = malloc(OS3_CREDS_HTTP_BODY_MAX);
+    if (!body)
+        return -ENOMEM;
+    rc = creds_imds_token(base, body, tok, sizeof(tok));
+    if (rc)
+        goto free_body;
+    snprintf(hdr, sizeof(hdr), "X-aws-ec2-metadata-token: %s", tok);
+    const char *headers[] = {tok[0] ? hdr : NULL, NULL};
+
+    /* The role name first: one role per instance profile, the first line of the listing. */
+    long status;
+    snprintf(url, sizeof(url), "%s" OS3_IMDS_CREDS_PATH, base);
+    rc = creds_http("GET", url, headers, body, OS3_CREDS_HTTP_BODY_MAX, &status);
+    if (rc == 0 && status == 404) {
+        TLOG_I("credentials: this EC2 instance has no IAM role attached");
+        rc = -ENOENT;
+        goto free_body;
+    }
+    if (rc == 0 && status != 200)
+        rc = -EIO;
+    if (rc) {
+        TLOG_E("credentials: EC2 metadata %s: %s (HTTP %ld)", url, strerror(-rc), status);
+        goto free_body;
+    }
+    body[strcspn(body, "\r\n")] = '\0';
+    char *role = creds_trim(body);
+    role_enc = role[0] ? os3_uri_encode(role, false) : NULL;
+    if (!role_enc) {
+        rc = role[0] ? -ENOMEM : -ENOENT;
+        goto free_body;
+    }
+    snprintf(url, sizeof(url), "%s" OS3_IMDS_CREDS_PATH "%s", base, role_enc);
+    rc = creds_http("GET", url, headers, body, OS3_CREDS_HTTP_BODY_MAX, &status);
+    if (rc == 0 && status != 200)
+        rc = -EIO;
+    if (rc) {
+        TLOG_E("credentials: EC2 metadata %s: %s (HTTP %ld)", url, strerror(-rc), status);
+        goto free_body;
+    }
+    rc = creds_from_json(body, "EC2 instance metadata", out);
+free_body:
+    free(role_enc);
+    OPENSSL_cleanse(body, OS3_CREDS_HTTP_BODY_MAX);
+    OPENSSL_cleanse(tok, sizeof(tok));
+    free(body);
+    return rc;
+}
+
+/* ---- static provider ---- */
+
+struct creds_static {
+    struct objstore_creds base; /* first */
+    struct objstore_credentials cr;
+};
+
+static int creds_static_fetch(struct objstore_creds *c, struct objstore_credentials *out)
+{
+    *out = ((struct creds_static *)c)->cr;
+    return 0;
+}
+
+static void creds_static_destroy(struct objstore_creds *c)
+{
+    OPENSSL_cleanse(c, sizeof(struct creds_static));
+    free(c);
+}
+
+static const struct objstore_creds_ops creds_static_ops = {
+    .name = "static",
+    .fetch = creds_static_fetch,
+    .destroy = creds_static_destroy,
+};
+
+int objstore_creds_static(const char *access_key, const char *secret_key, const char *token,
+                          struct objstore_creds **out)
+{
+    if (!access_key || !access_key[0] || !secret_key || !secret_key[0] || !out)
+        return -EINVAL;
+    struct creds_static *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->base.ops = &creds_static_ops;
+    int rc = creds_fill(&s->cr, access_key, secret_key, token, 0, "the configuration");
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+/* ---- the default chain ---- */
+
+struct creds_chain {
+    struct objstore_creds base; /* first */
+    char *profile;              /* explicit profile argument (skips env), or NULL */
+    pthread_mutex_t lock;       /* held across a whole refresh */
+    struct objstore_credentials cur; /* by lock */
+    bool have;                  /* by lock: cur is valid */
+    const char *source;         /* by lock: which source gave cur */
+    int64_t quiet_until;        /* by lock: monotonic s; no new attempt before this */
+    int last_err;               /* by lock: result of the last failed attempt */
+};
+
+/* Walk the sources in order. @return 0 and *source, or -errno (logged). */
+static int creds_chain_resolve(struct creds_chain *ch, struct objstore_credentials *out,
+                               const char **source)
+{
+    int rc;
+    if (!ch->profile) {
+        *source = "environment";
+        rc = os3_creds_from_env(out);
+        if (rc != -ENOENT)
+            return rc;
+    }
+    bool found;
+    *source = "profile";
+    rc = creds_profile_load(ch->profile, out, &found);
+    if (rc != -ENOENT)
+        return rc;
+    const char *name = creds_profile_name(ch->profile);
+    char cred_path[OS3_CREDS_PATH_MAX], conf_path[OS3_CREDS_PATH_MAX];
+    creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
+    if (!found && (ch->profile || creds_env("AWS_PROFILE"))) {
+        TLOG_E("credentials: profile '%s' not found in %s or %s", name,
+               cred_path[0] ? cred_path : "(no credentials file)",
+               conf_path[0] ? conf_path : "(no config file)");
+        return -EACCES;
+    }
+    *source = "container endpoint";
+    rc = os3_creds_from_container(out);
+    if (rc != -ENOENT)
+        return rc;
+    *source = "EC2 instance metadata";
+    rc = os3_creds_from_imds(NULL, out);
+    if (rc != -ENOENT)
+        return rc;
+    TLOG_E("credentials: none found; tried %sprofile '%s' (%s, %s), the container endpoint "
+           "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI unset) and EC2 instance metadata "
+           "(%s)",
+           ch->profile ? "" : "the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), ",
+           name, cred_path[0] ? cred_path : "no credentials file",
+           conf_path[0] ? conf_path : "no config file",
+           creds_env_true("AWS_EC2_METADATA_DISABLED") ? "disabled" : "unreachable or no role");
+    return -EACCES;
+}
+
+static bool creds_fresh(const struct objstore_credentials *cr, int64_t now)
+{
+    return cr->expiration == 0 || now < cr->expiration - OS3_CREDS_REFRESH_AHEAD_S;
+}
+
+static int creds_chain_fetch(struct objstore_creds *c, struct objstore_credentials *out)
+{
+    struct creds_chain *ch = (struct creds_chain *)c;
+    int rc = 0;
+    pthread_mutex_lock(&ch->lock);
+    int64_t now = creds_wall_s();
+    if (ch->have && creds_fresh(&ch->cur, now))
+        goto serve;
+    if (creds_mono_s() < ch->quiet_until) {
+        /* a recent attempt failed: do not pay the timeouts again on every request */
+        if (ch->have && now < ch->cur.expiration)
+            goto serve;
+        rc = ch->last_err;
+        goto unlock;
+    }
+    struct objstore_credentials fresh;
+    const char *source = NULL;
+    rc = creds_chain_resolve(ch, &fresh, &source);
+    if (rc == 0) {
+        if (!ch->have || ch->source != source)
+            TLOG_I("credentials: using %s%s", source, fresh.expiration ? " (temporary)" : "");
+        ch->cur = fresh;
+        ch->have = true;
+        ch->source = source;
+        OPENSSL_cleanse(&fresh, sizeof(fresh));
+        goto serve;
+    }
+    ch->last_err = rc;
+    ch->quiet_until = creds_mono_s() + OS3_CREDS_RETRY_AFTER_S;
+    if (ch->have && now < ch->cur.expiration) {
+        TLOG_W("credentials: refresh from %s failed (%s); using the current ones until they "
+               "expire in %llds",
+               ch->source, strerror(-rc), (long long)(ch->cur.expiration - now));
+        rc = 0;
+        goto serve;
+    }
+    ch->have = false;
+    goto unlock;
+serve:
+    *out = ch->cur;
+unlock:
+    pthread_mutex_unlock(&ch->lock);
+    return rc;
+}
+
+static void creds_chain_destroy(struct objstore_creds *c)
+{
+    struct creds_chain *ch = (struct creds_chain *)c;
+    pthread_mutex_destroy(&ch->lock);
+    free(ch->profile);
+    OPENSSL_cleanse(&ch->cur, sizeof(ch->cur));
+    free(ch);
+}
+
+static const struct objstore_creds_ops creds_chain_ops = {
+    .name = "default-chain",
+    .fetch = creds_chain_fetch,
+    .destroy = creds_chain_destroy,
+};
+
+int objstore_creds_default(const char *profile, struct objstore_creds **out)
+{
+    if (!out)
+        return -EINVAL;
+    struct creds_chain *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return -ENOMEM;
+    ch->base.ops = &creds_chain_ops;
+    if (profile && profile[0]) {
+        ch->profile = strdup(profile);
+        if (!ch->profile)
+            goto free_chain;
+    }
+    if (pthread_mutex_init(&ch->lock, NULL) != 0)
+        goto free_profile;
+    *out = &ch->base;
+    return 0;
+free_profile:
+    free(ch->profile);
+free_chain:
+    free(ch);
+    return -ENOMEM;
+}
+
+/* ---- wrappers ---- */
+
+int objstore_creds_get(struct objstore_creds *c, struct objstore_credentials *out)
+{
+    if (!c || !out)
+        return -EINVAL;
+    return c->ops->fetch(c, out);
+}
+
+void objstore_creds_destroy(struct objstore_creds *c)
+{
+    if (c)
+        c->ops->destroy(c);
+}
