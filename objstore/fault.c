@@ -116,15 +116,14 @@ static void ft_answer(struct objstore_req *req, enum objstore_fault_kind kind)
 /* Complete a request this layer owns: done, then let destroy know. */
 static void ft_finish(struct ft_store *ft, struct objstore_req *user)
 {
+    /* Before done (see retry.c): destroy joins the threads that run done anyway. */
     pthread_mutex_lock(&ft->lock);
     if (user->result < 0)
         ft->errors[user->op]++;
-    pthread_mutex_unlock(&ft->lock);
-    user->done(user);
-    pthread_mutex_lock(&ft->lock);
     if (--ft->inflight == 0)
         pthread_cond_broadcast(&ft->idle_cond);
     pthread_mutex_unlock(&ft->lock);
+    user->done(user);
 }
 
 static void *ft_worker_main(void *arg)

@@ -135,18 +135,17 @@ static void rt_complete(struct rt_ctx *ctx, int rc)
     enum objstore_op op = u->op;
     free(ctx);
 
+    /* Counted out before done, so a caller woken by done sees consistent stats. destroy
+     * still cannot free anything under a running done: it joins the threads that call it. */
     pthread_mutex_lock(&rt->lock);
     rt->latency_ns[op] += lat;
     if (rc < 0)
         rt->errors[op]++;
-    pthread_mutex_unlock(&rt->lock);
-
-    u->done(u);
-
-    pthread_mutex_lock(&rt->lock);
     if (--rt->inflight == 0)
         pthread_cond_broadcast(&rt->idle_cond);
     pthread_mutex_unlock(&rt->lock);
+
+    u->done(u);
 }
 
 static void rt_schedule(struct rt_store *rt, struct rt_ctx *ctx)
