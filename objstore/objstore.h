@@ -245,11 +245,21 @@ struct objstore_credentials {
  * objstore_creds_default(): the AWS CLI order: environment, profile (~/.aws/credentials
  * and ~/.aws/config, AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE honoured), container
  * endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI / _RELATIVE_URI), EC2 IMDSv2.
+ * An explicit @profile skips the environment (as the CLI's --profile does); a named profile
+ * (@profile or AWS_PROFILE) found in neither file is an error, not a fall-through.
+ * The chain stops at the first source that is configured, even if it fails. Resolution is
+ * lazy (first objstore_creds_get); a failure is not retried for 10 s; a failed refresh keeps
+ * serving the old keys until they expire. Objects take ownership of nothing passed in.
  */
 int objstore_creds_static(const char *access_key, const char *secret_key, const char *token,
                           struct objstore_creds **out);
 int objstore_creds_default(const char *profile, struct objstore_creds **out);
-/* Current credentials (refreshing if within 5 minutes of expiry). Thread safe. @return 0/-errno. */
+/*
+ * Current credentials (refreshing if within 5 minutes of expiry). Thread safe.
+ * @return 0, -EACCES when no source has credentials (one log line names every source
+ * tried), -EINVAL for a broken configuration (half a key pair, a bad token file), or the
+ * -errno of a configured HTTP source that failed (-EIO, -ETIMEDOUT, -ECONNREFUSED, ...).
+ */
 int objstore_creds_get(struct objstore_creds *c, struct objstore_credentials *out);
 void objstore_creds_destroy(struct objstore_creds *c);
 
