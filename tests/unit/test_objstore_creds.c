@@ -541,6 +541,14 @@ static void test_container_source(void **state)
     assert_string_equal(cr.session_token, "t\xc3\xa9\xf0\x9f\x98\x80\"q\\");
     assert_int_equal(cr.expiration, 1893456000); /* 2030-01-01T00:00:00Z */
 
+    /* the relative form wins over FULL_URI: it goes to 169.254.170.2 (unreachable here,
+     * bounded by the ~1 s timeouts), never to the fake named by FULL_URI */
+    n = srv_count(&s, &s.n_container);
+    setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc", 1);
+    (void)os3_creds_from_container(&cr); /* on a real ECS host this might even succeed */
+    assert_int_equal(srv_count(&s, &s.n_container), n);
+    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+
     /* plain http only to loopback / the container agents: no request is made */
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://example.com/creds", 1);
     assert_int_equal(os3_creds_from_container(&cr), -EACCES);
