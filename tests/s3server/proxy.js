@@ -263,7 +263,8 @@ async function respond(req, res, upRes, fault) {
     if (n === 'connection' || n === 'keep-alive') continue;
     headers.push(upRes.rawHeaders[i], upRes.rawHeaders[i + 1]);
   }
-  if (fault && !hasBody && (fault.kind === 'reset' || fault.kind === 'short')) {
+  const emptyBody = !hasBody || upRes.headers['content-length'] === '0';
+  if (fault && emptyBody && (fault.kind === 'reset' || fault.kind === 'short')) {
     upRes.destroy();
     resetSocket(res.socket); // nothing to cut short: drop the connection before the head
     return;
@@ -286,12 +287,16 @@ async function respond(req, res, upRes, fault) {
   }
 
   // Slow path: paced and/or faulted body.
-  const clen = Number(upRes.headers['content-length']);
+  // Where the fault cuts: after_bytes, else half the body; with no Content-Length
+  // (chunked listings), half of the first chunk from upstream.
+  const clenHdr = upRes.headers['content-length'];
   let faultAt = Infinity;
   if (fault) {
     if (fault.after_bytes !== undefined && fault.after_bytes !== null) faultAt = fault.after_bytes;
-    else faultAt = Number.isFinite(clen) ? Math.floor(clen / 2) : 0;
+    else if (clenHdr !== undefined) faultAt = Math.floor(Number(clenHdr) / 2);
+    else faultAt = null; // decided at the first chunk
   }
+  res.flushHeaders(); // the head goes out even if the fault strikes before any body byte
   const SLICE = bw ? Math.max(1024, Math.min(65536, Math.floor(bw / 50))) : 1 << 20;
   const start = Date.now();
   let sent = 0;
@@ -334,8 +339,9 @@ async function respond(req, res, upRes, fault) {
   };
 
   try {
-    if (fault && !faulted && faultAt <= 0 && await doFault()) return;
+    if (fault && !faulted && faultAt !== null && faultAt <= 0 && await doFault()) return;
     for await (const chunk of upRes) {
+      if (faultAt === null) faultAt = Math.floor(chunk.length / 2);
       let off = 0;
       while (off < chunk.length) {
         if (res.destroyed) { upRes.destroy(); return; }

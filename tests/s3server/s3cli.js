@@ -129,23 +129,18 @@ function check(r, what, okStatuses = []) {
   process.exit(1);
 }
 
-// Deterministic pseudo-random stream (xorshift128), fast enough for GiB-sized objects.
+// Deterministic pseudo-random stream: AES-128-CTR keystream keyed by the seed (GB/s).
 function randomStream(size, seed) {
-  let x = (Number(seed) * 2654435761) >>> 0 || 1, y = 362436069, z = 521288629, w = 88675123;
+  const key = crypto.createHash('sha256').update(`tierfs-seed-${seed}`).digest().subarray(0, 16);
+  const ctr = crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(1 << 20);
   let left = size;
   return new Readable({
     read() {
       if (left <= 0) { this.push(null); return; }
-      const n = Math.min(left, 1 << 20);
-      const words = new Uint32Array(Math.ceil(n / 4));
-      for (let i = 0; i < words.length; i++) {
-        const t = x ^ (x << 11);
-        x = y; y = z; z = w;
-        w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
-        words[i] = w;
-      }
+      const n = Math.min(left, zeros.length);
       left -= n;
-      this.push(Buffer.from(words.buffer, 0, n));
+      this.push(ctr.update(n === zeros.length ? zeros : zeros.subarray(0, n)));
     },
   });
 }

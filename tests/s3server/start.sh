@@ -168,14 +168,18 @@ EOF
 
   # --- radosgw (forks once initialised; run/client.rgw.pid; hangs on misconfig: timeout) ---
   timeout 60 radosgw "${q[@]}" -n client.rgw </dev/null >>"$ERR" 2>&1 || { echo "radosgw failed to start" >&2; return 1; }
-  local RGW_PID
-  RGW_PID=$(cat "$D/run/client.rgw.pid" 2>/dev/null) || { echo "radosgw wrote no pid file" >&2; return 1; }
+  # The forking parent may exit before the daemon has written its pid file: poll.
+  local RGW_PID=
   up=0
-  for i in $(seq 1 100); do
-    kill -0 "$RGW_PID" 2>/dev/null || break
-    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$RGW_PORT/"; then up=1; break; fi
+  for i in $(seq 1 300); do
+    [ -z "$RGW_PID" ] && RGW_PID=$(cat "$D/run/client.rgw.pid" 2>/dev/null)
+    if [ -n "$RGW_PID" ]; then
+      kill -0 "$RGW_PID" 2>/dev/null || break
+      if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$RGW_PORT/"; then up=1; break; fi
+    fi
     sleep 0.1
   done
+  [ -n "$RGW_PID" ] || { echo "radosgw wrote no pid file" >&2; return 1; }
   [ $up = 1 ] || { echo "radosgw not answering on 127.0.0.1:$RGW_PORT" >&2; return 1; }
 
   # --- bucket, signed with our own tiny client ---
@@ -199,6 +203,10 @@ EOF
   curl -s -f -o /dev/null --max-time 5 "http://127.0.0.1:$CONTROL_PORT/__proxy/health" ||
     { echo "proxy control endpoint not answering" >&2; return 1; }
 
+  for i in $(seq 1 50); do
+    [ -s "$D/run/mon.a.pid" ] && [ -s "$D/run/osd.$OSD_ID.pid" ] && break
+    sleep 0.1
+  done
   cat >"$ENV_FILE.tmp" <<EOF
 # tierfs test S3 server, written by tests/s3server/start.sh; stop with stop.sh $ENV_FILE
 S3_ENDPOINT=http://127.0.0.1:$PROXY_PORT
