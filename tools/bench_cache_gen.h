@@ -151,4 +151,21 @@ int bc_parse_duration_ns(const char *s, uint64_t *out_ns);
 /* Parse a finite double within [lo, hi]. @return 0 or -EINVAL. */
 int bc_parse_double(const char *s, double lo, double hi, double *out);
 
+/* ---- trace replay (bench_cache_trace.c: links the memory tier, not the generator lib) ---- */
+
+enum bc_out { BC_OUT_TEXT = 0, BC_OUT_CSV, BC_OUT_JSON };
+
+struct bc_trace_run {
+    const char *path;          /* one key per line; NULL = generate from gen */
+    struct bc_trace_conf gen;
+    size_t gen_len;            /* requests to generate */
+    const char *save_path;     /* write the generated trace here (NULL = don't) */
+    const char *sizes;         /* "1000,5%": entry counts or percentages of unique keys */
+    uint64_t entry_bytes;      /* memory charged per entry (policies size queues in bytes) */
+    enum bc_out out;
+};
+/* Replay the trace through every eviction policy at every size; print miss ratios to
+ * stdout. @return 0, or -errno with a message on stderr. */
+int bc_trace_replay(const struct bc_trace_run *r);
+
 #endif

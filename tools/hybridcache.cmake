@@ -6,7 +6,9 @@ target_link_libraries(tierfs_bench_gen PUBLIC tierfs_common m)
 
 set(TIERFS_BENCH_CACHE_SRC ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache.c
                            ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache_trace.c)
-if(TARGET tierfs_hybridcache AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache.c)
+# Built once the cooperator (hybridcache/cache.c, the hc_* API) is in the tree.
+if(TARGET tierfs_hybridcache AND EXISTS ${CMAKE_SOURCE_DIR}/hybridcache/cache.c
+   AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache.c)
   add_executable(tierfs-bench-cache ${TIERFS_BENCH_CACHE_SRC})
   target_link_libraries(tierfs-bench-cache PRIVATE tierfs_bench_gen tierfs_hybridcache
                         tierfs_ioengine tierfs_common Threads::Threads m)

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# bench_cache_vs_fio.sh: disk-tier reads of cached 1 MiB blocks (tierfs-bench-cache --mode
+# disk, memory tier tiny) against fio reading the same cache file with the same engine,
+# queue depth and block size (O_DIRECT), and the ratio of the two.
+#
+# Engines: uring = fio io_uring, iodepth=D, 1 job; cache: 1 reader with D fetches in
+# flight, io-depth D. psync = fio psync with D jobs (psync has no queue, so depth means
+# threads); cache: psync engine with D threads, 1 reader with D fetches in flight.
+# Each (engine, depth) runs fio and the cache alternately, --reps times; the best of each
+# is compared (both see the same neighbours on a shared machine).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${BENCH_BIN:-$here/tierfs-bench-cache}
+file=/tmp/tierfs-bench-vs-fio.cache
+size_mib=2048
+engines="uring psync"
+depths="1 4 16"
+secs=10
+reps=1
+mem=64M
+keep=0
+
+usage() {
+    cat <<EOF
+usage: $0 [-b BIN] [-f FILE] [-s SIZE_MIB] [-e "uring psync"] [-d "1 4 16"] [-t SECONDS]
+          [-r REPS] [-m MEM] [-k]
+  -b  tierfs-bench-cache binary [$bin]
+  -f  cache file to create and read (its folder must allow O_DIRECT) [$file]
+  -s  cache file size in MiB [$size_mib]
+  -e  engines [$engines]
+  -d  queue depths [$depths]
+  -t  seconds per measurement [$secs]
+  -r  repetitions, best taken [$reps]
+  -m  memory tier of the cache bench (tiny: hits come from the disk) [$mem]
+  -k  keep the cache file (default: delete it at the end)
+EOF
+}
+
+while getopts "b:f:s:e:d:t:r:m:kh" opt; do
+    case $opt in
+    b) bin=$OPTARG ;;
+    f) file=$OPTARG ;;
+    s) size_mib=$OPTARG ;;
+    e) engines=$OPTARG ;;
+    d) depths=$OPTARG ;;
+    t) secs=$OPTARG ;;
+    r) reps=$OPTARG ;;
+    m) mem=$OPTARG ;;
+    k) keep=1 ;;
+    h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+    esac
+done
+for n in "$size_mib" "$secs" "$reps"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "$0: not a positive integer: '$n'" >&2; exit 2; }
+done
+[[ -x $bin ]] || { echo "$0: no tierfs-bench-cache at '$bin' (use -b)" >&2; exit 2; }
+if ! command -v fio >/dev/null; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        apt-get install -y fio >/dev/null
+    else
+        echo "$0: fio is not installed (apt-get install -y fio)" >&2
+        exit 2
+    fi
+fi
+command -v jq >/dev/null || { echo "$0: jq is needed to read fio's JSON" >&2; exit 2; }
+
+cleanup() { [[ $keep == 1 ]] || rm -f "$file"; }
+trap cleanup EXIT
+
+# Write every byte of the file first, so fio never reads an unwritten (fallocated) extent,
+# which ext4 answers with zeros and no IO, then let the cache format it and fill it.
+keys=$((size_mib * 9 / 10))   # leave room for region headers and the open region
+echo "# preparing $file: ${size_mib} MiB, $keys cached 1 MiB blocks"
+rm -f "$file"
+dd if=/dev/zero of="$file" bs=1M count="$size_mib" oflag=direct status=none
+"$bin" --mode disk --disk-path "$file" --disk "${size_mib}M" --keys "$keys" --value-size 1M \
+    --fill --duration 0 --mem 256M --engine uring
+
+common=(--mode disk --disk-path "$file" --disk "${size_mib}M" --keys "$keys" --dist uniform
+        --value-size 1M --mem "$mem" --readers 1 --duration "$secs" --csv)
+
+# csv_field NAME: the value of column NAME in a two-line CSV on stdin
+csv_field() { awk -F, -v k="$1" 'NR==1{for(i=1;i<=NF;i++) if($i==k) c=i} NR==2{print $c}'; }
+
+best() { awk -v a="$1" -v b="$2" 'BEGIN{print (a > b) ? a : b}'; }
+
+printf "%-6s %5s %12s %12s %7s %9s %8s\n" engine depth fio_MB/s cache_MB/s ratio disk_hit cpu_s
+for eng in $engines; do
+    case $eng in
+    uring) fio_eng=(--ioengine=io_uring) ;;
+    psync) fio_eng=(--ioengine=psync) ;;
+    *) echo "$0: unknown engine '$eng'" >&2; exit 2 ;;
+    esac
+    for d in $depths; do
+        if [[ $eng == uring ]]; then
+            fio_q=(--iodepth="$d" --numjobs=1)
+        else
+            fio_q=(--iodepth=1 --numjobs="$d")
+        fi
+        fio_best=0 cache_best=0 hit=0 cpu=0
+        for ((r = 0; r < reps; r++)); do
+            bw=$(fio --name=vs-cache --filename="$file" --readonly --rw=randread --bs=1M \
+                    --direct=1 "${fio_eng[@]}" "${fio_q[@]}" --group_reporting \
+                    --runtime="$secs" --time_based --size="${size_mib}M" \
+                    --output-format=json | jq '.jobs[0].read.bw_bytes')
+            fio_best=$(best "$fio_best" "$(awk -v b="$bw" 'BEGIN{printf "%.1f", b / 1e6}')")
+            out=$("$bin" "${common[@]}" --engine "$eng" --io-depth "$d" --inflight "$d")
+            mbs=$(csv_field read_mb_s <<<"$out")
+            if [[ $(best "$cache_best" "$mbs") != "$cache_best" ]]; then
+                cache_best=$mbs
+                hit=$(csv_field hit_disk <<<"$out")
+                cpu=$(csv_field cpu_s <<<"$out")
+            fi
+            [[ $(csv_field mismatches <<<"$out") == 0 ]] || {
+                echo "$0: the cache returned wrong bytes" >&2; exit 1; }
+        done
+        ratio=$(awk -v a="$cache_best" -v b="$fio_best" 'BEGIN{printf "%.3f", b > 0 ? a / b : 0}')
+        printf "%-6s %5s %12s %12s %7s %9s %8s\n" "$eng" "$d" "$fio_best" "$cache_best" \
+            "$ratio" "$hit" "$cpu"
+    done
+done
