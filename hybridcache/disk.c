@@ -369,11 +369,15 @@ static void hc_disk_wbuf_submit(struct hc_disk *d, struct hc_disk_wbuf *wb)
     }
 }
 
-/* Open a new region for filling. Under d->lock. @return 0, -EAGAIN (no buffer or no
- * free region: the disk is behind) or -ENOMEM. */
-static int hc_disk_open_region(struct hc_disk *d)
+/*
+ * Open a new region for filling. Under d->lock. The last free region is kept for
+ * reinsertion (@reinsert): the reclaimer runs exactly when inserts have used up the
+ * others, and a hot entry must not be lost because of that.
+ * @return 0, -EAGAIN (no buffer or no free region: the disk is behind) or -ENOMEM.
+ */
+static int hc_disk_open_region(struct hc_disk *d, bool reinsert)
 {
-    if (d->wbufs >= d->wbufs_max || d->nfree == 0) {
+    if (d->wbufs >= d->wbufs_max || d->nfree <= (reinsert ? 0u : 1u)) {
         pthread_cond_broadcast(&d->cond);  /* wake the reclaimer */
         return -EAGAIN;
     }
@@ -432,7 +436,7 @@ static int hc_disk_append(struct hc_disk *d, const struct hc_disk_rec *rec,
         wb = NULL;
     }
     if (!wb) {
-        rc = hc_disk_open_region(d);
+        rc = hc_disk_open_region(d, from != NULL);
         if (rc < 0)
             return rc;
         wb = d->cur;
