@@ -64,8 +64,8 @@ const sha256hex = (d) => crypto.createHash('sha256').update(d).digest('hex');
 const hmac = (k, d) => crypto.createHmac('sha256', k).update(d).digest();
 // RFC 3986 encoding as SigV4 wants it; '/' kept in paths.
 function enc(s, keepSlash) {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
-    .replace(keepSlash ? /%2F/g : /$^/, '/');
+  const e = encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+  return keepSlash ? e.replace(/%2F/g, '/') : e;
 }
 
 function sign(method, pathname, query, headers, payloadHash) {
@@ -208,8 +208,7 @@ async function main() {
       const [prefix = ''] = rest;
       let token = null;
       do {
-        const query = { 'list-type': '2' };
-        if (prefix) query.prefix = prefix;
+        const query = { 'list-type': '2', prefix };
         if (token) query['continuation-token'] = token;
         const r = check(await request('GET', bucket, null, { query }), `list ${bucket}`);
         const xml = r.body.toString();
