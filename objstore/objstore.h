@@ -78,7 +78,8 @@ struct objstore_list_args {
 };
 
 /* GET flags */
-#define OBJSTORE_GET_EOF_OK 0x1     /* a range starting at/after EOF reads 0 bytes, not -EINVAL */
+#define OBJSTORE_GET_EOF_OK 0x1     /* a range starting at/after EOF reads 0 bytes, not -EINVAL
+                                     * (info.size then is 0 unless the server sent the size) */
 
 struct objstore_req;
 typedef void (*objstore_done_fn)(struct objstore_req *req);
@@ -111,7 +112,9 @@ struct objstore_req {
     /* ---- out (valid in done) ---- */
     int result;                     /* 0 or -errno */
     int http_status;                /* last HTTP status seen, 0 if none */
-    size_t got;                     /* GET: body bytes in buf */
+    size_t got;                     /* GET: body bytes in buf. After a failed attempt of the S3
+                                     * backend: the valid prefix that did land (the retry layer
+                                     * resumes from it); the retry layer reports 0 on failure */
     struct objstore_object_info info; /* HEAD and GET */
     struct objstore_list_result list_result; /* LIST; caller frees with objstore_list_result_free */
     unsigned attempts;              /* how many tries it took (retry layer) */

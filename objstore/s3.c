@@ -345,6 +345,14 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
             if (cc == CURLE_COULDNT_CONNECT && (oserr == EHOSTUNREACH || oserr == ENETUNREACH))
                 rc = -EHOSTUNREACH;
             why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc);
+            /* A 2xx body cut short: what did land is a valid prefix of the range asked for.
+             * The retry layer resumes from it (pinned to this ETag); callers see got = 0. */
+            if (req->op == OBJSTORE_OP_GET && os3_status_ok(x->status) &&
+                (x->status == 206 ? x->have_cr && x->cr_first == req->off : req->off == 0)) {
+                req->got = x->got;
+                memcpy(req->info.etag, x->etag, sizeof(req->info.etag));
+                req->info.mtime_sec = x->mtime;
+            }
         }
     } else if (os3_status_ok(x->status)) {
         struct objstore_object_info *info = &req->info;
@@ -371,15 +379,13 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
         if (rc == 0 && req->op == OBJSTORE_OP_GET)
             req->got = x->got;
     } else if (x->status == 416 && req->op == OBJSTORE_OP_GET && (req->flags & OBJSTORE_GET_EOF_OK)) {
-        req->info.size = x->cr_total_known ? x->cr_total : req->off;
+        req->info.size = x->cr_total_known ? x->cr_total : 0; /* radosgw omits it */
     } else {
         if (x->body_len)
             os3_xml_parse_error(x->body, x->body_len, code, sizeof(code), msg, sizeof(msg));
         rc = os3_map_error(x->status, code);
     }
-    /* Any failure can leave bytes in the buffer; the caller still sees none of them. */
     if (rc < 0) {
-        req->got = 0;
         if (why && x->status)
             os3_errmsg(st, req, "%s (HTTP %d)", why, x->status);
         else if (why)
