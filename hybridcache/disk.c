@@ -17,9 +17,12 @@
  * region (FIFO), reads its summary, reinserts entries that were hit while on the device
  * (at most half a region's bytes each time, so reclaim always makes progress) and removes
  * the others from the index. Lookups copy from the region buffer while the region is
- * still in memory, otherwise read the aligned range holding the entry and verify it after
- * the read: header checksum, generation, fill sequence, key and data checksum. A region
- * reused under a reader therefore yields a miss, never another entry's bytes.
+ * still in memory (done runs before hc_disk_lookup returns), otherwise read the aligned
+ * range holding the entry (done runs on an engine thread) and verify it after the read:
+ * header checksum, generation, fill sequence, key and data checksum. A region reused
+ * under a reader therefore yields a miss, never another entry's bytes. Region buffers and
+ * lookup read buffers are charged to conf->acct; read buffers are bounded by io_depth
+ * block-sized reads, and lookups beyond that wait in a FIFO for a read to finish.
  *
  * Recovery reads only the tail (summary + footer) of each region, falling back to a scan
  * of entry headers when the footer is missing or torn, and replays regions in sequence
@@ -582,6 +585,14 @@ static void hc_disk_lookup_finish(struct hc_disk *d, ssize_t rc, hc_disk_done_fn
 
 static void hc_disk_read_done(struct ioeng_req *req);
 
+/* Read buffers count against the shared memory budget like the write queue does. */
+static void hc_disk_rd_buf_free(struct hc_disk *d, struct hc_disk_rd *rd)
+{
+    ioeng_buf_free(rd->req.buf);
+    hc_disk_charge(d, -(int64_t)rd->req.len);
+    rd->req.buf = NULL;
+}
+
 /* Allocate the read buffer and submit. Called without d->lock; budget already taken.
  * @return 0 or -errno (then the caller completes the lookup). */
 static int hc_disk_read_start(struct hc_disk *d, struct hc_disk_rd *rd)
@@ -596,11 +607,10 @@ static int hc_disk_read_start(struct hc_disk *d, struct hc_disk_rd *rd)
     rd->req.buf = ioeng_buf_alloc(rd->req.len);
     if (!rd->req.buf)
         return -ENOMEM;
+    hc_disk_charge(d, (int64_t)rd->req.len);
     int rc = ioeng_submit(d->eng, &rd->req);
-    if (rc < 0) {
-        ioeng_buf_free(rd->req.buf);
-        rd->req.buf = NULL;
-    }
+    if (rc < 0)
+        hc_disk_rd_buf_free(d, rd);
     return rc;
 }
 
@@ -672,7 +682,7 @@ static void hc_disk_read_done(struct ioeng_req *req)
             rc = -ENOENT;
         }
     }
-    ioeng_buf_free(req->buf);
+    hc_disk_rd_buf_free(d, rd);
     hc_disk_lookup_finish(d, rc, rd->done, rd->arg);
     hc_disk_read_release(d, rd);
     free(rd);
@@ -1343,15 +1353,18 @@ void hc_disk_close(struct hc_disk *d)
 {
     if (!d)
         return;
-    hc_disk_flush(d);
+    /* Stop the reclaimer first: its reinserts land in d->cur, which the flush then seals. */
     pthread_mutex_lock(&d->lock);
     d->stop = true;
     pthread_cond_broadcast(&d->cond);
-    while (d->reads_inflight > 0 || d->pend_head)
-        pthread_cond_wait(&d->cond, &d->lock);
     pthread_mutex_unlock(&d->lock);
     if (d->reclaimer_started)
         pthread_join(d->reclaimer, NULL);
+    hc_disk_flush(d);
+    pthread_mutex_lock(&d->lock);
+    while (d->reads_inflight > 0 || d->pend_head)
+        pthread_cond_wait(&d->cond, &d->lock);
+    pthread_mutex_unlock(&d->lock);
     if (d->cur) {
         /* Opened but empty (flush only seals regions that hold entries). */
         hc_disk_wbuf_free(d, d->cur);

@@ -62,6 +62,7 @@ struct t_opts {
     const char *identity;
     uint64_t wq;
     struct dev *dev;  /* use this device (wrapped) instead of opening path */
+    struct hc_accounting *acct;
 };
 
 static struct hc_disk *t_open(const struct t_env *e, const struct t_opts *o)
@@ -75,6 +76,7 @@ static struct hc_disk *t_open(const struct t_env *e, const struct t_opts *o)
         .compression = o->compression,
         .identity = o->identity ? o->identity : "test-bucket",
         .write_queue_bytes = o->wq,
+        .acct = o->acct,
     };
     struct hc_disk *d = NULL;
     assert_int_equal(hc_disk_open(&c, &d), 0);
@@ -728,11 +730,12 @@ static void test_concurrent(void **state)
     struct t_env e = { .engine = *state };
     struct t_conc c[4];
     pthread_t th[4];
+    struct hc_accounting acct = { .limit = 64u << 20 };
 
     t_path(&e, "conc");
     /* Small enough that reclaim runs under the readers. */
     struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 6 * T_REGION,
-                                                     .compression = true });
+                                                     .compression = true, .acct = &acct });
     for (int i = 0; i < 4; i++) {
         c[i] = (struct t_conc){ .d = d, .id = i };
         assert_int_equal(pthread_create(&th[i], NULL, t_conc_thread, &c[i]), 0);
@@ -747,7 +750,10 @@ static void test_concurrent(void **state)
     assert_true(hits > 0);
     assert_true(st.inserts > 0);
     assert_int_equal(st.checksum_failures, 0);
+    /* Region and read buffers are charged while they exist, and only then. */
+    assert_true(atomic_load(&acct.used) <= 4ull * T_REGION + 8ull * (T_BLOCK + 8192));
     hc_disk_close(d);
+    assert_int_equal(atomic_load(&acct.used), 0);
     unlink(e.path);
 }
 
