@@ -212,6 +212,7 @@ function handle(req, res) {
   };
   res.on('close', finish);
   res.on('finish', finish);
+  res.on('error', () => {});
 
   const fault = pickFault(cls);
   if (fault && (fault.kind === '500' || fault.kind === '503')) {
@@ -233,7 +234,10 @@ function handle(req, res) {
     agent: upstreamAgent,
     setHost: false,
   });
+  let clientGone = false;
+  req.on('error', () => { clientGone = true; upReq.destroy(); }); // client aborted its upload
   upReq.on('error', (err) => {
+    if (clientGone) return; // we destroyed it because the client went away
     counters.upstream_errors++;
     if (!res.headersSent && !res.destroyed) {
       s3Error(res, 502, 'BadGateway', `proxy: upstream ${err.code || err.message}`, req);
@@ -242,7 +246,9 @@ function handle(req, res) {
     }
   });
   // Client went away: abandon the upstream exchange too.
-  res.on('close', () => { if (!res.writableFinished) upReq.destroy(); });
+  res.on('close', () => {
+    if (!res.writableFinished) { clientGone = true; upReq.destroy(); }
+  });
   req.pipe(upReq);
 
   upReq.on('response', (upRes) => {
@@ -403,7 +409,9 @@ async function control(req, res) {
 }
 
 // ---------------------------------------------------------------- servers
-const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+// Idle upstream sockets are dropped after 30 s, before radosgw's own 65 s idle timeout
+// could close one just as it is reused (that would surface as a spurious 502).
+const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, timeout: 30000 });
 
 function tune(srv) {
   srv.requestTimeout = 0;       // large uploads at a low bandwidth must not time out
@@ -481,5 +489,7 @@ controlServer.on('error', (e) => {
   process.exit(1);
 });
 
+// A test proxy must not die of one odd connection: log and carry on.
+process.on('uncaughtException', (e) => console.error(`proxy.js: uncaught: ${e && e.stack || e}`));
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));
