@@ -86,6 +86,7 @@ struct hc_stats {
     uint64_t disk_entries, disk_index_bytes; /* index_bytes / entries = bytes per entry */
     uint64_t recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;
+    uint64_t mem_overcommits;    /* fetches started without budget (all else pinned) */
 };
 
 /* ---- lifecycle ---- */

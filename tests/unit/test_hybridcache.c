@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_hybridcache.c: the cooperator (hybridcache.h): conf checks, single-flight under
+ * many threads (one fetcher call, every waiter gets the bytes or the error, a later fetch
+ * retries), the memory bound under a stream of fetches with a slow asynchronous origin,
+ * insert/remove/NO_ORIGIN/prefetch; with a disk tier: promotion of disk hits,
+ * write-on-evict, admission drops on a slow device, remount recovery, EIO -> origin.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "hybridcache/hc_i.h"
+#include "ioengine/ioengine.h"
+
+#define KB 1024u
+#define BS (64u * KB)
+
+/* ---- a test origin: completes inline, or later from its own thread ---- */
+
+struct origin;
+struct oreq {
+    struct origin *o;
+    unsigned id;                  /* bytes are pattern(id) */
+    struct hc_fetch_ctx *ctx;     /* set while queued */
+    void *buf;
+    size_t cap;
+    struct oreq *next;
+    void *user;                   /* the caller's (stream tests) */
+};
+
+struct origin {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct oreq *head, *tail;     /* protected by lock */
+    bool stop;
+    pthread_t thread;
+    bool async;
+    unsigned delay_us;            /* per request, async only */
+    int fail;                     /* complete with this -errno */
+    size_t len;                   /* bytes per value (0 = cap) */
+    struct hc_cache *wait_merges_cache; /* async: hold the first request until... */
+    uint64_t wait_merges;         /* ...stats.merges reaches this */
+    _Atomic unsigned calls;
+};
+
+static unsigned char pattern(unsigned id)
+{
+    return (unsigned char)((id * 131u) ^ 0x5a);
+}
+
+static void origin_serve(struct origin *o, struct oreq *r)
+{
+    size_t len = o->len ? o->len : r->cap;
+
+    if (o->fail) {
+        hc_fetch_complete(r->ctx, o->fail);
+        return;
+    }
+    memset(r->buf, pattern(r->id), CMN_MIN(len, r->cap)); /* over-long len: tested below */
+    hc_fetch_complete(r->ctx, (ssize_t)len);
+}
+
+static void *origin_thread(void *p)
+{
+    struct origin *o = p;
+
+    pthread_mutex_lock(&o->lock);
+    for (;;) {
+        struct oreq *r = o->head;
+        if (!r) {
+            if (o->stop)
+                break;
+            pthread_cond_wait(&o->cond, &o->lock);
+            continue;
+        }
+        o->head = r->next;
+        if (!o->head)
+            o->tail = NULL;
+        pthread_mutex_unlock(&o->lock);
+        if (o->wait_merges_cache) {
+            struct hc_stats st;
+            for (int i = 0; i < 5000; i++) {
+                hc_get_stats(o->wait_merges_cache, &st);
+                if (st.merges >= o->wait_merges)
+                    break;
+                usleep(1000);
+            }
+        }
+        if (o->delay_us)
+            usleep(o->delay_us);
+        origin_serve(o, r);
+        pthread_mutex_lock(&o->lock);
+    }
+    pthread_mutex_unlock(&o->lock);
+    return NULL;
+}
+
+static void fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+{
+    struct oreq *r = arg;
+    struct origin *o = r->o;
+
+    assert_int_equal(cap, BS);
+    assert_int_equal((uintptr_t)buf % IOENG_BUF_ALIGN, 0);
+    atomic_fetch_add(&o->calls, 1);
+    r->ctx = ctx;
+    r->buf = buf;
+    r->cap = cap;
+    if (!o->async) {
+        origin_serve(o, r);
+        return;
+    }
+    pthread_mutex_lock(&o->lock);
+    r->next = NULL;
+    if (o->tail)
+        o->tail->next = r;
+    else
+        o->head = r;
+    o->tail = r;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void origin_start(struct origin *o, bool async)
+{
+    memset(o, 0, sizeof(*o));
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->cond, NULL);
+    o->async = async;
+    if (async)
+        assert_int_equal(pthread_create(&o->thread, NULL, origin_thread, o), 0);
+}
+
+static void origin_stop(struct origin *o)
+{
+    if (o->async) {
+        pthread_mutex_lock(&o->lock);
+        o->stop = true;
+        pthread_cond_signal(&o->cond);
+        pthread_mutex_unlock(&o->lock);
+        pthread_join(o->thread, NULL);
+    }
+    pthread_cond_destroy(&o->cond);
+    pthread_mutex_destroy(&o->lock);
+}
+
+static int key_of(unsigned id, char *key)
+{
+    return snprintf(key, 32, "obj/%u", id);
+}
+
+static bool bytes_are(const struct hc_entry *e, unsigned id, size_t len)
+{
+    const unsigned char *d = hc_entry_data(e);
+
+    if (hc_entry_len(e) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (d[i] != pattern(id))
+            return false;
+    return true;
+}
+
+/* Synchronous fetch of @id. @return the result; *src and (on success) checks bytes. */
+static int fetch_id(struct hc_cache *c, struct origin *o, unsigned id, unsigned flags,
+                    enum hc_source *src, size_t expect_len)
+{
+    char key[32];
+    int klen = key_of(id, key);
+    struct oreq r = {.o = o, .id = id};
+    struct hc_entry *e;
+    enum hc_source s;
+    int rc = hc_fetch_sync(c, key, (size_t)klen, flags, fetcher, &r, &e, &s);
+
+    if (src)
+        *src = s;
+    if (rc == 0) {
+        assert_non_null(e);
+        assert_true(bytes_are(e, id, expect_len));
+        hc_entry_put(e);
+    } else {
+        assert_null(e);
+    }
+    return rc;
+}
+
+static struct hc_cache *mem_cache(uint64_t mem, const char *policy)
+{
+    struct hc_conf conf = {.block_size = BS, .mem_capacity = mem, .mem_policy = policy};
+    struct hc_cache *c;
+
+    assert_int_equal(hc_create(&conf, &c), 0);
+    return c;
+}
+
+/* ---- conf ---- */
+
+static void test_conf(void **state)
+{
+    struct hc_conf conf = {.block_size = BS, .mem_capacity = 16u << 20};
+    struct hc_cache *c;
+    const char *const *names = hc_policy_names();
+    int n = 0;
+
+    conf.block_size = 32 * KB;
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.block_size = 32u << 20;
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.block_size = 64 * KB + 512;
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.block_size = 68 * KB; /* a multiple of 4 KiB is fine */
+    assert_int_equal(hc_create(&conf, &c), 0);
+    assert_int_equal(hc_block_size(c), 68 * KB);
+    hc_destroy(c);
+    conf.block_size = BS;
+    conf.mem_policy = "arc";
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.mem_policy = "tinylfu";
+    conf.mem_shards = 6;
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.mem_shards = 0;
+    conf.mem_capacity = BS; /* not even two blocks */
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.mem_capacity = 0;
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.mem_capacity = 16u << 20;
+    conf.write_mode = (enum hc_write_mode)7;
+    assert_int_equal(hc_create(&conf, &c), -EINVAL);
+    conf.write_mode = HC_WRITE_ON_INSERT;
+    assert_int_equal(hc_create(NULL, &c), -EINVAL);
+    conf.block_size = 0; /* default 1 MiB */
+    assert_int_equal(hc_create(&conf, &c), 0);
+    assert_int_equal(hc_block_size(c), HC_BLOCK_SIZE_DEFAULT);
+    hc_destroy(c);
+    hc_destroy(NULL);
+    for (; names[n]; n++)
+        assert_non_null(hc_policy_find(names[n]));
+    assert_int_equal(n, 4);
+}
+
+/* ---- single flight ---- */
+
+#define NTHREADS 32
+
+struct sf_arg {
+    struct hc_cache *c;
+    struct origin *o;
+    pthread_barrier_t *bar;
+    unsigned id;
+    int rc;
+    enum hc_source src;
+    const void *data;
+};
+
+static void *sf_thread(void *p)
+{
+    struct sf_arg *a = p;
+    char key[32];
+    int klen = key_of(a->id, key);
+    struct oreq r = {.o = a->o, .id = a->id};
+    struct hc_entry *e = NULL;
+
+    pthread_barrier_wait(a->bar);
+    a->rc = hc_fetch_sync(a->c, key, (size_t)klen, 0, fetcher, &r, &e, &a->src);
+    if (e) {
+        a->data = hc_entry_data(e);
+        if (!bytes_are(e, a->id, BS))
+            a->rc = -EBADMSG;
+        hc_entry_put(e);
+    }
+    return NULL;
+}
+
+/* 32 threads miss one key at once; the origin holds the request until all have joined. */
+static void run_single_flight(struct hc_cache *c, struct origin *o, unsigned id,
+                              int expect_rc, uint64_t merges_before)
+{
+    pthread_barrier_t bar;
+    pthread_t th[NTHREADS];
+    struct sf_arg args[NTHREADS];
+    unsigned origin_src = 0, merged = 0;
+
+    o->wait_merges_cache = c;
+    o->wait_merges = merges_before + NTHREADS - 1;
+    pthread_barrier_init(&bar, NULL, NTHREADS);
+    for (int i = 0; i < NTHREADS; i++) {
+        args[i] = (struct sf_arg){.c = c, .o = o, .bar = &bar, .id = id};
+        assert_int_equal(pthread_create(&th[i], NULL, sf_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(args[i].rc, expect_rc);
+        origin_src += args[i].src == HC_SRC_ORIGIN;
+        merged += args[i].src == HC_SRC_MERGED;
+        if (expect_rc == 0)
+            assert_ptr_equal(args[i].data, args[0].data); /* one buffer, no copies */
+    }
+    assert_int_equal(origin_src, 1);
+    assert_int_equal(merged, NTHREADS - 1);
+    o->wait_merges_cache = NULL;
+}
+
+static void test_single_flight(void **state)
+{
+    struct hc_cache *c = mem_cache(16u << 20, NULL);
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+
+    origin_start(&o, true);
+    run_single_flight(c, &o, 7, 0, 0);
+    assert_int_equal(atomic_load(&o.calls), 1);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.origin_fetches, 1);
+    assert_int_equal(st.origin_bytes, BS);
+    assert_int_equal(st.merges, NTHREADS - 1);
+    /* Now it is in memory: no origin call. */
+    assert_int_equal(fetch_id(c, &o, 7, 0, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_MEMORY);
+    assert_int_equal(atomic_load(&o.calls), 1);
+
+    /* Errors reach every waiter, and nothing is cached: the next fetch retries. */
+    o.fail = -EIO;
+    run_single_flight(c, &o, 8, -EIO, NTHREADS - 1);
+    assert_int_equal(atomic_load(&o.calls), 2);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.origin_errors, 1);
+    o.fail = 0;
+    assert_int_equal(fetch_id(c, &o, 8, 0, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_ORIGIN);
+    assert_int_equal(atomic_load(&o.calls), 3);
+    origin_stop(&o);
+    hc_destroy(c);
+}
+
+/* ---- memory bound ---- */
+
+struct stream {
+    struct hc_cache *c;
+    struct origin *o;
+    struct oreq *reqs;
+    unsigned first, n;
+    bool pin;                     /* keep every entry (readers pin the budget) */
+    pthread_mutex_t lock;
+    unsigned done, bad;
+    struct hc_entry **pinned;
+};
+
+static void stream_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
+{
+    struct oreq *r = arg;
+    struct stream *s = r->user;
+
+    pthread_mutex_lock(&s->lock);
+    if (result != 0 || !bytes_are(e, r->id, BS))
+        s->bad++;
+    if (s->pin && e)
+        s->pinned[s->done] = e;
+    else
+        hc_entry_put(e);
+    s->done++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+struct issuer {
+    struct stream *s;
+    unsigned from, to;
+};
+
+static void *issue_thread(void *p)
+{
+    struct issuer *is = p;
+    struct stream *s = is->s;
+
+    for (unsigned i = is->from; i < is->to; i++) {
+        char key[32];
+        int klen = key_of(s->first + i, key);
+        /* One oreq for the fetcher, one for done (which needs the id and the stream). */
+        struct oreq *r = &s->reqs[i];
+        *r = (struct oreq){.o = s->o, .id = s->first + i};
+        struct oreq *d = &s->reqs[s->n + i];
+        *d = (struct oreq){.o = s->o, .id = s->first + i, .user = s};
+        assert_int_equal(hc_fetch(s->c, key, (size_t)klen, 0, fetcher, r, stream_done, d), 0);
+    }
+    return NULL;
+}
+
+struct monitor {
+    struct hc_cache *c;
+    _Atomic bool stop;
+    uint64_t max_used;
+};
+
+static void *monitor_thread(void *p)
+{
+    struct monitor *m = p;
+    struct hc_stats st;
+
+    while (!atomic_load(&m->stop)) {
+        hc_get_stats(m->c, &st);
+        m->max_used = CMN_MAX(m->max_used, st.mem_used);
+        usleep(200);
+    }
+    return NULL;
+}
+
+/* 4 threads issue @n fetches of distinct keys without waiting; the origin answers slowly
+ * from one thread. @return max mem_used seen. */
+static uint64_t run_stream(struct hc_cache *c, struct origin *o, unsigned first, unsigned n,
+                           bool pin, struct stream *s)
+{
+    struct monitor mon = {.c = c};
+    pthread_t th[4], mt;
+    struct issuer is[4];
+
+    *s = (struct stream){.c = c, .o = o, .first = first, .n = n, .pin = pin};
+    pthread_mutex_init(&s->lock, NULL);
+    s->reqs = calloc(2 * n, sizeof(*s->reqs));
+    s->pinned = calloc(n, sizeof(*s->pinned));
+    assert_non_null(s->reqs);
+    assert_non_null(s->pinned);
+    assert_int_equal(pthread_create(&mt, NULL, monitor_thread, &mon), 0);
+    for (unsigned t = 0; t < 4; t++) {
+        is[t] = (struct issuer){.s = s, .from = n * t / 4, .to = n * (t + 1) / 4};
+        assert_int_equal(pthread_create(&th[t], NULL, issue_thread, &is[t]), 0);
+    }
+    for (unsigned t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+    for (int i = 0; i < 20000; i++) {
+        pthread_mutex_lock(&s->lock);
+        bool all = s->done == n;
+        pthread_mutex_unlock(&s->lock);
+        if (all)
+            break;
+        usleep(1000);
+    }
+    atomic_store(&mon.stop, true);
+    pthread_join(mt, NULL);
+    assert_int_equal(s->done, n);
+    assert_int_equal(s->bad, 0);
+    return mon.max_used;
+}
+
+static void stream_free(struct stream *s)
+{
+    for (unsigned i = 0; s->pin && i < s->done; i++)
+        hc_entry_put(s->pinned[i]);
+    free(s->pinned);
+    free(s->reqs);
+    pthread_mutex_destroy(&s->lock);
+}
+
+static void test_memory_bound(void **state)
+{
+    const uint64_t mem = 4u << 20;
+    /* The documented slack: 4 flights that always run plus one block per racing thread
+     * (4 issuers, the origin thread). */
+    const uint64_t slack = (4 + 5) * (uint64_t)BS;
+    struct hc_cache *c = mem_cache(mem, "lru");
+    struct origin o;
+    struct stream s;
+    struct hc_stats st;
+    uint64_t max_used;
+
+    origin_start(&o, true);
+    o.delay_us = 100;
+    max_used = run_stream(c, &o, 0, 1500, false, &s);
+    stream_free(&s);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.origin_fetches, 1500);
+    assert_int_equal(atomic_load(&o.calls), 1500);
+    assert_true(max_used <= mem + slack);
+    assert_true(max_used > mem / 2); /* the budget was actually used */
+    assert_true(st.mem_used <= mem);
+    assert_int_equal(st.inflight_bytes, 0);
+    assert_int_equal(st.mem_limit, mem);
+    assert_int_equal(st.mem_overcommits, 0);
+
+    /* Readers pin every block: the cache still completes every fetch (a few flights
+     * always run) and counts the starts it made over budget. */
+    max_used = run_stream(c, &o, 10000, 200, true, &s);
+    hc_get_stats(c, &st);
+    assert_true(st.mem_overcommits > 0);
+    stream_free(&s);
+    hc_get_stats(c, &st);
+    assert_true(st.mem_used <= mem);
+    origin_stop(&o);
+    hc_destroy(c);
+}
+
+/* ---- insert, remove, NO_ORIGIN, prefetch, short values ---- */
+
+static void test_insert_remove_no_origin(void **state)
+{
+    struct hc_cache *c = mem_cache(4u << 20, "sieve");
+    struct origin o;
+    enum hc_source src;
+    struct hc_entry *e;
+    struct hc_stats st;
+    char key[32], *big;
+    int klen;
+    unsigned char data[5000];
+
+    origin_start(&o, false);
+    klen = key_of(1, key);
+    memset(data, pattern(1), sizeof(data));
+    assert_int_equal(hc_insert(c, key, (size_t)klen, data, sizeof(data), 0), 0);
+    e = hc_get(c, key, (size_t)klen);
+    assert_non_null(e);
+    assert_true(bytes_are(e, 1, sizeof(data)));
+    hc_entry_put(e);
+    assert_int_equal(fetch_id(c, &o, 1, HC_FETCH_NO_ORIGIN, &src, sizeof(data)), 0);
+    assert_int_equal(src, HC_SRC_MEMORY);
+    /* Absent and NO_ORIGIN: -ENOENT, the origin is never asked. */
+    assert_int_equal(fetch_id(c, &o, 2, HC_FETCH_NO_ORIGIN, &src, 0), -ENOENT);
+    assert_int_equal(atomic_load(&o.calls), 0);
+    assert_int_equal(hc_remove(c, key, (size_t)klen), 0);
+    assert_int_equal(hc_remove(c, key, (size_t)klen), -ENOENT);
+    assert_null(hc_get(c, key, (size_t)klen));
+    assert_int_equal(fetch_id(c, &o, 1, HC_FETCH_NO_ORIGIN, &src, 0), -ENOENT);
+
+    big = calloc(1, BS + 1);
+    assert_non_null(big);
+    assert_int_equal(hc_insert(c, key, (size_t)klen, big, BS + 1, 0), -E2BIG);
+    free(big);
+    assert_int_equal(hc_insert(c, key, 0, data, 1, 0), -EINVAL);
+    assert_int_equal(hc_fetch(c, key, (size_t)klen, 0, NULL, NULL, NULL, NULL), -EINVAL);
+    assert_null(hc_get(c, key, 0));
+
+    /* DISK_ONLY without a disk lands in memory (low priority). */
+    assert_int_equal(hc_insert(c, key, (size_t)klen, data, sizeof(data), HC_INSERT_DISK_ONLY), 0);
+    e = hc_get(c, key, (size_t)klen);
+    assert_non_null(e);
+    hc_entry_put(e);
+
+    /* A prefetch in memory-only mode is cached (low priority); a read then hits. */
+    assert_int_equal(fetch_id(c, &o, 3, HC_FETCH_PREFETCH, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_ORIGIN);
+    assert_int_equal(fetch_id(c, &o, 3, 0, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_MEMORY);
+
+    /* A short value (an object's tail) is kept in a small buffer, not a whole block. */
+    hc_get_stats(c, &st);
+    uint64_t before = st.mem_used;
+    o.len = 1000;
+    assert_int_equal(fetch_id(c, &o, 4, 0, &src, 1000), 0);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.mem_used - before, 4096);
+    /* A fetcher that claims more than the block: -EIO, not a buffer overrun. */
+    o.len = BS + 1;
+    assert_int_equal(fetch_id(c, &o, 5, 0, &src, 0), -EIO);
+    o.len = 0;
+    hc_get_stats(c, &st);
+    assert_int_equal(st.origin_errors, 1);
+    assert_int_equal(st.origin_fetches, 3);
+    origin_stop(&o);
+    hc_destroy(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_single_flight),
+        cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_insert_remove_no_origin),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
