@@ -854,5 +854,8 @@ int main(void)
                                             .initial_state = (void *)engines[k] };
         }
     }
-    return _cmocka_run_group_tests("hc_disk", run, n, NULL, NULL);
+    int rc = _cmocka_run_group_tests("hc_disk", run, n, NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        free((char *)run[i].name);
+    return rc;
 }
