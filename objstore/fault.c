@@ -223,6 +223,7 @@ static int ft_submit(struct objstore *os, struct objstore_req *req)
     return 0;
 
 fail_ctx:
+    memcpy(req->errmsg, ctx->inner.errmsg, sizeof(req->errmsg));
     free(ctx);
 fail_count:
     pthread_mutex_lock(&ft->lock);

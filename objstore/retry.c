@@ -246,6 +246,7 @@ static int rt_submit(struct objstore *os, struct objstore_req *req)
 
     int rc = rt_send(ctx);
     if (rc < 0) {
+        memcpy(req->errmsg, ctx->inner.errmsg, sizeof(req->errmsg)); /* why it was refused */
         free(ctx);
         pthread_mutex_lock(&rt->lock);
         if (--rt->inflight == 0)

@@ -98,7 +98,7 @@ static int os3_sync_run(struct objstore *os, struct objstore_req *req, char *err
             pthread_cond_wait(&w.cond, &w.lock);
         pthread_mutex_unlock(&w.lock);
         rc = req->result;
-    } else {
+    } else if (!req->errmsg[0]) { /* a layer may have said why already */
         snprintf(req->errmsg, sizeof(req->errmsg), "%s %s: %s", os3_op_name(req->op),
                  req->key ? req->key : "", objstore_strerror(rc));
     }
