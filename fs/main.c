@@ -270,7 +270,10 @@ static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
         .identity = fs->cache_identity,
     };
     if ((rc = hc_create(&hc, &fs->cache)) < 0) {
-        if (c->disk_cache)
+        if (rc == -EINVAL)
+            fprintf(stderr, "tierfs: bad cache settings: %s\n",
+                    fs_capture_last(cap, "invalid configuration"));
+        else if (c->disk_cache)
             fprintf(stderr, "tierfs: cache path not usable: %s: %s\n", c->disk_cache,
                     fs_capture_last(cap, strerror(-rc)));
         else

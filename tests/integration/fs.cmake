@@ -1,0 +1,11 @@
+# tests/integration/fs.cmake: tests that mount tierfs against the local S3 server (issue #4).
+# test_fs_check is a helper the scripts run (random preads, version pinning), not a test.
+if(TARGET tierfs)
+  add_executable(test_fs_check ${CMAKE_CURRENT_SOURCE_DIR}/test_fs_check.c)
+  set_target_properties(test_fs_check PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${TIERFS_TEST_BIN_DIR})
+  foreach(t tree pread concurrent readdir remount outage options fstab consistency)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_fs_${t}.sh)
+      tierfs_integration_test(test_fs_${t} SCRIPT test_fs_${t}.sh TIMEOUT 120 LABELS fs)
+    endif()
+  endforeach()
+endif()
