@@ -285,15 +285,16 @@ static void *sf_thread(void *p)
 }
 
 /* 32 threads miss one key at once; the origin holds the request until all have joined. */
-static void run_single_flight(struct hc_cache *c, struct origin *o, unsigned id,
-                              int expect_rc, uint64_t merges_before)
+static void run_single_flight_src(struct hc_cache *c, struct origin *o, unsigned id,
+                                  int expect_rc, uint64_t merges_before, enum hc_source src,
+                                  bool all_merge)
 {
     pthread_barrier_t bar;
     pthread_t th[NTHREADS];
     struct sf_arg args[NTHREADS];
     unsigned origin_src = 0, merged = 0;
 
-    o->wait_merges_cache = c;
+    o->wait_merges_cache = all_merge ? c : NULL;
     o->wait_merges = merges_before + NTHREADS - 1;
     pthread_barrier_init(&bar, NULL, NTHREADS);
     for (int i = 0; i < NTHREADS; i++) {
@@ -305,14 +306,24 @@ static void run_single_flight(struct hc_cache *c, struct origin *o, unsigned id,
     pthread_barrier_destroy(&bar);
     for (int i = 0; i < NTHREADS; i++) {
         assert_int_equal(args[i].rc, expect_rc);
-        origin_src += args[i].src == HC_SRC_ORIGIN;
+        origin_src += args[i].src == src;
         merged += args[i].src == HC_SRC_MERGED;
         if (expect_rc == 0)
             assert_ptr_equal(args[i].data, args[0].data); /* one buffer, no copies */
+        if (!all_merge) /* the rest came after the flight, from memory */
+            assert_true(args[i].src == src || args[i].src == HC_SRC_MERGED ||
+                        args[i].src == HC_SRC_MEMORY);
     }
     assert_int_equal(origin_src, 1);
-    assert_int_equal(merged, NTHREADS - 1);
+    if (all_merge)
+        assert_int_equal(merged, NTHREADS - 1);
     o->wait_merges_cache = NULL;
+}
+
+static void run_single_flight(struct hc_cache *c, struct origin *o, unsigned id,
+                              int expect_rc, uint64_t merges_before)
+{
+    run_single_flight_src(c, o, id, expect_rc, merges_before, HC_SRC_ORIGIN, true);
 }
 
 static void test_single_flight(void **state)
@@ -572,6 +583,267 @@ static void test_insert_remove_no_origin(void **state)
     hc_destroy(c);
 }
 
+
+/* ---- with a disk tier ---- */
+
+static void t_path(char *path, size_t cap, const char *name)
+{
+    const char *dir = getenv("TIERFS_TEST_TMPDIR");
+
+    snprintf(path, cap, "%s/hccoop-%d-%s.dev", dir ? dir : "/tmp", (int)getpid(), name);
+    unlink(path);
+}
+
+#define DISK_BYTES (32u << 20)
+#define REGION (1u << 20)
+
+static struct hc_conf disk_conf(const char *path, enum hc_write_mode wm, uint64_t mem)
+{
+    return (struct hc_conf){.block_size = BS, .mem_capacity = mem, .mem_policy = "lru",
+                            .disk_path = path, .disk_capacity = DISK_BYTES, .direct_io = true,
+                            .io_engine = "psync", .io_depth = 4, .region_size = REGION,
+                            .write_mode = wm, .identity = "test"};
+}
+
+/* O_DIRECT where the filesystem has it. */
+static struct hc_cache *disk_cache(const char *path, enum hc_write_mode wm, uint64_t mem)
+{
+    struct hc_conf conf = disk_conf(path, wm, mem);
+    struct hc_cache *c;
+
+    if (hc_create(&conf, &c) < 0) {
+        conf.direct_io = false;
+        assert_int_equal(hc_create(&conf, &c), 0);
+    }
+    return c;
+}
+
+static struct dev *t_dev(const char *path)
+{
+    struct dev_conf dc = {.path = path, .size = DISK_BYTES, .direct_io = true, .create = true};
+    struct dev *dev = NULL;
+
+    if (dev_open(&dc, &dev) < 0) {
+        dc.direct_io = false;
+        assert_int_equal(dev_open(&dc, &dev), 0);
+    }
+    return dev;
+}
+
+static void test_disk_promote_remount(void **state)
+{
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+    char key[32];
+    int klen;
+
+    t_path(path, sizeof(path), "promote");
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    for (unsigned id = 0; id < 10; id++)
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_inserts, 10);
+    assert_true(st.mem_limit == 8u << 20 && st.disk_capacity > 0);
+    /* A prefetch goes to the disk only. */
+    assert_int_equal(fetch_id(c, &o, 20, HC_FETCH_PREFETCH, &src, BS), 0);
+    klen = key_of(20, key);
+    assert_null(hc_get(c, key, (size_t)klen));
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_inserts, 11);
+    assert_int_equal(hc_flush(c), 0);
+    hc_destroy(c);
+    assert_int_equal(atomic_load(&o.calls), 11);
+
+    /* Remount: memory is empty, the disk tier recovered its index. */
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_entries, 11);
+    assert_int_equal(fetch_id(c, &o, 3, 0, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_DISK);
+    assert_int_equal(fetch_id(c, &o, 3, 0, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_MEMORY); /* promoted */
+    assert_int_equal(fetch_id(c, &o, 20, HC_FETCH_NO_ORIGIN, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_DISK);
+    assert_int_equal(fetch_id(c, &o, 99, HC_FETCH_NO_ORIGIN, &src, 0), -ENOENT);
+    klen = key_of(5, key);
+    assert_int_equal(hc_remove(c, key, (size_t)klen), 0);
+    assert_int_equal(fetch_id(c, &o, 5, HC_FETCH_NO_ORIGIN, &src, 0), -ENOENT);
+    assert_int_equal(atomic_load(&o.calls), 11);
+    /* 32 threads miss memory on a disk-resident key: one disk read serves them all. */
+    hc_get_stats(c, &st);
+    uint64_t hits = st.disk_hits;
+    run_single_flight_src(c, &o, 6, 0, st.merges, HC_SRC_DISK, false);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_hits, hits + 1);
+    assert_int_equal(atomic_load(&o.calls), 11);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
+static void test_disk_write_on_evict(void **state)
+{
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+    unsigned on_disk = 0;
+
+    t_path(path, sizeof(path), "evict");
+    origin_start(&o, false);
+    /* 4 MiB: 1 MiB kept for the write queue (one region), 48 blocks of memory tier. */
+    c = disk_cache(path, HC_WRITE_ON_EVICT, 4u << 20);
+    for (unsigned id = 0; id < 10; id++)
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_inserts, 0); /* nothing evicted, nothing written */
+    for (unsigned id = 10; id < 100; id++)
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    hc_get_stats(c, &st);
+    assert_true(st.mem_evictions >= 40);
+    assert_true(st.disk_inserts > 0);
+    assert_int_equal(st.disk_inserts + st.admission_drops, st.mem_evictions);
+    assert_true(st.mem_used <= 4u << 20);
+    for (unsigned id = 0; id < 20; id++) {
+        if (fetch_id(c, &o, id, HC_FETCH_NO_ORIGIN, &src, BS) == 0) {
+            assert_true(src == HC_SRC_DISK || src == HC_SRC_MEMORY);
+            on_disk += src == HC_SRC_DISK;
+        }
+    }
+    assert_true(on_disk > 0);
+    assert_int_equal(atomic_load(&o.calls), 100);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
+/* A device whose writes take @delay_us: the disk falls behind. */
+struct slow_dev {
+    struct dev base;
+    struct dev *inner;
+    unsigned delay_us;
+};
+
+static ssize_t slow_pread(struct dev *d, void *buf, size_t len, uint64_t off)
+{
+    struct slow_dev *s = (struct slow_dev *)d;
+    return s->inner->ops->pread(s->inner, buf, len, off);
+}
+
+static ssize_t slow_pwrite(struct dev *d, const void *buf, size_t len, uint64_t off)
+{
+    struct slow_dev *s = (struct slow_dev *)d;
+    usleep(s->delay_us);
+    return s->inner->ops->pwrite(s->inner, buf, len, off);
+}
+
+static int slow_flush(struct dev *d)
+{
+    return dev_flush(((struct slow_dev *)d)->inner);
+}
+
+static int slow_fd(struct dev *d)
+{
+    return -1;
+}
+
+static void slow_destroy(struct dev *d)
+{
+    dev_close(((struct slow_dev *)d)->inner);
+    free(d);
+}
+
+static const struct dev_ops slow_ops = {
+    .version = 1, .name = "slow", .pread = slow_pread, .pwrite = slow_pwrite,
+    .flush = slow_flush, .fd = slow_fd, .destroy = slow_destroy,
+};
+
+static void test_disk_admission_drops(void **state)
+{
+    char path[512];
+    struct hc_conf conf;
+    struct hc_cache *c;
+    struct slow_dev *sd = calloc(1, sizeof(*sd));
+    struct hc_stats st;
+    unsigned char *data = malloc(BS);
+    uint64_t t0, elapsed;
+    char key[32];
+
+    assert_non_null(sd);
+    assert_non_null(data);
+    t_path(path, sizeof(path), "slow");
+    sd->inner = t_dev(path);
+    sd->base = *sd->inner;
+    sd->base.ops = &slow_ops;
+    sd->delay_us = 100000;
+    conf = disk_conf(NULL, HC_WRITE_ON_INSERT, 8u << 20);
+    conf.disk_dev = &sd->base;
+    conf.write_queue_bytes = REGION;
+    assert_int_equal(hc_create(&conf, &c), 0);
+    memset(data, 0xab, BS);
+    /* 300 blocks = 19 regions; waiting for the device would take 1.9 s or more. */
+    t0 = cmn_now_ms();
+    for (unsigned id = 0; id < 300; id++) {
+        int klen = key_of(id, key);
+        assert_int_equal(hc_insert(c, key, (size_t)klen, data, BS, HC_INSERT_DISK_ONLY), 0);
+    }
+    elapsed = cmn_now_ms() - t0;
+    hc_get_stats(c, &st);
+    assert_true(st.admission_drops > 0);
+    assert_true(st.disk_inserts > 0);
+    assert_int_equal(st.disk_inserts + st.admission_drops, 300);
+    assert_true(elapsed < 1000);
+    assert_true(st.mem_used <= 8u << 20);
+    hc_destroy(c);
+    free(data);
+    unlink(path);
+}
+
+static void test_disk_eio_goes_to_origin(void **state)
+{
+    char path[512];
+    struct hc_conf conf;
+    struct hc_cache *c;
+    struct dev *fdev;
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+
+    t_path(path, sizeof(path), "eio");
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    for (unsigned id = 0; id < 4; id++)
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    assert_int_equal(hc_flush(c), 0);
+    hc_destroy(c);
+
+    assert_int_equal(dev_fault_wrap(t_dev(path), &fdev), 0);
+    conf = disk_conf(NULL, HC_WRITE_ON_INSERT, 8u << 20);
+    conf.disk_dev = fdev;
+    assert_int_equal(hc_create(&conf, &c), 0);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_entries, 4);
+    dev_fault_set(fdev, &(struct dev_fault_conf){.kind = DEV_FAULT_EIO_READ, .countdown = 1,
+                                                 .repeat = UINT32_MAX});
+    assert_int_equal(fetch_id(c, &o, 1, 0, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_ORIGIN); /* the read failed: a miss, then the origin */
+    assert_int_equal(atomic_load(&o.calls), 5);
+    assert_int_equal(fetch_id(c, &o, 2, HC_FETCH_NO_ORIGIN, &src, 0), -ENOENT);
+    hc_get_stats(c, &st);
+    assert_true(st.disk_read_errors >= 1);
+    dev_fault_set(fdev, &(struct dev_fault_conf){.kind = DEV_FAULT_NONE});
+    assert_int_equal(fetch_id(c, &o, 3, 0, &src, BS), 0);
+    assert_int_equal(src, HC_SRC_DISK);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +851,10 @@ int main(void)
         cmocka_unit_test(test_single_flight),
         cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_insert_remove_no_origin),
+        cmocka_unit_test(test_disk_promote_remount),
+        cmocka_unit_test(test_disk_write_on_evict),
+        cmocka_unit_test(test_disk_admission_drops),
+        cmocka_unit_test(test_disk_eio_goes_to_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
