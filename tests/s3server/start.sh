@@ -69,6 +69,14 @@ teardown() {
   if [ -n "$D" ] && [ -d "$D/run" ]; then
     for f in "$D"/run/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
   fi
+  # A daemon that had not yet written its pid file: find it by the dir in its command line.
+  if [ -n "$D" ]; then
+    for c in /proc/[0-9]*/cmdline; do
+      tr '\0' ' ' 2>/dev/null <"$c" | grep -qF -- "$D/" || continue
+      p=${c#/proc/}; p=${p%/cmdline}
+      [ "$p" != $$ ] && [ "$p" != "$PPID" ] && kill -9 "$p" 2>/dev/null || true
+    done
+  fi
   [ -n "$D" ] && rm -rf "$D"
   D=
   PIDS=()

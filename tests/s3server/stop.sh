@@ -27,13 +27,23 @@ ours() {
   local pid=$1
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [ -r "/proc/$pid/cmdline" ] || return 1
-  [ -n "$D" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$D"
+  [ -n "$D" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$D"
 }
 
 pids=()
 for k in PROXY_PID RGW_PID OSD_PID MON_PID; do pids+=("$(val "$k")"); done
 if [ -n "$D" ] && [ -d "$D/run" ]; then
   for f in "$D"/run/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+fi
+
+# Anything else started for this server (a daemon that never wrote its pid file, a
+# client still talking to it): found by the dir in its command line.
+if [ -n "$D" ]; then
+  for c in /proc/[0-9]*/cmdline; do
+    p=${c#/proc/}; p=${p%/cmdline}
+    [ "$p" = $$ ] || [ "$p" = "$PPID" ] && continue
+    tr '\0' ' ' 2>/dev/null <"$c" | grep -qF -- "$D/" && pids+=("$p")
+  done
 fi
 
 live=()
@@ -60,7 +70,7 @@ wait_gone() {
 # (radosgw hangs in shutdown for seconds once the mon/OSD are gone).
 front=() back=() osd=()
 for pid in "${live[@]}"; do
-  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")
   case "$cmd" in
     *ceph-osd*) osd+=("$pid") ;;
     *ceph-mon*) back+=("$pid") ;;
