@@ -65,6 +65,12 @@ seed() {
     { cat "$T/seed.log" >&2; fail "tierfs-seed of $1"; }
 }
 
+# seed_direct LOCALDIR PREFIX: the same straight to radosgw (no proxy latency, no counters).
+seed_direct() {
+  "$BIN/tierfs-seed" --env "$TIERFS_S3_ENV" --endpoint "$S3_DIRECT_ENDPOINT" --dir "$1" \
+    --prefix "$2" --jobs 64 >"$T/seed.log" 2>&1 || { cat "$T/seed.log" >&2; fail "tierfs-seed of $1"; }
+}
+
 # s3put KEY FILE: one object with any key (s3cli takes keys tierfs-seed cannot make).
 s3put() { node "$S3CLI" --env "$TIERFS_S3_ENV" put "$S3_BUCKET" "$1" "$2" >/dev/null || fail "put $1"; }
 

@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# test_fs_remount.sh: the disk tier survives unmount (fusermount3 -u, SIGTERM, umount of
+# a daemonized mount): the next mount with the same disk_cache re-reads with zero GETs.
+. "$(dirname "$0")/fs_lib.sh"
+fs_init fs_remount
+
+mkfile "$T/src/a.bin" $((3 * 1048576 + 5))
+mkfile "$T/src/d/b.bin" 100000
+mkfile "$T/src/d/c.bin" 1
+seed "$T/src" "$P"
+M=$T/mnt
+OPTS="block_size=64K,disk_cache=$T/cache.img,disk_cache_size=64M"
+
+read_all() { for f in a.bin d/b.bin d/c.bin; do cmp "$T/src/$f" "$M/$f" || fail "$1: $f differs"; done; }
+
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS"
+read_all cold
+[ "$(counter get)" -gt 0 ] || fail "cold read issued no GET"
+fs_umount "$M"
+
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS"
+counters_reset
+read_all "after fusermount3 -u"
+[ "$(counter get)" -eq 0 ] || fail "remount after fusermount3 -u: $(counter get) GETs"
+# SIGTERM ends the loop, unmounts and flushes the disk tier
+kill -TERM "$FS_PID"
+for i in $(seq 1 100); do kill -0 "$FS_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$FS_PID" 2>/dev/null && fail "tierfs still running after SIGTERM"
+fs_is_mounted "$M" && fail "still mounted after SIGTERM"
+
+# daemonized this time (no -f): the exit status means "mounted"; umount ends the daemon
+"$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -o "$TIERFS_OPTS,$OPTS" || fail "background mount failed"
+fs_is_mounted "$M" || fail "background mount is not mounted"
+counters_reset
+read_all "after SIGTERM"
+[ "$(counter get)" -eq 0 ] || fail "remount after SIGTERM: $(counter get) GETs"
+umount "$M" || fail "umount"
+# the daemon flushes after the kernel lets go; the next mount waits for the cache file
+for i in $(seq 1 100); do
+  fuser "$T/cache.img" >/dev/null 2>&1 || break
+  sleep 0.1
+done
+
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS"
+counters_reset
+read_all "after umount of a daemon"
+[ "$(counter get)" -eq 0 ] || fail "remount after umount: $(counter get) GETs"
+fs_umount "$M"
+fs_log "PASS"
