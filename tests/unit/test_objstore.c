@@ -748,6 +748,38 @@ static void test_submit_checks(void **state)
     objstore_destroy(top);
 }
 
+static void test_s3_create_args(void **state)
+{
+    /* Configuration errors are caught at creation, before any request. */
+    struct objstore *os = NULL;
+    struct objstore_s3_conf conf = { .bucket = "b", .anonymous = true, .endpoint = "ftp://h" };
+    assert_int_equal(objstore_s3_create(&conf, &os), -EINVAL);
+    conf.endpoint = "http://h:9000/some/path";
+    assert_int_equal(objstore_s3_create(&conf, &os), -EINVAL);
+    conf.endpoint = "not a url";
+    assert_int_equal(objstore_s3_create(&conf, &os), -EINVAL);
+    conf.endpoint = "http://h:9000/";
+    conf.bucket = "";
+    assert_int_equal(objstore_s3_create(&conf, &os), -EINVAL);
+    conf.bucket = "a/b";
+    assert_int_equal(objstore_s3_create(&conf, &os), -EINVAL);
+    assert_null(os);
+    assert_int_equal(objstore_s3_create(NULL, &os), -EINVAL);
+
+    /* Good ones: nothing is contacted until a request is sent. */
+    conf.bucket = "b";
+    assert_int_equal(objstore_s3_create(&conf, &os), 0);
+    struct objstore_stats st;
+    objstore_get_stats(os, &st);
+    assert_int_equal(st.requests[OBJSTORE_OP_GET], 0);
+    objstore_destroy(os);
+    setenv("AWS_REGION", "eu-west-3", 1);
+    conf.endpoint = NULL; /* https://b.s3.eu-west-3.amazonaws.com */
+    assert_int_equal(objstore_s3_create(&conf, &os), 0);
+    objstore_destroy(os);
+    unsetenv("AWS_REGION");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_retry_list_and_backoff_time),
         cmocka_unit_test(test_fault_probability),
         cmocka_unit_test(test_submit_checks),
+        cmocka_unit_test(test_s3_create_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
