@@ -22,6 +22,10 @@
  * 403 -> EACCES, 412 -> ESTALE, 416 -> EINVAL (a range wholly past EOF; a GET with
  * OBJSTORE_GET_EOF_OK gets 0 bytes instead), 5xx/SlowDown after retries -> EIO,
  * timeouts -> ETIMEDOUT, refused -> ECONNREFUSED, unreachable -> EHOSTUNREACH.
+ * The retry layer retries 5xx, resets, timeouts and short bodies; a reset that persists ends
+ * as EIO. 4xx, refused and unreachable are never retried (they fail fast: a wrong endpoint
+ * or a server that is down). TLS trust failures -> EPROTO. Each failure gets a message in
+ * req->errmsg ("GET bucket/key: AccessDenied: ... (HTTP 403)"), logged once, rate-limited.
  */
 #ifndef TIERFS_OBJSTORE_H
 #define TIERFS_OBJSTORE_H
