@@ -71,8 +71,7 @@ teardown() {
   fi
   # A daemon that had not yet written its pid file: find it by the dir in its command line.
   if [ -n "$D" ]; then
-    for c in /proc/[0-9]*/cmdline; do
-      tr '\0' ' ' 2>/dev/null <"$c" | grep -qF -- "$D/" || continue
+    for c in $(grep -laF -- "$D/" /proc/[0-9]*/cmdline 2>/dev/null); do
       p=${c#/proc/}; p=${p%/cmdline}
       [ "$p" != $$ ] && [ "$p" != "$PPID" ] && kill -9 "$p" 2>/dev/null || true
     done

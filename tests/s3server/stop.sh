@@ -39,10 +39,9 @@ fi
 # Anything else started for this server (a daemon that never wrote its pid file, a
 # client still talking to it): found by the dir in its command line.
 if [ -n "$D" ]; then
-  for c in /proc/[0-9]*/cmdline; do
+  for c in $(grep -laF -- "$D/" /proc/[0-9]*/cmdline 2>/dev/null); do
     p=${c#/proc/}; p=${p%/cmdline}
-    [ "$p" = $$ ] || [ "$p" = "$PPID" ] && continue
-    tr '\0' ' ' 2>/dev/null <"$c" | grep -qF -- "$D/" && pids+=("$p")
+    [ "$p" = $$ ] || [ "$p" = "$PPID" ] || pids+=("$p")
   done
 fi
 
