@@ -54,15 +54,21 @@ static const char *fs_capture_last(const struct fs_capture *cap, const char *fal
     return cap->n ? cap->msg[cap->n - 1] : fallback;
 }
 
+/* libfuse's messages, through our log. It prints some lines in pieces
+ * ("unknown option(s): `" "-o " "x'\n"), so pieces are joined until the newline. */
 static void fs_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-    char buf[1024];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    size_t len = strlen(buf);
-    while (len && buf[len - 1] == '\n')
-        buf[--len] = '\0';
+    static __thread char line[1024];
+    size_t len = strlen(line);
+    vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+    len = strlen(line);
+    if (len == 0 || (line[len - 1] != '\n' && len + 1 < sizeof(line)))
+        return;
+    while (len && line[len - 1] == '\n')
+        line[--len] = '\0';
     int lvl = (int)level < TLOG_ERR ? TLOG_ERR : (int)level;
-    TLOG(lvl, "%s", buf);
+    TLOG(lvl, "%s", line);
+    line[0] = '\0';
 }
 
 /*
