@@ -899,8 +899,8 @@ static void bc_conf(const struct bc_opts *o, struct hc_conf *c)
 struct bc_result {
     double create_s, fill_s, reopen_s, run_s, cpu_s, close_s;
     uint64_t fill_keys, fill_bytes, fill_retries, fill_lost;
-    bool recovered;                 /* the first create found entries */
-    uint64_t recovered_entries, recovery_ns;
+    uint64_t open_entries, open_recovery_ns; /* what the first hc_create recovered */
+    uint64_t recovered_entries, recovery_ns;  /* the last hc_create (after --reopen) */
     uint64_t reads, read_bytes, writes, write_bytes;
     uint64_t by_src[4], misses, read_errors, write_errors, verified, mismatches;
     struct bc_hist *rlat, *wlat;
@@ -1130,6 +1130,9 @@ static void bc_build_report(const struct bc_bench *b, const struct bc_result *r,
     bc_rep_num(rep, "fill_mb_s", r->fill_s > 0 ? (double)r->fill_bytes / r->fill_s / 1e6 : 0, 1);
     bc_rep_num(rep, "fill_retries", (double)r->fill_retries, 0);
     bc_rep_num(rep, "fill_lost", (double)r->fill_lost, 0);
+    bc_rep_num(rep, "create_s", r->create_s, 3);
+    bc_rep_num(rep, "open_recovered_entries", (double)r->open_entries, 0);
+    bc_rep_num(rep, "open_recovery_ms", (double)r->open_recovery_ns / 1e6, 3);
     bc_rep_num(rep, "reopen_s", r->reopen_s, 3);
     bc_rep_num(rep, "recovered_entries", (double)r->recovered_entries, 0);
     bc_rep_num(rep, "recovery_ms", (double)r->recovery_ns / 1e6, 3);
@@ -1167,6 +1170,7 @@ static void bc_build_report(const struct bc_bench *b, const struct bc_result *r,
     bc_rep_num(rep, "disk_entries", (double)s1->disk_entries, 0);
     bc_rep_num(rep, "disk_index_bytes", (double)s1->disk_index_bytes, 0);
     bc_rep_num(rep, "index_bytes_per_entry", bc_ratio(s1->disk_index_bytes, s1->disk_entries), 1);
+    bc_rep_num(rep, "mem_overcommits", (double)(s1->mem_overcommits - s0->mem_overcommits), 0);
     bc_rep_num(rep, "admission_drops", (double)(s1->admission_drops - s0->admission_drops), 0);
     bc_rep_num(rep, "checksum_failures",
                (double)(s1->checksum_failures - s0->checksum_failures), 0);
@@ -1253,10 +1257,10 @@ static void bc_print_text(FILE *f, const struct bc_bench *b, const struct bc_res
                 cmn_fmt_size(s1->disk_capacity, c, sizeof(c)), o->engine, o->io_depth,
                 o->direct_io, o->compression);
     fputc('\n', f);
-    if (r->recovered)
+    if (r->open_entries)
         fprintf(f, "open:     recovered %" PRIu64 " entries of an existing cache in %.1f ms "
                    "(hc_create %.1f ms)\n",
-                r->recovered_entries, (double)r->recovery_ns / 1e6, r->create_s * 1e3);
+                r->open_entries, (double)r->open_recovery_ns / 1e6, r->create_s * 1e3);
     if (r->fill_keys)
         fprintf(f, "fill:     %" PRIu64 " keys, %s in %.2f s = %.0f MB/s (%" PRIu64
                    " retries after admission drops, %" PRIu64 " lost)\n",
@@ -1295,10 +1299,12 @@ static void bc_print_text(FILE *f, const struct bc_bench *b, const struct bc_res
                 r->read_errors);
     bc_print_lat(f, "read", r->rlat);
     bc_print_lat(f, "write", r->wlat);
-    fprintf(f, "memory:   used %s of %s (in flight %s, write queue %s)\n",
+    fprintf(f, "memory:   used %s of %s (in flight %s, write queue %s); %" PRIu64
+               " fetches started over budget\n",
             cmn_fmt_size(s1->mem_used, a, sizeof(a)), cmn_fmt_size(s1->mem_limit, c, sizeof(c)),
             cmn_fmt_size(s1->inflight_bytes, (char[32]){0}, 32),
-            cmn_fmt_size(s1->write_queue_bytes, (char[32]){0}, 32));
+            cmn_fmt_size(s1->write_queue_bytes, (char[32]){0}, 32),
+            s1->mem_overcommits - s0->mem_overcommits);
     if (o->disk_path) {
         fprintf(f, "disk:     used %s, %" PRIu64 " entries, index %.1f bytes/entry; "
                    "read %s, wrote %s during the run\n",
@@ -1363,11 +1369,8 @@ int main(int argc, char **argv)
     if (bc_open(&b, &r.create_s) < 0)
         return 1;
     hc_get_stats(b.cache, &r.s1);
-    if (r.s1.recovered_entries) {
-        r.recovered = true;
-        r.recovered_entries = r.s1.recovered_entries;
-        r.recovery_ns = r.s1.recovery_ns;
-    }
+    r.open_entries = r.recovered_entries = r.s1.recovered_entries;
+    r.open_recovery_ns = r.recovery_ns = r.s1.recovery_ns;
     rc = 0;
     if (b.o.fill)
         rc = bc_fill(&b, &r);
