@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -126,52 +127,56 @@ static void fs_daemon_report(int fd, int status)
 
 /*
  * Raise the kernel read-ahead of the new mount: libfuse can only lower max_readahead,
- * and the default 128 KiB caps sequential reads at 128 KiB requests. The bdi is named
- * after the mount's device number, found in mountinfo (no stat: the loop is not running).
+ * and the default 128 KiB caps sequential reads at 128 KiB requests. The kernel clamps
+ * the bdi's read-ahead when FUSE INIT completes, so this runs on its own thread after a
+ * stat of the mount root has gone through the session loop (INIT is done by then); the
+ * root's st_dev names the bdi.
  */
-static void fs_set_read_ahead(const char *mountpoint, uint64_t bytes)
-{
-    FILE *f;
-    char line[4096], path[PATH_MAX], dev[64] = "";
+struct fs_ra {
+    char mnt[PATH_MAX];
+    uint64_t bytes;
+};
 
-    if (bytes == 0)
-        return;
-    f = fopen("/proc/self/mountinfo", "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof(line), f)) {
-        char mnt[PATH_MAX], mm[64];
-        unsigned id, pid;
-        if (sscanf(line, "%u %u %63s %*s %4095s", &id, &pid, mm, mnt) != 4)
-            continue;
-        /* mountinfo escapes space, tab, newline and backslash as \ooo */
-        char un[PATH_MAX];
-        size_t j = 0;
-        for (size_t i = 0; mnt[i] && j + 1 < sizeof(un); i++) {
-            if (mnt[i] == '\\' && mnt[i + 1] >= '0' && mnt[i + 1] <= '7' && mnt[i + 2] &&
-                mnt[i + 3]) {
-                un[j++] = (char)(((mnt[i + 1] - '0') << 6) | ((mnt[i + 2] - '0') << 3) |
-                                 (mnt[i + 3] - '0'));
-                i += 3;
-            } else {
-                un[j++] = mnt[i];
-            }
-        }
-        un[j] = '\0';
-        if (strcmp(un, mountpoint) == 0)
-            snprintf(dev, sizeof(dev), "%s", mm); /* the last one is on top */
+static void *fs_ra_thread(void *arg)
+{
+    struct fs_ra *ra = arg;
+    struct stat st;
+    char path[128];
+    FILE *f;
+
+    if (stat(ra->mnt, &st) != 0) {
+        TLOG_I("stat %s: %s; kernel read-ahead stays at its default", ra->mnt, strerror(errno));
+        goto out;
     }
-    fclose(f);
-    if (!dev[0])
-        return;
-    snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+    snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+             minor(st.st_dev));
     f = fopen(path, "w");
-    if (!f || fprintf(f, "%llu\n", (unsigned long long)(bytes >> 10)) < 0 || fclose(f) != 0) {
+    if (!f || fprintf(f, "%llu\n", (unsigned long long)(ra->bytes >> 10)) < 0 || fclose(f) != 0) {
         TLOG_I("cannot set %s (%s): kernel read-ahead stays at its default", path,
                strerror(errno));
-        return;
+        goto out;
     }
-    TLOG_I("read-ahead of %s set to %llu KiB", mountpoint, (unsigned long long)(bytes >> 10));
+    TLOG_I("read-ahead of %s set to %llu KiB", ra->mnt, (unsigned long long)(ra->bytes >> 10));
+out:
+    free(ra);
+    return NULL;
+}
+
+static void fs_set_read_ahead(const char *mnt, uint64_t bytes)
+{
+    struct fs_ra *ra;
+    pthread_t t;
+    pthread_attr_t attr;
+
+    if (bytes == 0 || !(ra = calloc(1, sizeof(*ra))))
+        return;
+    snprintf(ra->mnt, sizeof(ra->mnt), "%s", mnt);
+    ra->bytes = bytes;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, fs_ra_thread, ra) != 0)
+        free(ra);
+    pthread_attr_destroy(&attr);
 }
 
 static char *fs_identity(const struct fs_conf *conf)
