@@ -13,9 +13,10 @@
  *
  * Memory budget: one struct hc_accounting charged by every entry (memory tier, entries
  * evicted but still held by readers, in-flight fetch buffers) and by the disk tier's
- * write queue (region buffers). Its limit is conf.mem_capacity minus a reserve the size
- * of the disk write queue (at least one region), and the memory tier's capacity is that
- * same limit, so tier + in-flight + write queue <= mem_capacity. A flight gets its
+ * write queue (region buffers) and lookup read buffers. Its limit is conf.mem_capacity
+ * minus a reserve for the disk tier's share (the write queue, at least one region, plus
+ * io_depth read buffers: hc_disk_reserve()), and the memory tier's capacity is that same
+ * limit, so tier + in-flight + write queue + reads <= mem_capacity. A flight gets its
  * buffer (a whole block, charged at once) only after hc_mem_make_room() found room;
  * when it cannot (everything left is pinned by readers or by other flights) the flight
  * waits in a FIFO queue, except that HC_FLIGHT_MIN_RUNNING flights always run so the
@@ -670,11 +671,16 @@ static void hc_on_evict(struct hc_entry *e, void *arg)
     hc_entry_put(e);
 }
 
-/* The budget kept back for the disk write queue: what the disk tier may charge at once,
- * whole region buffers (at least one; the disk tier rounds the same way). */
-static uint64_t hc_write_queue_reserve(const struct hc_conf *conf, uint32_t bs)
+/*
+ * The budget kept back for what the disk tier charges to it: its write queue (whole
+ * region buffers, at least one; the disk tier rounds the same way) and its lookup read
+ * buffers (at most io_depth reads of a block with header, key and alignment slack; a
+ * read is not aligned to the entry, so it cannot land in the flight's buffer directly).
+ */
+static uint64_t hc_disk_reserve(const struct hc_conf *conf, uint32_t bs, uint64_t *wq_out)
 {
     uint64_t rs = conf->region_size, wq = conf->write_queue_bytes;
+    unsigned depth = conf->io_depth ? conf->io_depth : HC_DISK_IO_DEPTH_DEFAULT;
 
     if (!rs) {
         rs = HC_REGION_DEFAULT;
@@ -683,7 +689,9 @@ static uint64_t hc_write_queue_reserve(const struct hc_conf *conf, uint32_t bs)
     }
     if (!wq)
         wq = CMN_MIN(4 * rs, conf->mem_capacity / 4);
-    return CMN_MAX(wq / rs, 1) * rs;
+    wq = CMN_MAX(wq / rs, 1) * rs;
+    *wq_out = wq;
+    return wq + (uint64_t)depth * (bs + HC_KEY_MAX + 4ull * IOENG_BUF_ALIGN);
 }
 
 static unsigned hc_auto_shards(uint64_t tier, uint32_t bs)
@@ -695,7 +703,7 @@ static unsigned hc_auto_shards(uint64_t tier, uint32_t bs)
     return n;
 }
 
-static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t reserve)
+static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t wq)
 {
     struct dev *dev = conf->disk_dev;
     int rc;
@@ -716,7 +724,7 @@ static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t
         .capacity = conf->disk_capacity,
         .compression = conf->compression,
         .identity = conf->identity,
-        .write_queue_bytes = reserve,
+        .write_queue_bytes = wq,
         .acct = &c->acct,
     };
     return hc_disk_open(&dconf, &c->disk);
@@ -753,7 +761,7 @@ static int hc_check_conf(const struct hc_conf *conf, uint32_t bs)
 int hc_create(const struct hc_conf *conf, struct hc_cache **out)
 {
     uint32_t bs;
-    uint64_t reserve = 0, tier;
+    uint64_t reserve = 0, wq = 0, tier;
     unsigned shards, i;
     bool has_disk;
     struct hc_cache *c;
@@ -768,7 +776,7 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
         return rc;
     has_disk = conf->disk_path || conf->disk_dev;
     if (has_disk)
-        reserve = hc_write_queue_reserve(conf, bs);
+        reserve = hc_disk_reserve(conf, bs, &wq);
     tier = conf->mem_capacity > reserve ? conf->mem_capacity - reserve : 0;
     shards = conf->mem_shards ? conf->mem_shards : hc_auto_shards(tier, bs);
     if (tier / shards < 2ull * bs) {
@@ -797,7 +805,7 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
 
     /* The disk first: from hc_disk_open() on it owns conf->disk_dev, failure included. */
     if (has_disk) {
-        rc = hc_open_disk(c, conf, reserve);
+        rc = hc_open_disk(c, conf, wq);
         if (rc < 0) {
             TLOG_E("hybridcache: cannot open the disk cache %s: %s",
                    conf->disk_path ? conf->disk_path : "(device)", strerror(-rc));
