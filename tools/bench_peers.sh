@@ -138,11 +138,12 @@ unmount_one() {
   timeout 20 fusermount3 -u "$m" 2>>"$LOG" || fusermount3 -uz "$m" 2>>"$LOG"
 }
 
-# Stop daemon $1 (one we started): wait for it to exit after its unmount, then TERM, KILL.
+# Stop daemon $1 (one we started): give it 3 s to exit after its unmount (tierfs flushes
+# its disk index then), then TERM (libfuse daemons unmount and exit on it), then KILL.
 stop_pid() {
   local p=$1 i
   [ -n "$p" ] || return 0
-  for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }; sleep 0.1; done
+  for i in $(seq 1 30); do kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }; sleep 0.1; done
   kill "$p" 2>/dev/null
   for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }; sleep 0.1; done
   kill -9 "$p" 2>/dev/null
@@ -373,6 +374,7 @@ run_case() {
   [ -n "$DPID" ] && rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DPID/status" 2>/dev/null)
   local bw=
   [ -s "$RES" ] && read -r bytes iops bw <"$RES"
+  [ "$iops" = - ] && iops=
   if [ $rc = 124 ] || [ $rc = 137 ]; then st=timeout; elif [ $rc != 0 ]; then st="fail($rc)"; fi
   if [ -n "$DPID" ] && ! kill -0 "$DPID" 2>/dev/null; then st=daemon-exited; fi
   # MB/s: fio's own bandwidth (its run time, not its start-up); else bytes over wall time.
@@ -535,7 +537,15 @@ net_get() {
   for i in "${pids[@]}"; do wait "$i" || bad=1; done
   return $bad
 }
-export -f net_get
+# objstore_get TOOL ARGS...: run tierfs-bench-objstore; its own "N bytes in T s" (the
+# transfer, without process start-up and the HEAD) becomes the case's MB/s.
+objstore_get() {
+  local out
+  out=$("$@") || return 1
+  echo "$out"
+  echo "$out" | awk '/ bytes in .* s:/ { printf "%s - %.0f\n", $1, $1 / $4 }' >"$RES"
+}
+export -f net_get objstore_get
 export SEQ_SIZE S3_REGION S3_KEY S3_SECRET S3_ENDPOINT S3_BUCKET PREFIX
 
 # The network ceiling: seq.bin pulled through the proxy with N GETs in flight, by
@@ -547,7 +557,7 @@ bench_net() {
   for n in $NET_STREAMS; do
     DPID=
     if [ -x "$tool" ]; then
-      run_case objstore net "get-${n}par-$NET_REQ" "$SEQ_SIZE" "$tool" --endpoint "$S3_ENDPOINT" \
+      run_case objstore net "get-${n}par-$NET_REQ" "$SEQ_SIZE" objstore_get "$tool" --endpoint "$S3_ENDPOINT" \
         --bucket "$S3_BUCKET" --key "$PREFIX/seq.bin" --path-style --region "$S3_REGION" \
         --access-key "$S3_KEY" --secret-key "$S3_SECRET" --parallel "$n" --request-size "$NET_REQ"
     else
