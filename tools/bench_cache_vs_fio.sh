@@ -7,8 +7,10 @@
 # Engines: uring = fio io_uring, iodepth=D, 1 job; cache: 1 reader with D fetches in
 # flight, io-depth D. psync = fio psync with D jobs (psync has no queue, so depth means
 # threads); cache: psync engine with D threads, 1 reader with D fetches in flight.
-# Each (engine, depth) runs fio and the cache alternately, --reps times; the best of each
-# is compared (both see the same neighbours on a shared machine).
+# Each (engine, depth) runs fio and the cache alternately, -r times; the best of each is
+# compared (both see the same neighbours on a shared machine). The cache verifies the bytes
+# of one read in 64 (regenerating a 1 MiB value costs about as much CPU as the read).
+# cpu_ms/blk: CPU time per 1 MiB block read, of fio's process and of the cache bench's.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -90,11 +92,12 @@ got=$(prepare "$keys")
 [[ $got == "$keys" ]] || echo "# warning: refill holds $got of $keys keys" >&2
 
 common=(--mode disk --disk-path "$file" --disk "${size_mib}M" --keys "$keys" --dist uniform
-        --value-size 1M --mem "$mem" --readers 1 --duration "$secs" --csv)
+        --value-size 1M --mem "$mem" --readers 1 --duration "$secs" --verify-every 64 --csv)
 
 best() { awk -v a="$1" -v b="$2" 'BEGIN{print (a > b) ? a : b}'; }
 
-printf "%-6s %5s %12s %12s %7s %9s %9s %8s\n" engine depth fio_MB/s cache_MB/s ratio mem_hit disk_hit cpu_s
+fmt="%-6s %5s %10s %10s %7s %8s %8s %14s %16s\n"
+printf "$fmt" engine depth fio_MB/s cache_MB/s ratio mem_hit disk_hit fio_cpu_ms/blk cache_cpu_ms/blk
 for eng in $engines; do
     case $eng in
     uring) fio_eng=(--ioengine=io_uring) ;;
@@ -107,26 +110,32 @@ for eng in $engines; do
         else
             fio_q=(--iodepth=1 --numjobs="$d")
         fi
-        fio_best=0 cache_best=0 hit=0 mhit=0 cpu=0
+        fio_best=0 cache_best=0 hit=0 mhit=0 fcpu=0 ccpu=0
         for ((r = 0; r < reps; r++)); do
-            bw=$(fio --name=vs-cache --filename="$file" --readonly --rw=randread --bs=1M \
-                    --direct=1 "${fio_eng[@]}" "${fio_q[@]}" --group_reporting \
-                    --runtime="$secs" --time_based --size="${size_mib}M" \
-                    --output-format=json | jq '.jobs[0].read.bw_bytes')
-            fio_best=$(best "$fio_best" "$(awk -v b="$bw" 'BEGIN{printf "%.1f", b / 1e6}')")
+            # bandwidth, and CPU seconds per block: with group_reporting the CPU percentages
+            # are of the summed job runtime
+            read -r bw fc < <(fio --name=vs-cache --filename="$file" --readonly --rw=randread \
+                    --bs=1M --direct=1 "${fio_eng[@]}" "${fio_q[@]}" --group_reporting \
+                    --runtime="$secs" --time_based --size="${size_mib}M" --output-format=json |
+                jq -r '.jobs[0] | "\(.read.bw_bytes) \((.usr_cpu + .sys_cpu) / 100 * .job_runtime / .read.total_ios)"')
+            mb=$(awk -v b="$bw" 'BEGIN{printf "%.1f", b / 1e6}')
+            if [[ $(best "$fio_best" "$mb") != "$fio_best" ]]; then
+                fio_best=$mb
+                fcpu=$(awk -v c="$fc" 'BEGIN{printf "%.3f", c}')
+            fi
             out=$("$bin" "${common[@]}" --engine "$eng" --io-depth "$d" --inflight "$d")
             mbs=$(csv_field read_mb_s <<<"$out")
             if [[ $(best "$cache_best" "$mbs") != "$cache_best" ]]; then
                 cache_best=$mbs
                 hit=$(csv_field hit_disk <<<"$out")
                 mhit=$(csv_field hit_mem <<<"$out")
-                cpu=$(csv_field cpu_s <<<"$out")
+                ccpu=$(awk -v c="$(csv_field cpu_s <<<"$out")" -v n="$(csv_field reads <<<"$out")" \
+                    'BEGIN{printf "%.3f", (n > 0) ? c * 1000 / n : 0}')
             fi
             [[ $(csv_field mismatches <<<"$out") == 0 ]] || {
                 echo "$0: the cache returned wrong bytes" >&2; exit 1; }
         done
         ratio=$(awk -v a="$cache_best" -v b="$fio_best" 'BEGIN{printf "%.3f", (b > 0) ? a / b : 0}')
-        printf "%-6s %5s %12s %12s %7s %9s %9s %8s\n" "$eng" "$d" "$fio_best" "$cache_best" \
-            "$ratio" "$mhit" "$hit" "$cpu"
+        printf "$fmt" "$eng" "$d" "$fio_best" "$cache_best" "$ratio" "$mhit" "$hit" "$fcpu" "$ccpu"
     done
 done
