@@ -125,7 +125,9 @@ struct hc_disk_conf {
     uint64_t write_queue_bytes;    /* bound on bytes accepted but not yet on the device */
     struct hc_accounting *acct;    /* write queue buffers are charged here (may be NULL) */
 };
-/* Open the device, check its header, recover the index (or format). @return 0 / -errno. */
+/* Open the device, check its header, recover the index (or format). Holds an exclusive
+ * advisory lock on the device until close (disk_i.h). @return 0 / -errno (-EBUSY: another
+ * process has the device open as a cache). */
 int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out);
 /* Flush open regions and persist what recovery needs, then free. NULL is fine. */
 void hc_disk_close(struct hc_disk *d);
