@@ -41,7 +41,8 @@
  *   - flight->state only moves QUEUED -> DISK -> ORIGIN (under its shard lock);
  *   - c->nflights counts flights not yet freed; c->nrunning those that own a buffer or
  *     are about to; queued flights are in c->queue (under c->lock);
- *   - queue non-empty => nrunning >= 1 (someone will drain it).
+ *   - queue non-empty => nrunning >= 1 or a thread is draining (someone will start it).
+ * hc_check_invariants() checks them in debug builds (from hc_get_stats and hc_destroy).
  * Lock order: flight shard lock -> c->lock, and flight shard lock -> memory shard lock
  * (hc_mem) -> disk locks. c->lock is never held while calling into the tiers or any
  * callback, nor while taking a shard lock.
@@ -172,13 +173,14 @@ static void hc_waiters_call(struct hc_fetch_ctx *f, struct hc_waiter *w, int res
 /* ---- the budget queue ---- */
 
 /* Start queued flights while the budget allows (or too few run to make progress). Only
- * one thread drains at a time; a flight finishing inside run() just leaves it to us. */
-static void hc_queue_drain(struct hc_cache *c)
+ * one thread drains at a time; a flight finishing inside run() just leaves it to us.
+ * Called with c->lock held; returns with it released. */
+static void hc_queue_drain_unlock(struct hc_cache *c)
 {
     struct hc_fetch_ctx *f;
 
-    pthread_mutex_lock(&c->lock);
     if (c->draining) {
+        /* The drainer re-checks the queue under the lock after this, so it sees us. */
         pthread_mutex_unlock(&c->lock);
         return;
     }
@@ -300,8 +302,7 @@ static void hc_flight_finish(struct hc_fetch_ctx *f, int result, enum hc_source 
 
     pthread_mutex_lock(&c->lock);
     c->nrunning--;
-    pthread_mutex_unlock(&c->lock);
-    hc_queue_drain(c);
+    hc_queue_drain_unlock(c);
     pthread_mutex_lock(&c->lock);
     if (--c->nflights == 0)
         pthread_cond_broadcast(&c->idle);
@@ -609,11 +610,54 @@ uint32_t hc_block_size(const struct hc_cache *c)
     return c->block_size;
 }
 
+#ifdef TIERFS_DEBUG
+#define HC_CHECK(cond)                                                                      \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            TLOG_E("hybridcache: invariant broken: %s (%s:%d)", #cond, __FILE__, __LINE__);  \
+            abort();                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static void hc_check_invariants(struct hc_cache *c)
+{
+    uint64_t queued = 0;
+    struct hc_fetch_ctx *f;
+
+    for (unsigned i = 0; i < HC_FLIGHT_SHARDS; i++) {
+        pthread_mutex_lock(&c->fl[i].lock);
+        for (f = c->fl[i].head; f; f = f->next) {
+            HC_CHECK(f->linked);
+            HC_CHECK(hc_flight_shard_of(c, f->hash) == &c->fl[i]);
+            HC_CHECK(f->state <= HC_FL_ORIGIN);
+            for (struct hc_fetch_ctx *g = f->next; g; g = g->next)
+                HC_CHECK(!(g->hash == f->hash && g->klen == f->klen &&
+                           memcmp(g->key, f->key, f->klen) == 0));
+        }
+        pthread_mutex_unlock(&c->fl[i].lock);
+    }
+    pthread_mutex_lock(&c->lock);
+    for (f = c->queue_head; f; f = f->queue_next)
+        queued++;
+    HC_CHECK(queued + c->nrunning <= c->nflights);
+    HC_CHECK(!c->queue_head || c->nrunning > 0 || c->draining);
+    HC_CHECK(!c->queue_head == !c->queue_tail);
+    pthread_mutex_unlock(&c->lock);
+    hc_mem_check_invariants(c->mem);
+}
+#else
+static void hc_check_invariants(struct hc_cache *c)
+{
+    (void)c;
+}
+#endif
+
 void hc_get_stats(struct hc_cache *c, struct hc_stats *st)
 {
     struct hc_mem_stats ms;
     uint64_t used, rest;
 
+    hc_check_invariants(c);
     memset(st, 0, sizeof(*st));
     hc_mem_get_stats(c->mem, &ms);
     st->mem_hits = ms.hits;
@@ -855,6 +899,7 @@ void hc_destroy(struct hc_cache *c)
     while (c->nflights > 0)
         pthread_cond_wait(&c->idle, &c->lock);
     pthread_mutex_unlock(&c->lock);
+    hc_check_invariants(c);
     /* Flights are over; the disk first (it flushes), then the memory tier, whose entries
      * are dropped without on_evict (no writes at unmount). */
     hc_disk_close(c->disk);
