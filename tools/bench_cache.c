@@ -875,8 +875,15 @@ static int bc_thread_init(struct bc_bench *b, struct bc_thread *t, unsigned idx,
 
 /* ---- phases ---- */
 
-static void bc_conf(const struct bc_opts *o, struct hc_conf *c)
+/*
+ * The cache identity names the value generator's parameters: a cache file filled with
+ * other values (another --value-size or --compressibility) is wiped at open instead of
+ * failing verification. @buf holds the identity and must outlive the cache's creation.
+ */
+static void bc_conf(const struct bc_bench *b, struct hc_conf *c, char *buf, size_t cap)
 {
+    const struct bc_opts *o = &b->o;
+
     memset(c, 0, sizeof(*c));
     c->block_size = (uint32_t)o->block_size;
     c->mem_capacity = o->mem;
@@ -893,7 +900,9 @@ static void bc_conf(const struct bc_opts *o, struct hc_conf *c)
     c->compression = o->compression;
     c->write_mode = o->write_mode;
     c->write_queue_bytes = o->write_queue;
-    c->identity = "tierfs-bench-cache";
+    snprintf(buf, cap, "tierfs-bench-cache values=%" PRIu64 "..%" PRIu64 " rand=%u/%u",
+             o->value_size, o->value_max, b->vg.rand_bytes, BC_VALUE_CHUNK);
+    c->identity = buf;
 }
 
 struct bc_result {
@@ -972,8 +981,9 @@ out:
 static int bc_open(struct bc_bench *b, double *secs)
 {
     struct hc_conf conf;
+    char identity[128];
     uint64_t t0 = cmn_now_ns();
-    bc_conf(&b->o, &conf);
+    bc_conf(b, &conf, identity, sizeof(identity));
     int rc = hc_create(&conf, &b->cache);
     *secs = (double)(cmn_now_ns() - t0) / 1e9;
     if (rc < 0)
@@ -1408,6 +1418,8 @@ int main(int argc, char **argv)
         bc_build_report(&b, &r, &rep);
         bc_print_machine(stdout, &rep, b.o.out);
     }
+    if (b.o.mode == BC_MODE_DISK && r.reads && r.misses == r.reads)
+        fprintf(stderr, "%s: every read missed: fill the disk tier first (--fill)\n", BC_PROG);
     if (atomic_load(&b.origin_too_big))
         fprintf(stderr, "%s: %" PRIu64 " origin fetches had a buffer smaller than the value\n",
                 BC_PROG, (uint64_t)atomic_load(&b.origin_too_big));
