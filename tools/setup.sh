@@ -52,7 +52,8 @@ installed() {
 }
 
 # One dpkg-query for the lot (fast no-op path); unknown names simply do not show up.
-have=" $(dpkg-query -W -f='${Package}:${Status}\n' "${want[@]}" 2>/dev/null |
+# dpkg-query exits 1 when any name is not installed at all: expected on a fresh machine.
+have=" $( { dpkg-query -W -f='${Package}:${Status}\n' "${want[@]}" 2>/dev/null || true; } |
          sed -n 's/:install ok installed$//p' | tr '\n' ' ') "
 missing=()
 for p in "${want[@]}"; do
