@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "fs/blockkey.h"
 #include "fs/fs_i.h"
 #include "hybridcache/hybridcache.h"
 
@@ -179,15 +180,6 @@ static void fs_set_read_ahead(const char *mnt, uint64_t bytes)
     pthread_attr_destroy(&attr);
 }
 
-static char *fs_identity(const struct fs_conf *conf)
-{
-    const char *ep = conf->endpoint ? conf->endpoint : getenv("AWS_ENDPOINT_URL");
-    char *id = NULL;
-    if (asprintf(&id, "%s %s", ep ? ep : "aws", conf->bucket) < 0)
-        return NULL;
-    return id;
-}
-
 /*
  * Create the object store and check the bucket with one ListObjectsV2 (max-keys 1).
  * @return 0, or -errno after printing one line.
@@ -266,7 +258,7 @@ static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
     if (c->disk_cache && !disk_size &&
         (stat(c->disk_cache, &st) != 0 || (S_ISREG(st.st_mode) && st.st_size == 0)))
         disk_size = FS_DEFAULT_DISK_CACHE;
-    fs->cache_identity = fs_identity(c);
+    fs->cache_identity = fs_cache_identity(c->endpoint, c->bucket);
     if (!fs->cache_identity)
         return -ENOMEM;
     struct hc_conf hc = {

@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "fs/blockkey.h"
 #include "fs/fs_i.h"
 #include "hybridcache/hybridcache.h"
 
@@ -96,23 +97,8 @@ static void fs_handle_put(struct fs_handle *fh)
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk,
                     void *buf, size_t cap)
 {
-    /* bucket NUL key NUL etag NUL, block index (8 bytes LE), block size (4 bytes LE):
-     * the block size is part of the key so a remount with another size never mixes. */
-    const char *bucket = fs->conf->bucket;
-    size_t bl = strlen(bucket) + 1, kl = strlen(key) + 1, el = strlen(etag) + 1;
-    size_t len = bl + kl + el + 12;
-    uint8_t *p = buf;
-    if (len > cap)
-        return 0;
-    memcpy(p, bucket, bl);
-    memcpy(p + bl, key, kl);
-    memcpy(p + bl + kl, etag, el);
-    p += bl + kl + el;
-    for (int i = 0; i < 8; i++)
-        *p++ = (uint8_t)(blk >> (8 * i));
-    for (int i = 0; i < 4; i++)
-        *p++ = (uint8_t)(fs->conf->block_size >> (8 * i));
-    return len;
+    /* The format lives in fs/blockkey.c: tierfs-cache warm builds the same keys. */
+    return fs_blockkey_build(fs->conf->bucket, fs->conf->block_size, key, etag, blk, buf, cap);
 }
 
 /* ---- the fetcher: one ranged GET per cache miss ---- */

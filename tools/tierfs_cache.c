@@ -127,7 +127,7 @@ static uint64_t ctool_le(const uint8_t *p, int n)
 }
 
 /*
- * Print a cache key readably. The filesystem's block key (fs/read.c fs_block_key) is
+ * Print a cache key readably. The filesystem's block key (fs/blockkey.c fs_blockkey_build) is
  * "bucket NUL key NUL etag NUL, block index (8 bytes LE), block size (4 bytes LE)";
  * anything else is shown as text when printable, else in hex.
  */
@@ -167,7 +167,7 @@ static void ctool_put_key(FILE *f, const uint8_t *k, size_t n)
 }
 
 /*
- * The daemon's identity is "ENDPOINT BUCKET" (fs/main.c fs_identity); split it when it
+ * The daemon's identity is "ENDPOINT BUCKET" (fs/blockkey.c fs_cache_identity); split it when it
  * has that shape. @return true and the two parts (pointers into @id, lengths).
  */
 static bool ctool_split_identity(const char *id, size_t *ep_len, const char **bucket)
