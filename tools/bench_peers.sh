@@ -107,7 +107,10 @@ if [ ${#need[@]} -gt 0 ]; then
   say "missing ${need[*]}: running tools/setup.sh --bench"
   bash "$HERE/setup.sh" --bench || die "tools/setup.sh --bench failed"
 fi
-for b in tierfs tierfs-fuse-null; do
+bins=()
+case ",$ONLY," in *,tierfs,*) bins+=(tierfs) ;; esac
+case ",$WORKLOADS," in *,null,*) bins+=(tierfs-fuse-null) ;; esac
+for b in "${bins[@]}"; do
   [ -x "$BUILD/bin/$b" ] || die "$BUILD/bin/$b not built (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && make -C build -j)"
 done
 
