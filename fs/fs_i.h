@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -35,6 +36,7 @@
 #include "objstore/objstore.h"
 
 struct hc_cache;
+struct fs_metrics;
 
 #define FS_DEFAULT_MEM_CACHE (256ull << 20)
 #define FS_DEFAULT_DISK_CACHE (1ull << 30) /* only when disk_cache names a new file */
@@ -58,6 +60,7 @@ struct fs_conf {
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
     char *read_ahead_s, *prefetch_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
+    char *metrics;             /* HOST:PORT of the metrics endpoint, or NULL (off) */
     int foreground, debug, show_help, show_version;
     char *source, *mountpoint; /* the two positional arguments */
 
@@ -74,6 +77,8 @@ struct fs_conf {
     gid_t gid;
     mode_t file_mode, dir_mode;
     int log_level;
+    struct sockaddr_storage metrics_addr; /* valid when metrics != NULL */
+    socklen_t metrics_addr_len;
 };
 
 /*
@@ -159,6 +164,15 @@ struct fs {
 
     struct tlog_ratelimit rl_read;  /* read errors, logged once per burst */
     struct tlog_ratelimit rl_meta;  /* metadata errors */
+
+    /* Observability (fs/metrics.c exports these; see docs/observability.md). */
+    struct fs_metrics *metrics;     /* always created; served only with -o metrics */
+    const char *mnt;                /* the absolute mountpoint (main's buffer) */
+    /* Counters below are updated with __atomic_* (relaxed) by whoever owns the event. */
+    uint64_t open_files;            /* ops.c: open file handles */
+    uint64_t prefetch_issued;       /* read.c: blocks prefetch handed to the cache */
+    uint64_t prefetch_used;         /* read.c: prefetched blocks a read then found */
+    uint64_t prefetch_wasted;       /* read.c: prefetched blocks dropped unread */
 };
 
 /* ---- ns.c ---- */

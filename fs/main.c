@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "fs/blockkey.h"
 #include "fs/fs_i.h"
+#include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
 
 #ifndef TIERFS_VERSION
@@ -181,6 +182,62 @@ static void fs_set_read_ahead(const char *mnt, uint64_t bytes)
 }
 
 /*
+ * Log level at run time: SIGUSR1 raises the verbosity one step (towards debug), SIGUSR2
+ * lowers it (towards err). Both signals are blocked in every thread (the mask is set
+ * before the first thread starts) and taken here with sigwait, so the level change and
+ * its log line run in a normal thread, not in a signal handler.
+ */
+static const char *fs_level_name(int level)
+{
+    static const char *const names[] = {"emerg", "alert", "crit", "err",
+                                        "warning", "notice", "info", "debug"};
+    return level >= 0 && level <= TLOG_DEBUG ? names[level] : "?";
+}
+
+static void fs_sig_block(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static void *fs_sig_thread(void *arg)
+{
+    const sigset_t *set = arg;
+    int sig;
+
+    for (;;) {
+        if (sigwait(set, &sig) != 0)
+            continue;
+        int lvl = tlog_get_level();
+        if (sig == SIGUSR1 && lvl < TLOG_DEBUG)
+            lvl++;
+        else if (sig == SIGUSR2 && lvl > TLOG_ERR)
+            lvl--;
+        tlog_set_level(lvl);
+        /* tlog_msg, not TLOG_N: the change is reported even when it silences notices */
+        tlog_msg(TLOG_NOTICE, "log level is now %s (%s)", fs_level_name(lvl),
+                 sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+    }
+    return NULL;
+}
+
+/* Start the log-level thread; it runs until the process exits. @return 0 or -errno. */
+static int fs_sig_start(sigset_t *set)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, fs_sig_thread, set);
+    pthread_attr_destroy(&attr);
+    return -rc;
+}
+
+/*
  * Create the object store and check the bucket with one ListObjectsV2 (max-keys 1).
  * @return 0, or -errno after printing one line.
  */
@@ -221,7 +278,8 @@ static int fs_start_store(struct fs *fs, struct fs_capture *cap)
                 fs_capture_last(cap, strerror(-rc)));
         return rc;
     }
-    if ((rc = objstore_retry_create(s3, NULL, &fs->os)) < 0) {
+    if ((rc = objstore_retry_create(s3, NULL, &fs->os)) < 0 ||
+        (rc = fs_metrics_wrap_store(fs->metrics, fs->os, &fs->os)) < 0) {
         fprintf(stderr, "tierfs: cannot set up the S3 client: %s\n", strerror(-rc));
         return rc;
     }
@@ -316,7 +374,9 @@ int main(int argc, char **argv)
     struct fs_capture cap;
     struct fuse_session *se = NULL;
     struct fuse_loop_config *lc = NULL;
+    static sigset_t sigs; /* read by the log-level thread until exit */
     char mnt[PATH_MAX];
+    char merr[256];
     int status_fd = -1, rc, ret = 1;
 
     memset(&conf, 0, sizeof(conf));
@@ -362,7 +422,10 @@ int main(int argc, char **argv)
     if (!conf.foreground)
         status_fd = fs_daemon_fork();
 
-    if (fs_ns_init(&fs) != 0) {
+    /* Before any thread exists, so every thread inherits it (see fs_sig_thread). */
+    fs_sig_block(&sigs);
+    fs.mnt = mnt;
+    if (fs_metrics_create(&fs.metrics) != 0 || fs_ns_init(&fs) != 0) {
         fprintf(stderr, "tierfs: out of memory\n");
         goto out_session;
     }
@@ -373,6 +436,10 @@ int main(int argc, char **argv)
     tlog_set_sink(NULL, NULL);
     if (rc < 0)
         goto out_store;
+    if (fs_metrics_serve(&fs, merr, sizeof(merr)) < 0) {
+        fprintf(stderr, "tierfs: cannot serve metrics on %s\n", merr);
+        goto out_cache;
+    }
     for (int i = 0; i < cap.n; i++)
         tlog_msg(cap.level[i], "%s", cap.msg[i]); /* startup warnings of a good mount */
 
@@ -385,6 +452,8 @@ int main(int argc, char **argv)
         goto out_signals;
     }
     fs_set_read_ahead(mnt, conf.read_ahead);
+    if (fs_sig_start(&sigs) != 0)
+        TLOG_W("cannot start the log-level signal thread; SIGUSR1/SIGUSR2 are ignored");
     TLOG_N("mounted %s on %s (block %u KiB, memory %llu MiB%s%s)", conf.source, mnt,
            conf.block_size >> 10, (unsigned long long)(conf.mem_cache_size >> 20),
            conf.disk_cache ? ", disk " : "", conf.disk_cache ? conf.disk_cache : "");
@@ -411,11 +480,13 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(se);
 out_cache:
+    fs_metrics_stop(fs.metrics); /* no scrape may read the cache or store past here */
     /* Flushes the disk tier's index so the next mount with this cache recovers it. */
     hc_destroy(fs.cache);
 out_store:
     objstore_destroy(fs.os);
     fs_ns_fini(&fs);
+    fs_metrics_destroy(fs.metrics); /* after the store: its wrapper counts into it */
 out_session:
     fuse_session_destroy(se);
 out_opts:

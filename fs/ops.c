@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/fs_i.h"
+#include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
 
 /* d_ino of plain readdir entries not looked up yet (libfuse's high-level value; 0 would
@@ -138,6 +139,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fi->noflush = 1; /* nothing to flush on close of a read-only file */
     if (fuse_reply_open(req, fi) != 0)
         fs_read_release(fs, fh); /* the open was interrupted: no release will come */
+    else
+        __atomic_add_fetch(&fs->open_files, 1, __ATOMIC_RELAXED);
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -148,6 +151,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    __atomic_sub_fetch(&fs_of(req)->open_files, 1, __ATOMIC_RELAXED);
     fs_read_release(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
 }
@@ -298,6 +302,51 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &sv);
 }
 
+/*
+ * The running mount's statistics as JSON, for tierfs-stat: getxattr("user.tierfs.stats")
+ * on the mount root. It needs no -o metrics and no network, and only someone who can see
+ * the mount can ask. Every other name has no value (ENODATA), on every inode.
+ */
+static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    struct fs *fs = fs_of(req);
+    char *json = NULL;
+    size_t len = 0;
+
+    if (ino != FUSE_ROOT_ID || strcmp(name, FS_STATS_XATTR) != 0) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
+    if (fs_metrics_json(fs, &json, &len) < 0) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    /* Counters move between the size probe and the read: callers pass a roomy buffer. */
+    if (size == 0)
+        fuse_reply_xattr(req, len + 1024);
+    else if (size < len)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, json, len);
+    free(json);
+}
+
+static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    static const char names[] = FS_STATS_XATTR; /* with its NUL: the list format */
+
+    if (ino != FUSE_ROOT_ID && size == 0)
+        fuse_reply_xattr(req, 0);
+    else if (ino != FUSE_ROOT_ID)
+        fuse_reply_buf(req, NULL, 0);
+    else if (size == 0)
+        fuse_reply_xattr(req, sizeof(names));
+    else if (size < sizeof(names))
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, names, sizeof(names));
+}
+
 const struct fuse_lowlevel_ops fs_ops = {
     .init = fs_op_init,
     .lookup = fs_op_lookup,
@@ -312,4 +361,6 @@ const struct fuse_lowlevel_ops fs_ops = {
     .readdirplus = fs_op_readdirplus,
     .releasedir = fs_op_releasedir,
     .statfs = fs_op_statfs,
+    .getxattr = fs_op_getxattr,
+    .listxattr = fs_op_listxattr,
 };

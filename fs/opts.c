@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* opts.c: the one fuse_opt table of tierfs, validation with one-line messages, --help. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -59,6 +61,7 @@ static const struct fuse_opt fs_opt_table[] = {
     /* daemon */
     FS_OPT("max_threads=%s", max_threads_s),
     FS_OPT("log_level=%s", log_level_s),
+    FS_OPT("metrics=%s", metrics),
     FUSE_OPT_KEY("-h", FS_KEY_HELP),
     FUSE_OPT_KEY("--help", FS_KEY_HELP),
     FUSE_OPT_KEY("-V", FS_KEY_VERSION),
@@ -203,6 +206,55 @@ static bool fs_in_list(const char *val, const char *const *names)
         if (strcmp(val, names[i]) == 0)
             return true;
     return false;
+}
+
+/*
+ * Parse HOST:PORT (an IPv4 address or [IPv6], port 0-65535; 0 picks a free port) into
+ * @ss. Host names are refused: the address is bound before the network may be up.
+ * @return 0 or -EINVAL.
+ */
+static int fs_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[64];
+    const char *colon, *h = s;
+    size_t hl;
+    uint64_t port;
+
+    memset(ss, 0, sizeof(*ss));
+    if (!s)
+        return -EINVAL;
+    if (*s == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -EINVAL;
+        h = s + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -EINVAL;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= sizeof(host) || cmn_parse_u64(colon + 1, 65535, &port) != 0)
+        return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (*s != '[' && inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*a4);
+        return 0;
+    }
+    if (*s == '[' && inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        return 0;
+    }
+    return -EINVAL;
 }
 
 /*
@@ -362,6 +414,10 @@ int fs_opts_validate(struct fs_conf *conf)
             return fs_bad("log_level", conf->log_level_s, "err, warning, notice, info or debug");
         conf->log_level = lvl;
     }
+    if (conf->metrics &&
+        fs_parse_addr(conf->metrics, &conf->metrics_addr, &conf->metrics_addr_len) != 0)
+        return fs_bad("metrics", conf->metrics,
+                      "HOST:PORT with a numeric host, like 127.0.0.1:9464 or [::1]:9464");
     if (!!conf->access_key != !!conf->secret_key)
         return fs_bad(conf->access_key ? "secret_key" : "access_key", "(missing)",
                       "access_key and secret_key together");
@@ -386,7 +442,10 @@ void fs_opts_help(const char *argv0)
            "    -V, --version          print the version\n"
            "    -f                     stay in the foreground (log to stderr)\n"
            "    -d, -o debug           foreground, debug logging and FUSE request tracing\n"
-           "    -o log_level=LEVEL     err|warning|notice|info|debug (default notice)\n"
+           "    -o log_level=LEVEL     err|warning|notice|info|debug (default notice);\n"
+           "                           SIGUSR1 raises it one step at run time, SIGUSR2 lowers it\n"
+           "    -o metrics=HOST:PORT   serve Prometheus /metrics and /stats.json there\n"
+           "                           (default: off; tierfs-stat MOUNTPOINT works without it)\n"
            "    -o max_threads=N       FUSE worker threads (default %u)\n"
            "\n"
            "object store:\n"
@@ -439,6 +498,7 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->compression, &conf->metadata_ttl_s, &conf->negative_ttl_s,
         &conf->max_connections_s, &conf->max_threads_s, &conf->read_ahead_s, &conf->prefetch_s,
         &conf->uid_s, &conf->gid_s, &conf->file_mode_s, &conf->dir_mode_s, &conf->log_level_s,
+        &conf->metrics,
         &conf->source, &conf->mountpoint, &conf->bucket, &conf->prefix,
     };
     for (size_t i = 0; i < CMN_ARRAY_SIZE(strs); i++) {

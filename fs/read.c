@@ -27,6 +27,7 @@
 #include "common/util.h"
 #include "fs/blockkey.h"
 #include "fs/fs_i.h"
+#include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
 
 #define FS_PREFETCH_START_BLOCKS 4
@@ -71,6 +72,7 @@ struct fs_read {
     int pending;               /* atomic: blocks not done + 1 while submitting */
     int err;                   /* atomic: first error */
     uint64_t off, end;
+    uint64_t t0_ns;            /* metrics: when the FUSE read arrived */
     uint64_t first;
     unsigned n;
     struct fs_slot slots[];
@@ -188,6 +190,7 @@ static void fs_read_finish(struct fs_read *rd)
 
     if (err) {
         fuse_reply_err(rd->req, fs_read_errno(err));
+        fs_metrics_fuse_read(fh->fs->metrics, rd->t0_ns, err, NULL, 0); /* metrics */
     } else {
         struct iovec iov[rd->n];
         int cnt = 0;
@@ -207,6 +210,7 @@ static void fs_read_finish(struct fs_read *rd)
                 break;
         }
         fuse_reply_iov(rd->req, iov, cnt);
+        fs_metrics_fuse_read(fh->fs->metrics, rd->t0_ns, 0, iov, cnt); /* metrics */
     }
     for (unsigned i = 0; i < rd->n; i++)
         hc_entry_put(rd->slots[i].e);
@@ -223,6 +227,8 @@ static void fs_read_drop(struct fs_read *rd)
 static void fs_read_block_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
 {
     struct fs_slot *s = arg;
+    if (src == HC_SRC_DISK) /* metrics */
+        fs_metrics_disk_read(s->rd->fh->fs->metrics, s->rd->t0_ns);
     if (src == HC_SRC_ORIGIN)
         __atomic_store_n(&s->rd->fh->ra_cold, true, __ATOMIC_RELAXED);
     else if (src == HC_SRC_DISK)
@@ -327,6 +333,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
         return;
     }
     rd->req = req;
+    rd->t0_ns = cmn_now_ns(); /* metrics */
     rd->fh = fh;
     fs_handle_get(fh);
     rd->off = (uint64_t)off;

@@ -34,7 +34,7 @@ fi
 
 # Build: compiler, CMake, pkg-config modules checked by CMakeLists.txt, FUSE runtime.
 BUILD_PKGS=(cmake gcc make pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev libxml2-dev
-            libssl-dev liburing-dev liblz4-dev libcmocka-dev)
+            libssl-dev liburing-dev liblz4-dev libcmocka-dev libmicrohttpd-dev)
 # Test S3 server (tests/s3server): single-node Ceph with radosgw; uuidgen; clients.
 SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps)
 BENCH_PKGS=(fio s3fs rclone awscli gnuplot-nox)

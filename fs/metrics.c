@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metrics.c: tierfs counters and histograms, the S3 timing wrapper, and the metrics
+ * endpoint (libmicrohttpd): GET /metrics (Prometheus text 0.0.4), GET /stats.json.
+ * See metrics.h for the design and docs/observability.md for every name.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "fs/fs_i.h"
+#include "fs/metrics.h"
+#include "hybridcache/hybridcache.h"
+
+#ifndef TIERFS_VERSION
+#define TIERFS_VERSION "0.0.0"
+#endif
+
+/* Histogram bucket bounds in seconds: 100 us (a memory hit through FUSE) to 10 s. */
+static const double fs_hist_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                    0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                    1,      2.5,     5,      10};
+#define FS_HIST_NB CMN_ARRAY_SIZE(fs_hist_le)
+
+/* A latency histogram; buckets are not cumulative here, the renderer sums them. */
+struct fs_hist {
+    uint64_t b[FS_HIST_NB + 1]; /* last: above the largest bound (+Inf) */
+    uint64_t sum_ns;
+    uint64_t count;
+};
+
+enum { FS_ST_2XX, FS_ST_3XX, FS_ST_4XX, FS_ST_5XX, FS_ST_NONE, FS_ST_COUNT };
+static const char *const fs_st_names[FS_ST_COUNT] = {"2xx", "3xx", "4xx", "5xx", "none"};
+static const char *const fs_op_names[OBJSTORE_OP_COUNT] = {"head", "get", "list", "put"};
+
+struct fs_metrics {
+    /* all counters: __atomic_* relaxed */
+    uint64_t s3_requests[OBJSTORE_OP_COUNT][FS_ST_COUNT]; /* completed, after retries */
+    uint64_t s3_errors[OBJSTORE_OP_COUNT];
+    struct fs_hist s3_latency[OBJSTORE_OP_COUNT];
+    struct fs_hist fuse_read;
+    uint64_t fuse_read_errors, fuse_read_bytes;
+    struct fs_hist disk_read;
+    struct MHD_Daemon *httpd;  /* NULL unless serving */
+    char addr[96];             /* what we listen on, for the stats */
+};
+
+/* The objstore wrapper (objstore.h: wrappers over wrappers). */
+struct fs_mstore {
+    struct objstore base;      /* first */
+    struct objstore *inner;
+    struct fs_metrics *m;
+};
+
+/* What the wrapper keeps of one request while it is in flight. */
+struct fs_mreq {
+    objstore_done_fn done;
+    void *arg;
+    uint64_t t0;
+    struct fs_metrics *m;
+};
+
+static void fs_add(uint64_t *c, uint64_t n)
+{
+    __atomic_add_fetch(c, n, __ATOMIC_RELAXED);
+}
+
+static uint64_t fs_get(const uint64_t *c)
+{
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+static void fs_hist_observe(struct fs_hist *h, uint64_t ns)
+{
+    double s = (double)ns / 1e9;
+    size_t i = 0;
+    while (i < FS_HIST_NB && s > fs_hist_le[i])
+        i++;
+    fs_add(&h->b[i], 1);
+    fs_add(&h->sum_ns, ns);
+    fs_add(&h->count, 1);
+}
+
+int fs_metrics_create(struct fs_metrics **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : -ENOMEM;
+}
+
+void fs_metrics_stop(struct fs_metrics *m)
+{
+    if (m && m->httpd) {
+        MHD_stop_daemon(m->httpd);
+        m->httpd = NULL;
+    }
+}
+
+void fs_metrics_destroy(struct fs_metrics *m)
+{
+    fs_metrics_stop(m);
+    free(m);
+}
+
+void fs_metrics_fuse_read(struct fs_metrics *m, uint64_t start_ns, int err,
+                          const struct iovec *iov, int cnt)
+{
+    size_t bytes = 0;
+
+    if (!m)
+        return;
+    fs_hist_observe(&m->fuse_read, cmn_now_ns() - start_ns);
+    for (int i = 0; i < cnt; i++)
+        bytes += iov[i].iov_len;
+    if (err)
+        fs_add(&m->fuse_read_errors, 1);
+    else
+        fs_add(&m->fuse_read_bytes, bytes);
+}
+
+void fs_metrics_disk_read(struct fs_metrics *m, uint64_t start_ns)
+{
+    if (m)
+        fs_hist_observe(&m->disk_read, cmn_now_ns() - start_ns);
+}
+
+/* ---- the objstore wrapper ---- */
+
+static void fs_mstore_done(struct objstore_req *req)
+{
+    struct fs_mreq *mr = req->arg;
+    struct fs_metrics *m = mr->m;
+    int st = req->http_status;
+    int cls = st >= 200 && st < 600 ? st / 100 - 2 : FS_ST_NONE; /* 2xx .. 5xx, none */
+    unsigned op = (unsigned)req->op;
+
+    fs_add(&m->s3_requests[op][cls], 1);
+    if (req->result < 0)
+        fs_add(&m->s3_errors[op], 1);
+    fs_hist_observe(&m->s3_latency[op], cmn_now_ns() - mr->t0);
+    req->done = mr->done;
+    req->arg = mr->arg;
+    free(mr);
+    req->done(req);
+}
+
+static int fs_mstore_submit(struct objstore *os, struct objstore_req *req)
+{
+    struct fs_mstore *s = (struct fs_mstore *)os;
+    struct fs_mreq *mr = malloc(sizeof(*mr));
+    int rc;
+
+    if (!mr)
+        return -ENOMEM;
+    *mr = (struct fs_mreq){.done = req->done, .arg = req->arg, .t0 = cmn_now_ns(), .m = s->m};
+    req->done = fs_mstore_done;
+    req->arg = mr;
+    rc = objstore_submit(s->inner, req);
+    if (rc != 0) {
+        req->done = mr->done;
+        req->arg = mr->arg;
+        free(mr);
+    }
+    return rc;
+}
+
+static void fs_mstore_get_stats(struct objstore *os, struct objstore_stats *st)
+{
+    objstore_get_stats(((struct fs_mstore *)os)->inner, st);
+}
+
+static void fs_mstore_destroy(struct objstore *os)
+{
+    struct fs_mstore *s = (struct fs_mstore *)os;
+    objstore_destroy(s->inner);
+    free(s);
+}
+
+static const struct objstore_ops fs_mstore_ops = {
+    .version = OBJSTORE_OPS_VERSION,
+    .name = "metrics",
+    .submit = fs_mstore_submit,
+    .get_stats = fs_mstore_get_stats,
+    .destroy = fs_mstore_destroy,
+};
+
+int fs_metrics_wrap_store(struct fs_metrics *m, struct objstore *inner, struct objstore **out)
+{
+    struct fs_mstore *s = calloc(1, sizeof(*s));
+    if (!s) {
+        objstore_destroy(inner);
+        return -ENOMEM;
+    }
+    s->base.ops = &fs_mstore_ops;
+    s->inner = inner;
+    s->m = m;
+    *out = &s->base;
+    return 0;
+}
+
+/* ---- rendering ---- */
+
+/* Everything one rendering shows, read once. */
+struct fs_snap {
+    struct hc_stats hc;
+    struct objstore_stats os;
+    uint64_t open_files, pf_issued, pf_used, pf_wasted;
+};
+
+static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
+{
+    memset(sn, 0, sizeof(*sn));
+    if (fs->cache)
+        hc_get_stats(fs->cache, &sn->hc);
+    if (fs->os)
+        objstore_get_stats(fs->os, &sn->os);
+    sn->open_files = fs_get(&fs->open_files);
+    sn->pf_issued = fs_get(&fs->prefetch_issued);
+    sn->pf_used = fs_get(&fs->prefetch_used);
+    sn->pf_wasted = fs_get(&fs->prefetch_wasted);
+}
+
+static void fs_prom_head(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void fs_prom_one(FILE *f, const char *name, const char *type, const char *help,
+                        uint64_t v)
+{
+    fs_prom_head(f, name, type, help);
+    fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* One histogram sample set; @labels is "" or `op="get",` (with the trailing comma). */
+static void fs_prom_hist(FILE *f, const char *name, const char *labels, const struct fs_hist *h)
+{
+    uint64_t cum = 0;
+    size_t ll = strlen(labels);
+    for (size_t i = 0; i < FS_HIST_NB; i++) {
+        cum += fs_get(&h->b[i]);
+        fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, fs_hist_le[i],
+                (unsigned long long)cum);
+    }
+    cum += fs_get(&h->b[FS_HIST_NB]);
+    fprintf(f, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
+    /* _sum/_count take the labels without the trailing comma */
+    fprintf(f, "%s_sum%s%.*s%s %.9f\n", name, ll ? "{" : "", (int)(ll ? ll - 1 : 0), labels,
+            ll ? "}" : "", (double)fs_get(&h->sum_ns) / 1e9);
+    fprintf(f, "%s_count%s%.*s%s %llu\n", name, ll ? "{" : "", (int)(ll ? ll - 1 : 0), labels,
+            ll ? "}" : "", (unsigned long long)cum);
+}
+
+/* A counter with one label taking two values (tier="memory"/"disk", ...). */
+static void fs_prom_pair(FILE *f, const char *name, const char *help, const char *label,
+                         const char *a, uint64_t va, const char *b, uint64_t vb)
+{
+    fs_prom_head(f, name, "counter", help);
+    fprintf(f, "%s{%s=\"%s\"} %llu\n%s{%s=\"%s\"} %llu\n", name, label, a,
+            (unsigned long long)va, name, label, b, (unsigned long long)vb);
+}
+
+static int fs_render_close(FILE *f, char **out, size_t *len)
+{
+    if (ferror(f)) {
+        fclose(f);
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    if (fclose(f) != 0) {
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
+{
+    struct fs_metrics *m = fs->metrics;
+    struct fs_snap sn;
+    FILE *f;
+
+    *out = NULL;
+    f = open_memstream(out, len);
+    if (!f)
+        return -ENOMEM;
+    fs_snap_take(fs, &sn);
+    const struct hc_stats *h = &sn.hc;
+
+    fs_prom_head(f, "tierfs_info", "gauge", "tierfs version and mount (always 1)");
+    fprintf(f, "tierfs_info{version=\"%s\"} 1\n", TIERFS_VERSION);
+    fs_prom_one(f, "tierfs_start_time_seconds", "gauge", "when the daemon mounted (unix time)",
+                (uint64_t)fs->mount_time);
+    fs_prom_one(f, "tierfs_log_level", "gauge", "current syslog level (3 err .. 7 debug)",
+                (uint64_t)tlog_get_level());
+
+    /* cache tiers */
+    fs_prom_pair(f, "tierfs_cache_hits_total", "block lookups a tier answered", "tier",
+                 "memory", h->mem_hits, "disk", h->disk_hits);
+    fs_prom_pair(f, "tierfs_cache_misses_total", "block lookups a tier did not answer", "tier",
+                 "memory", h->mem_misses, "disk", h->disk_misses);
+    fs_prom_head(f, "tierfs_cache_read_bytes_total", "counter",
+                 "block bytes served, by the tier that had them (s3: fetched on a miss)");
+    fprintf(f,
+            "tierfs_cache_read_bytes_total{tier=\"memory\"} %llu\n"
+            "tierfs_cache_read_bytes_total{tier=\"disk\"} %llu\n"
+            "tierfs_cache_read_bytes_total{tier=\"s3\"} %llu\n",
+            (unsigned long long)h->mem_bytes_read, (unsigned long long)h->disk_bytes_read,
+            (unsigned long long)h->origin_bytes);
+    fs_prom_pair(f, "tierfs_cache_inserts_total", "blocks stored in a tier", "tier", "memory",
+                 h->mem_inserts, "disk", h->disk_inserts);
+    fs_prom_pair(f, "tierfs_cache_evictions_total", "blocks a tier dropped to make room",
+                 "tier", "memory", h->mem_evictions, "disk", h->disk_evictions);
+    fs_prom_one(f, "tierfs_cache_disk_reinserts_total", "counter",
+                "hot blocks the disk reclaimer rewrote instead of dropping", h->disk_reinserts);
+    fs_prom_one(f, "tierfs_cache_disk_written_bytes_total", "counter",
+                "bytes written to the disk tier", h->disk_bytes_written);
+    fs_prom_pair(f, "tierfs_cache_disk_errors_total", "disk tier IO errors", "op", "read",
+                 h->disk_read_errors, "write", h->disk_write_errors);
+    fs_prom_one(f, "tierfs_cache_admission_drops_total", "counter",
+                "disk writes dropped because the disk fell behind", h->admission_drops);
+    fs_prom_one(f, "tierfs_cache_checksum_failures_total", "counter",
+                "disk entries that failed their checksum (read as misses)", h->checksum_failures);
+    fs_prom_one(f, "tierfs_cache_origin_fetches_total", "counter",
+                "block misses fetched from S3 (one GET each)", h->origin_fetches);
+    fs_prom_one(f, "tierfs_cache_origin_errors_total", "counter",
+                "block fetches from S3 that failed", h->origin_errors);
+    fs_prom_one(f, "tierfs_cache_singleflight_merges_total", "counter",
+                "lookups that joined one already in flight for the same block", h->merges);
+    fs_prom_one(f, "tierfs_cache_memory_used_bytes", "gauge",
+                "memory tier, in-flight fetches and disk write queue", h->mem_used);
+    fs_prom_one(f, "tierfs_cache_memory_limit_bytes", "gauge", "mem_cache_size", h->mem_limit);
+    fs_prom_one(f, "tierfs_cache_disk_used_bytes", "gauge", "bytes of live disk entries",
+                h->disk_used);
+    fs_prom_one(f, "tierfs_cache_disk_capacity_bytes", "gauge", "disk tier size",
+                h->disk_capacity);
+    fs_prom_one(f, "tierfs_cache_disk_entries", "gauge", "blocks on the disk tier",
+                h->disk_entries);
+
+    /* S3 */
+    fs_prom_head(f, "tierfs_s3_requests_total", "counter",
+                 "S3 requests completed (after retries), by op and HTTP status class");
+    for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
+        for (unsigned c = 0; c < FS_ST_COUNT; c++)
+            fprintf(f, "tierfs_s3_requests_total{op=\"%s\",status=\"%s\"} %llu\n",
+                    fs_op_names[op], fs_st_names[c],
+                    (unsigned long long)fs_get(&m->s3_requests[op][c]));
+    fs_prom_head(f, "tierfs_s3_request_errors_total", "counter",
+                 "S3 requests that failed after retries, by op");
+    for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
+        fprintf(f, "tierfs_s3_request_errors_total{op=\"%s\"} %llu\n", fs_op_names[op],
+                (unsigned long long)fs_get(&m->s3_errors[op]));
+    fs_prom_head(f, "tierfs_s3_attempts_total", "counter",
+                 "HTTP requests sent to S3, retries included, by op");
+    for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
+        fprintf(f, "tierfs_s3_attempts_total{op=\"%s\"} %llu\n", fs_op_names[op],
+                (unsigned long long)sn.os.requests[op]);
+    fs_prom_one(f, "tierfs_s3_retries_total", "counter", "S3 attempts that were retries",
+                sn.os.retries);
+    fs_prom_one(f, "tierfs_s3_received_bytes_total", "counter", "S3 response body bytes",
+                sn.os.bytes_received);
+    fs_prom_one(f, "tierfs_s3_inflight_requests", "gauge", "S3 requests in flight",
+                sn.os.inflight);
+    fs_prom_head(f, "tierfs_s3_request_duration_seconds", "histogram",
+                 "S3 request latency, submit to completion (retries included), by op");
+    for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++) {
+        char lab[32];
+        snprintf(lab, sizeof(lab), "op=\"%s\",", fs_op_names[op]);
+        fs_prom_hist(f, "tierfs_s3_request_duration_seconds", lab, &m->s3_latency[op]);
+    }
+
+    /* reads */
+    fs_prom_head(f, "tierfs_fuse_read_duration_seconds", "histogram",
+                 "FUSE read latency, request to reply");
+    fs_prom_hist(f, "tierfs_fuse_read_duration_seconds", "", &m->fuse_read);
+    fs_prom_one(f, "tierfs_fuse_read_bytes_total", "counter", "bytes returned by FUSE reads",
+                fs_get(&m->fuse_read_bytes));
+    fs_prom_one(f, "tierfs_fuse_read_errors_total", "counter", "FUSE reads that failed",
+                fs_get(&m->fuse_read_errors));
+    fs_prom_head(f, "tierfs_disk_read_duration_seconds", "histogram",
+                 "latency of block lookups the disk tier served");
+    fs_prom_hist(f, "tierfs_disk_read_duration_seconds", "", &m->disk_read);
+    fs_prom_one(f, "tierfs_prefetch_issued_total", "counter",
+                "blocks prefetch asked the cache for", sn.pf_issued);
+    fs_prom_one(f, "tierfs_prefetch_used_total", "counter",
+                "prefetched blocks a read then used", sn.pf_used);
+    fs_prom_one(f, "tierfs_prefetch_wasted_total", "counter",
+                "prefetched blocks dropped before any read used them", sn.pf_wasted);
+    fs_prom_one(f, "tierfs_open_files", "gauge", "open file handles", sn.open_files);
+    return fs_render_close(f, out, len);
+}
+
+static void fs_json_u(FILE *f, const char *name, uint64_t v, bool last)
+{
+    fprintf(f, "  \"%s\": %llu%s\n", name, (unsigned long long)v, last ? "" : ",");
+}
+
+/* A JSON string value; the inputs (source, mountpoint) are escaped. */
+static void fs_json_s(FILE *f, const char *name, const char *v)
+{
+    fprintf(f, "  \"%s\": \"", name);
+    for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputs("\",\n", f);
+}
+
+int fs_metrics_json(struct fs *fs, char **out, size_t *len)
+{
+    struct fs_metrics *m = fs->metrics;
+    struct fs_snap sn;
+    FILE *f;
+    uint64_t s3_req = 0, s3_err = 0;
+
+    *out = NULL;
+    f = open_memstream(out, len);
+    if (!f)
+        return -ENOMEM;
+    fs_snap_take(fs, &sn);
+    const struct hc_stats *h = &sn.hc;
+    for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++) {
+        for (unsigned c = 0; c < FS_ST_COUNT; c++)
+            s3_req += fs_get(&m->s3_requests[op][c]);
+        s3_err += fs_get(&m->s3_errors[op]);
+    }
+    uint64_t gets = 0;
+    for (unsigned c = 0; c < FS_ST_COUNT; c++)
+        gets += fs_get(&m->s3_requests[OBJSTORE_OP_GET][c]);
+
+    fputs("{\n", f);
+    fs_json_s(f, "version", TIERFS_VERSION);
+    fs_json_s(f, "source", fs->conf->source);
+    fs_json_s(f, "mountpoint", fs->mnt);
+    fs_json_s(f, "disk_cache", fs->conf->disk_cache);
+    fs_json_s(f, "metrics_address", m->httpd ? m->addr : "");
+    fs_json_u(f, "pid", (uint64_t)getpid(), false);
+    fs_json_u(f, "start_time", (uint64_t)fs->mount_time, false);
+    fs_json_u(f, "log_level", (uint64_t)tlog_get_level(), false);
+    fs_json_u(f, "block_size", fs->conf->block_size, false);
+    fs_json_u(f, "open_files", sn.open_files, false);
+    fs_json_u(f, "mem_hits", h->mem_hits, false);
+    fs_json_u(f, "mem_misses", h->mem_misses, false);
+    fs_json_u(f, "mem_bytes_read", h->mem_bytes_read, false);
+    fs_json_u(f, "mem_evictions", h->mem_evictions, false);
+    fs_json_u(f, "mem_used", h->mem_used, false);
+    fs_json_u(f, "mem_limit", h->mem_limit, false);
+    fs_json_u(f, "disk_hits", h->disk_hits, false);
+    fs_json_u(f, "disk_misses", h->disk_misses, false);
+    fs_json_u(f, "disk_bytes_read", h->disk_bytes_read, false);
+    fs_json_u(f, "disk_bytes_written", h->disk_bytes_written, false);
+    fs_json_u(f, "disk_evictions", h->disk_evictions, false);
+    fs_json_u(f, "disk_used", h->disk_used, false);
+    fs_json_u(f, "disk_capacity", h->disk_capacity, false);
+    fs_json_u(f, "disk_entries", h->disk_entries, false);
+    fs_json_u(f, "admission_drops", h->admission_drops, false);
+    fs_json_u(f, "checksum_failures", h->checksum_failures, false);
+    fs_json_u(f, "origin_fetches", h->origin_fetches, false);
+    fs_json_u(f, "origin_bytes", h->origin_bytes, false);
+    fs_json_u(f, "singleflight_merges", h->merges, false);
+    fs_json_u(f, "s3_requests", s3_req, false);
+    fs_json_u(f, "s3_gets", gets, false);
+    fs_json_u(f, "s3_errors", s3_err, false);
+    fs_json_u(f, "s3_retries", sn.os.retries, false);
+    fs_json_u(f, "s3_bytes", sn.os.bytes_received, false);
+    fs_json_u(f, "s3_inflight", sn.os.inflight, false);
+    fs_json_u(f, "fuse_reads", fs_get(&m->fuse_read.count), false);
+    fs_json_u(f, "fuse_read_bytes", fs_get(&m->fuse_read_bytes), false);
+    fs_json_u(f, "fuse_read_errors", fs_get(&m->fuse_read_errors), false);
+    fs_json_u(f, "fuse_read_ns_sum", fs_get(&m->fuse_read.sum_ns), false);
+    fs_json_u(f, "prefetch_issued", sn.pf_issued, false);
+    fs_json_u(f, "prefetch_used", sn.pf_used, false);
+    fs_json_u(f, "prefetch_wasted", sn.pf_wasted, true);
+    fputs("}\n", f);
+    return fs_render_close(f, out, len);
+}
+
+/* ---- the HTTP endpoint ---- */
+
+static enum MHD_Result fs_http_send(struct MHD_Connection *c, unsigned status, const char *type,
+                                    char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    enum MHD_Result ret;
+
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result fs_http_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls)
+{
+    static char not_found[] = "not found: try /metrics or /stats.json\n";
+    static char bad_method[] = "only GET\n";
+    struct fs *fs = cls;
+    char *body = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return fs_http_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", bad_method,
+                            strlen(bad_method), MHD_RESPMEM_PERSISTENT);
+    if (strcmp(url, "/metrics") == 0)
+        rc = fs_metrics_prometheus(fs, &body, &len);
+    else if (strcmp(url, "/stats.json") == 0)
+        rc = fs_metrics_json(fs, &body, &len);
+    else
+        return fs_http_send(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, strlen(not_found),
+                            MHD_RESPMEM_PERSISTENT);
+    if (rc < 0)
+        return MHD_NO;
+    return fs_http_send(c, MHD_HTTP_OK,
+                        url[1] == 'm' ? "text/plain; version=0.0.4; charset=utf-8"
+                                      : "application/json",
+                        body, len, MHD_RESPMEM_MUST_FREE);
+}
+
+static void fs_http_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[256];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    TLOG_I("metrics endpoint: %s", line);
+}
+
+/* "127.0.0.1:9464" / "[::1]:9464" of a bound socket. */
+static void fs_fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
+        snprintf(buf, cap, "[%s]:%u", host, ntohs(a6->sin6_port));
+    } else {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
+        snprintf(buf, cap, "%s:%u", host, ntohs(a4->sin_port));
+    }
+}
+
+int fs_metrics_serve(struct fs *fs, char *err, size_t errcap)
+{
+    const struct fs_conf *c = fs->conf;
+    struct fs_metrics *m = fs->metrics;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    int one = 1, rc;
+
+    if (!c->metrics)
+        return 0;
+    /* Our own socket: a bind failure gets its errno (libmicrohttpd would only say NULL). */
+    int sfd = socket(c->metrics_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sfd < 0) {
+        rc = -errno;
+        snprintf(err, errcap, "%s: socket: %s", c->metrics, strerror(-rc));
+        return rc;
+    }
+    (void)setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(sfd, (const struct sockaddr *)&c->metrics_addr, c->metrics_addr_len) != 0 ||
+        listen(sfd, 16) != 0 || getsockname(sfd, (struct sockaddr *)&bound, &blen) != 0) {
+        rc = -errno;
+        snprintf(err, errcap, "%s: %s", c->metrics, strerror(-rc));
+        close(sfd);
+        return rc;
+    }
+    fs_fmt_addr(&bound, m->addr, sizeof(m->addr));
+    m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+                                    MHD_USE_ERROR_LOG,
+                                0, NULL, NULL, fs_http_handler, fs, MHD_OPTION_LISTEN_SOCKET,
+                                sfd, MHD_OPTION_CONNECTION_LIMIT, 32u,
+                                MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_EXTERNAL_LOGGER,
+                                fs_http_log, NULL, MHD_OPTION_END);
+    if (!m->httpd) {
+        close(sfd);
+        snprintf(err, errcap, "%s: cannot start the HTTP server", c->metrics);
+        return -EIO;
+    }
+    TLOG_N("metrics on http://%s/metrics", m->addr);
+    return 0;
+}
