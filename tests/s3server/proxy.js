@@ -50,7 +50,7 @@ let cfg = defaults();
 // Fault bookkeeping; restarted whenever a new "fault" object is set.
 let faultState = { seen: 0, fired: 0 };
 
-const FAULT_KINDS = ['500', '503', 'reset', 'short', 'stall'];
+const FAULT_KINDS = ['500', '503', 'reset', 'short', 'stall', '403'];
 const CLASSES = ['GET', 'RANGED_GET', 'HEAD', 'LIST', 'PUT', 'OTHER'];
 
 function validateFault(f) {
@@ -215,11 +215,12 @@ function handle(req, res) {
   res.on('error', () => {});
 
   const fault = pickFault(cls);
-  if (fault && (fault.kind === '500' || fault.kind === '503')) {
+  if (fault && (fault.kind === '500' || fault.kind === '503' || fault.kind === '403')) {
     req.resume(); // discard any request body
     const send = () => {
       if (res.destroyed) return;
       if (fault.kind === '500') s3Error(res, 500, 'InternalError', 'We encountered an internal error. Please try again.', req);
+      else if (fault.kind === '403') s3Error(res, 403, 'AccessDenied', 'Access Denied', req);
       else s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.', req);
     };
     const d = ttfbDelay();

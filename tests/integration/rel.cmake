@@ -1,0 +1,13 @@
+# tests/integration/rel.cmake: reliability tests (issue #7): S3 and disk faults under a
+# byte-checked concurrent read workload, kill -9 crash loops, bad input, load, valgrind.
+# test_rel_reader is the checker the scripts run, not a test. Labels: rel (all of them),
+# long (the long variants, run by tests/run-all.sh --long), valgrind.
+if(TARGET tierfs)
+  add_executable(test_rel_reader ${CMAKE_CURRENT_SOURCE_DIR}/test_rel_reader.c)
+  set_target_properties(test_rel_reader PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${TIERFS_TEST_BIN_DIR})
+  foreach(t s3faults disk badinput crash load)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_rel_${t}.sh)
+      tierfs_integration_test(test_rel_${t} SCRIPT test_rel_${t}.sh TIMEOUT 180 LABELS rel)
+    endif()
+  endforeach()
+endif()
