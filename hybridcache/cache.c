@@ -28,12 +28,20 @@
  *
  * Placement: a value read from the origin for a normal fetch goes to memory (and with
  * HC_WRITE_ON_INSERT to the disk too); a prefetch (HC_FETCH_PREFETCH, every waiter a
- * prefetch) goes to the disk only, or in memory-only mode to the memory tier as low
- * priority. Disk hits are promoted to memory unless only prefetchers asked. With
+ * prefetch) goes to the memory tier as low priority (the first candidate for eviction,
+ * so it does not push hot blocks out) and, with a disk tier, to the disk too: the reader
+ * it was prefetched for finds it in memory instead of paying a disk read, and it survives
+ * on the disk if the memory tier drops it first. Disk hits are promoted to memory (every
+ * caller after the first finds the block in memory) unless only prefetchers asked. With
  * HC_WRITE_ON_EVICT, the memory tier's victims are written to the disk (unless the disk
  * index already has the hash). hc_disk_insert drops (-EAGAIN) instead of waiting.
  * Keys name immutable bytes (the fs puts the ETag in the key): a value is never rewritten
  * under the same key with other bytes, so a disk copy is never stale.
+ *
+ * Prefetchers skip what is cached: HC_FETCH_IF_ABSENT returns -EEXIST without a flight
+ * when the key is in memory, in the disk index or in flight (no disk read for a block
+ * already there). A fetcher that reads several blocks in one request stages them in a
+ * buffer it charges with hc_reserve(), so its memory is in the budget too.
  *
  * INVARIANTS
  *   - a flight is in its shard chain (linked) from creation until it finishes;
@@ -112,6 +120,7 @@ struct hc_cache {
 
     _Atomic uint64_t merges, origin_fetches, origin_errors, origin_bytes;
     _Atomic uint64_t overcommits, recheck_misses, inflight_bytes;
+    _Atomic uint64_t reserved;       /* hc_reserve() bytes outstanding */
 };
 
 static void hc_flight_run(struct hc_fetch_ctx *f);
@@ -241,14 +250,11 @@ static void hc_flight_admit(struct hc_fetch_ctx *f)
 /* Where a fetched value goes. @e is the flight's; insertion takes its own reference. */
 static void hc_place(struct hc_cache *c, struct hc_entry *e, enum hc_source src, bool want_mem)
 {
-    if (!c->disk) {
-        e->low_priority = !want_mem;
+    e->low_priority = !want_mem;
+    /* A disk hit only prefetchers asked for stays on the disk (nothing to gain). */
+    if (!c->disk || want_mem || src == HC_SRC_ORIGIN)
         (void)hc_mem_insert(c->mem, e);
-        return;
-    }
-    if (want_mem)
-        (void)hc_mem_insert(c->mem, e);
-    if (src == HC_SRC_ORIGIN && (c->write_mode == HC_WRITE_ON_INSERT || !want_mem))
+    if (c->disk && src == HC_SRC_ORIGIN && (c->write_mode == HC_WRITE_ON_INSERT || !want_mem))
         (void)hc_disk_insert(c->disk, e->hash, e->key, e->klen, e->data, e->len);
 }
 
@@ -425,15 +431,27 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
     if (!c || !hc_key_ok(key, klen) || !done || (!fetcher && !no_origin))
         return -EINVAL;
     hash = hc_key_hash(key, klen);
-    e = hc_mem_lookup(c->mem, hash, key, klen);
-    if (e) {
-        done(0, e, HC_SRC_MEMORY, done_arg);
-        return 0;
+    if (flags & HC_FETCH_IF_ABSENT) {
+        /* Cheap checks first, none of them a read or a policy hit; the flight table
+         * below is checked under its lock. */
+        if (hc_mem_contains(c->mem, hash, key, klen) ||
+            (c->disk && hc_disk_may_contain(c->disk, hash)))
+            return -EEXIST;
+    } else {
+        e = hc_mem_lookup(c->mem, hash, key, klen);
+        if (e) {
+            done(0, e, HC_SRC_MEMORY, done_arg);
+            return 0;
+        }
     }
 
     s = hc_flight_shard_of(c, hash);
     pthread_mutex_lock(&s->lock);
     f = hc_flight_find(s, hash, key, klen);
+    if (f && (flags & HC_FETCH_IF_ABSENT)) {
+        pthread_mutex_unlock(&s->lock);
+        return -EEXIST;
+    }
     if (f) {
         if (no_origin && f->state == HC_FL_ORIGIN) {
             /* Past the disk already: this caller asked not to wait for the origin. */
@@ -462,13 +480,20 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
     /* A flight for this key may have finished between the lookup above and the lock:
      * it placed the value before leaving the table, so look again (under the lock, so
      * no new flight can finish in between). */
-    e = hc_mem_lookup(c->mem, hash, key, klen);
-    if (e) {
-        pthread_mutex_unlock(&s->lock);
-        done(0, e, HC_SRC_MEMORY, done_arg);
-        return 0;
+    if (flags & HC_FETCH_IF_ABSENT) {
+        if (hc_mem_contains(c->mem, hash, key, klen)) {
+            pthread_mutex_unlock(&s->lock);
+            return -EEXIST;
+        }
+    } else {
+        e = hc_mem_lookup(c->mem, hash, key, klen);
+        if (e) {
+            pthread_mutex_unlock(&s->lock);
+            done(0, e, HC_SRC_MEMORY, done_arg);
+            return 0;
+        }
+        hc_add(&c->recheck_misses, 1);
     }
-    hc_add(&c->recheck_misses, 1);
     pthread_mutex_lock(&c->lock);
     if (c->closing) {
         pthread_mutex_unlock(&c->lock);
@@ -501,6 +526,30 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
 
     hc_flight_admit(f);
     return 0;
+}
+
+int hc_reserve(struct hc_cache *c, uint64_t bytes)
+{
+    uint64_t used;
+
+    if (!c)
+        return -EINVAL;
+    hc_mem_make_room(c->mem, bytes);
+    used = atomic_load(&c->acct.used);
+    do {
+        if (used + bytes > c->acct.limit)
+            return -ENOBUFS;
+    } while (!atomic_compare_exchange_weak(&c->acct.used, &used, used + bytes));
+    hc_add(&c->reserved, bytes);
+    return 0;
+}
+
+void hc_unreserve(struct hc_cache *c, uint64_t bytes)
+{
+    if (!c || !bytes)
+        return;
+    atomic_fetch_sub(&c->acct.used, bytes);
+    atomic_fetch_sub(&c->reserved, bytes);
 }
 
 struct hc_sync {
@@ -672,7 +721,7 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st)
     used = atomic_load(&c->acct.used);
     st->mem_used = used;
     st->mem_limit = c->mem_capacity;
-    st->inflight_bytes = atomic_load(&c->inflight_bytes);
+    st->inflight_bytes = atomic_load(&c->inflight_bytes) + atomic_load(&c->reserved);
     /* What the budget holds beyond the tier and the flights: the disk write queue and
      * evicted entries still held by readers (the budget does not tell them apart). */
     rest = ms.bytes + st->inflight_bytes;
@@ -768,6 +817,7 @@ static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t
         .capacity = conf->disk_capacity,
         .compression = conf->compression,
         .identity = conf->identity,
+        .refuse_unknown = conf->refuse_unknown,
         .write_queue_bytes = wq,
         .acct = &c->acct,
     };

@@ -137,6 +137,7 @@ struct hc_disk {
     uint64_t data_off, generation;
     uint64_t read_limit;          /* bytes of lookup read buffers at once */
     bool compression;
+    bool refuse_unknown;       /* conf->refuse_unknown */
 
     pthread_mutex_t lock;         /* the region lock: taken before index shard locks */
     pthread_cond_t cond;          /* writes done, regions freed, reads drained, stop */
@@ -303,11 +304,15 @@ static void hc_disk_write_done(struct ioeng_req *req)
     }
     r->wb = NULL;
     r->state = HC_DISK_R_CLEAN;
+    /* Return the buffer's charge before its write-queue slot: once wbufs drops, an insert
+     * may open (and charge) a new region, and the two must never be charged at once. */
+    hc_disk_charge(d, -(int64_t)d->region_size);
     d->wbufs--;
     d->writes_inflight--;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
-    hc_disk_wbuf_free(d, wb);
+    ioeng_buf_free(wb->buf);
+    free(wb);
 }
 
 /*
@@ -1103,11 +1108,14 @@ static int hc_disk_check_header(struct hc_disk *d, const char *identity, const c
     }
     enum hc_disk_kind kind = hc_disk_hdr_kind(buf, &h);
     *old_generation = 0;
+    if (kind == HC_DISK_KIND_UNKNOWN && d->refuse_unknown) {
+        /* Someone else's data (a file system, a database file, a mistyped path): keep it. */
+        TLOG_E("disk cache: the device holds data that is not a tierfs cache; not overwriting it");
+        rc = -EEXIST;
+        goto out;
+    }
     if (kind == HC_DISK_KIND_EMPTY || kind == HC_DISK_KIND_UNKNOWN) {
-        /*
-         * Unknown data is overwritten for now. A later "refuse unless told" option belongs
-         * here, before formatting: return -EEXIST unless the conf allows it.
-         */
+        /* Unknown data is overwritten only when the conf allows it (refuse_unknown off). */
         *why = kind == HC_DISK_KIND_EMPTY ? "empty device"
                                           : "device holds no tierfs cache (unknown data)";
         goto out;
@@ -1140,13 +1148,19 @@ struct hc_disk_recrec {
     uint64_t seq;
     uint32_t region;
     int n;
+    bool footer_ok;               /* from a verified summary, not a header scan */
     struct hc_disk_sum *sums;
 };
 
+/* By seq; within one seq the verified footer first, then the lower region (deterministic). */
 static int hc_disk_recrec_cmp(const void *a, const void *b)
 {
     const struct hc_disk_recrec *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    if (x->footer_ok != y->footer_ok)
+        return x->footer_ok ? -1 : 1;
+    return x->region < y->region ? -1 : x->region > y->region;
 }
 
 /* Rebuild the index from region summaries; regions replay in fill order. */
@@ -1163,6 +1177,7 @@ static int hc_disk_recover(struct hc_disk *d)
         struct hc_disk_sum *sums;
         uint64_t seq = 0;
         int n = hc_disk_read_summary(d, r, 0, &sums, &seq);
+        bool footer_ok = n >= 0;
         if (n == -EBADMSG || (n < 0 && n != -ENOMEM)) {
             n = hc_disk_scan_region(d, r, &sums, &seq);
             scanned += n > 0;
@@ -1175,10 +1190,28 @@ static int hc_disk_recover(struct hc_disk *d)
             free(sums);
             continue;
         }
-        recs[nrec++] = (struct hc_disk_recrec){ .seq = seq, .region = r, .n = n, .sums = sums };
+        recs[nrec++] = (struct hc_disk_recrec){ .seq = seq, .region = r, .n = n,
+                                                .footer_ok = footer_ok, .sums = sums };
         max_seq = CMN_MAX(max_seq, seq);
     }
     qsort(recs, nrec, sizeof(*recs), hc_disk_recrec_cmp);
+    /* A fill sequence names one fill of one region. Two regions claiming the same one
+     * (a misdirected write copied entry headers into a region whose own footer is
+     * garbage) cannot both be replayed: the FIFO needs distinct seqs, and one of the two
+     * is not what its headers say. Keep the first after sorting (the one whose footer
+     * verified); the other region stays FREE and its entries are never indexed. */
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < nrec; k++) {
+        if (kept > 0 && recs[kept - 1].seq == recs[k].seq) {
+            TLOG_W("disk cache: regions %u and %u both claim fill %llu; dropping region %u",
+                   recs[kept - 1].region, recs[k].region, (unsigned long long)recs[k].seq,
+                   recs[k].region);
+            free(recs[k].sums);
+            continue;
+        }
+        recs[kept++] = recs[k];
+    }
+    nrec = kept;
 
     for (uint32_t k = 0; k < nrec; k++) {
         struct hc_disk_recrec *rr = &recs[k];
@@ -1275,6 +1308,7 @@ static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
     unsigned depth = conf->io_depth ? conf->io_depth : 32;
     d->read_limit = (uint64_t)depth * (d->max_entry + 2ull * d->align);
     d->compression = conf->compression;
+    d->refuse_unknown = conf->refuse_unknown;
     d->acct = conf->acct;
     return 0;
 }
@@ -1328,8 +1362,15 @@ int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out)
 
     rc = hc_disk_check_header(d, identity, &why, &old_gen);
     if (rc == -ESTALE) {
-        TLOG_W("disk cache: %s; formatting %u regions of %u KiB (identity '%.64s')", why,
-               d->region_count, d->region_size >> 10, identity);
+        /* A first mount on an empty device is routine; wiping a cache (or other data)
+         * is worth a warning. */
+        if (strcmp(why, "empty device") == 0)
+            TLOG_N("disk cache: %s; formatting %u regions of %u KiB (identity '%.64s')", why,
+                   d->region_count, d->region_size >> 10, identity);
+        else
+            TLOG_W("disk cache: %s; formatting %u regions of %u KiB (identity '%.64s'): "
+                   "cached data is dropped", why, d->region_count, d->region_size >> 10,
+                   identity);
         rc = hc_disk_format(d, identity, old_gen);
     }
     if (rc == 0)
@@ -1783,7 +1824,17 @@ int hc_disk_debug_locate(struct hc_disk *d, uint64_t hash, uint64_t *dev_off, ui
 }
 
 #ifdef TIERFS_DEBUG
-#include <assert.h>
+#include <stdio.h>
+/* Checked whatever NDEBUG says: a debug build may also define NDEBUG (RelWithDebInfo with
+ * TIERFS_DEBUG, as the fuzz targets build), and a check that compiles away is no check. */
+#define HC_DISK_INVARIANT(c) ((c) ? (void)0 : hc_disk_invariant_failed(#c, __LINE__))
+
+static _Noreturn void hc_disk_invariant_failed(const char *what, int line)
+{
+    fprintf(stderr, "hybridcache/disk.c:%d: invariant failed: %s\n", line, what);
+    abort();
+}
+
 void hc_disk_check_invariants(struct hc_disk *d)
 {
     uint32_t counts[HC_DISK_R_RECLAIMING + 1] = { 0 }, bufs = 0;
@@ -1792,19 +1843,20 @@ void hc_disk_check_invariants(struct hc_disk *d)
     for (uint32_t r = 0; r < d->region_count; r++) {
         const struct hc_disk_region *g = &d->regions[r];
         counts[g->state]++;
-        assert((g->wb != NULL) == (g->state == HC_DISK_R_FILLING || g->state == HC_DISK_R_FLUSHING));
+        HC_DISK_INVARIANT((g->wb != NULL) ==
+                          (g->state == HC_DISK_R_FILLING || g->state == HC_DISK_R_FLUSHING));
         bufs += g->wb != NULL;
         if (g->state == HC_DISK_R_FREE)
-            assert(atomic_load(&g->seq) == 0);
+            HC_DISK_INVARIANT(atomic_load(&g->seq) == 0);
     }
-    assert(counts[HC_DISK_R_FREE] == d->nfree);
-    assert(counts[HC_DISK_R_FILLING] == (d->cur ? 1u : 0u));
-    assert(counts[HC_DISK_R_FLUSHING] + counts[HC_DISK_R_CLEAN] == d->fifo_len);
-    assert(bufs == d->wbufs && d->wbufs <= d->wbufs_max);
+    HC_DISK_INVARIANT(counts[HC_DISK_R_FREE] == d->nfree);
+    HC_DISK_INVARIANT(counts[HC_DISK_R_FILLING] == (d->cur ? 1u : 0u));
+    HC_DISK_INVARIANT(counts[HC_DISK_R_FLUSHING] + counts[HC_DISK_R_CLEAN] == d->fifo_len);
+    HC_DISK_INVARIANT(bufs == d->wbufs && d->wbufs <= d->wbufs_max);
     uint64_t prev = 0;
     for (uint32_t i = 0; i < d->fifo_len; i++) {
         uint64_t s = atomic_load(&d->regions[d->fifo[(d->fifo_head + i) % d->region_count]].seq);
-        assert(s > prev && s < d->next_seq);
+        HC_DISK_INVARIANT(s > prev && s < d->next_seq);
         prev = s;
     }
     pthread_mutex_unlock(&d->lock);

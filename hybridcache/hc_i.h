@@ -100,6 +100,8 @@ struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key,
  * replaced). Evicts to make room. @return 0 or -errno (-E2BIG larger than a shard). */
 int hc_mem_insert(struct hc_mem *m, struct hc_entry *e);
 int hc_mem_remove(struct hc_mem *m, uint64_t hash, const void *key, size_t klen);
+/* Is @key in the tier? No hit or miss is counted and the policy is not told. */
+bool hc_mem_contains(struct hc_mem *m, uint64_t hash, const void *key, size_t klen);
 /* Evict until at least @bytes fit in the shared budget (in-flight buffers make room). */
 void hc_mem_make_room(struct hc_mem *m, uint64_t bytes);
 struct hc_mem_stats {
@@ -122,6 +124,7 @@ struct hc_disk_conf {
     uint64_t capacity;             /* 0 = device size */
     bool compression;
     const char *identity;          /* mismatch with the device header wipes the cache */
+    bool refuse_unknown;           /* data that is no tierfs cache: -EEXIST instead of a format */
     uint64_t write_queue_bytes;    /* bound on bytes accepted but not yet on the device */
     struct hc_accounting *acct;    /* write queue buffers are charged here (may be NULL) */
 };

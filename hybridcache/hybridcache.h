@@ -62,6 +62,10 @@ struct hc_conf {
     enum hc_write_mode write_mode;
     uint64_t write_queue_bytes;   /* 0 = 4 regions' worth, capped by mem_capacity / 4 */
     const char *identity;         /* cache identity (fs: endpoint + bucket); mismatch wipes */
+    bool refuse_unknown;          /* a device holding data that is no tierfs cache (no magic,
+                                     not all zero) fails hc_create with -EEXIST instead of
+                                     being formatted; a tierfs cache of another identity,
+                                     block size or version is still wiped */
 };
 
 /* Where a fetch's value came from. */
@@ -126,6 +130,10 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
 #define HC_FETCH_PREFETCH 0x1   /* low priority: a fetched value goes to disk (or the memory
                                    tier's probation) so it does not push hot blocks out */
 #define HC_FETCH_NO_ORIGIN 0x2  /* look in memory and disk only; a miss completes with -ENOENT */
+#define HC_FETCH_IF_ABSENT 0x4  /* prefetch only what is nowhere: when the key is in memory,
+                                   maybe on the disk (its index has the hash) or already being
+                                   fetched, hc_fetch returns -EEXIST at once (done is not
+                                   called); no disk read, no hit counted */
 
 /*
  * Look @key up in memory, then disk, then call @fetcher; single-flight per key.
@@ -134,6 +142,16 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
  */
 int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
              hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg);
+/*
+ * Charge @bytes that the caller allocates itself (the staging buffer of a multi-block
+ * origin read) to the memory budget, evicting from the memory tier to make room, so
+ * in-flight memory stays within conf.mem_capacity. Thread safe.
+ * @return 0, or -ENOBUFS when they do not fit (the rest is pinned): nothing is charged.
+ */
+int hc_reserve(struct hc_cache *c, uint64_t bytes);
+/* Give back what hc_reserve() charged. */
+void hc_unreserve(struct hc_cache *c, uint64_t bytes);
+
 /* Synchronous hc_fetch. @return 0 and *out (a reference), or -errno. */
 int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
                   hc_fetcher_fn fetcher, void *fetcher_arg, struct hc_entry **out,

@@ -297,6 +297,17 @@ struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key,
     return e;
 }
 
+bool hc_mem_contains(struct hc_mem *m, uint64_t hash, const void *key, size_t klen)
+{
+    struct hc_mem_shard *s = hc_mem_shard_of(m, hash);
+    bool found;
+
+    pthread_mutex_lock(&s->lock);
+    found = hc_mem_find(s, hash, key, klen) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return found;
+}
+
 /*
  * Victims are chosen before @e joins the policy, so a new entry never evicts itself
  * (a low-priority entry placed at a queue's eviction end would otherwise be dropped by

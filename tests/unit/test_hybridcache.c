@@ -606,16 +606,22 @@ static struct hc_conf disk_conf(const char *path, enum hc_write_mode wm, uint64_
 }
 
 /* O_DIRECT where the filesystem has it. */
+static struct hc_cache *disk_cache_conf(struct hc_conf *conf)
+{
+    struct hc_cache *c;
+
+    if (hc_create(conf, &c) < 0) {
+        conf->direct_io = false;
+        assert_int_equal(hc_create(conf, &c), 0);
+    }
+    return c;
+}
+
 static struct hc_cache *disk_cache(const char *path, enum hc_write_mode wm, uint64_t mem)
 {
     struct hc_conf conf = disk_conf(path, wm, mem);
-    struct hc_cache *c;
 
-    if (hc_create(&conf, &c) < 0) {
-        conf.direct_io = false;
-        assert_int_equal(hc_create(&conf, &c), 0);
-    }
-    return c;
+    return disk_cache_conf(&conf);
 }
 
 static struct dev *t_dev(const char *path)
@@ -648,10 +654,12 @@ static void test_disk_promote_remount(void **state)
     hc_get_stats(c, &st);
     assert_int_equal(st.disk_inserts, 10);
     assert_true(st.mem_limit == 8u << 20 && st.disk_capacity > 0);
-    /* A prefetch goes to the disk only. */
+    /* A prefetch goes to the disk and, as low priority, to memory (its reader hits). */
     assert_int_equal(fetch_id(c, &o, 20, HC_FETCH_PREFETCH, &src, BS), 0);
     klen = key_of(20, key);
-    assert_null(hc_get(c, key, (size_t)klen));
+    struct hc_entry *pe = hc_get(c, key, (size_t)klen);
+    assert_non_null(pe);
+    hc_entry_put(pe);
     hc_get_stats(c, &st);
     assert_int_equal(st.disk_inserts, 11);
     assert_int_equal(hc_flush(c), 0);
@@ -849,10 +857,9 @@ static void test_disk_eio_goes_to_origin(void **state)
 static void test_disk_memory_bound(void **state)
 {
     const uint64_t mem = 4u << 20;
-    /* As in memory-only mode, plus one region: hc_disk_write_done() frees a written
-     * region's write-queue slot before it returns the buffer's charge, so for a moment a
-     * new region can be charged beside the old one (disk.c; reported). */
-    const uint64_t slack = (4 + 5) * (uint64_t)BS + REGION;
+    /* As in memory-only mode: a written region's charge is returned before its
+     * write-queue slot (disk.c), so no region is ever charged beyond the queue. */
+    const uint64_t slack = (4 + 5) * (uint64_t)BS;
     char path[512];
     struct hc_cache *c;
     struct origin o;
@@ -876,6 +883,146 @@ static void test_disk_memory_bound(void **state)
     unlink(path);
 }
 
+struct hc_count_box {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int n;
+};
+
+static void stream_done_box(int result, struct hc_entry *e, enum hc_source src, void *arg)
+{
+    struct hc_count_box *b = arg;
+
+    assert_int_equal(result, 0);
+    hc_entry_put(e);
+    pthread_mutex_lock(&b->lock);
+    b->n++;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Consecutive reads of a disk-resident block (a 1 MiB block read by 8 FUSE reads of
+ * 128 KiB): one disk read, the rest hit memory (promoted), with the default policy. */
+static void test_disk_hit_promoted_once(void **state)
+{
+    char path[512];
+    struct hc_cache *c;
+    struct hc_conf conf;
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+
+    t_path(path, sizeof(path), "promote1");
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    for (unsigned id = 0; id < 40; id++) {
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+        if (id % 8 == 7) /* the write queue (2 regions) must not drop any */
+            assert_int_equal(hc_flush(c), 0);
+    }
+    assert_int_equal(hc_flush(c), 0);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_inserts, 40);
+    hc_destroy(c);
+
+    conf = disk_conf(path, HC_WRITE_ON_INSERT, 8u << 20);
+    conf.mem_policy = NULL; /* the default (s3fifo), as the fs uses it */
+    c = disk_cache_conf(&conf);
+    for (unsigned id = 0; id < 40; id++) {
+        for (unsigned i = 0; i < 8; i++) { /* a 1 MiB block read as 8 x 128 KiB */
+            assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+            assert_int_equal(src, i == 0 ? HC_SRC_DISK : HC_SRC_MEMORY);
+        }
+    }
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_hits, 40);
+    assert_int_equal(st.disk_bytes_read >= 40ull * BS && st.disk_bytes_read < 80ull * BS, 1);
+    /* (32 threads at once on one disk-resident key: test_disk_promote_remount.) */
+    assert_int_equal(atomic_load(&o.calls), 40);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
+/* HC_FETCH_IF_ABSENT: -EEXIST without a read when the key is in memory, on the disk or in
+ * flight; otherwise an ordinary (prefetch) fetch. */
+static void test_if_absent(void **state)
+{
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct hc_stats st0, st;
+    enum hc_source src;
+    const unsigned pf = HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT;
+
+    t_path(path, sizeof(path), "ifabsent");
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    assert_int_equal(fetch_id(c, &o, 1, pf, &src, BS), 0); /* nowhere: fetched */
+    assert_int_equal(src, HC_SRC_ORIGIN);
+    assert_int_equal(atomic_load(&o.calls), 1);
+    hc_get_stats(c, &st0);
+    assert_int_equal(fetch_id(c, &o, 1, pf, &src, 0), -EEXIST); /* in memory */
+    assert_int_equal(hc_flush(c), 0);
+    hc_destroy(c);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    hc_get_stats(c, &st0);
+    assert_int_equal(fetch_id(c, &o, 1, pf, &src, 0), -EEXIST); /* on the disk only */
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_hits + st.disk_misses, st0.disk_hits + st0.disk_misses);
+    assert_int_equal(st.disk_bytes_read, st0.disk_bytes_read);
+    assert_int_equal(st.mem_hits, st0.mem_hits);
+    assert_int_equal(atomic_load(&o.calls), 1);
+    origin_stop(&o);
+
+    /* In flight: a slow origin holds the first fetch; IF_ABSENT does not join it. */
+    origin_start(&o, true);
+    o.delay_us = 200000;
+    char key[32];
+    int klen = key_of(2, key);
+    struct oreq r = {.o = &o, .id = 2};
+    struct hc_count_box box = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct hc_entry *e;
+    assert_int_equal(hc_fetch(c, key, (size_t)klen, 0, fetcher, &r, stream_done_box, &box), 0);
+    assert_int_equal(hc_fetch(c, key, (size_t)klen, pf, fetcher, &r, stream_done_box, &box),
+                     -EEXIST);
+    pthread_mutex_lock(&box.lock);
+    while (box.n < 1)
+        pthread_cond_wait(&box.cond, &box.lock);
+    pthread_mutex_unlock(&box.lock);
+    assert_int_equal(atomic_load(&o.calls), 1); /* this origin's first call */
+    e = hc_get(c, key, (size_t)klen);
+    assert_non_null(e);
+    hc_entry_put(e);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
+/* hc_reserve charges the budget (evicting to make room) and refuses what cannot fit. */
+static void test_reserve(void **state)
+{
+    struct hc_cache *c = mem_cache(2u << 20, "lru");
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+
+    origin_start(&o, false);
+    for (unsigned id = 0; id < 32; id++) /* fill the tier: 32 x 64 KiB = 2 MiB */
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    assert_int_equal(hc_reserve(c, 1u << 20), 0); /* half the tier is evicted for it */
+    hc_get_stats(c, &st);
+    assert_true(st.mem_used <= 2u << 20);
+    assert_true(st.inflight_bytes >= 1u << 20);
+    assert_true(st.mem_evictions >= 16);
+    assert_int_equal(hc_reserve(c, 3u << 20), -ENOBUFS); /* more than the budget */
+    hc_unreserve(c, 1u << 20);
+    hc_get_stats(c, &st);
+    assert_true(st.inflight_bytes == 0 && st.mem_used <= 1u << 20);
+    origin_stop(&o);
+    hc_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +1035,9 @@ int main(void)
         cmocka_unit_test(test_disk_admission_drops),
         cmocka_unit_test(test_disk_eio_goes_to_origin),
         cmocka_unit_test(test_disk_memory_bound),
+        cmocka_unit_test(test_disk_hit_promoted_once),
+        cmocka_unit_test(test_if_absent),
+        cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
