@@ -762,13 +762,14 @@ static void bc_fetch_loop(struct bc_thread *t)
 static void bc_get_loop(struct bc_thread *t)
 {
     struct bc_bench *b = t->b;
-    unsigned every = b->o.lat_every;
+    unsigned every = b->o.lat_every, countdown = 0;
     char key[BC_KEY_LEN];
     uint64_t n = 0;
 
     while (!bc_stopped(b)) {
         uint64_t id = bc_next_id(t), t0 = 0;
-        bool sample = n % every == 0;
+        bool sample = countdown == 0; /* a countdown, not n % every: no division per get */
+        countdown = sample ? every - 1 : countdown - 1;
         size_t klen = bc_key_format(id, key);
         if (sample)
             t0 = cmn_now_ns();
