@@ -229,6 +229,16 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh);
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk,
                     void *buf, size_t cap);
 
+/* ---- store.c (library tierfs_fsutil) ---- */
+
+/*
+ * Create the S3 client @c describes: credentials (static keys, anonymous, or the default
+ * chain), the S3 backend, the retry layer. Nothing is sent yet.
+ * @return 0 and *out, or -errno (a log line names the cause; *creds_failed says whether
+ * it was the credentials).
+ */
+int fs_store_create(const struct fs_conf *c, struct objstore **out, bool *creds_failed);
+
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
 

@@ -244,42 +244,24 @@ static int fs_sig_start(sigset_t *set)
 static int fs_start_store(struct fs *fs, struct fs_capture *cap)
 {
     const struct fs_conf *c = fs->conf;
-    struct objstore_creds *creds = NULL;
-    struct objstore *s3 = NULL;
     struct objstore_list_result res;
     char errmsg[OBJSTORE_ERRMSG_MAX] = "";
     int rc;
 
-    if (c->access_key)
-        rc = objstore_creds_static(c->access_key, c->secret_key, NULL, &creds);
-    else if (!c->no_sign_request)
-        rc = objstore_creds_default(c->profile, &creds);
-    else
-        rc = 0;
-    if (rc < 0) {
+    bool creds_failed;
+
+    rc = fs_store_create(c, &fs->os, &creds_failed);
+    if (rc < 0 && creds_failed) {
         fprintf(stderr, "tierfs: no credentials for %s: %s\n", c->source,
                 fs_capture_last(cap, strerror(-rc)));
         return rc;
     }
-    struct objstore_s3_conf sc = {
-        .bucket = c->bucket,
-        .endpoint = c->endpoint,
-        .region = c->region,
-        .path_style = c->path_style,
-        .profile = c->profile,
-        .anonymous = c->no_sign_request,
-        .ca_bundle = c->ca_bundle,
-        .insecure = c->insecure,
-        .max_connections = c->max_connections,
-        .creds = creds,
-    };
-    if ((rc = objstore_s3_create(&sc, &s3)) < 0) {
+    if (rc < 0) {
         fprintf(stderr, "tierfs: cannot set up the S3 client: %s\n",
                 fs_capture_last(cap, strerror(-rc)));
         return rc;
     }
-    if ((rc = objstore_retry_create(s3, NULL, &fs->os)) < 0 ||
-        (rc = fs_metrics_wrap_store(fs->metrics, fs->os, &fs->os)) < 0) {
+    if ((rc = fs_metrics_wrap_store(fs->metrics, fs->os, &fs->os)) < 0) {
         fprintf(stderr, "tierfs: cannot set up the S3 client: %s\n", strerror(-rc));
         return rc;
     }

@@ -3,7 +3,7 @@
  * tierfs_cache.c: tierfs-cache, offline inspection and maintenance of a tierfs disk cache.
  *
  * DESIGN
- * One subcommand per run (inspect, verify, clear), each on one PATH: the file or block
+ * One subcommand per run (inspect, verify, clear, warm), each on one PATH: the file or block
  * device a daemon uses as disk_cache. The on-device format stays in hybridcache/disk.c;
  * this file only calls its offline API (hc_disk_inspect/verify/wipe, disk_i.h) and prints.
  * The tool never formats and never creates PATH. Before touching the device it takes the
@@ -49,7 +49,12 @@ struct ctool_cmd {
     unsigned opts;       /* CTOOL_OPT_* */
     bool exclusive;      /* needs the device to itself (refuses when in use) */
     int (*run)(struct ctool *t);
+    /* A command with its own arguments (warm): gets the whole command line instead. */
+    int (*main)(int argc, char **argv, FILE *out, FILE *err);
 };
+
+/* tools/cache_warm.c */
+int ctool_warm_main(int argc, char **argv, FILE *out, FILE *err);
 
 struct ctool {
     const struct ctool_cmd *cmd;
@@ -478,14 +483,14 @@ static const struct ctool_cmd ctool_cmds[] = {
      "Refuses (exit 2) when PATH is missing, empty or not a tierfs cache; warns when a\n"
      "running tierfs uses it.\n"
      "  --json           one JSON object instead of text\n" CTOOL_COMMON_HELP,
-     CTOOL_OPT_JSON, false, ctool_inspect},
+     CTOOL_OPT_JSON, false, ctool_inspect, NULL},
     {"verify", "read every entry and check its checksums",
      "Usage: " CTOOL_PROG " verify [OPTIONS] PATH\n"
      "Read every live entry of the cache at PATH, check its header and data checksums and\n"
      "list the corrupt ones (region, offset, key). Exit 0 when all are good, 1 when some are\n"
      "corrupt, 2 on errors. Refuses a cache a running tierfs uses.\n"
      "  -v, --verbose    list every entry, and the library's log lines\n" CTOOL_COMMON_HELP,
-     CTOOL_OPT_VERBOSE, true, ctool_verify},
+     CTOOL_OPT_VERBOSE, true, ctool_verify, NULL},
     {"clear", "empty the cache so the next mount starts empty",
      "Usage: " CTOOL_PROG " clear [OPTIONS] PATH\n"
      "Drop every entry of the cache at PATH (a new header generation; layout and identity\n"
@@ -493,25 +498,23 @@ static const struct ctool_cmd ctool_cmds[] = {
      "its header is zeroed and the next mount formats it), and a cache a running tierfs\n"
      "uses.\n"
      "  -f, --force      clear PATH even when it holds no tierfs cache\n" CTOOL_COMMON_HELP,
-     CTOOL_OPT_FORCE, true, ctool_clear},
-    /*
-     * "warm": prefill a cache from S3 (issue #6, a later step, not built yet). Its row goes
-     * here; it will need the object store options as well as PATH.
-     */
+     CTOOL_OPT_FORCE, true, ctool_clear, NULL},
+    {"warm", "fetch objects of a bucket into a cache before mounting", NULL, 0, true, NULL,
+     ctool_warm_main},
 };
 
 static void ctool_usage(FILE *f)
 {
     fprintf(f,
             "Usage: %s COMMAND [OPTIONS] PATH\n"
-            "Inspect, verify or clear a tierfs disk cache (file or block device) offline.\n"
+            "Inspect, verify, clear or warm a tierfs disk cache (file or block device) offline.\n"
             "Commands:\n",
             CTOOL_PROG);
     for (size_t i = 0; i < CMN_ARRAY_SIZE(ctool_cmds); i++)
         fprintf(f, "  %-8s %s\n", ctool_cmds[i].name, ctool_cmds[i].summary);
     fprintf(f,
             "Run '%s COMMAND --help' for its options. Exit status: 0 ok, 1 corruption "
-            "found (verify), 2 error.\n",
+            "found (verify), 2 error, 3 cache full (warm).\n",
             CTOOL_PROG);
 }
 
@@ -603,10 +606,12 @@ int ctool_main(int argc, char **argv, FILE *out, FILE *err)
         if (!strcmp(argv[1], ctool_cmds[i].name))
             t.cmd = &ctool_cmds[i];
     if (!t.cmd) {
-        ctool_fail(&t, "unknown command '%s' (inspect, verify or clear; see '%s --help')", argv[1],
-                   CTOOL_PROG);
+        ctool_fail(&t, "unknown command '%s' (inspect, verify, clear or warm; see '%s --help')",
+                   argv[1], CTOOL_PROG);
         return CTOOL_EXIT_ERROR;
     }
+    if (t.cmd->main)
+        return t.cmd->main(argc, argv, out, err);
     rc = ctool_parse(&t, argc, argv);
     if (rc != 0)
         return rc > 0 ? CTOOL_EXIT_OK : CTOOL_EXIT_ERROR;
