@@ -56,6 +56,7 @@ struct fs_conf {
     char *endpoint, *region, *profile, *ca_bundle, *access_key, *secret_key;
     int path_style, no_sign_request, insecure;
     char *block_size_s, *mem_cache_size_s, *disk_cache, *disk_cache_size_s, *direct_io_s;
+    int disk_cache_overwrite;  /* format a disk_cache that holds data of something else */
     char *io_engine, *eviction, *compression;
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
     char *read_ahead_s, *prefetch_s;

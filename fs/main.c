@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,9 +312,13 @@ static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
         .io_engine = c->io_engine,
         .compression = c->compress,
         .identity = fs->cache_identity,
+        .refuse_unknown = !c->disk_cache_overwrite,
     };
     if ((rc = hc_create(&hc, &fs->cache)) < 0) {
-        if (rc == -EINVAL)
+        if (rc == -EEXIST && c->disk_cache)
+            fprintf(stderr, "tierfs: cache path not usable: %s: it holds data that is not a "
+                    "tierfs cache (-o disk_cache_overwrite formats it)\n", c->disk_cache);
+        else if (rc == -EINVAL)
             fprintf(stderr, "tierfs: bad cache settings: %s\n",
                     fs_capture_last(cap, "invalid configuration"));
         else if (c->disk_cache)
@@ -325,6 +330,30 @@ static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
         return rc;
     }
     return 0;
+}
+
+/*
+ * Is a tierfs already mounted on @mnt (an absolute, resolved path)? The kernel would stack
+ * a second mount on top of it, hiding the first: an fstab line mounted twice, or a mount
+ * retried by a script. @return true and the source in @src, else false.
+ */
+static bool fs_already_mounted(const char *mnt, char *src, size_t cap)
+{
+    FILE *f = setmntent("/proc/self/mounts", "r");
+    struct mntent me, *m;
+    char buf[4 * PATH_MAX];
+    bool found = false;
+
+    if (!f)
+        return false;
+    while (!found && (m = getmntent_r(f, &me, buf, sizeof(buf))) != NULL) {
+        if (strcmp(m->mnt_dir, mnt) == 0 && strcmp(m->mnt_type, "fuse.tierfs") == 0) {
+            snprintf(src, cap, "%s", m->mnt_fsname);
+            found = true;
+        }
+    }
+    endmntent(f);
+    return found;
 }
 
 /* Options every tierfs mount gets; added after the user's so they win (ro). */
@@ -390,6 +419,12 @@ int main(int argc, char **argv)
     struct stat st;
     if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "tierfs: mountpoint %s: not a directory\n", conf.mountpoint);
+        goto out_opts;
+    }
+    char other[256];
+    if (fs_already_mounted(mnt, other, sizeof(other))) {
+        fprintf(stderr, "tierfs: mountpoint %s: already mounted (%s); unmount it first\n",
+                conf.mountpoint, other);
         goto out_opts;
     }
     if (fs_add_mount_args(&args, &conf) != 0)

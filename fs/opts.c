@@ -44,6 +44,7 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("mem_cache_size=%s", mem_cache_size_s),
     FS_OPT("disk_cache=%s", disk_cache),
     FS_OPT("disk_cache_size=%s", disk_cache_size_s),
+    FS_OPT("disk_cache_overwrite", disk_cache_overwrite),
     FS_OPT("direct_io=%s", direct_io_s),
     FS_OPT("io_engine=%s", io_engine),
     FS_OPT("eviction=%s", eviction),
@@ -466,6 +467,7 @@ void fs_opts_help(const char *argv0)
            "    -o disk_cache=PATH     disk tier on a file or block device (default: none);\n"
            "                           survives unmount, reused by the next mount\n"
            "    -o disk_cache_size=SIZE disk tier size (default: the device's size, 1G for a new file)\n"
+           "    -o disk_cache_overwrite  format a disk_cache that holds other data (refused by default)\n"
            "    -o direct_io=yes|no    O_DIRECT on the disk tier (default yes)\n"
            "    -o io_engine=uring|psync  disk I/O engine (default uring, falls back to psync)\n"
            "    -o eviction=POLICY     memory tier policy: lru|s3fifo|sieve|tinylfu (default s3fifo)\n"
