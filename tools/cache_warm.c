@@ -182,9 +182,9 @@ static int warm_read_keys(struct warm *w, const char *file)
 }
 
 /*
- * How many device bytes the disk tier can hold without evicting: every region but the
- * ones the reclaimer keeps free and the one being filled, less each region's footer and
- * what the cache already holds. Read from the header hc_create just wrote or recovered.
+ * How many more device bytes the disk tier takes without evicting: the free regions but
+ * the ones the reclaimer keeps free, less each region's footer. Read from the cache
+ * hc_create just formatted or recovered.
  */
 static int warm_budget(struct warm *w)
 {
@@ -203,9 +203,10 @@ static int warm_budget(struct warm *w)
     if (in.kind != HC_DISK_KIND_CACHE)
         return -EMEDIUMTYPE;
     hc_get_stats(w->cache, &st);
-    uint64_t regions = in.region_count > WARM_CLEAN_REGIONS ? in.region_count - WARM_CLEAN_REGIONS : 0;
-    uint64_t room = regions * (in.region_size - (uint64_t)sizeof(struct hc_disk_footer));
-    w->budget = room > st.disk_used ? room - st.disk_used : 0;
+    /* New blocks go to free regions only; taking one that leaves fewer than the reclaimer
+     * keeps free evicts the oldest region. */
+    uint64_t regions = in.regions_free > WARM_CLEAN_REGIONS ? in.regions_free - WARM_CLEAN_REGIONS : 0;
+    w->budget = regions * (in.region_size - (uint64_t)sizeof(struct hc_disk_footer));
     w->evictions0 = st.disk_evictions;
     w->drops_seen = st.admission_drops;
     return 0;
