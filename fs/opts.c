@@ -277,6 +277,13 @@ static int fs_parse_source(struct fs_conf *conf)
     blen = sep ? (size_t)(sep - bucket) : strlen(bucket);
     if (blen == 0 || blen > 255 || memchr(bucket, '/', blen))
         return fs_bad("the source", src, "BUCKET, BUCKET:/PREFIX or s3://BUCKET/PREFIX");
+    /* No S3 implementation names a bucket with other bytes; they would only garble the URL. */
+    for (size_t i = 0; i < blen; i++) {
+        char ch = bucket[i];
+        if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') && !(ch >= '0' && ch <= '9') &&
+            ch != '.' && ch != '-' && ch != '_')
+            return fs_bad("the source", src, "a bucket name of letters, digits, '.', '-' and '_'");
+    }
 
     const char *p = sep ? sep + 1 : "";
     while (*p == '/')
