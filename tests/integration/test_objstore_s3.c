@@ -280,6 +280,43 @@ static void test_list_2500_paged(void **state)
     objstore_destroy(os);
 }
 
+/*
+ * Virtual-hosted addressing (the AWS default): the bucket goes into the Host name.
+ * radosgw is started with "rgw dns name = localhost" and curl resolves *.localhost to
+ * loopback, so http://localhost:PORT becomes http://BUCKET.localhost:PORT/KEY.
+ */
+static void test_virtual_hosted(void **state)
+{
+    const char *port = strrchr(env.endpoint, ':');
+    assert_non_null(port);
+    char endpoint[128];
+    snprintf(endpoint, sizeof(endpoint), "http://localhost%s", port);
+    struct objstore_creds *creds;
+    assert_int_equal(objstore_creds_static(env.access_key, env.secret_key, NULL, &creds), 0);
+    struct objstore_s3_conf conf = {
+        .bucket = env.bucket, .endpoint = endpoint, .region = env.region,
+        .path_style = false, .creds = creds, .connect_timeout_ms = 1000,
+    };
+    struct objstore *os;
+    assert_int_equal(objstore_s3_create(&conf, &os), 0);
+    char err[OBJSTORE_ERRMSG_MAX], buf[64];
+    const char *key = "vhost/dir/obj with space";
+    assert_int_equal(objstore_put(os, key, "virtual", 7, NULL, err, sizeof(err)), 0);
+    assert_int_equal(objstore_get(os, key, 0, 0, NULL, buf, sizeof(buf), 0, NULL, err, sizeof(err)), 7);
+    assert_memory_equal(buf, "virtual", 7);
+    struct objstore_list_args la = { .prefix = "vhost/", .delimiter = "/" };
+    struct objstore_list_result res;
+    assert_int_equal(objstore_list(os, &la, &res, err, sizeof(err)), 0);
+    assert_int_equal(res.n_prefixes, 1);
+    assert_string_equal(res.prefixes[0], "vhost/dir/");
+    objstore_list_result_free(&res);
+    struct s3env_counters c = counters();
+    assert_int_equal(c.put, 1);
+    assert_int_equal(c.get, 1);
+    assert_int_equal(c.list, 1);
+    objstore_destroy(os);
+}
+
 static void test_special_keys(void **state)
 {
     static const char *const keys[] = {
@@ -494,6 +531,7 @@ int main(void)
         cmocka_unit_test_setup(test_if_match, setup),
         cmocka_unit_test_setup(test_list_2500_paged, setup),
         cmocka_unit_test_setup(test_special_keys, setup),
+        cmocka_unit_test_setup(test_virtual_hosted, setup),
         cmocka_unit_test_setup(test_wrong_secret, setup),
         cmocka_unit_test_setup(test_server_down, setup),
         cmocka_unit_test_setup(test_proxy_503_retried, setup),

@@ -141,6 +141,8 @@ ms mon client mode = crc
 # the client's delayed ACK), which made every request through a kept-alive connection slow.
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
 rgw data = $D/rgw
+# lets clients address buckets virtual-hosted style as BUCKET.localhost:PORT (the AWS default)
+rgw dns name = localhost
 rgw enable ops log = false
 # free tails of deleted/overwritten objects after ~30 s instead of 2 h (memstore = RAM)
 rgw gc obj min wait = 30
