@@ -7,10 +7,10 @@
 # Engines: uring = fio io_uring, iodepth=D, 1 job; cache: 1 reader with D fetches in
 # flight, io-depth D. psync = fio psync with D jobs (psync has no queue, so depth means
 # threads); cache: psync engine with D threads, 1 reader with D fetches in flight.
-# Each (engine, depth) runs fio and the cache alternately, -r times; the best of each is
-# compared (both see the same neighbours on a shared machine). The cache verifies the bytes
+# Each (engine, depth) runs fio and the cache alternately, -r times, and compares the best
+# and the median of each (both see the same neighbours on a shared machine). The cache verifies the bytes
 # of one read in 64 (regenerating a 1 MiB value costs about as much CPU as the read).
-# cpu_ms/blk: CPU time per 1 MiB block read, of fio's process and of the cache bench's.
+# ms_cpu/b: median CPU milliseconds per 1 MiB block read, of fio's jobs and of the bench.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +34,7 @@ usage: $0 [-b BIN] [-f FILE] [-s SIZE_MIB] [-e "uring psync"] [-d "1 4 16"] [-t 
   -e  engines [$engines]
   -d  queue depths [$depths]
   -t  seconds per measurement [$secs]
-  -r  repetitions, best taken [$reps]
+  -r  repetitions (best and median reported) [$reps]
   -m  memory tier of the cache bench (tiny: hits come from the disk) [$mem]
   -k  keep the cache file (default: delete it at the end)
 EOF
@@ -94,10 +94,17 @@ got=$(prepare "$keys")
 common=(--mode disk --disk-path "$file" --disk "${size_mib}M" --keys "$keys" --dist uniform
         --value-size 1M --mem "$mem" --readers 1 --duration "$secs" --verify-every 64 --csv)
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN{print (a > b) ? a : b}'; }
+# max / median of the arguments (numbers)
+max() { printf '%s\n' "$@" | sort -g | tail -1; }
+median() {
+    printf '%s\n' "$@" | sort -g |
+        awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+div() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", (b > 0) ? a / b : 0}'; }
 
-fmt="%-6s %5s %10s %10s %7s %8s %8s %14s %16s\n"
-printf "$fmt" engine depth fio_MB/s cache_MB/s ratio mem_hit disk_hit fio_cpu_ms/blk cache_cpu_ms/blk
+fmt="%-6s %5s %9s %9s %9s %9s %6s %6s %7s %8s %8s %8s\n"
+printf "$fmt" "" "" fio cache fio cache ratio ratio cache cache fio cache
+printf "$fmt" engine depth best_MB/s best_MB/s med_MB/s med_MB/s best med mem_hit disk_hit ms_cpu/b ms_cpu/b
 for eng in $engines; do
     case $eng in
     uring) fio_eng=(--ioengine=io_uring) ;;
@@ -110,32 +117,30 @@ for eng in $engines; do
         else
             fio_q=(--iodepth=1 --numjobs="$d")
         fi
-        fio_best=0 cache_best=0 hit=0 mhit=0 fcpu=0 ccpu=0
+        f_mb=() c_mb=() f_cpu=() c_cpu=() c_mhit=() c_dhit=()
         for ((r = 0; r < reps; r++)); do
-            # bandwidth, and CPU seconds per block: with group_reporting the CPU percentages
-            # are of the summed job runtime
+            # bandwidth, and CPU milliseconds per block: with group_reporting the CPU
+            # percentages are of the summed job runtime (ms)
             read -r bw fc < <(fio --name=vs-cache --filename="$file" --readonly --rw=randread \
                     --bs=1M --direct=1 "${fio_eng[@]}" "${fio_q[@]}" --group_reporting \
                     --runtime="$secs" --time_based --size="${size_mib}M" --output-format=json |
                 jq -r '.jobs[0] | "\(.read.bw_bytes) \((.usr_cpu + .sys_cpu) / 100 * .job_runtime / .read.total_ios)"')
-            mb=$(awk -v b="$bw" 'BEGIN{printf "%.1f", b / 1e6}')
-            if [[ $(best "$fio_best" "$mb") != "$fio_best" ]]; then
-                fio_best=$mb
-                fcpu=$(awk -v c="$fc" 'BEGIN{printf "%.3f", c}')
-            fi
+            f_mb+=("$(awk -v b="$bw" 'BEGIN{printf "%.1f", b / 1e6}')")
+            f_cpu+=("$fc")
             out=$("$bin" "${common[@]}" --engine "$eng" --io-depth "$d" --inflight "$d")
-            mbs=$(csv_field read_mb_s <<<"$out")
-            if [[ $(best "$cache_best" "$mbs") != "$cache_best" ]]; then
-                cache_best=$mbs
-                hit=$(csv_field hit_disk <<<"$out")
-                mhit=$(csv_field hit_mem <<<"$out")
-                ccpu=$(awk -v c="$(csv_field cpu_s <<<"$out")" -v n="$(csv_field reads <<<"$out")" \
-                    'BEGIN{printf "%.3f", (n > 0) ? c * 1000 / n : 0}')
-            fi
             [[ $(csv_field mismatches <<<"$out") == 0 ]] || {
                 echo "$0: the cache returned wrong bytes" >&2; exit 1; }
+            c_mb+=("$(csv_field read_mb_s <<<"$out")")
+            c_mhit+=("$(csv_field hit_mem <<<"$out")")
+            c_dhit+=("$(csv_field hit_disk <<<"$out")")
+            c_cpu+=("$(awk -v c="$(csv_field cpu_s <<<"$out")" -v n="$(csv_field reads <<<"$out")" \
+                'BEGIN{printf "%.3f", (n > 0) ? c * 1000 / n : 0}')")
         done
-        ratio=$(awk -v a="$cache_best" -v b="$fio_best" 'BEGIN{printf "%.3f", (b > 0) ? a / b : 0}')
-        printf "$fmt" "$eng" "$d" "$fio_best" "$cache_best" "$ratio" "$mhit" "$hit" "$fcpu" "$ccpu"
+        fb=$(max "${f_mb[@]}") cb=$(max "${c_mb[@]}")
+        fm=$(median "${f_mb[@]}") cm=$(median "${c_mb[@]}")
+        printf "$fmt" "$eng" "$d" "$fb" "$cb" "$fm" "$cm" "$(div "$cb" "$fb")" "$(div "$cm" "$fm")" \
+            "$(median "${c_mhit[@]}")" "$(median "${c_dhit[@]}")" \
+            "$(awk -v x="$(median "${f_cpu[@]}")" 'BEGIN{printf "%.3f", x}')" \
+            "$(awk -v x="$(median "${c_cpu[@]}")" 'BEGIN{printf "%.3f", x}')"
     done
 done
