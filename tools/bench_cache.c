@@ -927,14 +927,15 @@ static double bc_cpu_seconds(void)
 }
 
 /*
- * Insert keys 0..fill_keys-1. With a disk tier they go straight to disk and a write the
- * cache drops for admission (the write queue was full) is retried after an hc_flush, so
- * the disk ends up holding every key that fits. @return 0 or -errno.
+ * Insert keys 0..fill_keys-1. With a disk tier (and not in get mode) they go straight to
+ * disk and a write the cache drops for admission (the write queue was full) is retried
+ * after an hc_flush, so the disk ends up holding every key that fits. @return 0 or -errno.
  */
 static int bc_fill(struct bc_bench *b, struct bc_result *r)
 {
     struct hc_stats st;
-    unsigned flags = b->o.disk_path ? HC_INSERT_DISK_ONLY : 0;
+    /* get mode reads the memory tier only, so its hot set goes there even with a disk */
+    unsigned flags = b->o.disk_path && b->o.mode != BC_MODE_GET ? HC_INSERT_DISK_ONLY : 0;
     void *buf = ioeng_buf_alloc(b->o.value_max);
     char key[BC_KEY_LEN];
     uint64_t drops, t0 = cmn_now_ns();
