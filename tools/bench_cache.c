@@ -101,6 +101,7 @@ struct bc_thread {
     _Atomic uint64_t ops; /* written by the owner, read by the progress reporter */
     /* owned by the thread, read after join */
     uint64_t bytes, by_src[4], misses, errors, verified, mismatches, nsub, nok;
+    uint64_t handoff_ns, handoffs; /* done callback -> reader picked the op up (sampled) */
     /* async reads */
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -682,12 +683,17 @@ static void bc_done(int result, struct hc_entry *e, enum hc_source src, void *ar
 static void bc_reap(struct bc_thread *t, struct bc_op *list)
 {
     struct bc_op *op, *next;
-    uint64_t n = 0;
+    uint64_t n = 0, now = list && t->b->o.lat_every ? cmn_now_ns() : 0;
 
     for (op = list; op; op = next) {
         next = op->next;
-        if (op->sample)
+        if (op->sample) {
             bc_hist_record(t->hist, op->t1 - op->t0);
+            if (now > op->t1) {
+                t->handoff_ns += now - op->t1;
+                t->handoffs++;
+            }
+        }
         if (op->result < 0 || !op->e) {
             if (op->result == -ENOENT)
                 t->misses++;
@@ -913,6 +919,7 @@ struct bc_result {
     uint64_t recovered_entries, recovery_ns;  /* the last hc_create (after --reopen) */
     uint64_t reads, read_bytes, writes, write_bytes;
     uint64_t by_src[4], misses, read_errors, write_errors, verified, mismatches;
+    uint64_t handoff_ns, handoffs;
     struct bc_hist *rlat, *wlat;
     struct hc_stats s0, s1;
     uint64_t origin_calls;
@@ -1066,6 +1073,8 @@ static int bc_run(struct bc_bench *b, struct bc_result *r)
         r->read_errors += t->errors;
         r->verified += t->verified;
         r->mismatches += t->mismatches;
+        r->handoff_ns += t->handoff_ns;
+        r->handoffs += t->handoffs;
         for (int s = 0; s < 4; s++)
             r->by_src[s] += t->by_src[s];
         bc_hist_merge(r->rlat, t->hist);
@@ -1174,6 +1183,8 @@ static void bc_build_report(const struct bc_bench *b, const struct bc_result *r,
     for (size_t i = 0; i < CMN_ARRAY_SIZE(pcts); i++)
         bc_rep_num(rep, pcts[i].r, (double)bc_hist_percentile(r->rlat, pcts[i].p) / 1e3, 3);
     bc_rep_num(rep, "read_mean_us", bc_hist_mean(r->rlat) / 1e3, 3);
+    bc_rep_num(rep, "handoff_mean_us",
+               r->handoffs ? (double)r->handoff_ns / (double)r->handoffs / 1e3 : 0, 3);
     for (size_t i = 0; i < CMN_ARRAY_SIZE(pcts); i++)
         bc_rep_num(rep, pcts[i].w, (double)bc_hist_percentile(r->wlat, pcts[i].p) / 1e3, 3);
     bc_rep_num(rep, "mem_used", (double)s1->mem_used, 0);
@@ -1310,6 +1321,9 @@ static void bc_print_text(FILE *f, const struct bc_bench *b, const struct bc_res
                 100 * bc_ratio(r->by_src[HC_SRC_MERGED], done), 100 * bc_ratio(r->misses, done),
                 r->read_errors);
     bc_print_lat(f, "read", r->rlat);
+    if (r->handoffs)
+        fprintf(f, "  done callback to reader: mean %.1f us (not in the read latency)\n",
+                (double)r->handoff_ns / (double)r->handoffs / 1e3);
     bc_print_lat(f, "write", r->wlat);
     fprintf(f, "memory:   used %s of %s (in flight %s, write queue %s); %" PRIu64
                " fetches started over budget\n",
