@@ -102,6 +102,7 @@ struct bc_thread {
     /* owned by the thread, read after join */
     uint64_t bytes, by_src[4], misses, errors, verified, mismatches, nsub, nok;
     uint64_t handoff_ns, handoffs; /* done callback -> reader picked the op up (sampled) */
+    uint64_t disk_bytes;           /* bytes of reads served by the disk tier */
     /* async reads */
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -703,6 +704,8 @@ static void bc_reap(struct bc_thread *t, struct bc_op *list)
         } else {
             t->by_src[op->src & 3]++;
             t->bytes += hc_entry_len(op->e);
+            if (op->src == HC_SRC_DISK)
+                t->disk_bytes += hc_entry_len(op->e);
             bc_verify(t, op->id, op->e);
             hc_entry_put(op->e);
         }
@@ -919,7 +922,7 @@ struct bc_result {
     uint64_t recovered_entries, recovery_ns;  /* the last hc_create (after --reopen) */
     uint64_t reads, read_bytes, writes, write_bytes;
     uint64_t by_src[4], misses, read_errors, write_errors, verified, mismatches;
-    uint64_t handoff_ns, handoffs;
+    uint64_t handoff_ns, handoffs, disk_read_bytes;
     struct bc_hist *rlat, *wlat;
     struct hc_stats s0, s1;
     uint64_t origin_calls;
@@ -1075,6 +1078,7 @@ static int bc_run(struct bc_bench *b, struct bc_result *r)
         r->mismatches += t->mismatches;
         r->handoff_ns += t->handoff_ns;
         r->handoffs += t->handoffs;
+        r->disk_read_bytes += t->disk_bytes;
         for (int s = 0; s < 4; s++)
             r->by_src[s] += t->by_src[s];
         bc_hist_merge(r->rlat, t->hist);
@@ -1163,6 +1167,7 @@ static void bc_build_report(const struct bc_bench *b, const struct bc_result *r,
     bc_rep_num(rep, "read_ops_s", (double)r->reads / secs, 1);
     bc_rep_num(rep, "read_ops_per_cpu_s", r->cpu_s > 0 ? (double)r->reads / r->cpu_s : 0, 1);
     bc_rep_num(rep, "read_mb_s", (double)r->read_bytes / secs / 1e6, 1);
+    bc_rep_num(rep, "disk_hit_mb_s", (double)r->disk_read_bytes / secs / 1e6, 1);
     bc_rep_num(rep, "writes", (double)r->writes, 0);
     bc_rep_num(rep, "write_ops_s", (double)r->writes / secs, 1);
     bc_rep_num(rep, "write_mb_s", (double)r->write_bytes / secs / 1e6, 1);
@@ -1312,6 +1317,8 @@ static void bc_print_text(FILE *f, const struct bc_bench *b, const struct bc_res
     if (o->writers)
         fprintf(f, "  writes: %" PRIu64 " ops, %.0f ops/s, %.1f MB/s\n", r->writes,
                 (double)r->writes / secs, (double)r->write_bytes / secs / 1e6);
+    if (o->disk_path && o->readers)
+        fprintf(f, "  disk hits alone: %.1f MB/s\n", (double)r->disk_read_bytes / secs / 1e6);
     if (o->readers)
         fprintf(f, "  served: memory %.2f%%  disk %.2f%%  origin %.2f%%  merged %.2f%%  "
                    "miss %.2f%%  errors %" PRIu64 "\n",
