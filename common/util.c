@@ -146,8 +146,11 @@ uint64_t cmn_wall_ns(void)
 
 /* ---- parsers ---- */
 
-int cmn_parse_u64(const char *s, uint64_t max, uint64_t *out)
+/* Read the leading decimal digits of *sp (at least one), advancing *sp past them.
+ * @return 0 and *out, or -EINVAL (no digit, or overflow). */
+static int cmn_parse_digits(const char **sp, uint64_t *out)
 {
+    const char *s = *sp;
     uint64_t v = 0;
     if (!s || !isdigit((unsigned char)*s))
         return -EINVAL;
@@ -157,7 +160,15 @@ int cmn_parse_u64(const char *s, uint64_t max, uint64_t *out)
             return -EINVAL;
         v = v * 10 + d;
     }
-    if (*s || v > max)
+    *sp = s;
+    *out = v;
+    return 0;
+}
+
+int cmn_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v;
+    if (cmn_parse_digits(&s, &v) != 0 || *s || v > max)
         return -EINVAL;
     *out = v;
     return 0;
@@ -165,15 +176,9 @@ int cmn_parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 int cmn_parse_size(const char *s, uint64_t *out)
 {
-    uint64_t v = 0;
-    if (!s || !isdigit((unsigned char)*s))
+    uint64_t v;
+    if (cmn_parse_digits(&s, &v) != 0)
         return -EINVAL;
-    for (; isdigit((unsigned char)*s); s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -EINVAL;
-        v = v * 10 + d;
-    }
     unsigned shift = 0;
     if (*s) {
         switch (toupper((unsigned char)*s)) {
