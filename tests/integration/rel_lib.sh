@@ -47,3 +47,13 @@ rel_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 rel_threads() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
 rel_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 rel_hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+
+# rel_stat MNT FIELD: one number of the mount's statistics (the user.tierfs.stats xattr).
+rel_stat() {
+  python3 -c 'import json,os,sys; print(json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats"))[sys.argv[2]])' "$1" "$2" 2>/dev/null || echo "?"
+}
+
+# rel_cmp_all SRCDIR MNT: every file byte for byte, 8 at a time.
+rel_cmp_all() {
+  (cd "$1" && find . -type f -print0) | xargs -0 -P 8 -I{} cmp "$1/{}" "$2/{}"
+}
