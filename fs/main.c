@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <mntent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -396,6 +397,13 @@ int main(int argc, char **argv)
     fs.conf = &conf;
     fs.mount_time = (int64_t)time(NULL);
     fuse_set_log_func(fs_fuse_log);
+    /*
+     * Cache blocks (64 KiB and up) get their own mappings, returned to the kernel on free.
+     * With glibc's default (a threshold that rises to 32 MiB after the first large free),
+     * blocks come from per-thread arenas, and blocks freed by another thread stay resident:
+     * 64 readers with mem_cache_size=64M measured 177 MiB RSS, 64 MiB with this.
+     */
+    mallopt(M_MMAP_THRESHOLD, (int)HC_BLOCK_SIZE_MIN);
 
     if (fs_opts_parse(&args, &conf) != 0)
         goto out_opts;
