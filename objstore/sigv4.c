@@ -341,36 +341,57 @@ static bool os3_sign_input_ok(const struct os3_sign_input *in)
            (in->n_query == 0 || in->query) && (in->n_headers == 0 || in->headers);
 }
 
-char *os3_sigv4_canonical_request(const struct os3_sign_input *in, char **signed_headers_out)
+/*
+ * Build the canonical request into *@out (malloc'd) and, if @signed_headers_out, the
+ * signed-headers list. @return 0, -EINVAL for bad input (no headers, a NULL header name,
+ * a malformed date) or -ENOMEM; on failure nothing is allocated.
+ */
+static int os3_canonical_request(const struct os3_sign_input *in, char **out,
+                                 char **signed_headers_out)
 {
+    int rc;
+
+    *out = NULL;
     if (signed_headers_out)
         *signed_headers_out = NULL;
     if (!os3_sign_input_ok(in))
-        return NULL;
+        return -EINVAL;
     struct os3_buf b = {0}, sh = {0};
     os3_buf_str(&b, in->method);
     os3_buf_add(&b, "\n", 1);
     os3_buf_str(&b, in->canonical_uri[0] ? in->canonical_uri : "/");
     os3_buf_add(&b, "\n", 1);
-    if (os3_canonical_query(in, &b) < 0)
+    if ((rc = os3_canonical_query(in, &b)) < 0)
         goto fail;
     os3_buf_add(&b, "\n", 1);
-    if (os3_canonical_headers(in, &b, &sh) < 0)
+    if ((rc = os3_canonical_headers(in, &b, &sh)) < 0)
         goto fail;
     os3_buf_str(&b, sh.s ? sh.s : "");
     os3_buf_add(&b, "\n", 1);
     os3_buf_str(&b, in->payload_hash);
-    if (b.oom || sh.oom)
+    if (b.oom || sh.oom) {
+        rc = -ENOMEM;
         goto fail;
+    }
     if (signed_headers_out)
         *signed_headers_out = sh.s;
     else
         free(sh.s);
-    return b.s;
+    *out = b.s;
+    return 0;
 fail:
     free(b.s);
     free(sh.s);
-    return NULL;
+    return rc;
+}
+
+char *os3_sigv4_canonical_request(const struct os3_sign_input *in, char **signed_headers_out)
+{
+    char *creq;
+    int rc = os3_canonical_request(in, &creq, signed_headers_out);
+    if (rc < 0)
+        errno = -rc;
+    return creq;
 }
 
 char *os3_sigv4_string_to_sign(const struct os3_sign_input *in, const char *canonical_request)
@@ -495,11 +516,10 @@ int os3_sigv4_authorization(const struct os3_sign_input *in, const struct objsto
         return -EINVAL;
     int rc;
     char *signed_headers = NULL, *sts = NULL;
-    char *creq = os3_sigv4_canonical_request(in, &signed_headers);
-    if (!creq) {
-        rc = -ENOMEM;
-        goto out;
-    }
+    char *creq = NULL;
+    rc = os3_canonical_request(in, &creq, &signed_headers);
+    if (rc < 0)
+        goto out; /* -EINVAL (bad input) or -ENOMEM */
     sts = os3_sigv4_string_to_sign(in, creq);
     if (!sts) {
         rc = -ENOMEM;

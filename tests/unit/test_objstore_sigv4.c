@@ -281,8 +281,24 @@ static void test_sign_errors(void **state)
     assert_null(os3_sigv4_canonical_request(&in, NULL));
     s3_doc_input(&in);
     in.n_headers = 0;
+    errno = 0;
     assert_null(os3_sigv4_canonical_request(&in, NULL));
+    assert_int_equal(errno, EINVAL);
+    /* Bad input is -EINVAL, not -ENOMEM: no headers (host is always signed)... */
+    assert_int_equal(os3_sigv4_authorization(&in, &cr, authz, sizeof(authz)), -EINVAL);
+    /* ...a header without a name, or a header count with no array. */
+    struct os3_kv bad[2] = {{.name = "host", .value = "examplebucket.s3.amazonaws.com"},
+                            {.name = NULL, .value = "x"}};
     s3_doc_input(&in);
+    in.headers = bad;
+    in.n_headers = 2;
+    assert_int_equal(os3_sigv4_authorization(&in, &cr, authz, sizeof(authz)), -EINVAL);
+    in.headers = NULL;
+    in.n_headers = 1;
+    assert_int_equal(os3_sigv4_authorization(&in, &cr, authz, sizeof(authz)), -EINVAL);
+    s3_doc_input(&in);
+    assert_int_equal(os3_sigv4_authorization(&in, NULL, authz, sizeof(authz)), -EINVAL);
+    assert_int_equal(os3_sigv4_authorization(&in, &cr, NULL, sizeof(authz)), -EINVAL);
     set_creds(&cr, EXAMPLE_AK, "");
     assert_int_equal(os3_sigv4_authorization(&in, &cr, authz, sizeof(authz)), -EINVAL);
     assert_int_equal(os3_sigv4_authorization(NULL, &cr, authz, sizeof(authz)), -EINVAL);
