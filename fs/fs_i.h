@@ -12,9 +12,11 @@
  * inode stands for a key prefix ending in "/" (the root for the mount prefix), a file
  * inode for one key. Inodes live in two hash tables under one mutex (fs->lock): by inode
  * number, and by (parent inode, name). Inode numbers are never reused within a mount,
- * so the generation is constant. Listings are immutable refcounted snapshots that
- * readdir hands out; lookups answer from a fresh listing, from an inode whose attributes
- * are fresh, from the negative cache, or from S3 (HEAD key + LIST key/ in parallel).
+ * so the generation is constant. An inode the kernel forgot stays on an idle list while
+ * its metadata is fresh, so caching never depends on the kernel's inode cache.
+ * Listings are immutable refcounted snapshots that readdir hands out; lookups answer
+ * from a fresh listing, from an inode whose attributes are fresh, from the negative
+ * cache, or from S3 (HEAD key + LIST key/ in parallel).
  * File data never passes through fs->lock: an open handle pins key, ETag and size, and
  * reads go to the hybrid cache, whose fetcher issues ranged GETs with If-Match.
  */
@@ -46,6 +48,9 @@ struct fs_metrics;
 #define FS_DEFAULT_READ_AHEAD (1u << 20)
 #define FS_DEFAULT_PREFETCH (32u << 20)
 #define FS_NEG_MAX 256 /* negative entries kept per directory */
+/* Bytes of inodes (with their listings) kept after the kernel forgot them, so metadata
+ * stays cached for metadata_ttl whatever the kernel's inode cache does (ns.c). */
+#define FS_IDLE_MAX_BYTES (64ull << 20)
 
 /*
  * Everything the command line and -o options set. fuse_opt writes the raw strings
@@ -109,6 +114,7 @@ struct fs_dirent {
 struct fs_listing {
     int refs;                  /* atomic */
     uint64_t loaded_ms;        /* cmn_now_ms() when the first page was requested */
+    size_t bytes;              /* memory it takes, roughly (the idle list's bound) */
     size_t n;
     struct fs_dirent *ents;
 };
@@ -141,6 +147,11 @@ struct fs_inode {
     bool loading;                /* a listing load is in flight (others wait on fs->cond) */
     struct fs_neg *neg;          /* names known missing, newest first */
     unsigned n_neg;
+    /* the idle list (ns.c): unreferenced inodes kept while their metadata is fresh;
+     * protected by fs->lock */
+    struct fs_inode *idle_prev, *idle_next;
+    bool idle;
+    size_t idle_bytes;           /* what it was charged when it went idle */
 };
 
 struct fs_htab {
@@ -162,6 +173,8 @@ struct fs {
     struct fs_htab name_tab;
     uint64_t next_ino;
     struct fs_inode *root;
+    struct fs_inode *idle_head, *idle_tail; /* idle inodes, least recently used first */
+    size_t n_idle, idle_bytes;   /* protected by fs->lock */
 
     struct tlog_ratelimit rl_read;  /* read errors, logged once per burst */
     struct tlog_ratelimit rl_meta;  /* metadata errors */
@@ -216,6 +229,22 @@ void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct sta
 int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache);
 /* Forget cached attributes of @ino (its object changed under an open handle). */
 void fs_ns_invalidate(struct fs *fs, struct fs_inode *ino);
+
+/* Pure parts of ns.c (no lock, no I/O), exposed for tests/unit/test_fs_ns.c. */
+/* Can the component @name (@len bytes) be shown as a file name? Not "", ".", "..", longer
+ * than NAME_MAX, or holding "/" or NUL. @return true if so. */
+bool fs_name_ok(const char *name, size_t len);
+/* A new empty listing with one reference, loaded_ms = now. @return it or NULL (-ENOMEM). */
+struct fs_listing *fs_listing_new(void);
+/* Add the files and subdirectories of one ListObjectsV2 page of directory prefix @dkey
+ * to @l (*@cap: its entry capacity, 0 at first); keys that cannot be names are hidden.
+ * @return 0 or -ENOMEM (@l then holds what was added so far). */
+int fs_listing_add_page(struct fs_listing *l, size_t *cap, const char *dkey,
+                        const struct objstore_list_result *res);
+/* Sort @l by name; a directory hides a file of the same name. */
+void fs_listing_finish(struct fs_listing *l, const char *dkey);
+/* Binary search of a finished listing. @return the entry or NULL. */
+const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *name);
 
 /* ---- read.c ---- */
 

@@ -2,11 +2,21 @@
 /*
  * ns.c: the namespace of tierfs: the inode table, cached "/"-delimited listings, lookups.
  *
+ * The kernel forgets inodes whenever it likes (drop_caches, memory pressure), and the
+ * listing, attributes and negative entries cached on them would go with them: a warm
+ * `find` would LIST everything again well within metadata_ttl. So an inode the kernel
+ * forgot stays, unreferenced, on the idle list (least recently used first) while its
+ * metadata is fresh; a later lookup of the same name finds it, with the same inode
+ * number and its cache. Expired ones are freed from the head of the list as it moves,
+ * and the list is bounded by FS_IDLE_MAX_BYTES (inodes plus their listings).
+ *
  * INVARIANTS (all under fs->lock)
  * - Every inode is in ino_tab. It is in name_tab under (parent, name) iff name_hashed;
  *   at most one hashed inode per (parent, name).
- * - An inode other than the root is freed as soon as nlookup == 0 and opens == 0, so an
- *   inode number the kernel still knows always resolves, and numbers are never reused.
+ * - An inode other than the root with nlookup == 0 and opens == 0 is either on the idle
+ *   list (idle, name_hashed, fs->idle_bytes counts it) or freed; a referenced inode is
+ *   never idle. So an inode number the kernel still knows always resolves, and numbers
+ *   are never reused.
  * - A listing snapshot is immutable once published; dir->listing holds one reference.
  * - A name is never both in a directory's negative list and hashed as a child.
  */
@@ -22,9 +32,11 @@
 #include "fs/fs_i.h"
 
 #define FS_LIST_PAGE 1000
-#define FS_NEXT(n, off) (*(struct fs_inode **)((char *)(n) + (off)))
 #define FS_INO_NEXT offsetof(struct fs_inode, ino_next)
 #define FS_NAME_NEXT offsetof(struct fs_inode, name_next)
+/* The chain link of table @off (FS_INO_NEXT or FS_NAME_NEXT) of @n. A field select, not
+ * pointer arithmetic on the offset: clang's -Wcast-align rejects the char * cast. */
+#define FS_NEXT(n, off) (*((off) == FS_INO_NEXT ? &(n)->ino_next : &(n)->name_next))
 
 /* ---- hash tables (chained, power-of-two sized, grown at load factor 1) ---- */
 
@@ -118,14 +130,13 @@ static bool fs_fresh(const struct fs *fs, uint64_t t_ms, uint64_t now_ms)
     return t_ms && now_ms - t_ms < fs->conf->metadata_ttl_ms;
 }
 
-/* Can the component @name (length @len) be shown as a file name? */
-static bool fs_name_ok(const char *name, size_t len)
+bool fs_name_ok(const char *name, size_t len)
 {
     if (len == 0 || len > NAME_MAX)
         return false;
     if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
         return false;
-    return memchr(name, '/', len) == NULL;
+    return memchr(name, '/', len) == NULL && memchr(name, '\0', len) == NULL;
 }
 
 void fs_listing_put(struct fs_listing *l)
@@ -214,15 +225,93 @@ static void fs_inode_free(struct fs_inode *n)
     free(n);
 }
 
-/* Free @n if nobody refers to it any more. Caller holds fs->lock. */
-static void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
+/* ---- the idle list (see the top of the file) ---- */
+
+/* Is any of @n's cached metadata still worth a lookup saved? */
+static bool fs_inode_fresh(const struct fs *fs, const struct fs_inode *n, uint64_t now)
 {
-    if (n == fs->root || n->nlookup > 0 || n->opens > 0)
+    if (fs_fresh(fs, n->attr_ms, now))
+        return true;
+    if (n->listing && fs_fresh(fs, n->listing->loaded_ms, now))
+        return true;
+    return n->neg && now < n->neg->expires_ms; /* newest first */
+}
+
+static void fs_idle_unlink(struct fs *fs, struct fs_inode *n)
+{
+    if (!n->idle)
         return;
+    if (n->idle_prev)
+        n->idle_prev->idle_next = n->idle_next;
+    else
+        fs->idle_head = n->idle_next;
+    if (n->idle_next)
+        n->idle_next->idle_prev = n->idle_prev;
+    else
+        fs->idle_tail = n->idle_prev;
+    n->idle_prev = n->idle_next = NULL;
+    n->idle = false;
+    fs->n_idle--;
+    fs->idle_bytes -= n->idle_bytes;
+}
+
+/* Remove @n from both tables and free it. Caller holds fs->lock. */
+static void fs_inode_destroy(struct fs *fs, struct fs_inode *n)
+{
+    fs_idle_unlink(fs, n);
     fs_htab_remove(&fs->ino_tab, n, FS_INO_NEXT);
     if (n->name_hashed)
         fs_htab_remove(&fs->name_tab, n, FS_NAME_NEXT);
     fs_inode_free(n);
+}
+
+/* Free idle inodes from the old end while the list is over its bound or they expired.
+ * A child may outlive its idle parent: unreachable then (parent numbers are never
+ * reused), it waits for its turn at the head. */
+static void fs_idle_trim(struct fs *fs, uint64_t now)
+{
+    while (fs->idle_head && (fs->idle_bytes > FS_IDLE_MAX_BYTES ||
+                             !fs_inode_fresh(fs, fs->idle_head, now)))
+        fs_inode_destroy(fs, fs->idle_head);
+}
+
+/* @n is referenced again (a lookup or an open): it leaves the idle list. */
+static void fs_inode_ref(struct fs *fs, struct fs_inode *n)
+{
+    fs_idle_unlink(fs, n);
+}
+
+/*
+ * Called when a reference to @n went away: keep it on the idle list if its metadata is
+ * fresh and its name can find it again, otherwise free it. Caller holds fs->lock.
+ */
+static void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
+{
+    uint64_t now;
+
+    if (n == fs->root || n->nlookup > 0 || n->opens > 0)
+        return;
+    if (n->idle && n->name_hashed)
+        return;
+    now = cmn_now_ms();
+    if (!n->idle && n->name_hashed && fs_inode_fresh(fs, n, now)) {
+        n->idle_bytes = sizeof(*n) + strlen(n->name) + strlen(n->key) + 2 +
+                        (n->listing ? n->listing->bytes : 0) +
+                        n->n_neg * (sizeof(struct fs_neg) + 32);
+        n->idle = true;
+        n->idle_next = NULL;
+        n->idle_prev = fs->idle_tail;
+        if (fs->idle_tail)
+            fs->idle_tail->idle_next = n;
+        else
+            fs->idle_head = n;
+        fs->idle_tail = n;
+        fs->n_idle++;
+        fs->idle_bytes += n->idle_bytes;
+        fs_idle_trim(fs, now);
+        return;
+    }
+    fs_inode_destroy(fs, n);
 }
 
 static struct fs_inode *fs_inode_new(struct fs *fs, const struct fs_inode *parent,
@@ -290,6 +379,7 @@ static int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
     }
     fs_neg_remove(parent, name);
     n->nlookup++;
+    fs_inode_ref(fs, n);
     memset(e, 0, sizeof(*e));
     e->ino = n->ino;
     e->generation = 1; /* inode numbers are never reused within a mount */
@@ -448,22 +538,85 @@ static int fs_listing_add(struct fs_listing *l, size_t *cap, const char *name, s
     return 0;
 }
 
+struct fs_listing *fs_listing_new(void)
+{
+    struct fs_listing *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->refs = 1;
+    l->loaded_ms = cmn_now_ms();
+    l->bytes = sizeof(*l);
+    return l;
+}
+
+int fs_listing_add_page(struct fs_listing *l, size_t *cap, const char *dkey,
+                        const struct objstore_list_result *res)
+{
+    size_t plen = strlen(dkey);
+    int rc = 0;
+
+    for (size_t i = 0; i < res->n_entries && rc == 0; i++) {
+        const struct objstore_entry *oe = &res->entries[i];
+        if (strncmp(oe->key, dkey, plen) != 0 || oe->key[plen] == '\0')
+            continue; /* the directory's own marker object */
+        const char *name = oe->key + plen;
+        size_t nlen = strlen(name);
+        if (!fs_name_ok(name, nlen)) {
+            TLOG_D("hiding key '%s': not a valid file name", oe->key);
+            continue;
+        }
+        rc = fs_listing_add(l, cap, name, nlen, false, oe->size, oe->mtime_sec, oe->etag);
+    }
+    for (size_t i = 0; i < res->n_prefixes && rc == 0; i++) {
+        const char *pfx = res->prefixes[i];
+        size_t nlen = strlen(pfx);
+        if (strncmp(pfx, dkey, plen) != 0 || nlen <= plen)
+            continue;
+        nlen -= plen + 1; /* drop the trailing delimiter */
+        if (!fs_name_ok(pfx + plen, nlen)) {
+            TLOG_D("hiding prefix '%s': not a valid directory name", pfx);
+            continue;
+        }
+        rc = fs_listing_add(l, cap, pfx + plen, nlen, true, 0, 0, NULL);
+    }
+    return rc;
+}
+
+void fs_listing_finish(struct fs_listing *l, const char *dkey)
+{
+    size_t w = 0;
+
+    if (l->n)
+        qsort(l->ents, l->n, sizeof(*l->ents), fs_dirent_cmp);
+    for (size_t r = 0; r < l->n; r++) {
+        if (w > 0 && strcmp(l->ents[w - 1].name, l->ents[r].name) == 0) {
+            TLOG_D("hiding file '%s%s': a directory of the same name shadows it", dkey,
+                   l->ents[r].name);
+            free(l->ents[r].name);
+            continue;
+        }
+        l->ents[w++] = l->ents[r];
+    }
+    l->n = w;
+    l->bytes = sizeof(*l) + l->n * sizeof(*l->ents);
+    for (size_t i = 0; i < l->n; i++)
+        l->bytes += strlen(l->ents[i].name) + strlen(l->ents[i].etag) + 2;
+}
+
 /*
  * List directory prefix @dkey completely: one ListObjectsV2 page per 1000 keys.
  * @return 0 and a listing with one reference, or -errno.
  */
 static int fs_listing_load(struct fs *fs, const char *dkey, struct fs_listing **out)
 {
-    struct fs_listing *l = calloc(1, sizeof(*l));
-    size_t cap = 0, plen = strlen(dkey);
+    struct fs_listing *l = fs_listing_new();
+    size_t cap = 0;
     char *token = NULL;
     char errmsg[OBJSTORE_ERRMSG_MAX];
     int rc = 0;
 
     if (!l)
         return -ENOMEM;
-    l->refs = 1;
-    l->loaded_ms = cmn_now_ms();
     for (;;) {
         struct objstore_list_args args = {
             .prefix = dkey, .delimiter = "/", .continuation_token = token,
@@ -477,30 +630,7 @@ static int fs_listing_load(struct fs *fs, const char *dkey, struct fs_listing **
                         errmsg[0] ? errmsg : objstore_strerror(rc));
             break;
         }
-        for (size_t i = 0; i < res.n_entries && rc == 0; i++) {
-            const struct objstore_entry *oe = &res.entries[i];
-            const char *name = oe->key + plen;
-            size_t nlen = strlen(name);
-            if (strncmp(oe->key, dkey, plen) != 0 || nlen == 0)
-                continue; /* the directory's own marker object */
-            if (!fs_name_ok(name, nlen)) {
-                TLOG_D("hiding key '%s': not a valid file name", oe->key);
-                continue;
-            }
-            rc = fs_listing_add(l, &cap, name, nlen, false, oe->size, oe->mtime_sec, oe->etag);
-        }
-        for (size_t i = 0; i < res.n_prefixes && rc == 0; i++) {
-            const char *pfx = res.prefixes[i];
-            size_t nlen = strlen(pfx);
-            if (strncmp(pfx, dkey, plen) != 0 || nlen <= plen)
-                continue;
-            nlen -= plen + 1; /* drop the trailing delimiter */
-            if (!fs_name_ok(pfx + plen, nlen)) {
-                TLOG_D("hiding prefix '%s': not a valid directory name", pfx);
-                continue;
-            }
-            rc = fs_listing_add(l, &cap, pfx + plen, nlen, true, 0, 0, NULL);
-        }
+        rc = fs_listing_add_page(l, &cap, dkey, &res);
         free(token);
         token = NULL;
         if (rc == 0 && res.truncated && res.next_token && !(token = strdup(res.next_token)))
@@ -516,23 +646,12 @@ static int fs_listing_load(struct fs *fs, const char *dkey, struct fs_listing **
         return rc;
     }
 
-    qsort(l->ents, l->n, sizeof(*l->ents), fs_dirent_cmp);
-    size_t w = 0;
-    for (size_t r = 0; r < l->n; r++) {
-        if (w > 0 && strcmp(l->ents[w - 1].name, l->ents[r].name) == 0) {
-            TLOG_D("hiding file '%s%s': a directory of the same name shadows it", dkey,
-                   l->ents[r].name);
-            free(l->ents[r].name);
-            continue;
-        }
-        l->ents[w++] = l->ents[r];
-    }
-    l->n = w;
+    fs_listing_finish(l, dkey);
     *out = l;
     return 0;
 }
 
-static const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *name)
+const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *name)
 {
     size_t lo = 0, hi = l->n;
     while (lo < hi) {
@@ -788,6 +907,7 @@ int fs_ns_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st)
         return -ENOENT;
     }
     n->opens++; /* pin across the HEAD */
+    fs_inode_ref(fs, n);
     rc = fs_refresh_locked(fs, n);
     if (rc == 0)
         fs_ns_fill_stat(fs, n, st);
@@ -801,8 +921,10 @@ struct fs_inode *fs_ns_open(struct fs *fs, fuse_ino_t ino)
 {
     pthread_mutex_lock(&fs->lock);
     struct fs_inode *n = fs_ino_find(fs, ino);
-    if (n)
+    if (n) {
         n->opens++;
+        fs_inode_ref(fs, n);
+    }
     pthread_mutex_unlock(&fs->lock);
     return n;
 }

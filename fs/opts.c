@@ -23,19 +23,27 @@ enum {
     FS_KEY_FOREGROUND,
     FS_KEY_DEBUG,   /* ours and libfuse's: kept for fuse_session_new() too */
     FS_KEY_DISCARD, /* mount(8)/fstab words that mean nothing to a FUSE mount */
+    FS_KEY_BOOL,    /* NAME=VALUE of one of our FS_BOOL options */
+    FS_KEY_DIRECT_IO, /* bare "direct_io": direct_io=yes */
+    FS_KEY_FUSE_BOOL, /* NAME=VALUE of a libfuse flag (allow_other, ...) */
 };
 
 #define FS_OPT(t, field) {t, offsetof(struct fs_conf, field), 1}
+/* A boolean (int field): "-o name" sets it, "-o name=VALUE" takes 1/0, true/false,
+ * yes/no, on/off (fstab and most users write name=1). The bare entry holds the offset;
+ * fs_opt_bool() finds it from the name=VALUE key. */
+#define FS_BOOL(name, field) FS_OPT(name, field), FUSE_OPT_KEY(name "=", FS_KEY_BOOL)
+#define FS_BOOL_ACCEPTS "1, 0, true, false, yes, no, on or off"
 
 static const struct fuse_opt fs_opt_table[] = {
     /* object store */
     FS_OPT("endpoint=%s", endpoint),
     FS_OPT("region=%s", region),
-    FS_OPT("path_style", path_style),
+    FS_BOOL("path_style", path_style),
     FS_OPT("profile=%s", profile),
-    FS_OPT("no_sign_request", no_sign_request),
+    FS_BOOL("no_sign_request", no_sign_request),
     FS_OPT("ca_bundle=%s", ca_bundle),
-    FS_OPT("insecure", insecure),
+    FS_BOOL("insecure", insecure),
     FS_OPT("access_key=%s", access_key),
     FS_OPT("secret_key=%s", secret_key),
     FS_OPT("max_connections=%s", max_connections_s),
@@ -44,8 +52,9 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("mem_cache_size=%s", mem_cache_size_s),
     FS_OPT("disk_cache=%s", disk_cache),
     FS_OPT("disk_cache_size=%s", disk_cache_size_s),
-    FS_OPT("disk_cache_overwrite", disk_cache_overwrite),
+    FS_BOOL("disk_cache_overwrite", disk_cache_overwrite),
     FS_OPT("direct_io=%s", direct_io_s),
+    FUSE_OPT_KEY("direct_io", FS_KEY_DIRECT_IO),
     FS_OPT("io_engine=%s", io_engine),
     FS_OPT("eviction=%s", eviction),
     FS_OPT("compression=%s", compression),
@@ -71,6 +80,10 @@ static const struct fuse_opt fs_opt_table[] = {
     FUSE_OPT_KEY("foreground", FS_KEY_FOREGROUND),
     FUSE_OPT_KEY("-d", FS_KEY_DEBUG),
     FUSE_OPT_KEY("debug", FS_KEY_DEBUG),
+    /* libfuse's own flags, also as NAME=VALUE */
+    FUSE_OPT_KEY("allow_other=", FS_KEY_FUSE_BOOL),
+    FUSE_OPT_KEY("allow_root=", FS_KEY_FUSE_BOOL),
+    FUSE_OPT_KEY("auto_unmount=", FS_KEY_FUSE_BOOL),
     /* mount(8) passes these through mount.fuse3; libfuse would reject them */
     FUSE_OPT_KEY("_netdev", FS_KEY_DISCARD),
     FUSE_OPT_KEY("nofail", FS_KEY_DISCARD),
@@ -85,11 +98,65 @@ static const struct fuse_opt fs_opt_table[] = {
     FUSE_OPT_END,
 };
 
+/*
+ * "NAME=VALUE" of a boolean: parse VALUE into *@val and put NAME (without "=") in @name.
+ * @return 0, or -1 after printing one line naming the option.
+ */
+static int fs_opt_bool_value(const char *arg, char *name, size_t cap, int *val)
+{
+    const char *eq = strchr(arg, '=');
+    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+
+    snprintf(name, cap, "%.*s", (int)nlen, arg);
+    if (!eq || cmn_parse_bool(eq + 1, val) != 0) {
+        fprintf(stderr, "tierfs: bad value '%s' for %s: expected " FS_BOOL_ACCEPTS "\n",
+                eq ? eq + 1 : "", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* "NAME=VALUE" of an FS_BOOL option: set its field. @return 0 or -1 (one line printed). */
+static int fs_opt_bool(struct fs_conf *conf, const char *arg)
+{
+    char name[64];
+    int val;
+
+    if (fs_opt_bool_value(arg, name, sizeof(name), &val) != 0)
+        return -1;
+    for (const struct fuse_opt *o = fs_opt_table; o->templ; o++) {
+        if (o->offset != -1UL && strcmp(o->templ, name) == 0) {
+            memcpy((char *)conf + o->offset, &val, sizeof(val)); /* an int field */
+            return 0;
+        }
+    }
+    return -1; /* unreachable: every FS_KEY_BOOL comes from an FS_BOOL pair */
+}
+
 static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
     struct fs_conf *conf = data;
+    char name[64], *opt;
+    int val;
 
     switch (key) {
+    case FS_KEY_BOOL:
+        return fs_opt_bool(conf, arg);
+    case FS_KEY_DIRECT_IO:
+        free(conf->direct_io_s);
+        conf->direct_io_s = strdup("yes");
+        return conf->direct_io_s ? 0 : -1;
+    case FS_KEY_FUSE_BOOL:
+        /* libfuse knows only the bare flag: pass it on when true, drop it when false */
+        if (fs_opt_bool_value(arg, name, sizeof(name), &val) != 0)
+            return -1;
+        if (!val)
+            return 0;
+        if (asprintf(&opt, "-o%s", name) < 0)
+            return -1;
+        val = fuse_opt_add_arg(outargs, opt);
+        free(opt);
+        return val == 0 ? 0 : -1;
     case FS_KEY_HELP:
         conf->show_help = 1;
         return 0;
@@ -365,7 +432,7 @@ int fs_opts_validate(struct fs_conf *conf)
         return fs_bad("disk_cache", conf->disk_cache, "the path of a file or block device");
     if (conf->direct_io_s) {
         if (cmn_parse_bool(conf->direct_io_s, &bval) != 0)
-            return fs_bad("direct_io", conf->direct_io_s, "yes or no");
+            return fs_bad("direct_io", conf->direct_io_s, FS_BOOL_ACCEPTS);
         conf->direct_io = bval;
     }
     if (conf->io_engine && !fs_in_list(conf->io_engine, engines))
@@ -493,6 +560,8 @@ void fs_opts_help(const char *argv0)
            "    -o allow_other         let other users access the mount\n"
            "\n"
            "Sizes take K, M, G suffixes (powers of 1024); durations ms, s, m, h.\n"
+           "Flags (path_style, no_sign_request, insecure, disk_cache_overwrite, direct_io,\n"
+           "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
            "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
            "See tierfs(1).\n",
            argv0, argv0, FS_DEFAULT_MAX_THREADS);

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_fs_opts.c: option parsing and validation of tierfs (fs/opts.c): sizes, durations,
+ * modes, every bad value named in one line, booleans bare and as name=value, the source
+ * forms, and what is left for libfuse.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "fs/fs_i.h"
+
+#define T_ARGS_MAX 16
+
+struct t_run {
+    struct fs_conf conf;
+    int rc;
+    char err[1024];      /* what went to stderr */
+    char rest[1024];     /* the arguments left for libfuse, space separated */
+};
+
+/* Parse and validate "tierfs ARGS..." (NULL-terminated) into @r. */
+static void t_run_argv(struct t_run *r, const char *const *argv)
+{
+    char *av[T_ARGS_MAX + 1];
+    int ac = 0;
+    FILE *cap = tmpfile();
+    int saved = dup(2);
+
+    memset(r, 0, sizeof(*r));
+    av[ac++] = "tierfs";
+    for (; *argv && ac < T_ARGS_MAX; argv++)
+        av[ac++] = (char *)*argv;
+    av[ac] = NULL;
+    struct fuse_args args = FUSE_ARGS_INIT(ac, av);
+
+    assert_non_null(cap);
+    fflush(stderr);
+    dup2(fileno(cap), 2);
+    r->rc = fs_opts_parse(&args, &r->conf);
+    if (r->rc == 0)
+        r->rc = fs_opts_validate(&r->conf);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(cap);
+    size_t n = fread(r->err, 1, sizeof(r->err) - 1, cap);
+    r->err[n] = '\0';
+    fclose(cap);
+    for (int i = 1; i < args.argc; i++) {
+        size_t len = strlen(r->rest);
+        snprintf(r->rest + len, sizeof(r->rest) - len, "%s%s", len ? " " : "", args.argv[i]);
+    }
+    fuse_opt_free_args(&args);
+}
+
+/* "tierfs bucket /mnt -o OPTS". */
+static void t_run_o(struct t_run *r, const char *opts)
+{
+    const char *argv[] = {"bucket", "/mnt", "-o", opts, NULL};
+    t_run_argv(r, argv);
+}
+
+static void t_done(struct t_run *r)
+{
+    fs_opts_free(&r->conf);
+}
+
+/* @opts must fail with one line that names @name and quotes @value. */
+static void t_bad(const char *opts, const char *name, const char *value)
+{
+    struct t_run r;
+    char quoted[256];
+
+    t_run_o(&r, opts);
+    if (r.rc != -EINVAL || !strstr(r.err, name) || !strchr(r.err, '\n') ||
+        strchr(r.err, '\n')[1] != '\0')
+        fail_msg("-o %s: rc %d, message '%s' (want one line naming %s)", opts, r.rc, r.err, name);
+    snprintf(quoted, sizeof(quoted), "'%s'", value);
+    if (!strstr(r.err, quoted))
+        fail_msg("-o %s: message '%s' does not quote the value %s", opts, r.err, quoted);
+    t_done(&r);
+}
+
+static void test_defaults(void **state)
+{
+    struct t_run r;
+    (void)state;
+    t_run_o(&r, "ro");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.conf.bucket, "bucket");
+    assert_string_equal(r.conf.prefix, "");
+    assert_int_equal(r.conf.block_size, 1u << 20);
+    assert_int_equal(r.conf.mem_cache_size, FS_DEFAULT_MEM_CACHE);
+    assert_int_equal(r.conf.metadata_ttl_ms, FS_DEFAULT_TTL_MS);
+    assert_int_equal(r.conf.negative_ttl_ms, FS_DEFAULT_NEG_TTL_MS);
+    assert_int_equal(r.conf.read_ahead, FS_DEFAULT_READ_AHEAD);
+    assert_true(r.conf.direct_io);
+    assert_int_equal(r.conf.path_style, 0);
+    assert_int_equal(r.conf.file_mode, 0444);
+    assert_int_equal(r.conf.dir_mode, 0555);
+    assert_non_null(strstr(r.rest, "ro"));     /* libfuse's option stays for libfuse */
+    t_done(&r);
+}
+
+static void test_sizes_and_durations(void **state)
+{
+    struct t_run r;
+    (void)state;
+    t_run_o(&r, "block_size=64K,mem_cache_size=2G,disk_cache=/tmp/c,disk_cache_size=16M,"
+                "read_ahead=4M,prefetch=0,metadata_ttl=5m,negative_ttl=500ms,"
+                "max_connections=8,max_threads=3,file_mode=0400,dir_mode=500,uid=0,gid=0,"
+                "log_level=debug,io_engine=psync,eviction=lru,compression=lz4");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.block_size, 64u << 10);
+    assert_int_equal(r.conf.mem_cache_size, 2ull << 30);
+    assert_string_equal(r.conf.disk_cache, "/tmp/c");
+    assert_int_equal(r.conf.disk_cache_size, 16ull << 20);
+    assert_int_equal(r.conf.read_ahead, 4u << 20);
+    assert_int_equal(r.conf.prefetch, 0);
+    assert_int_equal(r.conf.metadata_ttl_ms, 300000);
+    assert_int_equal(r.conf.negative_ttl_ms, 500);
+    assert_int_equal(r.conf.max_connections, 8);
+    assert_int_equal(r.conf.max_threads, 3);
+    assert_int_equal(r.conf.file_mode, 0400);
+    assert_int_equal(r.conf.dir_mode, 0500);
+    assert_int_equal(r.conf.uid, 0);
+    assert_int_equal(r.conf.log_level, TLOG_DEBUG);
+    assert_true(r.conf.compress);
+    assert_string_equal(r.rest, "");           /* all ours */
+    t_done(&r);
+}
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    t_bad("block_size=3M", "block_size", "3M");         /* not a power of two */
+    t_bad("block_size=32K", "block_size", "32K");       /* below 64K */
+    t_bad("block_size=1Q", "block_size", "1Q");
+    t_bad("mem_cache_size=lots", "mem_cache_size", "lots");
+    t_bad("mem_cache_size=1M", "mem_cache_size", "1M"); /* fewer than 4 blocks */
+    t_bad("disk_cache_size=1M", "disk_cache_size", "1M");
+    t_bad("disk_cache=", "disk_cache", "");
+    t_bad("direct_io=maybe", "direct_io", "maybe");
+    t_bad("io_engine=aio", "io_engine", "aio");
+    t_bad("eviction=fifo", "eviction", "fifo");
+    t_bad("compression=zstd", "compression", "zstd");
+    t_bad("prefetch=8G", "prefetch", "8G");
+    t_bad("read_ahead=2G", "read_ahead", "2G");
+    t_bad("metadata_ttl=soon", "metadata_ttl", "soon");
+    t_bad("negative_ttl=-1", "negative_ttl", "-1");
+    t_bad("max_connections=0", "max_connections", "0");
+    t_bad("max_connections=5000", "max_connections", "5000");
+    t_bad("max_threads=x", "max_threads", "x");
+    t_bad("uid=no-such-user-tierfs", "uid", "no-such-user-tierfs");
+    t_bad("gid=no-such-group-tierfs", "gid", "no-such-group-tierfs");
+    t_bad("file_mode=0999", "file_mode", "0999");
+    t_bad("dir_mode=17777", "dir_mode", "17777");
+    t_bad("log_level=loud", "log_level", "loud");
+    t_bad("metrics=localhost:80", "metrics", "localhost:80");
+    t_bad("endpoint=ftp://example.com", "endpoint", "ftp://example.com");
+    t_bad("access_key=AK", "secret_key", "(missing)");
+    t_bad("no_sign_request,access_key=AK,secret_key=SK", "no_sign_request", "1");
+}
+
+/* Every flag of ours: bare, name=true-ish, name=false-ish, a bad value. */
+static void test_bools(void **state)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } flags[] = {
+        {"path_style", offsetof(struct fs_conf, path_style)},
+        {"no_sign_request", offsetof(struct fs_conf, no_sign_request)},
+        {"insecure", offsetof(struct fs_conf, insecure)},
+    };
+    static const char *yes[] = {"1", "true", "yes", "on", "TRUE"};
+    static const char *no[] = {"0", "false", "no", "off"};
+    char opt[128];
+    struct t_run r;
+    int v;
+    (void)state;
+
+    for (size_t f = 0; f < CMN_ARRAY_SIZE(flags); f++) {
+        const char *name = flags[f].name;
+        t_run_o(&r, name);
+        assert_int_equal(r.rc, 0);
+        memcpy(&v, (char *)&r.conf + flags[f].off, sizeof(v));
+        assert_int_equal(v, 1);
+        t_done(&r);
+        for (size_t i = 0; i < CMN_ARRAY_SIZE(yes); i++) {
+            snprintf(opt, sizeof(opt), "%s=%s", name, yes[i]);
+            t_run_o(&r, opt);
+            assert_int_equal(r.rc, 0);
+            memcpy(&v, (char *)&r.conf + flags[f].off, sizeof(v));
+        assert_int_equal(v, 1);
+            assert_string_equal(r.rest, "");
+            t_done(&r);
+        }
+        for (size_t i = 0; i < CMN_ARRAY_SIZE(no); i++) {
+            snprintf(opt, sizeof(opt), "%s,%s=%s", name, name, no[i]); /* the last one wins */
+            t_run_o(&r, opt);
+            assert_int_equal(r.rc, 0);
+            memcpy(&v, (char *)&r.conf + flags[f].off, sizeof(v));
+            assert_int_equal(v, 0);
+            t_done(&r);
+        }
+        snprintf(opt, sizeof(opt), "%s=maybe", name);
+        t_bad(opt, name, "maybe");
+        snprintf(opt, sizeof(opt), "%s=", name);
+        t_bad(opt, name, "");
+    }
+
+    /* direct_io is on by default; bare or =value. */
+    t_run_o(&r, "direct_io=off");
+    assert_int_equal(r.rc, 0);
+    assert_false(r.conf.direct_io);
+    t_done(&r);
+    t_run_o(&r, "direct_io=no,direct_io");
+    assert_int_equal(r.rc, 0);
+    assert_true(r.conf.direct_io);
+    t_done(&r);
+
+    /* libfuse's flags: name=true becomes the bare flag, name=false disappears. */
+    t_run_o(&r, "allow_other=1,auto_unmount=no");
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.rest, "allow_other"));
+    assert_null(strstr(r.rest, "allow_other="));
+    assert_null(strstr(r.rest, "auto_unmount"));
+    t_done(&r);
+    t_bad("allow_other=perhaps", "allow_other", "perhaps");
+}
+
+static void test_sources(void **state)
+{
+    static const struct {
+        const char *src, *bucket, *prefix;
+    } good[] = {
+        {"bucket", "bucket", ""},
+        {"bucket:", "bucket", ""},
+        {"bucket:/", "bucket", ""},
+        {"bucket:/data", "bucket", "data/"},
+        {"bucket:/data/2024/", "bucket", "data/2024/"},
+        {"bucket:data//", "bucket", "data/"},
+        {"s3://bucket", "bucket", ""},
+        {"s3://bucket/", "bucket", ""},
+        {"s3://bucket/logs/app", "bucket", "logs/app/"},
+        {"my.bucket-1:/.hidden/x", "my.bucket-1", ".hidden/x/"},
+    };
+    static const char *bad[] = {
+        ":/x", "s3:///x", "s3://", "b:/a//b", "b:/a/./b", "b:/../x", "b:/a/..",
+    };
+    struct t_run r;
+    (void)state;
+
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(good); i++) {
+        const char *argv[] = {good[i].src, "/mnt", NULL};
+        t_run_argv(&r, argv);
+        if (r.rc != 0)
+            fail_msg("source '%s': %s", good[i].src, r.err);
+        assert_string_equal(r.conf.bucket, good[i].bucket);
+        assert_string_equal(r.conf.prefix, good[i].prefix);
+        t_done(&r);
+    }
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(bad); i++) {
+        const char *argv[] = {bad[i], "/mnt", NULL};
+        t_run_argv(&r, argv);
+        if (r.rc != -EINVAL || !strstr(r.err, "source") || !strstr(r.err, bad[i]))
+            fail_msg("source '%s': rc %d, '%s'", bad[i], r.rc, r.err);
+        t_done(&r);
+    }
+    /* Missing positional arguments, and one too many. */
+    const char *none[] = {NULL}, *one[] = {"bucket", NULL}, *three[] = {"b", "/m", "x", NULL};
+    t_run_argv(&r, none);
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "BUCKET and MOUNTPOINT"));
+    t_done(&r);
+    t_run_argv(&r, one);
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "MOUNTPOINT"));
+    t_done(&r);
+    t_run_argv(&r, three);
+    assert_int_equal(r.rc, -EINVAL);
+    assert_non_null(strstr(r.err, "'x'"));
+    t_done(&r);
+}
+
+/* fstab/mount(8) words are dropped; unknown options stay for libfuse to judge. */
+static void test_passthrough(void **state)
+{
+    struct t_run r;
+    (void)state;
+    t_run_o(&r, "_netdev,nofail,noauto,user,defaults,x-systemd.automount,comment=x,"
+                "fsname=data,allow_other,no_such_option");
+    assert_int_equal(r.rc, 0);
+    assert_null(strstr(r.rest, "_netdev"));
+    assert_null(strstr(r.rest, "nofail"));
+    assert_null(strstr(r.rest, "x-systemd"));
+    assert_null(strstr(r.rest, "comment"));
+    assert_non_null(strstr(r.rest, "fsname=data"));
+    assert_non_null(strstr(r.rest, "allow_other"));
+    assert_non_null(strstr(r.rest, "no_such_option"));
+    t_done(&r);
+    const char *argv[] = {"-f", "bucket", "/mnt", "-d", NULL};
+    t_run_argv(&r, argv);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.conf.foreground && r.conf.debug);
+    assert_int_equal(r.conf.log_level, TLOG_DEBUG);
+    t_done(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_sizes_and_durations),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bools),
+        cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_passthrough),
+    };
+    return cmocka_run_group_tests_name("fs_opts", tests, NULL, NULL);
+}
