@@ -46,7 +46,8 @@ struct fs_metrics;
 #define FS_DEFAULT_NEG_TTL_MS 5000
 #define FS_DEFAULT_MAX_THREADS 16
 #define FS_DEFAULT_READ_AHEAD (1u << 20)
-#define FS_DEFAULT_PREFETCH (32u << 20)
+#define FS_DEFAULT_PREFETCH (64u << 20)             /* prefetch_window */
+#define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20)  /* prefetch_max_request */
 #define FS_NEG_MAX 256 /* negative entries kept per directory */
 /* Bytes of inodes (with their listings) kept after the kernel forgot them, so metadata
  * stays cached for metadata_ttl whatever the kernel's inode cache does (ns.c). */
@@ -65,6 +66,7 @@ struct fs_conf {
     char *io_engine, *eviction, *compression;
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
     char *read_ahead_s, *prefetch_s;
+    char *prefetch_window_s, *prefetch_max_request_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
     char *metrics;             /* HOST:PORT of the metrics endpoint, or NULL (off) */
     int foreground, debug, show_help, show_version;
@@ -78,7 +80,8 @@ struct fs_conf {
     bool direct_io, compress;
     uint64_t metadata_ttl_ms, negative_ttl_ms;
     unsigned max_connections, max_threads;
-    uint64_t read_ahead, prefetch;
+    uint64_t read_ahead, prefetch;  /* prefetch: the largest window in bytes, 0 = off */
+    uint64_t prefetch_max_request;  /* bytes of one prefetch GET, whole blocks */
     uid_t uid;
     gid_t gid;
     mode_t file_mode, dir_mode;

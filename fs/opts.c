@@ -59,6 +59,8 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("eviction=%s", eviction),
     FS_OPT("compression=%s", compression),
     FS_OPT("prefetch=%s", prefetch_s),
+    FS_OPT("prefetch_window=%s", prefetch_window_s),
+    FS_OPT("prefetch_max_request=%s", prefetch_max_request_s),
     FS_OPT("read_ahead=%s", read_ahead_s),
     /* metadata */
     FS_OPT("metadata_ttl=%s", metadata_ttl_s),
@@ -326,6 +328,44 @@ static int fs_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *
 }
 
 /*
+ * prefetch=yes|no (a size, the older form, sets the window), prefetch_window=SIZE,
+ * prefetch_max_request=SIZE (rounded down to whole blocks). conf->prefetch ends as the
+ * window in bytes, 0 when prefetch is off.
+ */
+static int fs_parse_prefetch(struct fs_conf *conf)
+{
+    uint64_t window = FS_DEFAULT_PREFETCH, req = FS_DEFAULT_PREFETCH_MAX_REQUEST;
+    bool on = true;
+    int bval, rc;
+
+    if (conf->prefetch_s) {
+        if (cmn_parse_bool(conf->prefetch_s, &bval) == 0) {
+            on = bval;
+        } else if (cmn_parse_size(conf->prefetch_s, &window) != 0 || window > (4ull << 30)) {
+            return fs_bad("prefetch", conf->prefetch_s,
+                          "yes or no (or the window as a size up to 4G, 0 = off)");
+        } else {
+            on = window != 0;
+        }
+    }
+    if ((rc = fs_parse_size_opt("prefetch_window", conf->prefetch_window_s, conf->block_size,
+                                4ull << 30, "a size from one block to 4G, like 64M",
+                                &window)) != 0)
+        return rc;
+    if ((rc = fs_parse_size_opt("prefetch_max_request", conf->prefetch_max_request_s,
+                                conf->block_size, 1ull << 30,
+                                "a size from one block to 1G, like 8M", &req)) != 0)
+        return rc;
+    if (req > window && conf->prefetch_max_request_s && conf->prefetch_window_s)
+        return fs_bad("prefetch_max_request", conf->prefetch_max_request_s,
+                      "a size no larger than prefetch_window");
+    req = CMN_MAX(CMN_MIN(req, window) / conf->block_size, 1) * conf->block_size;
+    conf->prefetch = on ? window : 0;
+    conf->prefetch_max_request = req;
+    return 0;
+}
+
+/*
  * Split SOURCE (BUCKET, BUCKET:/PREFIX, BUCKET:PREFIX or s3://BUCKET/PREFIX) into the
  * bucket and a normalised prefix that is "" or ends in exactly one "/".
  */
@@ -444,9 +484,7 @@ int fs_opts_validate(struct fs_conf *conf)
             return fs_bad("compression", conf->compression, "none or lz4");
         conf->compress = strcmp(conf->compression, "lz4") == 0;
     }
-    if ((rc = fs_parse_size_opt("prefetch", conf->prefetch_s, 0, 1ull << 32,
-                                "a size up to 4G, like 32M (0 disables prefetch)",
-                                &conf->prefetch)) != 0)
+    if ((rc = fs_parse_prefetch(conf)) != 0)
         return rc;
     if ((rc = fs_parse_size_opt("read_ahead", conf->read_ahead_s, 0, 1ull << 30,
                                 "a size up to 1G, like 1M (0 keeps the kernel default)",
@@ -546,7 +584,9 @@ void fs_opts_help(const char *argv0)
            "    -o io_engine=uring|psync  disk I/O engine (default uring, falls back to psync)\n"
            "    -o eviction=POLICY     memory tier policy: lru|s3fifo|sieve|tinylfu (default s3fifo)\n"
            "    -o compression=none|lz4  compress blocks on the disk tier (default none)\n"
-           "    -o prefetch=SIZE       largest sequential prefetch window per open file (default 32M, 0 = off)\n"
+           "    -o prefetch=yes|no     prefetch ahead of files read sequentially (default yes)\n"
+           "    -o prefetch_window=SIZE  largest prefetch window per open file (default 64M)\n"
+           "    -o prefetch_max_request=SIZE  bytes of one prefetch GET, whole blocks (default 8M)\n"
            "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel default)\n"
            "\n"
            "metadata:\n"
@@ -575,6 +615,7 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->disk_cache_size_s, &conf->direct_io_s, &conf->io_engine, &conf->eviction,
         &conf->compression, &conf->metadata_ttl_s, &conf->negative_ttl_s,
         &conf->max_connections_s, &conf->max_threads_s, &conf->read_ahead_s, &conf->prefetch_s,
+        &conf->prefetch_window_s, &conf->prefetch_max_request_s,
         &conf->uid_s, &conf->gid_s, &conf->file_mode_s, &conf->dir_mode_s, &conf->log_level_s,
         &conf->metrics,
         &conf->source, &conf->mountpoint, &conf->bucket, &conf->prefix,

@@ -11,13 +11,29 @@
  * version it pinned: a changed object fails the If-Match (ESTALE), never mixes data.
  * The reply is a writev of the cached blocks' memory (fuse_reply_iov): no copy in user
  * space; the entry references are held until the reply call returns.
- * A handle that reads sequentially prefetches the following blocks in a window that
- * doubles up to conf.prefetch, so a cold sequential read keeps several GETs in flight.
- * Prefetch only pays off for blocks that come from S3: once a prefetch or a read is
- * served by the disk tier, the handle stops prefetching until a read misses to S3 again
- * (measured: prefetching disk-resident blocks cut cached sequential reads to a quarter).
+ *
+ * PREFETCH
+ * Each handle watches its reads. A read that starts near where the last ones ended
+ * (FS_PF_BACK behind, to absorb the kernel's read-ahead arriving out of order on several
+ * FUSE threads, up to the window ahead) continues a run; anything else is a seek and
+ * resets the run. Once a run holds two reads and FS_PF_MIN_RUN bytes, the handle keeps a
+ * window of bytes ahead of the reader in flight: it starts at FS_PF_START_WINDOW and
+ * doubles each time the reader consumes half of it, up to conf.prefetch (the
+ * prefetch_window option). A lone small read (random access) fetches just its blocks.
+ *
+ * The fetch size is decoupled from the block size: a group of up to
+ * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET into
+ * a staging buffer (charged to the cache's budget with hc_reserve), and cut into blocks
+ * as the body arrives (objstore progress callback). Every block of a group is an
+ * ordinary hc_fetch(HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT) whose fetcher joins the
+ * group, so a reader that wants block N while the group is in flight joins N's flight
+ * (single-flight: never a second GET) and wakes as soon as N's bytes have landed, not
+ * when the whole GET ends. IF_ABSENT makes blocks that are cached (memory, disk index)
+ * or already in flight cost no disk read: they split the group instead. A window that
+ * cannot get its staging memory (the budget is pinned) is halved.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +46,11 @@
 #include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
 
-#define FS_PREFETCH_START_BLOCKS 4
+#include <sys/mman.h>
+
+#define FS_PF_START_WINDOW (8ull << 20) /* first window (bytes), capped by prefetch_window */
+#define FS_PF_MIN_RUN (128u << 10)       /* sequential bytes before prefetch starts */
+#define FS_PF_BACK_MIN (2ull << 20)      /* out-of-order tolerance behind the run's end */
 
 struct fs_handle {
     int refs;                  /* atomic: the open, in-flight reads, GETs, prefetches */
@@ -39,11 +59,15 @@ struct fs_handle {
     const char *key;           /* ino->key, immutable */
     char etag[OBJSTORE_ETAG_MAX];
     uint64_t size;
-    pthread_mutex_t ra_lock;   /* protects the three ra_ fields */
-    uint64_t ra_next;          /* where a sequential reader reads next */
-    uint64_t ra_window;        /* current prefetch window, in blocks */
-    uint64_t ra_issued;        /* blocks below this were already prefetched */
-    bool ra_cold;              /* atomic: blocks come from S3, so prefetch pays off */
+    pthread_mutex_t ra_lock;   /* protects the ra_ fields */
+    uint64_t ra_next;          /* end of the current run (highest read end in it) */
+    uint64_t ra_run_bytes;     /* bytes read in the run */
+    unsigned ra_run_reads;     /* reads in the run (0: no run yet) */
+    uint64_t ra_window;        /* prefetch window in bytes; 0: not prefetching */
+    uint64_t ra_grow_at;       /* the window doubles when ra_next reaches this */
+    uint64_t ra_issued;        /* blocks below this were handed to the prefetcher (run) */
+    uint64_t ra_pf_first;      /* first block prefetched in this run */
+    uint64_t ra_pf_blocks;     /* blocks the cache accepted for prefetch in this run */
 };
 
 /* What the fetcher needs to GET one block (valid until the fetcher has been called). */
@@ -78,10 +102,6 @@ struct fs_read {
     struct fs_slot slots[];
 };
 
-struct fs_prefetch {
-    struct fs_blk arg;
-};
-
 static void fs_handle_get(struct fs_handle *fh)
 {
     __atomic_add_fetch(&fh->refs, 1, __ATOMIC_RELAXED);
@@ -105,25 +125,34 @@ size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint
 
 /* ---- the fetcher: one ranged GET per cache miss ---- */
 
+/* Check a finished GET of @want bytes for @fh (logged once per burst).
+ * @return 0 when every byte came, else -errno. */
+static int fs_get_check(struct fs_handle *fh, const struct objstore_req *req, size_t want)
+{
+    int res = req->result;
+
+    if (res == 0 && req->got != want) {
+        res = -EIO;
+        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,
+                    (unsigned long long)req->off, want, req->got);
+    } else if (res < 0) {
+        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu) failed: %s", fh->key,
+                    (unsigned long long)req->off, want,
+                    req->errmsg[0] ? req->errmsg : objstore_strerror(res));
+        if (res == -ESTALE)
+            fs_ns_invalidate(fh->fs, fh->ino); /* the next open HEADs the new version */
+    }
+    return res;
+}
+
 static void fs_get_done(struct objstore_req *req)
 {
     struct fs_get *g = req->arg;
     struct fs_handle *fh = g->fh;
-    ssize_t res = req->result;
+    ssize_t res = fs_get_check(fh, req, g->want);
 
-    if (res == 0 && req->got != g->want) {
-        res = -EIO;
-        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,
-                    (unsigned long long)req->off, g->want, req->got);
-    } else if (res < 0) {
-        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu) failed: %s", fh->key,
-                    (unsigned long long)req->off, g->want,
-                    req->errmsg[0] ? req->errmsg : objstore_strerror((int)res));
-        if (res == -ESTALE)
-            fs_ns_invalidate(fh->fs, fh->ino); /* the next open HEADs the new version */
-    } else {
+    if (res == 0)
         res = (ssize_t)req->got;
-    }
     hc_fetch_complete(g->ctx, res);
     fs_handle_put(fh);
     free(g);
@@ -229,10 +258,6 @@ static void fs_read_block_done(int result, struct hc_entry *e, enum hc_source sr
     struct fs_slot *s = arg;
     if (src == HC_SRC_DISK) /* metrics */
         fs_metrics_disk_read(s->rd->fh->fs->metrics, s->rd->t0_ns);
-    if (src == HC_SRC_ORIGIN)
-        __atomic_store_n(&s->rd->fh->ra_cold, true, __ATOMIC_RELAXED);
-    else if (src == HC_SRC_DISK)
-        __atomic_store_n(&s->rd->fh->ra_cold, false, __ATOMIC_RELAXED);
     if (result < 0 || !e) {
         int expected = 0;
         __atomic_compare_exchange_n(&s->rd->err, &expected, result < 0 ? result : -EIO, false,
@@ -244,69 +269,374 @@ static void fs_read_block_done(int result, struct hc_entry *e, enum hc_source sr
     fs_read_drop(s->rd);
 }
 
-static void fs_prefetch_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
+/* ---- prefetch: groups of blocks read with one ranged GET ---- */
+
+struct fs_pf_group;
+
+/* One block of a group: the cache's flight for it calls our fetcher with ctx and buf. */
+struct fs_pf_slot {
+    struct fs_pf_group *g;
+    uint64_t blk;
+    struct hc_fetch_ctx *ctx;  /* protected by g->lock: the fetcher ran, not completed */
+    void *buf;                 /* the flight's block buffer (with ctx) */
+    int state;                 /* for the delivering thread: 0 or -errno to complete with */
+};
+
+struct fs_pf_group {
+    struct objstore_req req;
+    struct fs_handle *fh;      /* a reference */
+    int refs;                  /* atomic: the issuer, the GET, each accepted hc_fetch */
+    pthread_mutex_t lock;      /* protects the fields marked so and the slots' ctx/buf */
+    uint64_t first;            /* first block */
+    unsigned cap, n;           /* slots allocated / blocks in the group */
+    uint64_t off;              /* first byte */
+    size_t len;                /* bytes the GET asks for */
+    size_t reserved;           /* bytes charged with hc_reserve */
+    size_t map_len;            /* bytes mapped at buf */
+    uint8_t *buf;              /* staging, mmap'd */
+    size_t valid;              /* bytes landed in buf; protected by lock */
+    unsigned next;             /* slots below were delivered or handed over; lock */
+    int err;                   /* the GET failed with this; protected by lock */
+    bool ended;                /* the GET is over; protected by lock */
+    struct fs_pf_slot slots[];
+};
+
+static void fs_pf_group_put(struct fs_pf_group *g)
 {
-    struct fs_prefetch *pf = arg;
-    (void)result;
-    if (src == HC_SRC_DISK || src == HC_SRC_MEMORY)
-        __atomic_store_n(&pf->arg.fh->ra_cold, false, __ATOMIC_RELAXED); /* was cached */
-    else if (src == HC_SRC_ORIGIN)
-        __atomic_store_n(&pf->arg.fh->ra_cold, true, __ATOMIC_RELAXED);
-    hc_entry_put(e);
-    fs_handle_put(pf->arg.fh);
-    free(pf);
+    if (__atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    munmap(g->buf, g->map_len);
+    hc_unreserve(g->fh->fs->cache, g->reserved);
+    fs_handle_put(g->fh);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
 }
 
-/* Sequential reader? Then make sure the next window of blocks is on its way. */
+/* Bytes of block @i of @g (the object's last block may be short). */
+static size_t fs_pf_blen(const struct fs_pf_group *g, unsigned i)
+{
+    uint64_t bs = g->fh->fs->conf->block_size, off = (g->first + i) * bs;
+    return (size_t)CMN_MIN(bs, g->fh->size - off);
+}
+
+/* Where block @i ends inside the staging buffer. */
+static size_t fs_pf_bend(const struct fs_pf_group *g, unsigned i)
+{
+    return (size_t)((g->first + i) * g->fh->fs->conf->block_size - g->off) + fs_pf_blen(g, i);
+}
+
+/* 0: block @i is in the buffer; -errno: it never will be; 1: not yet. Under g->lock. */
+static int fs_pf_state(const struct fs_pf_group *g, unsigned i)
+{
+    if (g->valid >= fs_pf_bend(g, i))
+        return 0;
+    if (g->ended)
+        return g->err ? g->err : -EIO;
+    return 1;
+}
+
+/* Complete one block's flight from the staging buffer (or with @err). No lock held. */
+static void fs_pf_complete(struct fs_pf_group *g, unsigned i, struct hc_fetch_ctx *ctx,
+                           void *buf, int err)
+{
+    size_t blen = fs_pf_blen(g, i);
+
+    if (err) {
+        hc_fetch_complete(ctx, err);
+        return;
+    }
+    memcpy(buf, g->buf + (fs_pf_bend(g, i) - blen), blen);
+    hc_fetch_complete(ctx, (ssize_t)blen);
+}
+
+/*
+ * Hand every block that is now final (or failed) to its flight. The slots passed here
+ * (next moves over them under the lock) belong to this call: a fetcher that parked its
+ * ctx before is completed here; one that comes later sees next and completes itself.
+ */
+static void fs_pf_deliver(struct fs_pf_group *g)
+{
+    unsigned from, to;
+
+    pthread_mutex_lock(&g->lock);
+    from = g->next;
+    for (to = from; to < g->n && (g->slots[to].state = fs_pf_state(g, to)) <= 0; to++)
+        ;
+    g->next = to;
+    pthread_mutex_unlock(&g->lock);
+    for (unsigned i = from; i < to; i++) {
+        struct fs_pf_slot *sl = &g->slots[i];
+        if (sl->ctx)
+            fs_pf_complete(g, i, sl->ctx, sl->buf, sl->state);
+    }
+}
+
+/* The group of a GET. Not req->arg: a wrapper layer may swap it while the request is in
+ * flight (the metrics store does, for its done), and progress comes in between. */
+static struct fs_pf_group *fs_pf_group_of(struct objstore_req *req)
+{
+    return (struct fs_pf_group *)((char *)req - offsetof(struct fs_pf_group, req));
+}
+
+static void fs_pf_progress(struct objstore_req *req, size_t valid)
+{
+    struct fs_pf_group *g = fs_pf_group_of(req);
+
+    pthread_mutex_lock(&g->lock);
+    if (valid > g->valid)
+        g->valid = CMN_MIN(valid, g->len);
+    pthread_mutex_unlock(&g->lock);
+    fs_pf_deliver(g);
+}
+
+static void fs_pf_get_done(struct objstore_req *req)
+{
+    struct fs_pf_group *g = fs_pf_group_of(req);
+    int res = fs_get_check(g->fh, req, g->len);
+
+    pthread_mutex_lock(&g->lock);
+    if (res == 0)
+        g->valid = g->len;
+    g->err = res;
+    g->ended = true;
+    pthread_mutex_unlock(&g->lock);
+    fs_pf_deliver(g);
+    fs_pf_group_put(g);
+}
+
+/* The cache's fetcher for a block of a group: deliver now if its bytes are there, else
+ * leave ctx for the GET's progress. */
+static void fs_pf_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+{
+    struct fs_pf_slot *sl = arg;
+    struct fs_pf_group *g = sl->g;
+    unsigned i = (unsigned)(sl - g->slots);
+    int st;
+
+    (void)cap;
+    pthread_mutex_lock(&g->lock);
+    st = i < g->next ? fs_pf_state(g, i) : 1;
+    if (st > 0) {
+        sl->ctx = ctx;
+        sl->buf = buf;
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (st <= 0)
+        fs_pf_complete(g, i, ctx, buf, st);
+}
+
+/* The prefetch of one block is over (whatever happened to it). */
+static void fs_pf_block_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
+{
+    struct fs_pf_slot *sl = arg;
+
+    (void)result;
+    (void)src;
+    hc_entry_put(e);
+    fs_pf_group_put(sl->g);
+}
+
+/* A group for up to @cap blocks from @first, its staging memory charged. NULL: no room. */
+static struct fs_pf_group *fs_pf_group_new(struct fs_handle *fh, uint64_t first, unsigned cap)
+{
+    struct fs *fs = fh->fs;
+    uint64_t bs = fs->conf->block_size;
+    size_t bytes = (size_t)CMN_MIN((uint64_t)cap * bs, fh->size - first * bs);
+    struct fs_pf_group *g;
+
+    if (hc_reserve(fs->cache, bytes) != 0)
+        return NULL;
+    g = calloc(1, sizeof(*g) + cap * sizeof(g->slots[0]));
+    if (!g)
+        goto fail_unreserve;
+    /* mmap, not malloc: the pages go back to the system when the group ends. */
+    g->buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g->buf == MAP_FAILED)
+        goto fail_free;
+    g->reserved = g->map_len = bytes;
+    g->fh = fh;
+    fs_handle_get(fh);
+    g->refs = 1; /* the issuer's */
+    pthread_mutex_init(&g->lock, NULL);
+    g->first = first;
+    g->cap = cap;
+    g->off = first * bs;
+    return g;
+
+fail_free:
+    free(g);
+fail_unreserve:
+    hc_unreserve(fs->cache, bytes);
+    return NULL;
+}
+
+/* Start the GET of @g's n blocks (or drop an empty group); the issuer's reference goes. */
+static void fs_pf_group_submit(struct fs_pf_group *g)
+{
+    struct fs_handle *fh = g->fh;
+    int rc;
+
+    if (g->n == 0) {
+        fs_pf_group_put(g);
+        return;
+    }
+    g->len = fs_pf_bend(g, g->n - 1);
+    if (g->len < g->reserved) {
+        /* The group ended early (a cached block): give back what it will not use. */
+        size_t keep = CMN_ALIGN_UP(g->len, (size_t)4096);
+        if (keep < g->map_len) {
+            munmap(g->buf + keep, g->map_len - keep);
+            g->map_len = keep;
+        }
+        hc_unreserve(fh->fs->cache, g->reserved - g->len);
+        g->reserved = g->len;
+    }
+    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* the GET's */
+    g->req.op = OBJSTORE_OP_GET;
+    g->req.key = fh->key;
+    g->req.off = g->off;
+    g->req.len = g->len;
+    g->req.if_match = fh->etag[0] ? fh->etag : NULL;
+    g->req.buf = g->buf;
+    g->req.buf_cap = g->len;
+    g->req.progress = fs_pf_progress;
+    g->req.done = fs_pf_get_done;
+    g->req.arg = g;
+    if ((rc = objstore_submit(fh->fs->os, &g->req)) != 0) {
+        pthread_mutex_lock(&g->lock);
+        g->err = rc;
+        g->ended = true;
+        pthread_mutex_unlock(&g->lock);
+        fs_pf_deliver(g);
+        fs_pf_group_put(g); /* the GET's */
+    }
+    fs_pf_group_put(g);
+}
+
+/*
+ * Prefetch blocks [first, first + n): consecutive blocks that are nowhere in the cache
+ * go in groups of at most conf.prefetch_max_request, one GET each.
+ * @return blocks the cache accepted; *stopped_at the first block not handled when the
+ * staging memory ran out (else first + n).
+ */
+static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t first, uint64_t n,
+                            uint64_t *stopped_at)
+{
+    uint64_t bs = fs->conf->block_size;
+    unsigned per = (unsigned)CMN_MAX(fs->conf->prefetch_max_request / bs, 1);
+    struct fs_pf_group *g = NULL;
+    uint8_t key[HC_KEY_MAX];
+    uint64_t accepted = 0, b;
+
+    for (b = first; b < first + n; b++) {
+        size_t klen = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
+        if (!klen)
+            break;
+        if (!g && !(g = fs_pf_group_new(fh, b, (unsigned)CMN_MIN(per, first + n - b))))
+            break;
+        struct fs_pf_slot *sl = &g->slots[g->n];
+        sl->g = g;
+        sl->blk = b;
+        __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* this block's fetch */
+        /* The fetcher may run inside hc_fetch: it only parks ctx in the slot. */
+        int rc = hc_fetch(fs->cache, key, klen, HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT,
+                          fs_pf_fetcher, sl, fs_pf_block_done, sl);
+        if (rc != 0) {
+            /* Cached, in flight or no memory: the group ends before this block. */
+            __atomic_sub_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+            fs_pf_group_submit(g);
+            g = NULL;
+            continue;
+        }
+        g->n++;
+        accepted++;
+        if (g->n == g->cap) {
+            fs_pf_group_submit(g);
+            g = NULL;
+        }
+    }
+    if (g)
+        fs_pf_group_submit(g);
+    *stopped_at = b;
+    return accepted;
+}
+
+/* The run ends: prefetched blocks past where the reader got were wasted (approximate). */
+static void fs_pf_run_end(struct fs *fs, struct fs_handle *fh)
+{
+    uint64_t bs = fs->conf->block_size;
+    uint64_t reached = CMN_MAX((fh->ra_next + bs - 1) / bs, fh->ra_pf_first);
+    uint64_t wasted = fh->ra_issued > reached ? fh->ra_issued - reached : 0;
+
+    wasted = CMN_MIN(wasted, fh->ra_pf_blocks);
+    __atomic_add_fetch(&fs->prefetch_wasted, wasted, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&fs->prefetch_used, fh->ra_pf_blocks - wasted, __ATOMIC_RELAXED);
+    fh->ra_pf_blocks = 0;
+}
+
+/* Follow the handle's access pattern; while it is sequential keep the window in flight. */
 static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end)
 {
     uint64_t bs = fs->conf->block_size;
-    uint64_t max_blocks = fs->conf->prefetch / bs;
+    uint64_t max_window = fs->conf->prefetch;
     uint64_t nblocks = (fh->size + bs - 1) / bs;
-    uint64_t start, stop;
-    uint8_t key[HC_KEY_MAX];
+    uint64_t back = CMN_MAX(FS_PF_BACK_MIN, 2 * fs->conf->read_ahead);
+    uint64_t start, target, chunk, got, stop;
 
-    if (max_blocks == 0)
+    if (max_window == 0)
         return;
     pthread_mutex_lock(&fh->ra_lock);
-    /* Kernel read-ahead runs on several threads, so "sequential" allows a little disorder. */
-    bool near = off <= fh->ra_next + 2 * bs && off + 2 * bs >= fh->ra_next;
-    if (!near) {
+    bool seq = fh->ra_run_reads > 0 && off + back >= fh->ra_next &&
+               off <= fh->ra_next + CMN_MAX(fh->ra_window, 2 * bs);
+    if (!seq) {
+        fs_pf_run_end(fs, fh);
         fh->ra_next = end;
+        fh->ra_run_bytes = end - off;
+        fh->ra_run_reads = 1;
         fh->ra_window = 0;
         fh->ra_issued = 0;
         pthread_mutex_unlock(&fh->ra_lock);
         return;
     }
     fh->ra_next = CMN_MAX(fh->ra_next, end);
-    if (!__atomic_load_n(&fh->ra_cold, __ATOMIC_RELAXED)) {
+    fh->ra_run_bytes += end - off;
+    fh->ra_run_reads++;
+    if (fh->ra_run_bytes < FS_PF_MIN_RUN) {
         pthread_mutex_unlock(&fh->ra_lock);
         return;
     }
-    fh->ra_window = fh->ra_window ? CMN_MIN(fh->ra_window * 2, max_blocks)
-                                  : CMN_MIN((uint64_t)FS_PREFETCH_START_BLOCKS, max_blocks);
-    start = CMN_MAX((end + bs - 1) / bs, fh->ra_issued);
-    stop = CMN_MIN((end + bs - 1) / bs + fh->ra_window, nblocks);
-    if (stop > fh->ra_issued)
-        fh->ra_issued = stop;
+    if (fh->ra_window == 0) {
+        fh->ra_window = CMN_MIN(CMN_MAX(FS_PF_START_WINDOW, 2 * bs), max_window);
+        fh->ra_grow_at = fh->ra_next + fh->ra_window / 2;
+        fh->ra_pf_first = (fh->ra_next + bs - 1) / bs;
+    } else if (fh->ra_next >= fh->ra_grow_at && fh->ra_window < max_window) {
+        fh->ra_window = CMN_MIN(2 * fh->ra_window, max_window);
+        fh->ra_grow_at = fh->ra_next + fh->ra_window / 2;
+    }
+    start = CMN_MAX(fh->ra_issued, (fh->ra_next + bs - 1) / bs);
+    target = CMN_MIN((fh->ra_next + fh->ra_window + bs - 1) / bs, nblocks);
+    /* Top up in pieces of a whole request (half the window while it is small), so that
+     * the GETs stay large: the window refills request by request, not block by block. */
+    chunk = CMN_MAX(CMN_MIN(fs->conf->prefetch_max_request, fh->ra_window / 2) / bs, 1);
+    if (start >= target || (target - start < chunk && target < nblocks)) {
+        pthread_mutex_unlock(&fh->ra_lock);
+        return;
+    }
+    fh->ra_issued = target;
     pthread_mutex_unlock(&fh->ra_lock);
 
-    for (uint64_t b = start; b < stop; b++) {
-        size_t klen = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
-        struct fs_prefetch *pf = malloc(sizeof(*pf));
-        if (!klen || !pf) {
-            free(pf);
-            return;
-        }
-        pf->arg = (struct fs_blk){.fh = fh, .blk = b};
-        fs_handle_get(fh);
-        if (hc_fetch(fs->cache, key, klen, HC_FETCH_PREFETCH, fs_fetcher, &pf->arg,
-                     fs_prefetch_done, pf) != 0) {
-            fs_handle_put(fh);
-            free(pf);
-            return;
-        }
+    got = fs_pf_issue(fs, fh, start, target - start, &stop);
+    __atomic_add_fetch(&fs->prefetch_issued, got, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&fh->ra_lock);
+    fh->ra_pf_blocks += got;
+    if (stop < target) {
+        /* No staging memory: the budget is pinned by readers and flights. Back off. */
+        if (fh->ra_issued == target)
+            fh->ra_issued = stop;
+        fh->ra_window = CMN_MAX(fh->ra_window / 2, CMN_MIN(2 * bs, max_window));
+        fh->ra_grow_at = fh->ra_next + fh->ra_window;
     }
+    pthread_mutex_unlock(&fh->ra_lock);
 }
 
 void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off)
@@ -372,7 +702,6 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
         return rc;
     }
     fh->refs = 1;
-    fh->ra_cold = true;
     fh->fs = fs;
     fh->ino = ino;
     fh->key = ino->key;
@@ -383,7 +712,10 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
 
 void fs_read_release(struct fs *fs, struct fs_handle *fh)
 {
-    (void)fs;
-    if (fh)
-        fs_handle_put(fh);
+    if (!fh)
+        return;
+    pthread_mutex_lock(&fh->ra_lock);
+    fs_pf_run_end(fs, fh);
+    pthread_mutex_unlock(&fh->ra_lock);
+    fs_handle_put(fh);
 }

@@ -115,6 +115,18 @@ counter() { # counter NAME: print one field of the proxy counters
 }
 proxy() { curl -s -m 10 -XPOST -d "$1" "$S3_CONTROL/config" >/dev/null || fail "proxy config $1"; }
 
+# cmp_parallel N REF FILE: N processes compare FILE with REF at once; fail unless all match.
+cmp_parallel() {
+  local n=$1 ref=$2 file=$3 i pids=()
+  for i in $(seq 1 "$n"); do
+    cmp "$ref" "$file" >"$T/cmp.$i" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { cat "$T/cmp.$((i + 1))" >&2; fail "reader $((i + 1)) of $file got wrong bytes"; }
+  done
+}
+
 # mkfile PATH SIZE: SIZE bytes of random data.
 mkfile() {
   mkdir -p "$(dirname "$1")"

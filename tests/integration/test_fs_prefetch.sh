@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# test_fs_prefetch.sh: sequential prefetch against the shaped server (30 ms first byte,
+# 80 MB/s per response): a cold sequential read is served by few multi-block GETs at
+# several times one GET's speed, with every byte right; cold 4 KiB random reads fetch
+# only their own blocks; 8 readers of one cold file pull it from S3 once; prefetch=no
+# falls back to one GET per block. Numbers are printed; time bounds are loose (the
+# machine is shared).
+. "$(dirname "$0")/fs_lib.sh"
+fs_init fs_prefetch
+
+MB=1048576
+SIZE=$((256 * MB))
+BLOCKS=$((SIZE / MB))
+BW=80000000
+mkfile "$T/src/big.bin" $SIZE
+mkfile "$T/src/rand.bin" $((64 * MB))
+mkfile "$T/src/shared.bin" $((64 * MB + 12345))
+mkfile "$T/src/off.bin" $((16 * MB))
+seed_direct "$T/src" "$P"
+
+now_ms() { date +%s%3N; }
+M=$T/mnt
+# Memory only, big enough for the file: what is measured is the S3 path.
+fs_mount "$M" "$S3_BUCKET:/$P" "mem_cache_size=768M"
+for f in big.bin rand.bin shared.bin off.bin; do stat "$M/$f" >/dev/null || fail "stat $f"; done
+proxy "{\"ttfb_ms\":30,\"bandwidth\":$BW}"
+
+# ---- 1. cold sequential read, against the network ceiling measured now ----
+# The ceiling: the same 8 GETs of 8 MiB at once (prefetch_window / prefetch_max_request)
+# through the same client and proxy, timed by tierfs-bench-objstore itself.
+"$BIN/tierfs-bench-objstore" --endpoint "$S3_ENDPOINT" --path-style --region "$S3_REGION" \
+  --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" --bucket "$S3_BUCKET" \
+  --key "${P}big.bin" --parallel 8 --request-size 8M >"$T/bench.log" 2>&1 ||
+  { cat "$T/bench.log" >&2; fail "tierfs-bench-objstore"; }
+ceil_s=$(grep -o 'in [0-9.]* s' "$T/bench.log" | tail -1 | awk '{print $2}')
+ceil_ms=$(awk -v s="$ceil_s" 'BEGIN{printf "%d", s * 1000}')
+counters_reset
+t0=$(now_ms)
+dd if="$M/big.bin" of=/dev/null bs=1M 2>/dev/null || fail "dd of big.bin"
+t1=$(now_ms)
+gets=$(counter get)
+bytes=$(counter bytes_sent)
+maxc=$(counter max_concurrent)
+ms=$((t1 - t0))
+ideal_ms=$((SIZE * 1000 / (8 * BW)))
+one_ms=$((SIZE * 1000 / BW))
+fs_log "cold sequential 256 MiB: ${ms} ms ($((SIZE / 1000 / (ms > 0 ? ms : 1))) MB/s), GETs $gets for $BLOCKS blocks, S3 bytes $bytes, max concurrent $maxc"
+fs_log "network ceiling now (8 x 8 MiB GETs at once): ${ceil_ms} ms; on paper ${ideal_ms} ms; one GET at a time ${one_ms} ms; tierfs / ceiling = $(awk -v a="$ms" -v b="$ceil_ms" 'BEGIN{printf "%.2f", a / (b > 0 ? b : 1)}')"
+[ "$gets" -le $((BLOCKS / 4)) ] || fail "$gets GETs for $BLOCKS blocks: not multi-block"
+[ "$bytes" -le $((SIZE + SIZE / 50)) ] || fail "S3 sent $bytes bytes for a $SIZE-byte file"
+[ "$maxc" -ge 3 ] || fail "at most $maxc GETs at once: no parallel prefetch"
+# Loose (the machine is shared and has 2 cores): within 3x of the ceiling measured now.
+[ "$ms" -le $((ceil_ms * 3 + 300)) ] || fail "cold sequential read took $ms ms, the network ceiling $ceil_ms ms"
+cmp "$T/src/big.bin" "$M/big.bin" || fail "big.bin differs"
+
+# ---- 2. cold random 4 KiB reads: one block each at most ----
+counters_reset
+"$TESTBIN/test_fs_check" rand "$M/rand.bin" "$T/src/rand.bin" 200 7 4096 >"$T/rand.log" 2>&1 ||
+  { cat "$T/rand.log" >&2; fail "random reads"; }
+gets=$(counter get)
+bytes=$(counter bytes_sent)
+fs_log "cold random: 200 reads of 4 KiB, GETs $gets, S3 bytes $bytes"
+[ "$gets" -le 200 ] || fail "$gets GETs for 200 random reads"
+[ "$bytes" -le $((gets * MB)) ] || fail "$bytes bytes in $gets GETs: more than one block each"
+
+# ---- 3. 8 concurrent sequential readers of one cold file: fetched once ----
+counters_reset
+cmp_parallel 8 "$T/src/shared.bin" "$M/shared.bin"
+bytes=$(counter bytes_sent)
+fs_log "8 readers of one cold 64 MiB file: GETs $(counter get), S3 bytes $bytes"
+[ "$bytes" -le $(((64 * MB + 12345) * 102 / 100)) ] || fail "S3 sent $bytes bytes for one 64 MiB file"
+fs_umount "$M"
+
+# ---- 4. prefetch=no: one GET per block ----
+fs_mount "$M" "$S3_BUCKET:/$P" "mem_cache_size=256M,prefetch=no"
+stat "$M/off.bin" >/dev/null
+counters_reset
+t0=$(now_ms)
+cmp "$T/src/off.bin" "$M/off.bin" || fail "off.bin differs"
+t1=$(now_ms)
+gets=$(counter get)
+fs_log "prefetch=no, 16 MiB: $((t1 - t0)) ms, GETs $gets"
+[ "$gets" -eq 16 ] || fail "prefetch=no: $gets GETs for 16 blocks"
+fs_umount "$M"
+proxy '{}'
+fs_log "PASS"
