@@ -18,8 +18,10 @@
  * FUSE threads, up to the window ahead) continues a run; anything else is a seek and
  * resets the run. Once a run holds two reads and FS_PF_MIN_RUN bytes, the handle keeps a
  * window of bytes ahead of the reader in flight: it starts at FS_PF_START_WINDOW and
- * doubles each time the reader consumes half of it, up to conf.prefetch (the
- * prefetch_window option). A lone small read (random access) fetches just its blocks.
+ * doubles each time the reader consumes a quarter of it, up to conf.prefetch (the
+ * prefetch_window option) and a quarter of the cache's memory budget (a window in flight
+ * is charged twice: staging and block buffers). A lone small read (random access)
+ * fetches just its blocks.
  *
  * The fetch size is decoupled from the block size: a group of up to
  * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET into
@@ -48,9 +50,13 @@
 
 #include <sys/mman.h>
 
-#define FS_PF_START_WINDOW (8ull << 20) /* first window (bytes), capped by prefetch_window */
+#define FS_PF_START_WINDOW (16ull << 20) /* first window (bytes), capped by prefetch_window */
 #define FS_PF_MIN_RUN (128u << 10)       /* sequential bytes before prefetch starts */
 #define FS_PF_BACK_MIN (2ull << 20)      /* out-of-order tolerance behind the run's end */
+/* A window costs twice its size in the memory budget while in flight (staging + block
+ * buffers): one reader may take at most this fraction, so blocks it prefetched are not
+ * evicted for the next ones before it gets to them. */
+#define FS_PF_BUDGET_SHARE 4
 
 struct fs_handle {
     int refs;                  /* atomic: the open, in-flight reads, GETs, prefetches */
@@ -66,8 +72,21 @@ struct fs_handle {
     uint64_t ra_window;        /* prefetch window in bytes; 0: not prefetching */
     uint64_t ra_grow_at;       /* the window doubles when ra_next reaches this */
     uint64_t ra_issued;        /* blocks below this were handed to the prefetcher (run) */
-    uint64_t ra_pf_first;      /* first block prefetched in this run */
-    uint64_t ra_pf_blocks;     /* blocks the cache accepted for prefetch in this run */
+    uint64_t ra_gen;           /* runs so far (and +1 at release): older blocks not held */
+    struct fs_pf_held *ra_held; /* prefetched blocks kept for the reader, by block % size */
+    uint64_t ra_held_mask;     /* ring size - 1 (a power of two) */
+    uint64_t ra_held_low;      /* no block below this is held */
+};
+
+/*
+ * A prefetched block the handle keeps a reference to until its reader has passed it:
+ * the memory tier may evict a low-priority block before the reader gets there (the
+ * policy sees many of them), and a reader must never pay a second GET for it.
+ */
+struct fs_pf_held {
+    struct hc_entry *e;
+    uint64_t blk;
+    bool used;                 /* a read took it */
 };
 
 /* What the fetcher needs to GET one block (valid until the fetcher has been called). */
@@ -112,6 +131,7 @@ static void fs_handle_put(struct fs_handle *fh)
     if (__atomic_sub_fetch(&fh->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     fs_ns_release(fh->fs, fh->ino);
+    free(fh->ra_held); /* emptied at release; nothing is held after it */
     pthread_mutex_destroy(&fh->ra_lock);
     free(fh);
 }
@@ -290,6 +310,7 @@ struct fs_pf_group {
     uint64_t first;            /* first block */
     unsigned cap, n;           /* slots allocated / blocks in the group */
     uint64_t off;              /* first byte */
+    uint64_t gen;              /* fh->ra_gen when issued */
     size_t len;                /* bytes the GET asks for */
     size_t reserved;           /* bytes charged with hc_reserve */
     size_t map_len;            /* bytes mapped at buf */
@@ -425,15 +446,87 @@ static void fs_pf_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void 
         fs_pf_complete(g, i, ctx, buf, st);
 }
 
-/* The prefetch of one block is over (whatever happened to it). */
+/* Let go of a held block, counting whether a read used it. Under fh->ra_lock. */
+static void fs_pf_drop(struct fs *fs, struct fs_pf_held *h)
+{
+    if (!h->e)
+        return;
+    __atomic_add_fetch(h->used ? &fs->prefetch_used : &fs->prefetch_wasted, 1,
+                       __ATOMIC_RELAXED);
+    hc_entry_put(h->e);
+    h->e = NULL;
+}
+
+/* Drop every held block (a seek, or the release). Under fh->ra_lock. */
+static void fs_pf_drop_all(struct fs *fs, struct fs_handle *fh)
+{
+    for (uint64_t i = 0; fh->ra_held && i <= fh->ra_held_mask; i++)
+        fs_pf_drop(fs, &fh->ra_held[i]);
+    fh->ra_held_low = 0;
+}
+
+/* How far behind the run's end a read still continues it. */
+static uint64_t fs_pf_back(const struct fs *fs)
+{
+    return CMN_MAX(FS_PF_BACK_MIN, 2 * fs->conf->read_ahead);
+}
+
+/* Blocks below this the reader has passed for good. Under fh->ra_lock. */
+static uint64_t fs_pf_floor(const struct fs *fs, const struct fs_handle *fh)
+{
+    uint64_t back = fs_pf_back(fs);
+    return (fh->ra_next > back ? fh->ra_next - back : 0) / fs->conf->block_size;
+}
+
+/* Keep @e (block @blk, prefetched in run @gen) for the reader; the reference passes. */
+static void fs_pf_hold(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64_t blk,
+                       struct hc_entry *e)
+{
+    struct fs_pf_held *h;
+
+    pthread_mutex_lock(&fh->ra_lock);
+    if (!fh->ra_held || gen != fh->ra_gen || blk < fs_pf_floor(fs, fh)) {
+        pthread_mutex_unlock(&fh->ra_lock);
+        __atomic_add_fetch(&fs->prefetch_wasted, 1, __ATOMIC_RELAXED);
+        hc_entry_put(e);
+        return;
+    }
+    h = &fh->ra_held[blk & fh->ra_held_mask];
+    fs_pf_drop(fs, h); /* a block a full ring ahead: the ring is sized so this is rare */
+    *h = (struct fs_pf_held){.e = e, .blk = blk};
+    pthread_mutex_unlock(&fh->ra_lock);
+}
+
+/* A held prefetched block for a read: @return a new reference, or NULL. */
+static struct hc_entry *fs_pf_take(struct fs_handle *fh, uint64_t blk)
+{
+    struct hc_entry *e = NULL;
+
+    pthread_mutex_lock(&fh->ra_lock);
+    if (fh->ra_held) {
+        struct fs_pf_held *h = &fh->ra_held[blk & fh->ra_held_mask];
+        if (h->e && h->blk == blk) {
+            e = h->e;
+            hc_entry_ref(e);
+            h->used = true;
+        }
+    }
+    pthread_mutex_unlock(&fh->ra_lock);
+    return e;
+}
+
+/* The prefetch of one block is over: hold the block for the reader. */
 static void fs_pf_block_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
 {
     struct fs_pf_slot *sl = arg;
+    struct fs_pf_group *g = sl->g;
 
-    (void)result;
     (void)src;
-    hc_entry_put(e);
-    fs_pf_group_put(sl->g);
+    if (result == 0 && e)
+        fs_pf_hold(g->fh->fs, g->fh, g->gen, sl->blk, e);
+    else
+        hc_entry_put(e);
+    fs_pf_group_put(g);
 }
 
 /* A group for up to @cap blocks from @first, its staging memory charged. NULL: no room. */
@@ -519,8 +612,8 @@ static void fs_pf_group_submit(struct fs_pf_group *g)
  * @return blocks the cache accepted; *stopped_at the first block not handled when the
  * staging memory ran out (else first + n).
  */
-static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t first, uint64_t n,
-                            uint64_t *stopped_at)
+static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64_t first,
+                            uint64_t n, uint64_t *stopped_at)
 {
     uint64_t bs = fs->conf->block_size;
     unsigned per = (unsigned)CMN_MAX(fs->conf->prefetch_max_request / bs, 1);
@@ -534,6 +627,7 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t first,
             break;
         if (!g && !(g = fs_pf_group_new(fh, b, (unsigned)CMN_MIN(per, first + n - b))))
             break;
+        g->gen = gen;
         struct fs_pf_slot *sl = &g->slots[g->n];
         sl->g = g;
         sl->blk = b;
@@ -542,8 +636,14 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t first,
         int rc = hc_fetch(fs->cache, key, klen, HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT,
                           fs_pf_fetcher, sl, fs_pf_block_done, sl);
         if (rc != 0) {
-            /* Cached, in flight or no memory: the group ends before this block. */
+            /* Cached, in flight or no memory: the group ends before this block; an
+             * empty one moves on to the next block (its reservation still covers it). */
             __atomic_sub_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+            if (g->n == 0) {
+                g->first = b + 1;
+                g->off = (b + 1) * bs;
+                continue;
+            }
             fs_pf_group_submit(g);
             g = NULL;
             continue;
@@ -561,36 +661,27 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t first,
     return accepted;
 }
 
-/* The run ends: prefetched blocks past where the reader got were wasted (approximate). */
-static void fs_pf_run_end(struct fs *fs, struct fs_handle *fh)
-{
-    uint64_t bs = fs->conf->block_size;
-    uint64_t reached = CMN_MAX((fh->ra_next + bs - 1) / bs, fh->ra_pf_first);
-    uint64_t wasted = fh->ra_issued > reached ? fh->ra_issued - reached : 0;
-
-    wasted = CMN_MIN(wasted, fh->ra_pf_blocks);
-    __atomic_add_fetch(&fs->prefetch_wasted, wasted, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&fs->prefetch_used, fh->ra_pf_blocks - wasted, __ATOMIC_RELAXED);
-    fh->ra_pf_blocks = 0;
-}
-
 /* Follow the handle's access pattern; while it is sequential keep the window in flight. */
 static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end)
 {
     uint64_t bs = fs->conf->block_size;
-    uint64_t max_window = fs->conf->prefetch;
+    uint64_t max_window = CMN_MIN(fs->conf->prefetch,
+                                  hc_mem_budget(fs->cache) / FS_PF_BUDGET_SHARE);
     uint64_t nblocks = (fh->size + bs - 1) / bs;
-    uint64_t back = CMN_MAX(FS_PF_BACK_MIN, 2 * fs->conf->read_ahead);
-    uint64_t start, target, chunk, got, stop;
+    uint64_t back = fs_pf_back(fs);
+    uint64_t start, target, chunk, got, stop, gen, floor;
 
-    if (max_window == 0)
+    if (fs->conf->prefetch == 0)
         return;
+    max_window = CMN_MAX(max_window, bs);
     pthread_mutex_lock(&fh->ra_lock);
     bool seq = fh->ra_run_reads > 0 && off + back >= fh->ra_next &&
                off <= fh->ra_next + CMN_MAX(fh->ra_window, 2 * bs);
     if (!seq) {
-        fs_pf_run_end(fs, fh);
+        fs_pf_drop_all(fs, fh);
+        fh->ra_gen++;
         fh->ra_next = end;
+        fh->ra_held_low = fs_pf_floor(fs, fh);
         fh->ra_run_bytes = end - off;
         fh->ra_run_reads = 1;
         fh->ra_window = 0;
@@ -601,17 +692,32 @@ static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint6
     fh->ra_next = CMN_MAX(fh->ra_next, end);
     fh->ra_run_bytes += end - off;
     fh->ra_run_reads++;
+    floor = fs_pf_floor(fs, fh);
+    for (; fh->ra_held && fh->ra_held_low < floor; fh->ra_held_low++) {
+        struct fs_pf_held *h = &fh->ra_held[fh->ra_held_low & fh->ra_held_mask];
+        if (h->e && h->blk == fh->ra_held_low)
+            fs_pf_drop(fs, h);
+    }
     if (fh->ra_run_bytes < FS_PF_MIN_RUN) {
         pthread_mutex_unlock(&fh->ra_lock);
         return;
     }
+    if (!fh->ra_held) {
+        /* Room for every block from the floor to the end of the largest window. */
+        uint64_t n = 4;
+        while (n < (max_window + back + fs->conf->prefetch_max_request) / bs + 4)
+            n *= 2;
+        fh->ra_held = calloc(n, sizeof(*fh->ra_held));
+        fh->ra_held_mask = fh->ra_held ? n - 1 : 0;
+        fh->ra_held_low = floor;
+    }
     if (fh->ra_window == 0) {
         fh->ra_window = CMN_MIN(CMN_MAX(FS_PF_START_WINDOW, 2 * bs), max_window);
-        fh->ra_grow_at = fh->ra_next + fh->ra_window / 2;
-        fh->ra_pf_first = (fh->ra_next + bs - 1) / bs;
+        fh->ra_grow_at = fh->ra_next + fh->ra_window / 4;
+        fh->ra_held_low = floor;
     } else if (fh->ra_next >= fh->ra_grow_at && fh->ra_window < max_window) {
         fh->ra_window = CMN_MIN(2 * fh->ra_window, max_window);
-        fh->ra_grow_at = fh->ra_next + fh->ra_window / 2;
+        fh->ra_grow_at = fh->ra_next + fh->ra_window / 4;
     }
     start = CMN_MAX(fh->ra_issued, (fh->ra_next + bs - 1) / bs);
     target = CMN_MIN((fh->ra_next + fh->ra_window + bs - 1) / bs, nblocks);
@@ -623,13 +729,13 @@ static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint6
         return;
     }
     fh->ra_issued = target;
+    gen = fh->ra_gen;
     pthread_mutex_unlock(&fh->ra_lock);
 
-    got = fs_pf_issue(fs, fh, start, target - start, &stop);
+    got = fs_pf_issue(fs, fh, gen, start, target - start, &stop);
     __atomic_add_fetch(&fs->prefetch_issued, got, __ATOMIC_RELAXED);
     pthread_mutex_lock(&fh->ra_lock);
-    fh->ra_pf_blocks += got;
-    if (stop < target) {
+    if (stop < target && gen == fh->ra_gen) {
         /* No staging memory: the budget is pinned by readers and flights. Back off. */
         if (fh->ra_issued == target)
             fh->ra_issued = stop;
@@ -675,6 +781,11 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
         struct fs_slot *s = &rd->slots[i];
         s->rd = rd;
         s->arg = (struct fs_blk){.fh = fh, .blk = first + i};
+        struct hc_entry *held = fs_pf_take(fh, first + i);
+        if (held) {
+            fs_read_block_done(0, held, HC_SRC_MEMORY, s);
+            continue;
+        }
         size_t klen = fs_block_key(fs, fh->key, fh->etag, first + i, key, sizeof(key));
         int rc = klen ? hc_fetch(fs->cache, key, klen, 0, fs_fetcher, &s->arg,
                                  fs_read_block_done, s)
@@ -715,7 +826,8 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
     if (!fh)
         return;
     pthread_mutex_lock(&fh->ra_lock);
-    fs_pf_run_end(fs, fh);
+    fs_pf_drop_all(fs, fh);
+    fh->ra_gen++; /* prefetches still in flight let their blocks go */
     pthread_mutex_unlock(&fh->ra_lock);
     fs_handle_put(fh);
 }

@@ -659,6 +659,11 @@ uint32_t hc_block_size(const struct hc_cache *c)
     return c->block_size;
 }
 
+uint64_t hc_mem_budget(const struct hc_cache *c)
+{
+    return c->acct.limit;
+}
+
 #ifdef TIERFS_DEBUG
 #define HC_CHECK(cond)                                                                      \
     do {                                                                                     \

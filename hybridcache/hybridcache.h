@@ -103,6 +103,9 @@ void hc_destroy(struct hc_cache *c);
 /* Make everything inserted so far durable on the device. @return 0 or -errno. */
 int hc_flush(struct hc_cache *c);
 uint32_t hc_block_size(const struct hc_cache *c);
+/* Bytes the memory tier and in-flight fetches share: conf.mem_capacity less the disk
+ * tier's reserve (its write queue and read buffers). A prefetcher sizes its window by it. */
+uint64_t hc_mem_budget(const struct hc_cache *c);
 void hc_get_stats(struct hc_cache *c, struct hc_stats *st);
 
 /* ---- entries ---- */
