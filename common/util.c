@@ -225,7 +225,7 @@ int cmn_parse_duration_ms(const char *s, uint64_t *out_ms)
     size_t n = 0;
     if (!s)
         return -EINVAL;
-    while (isdigit((unsigned char)s[n]) && n < sizeof(num) - 1) {
+    while (n < sizeof(num) - 1 && isdigit((unsigned char)s[n])) {
         num[n] = s[n];
         n++;
     }
