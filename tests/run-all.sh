@@ -3,14 +3,24 @@
 # run-all.sh: install what is missing, build, and run every test tierfs has:
 #   1. the normal build: cmocka unit tests + integration tests against a local radosgw
 #      (started and stopped by the ctest fixture) through the shaping proxy;
-#   2. the unit tests again under ASan+UBSan;
-#   3. the concurrency tests (label tsan) under ThreadSanitizer.
-# Usage: bash tests/run-all.sh [-j N]     (BUILD_ROOT=dir to choose where builds go)
+#   2. the unit and integration tests again under ASan+UBSan (not valgrind, not long);
+#   3. the concurrency tests (label tsan) under ThreadSanitizer;
+#   4. static analysis of our code (tools/check_static.sh: cppcheck).
+# The long reliability variants (label long: 2-minute load, 20 crashes, 30 s per S3
+# fault, ~12 minutes) run only with --long.
+# Usage: bash tests/run-all.sh [-j N] [--long]     (BUILD_ROOT=dir to choose where builds go)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
-if [ "${1:-}" = "-j" ] && [ -n "${2:-}" ]; then jobs=$2; fi
+long=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        -j) jobs=${2:?-j needs a number}; shift 2 ;;
+        --long) long=1; shift ;;
+        *) echo "usage: bash tests/run-all.sh [-j N] [--long]" >&2; exit 2 ;;
+    esac
+done
 build_root=${BUILD_ROOT:-$here/build-tests}
 
 log() { printf '\n=== %s ===\n' "$*"; }
@@ -40,12 +50,24 @@ run_build() { # name, ctest args..., -- cmake args...
 }
 
 mkdir -p "$build_root"
-run_build main -- -DCMAKE_BUILD_TYPE=RelWithDebInfo || fail=1
-# Sanitizer runs: unit tests (ASan+UBSan), concurrency tests (TSan).
+t0=$SECONDS
+run_build main -LE long -- -DCMAKE_BUILD_TYPE=RelWithDebInfo || fail=1
+if [ $long -eq 1 ]; then
+    log "tests: main, label long"
+    (cd "$build_root/main" && ctest --output-on-failure -j 1 -L long) || fail=1
+fi
+log "main: $((SECONDS - t0)) s"
+# Sanitizer runs: unit and integration tests (ASan+UBSan), concurrency tests (TSan).
+t0=$SECONDS
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_build asan -L unit -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_ASAN=ON -DTIERFS_INTEGRATION=OFF || fail=1
+    run_build asan -L 'unit|integration' -LE 'long|valgrind' -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_ASAN=ON -DTIERFS_INTEGRATION=ON || fail=1
+log "asan: $((SECONDS - t0)) s"
+t0=$SECONDS
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     run_build tsan -L tsan -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_TSAN=ON -DTIERFS_INTEGRATION=OFF || fail=1
+log "tsan: $((SECONDS - t0)) s"
+log "static analysis"
+bash "$here/tools/check_static.sh" || fail=1
 
 if [ $fail -ne 0 ]; then
     log "FAILED"

@@ -10,4 +10,8 @@ if(TARGET tierfs)
       tierfs_integration_test(test_rel_${t} SCRIPT test_rel_${t}.sh TIMEOUT 180 LABELS rel)
     endif()
   endforeach()
+  tierfs_integration_test(test_rel_valgrind SCRIPT test_rel_valgrind.sh TIMEOUT 600
+                          LABELS "rel;valgrind")
+  # The long variants (2-minute load, 20 crashes, 30 s per S3 fault): ctest -L long
+  tierfs_integration_test(test_rel_long SCRIPT test_rel_long.sh TIMEOUT 1800 LABELS long)
 endif()
