@@ -79,10 +79,12 @@ static int rel_walk(const char *path, const struct stat *st, int type, struct FT
     if (type != FTW_F || !S_ISREG(st->st_mode))
         return 0;
     if (rel_nfiles == rel_cap) {
-        rel_cap = rel_cap ? rel_cap * 2 : 256;
-        rel_files = realloc(rel_files, rel_cap * sizeof(*rel_files));
-        if (!rel_files)
+        size_t cap = rel_cap ? rel_cap * 2 : 256;
+        struct rel_file *n = realloc(rel_files, cap * sizeof(*rel_files));
+        if (!n)
             return -1;
+        rel_files = n;
+        rel_cap = cap;
     }
     struct rel_file *f = &rel_files[rel_nfiles++];
     f->rel = strdup(path + rel_refdir_len + 1);
