@@ -62,9 +62,9 @@ struct fs_mstore {
 };
 
 /* What the wrapper keeps of one request while it is in flight. */
+#define FS_MREQ_PRIV 3 /* the req->priv slot this layer claims (objstore.h) */
 struct fs_mreq {
     objstore_done_fn done;
-    void *arg;
     uint64_t t0;
     struct fs_metrics *m;
 };
@@ -136,7 +136,7 @@ void fs_metrics_disk_read(struct fs_metrics *m, uint64_t start_ns)
 
 static void fs_mstore_done(struct objstore_req *req)
 {
-    struct fs_mreq *mr = req->arg;
+    struct fs_mreq *mr = req->priv[FS_MREQ_PRIV];
     struct fs_metrics *m = mr->m;
     int st = req->http_status;
     int cls = st >= 200 && st < 600 ? st / 100 - 2 : FS_ST_NONE; /* 2xx .. 5xx, none */
@@ -147,7 +147,7 @@ static void fs_mstore_done(struct objstore_req *req)
         fs_add(&m->s3_errors[op], 1);
     fs_hist_observe(&m->s3_latency[op], cmn_now_ns() - mr->t0);
     req->done = mr->done;
-    req->arg = mr->arg;
+    req->priv[FS_MREQ_PRIV] = NULL;
     free(mr);
     req->done(req);
 }
@@ -160,13 +160,15 @@ static int fs_mstore_submit(struct objstore *os, struct objstore_req *req)
 
     if (!mr)
         return -ENOMEM;
-    *mr = (struct fs_mreq){.done = req->done, .arg = req->arg, .t0 = cmn_now_ns(), .m = s->m};
+    /* req->arg stays the caller's: its progress callback runs while the request is in
+     * flight and must see its own cookie, so our state rides in a private slot. */
+    *mr = (struct fs_mreq){.done = req->done, .t0 = cmn_now_ns(), .m = s->m};
     req->done = fs_mstore_done;
-    req->arg = mr;
+    req->priv[FS_MREQ_PRIV] = mr;
     rc = objstore_submit(s->inner, req);
     if (rc != 0) {
         req->done = mr->done;
-        req->arg = mr->arg;
+        req->priv[FS_MREQ_PRIV] = NULL;
         free(mr);
     }
     return rc;

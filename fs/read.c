@@ -392,8 +392,7 @@ static void fs_pf_deliver(struct fs_pf_group *g)
     }
 }
 
-/* The group of a GET. Not req->arg: a wrapper layer may swap it while the request is in
- * flight (the metrics store does, for its done), and progress comes in between. */
+/* The group of a GET: the group embeds its request (no lookup through req->arg). */
 static struct fs_pf_group *fs_pf_group_of(struct objstore_req *req)
 {
     return (struct fs_pf_group *)((char *)req - offsetof(struct fs_pf_group, req));

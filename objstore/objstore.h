@@ -124,7 +124,9 @@ struct objstore_req {
     unsigned attempts;              /* how many tries it took (retry layer) */
     char errmsg[OBJSTORE_ERRMSG_MAX]; /* readable cause when result < 0 */
 
-    /* ---- private to the layers: do not touch ---- */
+    /* ---- private to the layers: do not touch ----
+     * objstore/'s own layers keep no state here; a wrapper layer defined elsewhere may
+     * claim one slot (fs/metrics.c: priv[3]). */
     void *priv[4];
 };
 
