@@ -145,6 +145,8 @@ struct fs_inode {
     char etag[OBJSTORE_ETAG_MAX];
     uint64_t attr_ms;            /* when size/mtime/etag were last confirmed */
     char open_etag[OBJSTORE_ETAG_MAX]; /* ETag at the last open: keep_cache if unchanged */
+    unsigned cache_opens;        /* open handles reading open_etag's version through the
+                                    kernel's page cache (fs_ns_pin/fs_ns_unpin) */
     /* directories only, protected by fs->lock */
     struct fs_listing *listing;  /* the last snapshot, or NULL */
     bool loading;                /* a listing load is in flight (others wait on fs->cond) */
@@ -227,9 +229,15 @@ void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct sta
 /*
  * Pin the version of file @ino for an open: HEAD when the attributes are older than the
  * TTL. Fills @etag/@size, sets *keep_cache when the ETag equals the one of the last open.
- * @return 0 or -errno.
+ * The kernel's page cache is per inode, not per open: while handles of another version
+ * read through it, *direct_io is set and the new handle must bypass it (else each would
+ * read the other's pages: mixed versions). Otherwise the handle counts as a page-cache
+ * reader until fs_ns_unpin(). @return 0 or -errno.
  */
-int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache);
+int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache,
+              bool *direct_io);
+/* A handle pinned without direct_io is released. */
+void fs_ns_unpin(struct fs *fs, struct fs_inode *ino);
 /* Forget cached attributes of @ino (its object changed under an open handle). */
 void fs_ns_invalidate(struct fs *fs, struct fs_inode *ino);
 
@@ -252,8 +260,10 @@ const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *
 /* ---- read.c ---- */
 
 struct fs_handle;
-/* Open file @ino for reading. @return 0 and *out (fi->fh), or -errno. */
-int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache);
+/* Open file @ino for reading; *keep_cache and *direct_io as fs_ns_pin() says.
+ * @return 0 and *out (fi->fh), or -errno. */
+int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache,
+                 bool *direct_io);
 /* Serve one FUSE read; replies (exactly once) now or from a cache thread. */
 void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off);
 /* Drop the open's reference; the handle goes when in-flight reads finish. */

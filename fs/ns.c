@@ -939,7 +939,8 @@ void fs_ns_release(struct fs *fs, struct fs_inode *n)
     pthread_mutex_unlock(&fs->lock);
 }
 
-int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, bool *keep_cache)
+int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, bool *keep_cache,
+              bool *direct_io)
 {
     int rc;
     pthread_mutex_lock(&fs->lock);
@@ -947,12 +948,26 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
     if (rc == 0) {
         snprintf(etag, OBJSTORE_ETAG_MAX, "%s", n->etag);
         *size = n->size;
-        /* The kernel may keep its page cache only if this is the version it cached. */
-        *keep_cache = n->open_etag[0] && strcmp(n->open_etag, n->etag) == 0;
-        snprintf(n->open_etag, sizeof(n->open_etag), "%s", n->etag);
+        *direct_io = n->cache_opens > 0 && strcmp(n->open_etag, n->etag) != 0;
+        if (*direct_io) {
+            /* Leave the pages of the version still open alone; this handle bypasses them. */
+            *keep_cache = true;
+        } else {
+            /* The kernel may keep its page cache only if this is the version it cached. */
+            *keep_cache = n->open_etag[0] && strcmp(n->open_etag, n->etag) == 0;
+            snprintf(n->open_etag, sizeof(n->open_etag), "%s", n->etag);
+            n->cache_opens++;
+        }
     }
     pthread_mutex_unlock(&fs->lock);
     return rc;
+}
+
+void fs_ns_unpin(struct fs *fs, struct fs_inode *n)
+{
+    pthread_mutex_lock(&fs->lock);
+    n->cache_opens--;
+    pthread_mutex_unlock(&fs->lock);
 }
 
 void fs_ns_invalidate(struct fs *fs, struct fs_inode *n)

@@ -116,7 +116,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     struct fs *fs = fs_of(req);
     struct fs_handle *fh;
     struct fs_inode *n;
-    bool keep = false;
+    bool keep = false, direct = false;
     int rc;
 
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
@@ -128,7 +128,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, ENOENT);
         return;
     }
-    rc = fs_read_open(fs, n, &fh, &keep);
+    rc = fs_read_open(fs, n, &fh, &keep, &direct);
     if (rc < 0) {
         fs_ns_release(fs, n);
         fuse_reply_err(req, -rc);
@@ -136,6 +136,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     fi->fh = (uintptr_t)fh;
     fi->keep_cache = keep;
+    fi->direct_io = direct; /* another version is open: keep out of its page cache */
     fi->noflush = 1; /* nothing to flush on close of a read-only file */
     if (fuse_reply_open(req, fi) != 0)
         fs_read_release(fs, fh); /* the open was interrupted: no release will come */

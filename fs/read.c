@@ -65,6 +65,7 @@ struct fs_handle {
     const char *key;           /* ino->key, immutable */
     char etag[OBJSTORE_ETAG_MAX];
     uint64_t size;
+    bool page_cache;           /* counted in ino->cache_opens until release */
     pthread_mutex_t ra_lock;   /* protects the ra_ fields */
     uint64_t ra_next;          /* end of the current run (highest read end in it) */
     uint64_t ra_run_bytes;     /* bytes read in the run */
@@ -796,7 +797,8 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     fs_read_drop(rd);
 }
 
-int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache)
+int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache,
+                 bool *direct_io)
 {
     struct fs_handle *fh;
     int rc;
@@ -806,7 +808,7 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh = calloc(1, sizeof(*fh));
     if (!fh)
         return -ENOMEM;
-    rc = fs_ns_pin(fs, ino, fh->etag, &fh->size, keep_cache);
+    rc = fs_ns_pin(fs, ino, fh->etag, &fh->size, keep_cache, direct_io);
     if (rc < 0) {
         free(fh);
         return rc;
@@ -815,6 +817,7 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh->fs = fs;
     fh->ino = ino;
     fh->key = ino->key;
+    fh->page_cache = !*direct_io;
     pthread_mutex_init(&fh->ra_lock, NULL);
     *out = fh;
     return 0;
@@ -824,6 +827,8 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
 {
     if (!fh)
         return;
+    if (fh->page_cache)
+        fs_ns_unpin(fs, fh->ino); /* the kernel issues no more reads on this handle */
     pthread_mutex_lock(&fh->ra_lock);
     fs_pf_drop_all(fs, fh);
     fh->ra_gen++; /* prefetches still in flight let their blocks go */
