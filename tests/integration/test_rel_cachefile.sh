@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# test_rel_disk.sh: a damaged disk tier never yields wrong bytes. Bytes of the cache file
+# test_rel_cachefile.sh: a damaged disk tier never yields wrong bytes. Bytes of the cache file
 # flipped while unmounted and while mounted, and the cache file truncated under a running
 # mount: every read still matches the source (the damaged blocks fail their checksum or
 # read short and are fetched from S3 again), the daemon stays up, and the statistics
@@ -8,7 +8,7 @@
 # injected in tests/unit/test_rel_disk.c.
 . "$(dirname "$0")/fs_lib.sh"
 . "$(dirname "$0")/rel_lib.sh"
-fs_init rel_disk
+fs_init rel_cachefile
 
 rel_dataset "$T/src" 40
 seed "$T/src" "$P"
