@@ -63,12 +63,16 @@ static int check_random(const char *file, const char *ref, long n, uint64_t seed
     int fd = check_open(file, &fsize), rfd = check_open(ref, &rsize);
     char *a = malloc(maxlen), *b = malloc(maxlen);
     uint64_t s = seed ? seed : 1;
+    int rc;
 
-    if (!a || !b)
-        return 2;
+    if (!a || !b) {
+        rc = 2;
+        goto out;
+    }
     if (fsize != rsize) {
         printf("size %lld != reference %lld\n", (long long)fsize, (long long)rsize);
-        return 1;
+        rc = 1;
+        goto out;
     }
     for (long i = 0; i < n; i++) {
         off_t off = (off_t)(check_rand(&s) % (uint64_t)(rsize + (off_t)maxlen / 4 + 1));
@@ -77,11 +81,16 @@ static int check_random(const char *file, const char *ref, long n, uint64_t seed
         if (x != y || (x > 0 && memcmp(a, b, (size_t)x) != 0)) {
             printf("pread #%ld off %lld len %zu: got %zd, want %zd%s\n", i, (long long)off, len,
                    x, y, x == y ? " (data differs)" : "");
-            return 1;
+            rc = 1;
+            goto out;
         }
     }
     printf("%ld random preads match\n", n);
-    return 0;
+    rc = 0;
+out:
+    free(a);
+    free(b);
+    return rc;
 }
 
 static int check_stale(const char *file, const char *oldp, const char *newp)
@@ -92,18 +101,24 @@ static int check_stale(const char *file, const char *oldp, const char *newp)
     char *a = malloc(chunk), *o = malloc(chunk), *w = malloc(chunk);
     char line[64];
     long old = 0, errors = 0;
+    int rc;
 
-    if (!a || !o || !w)
-        return 2;
+    if (!a || !o || !w) {
+        rc = 2;
+        goto out;
+    }
     if (check_pread_full(fd, a, 4096, 0) != 4096 || check_pread_full(ofd, o, 4096, 0) != 4096 ||
         memcmp(a, o, 4096) != 0) {
         printf("first 4 KiB differ from the old version\n");
-        return 1;
+        rc = 1;
+        goto out;
     }
     printf("open\n");
     fflush(stdout);
-    if (!fgets(line, sizeof(line), stdin))
-        return 2;
+    if (!fgets(line, sizeof(line), stdin)) {
+        rc = 2;
+        goto out;
+    }
     for (off_t off = 0; off < osize; off += (off_t)chunk) {
         ssize_t x = check_pread_full(fd, a, chunk, off);
         if (x < 0) {
@@ -118,10 +133,16 @@ static int check_stale(const char *file, const char *oldp, const char *newp)
         }
         printf("chunk at %lld is not the old version (%s)\n", (long long)off,
                x == z && memcmp(a, w, (size_t)x) == 0 ? "it is the new one" : "garbage");
-        return 1;
+        rc = 1;
+        goto out;
     }
     printf("old %ld errors %ld\n", old, errors);
-    return 0;
+    rc = 0;
+out:
+    free(a);
+    free(o);
+    free(w);
+    return rc;
 }
 
 int main(int argc, char **argv)
