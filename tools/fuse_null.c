@@ -10,9 +10,9 @@
  * close tierfs comes to what FUSE on this machine can carry at all.
  *
  *   tierfs-fuse-null MOUNTPOINT [-f] [-o size=2G,name=file,read_ahead=1M,max_threads=16,
- *                                        direct_io=no,max_read=...]
+ *                                        direct_io=no]
  *
- * Unknown -o options go to libfuse (max_read=, allow_other, ...).
+ * Unknown -o options go to libfuse (allow_other, ...).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,7 +128,7 @@ static void fn_usage(const char *argv0)
            "                          0 = kernel default)\n"
            "    -o max_threads=N      FUSE worker threads (default 16, as tierfs)\n"
            "    -o direct_io=yes|no   FOPEN_DIRECT_IO on open: bypass the page cache (default no)\n"
-           "Other -o options go to libfuse (max_read=N, allow_other, ...).\n",
+           "Other -o options go to libfuse (allow_other, ...).\n",
            argv0);
 }
 
