@@ -17,7 +17,8 @@
  * ETIMEDOUT, EACCES and ENOENT are counted and tolerated; any other errno fails the run.
  * -L MS fails the run when one open or read took longer than MS milliseconds (a hang).
  * -D drops the file's kernel page cache (POSIX_FADV_DONTNEED) before each close, so the
- * next open reads through the daemon again instead of from the kernel's pages.
+ * next open reads through the daemon again instead of from the kernel's pages. -O opens
+ * with O_DIRECT (no kernel page cache at all).
  *
  * Prints one line:  reads R bytes B opens O errors E (eio a estale b eacces c other d) wrong W
  *                   short S max_ms M
@@ -164,6 +165,17 @@ static int rel_check_chunk(const char *got, ssize_t n, int rfd, int afd, off_t o
 }
 
 static bool rel_drop;
+static int rel_oflags = O_RDONLY; /* -O adds O_DIRECT: no page cache at all */
+
+/* First offset in @got (n bytes) that differs from @fd at @off, or -1. */
+static long long rel_first_diff(const char *got, ssize_t n, int fd, off_t off, char *tmp)
+{
+    ssize_t y = rel_pread_full(fd, tmp, (size_t)n, off);
+    for (ssize_t i = 0; i < n; i++)
+        if (i >= y || got[i] != tmp[i])
+            return i;
+    return -1;
+}
 
 static void rel_worker(unsigned idx, uint64_t seed, uint64_t deadline_ms, long ops, size_t maxlen,
                        bool allow, uint64_t limit_ms, struct rel_counts *c)
@@ -192,7 +204,7 @@ static void rel_worker(unsigned idx, uint64_t seed, uint64_t deadline_ms, long o
         }
         off_t size = f->alt_size > f->size ? f->alt_size : f->size;
         uint64_t t0 = rel_now_ms();
-        int fd = open(path, O_RDONLY);
+        int fd = open(path, rel_oflags);
         uint64_t dt = rel_now_ms() - t0;
         if (dt > c->max_ms)
             c->max_ms = dt;
@@ -231,8 +243,15 @@ static void rel_worker(unsigned idx, uint64_t seed, uint64_t deadline_ms, long o
             versions &= ok;
             if (!versions) {
                 c->wrong++;
-                rel_fatal(c, "%s: wrong bytes at offset %lld (len %lld, got %lld)", path,
-                          (long long)off, (long long)len, (long long)n);
+                /* where the chunk stops matching each version, for the report */
+                long long d1 = rel_first_diff(a, n, rfd, off, b), d2 = -1;
+                if (afd >= 0)
+                    d2 = rel_first_diff(a, n, afd, off, b);
+                rel_fatal(c, "%s: wrong bytes at offset %lld (len %lld, got %lld; this handle "
+                          "matched %s so far; the chunk differs from %s at +%lld, from %s at +%lld)",
+                          path, (long long)off, (long long)len, (long long)n,
+                          ok ? "the other version" : "neither version", "the reference", d1,
+                          "the alternative", d2);
                 goto out;
             }
             if (seq) {
@@ -267,7 +286,7 @@ out:
 static void rel_usage(void)
 {
     fprintf(stderr, "usage: test_rel_reader [-p PROCS] [-d SECONDS | -n OPS] [-s SEED] [-m MAXLEN] "
-                    "[-e] [-L MS] [-a ALTDIR] [-D] MNTDIR REFDIR\n");
+                    "[-e] [-L MS] [-a ALTDIR] [-D] [-O] MNTDIR REFDIR\n");
     exit(2);
 }
 
@@ -281,7 +300,7 @@ int main(int argc, char **argv)
     bool allow = false;
     int opt;
 
-    while ((opt = getopt(argc, argv, "p:d:n:s:m:eL:a:D")) != -1) {
+    while ((opt = getopt(argc, argv, "p:d:n:s:m:eL:a:DO")) != -1) {
         switch (opt) {
         case 'p': procs = (unsigned)atoi(optarg); break;
         case 'd': secs = atof(optarg); break;
@@ -292,6 +311,7 @@ int main(int argc, char **argv)
         case 'L': limit_ms = strtoull(optarg, NULL, 0); break;
         case 'a': rel_altdir = optarg; break;
         case 'D': rel_drop = true; break;
+        case 'O': rel_oflags |= O_DIRECT; break;
         default: rel_usage();
         }
     }
