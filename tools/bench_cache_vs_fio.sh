@@ -8,8 +8,9 @@
 # flight, io-depth D. psync = fio psync with D jobs (psync has no queue, so depth means
 # threads); cache: psync engine with D threads, 1 reader with D fetches in flight.
 # Each (engine, depth) runs fio and the cache alternately, -r times, and compares the best
-# and the median of each (both see the same neighbours on a shared machine). The cache verifies the bytes
-# of one read in 64 (regenerating a 1 MiB value costs about as much CPU as the read).
+# and the median of each (both see the same neighbours on a shared machine). The cache
+# verifies the bytes of one read in 64 (regenerating a 1 MiB value costs about as much CPU
+# as the read).
 # The cache's MB/s count only reads served by the disk tier (1-2 % are memory hits).
 # ms_cpu/b: median CPU milliseconds per 1 MiB block read, of fio's jobs and of the bench.
 set -euo pipefail
