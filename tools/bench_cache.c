@@ -1353,7 +1353,8 @@ static void bc_print_text(FILE *f, const struct bc_bench *b, const struct bc_res
     fprintf(f, "checks:   admission drops %" PRIu64 ", checksum failures %" PRIu64
                ", disk read errors %" PRIu64 ", verified %" PRIu64 " reads, %" PRIu64
                " mismatches\n",
-            s1->admission_drops - s0->admission_drops, s1->checksum_failures - s0->checksum_failures,
+            s1->admission_drops - s0->admission_drops,
+            s1->checksum_failures - s0->checksum_failures,
             s1->disk_read_errors - s0->disk_read_errors, r->verified, r->mismatches);
 }
 

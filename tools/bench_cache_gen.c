@@ -190,7 +190,8 @@ size_t bc_value_len(const struct bc_valgen *v, uint64_t id)
 {
     if (v->len_min == v->len_max)
         return (size_t)v->len_min;
-    return (size_t)(v->len_min + bc_mix64(id ^ 0x27d4eb2f165667c5ull) % (v->len_max - v->len_min + 1));
+    uint64_t span = v->len_max - v->len_min + 1;
+    return (size_t)(v->len_min + bc_mix64(id ^ 0x27d4eb2f165667c5ull) % span);
 }
 
 /* Chunk @c of the value with @seed, all BC_VALUE_CHUNK bytes. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_bench_cache.c: unit tests of tierfs-bench-cache's workload generator (tools/bench_cache_gen.c). */
+/* test_bench_cache.c: unit tests of tierfs-bench-cache's workload generator (bench_cache_gen.c). */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
