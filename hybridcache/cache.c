@@ -11,12 +11,15 @@
  * next miss retries. The value is placed (memory, disk or both, by flags and write_mode)
  * before the flight leaves the table, so a caller that finds no flight finds the value.
  *
- * Memory budget: one struct hc_accounting charged by every entry (memory tier, entries
- * evicted but still held by readers, in-flight fetch buffers) and by the disk tier's
- * write queue (region buffers) and lookup read buffers. Its limit is conf.mem_capacity
- * minus a reserve for the disk tier's share (the write queue, at least one region, plus
- * io_depth read buffers: hc_disk_reserve()), and the memory tier's capacity is that same
- * limit, so tier + in-flight + write queue + reads <= mem_capacity. A flight gets its
+ * Memory budget: conf.mem_capacity is split once. The disk tier gets a fixed reserve, the
+ * most it can ever hold (its write queue of whole region buffers, at least one, plus
+ * io_depth read buffers: hc_disk_mem_max(), estimated by hc_disk_reserve() before the
+ * device is open), and charges its buffers to c->disk_acct, which nothing else shares.
+ * The rest is c->acct: every entry (memory tier, entries evicted but still held by
+ * readers, in-flight fetch buffers) and hc_reserve() charge it, and both its limit and
+ * the memory tier's capacity are mem_capacity - reserve. So tier + in-flight + write
+ * queue + reads <= mem_capacity, each byte counted once: the disk's buffers must not be
+ * charged to c->acct as well, or they would squeeze the tier twice. A flight gets its
  * buffer (a whole block, charged at once) only after hc_mem_make_room() found room;
  * when it cannot (everything left is pinned by readers or by other flights) the flight
  * waits in a FIFO queue, except that HC_FLIGHT_MIN_RUNNING flights always run so the
@@ -106,7 +109,8 @@ struct hc_cache {
     uint32_t block_size;
     enum hc_write_mode write_mode;
     uint64_t mem_capacity;           /* conf.mem_capacity: the bound reported as mem_limit */
-    struct hc_accounting acct;       /* limit = mem_capacity - write queue reserve */
+    struct hc_accounting acct;       /* limit = mem_capacity - disk reserve */
+    struct hc_accounting disk_acct;  /* the disk tier's buffers; limit = its reserve */
     struct hc_mem *mem;
     struct hc_disk *disk;            /* NULL: memory-only */
     struct hc_flight_shard fl[HC_FLIGHT_SHARDS];
@@ -697,6 +701,8 @@ static void hc_check_invariants(struct hc_cache *c)
     HC_CHECK(!c->queue_head || c->nrunning > 0 || c->draining);
     HC_CHECK(!c->queue_head == !c->queue_tail);
     pthread_mutex_unlock(&c->lock);
+    /* The disk tier never holds more than the reserve set aside for it. */
+    HC_CHECK(atomic_load(&c->disk_acct.used) <= c->disk_acct.limit);
     hc_mem_check_invariants(c->mem);
 }
 #else
@@ -723,12 +729,12 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st)
     st->origin_bytes = atomic_load(&c->origin_bytes);
     st->merges = atomic_load(&c->merges);
     st->mem_overcommits = atomic_load(&c->overcommits);
-    used = atomic_load(&c->acct.used);
+    used = atomic_load(&c->acct.used) + atomic_load(&c->disk_acct.used);
     st->mem_used = used;
     st->mem_limit = c->mem_capacity;
     st->inflight_bytes = atomic_load(&c->inflight_bytes) + atomic_load(&c->reserved);
-    /* What the budget holds beyond the tier and the flights: the disk write queue and
-     * evicted entries still held by readers (the budget does not tell them apart). */
+    /* What is held beyond the tier and the flights: the disk's region and read buffers
+     * and evicted entries still held by readers (the budget does not tell them apart). */
     rest = ms.bytes + st->inflight_bytes;
     st->write_queue_bytes = used > rest ? used - rest : 0;
     if (c->disk) {
@@ -770,10 +776,11 @@ static void hc_on_evict(struct hc_entry *e, void *arg)
 }
 
 /*
- * The budget kept back for what the disk tier charges to it: its write queue (whole
- * region buffers, at least one; the disk tier rounds the same way) and its lookup read
- * buffers (at most io_depth reads of a block with header, key and alignment slack; a
- * read is not aligned to the entry, so it cannot land in the flight's buffer directly).
+ * An estimate, before the device is open, of what the disk tier may hold at once
+ * (hc_disk_mem_max() gives the exact figure after): its write queue (whole region
+ * buffers, at least one; the disk tier rounds the same way) and its lookup read buffers
+ * (io_depth reads of a block with header, key and alignment slack; a read is not aligned
+ * to the entry, so it cannot land in the flight's buffer directly).
  */
 static uint64_t hc_disk_reserve(const struct hc_conf *conf, uint32_t bs, uint64_t *wq_out)
 {
@@ -824,7 +831,7 @@ static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t
         .identity = conf->identity,
         .refuse_unknown = conf->refuse_unknown,
         .write_queue_bytes = wq,
-        .acct = &c->acct,
+        .acct = &c->disk_acct,
     };
     return hc_disk_open(&dconf, &c->disk);
 }
@@ -857,6 +864,23 @@ static int hc_check_conf(const struct hc_conf *conf, uint32_t bs)
     return 0;
 }
 
+/* The memory tier's share of @conf->mem_capacity after the disk's @reserve, and its shard
+ * count in *shards. @return the share, or 0 (with a log line) when it is too small. */
+static uint64_t hc_tier_size(const struct hc_conf *conf, uint32_t bs, uint64_t reserve,
+                             bool has_disk, unsigned *shards)
+{
+    uint64_t tier = conf->mem_capacity > reserve ? conf->mem_capacity - reserve : 0;
+
+    *shards = conf->mem_shards ? conf->mem_shards : hc_auto_shards(tier, bs);
+    if (tier / *shards >= 2ull * bs)
+        return tier;
+    TLOG_E("hybridcache: memory capacity %llu is too small: %u shard(s) of at least two "
+           "%u-byte blocks%s need %llu", (unsigned long long)conf->mem_capacity, *shards, bs,
+           has_disk ? " plus the disk write queue and read buffers" : "",
+           (unsigned long long)(2ull * bs * *shards + reserve));
+    return 0;
+}
+
 int hc_create(const struct hc_conf *conf, struct hc_cache **out)
 {
     uint32_t bs;
@@ -876,13 +900,9 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     has_disk = conf->disk_path || conf->disk_dev;
     if (has_disk)
         reserve = hc_disk_reserve(conf, bs, &wq);
-    tier = conf->mem_capacity > reserve ? conf->mem_capacity - reserve : 0;
-    shards = conf->mem_shards ? conf->mem_shards : hc_auto_shards(tier, bs);
-    if (tier / shards < 2ull * bs) {
-        TLOG_E("hybridcache: memory capacity %llu is too small: %u shard(s) of at least two "
-               "%u-byte blocks%s need %llu", (unsigned long long)conf->mem_capacity, shards, bs,
-               has_disk ? " plus the disk write queue" : "",
-               (unsigned long long)(2ull * bs * shards + reserve));
+    /* Checked before the device is touched: a conf that cannot work formats nothing. */
+    tier = hc_tier_size(conf, bs, reserve, has_disk, &shards);
+    if (!tier) {
         if (conf->disk_dev)
             dev_close(conf->disk_dev); /* the cache owns it, failure included */
         return -EINVAL;
@@ -896,7 +916,6 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     c->block_size = bs;
     c->write_mode = conf->write_mode;
     c->mem_capacity = conf->mem_capacity;
-    c->acct.limit = tier;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->idle, NULL);
     for (i = 0; i < HC_FLIGHT_SHARDS; i++)
@@ -910,7 +929,16 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
                    conf->disk_path ? conf->disk_path : "(device)", strerror(-rc));
             goto fail_locks;
         }
+        /* The exact reserve (the device's alignment is known now). */
+        reserve = hc_disk_mem_max(c->disk);
+        tier = hc_tier_size(conf, bs, reserve, has_disk, &shards);
+        if (!tier) {
+            rc = -EINVAL;
+            goto fail_disk;
+        }
     }
+    c->acct.limit = tier;
+    c->disk_acct.limit = reserve;
     struct hc_mem_conf mconf = {
         .capacity = tier,
         .policy = conf->mem_policy,
@@ -922,9 +950,10 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     rc = hc_mem_create(&mconf, &c->mem);
     if (rc < 0)
         goto fail_disk;
-    TLOG_I("hybridcache: %u-byte blocks, memory %llu bytes (%u shards, %s)%s", bs,
-           (unsigned long long)conf->mem_capacity, shards,
-           conf->mem_policy ? conf->mem_policy : "s3fifo", has_disk ? " + disk" : "");
+    TLOG_I("hybridcache: %u-byte blocks, memory %llu bytes (%llu for the tier and in-flight "
+           "fetches, %u shards, %s)%s", bs, (unsigned long long)conf->mem_capacity,
+           (unsigned long long)tier, shards, conf->mem_policy ? conf->mem_policy : "s3fifo",
+           has_disk ? " + disk" : "");
     *out = c;
     return 0;
 

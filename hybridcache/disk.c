@@ -1427,6 +1427,11 @@ int hc_disk_flush(struct hc_disk *d)
     return rc;
 }
 
+uint64_t hc_disk_mem_max(const struct hc_disk *d)
+{
+    return (uint64_t)d->wbufs_max * d->region_size + d->read_limit;
+}
+
 /* Free the engine, index and tables and @d itself; the device stays open (hc_disk_close
  * closes it after, offline users keep it). NULL is fine. */
 static void hc_disk_free(struct hc_disk *d)

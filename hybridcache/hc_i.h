@@ -44,7 +44,8 @@ struct hc_entry {
     char key[];                    /* klen bytes */
 };
 
-/* Memory accounting shared by memory tier, in-flight fetches and the write queue. */
+/* Memory accounting: one for the memory tier and in-flight fetches, another for the disk
+ * tier's buffers (cache.c splits conf.mem_capacity between the two). */
 struct hc_accounting {
     _Atomic uint64_t used;
     uint64_t limit;
@@ -126,7 +127,7 @@ struct hc_disk_conf {
     const char *identity;          /* mismatch with the device header wipes the cache */
     bool refuse_unknown;           /* data that is no tierfs cache: -EEXIST instead of a format */
     uint64_t write_queue_bytes;    /* bound on bytes accepted but not yet on the device */
-    struct hc_accounting *acct;    /* write queue buffers are charged here (may be NULL) */
+    struct hc_accounting *acct;    /* region and read buffers are charged here (may be NULL) */
 };
 /* Open the device, check its header, recover the index (or format). Holds an exclusive
  * advisory lock on the device until close (disk_i.h). @return 0 / -errno (-EBUSY: another
@@ -135,6 +136,9 @@ int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out);
 /* Flush open regions and persist what recovery needs, then free. NULL is fine. */
 void hc_disk_close(struct hc_disk *d);
 int hc_disk_flush(struct hc_disk *d);
+/* The most the disk tier charges to conf.acct at once: every region buffer the write queue
+ * may hold plus io_depth read buffers of the largest aligned read. @return bytes. */
+uint64_t hc_disk_mem_max(const struct hc_disk *d);
 
 /* Completion of a disk lookup: @result = bytes of value in buf, -ENOENT (miss, including a
  * checksum or key mismatch) or another -errno (device error; treat as a miss). */

@@ -4,7 +4,8 @@
  * many threads (one fetcher call, every waiter gets the bytes or the error, a later fetch
  * retries), the memory bound under a stream of fetches with a slow asynchronous origin,
  * insert/remove/NO_ORIGIN/prefetch; with a disk tier: promotion of disk hits,
- * write-on-evict, admission drops on a slow device, remount recovery, EIO -> origin.
+ * write-on-evict, admission drops on a slow device, remount recovery, EIO -> origin, a
+ * working set that fits memory staying there beside the disk's buffers.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -883,6 +884,61 @@ static void test_disk_memory_bound(void **state)
     unlink(path);
 }
 
+/* A working set that fits the memory tier stays in memory with a disk tier too: the disk's
+ * region and read buffers come out of its own reserve, counted once (they used to be
+ * charged on top of the reserve, so an open region squeezed the tier to a few blocks). */
+static void test_disk_working_set_fits(void **state)
+{
+    /* 3 MiB: one 1 MiB region and 4 reads of ~75 KiB for the disk, ~1.7 MiB (26 blocks)
+     * for the tier; 16 blocks fit, however full the open region is. */
+    const uint64_t mem = 3u << 20;
+    const unsigned nkeys = 16;
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+
+    t_path(path, sizeof(path), "fits");
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, mem);
+    for (unsigned id = 0; id < nkeys; id++) {
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+        assert_int_equal(src, HC_SRC_ORIGIN);
+        if (id % 8 == 7) /* a write queue of one region: let none be dropped */
+            assert_int_equal(hc_flush(c), 0);
+    }
+    /* One more block straight to the disk opens a region: its buffer stays charged. */
+    unsigned char *data = malloc(BS);
+    char key[32];
+    int klen = key_of(1000, key);
+    assert_non_null(data);
+    memset(data, pattern(1000), BS);
+    assert_int_equal(hc_insert(c, key, (size_t)klen, data, BS, HC_INSERT_DISK_ONLY), 0);
+    free(data);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_inserts, nkeys + 1);
+    assert_true(st.write_queue_bytes >= REGION);
+    assert_true(hc_mem_budget(c) + REGION <= mem);
+    for (unsigned pass = 0; pass < 3; pass++) {
+        for (unsigned id = 0; id < nkeys; id++) {
+            assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+            assert_int_equal(src, HC_SRC_MEMORY);
+        }
+    }
+    hc_get_stats(c, &st);
+    assert_int_equal(st.mem_hits, 3 * nkeys);
+    assert_int_equal(st.mem_evictions, 0);
+    assert_int_equal(st.mem_overcommits, 0);
+    assert_int_equal(st.mem_limit, mem);
+    assert_true(st.mem_used >= (uint64_t)nkeys * BS + REGION); /* the region buffer counts */
+    assert_true(st.mem_used <= mem);
+    assert_int_equal(atomic_load(&o.calls), nkeys);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
 struct hc_count_box {
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -1035,6 +1091,7 @@ int main(void)
         cmocka_unit_test(test_disk_admission_drops),
         cmocka_unit_test(test_disk_eio_goes_to_origin),
         cmocka_unit_test(test_disk_memory_bound),
+        cmocka_unit_test(test_disk_working_set_fits),
         cmocka_unit_test(test_disk_hit_promoted_once),
         cmocka_unit_test(test_if_absent),
         cmocka_unit_test(test_reserve),
