@@ -21,8 +21,11 @@
  * range holding the entry (done runs on an engine thread) and verify it after the read:
  * header checksum, generation, fill sequence, key and data checksum. A region reused
  * under a reader therefore yields a miss, never another entry's bytes. Region buffers and
- * lookup read buffers are charged to conf->acct; read buffers are bounded by io_depth
- * block-sized reads, and lookups beyond that wait in a FIFO for a read to finish.
+ * lookup read buffers are charged to conf->acct from allocation to hc_disk_close(): both
+ * are kept on free lists and reused (a fresh 1 MiB+ aligned buffer per read cost an
+ * mmap, its page faults and a munmap each time), at most wbufs_max region buffers and
+ * io_depth read buffers of the largest aligned entry read (read_buf_len). At most
+ * io_depth lookups read at once, each with one buffer; the others wait in a FIFO.
  *
  * Recovery reads only the tail (summary + footer) of each region, falling back to a scan
  * of entry headers when the footer is missing or torn, and replays regions in sequence
@@ -43,7 +46,9 @@
  *     (FLUSHING, CLEAN) ones in fifo[] in increasing seq order, FILLING is d->cur's,
  *     RECLAIMING belongs to the reclaimer thread;
  *   - regions[r].wb != NULL iff r is FILLING or FLUSHING; wbufs counts those buffers and
- *     wbufs <= wbufs_max;
+ *     wbufs + nwfree <= wbufs_max (idle buffers on wfree count against the write queue);
+ *   - reads_inflight + nrfree <= read_bufs_max, and every read buffer is either on rfree
+ *     or owned by one started lookup;
  *   - seq of a FREE region is 0; seqs of regions in fifo[] increase from head to tail and
  *     are below next_seq;
  *   - an index entry points into a region that is not FREE (writes that fail and reclaim
@@ -95,6 +100,7 @@ struct hc_disk_wbuf {
     int parts_left;               /* write requests in flight; protected by d->lock */
     int err;                      /* first write error; protected by d->lock */
     struct ioeng_req req[2];
+    struct hc_disk_wbuf *next_free; /* d->wfree; protected by d->lock */
 };
 
 struct hc_disk_region {
@@ -111,6 +117,8 @@ struct hc_disk_rd {
     uint64_t hash, seq;
     struct hc_dloc loc;
     uint32_t skip;                /* entry offset inside the read buffer */
+    void *rbuf;                   /* read_buf_len bytes from d->rfree or new; NULL until
+                                     the read starts */
     void *ubuf;
     size_t cap;
     hc_disk_done_fn done;
@@ -135,7 +143,8 @@ struct hc_disk {
     uint32_t max_entry;           /* bytes of the largest possible entry, slot aligned */
     uint32_t wbufs_max;
     uint64_t data_off, generation;
-    uint64_t read_limit;          /* bytes of lookup read buffers at once */
+    uint32_t read_bufs_max;       /* io_depth: lookup reads (and read buffers) at once */
+    uint32_t read_buf_len;        /* bytes of a read buffer: the largest aligned entry read */
     bool compression;
     bool refuse_unknown;       /* conf->refuse_unknown */
 
@@ -147,12 +156,15 @@ struct hc_disk {
     uint32_t *free_ids;           /* d->lock */
     uint32_t nfree;               /* d->lock */
     struct hc_disk_wbuf *cur;     /* region being filled; d->lock */
-    uint32_t wbufs;               /* region buffers allocated; d->lock */
+    uint32_t wbufs;               /* region buffers in use (FILLING, FLUSHING); d->lock */
+    struct hc_disk_wbuf *wfree;   /* idle region buffers, still charged; d->lock */
+    uint32_t nwfree;              /* d->lock; wbufs + nwfree <= wbufs_max */
     uint32_t writes_inflight;     /* sealed regions not yet completed; d->lock */
     uint64_t next_seq;            /* d->lock */
-    uint64_t read_bytes;          /* d->lock */
-    uint32_t reads_inflight;      /* d->lock */
-    struct hc_disk_rd *pend_head, *pend_tail; /* lookups waiting for read budget; d->lock */
+    uint32_t reads_inflight;      /* lookups that own a read buffer; d->lock */
+    void **rfree;                 /* idle read buffers (read_bufs_max slots), charged; d->lock */
+    uint32_t nrfree;              /* d->lock; reads_inflight + nrfree <= read_bufs_max */
+    struct hc_disk_rd *pend_head, *pend_tail; /* lookups waiting for a read slot; d->lock */
     bool stop;                    /* d->lock */
     bool reclaimer_started;
     pthread_t reclaimer;
@@ -304,15 +316,15 @@ static void hc_disk_write_done(struct ioeng_req *req)
     }
     r->wb = NULL;
     r->state = HC_DISK_R_CLEAN;
-    /* Return the buffer's charge before its write-queue slot: once wbufs drops, an insert
-     * may open (and charge) a new region, and the two must never be charged at once. */
-    hc_disk_charge(d, -(int64_t)d->region_size);
+    /* The buffer stays allocated and charged, on wfree, for the next region to open:
+     * it moves from wbufs to nwfree, so the write queue's charge never grows. */
+    wb->next_free = d->wfree;
+    d->wfree = wb;
+    d->nwfree++;
     d->wbufs--;
     d->writes_inflight--;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
-    ioeng_buf_free(wb->buf);
-    free(wb);
 }
 
 /*
@@ -396,15 +408,25 @@ static int hc_disk_open_region(struct hc_disk *d, bool reinsert)
         pthread_cond_broadcast(&d->cond);  /* wake the reclaimer */
         return -EAGAIN;
     }
-    struct hc_disk_wbuf *wb = calloc(1, sizeof(*wb));
-    if (!wb)
-        return -ENOMEM;
-    wb->buf = ioeng_buf_alloc(d->region_size);
-    if (!wb->buf) {
-        free(wb);
-        return -ENOMEM;
+    struct hc_disk_wbuf *wb = d->wfree;
+    if (wb) {
+        /* Reuse an idle buffer (already charged); the old bytes are overwritten or
+         * zeroed before they reach the device, as for a fresh buffer. */
+        uint8_t *buf = wb->buf;
+        d->wfree = wb->next_free;
+        d->nwfree--;
+        *wb = (struct hc_disk_wbuf){ .buf = buf };
+    } else {
+        wb = calloc(1, sizeof(*wb));
+        if (!wb)
+            return -ENOMEM;
+        wb->buf = ioeng_buf_alloc(d->region_size);
+        if (!wb->buf) {
+            free(wb);
+            return -ENOMEM;
+        }
+        hc_disk_charge(d, d->region_size);
     }
-    hc_disk_charge(d, d->region_size);
     wb->d = d;
     wb->region = d->free_ids[--d->nfree];
     struct hc_disk_region *r = &d->regions[wb->region];
@@ -597,57 +619,55 @@ static void hc_disk_lookup_finish(struct hc_disk *d, ssize_t rc, hc_disk_done_fn
 
 static void hc_disk_read_done(struct ioeng_req *req);
 
-/* Read buffers count against the shared memory budget like the write queue does. */
-static void hc_disk_rd_buf_free(struct hc_disk *d, struct hc_disk_rd *rd)
-{
-    ioeng_buf_free(rd->req.buf);
-    hc_disk_charge(d, -(int64_t)rd->req.len);
-    rd->req.buf = NULL;
-}
-
-/* Allocate the read buffer and submit. Called without d->lock; budget already taken.
- * @return 0 or -errno (then the caller completes the lookup). */
+/* Start the read of @rd into its buffer (taken from d->rfree when the read was admitted,
+ * else allocated and charged here). Called without d->lock; a read slot already taken.
+ * @return 0 or -errno (then the caller completes the lookup and releases the slot, which
+ * keeps the buffer). */
 static int hc_disk_read_start(struct hc_disk *d, struct hc_disk_rd *rd)
 {
     uint64_t off = hc_disk_region_off(d, rd->loc.region) + (uint64_t)rd->loc.off_units * HC_DISK_SLOT;
     uint64_t start = off & ~(uint64_t)(d->align - 1);
     uint64_t end = CMN_ALIGN_UP(off + (uint64_t)rd->loc.size_units * HC_DISK_SLOT, (uint64_t)d->align);
 
+    if (end - start > d->read_buf_len)
+        return -EIO;  /* cannot happen: index sizes are checked against max_entry */
+    if (!rd->rbuf) {
+        rd->rbuf = ioeng_buf_alloc(d->read_buf_len);
+        if (!rd->rbuf)
+            return -ENOMEM;
+        hc_disk_charge(d, d->read_buf_len);
+    }
     rd->skip = (uint32_t)(off - start);
-    rd->req = (struct ioeng_req){ .op = IOENG_READ, .len = end - start, .off = start,
-                                  .done = hc_disk_read_done, .arg = rd };
-    rd->req.buf = ioeng_buf_alloc(rd->req.len);
-    if (!rd->req.buf)
-        return -ENOMEM;
-    hc_disk_charge(d, (int64_t)rd->req.len);
-    int rc = ioeng_submit(d->eng, &rd->req);
-    if (rc < 0)
-        hc_disk_rd_buf_free(d, rd);
-    return rc;
+    rd->req = (struct ioeng_req){ .op = IOENG_READ, .buf = rd->rbuf, .len = end - start,
+                                  .off = start, .done = hc_disk_read_done, .arg = rd };
+    return ioeng_submit(d->eng, &rd->req);
 }
 
-static inline uint64_t hc_disk_rd_bytes(const struct hc_disk *d, const struct hc_disk_rd *rd)
+/* Take a read slot for @rd, with an idle buffer when there is one. Under d->lock. */
+static void hc_disk_read_admit(struct hc_disk *d, struct hc_disk_rd *rd)
 {
-    return (uint64_t)rd->loc.size_units * HC_DISK_SLOT + 2ull * d->align;
+    d->reads_inflight++;
+    rd->rbuf = d->nrfree ? d->rfree[--d->nrfree] : NULL;
 }
 
-/* Release @rd's read budget and start pending lookups that now fit. Takes d->lock. */
+/* Give back @rd's read slot and buffer, then start pending lookups that now have a slot.
+ * Takes d->lock. */
 static void hc_disk_read_release(struct hc_disk *d, struct hc_disk_rd *rd)
 {
     struct hc_disk_rd *start = NULL, **tail = &start;
 
     pthread_mutex_lock(&d->lock);
-    d->read_bytes -= hc_disk_rd_bytes(d, rd);
+    if (rd->rbuf) {
+        d->rfree[d->nrfree++] = rd->rbuf;
+        rd->rbuf = NULL;
+    }
     d->reads_inflight--;
-    while (d->pend_head &&
-           (d->reads_inflight == 0 ||
-            d->read_bytes + hc_disk_rd_bytes(d, d->pend_head) <= d->read_limit)) {
+    while (d->pend_head && d->reads_inflight < d->read_bufs_max) {
         struct hc_disk_rd *p = d->pend_head;
         d->pend_head = p->next;
         if (!d->pend_head)
             d->pend_tail = NULL;
-        d->read_bytes += hc_disk_rd_bytes(d, p);
-        d->reads_inflight++;
+        hc_disk_read_admit(d, p);
         p->next = NULL;
         *tail = p;
         tail = &p->next;
@@ -694,7 +714,6 @@ static void hc_disk_read_done(struct ioeng_req *req)
             rc = -ENOENT;
         }
     }
-    hc_disk_rd_buf_free(d, rd);
     hc_disk_lookup_finish(d, rc, rd->done, rd->arg);
     hc_disk_read_release(d, rd);
     free(rd);
@@ -749,9 +768,9 @@ int hc_disk_lookup(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
                                .cap = cap, .done = done, .arg = arg, .klen = klen };
     memcpy(rd->key, key, klen);
 
-    /* Bound the read buffers: over the budget the lookup waits for a read to finish. */
+    /* Bound the read buffers: with every slot taken the lookup waits for a read to finish. */
     pthread_mutex_lock(&d->lock);
-    if (d->reads_inflight > 0 && d->read_bytes + hc_disk_rd_bytes(d, rd) > d->read_limit) {
+    if (d->reads_inflight >= d->read_bufs_max) {
         if (d->pend_tail)
             d->pend_tail->next = rd;
         else
@@ -760,8 +779,7 @@ int hc_disk_lookup(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
         pthread_mutex_unlock(&d->lock);
         return 0;
     }
-    d->read_bytes += hc_disk_rd_bytes(d, rd);
-    d->reads_inflight++;
+    hc_disk_read_admit(d, rd);
     pthread_mutex_unlock(&d->lock);
 
     rc = hc_disk_read_start(d, rd);
@@ -1305,8 +1323,9 @@ static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
     d->region_count = (uint32_t)nreg;
     uint64_t wq = conf->write_queue_bytes ? conf->write_queue_bytes : 4ull * rs;
     d->wbufs_max = (uint32_t)CMN_MAX(1, CMN_MIN(wq / rs, (uint64_t)d->region_count - 2));
-    unsigned depth = conf->io_depth ? conf->io_depth : 32;
-    d->read_limit = (uint64_t)depth * (d->max_entry + 2ull * d->align);
+    d->read_bufs_max = conf->io_depth ? conf->io_depth : 32;
+    /* An entry starts at a slot, at most align - HC_DISK_SLOT past an aligned offset. */
+    d->read_buf_len = CMN_ALIGN_UP(d->max_entry, d->align) + d->align;
     d->compression = conf->compression;
     d->refuse_unknown = conf->refuse_unknown;
     d->acct = conf->acct;
@@ -1349,7 +1368,8 @@ int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out)
     d->regions = calloc(d->region_count, sizeof(*d->regions));
     d->fifo = calloc(d->region_count, sizeof(*d->fifo));
     d->free_ids = calloc(d->region_count, sizeof(*d->free_ids));
-    if (!d->regions || !d->fifo || !d->free_ids) {
+    d->rfree = calloc(d->read_bufs_max, sizeof(*d->rfree));
+    if (!d->regions || !d->fifo || !d->free_ids || !d->rfree) {
         rc = -ENOMEM;
         goto fail_tables;
     }
@@ -1396,6 +1416,7 @@ fail_tables:
     free(d->regions);
     free(d->fifo);
     free(d->free_ids);
+    free(d->rfree);
     ioeng_destroy(d->eng);
 fail_dev:
     dev_close(d->dev);
@@ -1429,7 +1450,7 @@ int hc_disk_flush(struct hc_disk *d)
 
 uint64_t hc_disk_mem_max(const struct hc_disk *d)
 {
-    return (uint64_t)d->wbufs_max * d->region_size + d->read_limit;
+    return (uint64_t)d->wbufs_max * d->region_size + (uint64_t)d->read_bufs_max * d->read_buf_len;
 }
 
 /* Free the engine, index and tables and @d itself; the device stays open (hc_disk_close
@@ -1438,6 +1459,18 @@ static void hc_disk_free(struct hc_disk *d)
 {
     if (!d)
         return;
+    /* Idle buffers (no IO is in flight any more): give back their charge. */
+    while (d->wfree) {
+        struct hc_disk_wbuf *wb = d->wfree;
+        d->wfree = wb->next_free;
+        hc_disk_wbuf_free(d, wb);
+    }
+    d->nwfree = 0;
+    while (d->nrfree) {
+        ioeng_buf_free(d->rfree[--d->nrfree]);
+        hc_disk_charge(d, -(int64_t)d->read_buf_len);
+    }
+    free(d->rfree);
     ioeng_destroy(d->eng);
     hc_dindex_destroy(d->ix);
     free(d->regions);
@@ -1857,7 +1890,8 @@ void hc_disk_check_invariants(struct hc_disk *d)
     HC_DISK_INVARIANT(counts[HC_DISK_R_FREE] == d->nfree);
     HC_DISK_INVARIANT(counts[HC_DISK_R_FILLING] == (d->cur ? 1u : 0u));
     HC_DISK_INVARIANT(counts[HC_DISK_R_FLUSHING] + counts[HC_DISK_R_CLEAN] == d->fifo_len);
-    HC_DISK_INVARIANT(bufs == d->wbufs && d->wbufs <= d->wbufs_max);
+    HC_DISK_INVARIANT(bufs == d->wbufs && d->wbufs + d->nwfree <= d->wbufs_max);
+    HC_DISK_INVARIANT(d->reads_inflight + d->nrfree <= d->read_bufs_max);
     uint64_t prev = 0;
     for (uint32_t i = 0; i < d->fifo_len; i++) {
         uint64_t s = atomic_load(&d->regions[d->fifo[(d->fifo_head + i) % d->region_count]].seq);

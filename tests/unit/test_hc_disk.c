@@ -827,8 +827,50 @@ static void test_concurrent(void **state)
     assert_true(hits > 0);
     assert_true(st.inserts > 0);
     assert_int_equal(st.checksum_failures, 0);
-    /* Region and read buffers are charged while they exist, and only then. */
+    /* Region and read buffers are charged while they exist (idle ones included), and
+     * never beyond the bound the cooperator reserves for them. */
+    assert_true(atomic_load(&acct.used) <= hc_disk_mem_max(d));
     assert_true(atomic_load(&acct.used) <= 4ull * T_REGION + 8ull * (T_BLOCK + 8192));
+    hc_disk_close(d);
+    assert_int_equal(atomic_load(&acct.used), 0);
+    unlink(e.path);
+}
+
+/* Read and region buffers are reused, not allocated per read or per region: one lookup
+ * at a time keeps one read buffer however many reads it makes, and every buffer stays
+ * charged until close, within hc_disk_mem_max(). */
+static void test_buffer_reuse(void **state)
+{
+    struct t_env e = { .engine = *state };
+    struct hc_accounting acct = { .limit = 64u << 20 };
+
+    t_path(&e, "reuse");
+    struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 8 * T_REGION,
+                                                     .wq = T_REGION, .acct = &acct });
+    for (int i = 0; i < 3; i++)
+        t_put(d, i, T_BLOCK, false);
+    assert_int_equal(hc_disk_flush(d), 0);
+    /* The one region buffer is idle now, still charged. */
+    assert_int_equal(atomic_load(&acct.used), T_REGION);
+    for (int i = 3; i < 30; i++) { /* ~9 regions through one buffer (reclaim reuses regions) */
+        t_put(d, i, T_BLOCK, false);
+        if (i % 3 == 2)
+            assert_int_equal(hc_disk_flush(d), 0);
+    }
+    assert_int_equal(hc_disk_flush(d), 0);
+    assert_int_equal(atomic_load(&acct.used), T_REGION);
+    int hits = 0;
+    for (int pass = 0; pass < 10; pass++)
+        for (int i = 0; i < 30; i++)
+            hits += t_check(d, i, T_BLOCK, false);
+    assert_true(hits >= 100);
+    uint64_t rbuf = atomic_load(&acct.used) - T_REGION;
+    /* One or two read buffers (of the largest aligned entry read), not one per read, not
+     * none: done runs before a read gives its slot back, so the next lookup may start
+     * while the previous buffer is still taken. */
+    assert_true(rbuf >= T_BLOCK && rbuf <= 2 * (T_BLOCK + HC_KEY_MAX + 4 * IOENG_BUF_ALIGN));
+    assert_true(atomic_load(&acct.used) <= hc_disk_mem_max(d));
+    assert_int_equal(t_stats(d).checksum_failures, 0);
     hc_disk_close(d);
     assert_int_equal(atomic_load(&acct.used), 0);
     unlink(e.path);
@@ -913,6 +955,7 @@ int main(void)
         { "identity_mismatch", test_identity_mismatch },
         { "admission", test_admission },
         { "concurrent", test_concurrent },
+        { "buffer_reuse", test_buffer_reuse },
         { "recovery_time", test_recovery_time },
     };
     const char *engines[2] = { "psync", "uring" };
