@@ -5,7 +5,8 @@
 #      (started and stopped by the ctest fixture) through the shaping proxy;
 #   2. the unit and integration tests again under ASan+UBSan (not valgrind, not long);
 #   3. the concurrency tests (label tsan) under ThreadSanitizer;
-#   4. static analysis of our code (tools/check_static.sh: cppcheck).
+#   4. static analysis of our code (tools/check_static.sh: cppcheck);
+#   5. each libFuzzer harness for a short bounded time (tests/fuzz/run.sh, clang).
 # The long reliability variants (label long: 2-minute load, 20 crashes, 30 s per S3
 # fault, ~12 minutes) run only with --long.
 # Usage: bash tests/run-all.sh [-j N] [--long]     (BUILD_ROOT=dir to choose where builds go)
@@ -68,6 +69,10 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 log "tsan: $((SECONDS - t0)) s"
 log "static analysis"
 bash "$here/tools/check_static.sh" || fail=1
+# Fuzzing: 10 s per harness here (about a minute with the clang build); longer runs by
+# hand with `bash tests/fuzz/run.sh SECONDS`.
+log "fuzzing"
+FUZZ_BUILD_DIR=$build_root/fuzz bash "$here/tests/fuzz/run.sh" "${FUZZ_SECONDS:-10}" || fail=1
 
 if [ $fail -ne 0 ]; then
     log "FAILED"
