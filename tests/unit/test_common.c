@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -80,6 +81,65 @@ static void test_crc32c(void **state)
     assert_int_equal(cmn_crc32c(0, "", 0), 0);
 }
 
+/* Bit-serial table CRC-32C (one byte per step): an independent reference. */
+static uint32_t ref_crc32c(uint32_t crc, const uint8_t *p, size_t len)
+{
+    static uint32_t table[256];
+    if (!table[1]) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            table[i] = c;
+        }
+    }
+    crc = ~crc;
+    while (len--)
+        crc = (crc >> 8) ^ table[(crc ^ *p++) & 0xff];
+    return ~crc;
+}
+
+/* Large buffers run three interleaved chains joined by a shift (util.c): compare with the
+ * reference for many lengths (around the switch-over and the 8-byte segment rounding),
+ * alignments, starting CRCs and split points. */
+static void test_crc32c_large(void **state)
+{
+    const size_t cap = (1u << 20) + 4096;
+    uint8_t *buf = malloc(cap + 64);
+    uint64_t st = 0x1234567887654321ull;
+    assert_non_null(buf);
+    for (size_t i = 0; i < cap + 64; i++)
+        buf[i] = (uint8_t)cmn_rand64(&st);
+
+    /* every length near the switch to three chains (16 KiB) and near 3 x 16 KiB */
+    static const size_t centers[] = {16u << 10, 48u << 10, 3 * (16u << 10) + 24, 1u << 20};
+    for (size_t c = 0; c < sizeof(centers) / sizeof(centers[0]); c++) {
+        for (size_t len = centers[c] - 40; len <= centers[c] + 40; len++) {
+            size_t off = len % 61;
+            assert_int_equal(cmn_crc32c(0, buf + off, len), ref_crc32c(0, buf + off, len));
+        }
+    }
+    /* random lengths, alignments and starting values; chained at a random split */
+    for (int i = 0; i < 300; i++) {
+        size_t len = (size_t)(cmn_rand64(&st) % (i < 200 ? 200000 : cap));
+        size_t off = (size_t)(cmn_rand64(&st) % 64);
+        uint32_t seed = (uint32_t)cmn_rand64(&st);
+        uint32_t want = ref_crc32c(seed, buf + off, len);
+        assert_int_equal(cmn_crc32c(seed, buf + off, len), want);
+        size_t cut = len ? (size_t)(cmn_rand64(&st) % len) : 0;
+        assert_int_equal(cmn_crc32c(cmn_crc32c(seed, buf + off, cut), buf + off + cut, len - cut),
+                         want);
+    }
+    /* a flipped bit in any segment changes the result */
+    uint32_t whole = cmn_crc32c(0, buf, 1u << 20);
+    for (size_t at = 0; at < (1u << 20); at += (1u << 20) / 7) {
+        buf[at] ^= 0x10;
+        assert_true(cmn_crc32c(0, buf, 1u << 20) != whole);
+        buf[at] ^= 0x10;
+    }
+    free(buf);
+}
+
 static void test_hash64(void **state)
 {
     char a[64], b[64];
@@ -149,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_misc),
         cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_crc32c_large),
         cmocka_unit_test(test_hash64),
         cmocka_unit_test(test_log_levels_and_sink),
     };
