@@ -370,11 +370,15 @@ static int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
         fs_htab_insert(&fs->name_tab, n, FS_NAME_NEXT);
         n->name_hashed = true;
     }
-    /* Never let an older listing overwrite what a newer HEAD said. */
+    /* Never let an older listing overwrite what a newer HEAD said. A lookup within the
+     * TTL passes the inode's own attributes (a->etag == n->etag): nothing to copy, and
+     * snprintf onto its own source is undefined (glibc writes "", which unpinned the
+     * version: empty-ETag handles shared cache keys across versions and sent no If-Match). */
     if (a->seen_ms >= n->attr_ms) {
         n->size = a->size;
         n->mtime = a->mtime;
-        snprintf(n->etag, sizeof(n->etag), "%s", a->etag ? a->etag : "");
+        if (a->etag != n->etag)
+            snprintf(n->etag, sizeof(n->etag), "%s", a->etag ? a->etag : "");
         n->attr_ms = a->seen_ms;
     }
     fs_neg_remove(parent, name);
@@ -944,7 +948,14 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
 {
     int rc;
     pthread_mutex_lock(&fs->lock);
+    /* A handle is pinned by its ETag (cache keys, If-Match): never pin an empty one that a
+     * HEAD could fill, whatever the TTL says. */
+    if (!n->is_dir && !n->etag[0])
+        n->attr_ms = 0;
     rc = fs_refresh_locked(fs, n);
+    if (rc == 0 && !n->etag[0])
+        tlog_rl_msg(&fs->rl_meta, TLOG_WARNING,
+                    "'%s' has no ETag: its reads are not pinned to one version", n->key);
     if (rc == 0) {
         snprintf(etag, OBJSTORE_ETAG_MAX, "%s", n->etag);
         *size = n->size;

@@ -152,6 +152,9 @@ static int fs_get_check(struct fs_handle *fh, const struct objstore_req *req, si
 {
     int res = req->result;
 
+    TLOG_D("GET '%s' [%llu, +%zu) If-Match %s: %d, ETag %s, %zu bytes", fh->key,
+           (unsigned long long)req->off, want, req->if_match ? req->if_match : "(none)", res,
+           req->info.etag[0] ? req->info.etag : "(none)", req->got);
     if (res == 0 && req->got != want) {
         res = -EIO;
         tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,

@@ -263,11 +263,38 @@ static int os3_seek_cb(void *arg, curl_off_t off, int origin)
 
 /* ---- completion (event thread) ---- */
 
-/* Validate a 2xx GET. @return 0 or -EIO with @why set. */
+/* Length of ETag @s without a weak prefix and quotes, from *start. */
+static size_t os3_etag_core(const char *s, const char **start)
+{
+    size_t n;
+    if (strncmp(s, "W/", 2) == 0)
+        s += 2;
+    n = strlen(s);
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
+        s++, n -= 2;
+    *start = s;
+    return n;
+}
+
+/* Do two ETags name the same version (quotes and W/ aside)? */
+static bool os3_etag_eq(const char *a, const char *b)
+{
+    const char *pa, *pb;
+    size_t na = os3_etag_core(a, &pa), nb = os3_etag_core(b, &pb);
+    return na == nb && memcmp(pa, pb, na) == 0;
+}
+
+/* Validate a 2xx GET. @return 0, -ESTALE (another version answered) or -EIO, @why set. */
 static int os3_check_get(struct os3_xfer *x, const char **why)
 {
     struct objstore_req *req = x->req;
     struct objstore_object_info *info = &req->info;
+    /* The server honoured If-Match, so the body is that version; check it anyway (cheap):
+     * bytes of another version must never be cached under the pinned one's key. */
+    if (req->if_match && x->etag[0] && !os3_etag_eq(req->if_match, x->etag)) {
+        *why = "response ETag differs from If-Match";
+        return -ESTALE;
+    }
     if (x->status == 206) {
         if (!x->have_cr) {
             *why = "206 without Content-Range";

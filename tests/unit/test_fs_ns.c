@@ -469,6 +469,32 @@ static void test_type_change(void **state)
     t_ns_free(t);
 }
 
+/* A lookup within the TTL (the kernel's dentry expired, the inode's attributes did not)
+ * keeps the ETag: it once copied the inode's ETag onto itself, which glibc empties, and a
+ * handle opened then was pinned to no version (shared cache keys, no If-Match). */
+static void test_lookup_keeps_etag(void **state)
+{
+    struct t_ns *t = t_ns_new(60000, 60000);
+    char etag[OBJSTORE_ETAG_MAX];
+    uint64_t size = 0;
+    bool keep, direct;
+    (void)state;
+    uint64_t f = t_lookup(t, FUSE_ROOT_ID, "top.txt");
+    unsigned before = t_requests(t);
+    assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "top.txt"), f);
+    assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "top.txt"), f);
+    struct fs_inode *n = fs_ns_open(&t->fs, f);
+    assert_non_null(n);
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct), 0);
+    assert_string_equal(etag, fake_etag);
+    assert_int_equal(size, 6);
+    assert_int_equal(t_requests(t), before); /* fresh: no HEAD was needed */
+    fs_ns_unpin(&t->fs, n);
+    fs_ns_release(&t->fs, n);
+    fs_ns_forget(&t->fs, f, 3);
+    t_ns_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_forget_ttl_zero),
         cmocka_unit_test(test_idle_bound),
         cmocka_unit_test(test_type_change),
+        cmocka_unit_test(test_lookup_keeps_etag),
     };
     tlog_set_level(TLOG_WARNING);
     return cmocka_run_group_tests_name("fs_ns", tests, NULL, NULL);
