@@ -36,6 +36,20 @@ fs_cleanup() {
   exit "$rc"
 }
 
+# free_port: print a TCP port on 127.0.0.1 that is free right now, below the kernel's
+# ephemeral range (32768+) so no outgoing connection can be holding it.
+free_port() {
+  node -e '
+    const net = require("net");
+    const tryOne = (left) => {
+      const p = 20000 + Math.floor(Math.random() * 12000);
+      const s = net.createServer();
+      s.once("error", () => left > 0 ? tryOne(left - 1) : process.exit(1));
+      s.listen(p, "127.0.0.1", () => s.close(() => console.log(p)));
+    };
+    tryOne(200);'
+}
+
 fs_init() {
   FS_NAME=$1
   if [ -z "${TIERFS_S3_ENV:-}" ] || [ ! -f "$TIERFS_S3_ENV" ]; then

@@ -3,7 +3,7 @@
 if(TARGET tierfs AND TARGET tierfs-cache AND TARGET tierfs-stat)
   foreach(t metrics warm)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_obs_${t}.sh)
-      tierfs_integration_test(test_obs_${t} SCRIPT test_obs_${t}.sh TIMEOUT 120 LABELS obs)
+      tierfs_integration_test(test_obs_${t} SCRIPT test_obs_${t}.sh TIMEOUT 240 LABELS obs)
     endif()
   endforeach()
 endif()

@@ -15,7 +15,7 @@ seed "$T/src" "$P"
 s3put "${P}d1/bad//name" "$T/src/f.bin"
 s3put "${P}d2/bad//name" "$T/src/f.bin"
 M=$T/mnt
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port) || fail "no free port"
 
 # bad address: named, no mount
 out=$("$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -f -o "$TIERFS_OPTS,metrics=localhost" 2>&1)
