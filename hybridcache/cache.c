@@ -73,6 +73,10 @@
 #define HC_MEM_BLOCKS_PER_SHARD 16   /* automatic sharding keeps this many blocks a shard */
 #define HC_REGION_DEFAULT (16u << 20) /* the disk tier's default region size */
 #define HC_DISK_IO_DEPTH_DEFAULT 32
+/* Block-sized entry buffers kept for reuse (struct hc_buf_pool): at most this many and at
+ * most 1/16 of the tier's budget. Not charged: idle memory beyond mem_capacity. */
+#define HC_POOL_MAX 16
+#define HC_POOL_BUDGET_SHIFT 4
 
 enum hc_flight_state { HC_FL_QUEUED = 0, HC_FL_DISK, HC_FL_ORIGIN };
 
@@ -939,6 +943,10 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     }
     c->acct.limit = tier;
     c->disk_acct.limit = reserve;
+    /* Without the pool (too small a budget, or no memory for it) entries map their own. */
+    (void)hc_buf_pool_create(bs, (unsigned)CMN_MIN((uint64_t)HC_POOL_MAX,
+                                                   (tier >> HC_POOL_BUDGET_SHIFT) / bs),
+                             &c->acct.pool);
     struct hc_mem_conf mconf = {
         .capacity = tier,
         .policy = conf->mem_policy,
@@ -949,7 +957,7 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     };
     rc = hc_mem_create(&mconf, &c->mem);
     if (rc < 0)
-        goto fail_disk;
+        goto fail_pool;
     TLOG_I("hybridcache: %u-byte blocks, memory %llu bytes (%llu for the tier and in-flight "
            "fetches, %u shards, %s)%s", bs, (unsigned long long)conf->mem_capacity,
            (unsigned long long)tier, shards, conf->mem_policy ? conf->mem_policy : "s3fifo",
@@ -957,6 +965,8 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     *out = c;
     return 0;
 
+fail_pool:
+    hc_buf_pool_destroy(c->acct.pool);
 fail_disk:
     hc_disk_close(c->disk);
 fail_locks:
@@ -988,6 +998,7 @@ void hc_destroy(struct hc_cache *c)
      * are dropped without on_evict (no writes at unmount). */
     hc_disk_close(c->disk);
     hc_mem_destroy(c->mem);
+    hc_buf_pool_destroy(c->acct.pool); /* after the last entry went back to it */
     for (i = 0; i < HC_FLIGHT_SHARDS; i++)
         pthread_mutex_destroy(&c->fl[i].lock);
     pthread_cond_destroy(&c->idle);

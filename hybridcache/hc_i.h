@@ -49,7 +49,28 @@ struct hc_entry {
 struct hc_accounting {
     _Atomic uint64_t used;
     uint64_t limit;
+    /* Entries of exactly the pool's buffer size charged here take their data buffer from
+     * it and give it back on the last put (NULL = none). Set before the first entry is
+     * allocated; must outlive every entry charged here. */
+    struct hc_buf_pool *pool;
 };
+
+/*
+ * A bounded free list of data buffers of one size (entry.c), per cache: a block-sized
+ * entry buffer is above glibc's mmap threshold, so without it every flight maps a fresh
+ * block (page faults included) and every freed entry unmaps one. Pooled buffers are NOT
+ * charged to any accounting: they are idle memory beyond the budget, at most @max
+ * buffers (cache.c keeps that small). Thread-safe (one mutex, a leaf lock).
+ */
+struct hc_buf_pool;
+/* @return 0 and *out (NULL when @max is 0: no pool), or -ENOMEM / -EINVAL. */
+int hc_buf_pool_create(size_t buf_size, unsigned max, struct hc_buf_pool **out);
+/* Free the pooled buffers and the pool. NULL is fine. No entry may still use it. */
+void hc_buf_pool_destroy(struct hc_buf_pool *p);
+/* @return bytes held idle in the pool now (0 for NULL). */
+uint64_t hc_buf_pool_bytes(struct hc_buf_pool *p);
+/* @return the bound in buffers (0 for NULL). */
+unsigned hc_buf_pool_max(const struct hc_buf_pool *p);
 
 uint64_t hc_key_hash(const void *key, size_t klen);
 /* Allocate an entry with one reference and a data buffer of @cap bytes; charge @acct.

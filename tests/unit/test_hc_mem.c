@@ -2,8 +2,8 @@
 /*
  * test_hc_mem.c: the memory tier (hc_mem_*) and entries: insert/lookup/replace/remove,
  * references that outlive eviction, the byte capacity under every policy, on_evict,
- * sharding and conf checks, hc_mem_make_room on a shared budget, and a multi-threaded
- * run (labelled tsan) that checks data and invariants.
+ * sharding and conf checks, hc_mem_make_room on a shared budget, the entry buffer pool,
+ * and a multi-threaded run (labelled tsan, with a pool) that checks data and invariants.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -100,6 +100,56 @@ static void test_entry_refs(void **state)
     hc_entry_put(e);
     assert_null(hc_entry_alloc("x", HC_KEY_MAX + 1, 4096, &a));
     assert_int_equal(atomic_load(&a.used), 0);
+}
+
+/* Buffers of the pool's size are reused (uncharged while pooled), others are not, and
+ * the pool keeps at most its bound. */
+static void test_buf_pool(void **state)
+{
+    struct hc_accounting a = {.limit = 1 << 20};
+    struct hc_entry *e, *f, *many[6];
+    struct hc_buf_pool *p;
+    void *d;
+
+    assert_int_equal(hc_buf_pool_create(16 * KB, 0, &p), 0);
+    assert_null(p); /* no pool */
+    assert_int_equal(hc_buf_pool_bytes(NULL), 0);
+    hc_buf_pool_destroy(NULL);
+    assert_int_equal(hc_buf_pool_create(0, 4, &p), -EINVAL);
+    assert_int_equal(hc_buf_pool_create(16 * KB, 4, &p), 0);
+    assert_non_null(p);
+    assert_int_equal(hc_buf_pool_max(p), 4);
+    a.pool = p;
+
+    e = mk(&a, 1, 16 * KB);
+    d = e->data;
+    assert_int_equal(atomic_load(&a.used), 16 * KB);
+    hc_entry_put(e);
+    assert_int_equal(atomic_load(&a.used), 0);          /* pooled bytes are not charged */
+    assert_int_equal(hc_buf_pool_bytes(p), 16 * KB);
+    e = hc_entry_alloc("k2", 2, 16 * KB, &a);
+    assert_non_null(e);
+    assert_ptr_equal(e->data, d);                         /* reused */
+    assert_int_equal(((uintptr_t)e->data) % 4096, 0);
+    assert_int_equal(hc_buf_pool_bytes(p), 0);
+    assert_int_equal(atomic_load(&a.used), 16 * KB);
+    memset(e->data, 0x5a, 16 * KB);                       /* all of it is writable */
+
+    f = mk(&a, 3, 8 * KB);                                /* another size: not pooled */
+    hc_entry_put(f);
+    assert_int_equal(hc_buf_pool_bytes(p), 0);
+    e->acct = NULL;                                       /* no accounting: no pool either */
+    hc_entry_put(e);
+    assert_int_equal(hc_buf_pool_bytes(p), 0);
+    atomic_store(&a.used, 0);
+
+    for (unsigned i = 0; i < 6; i++)
+        many[i] = mk(&a, 10 + i, 16 * KB);
+    for (unsigned i = 0; i < 6; i++)
+        hc_entry_put(many[i]);
+    assert_int_equal(hc_buf_pool_bytes(p), 4 * 16 * KB); /* bounded */
+    assert_int_equal(atomic_load(&a.used), 0);
+    hc_buf_pool_destroy(p);                               /* frees the pooled buffers */
 }
 
 static void test_basic(void **state)
@@ -382,6 +432,7 @@ static void test_threads(void **state)
 
     for (pol = hc_policy_names(); *pol; pol++) {
         struct hc_accounting a = {.limit = 512 * KB};
+        struct hc_buf_pool *pool;
         struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER, .keep_last = true};
         struct hc_mem_conf conf = {.capacity = 512 * KB, .policy = *pol, .shards = 4,
                                    .acct = &a, .on_evict = on_evict, .on_evict_arg = &log};
@@ -390,6 +441,9 @@ static void test_threads(void **state)
         struct mt_arg args[4];
         pthread_t th[4];
 
+        /* The 8 KiB entries (a third of them) recycle their buffers through a pool. */
+        assert_int_equal(hc_buf_pool_create(8 * KB, 4, &pool), 0);
+        a.pool = pool;
         assert_int_equal(hc_mem_create(&conf, &m), 0);
         for (int t = 0; t < 4; t++) {
             args[t] = (struct mt_arg){.m = m, .a = &a, .seed = 1000u + (unsigned)t};
@@ -409,6 +463,8 @@ static void test_threads(void **state)
         hc_entry_put(log.last);
         hc_mem_destroy(m);
         assert_int_equal(atomic_load(&a.used), 0);
+        assert_true(hc_buf_pool_bytes(pool) <= 4 * 8 * KB);
+        hc_buf_pool_destroy(pool);
     }
 }
 
@@ -416,6 +472,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entry_refs),
+        cmocka_unit_test(test_buf_pool),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_refs_outlive_eviction),
         cmocka_unit_test(test_capacity_all_policies),
