@@ -342,6 +342,8 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
     fs_prom_one(f, "tierfs_cache_memory_used_bytes", "gauge",
                 "memory tier, in-flight fetches and disk write queue", h->mem_used);
     fs_prom_one(f, "tierfs_cache_memory_limit_bytes", "gauge", "mem_cache_size", h->mem_limit);
+    fs_prom_one(f, "tierfs_cache_pool_bytes", "gauge",
+                "idle block buffers kept for reuse (beyond memory_used)", h->pool_bytes);
     fs_prom_one(f, "tierfs_cache_disk_used_bytes", "gauge", "bytes of live disk entries",
                 h->disk_used);
     fs_prom_one(f, "tierfs_cache_disk_capacity_bytes", "gauge", "disk tier size",
@@ -461,6 +463,7 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "mem_evictions", h->mem_evictions, false);
     fs_json_u(f, "mem_used", h->mem_used, false);
     fs_json_u(f, "mem_limit", h->mem_limit, false);
+    fs_json_u(f, "pool_bytes", h->pool_bytes, false);
     fs_json_u(f, "disk_hits", h->disk_hits, false);
     fs_json_u(f, "disk_misses", h->disk_misses, false);
     fs_json_u(f, "disk_bytes_read", h->disk_bytes_read, false);

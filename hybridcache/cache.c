@@ -741,6 +741,7 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st)
      * and evicted entries still held by readers (the budget does not tell them apart). */
     rest = ms.bytes + st->inflight_bytes;
     st->write_queue_bytes = used > rest ? used - rest : 0;
+    st->pool_bytes = hc_buf_pool_bytes(c->acct.pool);
     if (c->disk) {
         struct hc_disk_stats ds;
 

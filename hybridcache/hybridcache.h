@@ -86,6 +86,7 @@ struct hc_stats {
     uint64_t checksum_failures;
     uint64_t mem_used, mem_limit;            /* bytes, current */
     uint64_t inflight_bytes, write_queue_bytes;
+    uint64_t pool_bytes;         /* idle block buffers kept for reuse; not in mem_used */
     uint64_t disk_used, disk_capacity;       /* bytes, current */
     uint64_t disk_entries, disk_index_bytes; /* index_bytes / entries = bytes per entry */
     uint64_t recovered_entries, recovery_ns;

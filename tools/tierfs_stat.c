@@ -111,11 +111,13 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
             cmn_fmt_size(stat_u(s, "fuse_read_bytes"), a, sizeof(a)),
             stat_u(s, "fuse_read_errors"),
             reads ? (double)stat_u(s, "fuse_read_ns_sum") / (double)reads / 1e6 : 0.0);
-    fprintf(f, "memory tier   %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %s of %s used\n",
+    fprintf(f, "memory tier   %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %s of %s used, "
+               "%s pooled\n",
             stat_u(s, "mem_hits"), stat_u(s, "mem_misses"),
             stat_pct(stat_u(s, "mem_hits"), stat_u(s, "mem_misses")),
             cmn_fmt_size(stat_u(s, "mem_used"), a, sizeof(a)),
-            cmn_fmt_size(stat_u(s, "mem_limit"), b, sizeof(b)));
+            cmn_fmt_size(stat_u(s, "mem_limit"), b, sizeof(b)),
+            cmn_fmt_size(stat_u(s, "pool_bytes"), c, sizeof(c)));
     if (stat_u(s, "disk_capacity"))
         fprintf(f,
                 "disk tier     %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %s of %s used, "

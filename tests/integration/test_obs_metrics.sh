@@ -61,9 +61,15 @@ cmp "$T/src/f.bin" "$M/f.bin" || fail "data differs"
 # /stats.json and tierfs-stat agree with the scrape (nothing reads in between)
 scrape
 g2=$(metric "$GET"); h2=$(metric "$MH"); m2=$(metric "$MM")
-curl -s -m 5 "http://127.0.0.1:$PORT/stats.json" | grep -q "\"mem_hits\": $h2" || fail "stats.json mem_hits"
+curl -s -m 5 "http://127.0.0.1:$PORT/stats.json" >"$T/stats.json" || fail "stats.json"
+grep -q "\"mem_hits\": $h2" "$T/stats.json" || fail "stats.json mem_hits"
+# idle pooled block buffers: exported, the same in both, never more than 16 blocks
+grep -q '^tierfs_cache_pool_bytes ' "$T/m.txt" || fail "no tierfs_cache_pool_bytes"
+pool=$(metric tierfs_cache_pool_bytes)
+grep -q "\"pool_bytes\": $pool" "$T/stats.json" || fail "stats.json pool_bytes is not $pool"
+[ "$pool" -le $((16 * BS)) ] || fail "pool_bytes $pool above 16 blocks"
 "$BIN/tierfs-stat" "$M" >"$T/stat.txt" || fail "tierfs-stat"
-grep -q "^memory tier   $h2 hits, $m2 misses" "$T/stat.txt" || { cat "$T/stat.txt" >&2; fail "tierfs-stat memory line"; }
+grep -q "^memory tier   $h2 hits, $m2 misses.* used, .* pooled$" "$T/stat.txt" || { cat "$T/stat.txt" >&2; fail "tierfs-stat memory line"; }
 grep -q "($g2 GET)" "$T/stat.txt" || { cat "$T/stat.txt" >&2; fail "tierfs-stat S3 line"; }
 grep -q "^metrics       http://127.0.0.1:$PORT/metrics" "$T/stat.txt" || fail "tierfs-stat metrics line"
 "$BIN/tierfs-stat" "$T" >/dev/null 2>&1 && fail "tierfs-stat on a non-tierfs dir succeeded"

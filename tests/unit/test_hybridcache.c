@@ -726,6 +726,12 @@ static void test_disk_write_on_evict(void **state)
         }
     }
     assert_true(on_disk > 0);
+    /* Disk hits promoted blocks into a full tier: the evicted entries' buffers wait in the
+     * pool, which is bounded by 16 blocks and 1/16 of the tier (less than the budget). */
+    hc_get_stats(c, &st);
+    assert_true(st.pool_bytes > 0);
+    assert_true(st.pool_bytes <= 16ull * BS && st.pool_bytes <= st.mem_limit / 16);
+    assert_int_equal(st.pool_bytes % BS, 0);
     assert_int_equal(atomic_load(&o.calls), 100);
     origin_stop(&o);
     hc_destroy(c);
