@@ -48,6 +48,9 @@ struct fs_metrics;
 #define FS_DEFAULT_READ_AHEAD (1u << 20)
 #define FS_DEFAULT_PREFETCH (64u << 20)             /* prefetch_window */
 #define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20)  /* prefetch_max_request */
+#define FS_DEFAULT_CONNECT_TIMEOUT_MS 3000
+#define FS_DEFAULT_READ_TIMEOUT_MS 10000
+#define FS_DEFAULT_RETRIES 4                        /* 5 attempts */
 #define FS_NEG_MAX 256 /* negative entries kept per directory */
 /* Bytes of inodes (with their listings) kept after the kernel forgot them, so metadata
  * stays cached for metadata_ttl whatever the kernel's inode cache does (ns.c). */
@@ -65,6 +68,7 @@ struct fs_conf {
     int disk_cache_overwrite;  /* format a disk_cache that holds data of something else */
     char *io_engine, *eviction, *compression;
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
+    char *connect_timeout_s, *read_timeout_s, *retries_s;
     char *read_ahead_s, *prefetch_s;
     char *prefetch_window_s, *prefetch_max_request_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
@@ -80,6 +84,9 @@ struct fs_conf {
     bool direct_io, compress;
     uint64_t metadata_ttl_ms, negative_ttl_ms;
     unsigned max_connections, max_threads;
+    uint64_t connect_timeout_ms;   /* one TCP (and TLS) connection attempt */
+    uint64_t read_timeout_ms;      /* an attempt that moves no byte this long fails (and is retried) */
+    unsigned retries;              /* of a failed S3 request: attempts = retries + 1 */
     uint64_t read_ahead, prefetch;  /* prefetch: the largest window in bytes, 0 = off */
     uint64_t prefetch_max_request;  /* bytes of one prefetch GET, whole blocks */
     uid_t uid;

@@ -47,6 +47,9 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("access_key=%s", access_key),
     FS_OPT("secret_key=%s", secret_key),
     FS_OPT("max_connections=%s", max_connections_s),
+    FS_OPT("connect_timeout=%s", connect_timeout_s),
+    FS_OPT("read_timeout=%s", read_timeout_s),
+    FS_OPT("retries=%s", retries_s),
     /* cache */
     FS_OPT("block_size=%s", block_size_s),
     FS_OPT("mem_cache_size=%s", mem_cache_size_s),
@@ -221,14 +224,48 @@ static int fs_parse_size_opt(const char *opt, const char *val, uint64_t min, uin
     return 0;
 }
 
-static int fs_parse_ttl_opt(const char *opt, const char *val, uint64_t *out)
+static int fs_parse_duration_opt(const char *opt, const char *val, uint64_t min_ms,
+                                 uint64_t max_ms, const char *accepts, uint64_t *out)
 {
     uint64_t v;
     if (!val)
         return 0;
-    if (cmn_parse_duration_ms(val, &v) != 0 || v > 365ull * 24 * 3600 * 1000)
-        return fs_bad(opt, val, "a duration like 60, 60s, 500ms, 5m or 1h (0 disables caching)");
+    if (cmn_parse_duration_ms(val, &v) != 0 || v < min_ms || v > max_ms)
+        return fs_bad(opt, val, accepts);
     *out = v;
+    return 0;
+}
+
+static int fs_parse_ttl_opt(const char *opt, const char *val, uint64_t *out)
+{
+    return fs_parse_duration_opt(opt, val, 0, 365ull * 24 * 3600 * 1000,
+                                 "a duration like 60, 60s, 500ms, 5m or 1h (0 disables caching)",
+                                 out);
+}
+
+/*
+ * connect_timeout, read_timeout (whole milliseconds: "1500ms" for a fraction, as the other
+ * durations) and retries. 0 is refused for the timeouts: curl would wait for ever (or
+ * minutes, for connecting), which is what a stalled read must never do.
+ */
+static int fs_parse_s3_timeouts(struct fs_conf *conf)
+{
+    uint64_t v;
+    int rc;
+
+    if ((rc = fs_parse_duration_opt("connect_timeout", conf->connect_timeout_s, 10, 600000,
+                                    "a duration from 10ms to 10m, like 3s or 500ms",
+                                    &conf->connect_timeout_ms)) != 0)
+        return rc;
+    if ((rc = fs_parse_duration_opt("read_timeout", conf->read_timeout_s, 100, 3600000,
+                                    "a duration from 100ms to 1h, like 10s or 1500ms",
+                                    &conf->read_timeout_ms)) != 0)
+        return rc;
+    if (conf->retries_s) {
+        if (cmn_parse_u64(conf->retries_s, 100, &v) != 0)
+            return fs_bad("retries", conf->retries_s, "a number from 0 to 100");
+        conf->retries = (unsigned)v;
+    }
     return 0;
 }
 
@@ -442,6 +479,9 @@ int fs_opts_validate(struct fs_conf *conf)
     conf->metadata_ttl_ms = FS_DEFAULT_TTL_MS;
     conf->negative_ttl_ms = FS_DEFAULT_NEG_TTL_MS;
     conf->max_threads = FS_DEFAULT_MAX_THREADS;
+    conf->connect_timeout_ms = FS_DEFAULT_CONNECT_TIMEOUT_MS;
+    conf->read_timeout_ms = FS_DEFAULT_READ_TIMEOUT_MS;
+    conf->retries = FS_DEFAULT_RETRIES;
     conf->read_ahead = FS_DEFAULT_READ_AHEAD;
     conf->prefetch = FS_DEFAULT_PREFETCH;
     conf->uid = getuid();
@@ -501,6 +541,8 @@ int fs_opts_validate(struct fs_conf *conf)
             return fs_bad("max_connections", conf->max_connections_s, "a number from 1 to 4096");
         conf->max_connections = (unsigned)v;
     }
+    if ((rc = fs_parse_s3_timeouts(conf)) != 0)
+        return rc;
     if (conf->max_threads_s) {
         if (cmn_parse_u64(conf->max_threads_s, 1024, &v) != 0 || v == 0)
             return fs_bad("max_threads", conf->max_threads_s, "a number from 1 to 1024");
@@ -572,6 +614,10 @@ void fs_opts_help(const char *argv0)
            "    -o ca_bundle=FILE      CA certificates for TLS (default: the system store)\n"
            "    -o insecure            do not verify TLS certificates (testing only)\n"
            "    -o max_connections=N   parallel HTTP connections (default 64)\n"
+           "    -o connect_timeout=DUR give up connecting (TCP and TLS) after this (default 3s)\n"
+           "    -o read_timeout=DUR    fail an attempt that receives nothing this long, or\n"
+           "                           under 1K/s for as long (default 10s); it is retried\n"
+           "    -o retries=N           retries of a failed S3 request, with backoff (default %u)\n"
            "\n"
            "cache:\n"
            "    -o block_size=SIZE     cache block and GET size, power of two 64K..16M (default 1M)\n"
@@ -604,7 +650,7 @@ void fs_opts_help(const char *argv0)
            "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
            "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
            "See tierfs(1).\n",
-           argv0, argv0, FS_DEFAULT_MAX_THREADS);
+           argv0, argv0, FS_DEFAULT_MAX_THREADS, FS_DEFAULT_RETRIES);
 }
 
 void fs_opts_free(struct fs_conf *conf)
@@ -615,6 +661,7 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->disk_cache_size_s, &conf->direct_io_s, &conf->io_engine, &conf->eviction,
         &conf->compression, &conf->metadata_ttl_s, &conf->negative_ttl_s,
         &conf->max_connections_s, &conf->max_threads_s, &conf->read_ahead_s, &conf->prefetch_s,
+        &conf->connect_timeout_s, &conf->read_timeout_s, &conf->retries_s,
         &conf->prefetch_window_s, &conf->prefetch_max_request_s,
         &conf->uid_s, &conf->gid_s, &conf->file_mode_s, &conf->dir_mode_s, &conf->log_level_s,
         &conf->metrics,

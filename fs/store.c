@@ -31,9 +31,15 @@ int fs_store_create(const struct fs_conf *c, struct objstore **out, bool *creds_
         .ca_bundle = c->ca_bundle,
         .insecure = c->insecure,
         .max_connections = c->max_connections,
+        .connect_timeout_ms = (unsigned)c->connect_timeout_ms,
+        /* A full stall fails after read_timeout (the stall check, exact); the low-speed
+         * limit keeps cutting a trickle under 1 KiB/s, over as long (whole seconds). */
+        .stall_timeout_ms = (unsigned)c->read_timeout_ms,
+        .low_speed_time_s = (unsigned)((c->read_timeout_ms + 999) / 1000),
         .creds = creds,
     };
+    struct objstore_retry_conf retry = {.max_attempts = c->retries + 1};
     if ((rc = objstore_s3_create(&sc, &s3)) < 0)
         return rc;
-    return objstore_retry_create(s3, NULL, out);
+    return objstore_retry_create(s3, &retry, out);
 }

@@ -16,6 +16,10 @@
  * disagrees with Content-Length / Content-Range, fails the request with -EIO: never partial
  * data as success. Errors are parsed from the S3 error XML and mapped by errmap.c.
  *
+ * Timeouts: connecting (connect_timeout_ms), the low-speed limit, an optional whole-request
+ * limit, and the stall check (stall_timeout_ms, os3_xferinfo_cb), which is what bounds a
+ * transfer that stops moving: the low-speed limit averages the rate over seconds.
+ *
  * Threads: submitters (any thread) and the event thread. st->lock protects the queue,
  * the stop flag, the easy-handle pool and the counters; it is a leaf lock and is never
  * held while calling curl on an active handle or a user callback.
@@ -64,6 +68,9 @@ struct os3_xfer {
     char *body;                     /* LIST body or error body */
     size_t body_len, body_cap;
     size_t put_pos;                 /* PUT bytes handed to curl */
+    uint64_t moved_ms;              /* stall check: when a byte last moved (0 = not yet
+                                     * sending; the connect timeout covers that part) */
+    bool stalled;                   /* aborted by the stall check */
     struct os3_xfer *next;          /* submission queue */
 };
 
@@ -76,6 +83,8 @@ struct os3_store {
     char *ca_bundle;
     bool anonymous, insecure;
     unsigned connect_timeout_ms, low_speed_time_s, low_speed_limit, request_timeout_ms;
+    unsigned stall_timeout_ms;  /* 0 = off */
+    unsigned poll_ms;     /* longest sleep of the event thread: a stall is seen this late */
     struct objstore_creds *creds;
 
     CURLM *multi;         /* used by the event thread only, except curl_multi_wakeup */
@@ -155,6 +164,7 @@ static size_t os3_header_cb(char *data, size_t size, size_t n, void *arg)
 {
     struct os3_xfer *x = arg;
     size_t len = size * n;
+    x->moved_ms = cmn_now_ms();
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* A new response (after 100 Continue, say): forget the previous one's headers. */
         x->status = 0;
@@ -208,6 +218,7 @@ static size_t os3_write_cb(char *data, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len == 0)
         return 0;
+    x->moved_ms = cmn_now_ms();
     if (req->op == OBJSTORE_OP_GET && os3_status_ok(x->status)) {
         /* Fail early when the announced length cannot fit instead of reading it all. */
         if (len > req->buf_cap - x->got || (x->have_cl && x->cl > req->buf_cap)) {
@@ -249,6 +260,7 @@ static size_t os3_read_cb(char *dst, size_t size, size_t n, void *arg)
     size_t k = CMN_MIN(size * n, (size_t)x->req->len - x->put_pos);
     memcpy(dst, (const char *)x->req->buf + x->put_pos, k);
     x->put_pos += k;
+    x->moved_ms = cmn_now_ms();
     return k;
 }
 
@@ -259,6 +271,33 @@ static int os3_seek_cb(void *arg, curl_off_t off, int origin)
         return CURL_SEEKFUNC_FAIL;
     x->put_pos = (size_t)off;
     return CURL_SEEKFUNC_OK;
+}
+
+/*
+ * The stall check (only with stall_timeout_ms), called by curl while the transfer runs.
+ * Unlike the low-speed limit, which averages the rate over a few seconds (after a burst a
+ * dead connection is noticed only seconds later), this bounds the time without any byte
+ * exactly, to the event thread's poll_ms. The clock starts when the request is ready to go
+ * (pretransfer): waiting for a connection slot, DNS and connecting have their own limit.
+ * @return nonzero to abort the transfer (CURLE_ABORTED_BY_CALLBACK; x->stalled says why).
+ */
+static int os3_xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    struct os3_xfer *x = arg;
+    uint64_t now = cmn_now_ms();
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+
+    if (!x->moved_ms) {
+        curl_off_t pre = 0;
+        if (curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre) == CURLE_OK && pre > 0)
+            x->moved_ms = now;
+        return 0;
+    }
+    if (now - x->moved_ms < x->st->stall_timeout_ms)
+        return 0;
+    x->stalled = true;
+    return 1;
 }
 
 /* ---- completion (event thread) ---- */
@@ -368,6 +407,11 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
             long oserr = 0;
             curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
             rc = os3_map_curl_error(cc);
+            if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
+                rc = -ETIMEDOUT; /* retried, like curl's own timeouts */
+                snprintf(x->errbuf, sizeof(x->errbuf), "no data for %u ms (stall timeout)",
+                         st->stall_timeout_ms);
+            }
             /* CURLE_COULDNT_CONNECT covers refused and unreachable: the OS knows which. */
             if (cc == CURLE_COULDNT_CONNECT && (oserr == EHOSTUNREACH || oserr == ENETUNREACH))
                 rc = -EHOSTUNREACH;
@@ -495,7 +539,7 @@ static void *os3_loop(void *arg)
             os3_finish(x, cc);
         }
         /* Woken early by curl_multi_wakeup() when a request is queued or on destroy. */
-        curl_multi_poll(st->multi, NULL, 0, 1000, NULL);
+        curl_multi_poll(st->multi, NULL, 0, (int)st->poll_ms, NULL);
     }
     return NULL;
 }
@@ -641,6 +685,11 @@ static int os3_prepare(struct os3_store *st, struct os3_xfer *x)
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)st->low_speed_time_s);
     if (st->request_timeout_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)st->request_timeout_ms);
+    if (st->stall_timeout_ms) {
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, os3_xferinfo_cb);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(e, CURLOPT_USERAGENT, OS3_USER_AGENT);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, os3_header_cb);
@@ -869,6 +918,10 @@ int objstore_s3_create(const struct objstore_s3_conf *conf, struct objstore **ou
     st->low_speed_time_s = conf->low_speed_time_s ? conf->low_speed_time_s : 10;
     st->low_speed_limit = conf->low_speed_limit ? conf->low_speed_limit : 1024;
     st->request_timeout_ms = conf->request_timeout_ms;
+    st->stall_timeout_ms = conf->stall_timeout_ms;
+    /* curl runs the stall check when the event thread wakes: often enough to see a stall
+     * within a quarter of its limit (but not more often than every 10 ms). */
+    st->poll_ms = st->stall_timeout_ms ? CMN_MAX(CMN_MIN(st->stall_timeout_ms / 4, 1000u), 10u) : 1000;
     unsigned max_conn = conf->max_connections ? conf->max_connections : 64;
 
     rc = os3_setup_endpoint(st, conf);

@@ -55,6 +55,9 @@ static void fuzz_check_conf(const struct fs_conf *c)
     FUZZ_CHECK(!c->disk_cache || c->disk_cache[0]);
     FUZZ_CHECK(c->max_threads >= 1 && c->max_threads <= 1024);
     FUZZ_CHECK(c->max_connections <= 4096);
+    FUZZ_CHECK(c->connect_timeout_ms >= 10 && c->connect_timeout_ms <= 600000);
+    FUZZ_CHECK(c->read_timeout_ms >= 100 && c->read_timeout_ms <= 3600000);
+    FUZZ_CHECK(c->retries <= 100);
     FUZZ_CHECK(c->metadata_ttl_ms <= 365ull * 24 * 3600 * 1000);
     FUZZ_CHECK(c->negative_ttl_ms <= 365ull * 24 * 3600 * 1000);
     FUZZ_CHECK(c->prefetch <= (1ull << 32) && c->read_ahead <= (1ull << 30));

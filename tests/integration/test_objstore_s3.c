@@ -492,16 +492,25 @@ static void test_proxy_short_retried(void **state)
     check_fault_kind("short");
 }
 
-static void test_proxy_stall_timeout(void **state)
+/* A store on the proxy with these timeouts and 3 attempts. */
+static struct objstore *timeout_store(unsigned request_timeout_ms, unsigned stall_timeout_ms)
 {
     struct objstore_creds *creds;
     assert_int_equal(objstore_creds_static(env.access_key, env.secret_key, NULL, &creds), 0);
     struct objstore_s3_conf conf = { .bucket = env.bucket, .endpoint = env.endpoint, .region = env.region,
-                                     .path_style = true, .creds = creds, .request_timeout_ms = 700 };
+                                     .path_style = true, .creds = creds,
+                                     .request_timeout_ms = request_timeout_ms,
+                                     .stall_timeout_ms = stall_timeout_ms };
     struct objstore *os;
     assert_int_equal(objstore_s3_create(&conf, &os), 0);
     struct objstore_retry_conf rc = { .max_attempts = 3, .base_delay_ms = 10 };
     assert_int_equal(objstore_retry_create(os, &rc, &os), 0);
+    return os;
+}
+
+static void test_proxy_stall_timeout(void **state)
+{
+    struct objstore *os = timeout_store(700, 0);
     const size_t size = 1 << 20;
     unsigned char *data = fault_object(os, size, "fault/stall"), *buf = malloc(size);
     assert_int_equal(s3env_proxy_config(&env, "{\"fault\":{\"kind\":\"stall\",\"stall_ms\":3000,\"count\":1,"
@@ -515,6 +524,46 @@ static void test_proxy_stall_timeout(void **state)
     struct objstore_stats st;
     objstore_get_stats(os, &st);
     assert_int_equal(st.retries, 1);
+    objstore_destroy(os);
+    free(data);
+    free(buf);
+}
+
+/* stall_timeout_ms: a body that stops is cut after it (and resumed by the retry layer);
+ * a slow body that keeps moving is not, however long it takes. */
+static void test_proxy_stall_check(void **state)
+{
+    struct objstore *os = timeout_store(0, 500);
+    const size_t size = 256 << 10;
+    unsigned char *data = fault_object(os, size, "fault/stall-check"), *buf = malloc(size);
+    char err[OBJSTORE_ERRMSG_MAX];
+    struct objstore_stats st;
+
+    assert_int_equal(s3env_proxy_config(&env, "{\"fault\":{\"kind\":\"stall\",\"stall_ms\":5000,\"count\":1,"
+                                              "\"match\":\"GET\"}}"), 0);
+    s3env_counters_reset(&env);
+    uint64_t t0 = cmn_now_ms();
+    assert_int_equal(objstore_get(os, "fault/stall-check", 0, 0, NULL, buf, size, 0, NULL, err, sizeof(err)),
+                     (ssize_t)size);
+    uint64_t ms = cmn_now_ms() - t0;
+    assert_true(ms >= 450 && ms < 2000); /* 500 ms without a byte, seen within 125 ms */
+    assert_memory_equal(buf, data, size);
+    struct s3env_counters c = counters();
+    assert_int_equal(c.faults, 1);
+    assert_int_equal(c.ranged_get, 1); /* the second attempt resumed where the stall began */
+    objstore_get_stats(os, &st);
+    assert_int_equal(st.retries, 1);
+
+    /* 100 KB/s: ~2.6 s for the body, far over the stall timeout, but never 500 ms idle */
+    assert_int_equal(s3env_proxy_config(&env, "{\"fault\":null,\"bandwidth\":100000}"), 0);
+    memset(buf, 0, size);
+    t0 = cmn_now_ms();
+    assert_int_equal(objstore_get(os, "fault/stall-check", 0, 0, NULL, buf, size, 0, NULL, err, sizeof(err)),
+                     (ssize_t)size);
+    assert_true(cmn_now_ms() - t0 >= 2000);
+    assert_memory_equal(buf, data, size);
+    objstore_get_stats(os, &st);
+    assert_int_equal(st.retries, 1); /* no new retry */
     objstore_destroy(os);
     free(data);
     free(buf);
@@ -538,6 +587,7 @@ int main(void)
         cmocka_unit_test_setup(test_proxy_reset_retried, setup),
         cmocka_unit_test_setup(test_proxy_short_retried, setup),
         cmocka_unit_test_setup(test_proxy_stall_timeout, setup),
+        cmocka_unit_test_setup(test_proxy_stall_check, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     s3env_proxy_reset(&env);

@@ -18,8 +18,8 @@ PHASE_S=${REL_PHASE_S:-4}
 rel_dataset "$T/src" 48
 seed "$T/src" "$P"
 M=$T/mnt
-# the daemon's S3 timeouts (objstore defaults, no mount option): connect 3 s, abort a
-# transfer below 1 KiB/s for 10 s; up to 5 attempts with backoff up to 2 s
+# the daemon's default S3 timeouts (connect_timeout=3s, read_timeout=10s: an attempt with
+# no byte, or under 1 KiB/s, for 10 s fails; retries=4): 5 attempts, backoff up to 2 s
 HANG_MS=45000
 
 # phase NAME FAULT_JSON [reader options]: a fresh mount, a faulted run (errors allowed),

@@ -105,6 +105,9 @@ static void test_defaults(void **state)
     assert_int_equal(r.conf.metadata_ttl_ms, FS_DEFAULT_TTL_MS);
     assert_int_equal(r.conf.negative_ttl_ms, FS_DEFAULT_NEG_TTL_MS);
     assert_int_equal(r.conf.read_ahead, FS_DEFAULT_READ_AHEAD);
+    assert_int_equal(r.conf.connect_timeout_ms, FS_DEFAULT_CONNECT_TIMEOUT_MS);
+    assert_int_equal(r.conf.read_timeout_ms, FS_DEFAULT_READ_TIMEOUT_MS);
+    assert_int_equal(r.conf.retries, FS_DEFAULT_RETRIES);
     assert_true(r.conf.direct_io);
     assert_int_equal(r.conf.path_style, 0);
     assert_int_equal(r.conf.file_mode, 0444);
@@ -169,11 +172,53 @@ static void test_bad_values(void **state)
     t_bad("log_level=loud", "log_level", "loud");
     t_bad("metrics=localhost:80", "metrics", "localhost:80");
     t_bad("endpoint=ftp://example.com", "endpoint", "ftp://example.com");
+    t_bad("connect_timeout=0", "connect_timeout", "0");
+    t_bad("connect_timeout=5ms", "connect_timeout", "5ms");   /* below 10ms */
+    t_bad("connect_timeout=11m", "connect_timeout", "11m");   /* above 10m */
+    t_bad("connect_timeout=1.5", "connect_timeout", "1.5");   /* fractions: 1500ms */
+    t_bad("connect_timeout=soon", "connect_timeout", "soon");
+    t_bad("connect_timeout=", "connect_timeout", "");
+    t_bad("read_timeout=0", "read_timeout", "0");
+    t_bad("read_timeout=99ms", "read_timeout", "99ms");
+    t_bad("read_timeout=2h", "read_timeout", "2h");
+    t_bad("read_timeout=-1", "read_timeout", "-1");
+    t_bad("read_timeout=10x", "read_timeout", "10x");
+    t_bad("retries=101", "retries", "101");
+    t_bad("retries=-1", "retries", "-1");
+    t_bad("retries=two", "retries", "two");
+    t_bad("retries=", "retries", "");
     t_bad("access_key=AK", "secret_key", "(missing)");
     t_bad("no_sign_request,access_key=AK,secret_key=SK", "no_sign_request", "1");
 }
 
 /* Every flag of ours: bare, name=true-ish, name=false-ish, a bad value. */
+/* The S3 timeouts and retries: units and the bounds themselves (bad values: above). */
+static void test_s3_timeouts(void **state)
+{
+    static const struct {
+        const char *opts;
+        uint64_t connect_ms, read_ms;
+        unsigned retries;
+    } ok[] = {
+        {"connect_timeout=500ms,read_timeout=2s,retries=0", 500, 2000, 0},
+        {"connect_timeout=10ms,read_timeout=100ms,retries=100", 10, 100, 100}, /* the minima */
+        {"connect_timeout=10m,read_timeout=1h,retries=7", 600000, 3600000, 7}, /* the maxima */
+        {"connect_timeout=30,read_timeout=1500ms", 30000, 1500, FS_DEFAULT_RETRIES},
+    };
+    struct t_run r;
+    (void)state;
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(ok); i++) {
+        t_run_o(&r, ok[i].opts);
+        if (r.rc != 0)
+            fail_msg("-o %s: rc %d, '%s'", ok[i].opts, r.rc, r.err);
+        assert_int_equal(r.conf.connect_timeout_ms, ok[i].connect_ms);
+        assert_int_equal(r.conf.read_timeout_ms, ok[i].read_ms);
+        assert_int_equal(r.conf.retries, ok[i].retries);
+        assert_string_equal(r.rest, ""); /* all ours */
+        t_done(&r);
+    }
+}
+
 static void test_bools(void **state)
 {
     static const struct {
@@ -325,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_sizes_and_durations),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_s3_timeouts),
         cmocka_unit_test(test_bools),
         cmocka_unit_test(test_sources),
         cmocka_unit_test(test_passthrough),
