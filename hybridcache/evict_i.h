@@ -20,6 +20,45 @@ extern const struct hc_policy_ops hc_policy_s3fifo_ops;
 extern const struct hc_policy_ops hc_policy_sieve_ops;
 extern const struct hc_policy_ops hc_policy_tinylfu_ops;
 
+/*
+ * Correlated hits. The kernel splits one read of a block into several FUSE reads (128 KiB
+ * or 256 KiB each), and each is a hit: a sequential scan would read every block "several
+ * times" and a frequency-based policy would take the scan for a hot working set. As in
+ * LRU-K's "correlated reference period" and 2Q's A1in queue, hits that follow the last
+ * counted access of an entry within HC_POLICY_CORRELATED_MS are one access, not re-use.
+ * A time window rather than a count of other accesses in between: concurrent readers
+ * interleave their gets, so a count would have to grow with the number of readers, and
+ * a working set read in a loop with no misses in between would never count at all.
+ * The window is long enough for a slow reader to finish a block (1 MiB in 4 gets at
+ * 5 MB/s), short against the time a block spends in a probation queue when a scan runs
+ * (the gap between two reads of a truly hot block). The stamp moves only on a counted
+ * access, so a block read in a loop faster than the window still counts once per window.
+ * A prefetched (low-priority) entry has had no access yet, so its first hit counts
+ * whenever it comes: the reader it was prefetched for takes it through a reference that
+ * fs/read.c holds (no hit at all), so a hit comes from another read. The rest of that
+ * read's requests are correlated with it as usual.
+ */
+#define HC_PN_ACCESSED 0x1  /* pn.flags: pn.stamp holds an access (a prefetch is none) */
+
+/* Stamp a new entry: a normal insert is an access; a prefetch is not. */
+static inline void hc_policy_stamp_insert(struct hc_entry *e, uint32_t now_ms)
+{
+    e->pn.flags = e->low_priority ? 0 : HC_PN_ACCESSED;
+    e->pn.stamp = now_ms;
+}
+
+/* @return true when a hit at @now_ms is re-use (and stamp it), false when it belongs to
+ * the access that inserted @e or last counted for it. */
+static inline bool hc_policy_reuse(struct hc_entry *e, uint32_t now_ms)
+{
+    /* Unsigned difference: right across a wrap of the 32-bit clock. */
+    if ((e->pn.flags & HC_PN_ACCESSED) && now_ms - e->pn.stamp < HC_POLICY_CORRELATED_MS)
+        return false;
+    e->pn.flags |= HC_PN_ACCESSED;
+    e->pn.stamp = now_ms;
+    return true;
+}
+
 struct hc_queue {
     struct hc_entry *head, *tail;
     uint64_t bytes;

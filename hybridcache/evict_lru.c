@@ -2,7 +2,8 @@
 /*
  * evict_lru.c: least-recently-used eviction: one queue, a hit moves the entry to the
  * head, the tail is evicted. Low-priority (prefetch) entries join at the tail, so they
- * are the next victims unless read first.
+ * are the next victims unless read first. LRU claims no scan resistance: every hit,
+ * correlated or not (evict_i.h), is recency, so the clock is not used.
  *
  * INVARIANTS (under the shard lock): every entry of the shard is in `q` exactly once.
  */
@@ -33,7 +34,7 @@ static void hc_lru_destroy(struct hc_policy *p)
     free(p);
 }
 
-static void hc_lru_on_insert(struct hc_policy *p, struct hc_entry *e)
+static void hc_lru_on_insert(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
     struct hc_lru *l = (struct hc_lru *)p;
 
@@ -43,7 +44,7 @@ static void hc_lru_on_insert(struct hc_policy *p, struct hc_entry *e)
         hc_queue_push_head(&l->q, e);
 }
 
-static void hc_lru_on_hit(struct hc_policy *p, struct hc_entry *e)
+static void hc_lru_on_hit(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
     struct hc_lru *l = (struct hc_lru *)p;
 

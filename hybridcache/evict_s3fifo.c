@@ -17,6 +17,10 @@
  * ignore the ghost; an unread one at the small tail is evicted first whatever the
  * queues' shares (and leaves no ghost: nobody asked for it), so a prefetched block that
  * is never read costs the cache nothing else.
+ * Frequency counts re-use only: hits within HC_POLICY_CORRELATED_MS of the last counted
+ * access are the same read split in pieces (evict_i.h), so a sequential scan whose blocks
+ * are each read by several FUSE requests still leaves them at freq 0 in the small queue,
+ * evicted to the ghost instead of being promoted over the working set.
  *
  * INVARIANTS (under the shard lock): every entry of the shard is in exactly one of
  * small/main and pn.queue says which; pn.freq <= HC_S3FIFO_FREQ_MAX.
@@ -111,11 +115,12 @@ static void hc_s3fifo_ghost_add(struct hc_s3fifo *s, uint64_t hash)
     g->ts = s->ghost_clock++;
 }
 
-static void hc_s3fifo_on_insert(struct hc_policy *p, struct hc_entry *e)
+static void hc_s3fifo_on_insert(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
     struct hc_s3fifo *s = (struct hc_s3fifo *)p;
 
     e->pn.freq = 0;
+    hc_policy_stamp_insert(e, now_ms);
     if (e->low_priority) {
         e->pn.queue = HC_S3FIFO_SMALL;
         hc_queue_push_tail(&s->small, e);
@@ -128,9 +133,9 @@ static void hc_s3fifo_on_insert(struct hc_policy *p, struct hc_entry *e)
     }
 }
 
-static void hc_s3fifo_on_hit(struct hc_policy *p, struct hc_entry *e)
+static void hc_s3fifo_on_hit(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
-    if (e->pn.freq < HC_S3FIFO_FREQ_MAX)
+    if (hc_policy_reuse(e, now_ms) && e->pn.freq < HC_S3FIFO_FREQ_MAX)
         e->pn.freq++;
 }
 

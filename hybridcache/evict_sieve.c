@@ -7,6 +7,10 @@
  * never reorder the queue, which is why SIEVE is cheap).
  *
  * Low-priority (prefetch) entries are placed where the hand looks next.
+ * Only re-use sets the visited bit: hits within HC_POLICY_CORRELATED_MS of the last
+ * counted access (the several FUSE reads one read of a block becomes, evict_i.h) do not,
+ * or every block of a sequential scan would look visited and the hand would clear the
+ * working set's bits as fast as the scan's.
  *
  * INVARIANTS (under the shard lock): every entry of the shard is in `q` exactly once;
  * `hand` is NULL (start at the tail) or an entry of `q`; pn.freq is the visited bit (0/1).
@@ -39,11 +43,12 @@ static void hc_sieve_destroy(struct hc_policy *p)
     free(p);
 }
 
-static void hc_sieve_on_insert(struct hc_policy *p, struct hc_entry *e)
+static void hc_sieve_on_insert(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
     struct hc_sieve *s = (struct hc_sieve *)p;
 
     e->pn.freq = 0;
+    hc_policy_stamp_insert(e, now_ms);
     if (!e->low_priority) {
         hc_queue_push_head(&s->q, e);
     } else if (s->hand) {
@@ -55,9 +60,10 @@ static void hc_sieve_on_insert(struct hc_policy *p, struct hc_entry *e)
     }
 }
 
-static void hc_sieve_on_hit(struct hc_policy *p, struct hc_entry *e)
+static void hc_sieve_on_hit(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
-    e->pn.freq = 1;
+    if (hc_policy_reuse(e, now_ms))
+        e->pn.freq = 1;
 }
 
 static void hc_sieve_on_remove(struct hc_policy *p, struct hc_entry *e)

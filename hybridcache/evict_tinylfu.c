@@ -20,6 +20,11 @@
  * number of 64 KiB blocks the shard holds, at 2 bytes per block for 4 rows).
  * Low-priority (prefetch) entries enter the window's tail: they are the next candidate
  * and, with one recorded access, rarely beat a main victim.
+ * Only re-use counts in the sketch and promotes from probation: hits within
+ * HC_POLICY_CORRELATED_MS of the last counted access (one read of a block split into
+ * several FUSE reads, evict_i.h) only refresh recency within the entry's own queue.
+ * Otherwise every block of a sequential scan would enter probation with the estimate of
+ * a block read four times, and the sketch would age four times as fast.
  *
  * INVARIANTS (under the shard lock): every entry of the shard is in exactly one of
  * window/probation/protected and pn.queue says which; protected.bytes <= protected_cap
@@ -139,10 +144,11 @@ static struct hc_queue *hc_tlfu_queue(struct hc_tinylfu *t, const struct hc_entr
     }
 }
 
-static void hc_tinylfu_on_insert(struct hc_policy *p, struct hc_entry *e)
+static void hc_tinylfu_on_insert(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
     struct hc_tinylfu *t = (struct hc_tinylfu *)p;
 
+    hc_policy_stamp_insert(e, now_ms);
     hc_tlfu_increment(t, e->hash);
     e->pn.queue = HC_TLFU_WINDOW;
     if (e->low_priority)
@@ -151,14 +157,16 @@ static void hc_tinylfu_on_insert(struct hc_policy *p, struct hc_entry *e)
         hc_queue_push_head(&t->window, e);
 }
 
-static void hc_tinylfu_on_hit(struct hc_policy *p, struct hc_entry *e)
+static void hc_tinylfu_on_hit(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
 {
     struct hc_tinylfu *t = (struct hc_tinylfu *)p;
+    bool reuse = hc_policy_reuse(e, now_ms);
     struct hc_entry *d;
 
-    hc_tlfu_increment(t, e->hash);
+    if (reuse)
+        hc_tlfu_increment(t, e->hash);
     hc_queue_unlink(hc_tlfu_queue(t, e), e);
-    if (e->pn.queue == HC_TLFU_PROBATION)
+    if (reuse && e->pn.queue == HC_TLFU_PROBATION)
         e->pn.queue = HC_TLFU_PROTECTED;
     hc_queue_push_head(hc_tlfu_queue(t, e), e);
     while (t->protected.bytes > t->protected_cap && t->protected.tail != e) {

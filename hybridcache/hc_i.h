@@ -25,8 +25,9 @@ struct hc_policy_node {
     struct hc_entry *prev, *next;  /* queue links */
     uint8_t queue;                 /* which queue (s3fifo small/main, tinylfu window/probation/protected) */
     uint8_t freq;                  /* small saturating counter / visited bit */
-    uint8_t flags;
+    uint8_t flags;                 /* HC_PN_* (evict_i.h) */
     uint8_t pad;
+    uint32_t stamp;                /* ms clock of the last access that counted (evict_i.h) */
 };
 
 struct hc_entry {
@@ -81,13 +82,19 @@ struct hc_entry *hc_entry_alloc(const void *key, size_t klen, size_t cap,
 /* ---- eviction policies (one file each: evict_lru.c, evict_s3fifo.c, ...) ---- */
 
 struct hc_policy;  /* per-shard policy state (each implementation embeds this first) */
+/* Hits of one entry within this many ms of its last counted access are one access split
+ * into several requests, not re-use (the reasons: evict_i.h). */
+#define HC_POLICY_CORRELATED_MS 200u
 struct hc_policy_ops {
     const char *name;
     /* @capacity: the shard's byte capacity (policies that size queues need it). */
     int (*create)(uint64_t capacity, struct hc_policy **out);
     void (*destroy)(struct hc_policy *p);
-    void (*on_insert)(struct hc_policy *p, struct hc_entry *e);   /* e joins the policy */
-    void (*on_hit)(struct hc_policy *p, struct hc_entry *e);      /* under the shard lock */
+    /* e joins the policy / is read again; @now_ms: a millisecond clock (cmn_now_ms()
+     * truncated; only differences count) that tells hits of one access apart from re-use
+     * (hc_policy_reuse() in evict_i.h). Under the shard lock, like every op. */
+    void (*on_insert)(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms);
+    void (*on_hit)(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms);
     void (*on_remove)(struct hc_policy *p, struct hc_entry *e);   /* e leaves (explicit remove) */
     /* Choose the next victim and detach it from the policy; NULL if empty.
      * May reorder entries (s3fifo/sieve second chances). */
@@ -113,6 +120,11 @@ struct hc_mem_conf {
      * locks, with a reference the callee must put. Used for write-on-evict. */
     void (*on_evict)(struct hc_entry *e, void *arg);
     void *on_evict_arg;
+    /* The ms clock handed to the policy (hc_policy_ops.on_hit); NULL = cmn_now_ms().
+     * A trace replay, whose requests are each an access of their own however fast they
+     * run, steps it by HC_POLICY_CORRELATED_MS a request. Called without locks. */
+    uint32_t (*clock_ms)(void *arg);
+    void *clock_arg;
 };
 int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out);
 void hc_mem_destroy(struct hc_mem *m);

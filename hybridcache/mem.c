@@ -67,6 +67,8 @@ struct hc_mem {
     struct hc_accounting *acct;   /* conf->acct or &own_acct */
     void (*on_evict)(struct hc_entry *e, void *arg);
     void *on_evict_arg;
+    uint32_t (*clock_ms)(void *arg); /* NULL: cmn_now_ms() */
+    void *clock_arg;
     _Atomic unsigned room_cursor; /* next shard hc_mem_make_room() evicts from */
     struct hc_mem_shard *shards;
 };
@@ -86,6 +88,12 @@ const struct hc_policy_ops *hc_policy_find(const char *name)
 const char *const *hc_policy_names(void)
 {
     return hc_policy_name_list;
+}
+
+/* The policies' clock (hc_policy_ops.on_hit), read before taking a shard lock. */
+static uint32_t hc_mem_now(const struct hc_mem *m)
+{
+    return m->clock_ms ? m->clock_ms(m->clock_arg) : (uint32_t)cmn_now_ms();
 }
 
 static struct hc_mem_shard *hc_mem_shard_of(struct hc_mem *m, uint64_t hash)
@@ -236,6 +244,8 @@ int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out)
     m->acct = conf->acct ? conf->acct : &m->own_acct;
     m->on_evict = conf->on_evict;
     m->on_evict_arg = conf->on_evict_arg;
+    m->clock_ms = conf->clock_ms;
+    m->clock_arg = conf->clock_arg;
     m->shards = aligned_alloc(64, sizeof(*m->shards) * n);
     if (!m->shards) {
         rc = -ENOMEM;
@@ -282,13 +292,14 @@ void hc_mem_destroy(struct hc_mem *m)
 struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key, size_t klen)
 {
     struct hc_mem_shard *s = hc_mem_shard_of(m, hash);
+    uint32_t now = hc_mem_now(m);
     struct hc_entry *e;
 
     pthread_mutex_lock(&s->lock);
     e = hc_mem_find(s, hash, key, klen);
     if (e) {
         hc_entry_ref(e);
-        m->ops->on_hit(s->policy, e);
+        m->ops->on_hit(s->policy, e, now);
         s->hits++;
     } else {
         s->misses++;
@@ -317,6 +328,7 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
 {
     struct hc_mem_shard *s = hc_mem_shard_of(m, e->hash);
     struct hc_entry *old, *victims = NULL, *v;
+    uint32_t now = hc_mem_now(m);
 
     if (e->cap > s->capacity)
         return -E2BIG;
@@ -341,7 +353,7 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
     s->count++;
     s->bytes += e->cap;
     s->inserts++;
-    m->ops->on_insert(s->policy, e);
+    m->ops->on_insert(s->policy, e, now);
     if (s->count > s->nbuckets)
         hc_mem_grow(s);
     pthread_mutex_unlock(&s->lock);

@@ -8,7 +8,9 @@
  * numbers are the policies' and not the sharding's. Entries carry no data: each is charged
  * --trace-entry-size bytes (the policies size their queues and ghosts in bytes), so a
  * replay of millions of requests needs a few hundred bytes per cached key, not a block.
- * A miss inserts the key, like the cache does after an origin fetch.
+ * A miss inserts the key, like the cache does after an origin fetch. Every request is an
+ * access of its own: the policies' clock advances by the correlation window a request
+ * (bc_trace_clock), not with the wall clock the replay races through.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -216,12 +218,22 @@ static int bc_trace_sizes(const char *list, size_t unique, uint64_t *out, double
     return n;
 }
 
+/* The memory tier's clock for a replay: request i is at i x HC_POLICY_CORRELATED_MS. */
+static uint32_t bc_trace_clock(void *arg)
+{
+    const size_t *i = arg;
+
+    return (uint32_t)(*i * HC_POLICY_CORRELATED_MS);
+}
+
 /* Replay @t through @policy with room for @entries entries of @unit bytes.
  * @return 0 and *misses, *secs; or -errno. */
 static int bc_trace_replay_one(const struct bc_trace *t, const char *policy, uint64_t entries,
                                uint64_t unit, uint64_t *misses, double *secs)
 {
-    struct hc_mem_conf mc = {.capacity = entries * unit, .policy = policy, .shards = 1};
+    size_t i;
+    struct hc_mem_conf mc = {.capacity = entries * unit, .policy = policy, .shards = 1,
+                             .clock_ms = bc_trace_clock, .clock_arg = &i};
     struct hc_mem *m;
     uint64_t miss = 0, t0;
     int rc = hc_mem_create(&mc, &m);
@@ -229,7 +241,7 @@ static int bc_trace_replay_one(const struct bc_trace *t, const char *policy, uin
     if (rc < 0)
         return rc;
     t0 = cmn_now_ns();
-    for (size_t i = 0; i < t->n; i++) {
+    for (i = 0; i < t->n; i++) {
         const char *key = t->arena + t->off[i];
         struct hc_entry *e = hc_mem_lookup(m, t->hash[i], key, t->klen[i]);
         if (e) {
