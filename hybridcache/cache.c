@@ -38,6 +38,7 @@
  * caller after the first finds the block in memory) unless only prefetchers asked. With
  * HC_WRITE_ON_EVICT, the memory tier's victims are written to the disk (unless the disk
  * index already has the hash). hc_disk_insert drops (-EAGAIN) instead of waiting.
+ * hc_flush and hc_destroy write what is still only in memory (hc_spill), which waits.
  * Keys name immutable bytes (the fs puts the ETag in the key): a value is never rewritten
  * under the same key with other bytes, so a disk copy is never stale.
  *
@@ -61,6 +62,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -655,11 +657,94 @@ int hc_remove(struct hc_cache *c, const void *key, size_t klen)
     return rm == 0 || rd == 0 ? 0 : -ENOENT;
 }
 
+/*
+ * Write-on-evict keeps a block in memory only until the memory tier evicts it: write
+ * those still there to the disk and flush it (@why names the caller in the log), so a
+ * flush makes them durable and an unmount does not lose them. Unlike a fetch's write
+ * this waits for room in the write queue (a flush of the disk tier, then short sleeps
+ * while its reclaimer frees a region), but never past HC_SPILL_TIMEOUT_MS, and it stops
+ * at the first failed region write: a failing disk must not hang unmount. At most the
+ * disk's capacity less the disk tier's own buffers (about the regions it keeps open and
+ * free) is written: past that the log would overwrite the first blocks of this pass.
+ * Only for HC_WRITE_ON_EVICT (with write-on-insert a block missing from the disk was an
+ * admission drop, by design). @return 0, or -errno when the disk failed or time ran out
+ * (what was written stays).
+ */
+#define HC_SPILL_TIMEOUT_MS 30000
+#define HC_SPILL_RETRY_NS 1000000L /* 1 ms: a reclaimed region is one read away */
+
+/* hc_disk_flush(), and -EIO when any region write failed since @errs0 was read. */
+static int hc_spill_flush(struct hc_cache *c, uint64_t errs0)
+{
+    struct hc_disk_stats ds;
+    int rc = hc_disk_flush(c->disk);
+
+    hc_disk_get_stats(c->disk, &ds);
+    return rc < 0 ? rc : ds.write_errors != errs0 ? -EIO : 0;
+}
+
+static int hc_spill(struct hc_cache *c, const char *why)
+{
+    uint64_t t0 = cmn_now_ms(), limit, errs0, bytes = 0;
+    struct hc_entry **ents;
+    struct hc_disk_stats ds;
+    size_t n, i, written = 0;
+    int rc;
+
+    rc = hc_mem_snapshot(c->mem, &ents, &n);
+    if (rc < 0)
+        return rc;
+    hc_disk_get_stats(c->disk, &ds);
+    errs0 = ds.write_errors;
+    limit = ds.capacity - CMN_MIN(ds.capacity, hc_disk_mem_max(c->disk));
+    for (i = 0; i < n && rc == 0; i++) {
+        struct hc_entry *e = ents[i];
+
+        if (hc_disk_may_contain(c->disk, e->hash))
+            continue;
+        if (bytes + e->len + e->klen > limit)
+            break;
+        while ((rc = hc_disk_insert(c->disk, e->hash, e->key, e->klen, e->data, e->len)) ==
+               -EAGAIN) {
+            /* The write queue is full: wait for its writes, see whether they failed. */
+            if ((rc = hc_spill_flush(c, errs0)) < 0)
+                break;
+            if (cmn_now_ms() - t0 > HC_SPILL_TIMEOUT_MS) {
+                rc = -ETIMEDOUT;
+                break;
+            }
+            nanosleep(&(struct timespec){.tv_nsec = HC_SPILL_RETRY_NS}, NULL);
+        }
+        if (rc == 0) {
+            written++;
+            bytes += e->len + e->klen;
+        } else if (rc != -EIO && rc != -ETIMEDOUT) {
+            rc = 0; /* this entry only (-ENOMEM, ...): go on with the others */
+        }
+    }
+    if (rc == 0)
+        rc = hc_spill_flush(c, errs0);
+    for (i = 0; i < n; i++)
+        hc_entry_put(ents[i]);
+    free(ents);
+    if (rc < 0)
+        TLOG_W("hybridcache: %s: %zu of %zu memory blocks queued for the disk in %llu ms, "
+               "then stopped: %s", why, written, n, (unsigned long long)(cmn_now_ms() - t0),
+               strerror(-rc));
+    else
+        TLOG_I("hybridcache: %s: %zu memory-only blocks (%llu KiB) written to the disk in "
+               "%llu ms", why, written, (unsigned long long)(bytes >> 10),
+               (unsigned long long)(cmn_now_ms() - t0));
+    return rc;
+}
+
 int hc_flush(struct hc_cache *c)
 {
     if (!c)
         return -EINVAL;
-    return c->disk ? hc_disk_flush(c->disk) : 0;
+    if (!c->disk)
+        return 0;
+    return c->write_mode == HC_WRITE_ON_EVICT ? hc_spill(c, "flush") : hc_disk_flush(c->disk);
 }
 
 uint32_t hc_block_size(const struct hc_cache *c)
@@ -995,8 +1080,11 @@ void hc_destroy(struct hc_cache *c)
         pthread_cond_wait(&c->idle, &c->lock);
     pthread_mutex_unlock(&c->lock);
     hc_check_invariants(c);
-    /* Flights are over; the disk first (it flushes), then the memory tier, whose entries
-     * are dropped without on_evict (no writes at unmount). */
+    /* Flights are over. Write-on-evict: what only memory holds goes to the disk first
+     * (hc_spill logs how it went). Then the disk (it flushes), then the memory tier,
+     * whose entries are dropped without on_evict. */
+    if (c->disk && c->write_mode == HC_WRITE_ON_EVICT)
+        (void)hc_spill(c, "closing");
     hc_disk_close(c->disk);
     hc_mem_destroy(c->mem);
     hc_buf_pool_destroy(c->acct.pool); /* after the last entry went back to it */

@@ -136,6 +136,11 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e);
 int hc_mem_remove(struct hc_mem *m, uint64_t hash, const void *key, size_t klen);
 /* Is @key in the tier? No hit or miss is counted and the policy is not told. */
 bool hc_mem_contains(struct hc_mem *m, uint64_t hash, const void *key, size_t klen);
+/* References to the entries in the tier now (entries inserted meanwhile may be missed),
+ * without counting hits or telling the policy. @return 0 and *out, a malloc'd array of *n
+ * references (the caller puts each and frees the array; NULL when the tier is empty), or
+ * -ENOMEM (nothing taken). Thread safe. */
+int hc_mem_snapshot(struct hc_mem *m, struct hc_entry ***out, size_t *n);
 /* Evict until at least @bytes fit in the shared budget (in-flight buffers make room). */
 void hc_mem_make_room(struct hc_mem *m, uint64_t bytes);
 struct hc_mem_stats {

@@ -41,7 +41,8 @@ struct dev;
 
 enum hc_write_mode {
     HC_WRITE_ON_INSERT = 0,  /* every block fetched/inserted is also queued for the disk */
-    HC_WRITE_ON_EVICT,       /* blocks go to disk when the memory tier evicts them */
+    HC_WRITE_ON_EVICT,       /* blocks go to disk when the memory tier evicts them, and
+                                at hc_flush / hc_destroy */
 };
 
 struct hc_conf {
@@ -99,9 +100,14 @@ struct hc_stats {
 /* Create / recover. @return 0 and *out, or -errno with a log line (bad conf: -EINVAL). */
 int hc_create(const struct hc_conf *conf, struct hc_cache **out);
 /* Flush the disk tier so the next hc_create() on the device recovers it, then free.
- * Waits for in-flight fetches (their done callbacks run). NULL is fine. */
+ * Waits for in-flight fetches (their done callbacks run). With HC_WRITE_ON_EVICT, first
+ * writes the blocks only the memory tier holds (at most the disk's capacity; it gives up
+ * at the first failed disk write or after 30 s, and logs how many it wrote and how long
+ * that took). NULL is fine. */
 void hc_destroy(struct hc_cache *c);
-/* Make everything inserted so far durable on the device. @return 0 or -errno. */
+/* Make everything inserted so far durable on the device: with HC_WRITE_ON_EVICT that
+ * writes the memory tier's blocks the disk lacks, waiting for room in the write queue
+ * (bounded as in hc_destroy). @return 0 or -errno (-EIO: a disk write failed). */
 int hc_flush(struct hc_cache *c);
 uint32_t hc_block_size(const struct hc_cache *c);
 /* Bytes the memory tier and in-flight fetches share: conf.mem_capacity less the disk

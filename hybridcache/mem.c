@@ -381,6 +381,44 @@ int hc_mem_remove(struct hc_mem *m, uint64_t hash, const void *key, size_t klen)
     return 0;
 }
 
+/* Sized from the counts first, filled after (no allocation under a shard lock): a shard
+ * that grew in between gives what fits, which the contract allows. */
+int hc_mem_snapshot(struct hc_mem *m, struct hc_entry ***out, size_t *n)
+{
+    struct hc_entry **arr, *e;
+    size_t cap = 0, got = 0;
+    unsigned i;
+    uint64_t b;
+
+    *out = NULL;
+    *n = 0;
+    for (i = 0; i < m->nshards; i++) {
+        pthread_mutex_lock(&m->shards[i].lock);
+        cap += m->shards[i].count;
+        pthread_mutex_unlock(&m->shards[i].lock);
+    }
+    if (!cap)
+        return 0;
+    arr = malloc(cap * sizeof(*arr));
+    if (!arr)
+        return -ENOMEM;
+    for (i = 0; i < m->nshards && got < cap; i++) {
+        struct hc_mem_shard *s = &m->shards[i];
+
+        pthread_mutex_lock(&s->lock);
+        for (b = 0; b < s->nbuckets && got < cap; b++) {
+            for (e = s->buckets[b]; e && got < cap; e = e->hash_next) {
+                hc_entry_ref(e);
+                arr[got++] = e;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    *out = arr;
+    *n = got;
+    return 0;
+}
+
 /*
  * One victim at a time, shards in turn, until @bytes fit in the shared budget or a whole
  * round of shards found nothing to evict. An evicted entry that a reader still holds

@@ -738,6 +738,108 @@ static void test_disk_write_on_evict(void **state)
     unlink(path);
 }
 
+/* Collects the messages logged (as much as fits). */
+struct log_cap {
+    char msg[4096];
+    size_t len;
+};
+
+static void log_cap_sink(int level, const char *msg, void *arg)
+{
+    struct log_cap *l = arg;
+    int n = snprintf(l->msg + l->len, sizeof(l->msg) - l->len, "%s\n", msg);
+
+    (void)level;
+    if (n > 0)
+        l->len = CMN_MIN(l->len + (size_t)n, sizeof(l->msg) - 1);
+}
+
+/* Write-on-evict: blocks that never left memory reach the disk at hc_flush and at
+ * hc_destroy, so a remount finds all of them there. 30 blocks: more than the write queue
+ * (one 1 MiB region, 15 blocks), so the pass has to wait for it to drain. */
+static void test_disk_write_on_evict_close(void **state)
+{
+    enum { N = 30 };
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+
+    t_path(path, sizeof(path), "evclose");
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_EVICT, 4u << 20); /* 41 blocks of memory tier */
+    for (unsigned id = 0; id < N / 2; id++)
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    assert_int_equal(hc_flush(c), 0);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.mem_evictions, 0);
+    assert_int_equal(st.disk_inserts, N / 2);
+    assert_int_equal(hc_flush(c), 0); /* nothing new: nothing written twice */
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_inserts, N / 2);
+    for (unsigned id = N / 2; id < N; id++)
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    int level = tlog_get_level();
+    struct log_cap *cap = calloc(1, sizeof(*cap));
+    assert_non_null(cap);
+    tlog_set_sink(log_cap_sink, cap);
+    tlog_set_level(TLOG_INFO);
+    hc_destroy(c);
+    tlog_set_sink(NULL, NULL);
+    tlog_set_level(level);
+    assert_non_null(strstr(cap->msg, "closing: 15 memory-only blocks ("));
+    free(cap);
+
+    c = disk_cache(path, HC_WRITE_ON_EVICT, 4u << 20);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_entries, N);
+    for (unsigned id = 0; id < N; id++) {
+        assert_int_equal(fetch_id(c, &o, id, HC_FETCH_NO_ORIGIN, &src, BS), 0);
+        assert_int_equal(src, HC_SRC_DISK);
+    }
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_hits, N);
+    assert_int_equal(atomic_load(&o.calls), N);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
+/* ... and a disk whose writes fail does not hold up hc_destroy (nor hc_flush): the pass
+ * stops at the first failed region write. */
+static void test_disk_write_on_evict_close_eio(void **state)
+{
+    enum { N = 40 };
+    char path[512];
+    struct hc_conf conf;
+    struct hc_cache *c;
+    struct dev *fdev;
+    unsigned char *data = malloc(BS);
+    uint64_t t0;
+    char key[32];
+
+    assert_non_null(data);
+    memset(data, 0x5a, BS);
+    t_path(path, sizeof(path), "evclose-eio");
+    assert_int_equal(dev_fault_wrap(t_dev(path), &fdev), 0);
+    conf = disk_conf(NULL, HC_WRITE_ON_EVICT, 4u << 20);
+    conf.disk_dev = fdev;
+    assert_int_equal(hc_create(&conf, &c), 0);
+    for (unsigned id = 0; id < N; id++) {
+        int klen = key_of(id, key);
+        assert_int_equal(hc_insert(c, key, (size_t)klen, data, BS, 0), 0);
+    }
+    dev_fault_set(fdev, &(struct dev_fault_conf){.kind = DEV_FAULT_EIO_WRITE, .countdown = 1,
+                                                 .repeat = UINT32_MAX});
+    t0 = cmn_now_ms();
+    assert_int_equal(hc_flush(c), -EIO);
+    hc_destroy(c);
+    assert_true(cmn_now_ms() - t0 < 5000);
+    free(data);
+    unlink(path);
+}
+
 /* A device whose writes take @delay_us: the disk falls behind. */
 struct slow_dev {
     struct dev base;
@@ -1094,6 +1196,8 @@ int main(void)
         cmocka_unit_test(test_insert_remove_no_origin),
         cmocka_unit_test(test_disk_promote_remount),
         cmocka_unit_test(test_disk_write_on_evict),
+        cmocka_unit_test(test_disk_write_on_evict_close),
+        cmocka_unit_test(test_disk_write_on_evict_close_eio),
         cmocka_unit_test(test_disk_admission_drops),
         cmocka_unit_test(test_disk_eio_goes_to_origin),
         cmocka_unit_test(test_disk_memory_bound),
