@@ -30,8 +30,9 @@ extern const struct hc_policy_ops hc_policy_tinylfu_ops;
  * interleave their gets, so a count would have to grow with the number of readers, and
  * a working set read in a loop with no misses in between would never count at all.
  * The window is long enough for a slow reader to finish a block (1 MiB in 4 gets at
- * 5 MB/s), short against the time a block spends in a probation queue when a scan runs
- * (the gap between two reads of a truly hot block). The stamp moves only on a counted
+ * 5 MB/s) and short against the gap between two reads of a working-set block by
+ * different reads. (The S3-FIFO and SIEVE papers count every request: their traces are
+ * of whole objects, which no kernel splits.) The stamp moves only on a counted
  * access, so a block read in a loop faster than the window still counts once per window.
  * A prefetched (low-priority) entry has had no access yet, so its first hit counts
  * whenever it comes: the reader it was prefetched for takes it through a reference that
