@@ -91,6 +91,9 @@ struct hc_stats {
     uint64_t recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;
     uint64_t mem_overcommits;    /* fetches started without budget (all else pinned) */
+    uint64_t disk_partial_hits;  /* hc_fetch_range disk hits that read only some chunks
+                                    (also counted in disk_hits) */
+    uint64_t disk_partial_bytes; /* bytes those returned (also in disk_bytes_read) */
 };
 
 /* ---- lifecycle ---- */
@@ -112,6 +115,9 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st);
 
 const void *hc_entry_data(const struct hc_entry *e);
 size_t hc_entry_len(const struct hc_entry *e);
+/* Offset in the block of hc_entry_data()'s first byte: 0, except for the partial entries
+ * hc_fetch_range() returns. */
+size_t hc_entry_off(const struct hc_entry *e);
 void hc_entry_ref(struct hc_entry *e);
 void hc_entry_put(struct hc_entry *e);   /* NULL is fine */
 
@@ -145,6 +151,22 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
  */
 int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
              hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg);
+/*
+ * hc_fetch for a caller that needs only bytes [@off, @off + @len) of the block now (a lone
+ * small read). A memory hit and an origin fetch give the whole block, as hc_fetch. A disk
+ * hit for a range of at most a quarter of the block reads and verifies only the chunks
+ * covering it (hc_disk_lookup_range) into a partial entry that is NOT put in the memory
+ * tier: hc_entry_off(e) is where its data starts in the block, hc_entry_len(e) its bytes
+ * (the range, rounded out to chunks, cut at the end of the block's value). Anything else
+ * (a bigger range, no disk, an entry without chunk checksums, a bad chunk, no budget for
+ * the buffer) takes the hc_fetch path, single-flight included. Concurrent partial reads of
+ * one key are not merged. Partial buffers are charged to the memory budget while held.
+ * Flags and @return as hc_fetch; with HC_FETCH_PREFETCH or HC_FETCH_IF_ABSENT it is hc_fetch.
+ */
+int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                   uint64_t off, size_t len, hc_fetcher_fn fetcher, void *fetcher_arg,
+                   hc_done_fn done, void *done_arg);
+
 /*
  * Charge @bytes that the caller allocates itself (the staging buffer of a multi-block
  * origin read) to the memory budget, evicting from the memory tier to make room, so

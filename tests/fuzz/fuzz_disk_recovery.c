@@ -88,12 +88,18 @@ static void fuzz_fix_entries(uint8_t *region, bool data)
         memcpy(&h, region + off, sizeof(h));
         if (h.magic != HC_DISK_ENTRY_MAGIC || h.klen > HC_KEY_MAX || h.stored_len > FUZZ_DISK_BLOCK)
             break;
-        uint64_t size = CMN_ALIGN_UP((uint64_t)FUZZ_EHDR + h.klen + h.stored_len,
-                                     (uint64_t)HC_DISK_SLOT);
+        if (h.table_len > FUZZ_DISK_BLOCK)
+            break;
+        uint64_t size = hc_disk_entry_size(h.klen, h.table_len, h.stored_len);
         if (off + size > FUZZ_DISK_REGION)
             break;
+        /* With a chunk table the data checksum covers the key and the table's used crcs
+         * (the chunks are left as the input has them: a bad one must read as a miss). */
+        size_t covered = h.chunk_size ? CMN_MIN((h.stored_len + HC_DISK_CHUNK - 1) / HC_DISK_CHUNK * 4u,
+                                                h.table_len)
+                                      : h.stored_len;
         if (data)
-            h.data_crc = cmn_crc32c(0, region + off + FUZZ_EHDR, (size_t)h.klen + h.stored_len);
+            h.data_crc = cmn_crc32c(0, region + off + FUZZ_EHDR, (size_t)h.klen + covered);
         h.hdr_crc = 0;
         h.hdr_crc = cmn_crc32c(0, &h, sizeof(h));
         memcpy(region + off, &h, sizeof(h));
