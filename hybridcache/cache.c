@@ -680,15 +680,18 @@ static void hc_sync_done(int result, struct hc_entry *e, enum hc_source src, voi
     pthread_mutex_unlock(&sy->lock);
 }
 
-int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
-                  hc_fetcher_fn fetcher, void *fetcher_arg, struct hc_entry **out,
-                  enum hc_source *src)
+/* hc_fetch (@off, @len ignored) or, with @range, hc_fetch_range, waiting for the result. */
+static int hc_fetch_wait(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                         bool range, uint64_t off, size_t len, hc_fetcher_fn fetcher,
+                         void *fetcher_arg, struct hc_entry **out, enum hc_source *src)
 {
     struct hc_sync sy = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     int rc;
 
     *out = NULL;
-    rc = hc_fetch(c, key, klen, flags, fetcher, fetcher_arg, hc_sync_done, &sy);
+    rc = range ? hc_fetch_range(c, key, klen, flags, off, len, fetcher, fetcher_arg,
+                                hc_sync_done, &sy)
+               : hc_fetch(c, key, klen, flags, fetcher, fetcher_arg, hc_sync_done, &sy);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&sy.lock);
@@ -701,6 +704,20 @@ int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned fla
         *src = sy.src;
     *out = sy.e;
     return sy.result;
+}
+
+int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                  hc_fetcher_fn fetcher, void *fetcher_arg, struct hc_entry **out,
+                  enum hc_source *src)
+{
+    return hc_fetch_wait(c, key, klen, flags, false, 0, 0, fetcher, fetcher_arg, out, src);
+}
+
+int hc_fetch_range_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                        uint64_t off, size_t len, hc_fetcher_fn fetcher, void *fetcher_arg,
+                        struct hc_entry **out, enum hc_source *src)
+{
+    return hc_fetch_wait(c, key, klen, flags, true, off, len, fetcher, fetcher_arg, out, src);
 }
 
 struct hc_entry *hc_get(struct hc_cache *c, const void *key, size_t klen)

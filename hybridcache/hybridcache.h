@@ -182,6 +182,11 @@ int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned fla
                   hc_fetcher_fn fetcher, void *fetcher_arg, struct hc_entry **out,
                   enum hc_source *src);
 
+/* Synchronous hc_fetch_range. @return 0 and *out (a reference), or -errno. */
+int hc_fetch_range_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                        uint64_t off, size_t len, hc_fetcher_fn fetcher, void *fetcher_arg,
+                        struct hc_entry **out, enum hc_source *src);
+
 /* ---- writes ---- */
 
 #define HC_INSERT_DISK_ONLY 0x1  /* straight to the disk tier (prefetched blocks) */
