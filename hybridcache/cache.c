@@ -41,6 +41,13 @@
  * Keys name immutable bytes (the fs puts the ETag in the key): a value is never rewritten
  * under the same key with other bytes, so a disk copy is never stale.
  *
+ * Ranged lookups (hc_fetch_range) are hc_fetch except for a disk hit on a range of at most
+ * a quarter block: that reads the covering chunks (hc_disk_lookup_range) into a partial
+ * entry charged to c->acct while held, never placed in the memory tier and not part of
+ * any flight (no single-flight for them: two readers of one chunk read it twice). A
+ * partial read that cannot be served (no chunk table, a bad chunk, an error) becomes an
+ * hc_fetch from its done callback.
+ *
  * Prefetchers skip what is cached: HC_FETCH_IF_ABSENT returns -EEXIST without a flight
  * when the key is in memory, in the disk index or in flight (no disk read for a block
  * already there). A fetcher that reads several blocks in one request stages them in a

@@ -27,6 +27,15 @@
  * io_depth read buffers of the largest aligned entry read (read_buf_len). At most
  * io_depth lookups read at once, each with one buffer; the others wait in a FIFO.
  *
+ * Partial lookups (hc_disk_lookup_range) use the chunk checksums of format 2 (disk_i.h):
+ * an uncompressed value longer than a chunk carries a crc32c per HC_DISK_CHUNK bytes in a
+ * table after the key, whose room is fixed per cache, so the chunks covering a range lie
+ * at an offset known from the index and the key length alone. The header-and-table read
+ * and the chunk read go out together (one request when they touch) on one read slot and
+ * buffer; the header, key and table are verified, then only the chunks read. A bad chunk
+ * is a miss for that read but leaves the entry (a whole read, which checks every chunk,
+ * drops it); a bad header or table drops it at once, as for a whole read.
+ *
  * Recovery reads only the tail (summary + footer) of each region, falling back to a scan
  * of entry headers when the footer is missing or torn, and replays regions in sequence
  * order so that newer copies win. Data checksums are verified lazily, at read time.

@@ -9,7 +9,8 @@
  * policy by name: lru, s3fifo, sieve, tinylfu. The disk tier is a log-structured region
  * engine on an ioengine device (file or raw block device, O_DIRECT by default) whose
  * index is recovered from the device after a clean shutdown or a crash; every entry
- * carries a checksum verified on read (a mismatch is a miss, never bad data).
+ * carries checksums verified on read (a mismatch is a miss, never bad data), one per
+ * 4 KiB chunk of a value, so hc_fetch_range() can read and verify a few chunks alone.
  *
  * The cooperator (hc_fetch) gives single-flight at every level: concurrent misses on one
  * key cause one disk lookup and, if that misses, one call of the fetcher; every waiter
