@@ -323,6 +323,11 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
                  h->mem_inserts, "disk", h->disk_inserts);
     fs_prom_pair(f, "tierfs_cache_evictions_total", "blocks a tier dropped to make room",
                  "tier", "memory", h->mem_evictions, "disk", h->disk_evictions);
+    fs_prom_one(f, "tierfs_cache_disk_partial_hits_total", "counter",
+                "disk hits that read only the chunks a small read needed (also in hits)",
+                h->disk_partial_hits);
+    fs_prom_one(f, "tierfs_cache_disk_partial_read_bytes_total", "counter",
+                "bytes those partial disk hits read (also in read_bytes)", h->disk_partial_bytes);
     fs_prom_one(f, "tierfs_cache_disk_reinserts_total", "counter",
                 "hot blocks the disk reclaimer rewrote instead of dropping", h->disk_reinserts);
     fs_prom_one(f, "tierfs_cache_disk_written_bytes_total", "counter",
@@ -465,6 +470,8 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "mem_limit", h->mem_limit, false);
     fs_json_u(f, "pool_bytes", h->pool_bytes, false);
     fs_json_u(f, "disk_hits", h->disk_hits, false);
+    fs_json_u(f, "disk_partial_hits", h->disk_partial_hits, false);
+    fs_json_u(f, "disk_partial_bytes", h->disk_partial_bytes, false);
     fs_json_u(f, "disk_misses", h->disk_misses, false);
     fs_json_u(f, "disk_bytes_read", h->disk_bytes_read, false);
     fs_json_u(f, "disk_bytes_written", h->disk_bytes_written, false);

@@ -251,12 +251,14 @@ static void fs_read_finish(struct fs_read *rd)
             uint64_t bstart = (rd->first + i) * bs;
             uint64_t from = CMN_MAX(rd->off, bstart) - bstart;
             uint64_t to = CMN_MIN(rd->end, bstart + bs) - bstart;
-            size_t have = hc_entry_len(rd->slots[i].e);
+            /* A partial entry (hc_fetch_range) holds the block from eoff on, covering from. */
+            size_t eoff = hc_entry_off(rd->slots[i].e);
+            size_t have = eoff + hc_entry_len(rd->slots[i].e);
             if (to > have)
                 to = have; /* a short block ends the reply: never skip a hole */
             if (to <= from)
                 break;
-            iov[cnt].iov_base = (char *)hc_entry_data(rd->slots[i].e) + from;
+            iov[cnt].iov_base = (char *)hc_entry_data(rd->slots[i].e) + (from - eoff);
             iov[cnt].iov_len = to - from;
             cnt++;
             if (to < CMN_MIN(rd->end, bstart + bs) - bstart)
@@ -748,6 +750,21 @@ static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint6
     pthread_mutex_unlock(&fh->ra_lock);
 }
 
+/* Does a read at @off not continue the handle's sequential run (a lone, random read)?
+ * Such a read asks the cache for its bytes only (hc_fetch_range): a disk hit reads a few
+ * chunks instead of the whole block and does not promote it; a run reads whole blocks. */
+static bool fs_read_lone(struct fs *fs, struct fs_handle *fh, uint64_t off)
+{
+    uint64_t win;
+    bool run;
+
+    pthread_mutex_lock(&fh->ra_lock);
+    win = CMN_MAX(fh->ra_window, 2ull * fs->conf->block_size);
+    run = fh->ra_run_reads > 0 && off + fs_pf_back(fs) >= fh->ra_next && off <= fh->ra_next + win;
+    pthread_mutex_unlock(&fh->ra_lock);
+    return !run;
+}
+
 void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off)
 {
     uint64_t bs = fs->conf->block_size;
@@ -780,6 +797,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     rd->first = first;
     rd->n = n;
     rd->pending = (int)n + 1; /* +1: no reply before every block was submitted */
+    bool lone = n == 1 && fs_read_lone(fs, fh, (uint64_t)off);
     for (unsigned i = 0; i < n; i++) {
         struct fs_slot *s = &rd->slots[i];
         s->rd = rd;
@@ -790,9 +808,12 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
             continue;
         }
         size_t klen = fs_block_key(fs, fh->key, fh->etag, first + i, key, sizeof(key));
-        int rc = klen ? hc_fetch(fs->cache, key, klen, 0, fs_fetcher, &s->arg,
-                                 fs_read_block_done, s)
-                      : -ENAMETOOLONG;
+        int rc = !klen ? -ENAMETOOLONG
+                 : lone ? hc_fetch_range(fs->cache, key, klen, 0, (uint64_t)off - first * bs,
+                                         (size_t)(end - (uint64_t)off), fs_fetcher, &s->arg,
+                                         fs_read_block_done, s)
+                        : hc_fetch(fs->cache, key, klen, 0, fs_fetcher, &s->arg,
+                                   fs_read_block_done, s);
         if (rc != 0)
             fs_read_block_done(rc, NULL, HC_SRC_ORIGIN, s);
     }

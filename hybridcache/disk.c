@@ -27,6 +27,15 @@
  * io_depth read buffers of the largest aligned entry read (read_buf_len). At most
  * io_depth lookups read at once, each with one buffer; the others wait in a FIFO.
  *
+ * Partial lookups (hc_disk_lookup_range) use the chunk checksums of format 2 (disk_i.h):
+ * an uncompressed value longer than a chunk carries a crc32c per HC_DISK_CHUNK bytes in a
+ * table after the key, whose room is fixed per cache, so the chunks covering a range lie
+ * at an offset known from the index and the key length alone. The header-and-table read
+ * and the chunk read go out together (one request when they touch) on one read slot and
+ * buffer; the header, key and table are verified, then only the chunks read. A bad chunk
+ * is a miss for that read but leaves the entry (a whole read, which checks every chunk,
+ * drops it); a bad header or table drops it at once, as for a whole read.
+ *
  * Recovery reads only the tail (summary + footer) of each region, falling back to a scan
  * of entry headers when the footer is missing or torn, and replays regions in sequence
  * order so that newer copies win. Data checksums are verified lazily, at read time.
@@ -117,6 +126,14 @@ struct hc_disk_rd {
     uint64_t hash, seq;
     struct hc_dloc loc;
     uint32_t skip;                /* entry offset inside the read buffer */
+    bool partial;                 /* hc_disk_lookup_range: header part + covering chunks */
+    uint32_t off, len;            /* partial: the value range asked for */
+    uint32_t vskip;               /* partial: where chunk off / HC_DISK_CHUNK is in rbuf */
+    uint32_t vhave;               /* partial: bytes readable there */
+    uint32_t hhave;               /* partial: bytes of entry readable at skip */
+    _Atomic int parts;            /* partial: requests not yet completed */
+    _Atomic int err;              /* partial: the first request's error */
+    struct ioeng_req req2;        /* partial: the chunks when apart from the header */
     void *rbuf;                   /* read_buf_len bytes from d->rfree or new; NULL until
                                      the read starts */
     void *ubuf;
@@ -131,6 +148,7 @@ struct hc_disk_counters {
     _Atomic uint64_t hits, misses, inserts, evictions, reinserts, bytes_read, bytes_written;
     _Atomic uint64_t read_errors, write_errors, checksum_failures, admission_drops;
     _Atomic uint64_t compressed_blocks, compressed_saved_bytes;
+    _Atomic uint64_t partial_hits, partial_bytes;
     _Atomic int64_t used;
 };
 
@@ -141,6 +159,7 @@ struct hc_disk {
     struct hc_accounting *acct;
     uint32_t block_size, region_size, region_count, align;
     uint32_t max_entry;           /* bytes of the largest possible entry, slot aligned */
+    uint32_t table_len;           /* bytes of a chunk table: hc_disk_table_bytes(block_size) */
     uint32_t wbufs_max;
     uint64_t data_off, generation;
     uint32_t read_bufs_max;       /* io_depth: lookup reads (and read buffers) at once */
@@ -183,10 +202,6 @@ static inline uint64_t hc_disk_region_off(const struct hc_disk *d, uint32_t r)
     return d->data_off + (uint64_t)r * d->region_size;
 }
 
-static inline uint32_t hc_disk_entry_bytes(size_t klen, size_t stored_len)
-{
-    return (uint32_t)CMN_ALIGN_UP(HC_DISK_EHDR_BYTES + klen + stored_len, (size_t)HC_DISK_SLOT);
-}
 
 static inline void hc_disk_charge(struct hc_disk *d, int64_t bytes)
 {
@@ -223,6 +238,51 @@ static inline uint32_t hc_disk_sum_off(const struct hc_disk *d, uint32_t i)
     return d->region_size - HC_DISK_FOOTER_BYTES - (i + 1) * HC_DISK_SUM_BYTES;
 }
 
+/* Is @h's chunk table what this cache writes: none, or HC_DISK_CHUNK-byte chunks with the
+ * cache's table room, for an uncompressed value of more than one chunk? */
+static bool hc_disk_table_ok(const struct hc_disk *d, const struct hc_disk_ehdr *h)
+{
+    if (!h->chunk_size)
+        return h->table_len == 0;
+    return h->chunk_size == HC_DISK_CHUNK && h->table_len == d->table_len &&
+           !(h->flags & HC_DISK_EF_COMPRESSED) && h->stored_len > HC_DISK_CHUNK &&
+           h->orig_len == h->stored_len;
+}
+
+/* Chunks of a @len-byte value (0 without a table). */
+static inline uint32_t hc_disk_nchunks(uint32_t len)
+{
+    return (len + HC_DISK_CHUNK - 1) / HC_DISK_CHUNK;
+}
+
+/* Do chunks [@c0, @c1) of a @len-byte value, read to @vc0 (chunk c0's first byte), match
+ * the crcs in @table? */
+static bool hc_disk_chunks_ok(const uint8_t *table, const uint8_t *vc0, uint32_t len, uint32_t c0,
+                              uint32_t c1)
+{
+    for (uint32_t i = c0; i < c1; i++) {
+        uint32_t want, n = CMN_MIN(HC_DISK_CHUNK, len - i * HC_DISK_CHUNK);
+        memcpy(&want, table + (size_t)i * sizeof(want), sizeof(want));
+        if (cmn_crc32c(0, vc0 + (size_t)(i - c0) * HC_DISK_CHUNK, n) != want)
+            return false;
+    }
+    return true;
+}
+
+/* Data checksum of the entry at @p with a verified header @h: key and value, or key and
+ * chunk table and every chunk. (A whole-value read checks every chunk: one pass over the
+ * value either way, and a chunk the partial path would reject is never served whole.) */
+static bool hc_disk_data_ok(const uint8_t *p, const struct hc_disk_ehdr *h)
+{
+    const uint8_t *k = p + HC_DISK_EHDR_BYTES;
+    if (!h->chunk_size)
+        return cmn_crc32c(0, k, (size_t)h->klen + h->stored_len) == h->data_crc;
+    uint32_t n = hc_disk_nchunks(h->stored_len);
+    if (cmn_crc32c(0, k, (size_t)h->klen + n * sizeof(uint32_t)) != h->data_crc)
+        return false;
+    return hc_disk_chunks_ok(k + h->klen, k + h->klen + h->table_len, h->stored_len, 0, n);
+}
+
 /*
  * Check the entry at @p (@avail bytes readable) against the fill @seq and @hash/@key.
  * With @check_data the data checksum too (the bytes came from the device).
@@ -242,10 +302,10 @@ static int hc_disk_entry_verify(const struct hc_disk *d, const uint8_t *p, size_
     if (h->generation != d->generation || h->seq != seq || h->hash != hash || h->klen != klen)
         return -ENOENT;
     if ((h->flags & HC_DISK_EF_TOMBSTONE) || h->orig_len > d->block_size ||
-        h->stored_len > d->block_size || HC_DISK_EHDR_BYTES + (size_t)klen + h->stored_len > avail)
+        h->stored_len > d->block_size || !hc_disk_table_ok(d, h) ||
+        HC_DISK_EHDR_BYTES + (size_t)klen + h->table_len + h->stored_len > avail)
         return -EBADMSG;
-    if (check_data &&
-        cmn_crc32c(0, p + HC_DISK_EHDR_BYTES, klen + h->stored_len) != h->data_crc)
+    if (check_data && !hc_disk_data_ok(p, h))
         return -EBADMSG;
     if (memcmp(p + HC_DISK_EHDR_BYTES, key, klen) != 0)
         return -ENOENT;  /* a 64-bit hash collision */
@@ -256,7 +316,7 @@ static int hc_disk_entry_verify(const struct hc_disk *d, const uint8_t *p, size_
 static ssize_t hc_disk_entry_decode(const uint8_t *p, const struct hc_disk_ehdr *h, void *buf,
                                     size_t cap)
 {
-    const uint8_t *v = p + HC_DISK_EHDR_BYTES + h->klen;
+    const uint8_t *v = p + HC_DISK_EHDR_BYTES + h->klen + h->table_len;
     if (h->orig_len > cap)
         return -ENOBUFS;
     if (!(h->flags & HC_DISK_EF_COMPRESSED)) {
@@ -447,7 +507,9 @@ struct hc_disk_rec {
     size_t klen;
     const void *val;              /* stored form (compressed when flags say so) */
     uint32_t stored_len, orig_len, flags;
-    uint32_t data_crc;            /* crc32c of key + stored value */
+    uint32_t data_crc;            /* as struct hc_disk_ehdr's */
+    const void *table;            /* chunk crcs (chunk_size != 0), table_len bytes */
+    uint32_t chunk_size, table_len;
 };
 
 /*
@@ -459,7 +521,7 @@ struct hc_disk_rec {
 static int hc_disk_append(struct hc_disk *d, const struct hc_disk_rec *rec,
                           const struct hc_dloc *from, struct hc_disk_wbuf **sealed)
 {
-    uint32_t size = hc_disk_entry_bytes(rec->klen, rec->stored_len);
+    uint32_t size = hc_disk_entry_size(rec->klen, rec->table_len, rec->stored_len);
     struct hc_disk_wbuf *wb = d->cur;
     struct hc_dloc cur_loc;
     int rc;
@@ -490,14 +552,18 @@ static int hc_disk_append(struct hc_disk *d, const struct hc_disk_rec *rec,
         .klen = (uint32_t)rec->klen,
         .stored_len = rec->stored_len,
         .orig_len = rec->orig_len,
+        .chunk_size = rec->chunk_size,
+        .table_len = rec->table_len,
     };
     h.hdr_crc = hc_disk_ehdr_crc(&h);
     uint8_t *p = wb->buf + wb->wp;
-    size_t used = HC_DISK_EHDR_BYTES + rec->klen + rec->stored_len;
+    size_t used = HC_DISK_EHDR_BYTES + rec->klen + rec->table_len + rec->stored_len;
     memcpy(p, &h, sizeof(h));
     memcpy(p + HC_DISK_EHDR_BYTES, rec->key, rec->klen);
+    if (rec->table_len)
+        memcpy(p + HC_DISK_EHDR_BYTES + rec->klen, rec->table, rec->table_len);
     if (rec->stored_len)
-        memcpy(p + HC_DISK_EHDR_BYTES + rec->klen, rec->val, rec->stored_len);
+        memcpy(p + HC_DISK_EHDR_BYTES + rec->klen + rec->table_len, rec->val, rec->stored_len);
     memset(p + used, 0, size - used);
 
     struct hc_dloc loc = { .region = wb->region, .off_units = wb->wp / HC_DISK_SLOT,
@@ -532,6 +598,7 @@ int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
                                .stored_len = (uint32_t)len, .orig_len = (uint32_t)len };
     struct hc_disk_wbuf *sealed = NULL;
     char *cbuf = NULL;
+    uint32_t *table = NULL;
     int rc;
 
     if (!d || (!key && klen) || (!data && len))
@@ -552,7 +619,22 @@ int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
             }
         }
     }
-    rec.data_crc = cmn_crc32c(cmn_crc32c(0, key, klen), rec.val, rec.stored_len);
+    if (!(rec.flags & HC_DISK_EF_COMPRESSED) && len > HC_DISK_CHUNK) {
+        /* Zeroed: the table's unused room goes to the device too. */
+        table = calloc(1, d->table_len);
+        if (!table)
+            return -ENOMEM;
+        uint32_t n = hc_disk_nchunks((uint32_t)len);
+        for (uint32_t i = 0; i < n; i++)
+            table[i] = cmn_crc32c(0, (const uint8_t *)data + (size_t)i * HC_DISK_CHUNK,
+                                  CMN_MIN(HC_DISK_CHUNK, (uint32_t)len - i * HC_DISK_CHUNK));
+        rec.table = table;
+        rec.chunk_size = HC_DISK_CHUNK;
+        rec.table_len = d->table_len;
+        rec.data_crc = cmn_crc32c(cmn_crc32c(0, key, klen), table, n * sizeof(*table));
+    } else {
+        rec.data_crc = cmn_crc32c(cmn_crc32c(0, key, klen), rec.val, rec.stored_len);
+    }
 
     pthread_mutex_lock(&d->lock);
     rc = hc_disk_append(d, &rec, NULL, &sealed);
@@ -569,6 +651,7 @@ int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
             HC_DISK_ADD(d, compressed_saved_bytes, len - rec.stored_len);
         }
     }
+    free(table);
     free(cbuf);
     return rc;
 }
@@ -618,6 +701,8 @@ static void hc_disk_lookup_finish(struct hc_disk *d, ssize_t rc, hc_disk_done_fn
 }
 
 static void hc_disk_read_done(struct ioeng_req *req);
+static int hc_disk_read_queue(struct hc_disk *d, struct hc_disk_rd *rd);
+static int hc_disk_part_start(struct hc_disk *d, struct hc_disk_rd *rd);
 
 /* Start the read of @rd into its buffer (taken from d->rfree when the read was admitted,
  * else allocated and charged here). Called without d->lock; a read slot already taken.
@@ -637,6 +722,8 @@ static int hc_disk_read_start(struct hc_disk *d, struct hc_disk_rd *rd)
             return -ENOMEM;
         hc_disk_charge(d, d->read_buf_len);
     }
+    if (rd->partial)
+        return hc_disk_part_start(d, rd);
     rd->skip = (uint32_t)(off - start);
     rd->req = (struct ioeng_req){ .op = IOENG_READ, .buf = rd->rbuf, .len = end - start,
                                   .off = start, .done = hc_disk_read_done, .arg = rd };
@@ -687,6 +774,16 @@ static void hc_disk_read_release(struct hc_disk *d, struct hc_disk_rd *rd)
     }
 }
 
+/* A lookup read failed with @err: count it and stop serving the entry (the device may
+ * have lost it). */
+static void hc_disk_read_failed(struct hc_disk *d, const struct hc_disk_rd *rd, int err)
+{
+    HC_DISK_ADD(d, read_errors, 1);
+    tlog_rl_msg(&hc_disk_rl, TLOG_ERR, "disk cache: reading region %u: %s", rd->loc.region,
+                strerror(-err));
+    hc_dindex_remove(d->ix, rd->hash, &rd->loc, NULL);
+}
+
 /* Completion of a lookup read (engine thread): verify, copy out, tell the caller. */
 static void hc_disk_read_done(struct ioeng_req *req)
 {
@@ -696,10 +793,7 @@ static void hc_disk_read_done(struct ioeng_req *req)
     ssize_t rc = req->result;
 
     if (rc < 0) {
-        HC_DISK_ADD(d, read_errors, 1);
-        tlog_rl_msg(&hc_disk_rl, TLOG_ERR, "disk cache: reading region %u: %s", rd->loc.region,
-                    strerror((int)-rc));
-        hc_dindex_remove(d->ix, rd->hash, &rd->loc, NULL);
+        hc_disk_read_failed(d, rd, (int)rc);
     } else {
         const uint8_t *p = (const uint8_t *)req->buf + rd->skip;
         rc = hc_disk_entry_verify(d, p, req->len - rd->skip, rd->seq, rd->hash, rd->key,
@@ -767,6 +861,14 @@ int hc_disk_lookup(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
     *rd = (struct hc_disk_rd){ .d = d, .hash = hash, .seq = seq, .loc = loc, .ubuf = buf,
                                .cap = cap, .done = done, .arg = arg, .klen = klen };
     memcpy(rd->key, key, klen);
+    return hc_disk_read_queue(d, rd);
+}
+
+/* Start @rd's read now, or queue it when every read slot is taken. @rd is the disk's from
+ * here, failure included. @return 0 (done will be called) or -errno (it will not). */
+static int hc_disk_read_queue(struct hc_disk *d, struct hc_disk_rd *rd)
+{
+    int rc;
 
     /* Bound the read buffers: with every slot taken the lookup waits for a read to finish. */
     pthread_mutex_lock(&d->lock);
@@ -786,9 +888,230 @@ int hc_disk_lookup(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
     if (rc < 0) {
         hc_disk_read_release(d, rd);
         free(rd);
-        return (int)rc;
+        return rc;
     }
     return 0;
+}
+
+/* ---- public: partial lookups (chunk checksums) ---- */
+
+/*
+ * Verify a partial read and copy the chunks covering value bytes [@off, @off + @len) to
+ * @buf: @hp is the entry (@havail bytes of header, key and table readable), @vc0 the
+ * first covering chunk as read (@vavail bytes readable). The caller placed @vc0 where the
+ * header will say the value starts, assuming a chunk table; the header is checked first.
+ * @return bytes copied (0 when the value ends before @off); -EOPNOTSUPP when the entry has
+ * no chunk table (compressed or small: read it whole); -ENOENT for another entry; -EBADMSG
+ * when the header or table is corrupt; -EILSEQ when a chunk read is (the entry stays:
+ * other chunks may be fine, and a whole read of it fails and drops it).
+ */
+static ssize_t hc_disk_part_decode(const struct hc_disk *d, const uint8_t *hp, size_t havail,
+                                   const uint8_t *vc0, size_t vavail, uint64_t seq,
+                                   uint64_t hash, const void *key, size_t klen, uint32_t off,
+                                   uint32_t len, void *buf, size_t cap)
+{
+    struct hc_disk_ehdr h;
+
+    if (havail < HC_DISK_EHDR_BYTES)
+        return -EBADMSG;
+    memcpy(&h, hp, sizeof(h));
+    if (h.magic != HC_DISK_ENTRY_MAGIC || h.hdr_crc != hc_disk_ehdr_crc(&h))
+        return -EBADMSG;
+    if (h.generation != d->generation || h.seq != seq || h.hash != hash || h.klen != klen)
+        return -ENOENT;
+    if ((h.flags & HC_DISK_EF_TOMBSTONE) || h.stored_len > d->block_size ||
+        !hc_disk_table_ok(d, &h))
+        return -EBADMSG;
+    if (!h.chunk_size)
+        return -EOPNOTSUPP;
+    const uint8_t *k = hp + HC_DISK_EHDR_BYTES;
+    uint32_t n = hc_disk_nchunks(h.stored_len);
+    if (HC_DISK_EHDR_BYTES + klen + h.table_len > havail)
+        return -EBADMSG;
+    if (memcmp(k, key, klen) != 0)
+        return -ENOENT;
+    if (cmn_crc32c(0, k, klen + n * sizeof(uint32_t)) != h.data_crc)
+        return -EBADMSG;
+    if (off >= h.stored_len)
+        return 0;
+    uint32_t c0 = off / HC_DISK_CHUNK;
+    uint32_t end = CMN_MIN(off + len, h.stored_len);
+    uint32_t c1 = hc_disk_nchunks(end);
+    uint32_t bytes = CMN_MIN(c1 * HC_DISK_CHUNK, h.stored_len) - c0 * HC_DISK_CHUNK;
+    if (bytes > vavail)
+        return -EBADMSG;  /* the index's entry size and the header disagree */
+    if (bytes > cap)
+        return -ENOBUFS;
+    if (!hc_disk_chunks_ok(k + klen, vc0, h.stored_len, c0, c1))
+        return -EILSEQ;
+    memcpy(buf, vc0, bytes);
+    return bytes;
+}
+
+/* Finish a partial lookup: count it, drop an entry whose header is corrupt or unreadable
+ * from the index, tell the caller. */
+static void hc_disk_part_finish(struct hc_disk *d, ssize_t rc, uint64_t hash,
+                                const struct hc_dloc *loc, hc_disk_done_fn done, void *arg)
+{
+    struct hc_dloc old;
+
+    if (rc >= 0) {
+        HC_DISK_ADD(d, hits, 1);
+        HC_DISK_ADD(d, bytes_read, (uint64_t)rc);
+        HC_DISK_ADD(d, partial_hits, 1);
+        HC_DISK_ADD(d, partial_bytes, (uint64_t)rc);
+    } else if (rc == -EBADMSG || rc == -EILSEQ) {
+        HC_DISK_ADD(d, checksum_failures, 1);
+        if (rc == -EBADMSG && loc && hc_dindex_remove(d->ix, hash, loc, &old))
+            HC_DISK_ADD(d, used, -(int64_t)old.size_units * HC_DISK_SLOT);
+        rc = -ENOENT;
+    }
+    /* Misses are not counted here: the caller's whole-value lookup that follows counts it. */
+    done(rc, arg);
+}
+
+/* Completion of one request of a partial read (engine thread); the last one verifies. */
+static void hc_disk_part_done(struct ioeng_req *req)
+{
+    struct hc_disk_rd *rd = req->arg;
+    struct hc_disk *d = rd->d;
+    ssize_t rc;
+
+    if (req->result < 0) {
+        int zero = 0;
+        atomic_compare_exchange_strong(&rd->err, &zero, (int)req->result);
+    }
+    if (atomic_fetch_sub_explicit(&rd->parts, 1, memory_order_acq_rel) != 1)
+        return;
+    rc = atomic_load(&rd->err);
+    if (rc < 0) {
+        hc_disk_read_failed(d, rd, (int)rc);
+    } else {
+        const uint8_t *b = rd->rbuf;
+        rc = hc_disk_part_decode(d, b + rd->skip, rd->hhave, b + rd->vskip, rd->vhave, rd->seq,
+                                 rd->hash, rd->key, rd->klen, rd->off, rd->len, rd->ubuf,
+                                 rd->cap);
+    }
+    hc_disk_part_finish(d, rc, rd->hash, &rd->loc, rd->done, rd->arg);
+    hc_disk_read_release(d, rd);
+    free(rd);
+}
+
+/*
+ * Start a partial read (a read slot and buffer taken): the entry's header, key and table,
+ * and the chunks covering [rd->off, rd->off + rd->len) where they lie when the entry has a
+ * table, as one request when they touch, else two submitted together. Both are bounded by
+ * the entry's size in the index. Called without d->lock. @return 0 (hc_disk_part_done
+ * will finish it) or -errno (nothing was submitted).
+ */
+static int hc_disk_part_start(struct hc_disk *d, struct hc_disk_rd *rd)
+{
+    uint64_t eoff = hc_disk_region_off(d, rd->loc.region) + (uint64_t)rd->loc.off_units * HC_DISK_SLOT;
+    uint64_t eend = eoff + (uint64_t)rd->loc.size_units * HC_DISK_SLOT;
+    uint64_t a = (uint64_t)d->align;
+    uint64_t hend = CMN_MIN(eoff + HC_DISK_EHDR_BYTES + rd->klen + d->table_len, eend);
+    uint64_t v0 = eoff + HC_DISK_EHDR_BYTES + rd->klen + d->table_len +
+                  (uint64_t)(rd->off / HC_DISK_CHUNK) * HC_DISK_CHUNK;
+    uint64_t v1 = CMN_MIN(eoff + HC_DISK_EHDR_BYTES + rd->klen + d->table_len +
+                              CMN_ALIGN_UP((uint64_t)rd->off + rd->len, (uint64_t)HC_DISK_CHUNK),
+                          eend);
+    uint64_t hs = eoff & ~(a - 1), he = CMN_ALIGN_UP(hend, a);
+    uint64_t vs = v0 & ~(a - 1), ve = CMN_ALIGN_UP(CMN_MAX(v1, v0), a);
+    int n = 1;
+
+    rd->skip = (uint32_t)(eoff - hs);
+    rd->hhave = (uint32_t)(hend - eoff);
+    if (v0 >= v1) {
+        /* The value ends before the range (as far as the index says): the header tells. */
+        rd->vskip = rd->skip;
+        rd->vhave = 0;
+        rd->req = (struct ioeng_req){ .op = IOENG_READ, .buf = rd->rbuf, .len = he - hs, .off = hs };
+    } else if (vs <= he) {
+        rd->vskip = (uint32_t)(v0 - hs);
+        rd->vhave = (uint32_t)(v1 - v0);
+        rd->req = (struct ioeng_req){ .op = IOENG_READ, .buf = rd->rbuf,
+                                      .len = CMN_MAX(he, ve) - hs, .off = hs };
+    } else {
+        rd->vskip = (uint32_t)(he - hs + (v0 - vs));
+        rd->vhave = (uint32_t)(v1 - v0);
+        rd->req = (struct ioeng_req){ .op = IOENG_READ, .buf = rd->rbuf, .len = he - hs, .off = hs };
+        rd->req2 = (struct ioeng_req){ .op = IOENG_READ, .buf = (uint8_t *)rd->rbuf + (he - hs),
+                                       .len = ve - vs, .off = vs };
+        n = 2;
+    }
+    if ((n == 2 ? rd->req.len + rd->req2.len : rd->req.len) > d->read_buf_len)
+        return -E2BIG;  /* the caller keeps ranges well below a block */
+    atomic_init(&rd->parts, n);
+    atomic_init(&rd->err, 0);
+    rd->req.done = rd->req2.done = hc_disk_part_done;
+    rd->req.arg = rd->req2.arg = rd;
+    for (int i = 0; i < n; i++) {
+        struct ioeng_req *q = i ? &rd->req2 : &rd->req;
+        int rc = ioeng_submit(d->eng, q);
+        if (rc < 0) {
+            if (i == 0) {
+                /* Nothing in flight: the caller fails the lookup. */
+                return rc;
+            }
+            q->result = rc;
+            hc_disk_part_done(q);
+        }
+    }
+    return 0;
+}
+
+uint32_t hc_disk_range_off(uint32_t off)
+{
+    return off / HC_DISK_CHUNK * HC_DISK_CHUNK;
+}
+
+uint32_t hc_disk_range_cap(uint32_t off, uint32_t len)
+{
+    return (uint32_t)CMN_ALIGN_UP((uint64_t)off + len, (uint64_t)HC_DISK_CHUNK) - hc_disk_range_off(off);
+}
+
+int hc_disk_lookup_range(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
+                         uint32_t off, uint32_t len, void *buf, size_t cap, hc_disk_done_fn done,
+                         void *arg)
+{
+    struct hc_dloc loc;
+
+    if (!d || !done || (!key && klen) || !len || off >= d->block_size)
+        return -EINVAL;
+    len = CMN_MIN(len, d->block_size - off);
+    if (hc_disk_range_cap(off, len) > cap)
+        return -ENOBUFS;
+    if (!hc_dindex_get(d->ix, hash, true, &loc))
+        return -ENOENT;
+    struct hc_disk_region *r = &d->regions[loc.region];
+    /* As hc_disk_lookup: the sequence after the index, verified against the entry. */
+    uint64_t seq = atomic_load_explicit(&r->seq, memory_order_acquire);
+    if (seq == 0)
+        return -ENOENT;
+
+    pthread_mutex_lock(&d->lock);
+    if (r->wb && atomic_load_explicit(&r->seq, memory_order_relaxed) == seq) {
+        size_t esz = (size_t)loc.size_units * HC_DISK_SLOT;
+        size_t v0 = HC_DISK_EHDR_BYTES + klen + d->table_len + (size_t)(off / HC_DISK_CHUNK) * HC_DISK_CHUNK;
+        const uint8_t *p = r->wb->buf + (size_t)loc.off_units * HC_DISK_SLOT;
+        ssize_t rc = hc_disk_part_decode(d, p, esz, p + CMN_MIN(v0, esz), v0 < esz ? esz - v0 : 0,
+                                         seq, hash, key, klen, off, len, buf, cap);
+        pthread_mutex_unlock(&d->lock);
+        if (rc == -EBADMSG || rc == -EILSEQ)
+            rc = -ENOENT;  /* cannot happen to bytes that never left memory; a miss anyway */
+        hc_disk_part_finish(d, rc, hash, NULL, done, arg);
+        return 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+
+    struct hc_disk_rd *rd = malloc(sizeof(*rd) + klen);
+    if (!rd)
+        return -ENOMEM;
+    *rd = (struct hc_disk_rd){ .d = d, .hash = hash, .seq = seq, .loc = loc, .ubuf = buf,
+                               .cap = cap, .done = done, .arg = arg, .klen = klen,
+                               .partial = true, .off = off, .len = len };
+    memcpy(rd->key, key, klen);
+    return hc_disk_read_queue(d, rd);
 }
 
 /* ---- summaries (recovery and reclaim) ---- */
@@ -901,9 +1224,9 @@ static int hc_disk_scan_region(struct hc_disk *d, uint32_t r, struct hc_disk_sum
         memcpy(&h, buf + skip, sizeof(h));
         if (h.magic != HC_DISK_ENTRY_MAGIC || h.hdr_crc != hc_disk_ehdr_crc(&h) ||
             h.generation != d->generation || h.seq == 0 || (fill && h.seq != fill) ||
-            h.klen > HC_KEY_MAX || h.stored_len > d->block_size)
+            h.klen > HC_KEY_MAX || h.stored_len > d->block_size || !hc_disk_table_ok(d, &h))
             break;
-        uint32_t size = hc_disk_entry_bytes(h.klen, h.stored_len);
+        uint32_t size = hc_disk_entry_size(h.klen, h.table_len, h.stored_len);
         if ((uint64_t)off + size + HC_DISK_FOOTER_BYTES > d->region_size)
             break;
         fill = h.seq;
@@ -962,8 +1285,11 @@ static int hc_disk_reinsert(struct hc_disk *d, const struct hc_disk_sum *s, uint
         goto out;
     }
     struct hc_disk_rec rec = { .hash = h.hash, .key = p + HC_DISK_EHDR_BYTES, .klen = h.klen,
-                               .val = p + HC_DISK_EHDR_BYTES + h.klen, .stored_len = h.stored_len,
-                               .orig_len = h.orig_len, .flags = h.flags, .data_crc = h.data_crc };
+                               .val = p + HC_DISK_EHDR_BYTES + h.klen + h.table_len,
+                               .stored_len = h.stored_len, .orig_len = h.orig_len,
+                               .flags = h.flags, .data_crc = h.data_crc,
+                               .table = p + HC_DISK_EHDR_BYTES + h.klen,
+                               .chunk_size = h.chunk_size, .table_len = h.table_len };
     pthread_mutex_lock(&d->lock);
     rc = hc_disk_append(d, &rec, from, &sealed);
     pthread_mutex_unlock(&d->lock);
@@ -1294,7 +1620,8 @@ static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
         TLOG_E("disk cache: device alignment %u unsupported", d->align);
         return -EINVAL;
     }
-    d->max_entry = hc_disk_entry_bytes(HC_KEY_MAX, d->block_size);
+    d->table_len = hc_disk_table_bytes(d->block_size);
+    d->max_entry = hc_disk_entry_size(HC_KEY_MAX, d->table_len, d->block_size);
     uint64_t need = (uint64_t)d->max_entry + HC_DISK_SUM_BYTES + HC_DISK_FOOTER_BYTES;
     uint64_t rs = conf->region_size;
     if (rs == 0) {
@@ -1527,6 +1854,8 @@ void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st)
     st->admission_drops = HC_DISK_GET(d, admission_drops);
     st->compressed_blocks = HC_DISK_GET(d, compressed_blocks);
     st->compressed_saved_bytes = HC_DISK_GET(d, compressed_saved_bytes);
+    st->partial_hits = HC_DISK_GET(d, partial_hits);
+    st->partial_bytes = HC_DISK_GET(d, partial_bytes);
     int64_t used = HC_DISK_GET(d, used);
     st->used = used > 0 ? (uint64_t)used : 0;
     st->capacity = (uint64_t)d->region_count * d->region_size;
@@ -1593,7 +1922,8 @@ static bool hc_disk_offline_layout(struct hc_disk *d, const struct hc_disk_hdr *
     d->generation = h->generation;
     if (h->block_size == 0 || h->block_size > HC_BLOCK_SIZE_MAX)
         return false;
-    d->max_entry = hc_disk_entry_bytes(HC_KEY_MAX, d->block_size);
+    d->table_len = hc_disk_table_bytes(d->block_size);
+    d->max_entry = hc_disk_entry_size(HC_KEY_MAX, d->table_len, d->block_size);
     uint64_t need = (uint64_t)d->max_entry + HC_DISK_SUM_BYTES + HC_DISK_FOOTER_BYTES;
     if (d->region_size % d->align || d->region_size % IOENG_BUF_ALIGN || d->region_size < need ||
         d->region_size > HC_DISK_REGION_MAX)

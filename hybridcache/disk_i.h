@@ -17,7 +17,7 @@
 
 /* ---- on-device format (host byte order: the cache never moves between machines) ---- */
 
-#define HC_DISK_FORMAT_VERSION 1u
+#define HC_DISK_FORMAT_VERSION 2u            /* 2: per-chunk checksums (partial reads) */
 #define HC_DISK_MAGIC "TIERFSHC"                /* 8 bytes at offset 0 of the device */
 #define HC_DISK_ENTRY_MAGIC 0x45434854u         /* "THCE" */
 #define HC_DISK_FOOTER_MAGIC 0x46434854u        /* "THCF" */
@@ -42,11 +42,28 @@ struct hc_disk_hdr {
 #define HC_DISK_EF_COMPRESSED 0x1u
 #define HC_DISK_EF_TOMBSTONE 0x2u    /* no value: the key was removed (durable remove) */
 
-/* Entry header, followed by the key and the stored (maybe compressed) value. */
+/*
+ * Chunk checksums: an uncompressed value longer than one chunk carries a crc32c per
+ * HC_DISK_CHUNK bytes, so a read of a few KiB of a block can read and verify just the
+ * chunks it covers instead of the whole block. 4 KiB, not 16: the reads this is for are
+ * page-sized (4 KiB random reads through the mount), a 4 KiB direct read costs about half
+ * a 16 KiB one on the disks measured (62 us vs ~75-80 us; 1 MiB takes 1.3 ms), and the
+ * table (4 bytes a chunk: 1 KiB for a 1 MiB block, 0.1%) still fits with the header and
+ * key in the first small read. Values of at most one chunk gain nothing and have no table.
+ */
+#define HC_DISK_CHUNK 4096u
+
+/*
+ * Entry header, followed by the key, the chunk table (table_len bytes, 0 without one) and
+ * the stored (maybe compressed) value. The table's room is the same for every chunked
+ * entry of a cache (room for a whole block, HC_DISK_TABLE_BYTES), so where a chunk lies
+ * follows from the key length alone: a partial read reads the header and the chunk at once.
+ */
 struct hc_disk_ehdr {
     uint32_t magic;
     uint32_t hdr_crc;                /* crc32c of this header with hdr_crc 0 (covers data_crc) */
-    uint32_t data_crc;               /* crc32c of key + stored value */
+    uint32_t data_crc;               /* crc32c of key + stored value; with a chunk table of
+                                        key + the table's used entries (they cover the value) */
     uint32_t flags;                  /* HC_DISK_EF_* */
     uint64_t hash;
     uint64_t seq;                    /* sequence number of the region fill that wrote it */
@@ -54,8 +71,32 @@ struct hc_disk_ehdr {
     uint32_t klen;
     uint32_t stored_len;             /* bytes on the device */
     uint32_t orig_len;               /* bytes after decompression */
+    uint32_t chunk_size;             /* HC_DISK_CHUNK, or 0: no chunk table */
+    uint32_t table_len;              /* bytes between key and value (the table's room) */
     uint32_t pad;
 };
+
+/* Bytes a chunk table of a cache with @block_size-byte blocks takes: one crc a chunk. */
+static inline uint32_t hc_disk_table_bytes(uint32_t block_size)
+{
+    return (block_size + HC_DISK_CHUNK - 1) / HC_DISK_CHUNK * (uint32_t)sizeof(uint32_t);
+}
+
+/* Device bytes (slot-rounded) of an entry with a @klen-byte key, @table_len bytes of chunk
+ * table and @stored_len bytes of value. */
+static inline uint32_t hc_disk_entry_size(size_t klen, uint32_t table_len, size_t stored_len)
+{
+    size_t n = sizeof(struct hc_disk_ehdr) + klen + table_len + stored_len;
+    return (uint32_t)((n + HC_DISK_SLOT - 1) / HC_DISK_SLOT * HC_DISK_SLOT);
+}
+
+/* Device bytes of an uncompressed @len-byte value under a @klen-byte key (tools size a
+ * cache with it). */
+static inline uint32_t hc_disk_value_size(uint32_t block_size, size_t klen, size_t len)
+{
+    return hc_disk_entry_size(klen, len > HC_DISK_CHUNK ? hc_disk_table_bytes(block_size) : 0,
+                              len);
+}
 
 /* One summary record per entry, packed in front of the footer at the end of the region. */
 struct hc_disk_sum {

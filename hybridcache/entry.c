@@ -194,3 +194,8 @@ size_t hc_entry_len(const struct hc_entry *e)
 {
     return e->len;
 }
+
+size_t hc_entry_off(const struct hc_entry *e)
+{
+    return e->off;
+}

@@ -35,6 +35,8 @@ struct hc_entry {
     uint32_t klen;
     uint32_t len;                  /* valid bytes of data */
     uint32_t cap;                  /* bytes allocated for data (counted against memory) */
+    uint32_t off;                  /* value offset of data[0]: 0, or a partial disk read's
+                                      first chunk (hc_fetch_range; never in the memory tier) */
     uint64_t hash;                 /* hc_key_hash(key) */
     void *data;                    /* IOENG_BUF_ALIGN-aligned, cap bytes */
     struct hc_entry *hash_next;    /* shard hash chain; protected by shard lock */
@@ -185,6 +187,27 @@ typedef void (*hc_disk_done_fn)(ssize_t result, void *arg);
  * (done will be called) or -ENOENT at once when the index has no such hash. */
 int hc_disk_lookup(struct hc_disk *d, uint64_t hash, const void *key, size_t klen, void *buf,
                    size_t cap, hc_disk_done_fn done, void *arg);
+/*
+ * Read value bytes [@off, @off + @len) of @key: only the entry's header, key and chunk
+ * table and the HC_DISK_CHUNK-sized chunks covering the range (disk_i.h), each verified.
+ * On success done gets the bytes copied to @buf, which start at value offset
+ * hc_disk_range_off(@off) and run to the end of the last covering chunk or of the value
+ * (0 when the value ends before @off). Asynchronous, as hc_disk_lookup (done may run
+ * before this returns). Counted as a hit and a partial hit; misses are NOT counted (the
+ * caller is expected to fall back to hc_disk_lookup, which counts them).
+ * Done's result: bytes; -EOPNOTSUPP when the entry has no chunk table (compressed or at
+ * most one chunk: read it whole); -ENOENT for a miss, including a corrupt chunk (counted
+ * in checksum_failures; the entry stays, other chunks may be good); other -errno.
+ * @return 0 (done will be called), -ENOENT at once when the index has no such hash,
+ * -ENOBUFS when @cap < hc_disk_range_cap(@off, @len), or -errno.
+ */
+int hc_disk_lookup_range(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
+                         uint32_t off, uint32_t len, void *buf, size_t cap, hc_disk_done_fn done,
+                         void *arg);
+/* Value offset where a partial read of @off starts (the chunk holding it). */
+uint32_t hc_disk_range_off(uint32_t off);
+/* Bytes a partial read of [@off, @off + @len) may return: its covering chunks. */
+uint32_t hc_disk_range_cap(uint32_t off, uint32_t len);
 /* Queue @len bytes under @key for the device (copied). @return 0, or -EAGAIN when the
  * write queue is full (admission drop, counted), or -errno. */
 int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
@@ -197,6 +220,7 @@ struct hc_disk_stats {
     uint64_t read_errors, write_errors, checksum_failures, admission_drops;
     uint64_t used, capacity, entries, index_bytes, recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;
+    uint64_t partial_hits, partial_bytes;   /* hc_disk_lookup_range hits (also in hits) */
 };
 void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st);
 

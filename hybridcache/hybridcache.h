@@ -9,7 +9,8 @@
  * policy by name: lru, s3fifo, sieve, tinylfu. The disk tier is a log-structured region
  * engine on an ioengine device (file or raw block device, O_DIRECT by default) whose
  * index is recovered from the device after a clean shutdown or a crash; every entry
- * carries a checksum verified on read (a mismatch is a miss, never bad data).
+ * carries checksums verified on read (a mismatch is a miss, never bad data), one per
+ * 4 KiB chunk of a value, so hc_fetch_range() can read and verify a few chunks alone.
  *
  * The cooperator (hc_fetch) gives single-flight at every level: concurrent misses on one
  * key cause one disk lookup and, if that misses, one call of the fetcher; every waiter
@@ -93,6 +94,9 @@ struct hc_stats {
     uint64_t recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;
     uint64_t mem_overcommits;    /* fetches started without budget (all else pinned) */
+    uint64_t disk_partial_hits;  /* hc_fetch_range disk hits that read only some chunks
+                                    (also counted in disk_hits) */
+    uint64_t disk_partial_bytes; /* bytes those returned (also in disk_bytes_read) */
 };
 
 /* ---- lifecycle ---- */
@@ -119,6 +123,9 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st);
 
 const void *hc_entry_data(const struct hc_entry *e);
 size_t hc_entry_len(const struct hc_entry *e);
+/* Offset in the block of hc_entry_data()'s first byte: 0, except for the partial entries
+ * hc_fetch_range() returns. */
+size_t hc_entry_off(const struct hc_entry *e);
 void hc_entry_ref(struct hc_entry *e);
 void hc_entry_put(struct hc_entry *e);   /* NULL is fine */
 
@@ -153,6 +160,22 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
 int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
              hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg);
 /*
+ * hc_fetch for a caller that needs only bytes [@off, @off + @len) of the block now (a lone
+ * small read). A memory hit and an origin fetch give the whole block, as hc_fetch. A disk
+ * hit for a range of at most a quarter of the block reads and verifies only the chunks
+ * covering it (hc_disk_lookup_range) into a partial entry that is NOT put in the memory
+ * tier: hc_entry_off(e) is where its data starts in the block, hc_entry_len(e) its bytes
+ * (the range, rounded out to chunks, cut at the end of the block's value). Anything else
+ * (a bigger range, no disk, an entry without chunk checksums, a bad chunk, no budget for
+ * the buffer) takes the hc_fetch path, single-flight included. Concurrent partial reads of
+ * one key are not merged. Partial buffers are charged to the memory budget while held.
+ * Flags and @return as hc_fetch; with HC_FETCH_PREFETCH or HC_FETCH_IF_ABSENT it is hc_fetch.
+ */
+int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                   uint64_t off, size_t len, hc_fetcher_fn fetcher, void *fetcher_arg,
+                   hc_done_fn done, void *done_arg);
+
+/*
  * Charge @bytes that the caller allocates itself (the staging buffer of a multi-block
  * origin read) to the memory budget, evicting from the memory tier to make room, so
  * in-flight memory stays within conf.mem_capacity. Thread safe.
@@ -166,6 +189,11 @@ void hc_unreserve(struct hc_cache *c, uint64_t bytes);
 int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
                   hc_fetcher_fn fetcher, void *fetcher_arg, struct hc_entry **out,
                   enum hc_source *src);
+
+/* Synchronous hc_fetch_range. @return 0 and *out (a reference), or -errno. */
+int hc_fetch_range_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                        uint64_t off, size_t len, hc_fetcher_fn fetcher, void *fetcher_arg,
+                        struct hc_entry **out, enum hc_source *src);
 
 /* ---- writes ---- */
 

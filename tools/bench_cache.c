@@ -57,6 +57,8 @@ struct bc_opts {
     uint64_t value_size, value_max;
     double compressibility;
     unsigned readers, writers, inflight;
+    uint64_t read_size;           /* 0: whole blocks; else random aligned reads this big */
+    int partial;                  /* with read_size: hc_fetch_range (1) or hc_fetch (0) */
     uint64_t duration_ns;
     uint64_t mem, disk, block_size, region_size, write_queue;
     const char *disk_path;
@@ -82,6 +84,7 @@ struct bc_op {
     struct bc_thread *th;
     struct bc_op *next;
     uint64_t id, t0, t1;
+    uint64_t off;                 /* --read-size: where in the value this read starts */
     struct hc_entry *e;
     int result;
     enum hc_source src;
@@ -148,7 +151,7 @@ enum bc_optid {
     O_WRITE_MODE, O_WRITE_QUEUE, O_SHARDS, O_ORIGIN_LATENCY, O_ORIGIN_THREADS, O_FILL,
     O_FILL_KEYS, O_REOPEN, O_FRESH, O_VERIFY_EVERY, O_LAT_EVERY, O_SEED, O_REPORT, O_CSV,
     O_JSON, O_TRACE, O_GEN_TRACE, O_TRACE_OUT, O_TRACE_LEN, O_SCAN_FRAC, O_SCAN_LEN,
-    O_TRACE_SIZES, O_TRACE_ENTRY, O_LOG_LEVEL, O_HELP,
+    O_TRACE_SIZES, O_TRACE_ENTRY, O_LOG_LEVEL, O_READ_SIZE, O_PARTIAL, O_HELP,
 };
 
 struct bc_optdesc {
@@ -174,6 +177,12 @@ static const struct bc_optdesc bc_optdescs[] = {
     {O_READERS, "readers", 1, "N", "reader threads [2]"},
     {O_WRITERS, "writers", 1, "N", "writer threads (hc_insert) [0]"},
     {O_INFLIGHT, "inflight", 1, "N", "outstanding fetches per reader (fetch/disk) [1]"},
+    {O_READ_SIZE, "read-size", 1, "SIZE",
+     "fetch/disk: read SIZE bytes at a random SIZE-aligned offset of the value; 0 = whole "
+     "blocks [0]"},
+    {O_PARTIAL, "partial", 1, "on|off",
+     "with --read-size: hc_fetch_range (disk hits read only the chunks) or off: hc_fetch of "
+     "the whole block [on]"},
     {O_DURATION, "duration", 1, "TIME", "measured run; 0 = only fill/reopen (s, ms, us) [10s]"},
     {O_MEM, "mem", 1, "SIZE", "memory capacity (tier + in-flight + write queue) [256M]"},
     {O_DISK, "disk", 1, "SIZE", "disk tier capacity; needs --disk-path [1G]"},
@@ -325,6 +334,7 @@ static void bc_opts_default(struct bc_opts *o)
     o->value_size = 1u << 20;
     o->readers = 2;
     o->inflight = 1;
+    o->partial = 1;
     o->duration_ns = 10000000000ull;
     o->mem = 256ull << 20;
     o->disk = 1ull << 30;
@@ -420,6 +430,8 @@ static void bc_parse_args(int argc, char **argv, struct bc_opts *o)
             break;
         case O_LAT_EVERY: o->lat_every = (unsigned)bc_opt_u64(name, optarg, 1, UINT32_MAX); break;
         case O_SEED: o->seed = bc_opt_u64(name, optarg, 1, UINT64_MAX); break;
+        case O_READ_SIZE: o->read_size = bc_opt_size(name, optarg); break;
+        case O_PARTIAL: o->partial = bc_opt_bool(name, optarg); break;
         case O_REPORT: o->report_ns = bc_opt_time(name, optarg); break;
         case O_CSV: o->out = BC_OUT_CSV; break;
         case O_JSON: o->out = BC_OUT_JSON; break;
@@ -487,6 +499,11 @@ static void bc_parse_args(int argc, char **argv, struct bc_opts *o)
                o->block_size);
     if (o->mem == 0)
         bc_bad("mem", "must be > 0");
+    if (o->read_size && (o->read_size % BC_VALUE_CHUNK || o->read_size > o->value_size))
+        bc_bad("read-size", "must be a multiple of %u and at most --value-size",
+               (unsigned)BC_VALUE_CHUNK);
+    if (o->read_size && o->mode == BC_MODE_GET)
+        bc_bad("read-size", "needs --mode fetch or disk");
     if (disk_set && !o->disk_path)
         bc_bad("disk", "needs --disk-path");
     if (o->mode == BC_MODE_DISK && !o->disk_path)
@@ -653,7 +670,11 @@ static void bc_verify(struct bc_thread *t, uint64_t id, const struct hc_entry *e
     unsigned every = t->b->o.verify_every;
     if (!every || t->nok++ % every != 0)
         return;
-    ssize_t off = bc_value_check(&t->b->vg, id, hc_entry_data(e), hc_entry_len(e));
+    /* A ranged read may get a partial entry: check the bytes it holds where they belong. */
+    ssize_t off = t->b->o.read_size
+                      ? bc_value_check_at(&t->b->vg, id, hc_entry_off(e), hc_entry_data(e),
+                                          hc_entry_len(e))
+                      : bc_value_check(&t->b->vg, id, hc_entry_data(e), hc_entry_len(e));
     t->verified++;
     if (off >= 0) {
         if (t->mismatches++ == 0)
@@ -750,8 +771,16 @@ static void bc_fetch_loop(struct bc_thread *t)
             op->sample = t->nsub++ % b->o.lat_every == 0;
             op->t0 = op->sample ? cmn_now_ns() : 0;
             t->outstanding++;
-            int rc = hc_fetch(b->cache, op->key, bc_key_format(op->id, op->key), flags,
-                              bc_fetcher, op, bc_done, op);
+            size_t klen = bc_key_format(op->id, op->key);
+            int rc;
+            if (b->o.read_size && b->o.partial) {
+                uint64_t slots = CMN_MAX(bc_value_len(&b->vg, op->id) / b->o.read_size, 1);
+                op->off = cmn_rand64(&t->rng) % slots * b->o.read_size;
+                rc = hc_fetch_range(b->cache, op->key, klen, flags, op->off, b->o.read_size,
+                                    bc_fetcher, op, bc_done, op);
+            } else {
+                rc = hc_fetch(b->cache, op->key, klen, flags, bc_fetcher, op, bc_done, op);
+            }
             if (rc < 0) {
                 t->outstanding--;
                 t->errors++;
@@ -1139,6 +1168,8 @@ static void bc_build_report(const struct bc_bench *b, const struct bc_result *r,
     bc_rep_num(rep, "keys", (double)o->keys, 0);
     bc_rep_num(rep, "value_size", (double)o->value_size, 0);
     bc_rep_num(rep, "value_size_max", (double)o->value_max, 0);
+    bc_rep_num(rep, "read_size", (double)o->read_size, 0);
+    bc_rep_num(rep, "partial", o->read_size ? o->partial : 0, 0);
     bc_rep_num(rep, "readers", o->readers, 0);
     bc_rep_num(rep, "writers", o->writers, 0);
     bc_rep_num(rep, "inflight", o->inflight, 0);
@@ -1206,6 +1237,8 @@ static void bc_build_report(const struct bc_bench *b, const struct bc_result *r,
     bc_rep_num(rep, "disk_write_errors",
                (double)(s1->disk_write_errors - s0->disk_write_errors), 0);
     bc_rep_num(rep, "disk_bytes_read", (double)(s1->disk_bytes_read - s0->disk_bytes_read), 0);
+    bc_rep_num(rep, "disk_partial_hits",
+               (double)(s1->disk_partial_hits - s0->disk_partial_hits), 0);
     bc_rep_num(rep, "disk_bytes_written",
                (double)(s1->disk_bytes_written - s0->disk_bytes_written), 0);
     bc_rep_num(rep, "compressed_blocks", (double)s1->compressed_blocks, 0);
@@ -1278,6 +1311,8 @@ static void bc_print_text(FILE *f, const struct bc_bench *b, const struct bc_res
     fprintf(f, " value=%s", cmn_fmt_size(o->value_size, a, sizeof(a)));
     if (o->value_max != o->value_size)
         fprintf(f, "..%s", cmn_fmt_size(o->value_max, a, sizeof(a)));
+    if (o->read_size)
+        fprintf(f, " read=%s partial=%d", cmn_fmt_size(o->read_size, a, sizeof(a)), o->partial);
     fprintf(f, " readers=%ux%u writers=%u mem=%s", o->readers, o->inflight, o->writers,
             cmn_fmt_size(o->mem, a, sizeof(a)));
     if (o->disk_path)
@@ -1340,11 +1375,12 @@ static void bc_print_text(FILE *f, const struct bc_bench *b, const struct bc_res
             s1->mem_overcommits - s0->mem_overcommits);
     if (o->disk_path) {
         fprintf(f, "disk:     used %s, %" PRIu64 " entries, index %.1f bytes/entry; "
-                   "read %s, wrote %s during the run\n",
+                   "read %s, wrote %s during the run; %" PRIu64 " partial hits\n",
                 cmn_fmt_size(s1->disk_used, a, sizeof(a)), s1->disk_entries,
                 bc_ratio(s1->disk_index_bytes, s1->disk_entries),
                 cmn_fmt_size(s1->disk_bytes_read - s0->disk_bytes_read, c, sizeof(c)),
-                cmn_fmt_size(s1->disk_bytes_written - s0->disk_bytes_written, (char[32]){0}, 32));
+                cmn_fmt_size(s1->disk_bytes_written - s0->disk_bytes_written, (char[32]){0}, 32),
+                s1->disk_partial_hits - s0->disk_partial_hits);
         if (o->compression)
             fprintf(f, "          %" PRIu64 " blocks compressed, %s saved\n",
                     s1->compressed_blocks,

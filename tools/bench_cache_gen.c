@@ -222,13 +222,14 @@ void bc_value_fill(const struct bc_valgen *v, uint64_t id, void *buf, size_t len
     }
 }
 
-ssize_t bc_value_check(const struct bc_valgen *v, uint64_t id, const void *buf, size_t len)
+/* Compare @p (@n bytes) with the value of @seed from chunk @c0 on. @return -1 or the
+ * first differing offset in @p. */
+static ssize_t bc_value_cmp(const struct bc_valgen *v, uint64_t seed, uint64_t c0,
+                            const unsigned char *p, size_t n)
 {
-    const unsigned char *p = buf;
     unsigned char tmp[BC_VALUE_CHUNK];
-    uint64_t seed = bc_value_seed(id);
-    size_t want = bc_value_len(v, id), n = CMN_MIN(want, len), off = 0;
-    for (uint64_t c = 0; off < n; c++, off += BC_VALUE_CHUNK) {
+    size_t off = 0;
+    for (uint64_t c = c0; off < n; c++, off += BC_VALUE_CHUNK) {
         size_t k = CMN_MIN((size_t)BC_VALUE_CHUNK, n - off);
         bc_value_chunk(v, seed, c, tmp);
         if (memcmp(p + off, tmp, k) != 0) {
@@ -237,7 +238,26 @@ ssize_t bc_value_check(const struct bc_valgen *v, uint64_t id, const void *buf, 
                     return (ssize_t)(off + i);
         }
     }
+    return -1;
+}
+
+ssize_t bc_value_check(const struct bc_valgen *v, uint64_t id, const void *buf, size_t len)
+{
+    size_t want = bc_value_len(v, id), n = CMN_MIN(want, len);
+    ssize_t bad = bc_value_cmp(v, bc_value_seed(id), 0, buf, n);
+    if (bad >= 0)
+        return bad;
     return want == len ? -1 : (ssize_t)n;
+}
+
+ssize_t bc_value_check_at(const struct bc_valgen *v, uint64_t id, size_t off, const void *buf,
+                          size_t len)
+{
+    size_t want = bc_value_len(v, id);
+    if (off % BC_VALUE_CHUNK || off + len > want)
+        return (ssize_t)CMN_MIN(off, want);
+    ssize_t bad = bc_value_cmp(v, bc_value_seed(id), off / BC_VALUE_CHUNK, buf, len);
+    return bad >= 0 ? (ssize_t)off + bad : -1;
 }
 
 /* ---- latency histogram ---- */

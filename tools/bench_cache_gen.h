@@ -88,6 +88,11 @@ void bc_value_fill(const struct bc_valgen *v, uint64_t id, void *buf, size_t len
 /* Compare @buf (@len bytes) with the value of key @id.
  * @return -1 when equal (including the length), else the first differing offset. */
 ssize_t bc_value_check(const struct bc_valgen *v, uint64_t id, const void *buf, size_t len);
+/* Compare @buf (@len bytes) with bytes [@off, @off + @len) of the value of key @id; @off
+ * is a multiple of BC_VALUE_CHUNK (a partial cache entry starts at a 4 KiB chunk).
+ * @return -1 when equal and inside the value, else the first differing value offset. */
+ssize_t bc_value_check_at(const struct bc_valgen *v, uint64_t id, size_t off, const void *buf,
+                          size_t len);
 
 /* ---- latency histogram ---- */
 

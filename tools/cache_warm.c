@@ -213,10 +213,9 @@ static int warm_budget(struct warm *w)
 }
 
 /* Device bytes one block takes (see hybridcache/disk.c: entries and summary records). */
-static uint64_t warm_cost(size_t klen, size_t len)
+static uint64_t warm_cost(uint32_t bs, size_t klen, size_t len)
 {
-    return CMN_ALIGN_UP((uint64_t)sizeof(struct hc_disk_ehdr) + klen + len, (uint64_t)HC_DISK_SLOT) +
-           sizeof(struct hc_disk_sum);
+    return hc_disk_value_size(bs, klen, len) + sizeof(struct hc_disk_sum);
 }
 
 /* Insert one fetched block; retried while the disk tier drops it (write queue full). */
@@ -273,7 +272,7 @@ static void *warm_worker(void *arg)
             w->next_obj++;
             w->next_blk = 0;
         }
-        uint64_t cost = warm_cost(klen, len);
+        uint64_t cost = warm_cost(bs, klen, len);
         if (klen && w->planned + cost > w->budget) {
             w->full = true;
             w->stop = true;

@@ -120,9 +120,9 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
             cmn_fmt_size(stat_u(s, "pool_bytes"), c, sizeof(c)));
     if (stat_u(s, "disk_capacity"))
         fprintf(f,
-                "disk tier     %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %s of %s used, "
-                "%" PRIu64 " blocks (%s)\n",
-                stat_u(s, "disk_hits"), stat_u(s, "disk_misses"),
+                "disk tier     %" PRIu64 " hits (%" PRIu64 " partial), %" PRIu64 " misses "
+                "(%.1f%% hits), %s of %s used, %" PRIu64 " blocks (%s)\n",
+                stat_u(s, "disk_hits"), stat_u(s, "disk_partial_hits"), stat_u(s, "disk_misses"),
                 stat_pct(stat_u(s, "disk_hits"), stat_u(s, "disk_misses")),
                 cmn_fmt_size(stat_u(s, "disk_used"), a, sizeof(a)),
                 cmn_fmt_size(stat_u(s, "disk_capacity"), b, sizeof(b)),

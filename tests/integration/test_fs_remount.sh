@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # test_fs_remount.sh: the disk tier survives unmount (fusermount3 -u, SIGTERM, umount of
-# a daemonized mount): the next mount with the same disk_cache re-reads with zero GETs.
+# a daemonized mount): the next mount with the same disk_cache re-reads with zero GETs;
+# lone small reads of disk-resident blocks are partial disk hits.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init fs_remount
 
@@ -44,6 +45,14 @@ done
 
 fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS"
 counters_reset
+# lone 4 KiB reads of blocks on the disk tier (O_DIRECT: no kernel read-ahead) read just
+# their chunks (hc_fetch_range), the right bytes, with no GET
+for k in 7 20 33 41; do
+  cmp <(dd if="$M/a.bin" bs=4096 skip=$((k * 11)) count=1 iflag=direct status=none) \
+      <(dd if="$T/src/a.bin" bs=4096 skip=$((k * 11)) count=1 status=none) || fail "partial read $k"
+done
+partial=$(python3 -c 'import json,os,sys; print(json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats"))["disk_partial_hits"])' "$M")
+[ "$partial" -ge 4 ] || fail "lone 4 KiB reads: $partial partial disk hits, want 4"
 read_all "after umount of a daemon"
 [ "$(counter get)" -eq 0 ] || fail "remount after umount: $(counter get) GETs"
 fs_umount "$M"

@@ -215,7 +215,9 @@ static void test_inspect(void **state)
     struct t_res r = t_run("inspect", path, NULL);
 
     assert_int_equal(r.status, 0);
-    t_contains(r.out, "format:       tierfs disk cache, version 1\n");
+    char fmt[64];
+    snprintf(fmt, sizeof(fmt), "format:       tierfs disk cache, version %u\n", HC_DISK_FORMAT_VERSION);
+    t_contains(r.out, fmt);
     t_contains(r.out, "block size:   64.0 KiB (65536 bytes)\n");
     t_contains(r.out, "region size:  256.0 KiB (262144 bytes), 8 regions");
     t_contains(r.out, "identity:     " T_IDENTITY "\n");
@@ -251,8 +253,7 @@ static void test_inspect(void **state)
     uint64_t want = 0;
     uint8_t key[128];
     for (int i = 0; i < T_ENTRIES; i++)
-        want += CMN_ALIGN_UP(sizeof(struct hc_disk_ehdr) + t_key(key, i) + T_VALUE(i),
-                             (size_t)HC_DISK_SLOT);
+        want += hc_disk_value_size(T_BLOCK, t_key(key, i), T_VALUE(i));
     assert_int_equal(in.used_bytes, want);
     dev_close(dev);
     unlink(path);

@@ -1108,6 +1108,113 @@ static void test_disk_hit_promoted_once(void **state)
     unlink(path);
 }
 
+/* ---- hc_fetch_range ---- */
+
+/* Synchronous hc_fetch_range of @id's [@off, @off + @len); checks the bytes it got cover
+ * the range. @return the result, *src, *eoff / *elen (the entry's offset and length). */
+static int range_id(struct hc_cache *c, struct origin *o, unsigned id, unsigned flags,
+                    uint64_t off, size_t len, enum hc_source *src, size_t *eoff, size_t *elen)
+{
+    struct oreq r = {.o = o, .id = id};
+    struct hc_entry *e;
+    char key[32];
+    int klen = key_of(id, key);
+    int rc = hc_fetch_range_sync(c, key, (size_t)klen, flags, off, len, fetcher, &r, &e, src);
+
+    if (rc == 0) {
+        const unsigned char *d = hc_entry_data(e);
+        *eoff = hc_entry_off(e);
+        *elen = hc_entry_len(e);
+        assert_true(*eoff <= off && *eoff + *elen >= CMN_MIN(off + len, o->len ? o->len : BS));
+        for (size_t i = 0; i < *elen; i++)
+            assert_int_equal(d[i], pattern(id));
+        hc_entry_put(e);
+    } else {
+        assert_null(e);
+    }
+    return rc;
+}
+
+/* Small ranges of disk-resident blocks read only their chunks and stay off the memory
+ * tier; big ranges, memory hits, misses and compressed blocks give whole blocks. */
+static void test_fetch_range(void **state)
+{
+    char path[512];
+    struct hc_cache *c;
+    struct hc_conf conf;
+    struct origin o;
+    struct hc_stats st;
+    enum hc_source src;
+    size_t eoff, elen;
+    char key[32];
+
+    t_path(path, sizeof(path), "range");
+    origin_start(&o, false);
+    o.len = BS - 1000;  /* a tail shorter than the block */
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    for (unsigned id = 0; id < 4; id++)
+        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS - 1000), 0);
+    assert_int_equal(hc_flush(c), 0);
+    /* A memory hit: the whole block. */
+    assert_int_equal(range_id(c, &o, 0, 0, 5000, 100, &src, &eoff, &elen), 0);
+    assert_true(src == HC_SRC_MEMORY && eoff == 0 && elen == BS - 1000);
+    hc_destroy(c);
+
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(range_id(c, &o, 1, 0, 5000, 100, &src, &eoff, &elen), 0);
+        assert_true(src == HC_SRC_DISK && eoff == 4096 && elen == 4096);
+        /* straddling two chunks; then the block's tail */
+        assert_int_equal(range_id(c, &o, 1, 0, 8000, 300, &src, &eoff, &elen), 0);
+        assert_true(src == HC_SRC_DISK && eoff == 4096 && elen == 8192);
+        assert_int_equal(range_id(c, &o, 1, 0, BS - 1500, 4000, &src, &eoff, &elen), 0);
+        assert_true(src == HC_SRC_DISK && eoff == BS - 4096 && elen == 4096 - 1000);
+    }
+    key_of(1, key);
+    assert_null(hc_get(c, key, strlen(key)));  /* never promoted */
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_partial_hits, 6);
+    assert_int_equal(st.disk_hits, 6);
+    assert_int_equal(st.disk_partial_bytes, 4 * 4096 + 4 * 4096 - 2000);
+    assert_int_equal(st.mem_misses, 7); /* and hc_get above */
+    assert_int_equal(st.mem_used, st.write_queue_bytes);  /* nothing held */
+
+    /* More than a quarter of the block: the whole block, promoted. */
+    assert_int_equal(range_id(c, &o, 2, 0, 0, BS / 4 + 1, &src, &eoff, &elen), 0);
+    assert_true(src == HC_SRC_DISK && eoff == 0 && elen == BS - 1000);
+    assert_int_equal(range_id(c, &o, 2, 0, 100, 10, &src, &eoff, &elen), 0);
+    assert_true(src == HC_SRC_MEMORY && eoff == 0);
+    /* A miss: the origin, the whole block; NO_ORIGIN misses. */
+    assert_int_equal(range_id(c, &o, 9, 0, 100, 10, &src, &eoff, &elen), 0);
+    assert_true(src == HC_SRC_ORIGIN && eoff == 0 && elen == BS - 1000);
+    assert_int_equal(range_id(c, &o, 10, HC_FETCH_NO_ORIGIN, 100, 10, &src, &eoff, &elen),
+                     -ENOENT);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_partial_hits, 6);
+    assert_int_equal(st.origin_fetches, 1); /* since the remount */
+    hc_destroy(c);
+
+    /* Compressed on the device (the test pattern compresses): a whole read, promoted. */
+    unlink(path);
+    conf = disk_conf(path, HC_WRITE_ON_INSERT, 8u << 20);
+    conf.compression = true;
+    c = disk_cache_conf(&conf);
+    assert_int_equal(fetch_id(c, &o, 3, 0, &src, BS - 1000), 0);
+    assert_int_equal(hc_flush(c), 0);
+    hc_destroy(c);
+    c = disk_cache_conf(&conf);
+    assert_int_equal(range_id(c, &o, 3, 0, 5000, 100, &src, &eoff, &elen), 0);
+    assert_true(src == HC_SRC_DISK && eoff == 0 && elen == BS - 1000);
+    assert_int_equal(range_id(c, &o, 3, 0, 5000, 100, &src, &eoff, &elen), 0);
+    assert_true(src == HC_SRC_MEMORY);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_partial_hits, 0);
+    assert_int_equal(st.compressed_blocks, 0);  /* (counted by the process that wrote it) */
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
 /* HC_FETCH_IF_ABSENT: -EEXIST without a read when the key is in memory, on the disk or in
  * flight; otherwise an ordinary (prefetch) fetch. */
 static void test_if_absent(void **state)
@@ -1204,6 +1311,7 @@ int main(void)
         cmocka_unit_test(test_disk_working_set_fits),
         cmocka_unit_test(test_disk_hit_promoted_once),
         cmocka_unit_test(test_if_absent),
+        cmocka_unit_test(test_fetch_range),
         cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
