@@ -18,7 +18,6 @@ set -uo pipefail
 
 FS_MOUNTS=()
 FS_PIDS=()     # daemons fs_mount started and nobody reaped yet
-FS_KILLED=()   # daemons the test killed on purpose (fs_kill9)
 FS_WATCHDOG=
 FS_DUMPER=     # the watchdog's own PID, inside the watchdog
 
@@ -41,7 +40,6 @@ fs_forget_pid() {
 fs_kill9() {
   kill -9 "$1" 2>/dev/null
   wait "$1" 2>/dev/null
-  FS_KILLED+=("$1")
   fs_forget_pid "$1"
 }
 
@@ -117,7 +115,9 @@ fs_watchdog_start() {
     sleep "$secs" </dev/null >/dev/null 2>&1 # no pipe of ctest's held if left behind
     fs_log "WATCHDOG: still running after $secs s (ctest kills it at $((secs + 30)) s)"
     fs_dump_stacks "watchdog after $secs s"
-    # TERM first: the shell runs its trap as soon as the step it waits for is gone
+    # TERM first: the shell runs its trap as soon as the step it waits for is gone (the
+    # trap lets this finish: see fs_watchdog_stop)
+    : >"$T/.watchdog-fired"
     kill -TERM $$ 2>/dev/null
     for p in $(fs_procs | sort -un); do
       case "$(readlink "/proc/$p/exe" 2>/dev/null)" in "$BIN"/tierfs) continue ;; esac
@@ -130,6 +130,12 @@ fs_watchdog_start() {
 fs_watchdog_stop() {
   [ -n "$FS_WATCHDOG" ] || return 0
   local kids
+  if [ -e "$T/.watchdog-fired" ]; then
+    wait "$FS_WATCHDOG" 2>/dev/null # it is killing the stuck steps: let it finish
+    fs_log "FAIL: the test hung; the watchdog stopped it (stacks above)"
+    FS_WATCHDOG=
+    return 0
+  fi
   kids=$(pgrep -P "$FS_WATCHDOG")
   kill "$FS_WATCHDOG" 2>/dev/null
   # shellcheck disable=SC2086
