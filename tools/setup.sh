@@ -35,8 +35,9 @@ fi
 # Build: compiler, CMake, pkg-config modules checked by CMakeLists.txt, FUSE runtime.
 BUILD_PKGS=(cmake gcc make pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev libxml2-dev
             libssl-dev liburing-dev liblz4-dev libcmocka-dev libmicrohttpd-dev)
-# Test S3 server (tests/s3server): single-node Ceph with radosgw; uuidgen; clients.
-SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps)
+# Test S3 server (tests/s3server): single-node Ceph with radosgw; uuidgen; clients; gdb for
+# the stacks tests/integration/fs_lib.sh's watchdog writes when a test hangs.
+SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps gdb)
 BENCH_PKGS=(fio s3fs rclone awscli gnuplot-nox)
 
 want=("${BUILD_PKGS[@]}" "${SERVER_PKGS[@]}")

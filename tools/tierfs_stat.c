@@ -165,11 +165,12 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
 static void stat_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: %s [-w|--watch] [-i|--interval SECONDS] [--json] MOUNTPOINT\n"
+            "Usage: %s [-w|--watch] [-i|--interval SECONDS] [-n|--count N] [--json] MOUNTPOINT\n"
             "Show the cache hit ratios, S3 requests and bytes, memory and disk use and open\n"
             "files of the tierfs mounted on MOUNTPOINT (read from its %s xattr).\n"
             "  -w, --watch        refresh every interval (default 1 s) until interrupted\n"
             "  -i, --interval S   seconds between refreshes with --watch\n"
+            "  -n, --count N      with --watch: stop after N samples (default: until interrupted)\n"
             "  --json             print the daemon's JSON as it is\n"
             "  -h, --help         this help\n",
             STAT_PROG, STAT_XATTR);
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
     const char *mnt = NULL;
     bool watch = false, json = false;
     double interval = 1.0;
+    unsigned long count = 0; /* samples --watch prints; 0 = until a signal */
     struct stat_snap cur = {0}, prev = {0};
 
     for (int i = 1; i < argc; i++) {
@@ -204,6 +206,14 @@ int main(int argc, char **argv)
             interval = i + 1 < argc ? strtod(argv[++i], &end) : 0;
             if (interval < 0.1 || interval > 3600 || *end) {
                 fprintf(stderr, "%s: --interval needs seconds from 0.1 to 3600\n", STAT_PROG);
+                return 2;
+            }
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--count")) {
+            char *end = NULL;
+            count = i + 1 < argc ? strtoul(argv[++i], &end, 10) : 0;
+            if (count < 1 || count > 1000000 || !end || *end) {
+                fprintf(stderr, "%s: --count needs a number of samples from 1 to 1000000\n",
+                        STAT_PROG);
                 return 2;
             }
         } else if (a[0] == '-' || mnt) {
@@ -232,7 +242,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, stat_on_signal);
     bool tty = isatty(STDOUT_FILENO);
     int ret = 0;
-    for (;;) {
+    for (unsigned long n = 1;; n++) {
         if (tty)
             fputs("\033[H\033[2J", stdout); /* home, clear: one screen that refreshes */
         else
@@ -242,6 +252,8 @@ int main(int argc, char **argv)
         else
             stat_print(stdout, &cur, prev.json ? &prev : NULL);
         fflush(stdout);
+        if (count && n >= count)
+            break;
         struct timespec ts = {(time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9)};
         while (!stat_stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;

@@ -43,13 +43,12 @@ for i in $(seq 1 "$N"); do
   "$TESTBIN/test_rel_reader" -p 8 -d 30 -s "$i" -m 600000 -D -e "$M/p$i" "$T/src/p$i" >"$T/r.out" 2>&1 &
   rpid=$!
   sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.5 + (r % 200) / 100 }')"
-  kill -9 "$FS_PID"
+  fs_kill9 "$FS_PID"
   wait "$rpid"
   rc=$?
   # the readers saw ENOTCONN/ECONNABORTED after the kill: that ends them, not wrong bytes
   grep -q "wrong bytes" "$T/r.out" && { cat "$T/r.out" >&2; fail "crash $i: wrong bytes before the kill"; }
   fs_log "crash $i: killed after $(head -n 1 "$T/r.out" | cut -c1-120) (reader status $rc)"
-  wait "$FS_PID" 2>/dev/null
   dead_umount
 done
 

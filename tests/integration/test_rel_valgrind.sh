@@ -50,13 +50,13 @@ vg_check() { # vg_check N: the valgrind verdict
 }
 
 vg_mount 1
-timeout 300 bash -c "$(declare -f rel_cmp_all); rel_cmp_all '$T/src' '$M'" || fail "cold read under valgrind"
+timeout -k 10 300 bash -c "$(declare -f rel_cmp_all); rel_cmp_all '$T/src' '$M'" || fail "cold read under valgrind"
 rel_read "under valgrind" -p 4 -n 30 -s 3 -m 200000 -D "$M" "$T/src"
 ls -lR "$M" >/dev/null || fail "ls -lR"
 fs_umount "$M" "$FS_PID"
 vg_check 1
 vg_mount 2
-timeout 300 bash -c "$(declare -f rel_cmp_all); rel_cmp_all '$T/src' '$M'" || fail "read after the remount under valgrind"
+timeout -k 10 300 bash -c "$(declare -f rel_cmp_all); rel_cmp_all '$T/src' '$M'" || fail "read after the remount under valgrind"
 fs_umount "$M" "$FS_PID"
 vg_check 2
 fs_log "PASS"

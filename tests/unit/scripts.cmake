@@ -1,0 +1,4 @@
+# tests/unit/scripts.cmake: rules for the test scripts themselves (issue #7:
+# tests/unit/check_test_scripts.sh).
+add_test(NAME check_test_scripts COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/check_test_scripts.sh)
+set_tests_properties(check_test_scripts PROPERTIES LABELS unit TIMEOUT 60)
