@@ -84,7 +84,7 @@ try_mount() {
   local t0 out
   mkdir -p "$M"
   t0=$(now_ms)
-  out=$(timeout 30 "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -f -o "$SOPTS,connect_timeout=$1" 2>&1) &&
+  out=$(timeout -k 5 30 "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -f -o "$SOPTS,connect_timeout=$1" 2>&1) &&
     fail "mount through a silent endpoint succeeded"
   EL=$(($(now_ms) - t0))
   fs_is_mounted "$M" && fail "connect_timeout=$1: left a mount behind"
