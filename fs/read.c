@@ -64,7 +64,7 @@
  * held for the reader; no staging copy): one reader may take at most this fraction, so
  * the rest of the tier keeps its hot blocks and blocks it prefetched are not evicted for
  * the next ones before it gets to them. With the default mem_cache_size (256 MiB, about
- * 158 MiB of it for the tier and flights) that is ~79 MiB: the default 64 MiB window,
+ * 159 MiB of it for the tier and flights) that is ~79 MiB: the default 64 MiB window,
  * eight 8 MiB GETs in flight. */
 #define FS_PF_BUDGET_SHARE 2
 
