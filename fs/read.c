@@ -35,10 +35,12 @@
  * whole GET ends. A flight that has to wait for memory (the budget is pinned) ends the
  * group; its fetcher, when it runs later, GETs that block alone, and the window is
  * halved. IF_ABSENT makes blocks that are cached (memory, disk index) or already in
- * flight cost no disk read and split the group; those are read ahead from the cache
- * instead (HC_FETCH_NO_ORIGIN | HC_FETCH_PREFETCH): a warm sequential reader whose blocks
- * are on the disk tier finds them already read, many disk reads in flight instead of one
- * synchronous read per kernel read-ahead request. Every prefetched block is held for the
+ * flight cost no disk read and split the group; those on the disk tier only are read
+ * ahead from it instead (HC_FETCH_NO_ORIGIN | HC_FETCH_PREFETCH | HC_FETCH_NOT_IN_MEM),
+ * up to FS_PF_DISK_AHEAD ahead of the reader (the issue stops at the first cached block
+ * past that and resumes there on a later read): a warm sequential reader finds its
+ * blocks already read, several disk reads in flight instead of one synchronous read per
+ * kernel read-ahead request. Every prefetched block is held for the
  * reader (ra_held) until it has passed it, so the memory tier cannot evict it first; a
  * disk hit only a prefetch asked for is not promoted to the memory tier (the held
  * reference alone keeps it, charged to the budget).
@@ -67,6 +69,10 @@
  * 159 MiB of it for the tier and flights) that is ~79 MiB: the default 64 MiB window,
  * eight 8 MiB GETs in flight. */
 #define FS_PF_BUDGET_SHARE 2
+/* Blocks on the disk tier are read ahead this far ahead of the reader (at least two
+ * blocks): enough disk reads in flight to keep the disk busy (it does ~1 GB/s of 1 MiB
+ * reads at any queue depth), without pinning a whole window of memory for them. */
+#define FS_PF_DISK_AHEAD (8ull << 20)
 
 struct fs_handle {
     int refs;                  /* atomic: the open, in-flight reads, GETs, prefetches */
@@ -566,7 +572,7 @@ static void fs_pf_group_submit(struct fs_pf_group *g)
     fs_pf_group_put(g);
 }
 
-/* Read-ahead of a block that is cached but perhaps not in memory. */
+/* Read-ahead of a block that is cached on the disk tier. */
 struct fs_pf_near {
     struct fs_handle *fh;      /* a reference */
     uint64_t gen, blk;
@@ -590,12 +596,15 @@ static void fs_pf_near_done(int result, struct hc_entry *e, enum hc_source src, 
 
 /*
  * Hold block @blk, which hc_fetch(IF_ABSENT) says is cached or in flight, for the
- * reader: from memory at once, or read from the disk tier now, so that a warm
- * sequential reader finds its blocks already read instead of paying one synchronous
- * disk read per block (the window keeps many in flight). NO_ORIGIN: a block that is not
- * there after all (or is being fetched from S3) is left to the reader. PREFETCH: a disk
- * hit only prefetchers asked for is not promoted to the memory tier; the reference held
- * here keeps it (charged to the budget) until the reader has passed it.
+ * reader when it is on the disk tier only: read it now, so that a warm sequential
+ * reader finds its blocks already read instead of paying one synchronous disk read per
+ * block (the window keeps many in flight). NOT_IN_MEM: a block in memory is left alone
+ * (no hit counted, and the policy does not see a scan touch it twice). NO_ORIGIN: a
+ * block that is not there after all (or is being fetched from S3) is left to the
+ * reader. PREFETCH: a disk hit only prefetchers asked for is not promoted to the memory
+ * tier; the reference held here keeps it (charged to the budget) until the reader has
+ * passed it.
+ * @return true when the cache took the fetch.
  */
 static bool fs_pf_near(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64_t blk,
                        const void *key, size_t klen)
@@ -606,7 +615,8 @@ static bool fs_pf_near(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64
         return false;
     *nr = (struct fs_pf_near){.fh = fh, .gen = gen, .blk = blk};
     fs_handle_get(fh);
-    if (hc_fetch(fs->cache, key, klen, HC_FETCH_NO_ORIGIN | HC_FETCH_PREFETCH, NULL, NULL,
+    if (hc_fetch(fs->cache, key, klen,
+                 HC_FETCH_NO_ORIGIN | HC_FETCH_PREFETCH | HC_FETCH_NOT_IN_MEM, NULL, NULL,
                  fs_pf_near_done, nr) != 0) {
         fs_handle_put(fh);
         free(nr);
@@ -632,12 +642,14 @@ static bool fs_pf_is_held(struct fs_handle *fh, uint64_t blk)
 /*
  * Prefetch blocks [first, first + n): consecutive blocks that are nowhere in the cache
  * go in groups of at most conf.prefetch_max_request, one GET each; blocks that are
- * cached are read ahead from the cache (fs_pf_near).
- * @return blocks the cache accepted; *stopped_at the first block not handled when
- * memory ran out (a flight had to wait for the budget), else first + n.
+ * cached are read ahead from the disk tier (fs_pf_near) below block @disk_end only; at
+ * the first one past it the issue stops, to resume from there on a later read.
+ * @return blocks the cache accepted; *stopped_at the first block not handled (else
+ * first + n), *nomem whether it stopped because memory ran out (a flight had to wait
+ * for the budget).
  */
 static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64_t first,
-                            uint64_t n, uint64_t *stopped_at)
+                            uint64_t n, uint64_t disk_end, uint64_t *stopped_at, bool *nomem)
 {
     uint64_t bs = fs->conf->block_size;
     unsigned per = (unsigned)CMN_MAX(fs->conf->prefetch_max_request / bs, 1);
@@ -646,6 +658,7 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, u
     uint64_t accepted = 0, b;
     bool parked;
 
+    *nomem = true; /* every early break but one below is for want of memory */
     for (b = first; b < first + n; b++) {
         size_t klen = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
         if (!klen)
@@ -664,6 +677,10 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, u
             /* Cached, in flight or no memory: the group ends before this block; an
              * empty one moves on to the next block. */
             __atomic_sub_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+            if (rc == -EEXIST && b >= disk_end) {
+                *nomem = false; /* a cached block too far ahead to read from disk yet */
+                break;
+            }
             if (rc == -EEXIST && !fs_pf_is_held(fh, b) && fs_pf_near(fs, fh, gen, b, key, klen))
                 accepted++;
             if (g->n == 0) {
@@ -709,7 +726,8 @@ static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint6
                                   hc_mem_budget(fs->cache) / FS_PF_BUDGET_SHARE);
     uint64_t nblocks = (fh->size + bs - 1) / bs;
     uint64_t back = fs_pf_back(fs);
-    uint64_t start, target, chunk, got, stop, gen, floor;
+    uint64_t start, target, chunk, got, stop, gen, floor, disk_end;
+    bool nomem;
 
     if (fs->conf->prefetch == 0)
         return;
@@ -770,17 +788,20 @@ static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint6
     }
     fh->ra_issued = target;
     gen = fh->ra_gen;
+    disk_end = (fh->ra_next + CMN_MAX(FS_PF_DISK_AHEAD, 2 * bs) + bs - 1) / bs;
     pthread_mutex_unlock(&fh->ra_lock);
 
-    got = fs_pf_issue(fs, fh, gen, start, target - start, &stop);
+    got = fs_pf_issue(fs, fh, gen, start, target - start, disk_end, &stop, &nomem);
     __atomic_add_fetch(&fs->prefetch_issued, got, __ATOMIC_RELAXED);
     pthread_mutex_lock(&fh->ra_lock);
     if (stop < target && gen == fh->ra_gen) {
-        /* A flight waited for memory: the budget is pinned by readers and flights. Back off. */
         if (fh->ra_issued == target)
             fh->ra_issued = stop;
-        fh->ra_window = CMN_MAX(fh->ra_window / 2, CMN_MIN(2 * bs, max_window));
-        fh->ra_grow_at = fh->ra_next + fh->ra_window;
+        if (nomem) {
+            /* A flight waited for memory: the budget is pinned by readers and flights. */
+            fh->ra_window = CMN_MAX(fh->ra_window / 2, CMN_MIN(2 * bs, max_window));
+            fh->ra_grow_at = fh->ra_next + fh->ra_window;
+        }
     }
     pthread_mutex_unlock(&fh->ra_lock);
 }
