@@ -761,9 +761,11 @@ static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint6
         return;
     }
     if (!fh->ra_held) {
-        /* Room for every block from the floor to the end of the largest window. */
+        /* Room for every block from the floor to the end of the largest window, or for
+         * every block of a small file (no two of them share a slot then either). */
         uint64_t n = 4;
-        while (n < (max_window + back + fs->conf->prefetch_max_request) / bs + 4)
+        while (n < CMN_MIN((max_window + back + fs->conf->prefetch_max_request) / bs + 4,
+                           nblocks))
             n *= 2;
         fh->ra_held = calloc(n, sizeof(*fh->ra_held));
         fh->ra_held_mask = fh->ra_held ? n - 1 : 0;
