@@ -12,7 +12,8 @@
  * the DNS cache, so keep-alive connections are reused across requests; the multi also caps
  * connections (CURLMOPT_MAX_TOTAL_CONNECTIONS / MAX_HOST_CONNECTIONS) and queues the rest.
  *
- * GET bodies are written straight into req->buf. A body that would not fit, or whose length
+ * GET bodies are written straight into req->buf, or scattered over req->iov (a multi-block
+ * read landing in the cache's block buffers). A body that would not fit, or whose length
  * disagrees with Content-Length / Content-Range, fails the request with -EIO: never partial
  * data as success. Errors are parsed from the S3 error XML and mapped by errmap.c.
  *
