@@ -199,6 +199,7 @@ struct fs {
     uint64_t prefetch_issued;       /* read.c: blocks prefetch handed to the cache */
     uint64_t prefetch_used;         /* read.c: prefetched blocks a read then found */
     uint64_t prefetch_wasted;       /* read.c: prefetched blocks dropped unread */
+    uint64_t prefetch_disk;         /* read.c: of those issued, read ahead from the disk tier */
 };
 
 /* ---- ns.c ---- */

@@ -214,7 +214,7 @@ int fs_metrics_wrap_store(struct fs_metrics *m, struct objstore *inner, struct o
 struct fs_snap {
     struct hc_stats hc;
     struct objstore_stats os;
-    uint64_t open_files, pf_issued, pf_used, pf_wasted;
+    uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_disk;
 };
 
 static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
@@ -228,6 +228,7 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
     sn->pf_issued = fs_get(&fs->prefetch_issued);
     sn->pf_used = fs_get(&fs->prefetch_used);
     sn->pf_wasted = fs_get(&fs->prefetch_wasted);
+    sn->pf_disk = fs_get(&fs->prefetch_disk);
 }
 
 static void fs_prom_head(FILE *f, const char *name, const char *type, const char *help)
@@ -405,6 +406,8 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
                 "prefetched blocks a read then used", sn.pf_used);
     fs_prom_one(f, "tierfs_prefetch_wasted_total", "counter",
                 "prefetched blocks dropped before any read used them", sn.pf_wasted);
+    fs_prom_one(f, "tierfs_prefetch_disk_total", "counter",
+                "prefetched blocks read ahead from the disk tier", sn.pf_disk);
     fs_prom_one(f, "tierfs_open_files", "gauge", "open file handles", sn.open_files);
     return fs_render_close(f, out, len);
 }
@@ -496,7 +499,8 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "fuse_read_ns_sum", fs_get(&m->fuse_read.sum_ns), false);
     fs_json_u(f, "prefetch_issued", sn.pf_issued, false);
     fs_json_u(f, "prefetch_used", sn.pf_used, false);
-    fs_json_u(f, "prefetch_wasted", sn.pf_wasted, true);
+    fs_json_u(f, "prefetch_wasted", sn.pf_wasted, false);
+    fs_json_u(f, "prefetch_disk", sn.pf_disk, true);
     fputs("}\n", f);
     return fs_render_close(f, out, len);
 }

@@ -51,7 +51,8 @@
  *
  * Prefetchers skip what is cached: HC_FETCH_IF_ABSENT returns -EEXIST without a flight
  * when the key is in memory, in the disk index or in flight (no disk read for a block
- * already there). A fetcher that reads several blocks in one request stages them in a
+ * already there); HC_FETCH_NOT_IN_MEM only when it is in memory (a read-ahead of
+ * disk-resident blocks that neither counts a hit nor lets the policy see the others). A fetcher that reads several blocks in one request stages them in a
  * buffer it charges with hc_reserve(), so its memory is in the budget too.
  *
  * INVARIANTS
@@ -454,6 +455,9 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
         if (hc_mem_contains(c->mem, hash, key, klen) ||
             (c->disk && hc_disk_may_contain(c->disk, hash)))
             return -EEXIST;
+    } else if (flags & HC_FETCH_NOT_IN_MEM) {
+        if (hc_mem_contains(c->mem, hash, key, klen))
+            return -EEXIST;
     } else {
         e = hc_mem_lookup(c->mem, hash, key, klen);
         if (e) {
@@ -497,7 +501,7 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
     /* A flight for this key may have finished between the lookup above and the lock:
      * it placed the value before leaving the table, so look again (under the lock, so
      * no new flight can finish in between). */
-    if (flags & HC_FETCH_IF_ABSENT) {
+    if (flags & (HC_FETCH_IF_ABSENT | HC_FETCH_NOT_IN_MEM)) {
         if (hc_mem_contains(c->mem, hash, key, klen)) {
             pthread_mutex_unlock(&s->lock);
             return -EEXIST;

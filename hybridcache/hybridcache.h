@@ -151,6 +151,9 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
                                    maybe on the disk (its index has the hash) or already being
                                    fetched, hc_fetch returns -EEXIST at once (done is not
                                    called); no disk read, no hit counted */
+#define HC_FETCH_NOT_IN_MEM 0x8 /* read ahead only what memory lacks: a key in the memory tier
+                                   returns -EEXIST at once (done is not called; no hit
+                                   counted, the policy does not see it); else as without */
 
 /*
  * Look @key up in memory, then disk, then call @fetcher; single-flight per key.

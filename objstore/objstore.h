@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct objstore;
 
@@ -105,6 +106,11 @@ struct objstore_req {
     const char *if_match;           /* NULL or an ETag (with quotes) */
     void *buf;                      /* where the body goes; caller-owned (PUT: the body, len bytes) */
     size_t buf_cap;                 /* capacity of buf; a longer body is an error (-EIO) */
+    /* GET only, instead of buf: the body is scattered over iov[0, iovcnt) in order, so a
+     * multi-block read lands in the blocks' own buffers (no staging copy). buf must be
+     * NULL and buf_cap the sum of the iov_len. Caller-owned until done, like buf. */
+    const struct iovec *iov;
+    unsigned iovcnt;
     unsigned flags;                 /* OBJSTORE_GET_* */
     objstore_progress_fn progress;  /* optional */
     /* LIST */

@@ -65,6 +65,7 @@ struct rt_ctx {
     uint64_t t0_ns;
     uint64_t due_ms;
     struct rt_ctx *next;            /* timer list, protected by rt->lock */
+    struct iovec iov[];             /* a scattered GET: the user's iov from got onwards */
 };
 
 static void rt_done(struct objstore_req *inner);
@@ -92,6 +93,20 @@ static int rt_send(struct rt_ctx *ctx)
     in->if_match = u->if_match ? u->if_match : (ctx->etag[0] ? ctx->etag : NULL);
     in->buf = u->buf ? (char *)u->buf + ctx->got : NULL;
     in->buf_cap = u->buf_cap - ctx->got;
+    if (u->op == OBJSTORE_OP_GET && u->iov) {
+        /* Resume inside the scatter list: drop the segments (and the part of one) that
+         * earlier attempts filled. A retry only resumes with bytes left, so n >= 1. */
+        size_t skip = ctx->got;
+        unsigned i = 0, n = 0;
+        while (i < u->iovcnt && skip >= u->iov[i].iov_len)
+            skip -= u->iov[i++].iov_len;
+        for (; i < u->iovcnt; i++, n++, skip = 0) {
+            ctx->iov[n].iov_base = (char *)u->iov[i].iov_base + skip;
+            ctx->iov[n].iov_len = u->iov[i].iov_len - skip;
+        }
+        in->iov = ctx->iov;
+        in->iovcnt = n;
+    }
     if (u->op == OBJSTORE_OP_PUT) {
         in->len = u->len;
         in->buf_cap = u->buf_cap;
@@ -231,7 +246,8 @@ static void *rt_timer_main(void *arg)
 static int rt_submit(struct objstore *os, struct objstore_req *req)
 {
     struct rt_store *rt = (struct rt_store *)os;
-    struct rt_ctx *ctx = calloc(1, sizeof(*ctx));
+    size_t niov = req->op == OBJSTORE_OP_GET && req->iov ? req->iovcnt : 0;
+    struct rt_ctx *ctx = calloc(1, sizeof(*ctx) + niov * sizeof(ctx->iov[0]));
     if (!ctx)
         return -ENOMEM;
     ctx->rt = rt;

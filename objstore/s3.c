@@ -12,7 +12,8 @@
  * the DNS cache, so keep-alive connections are reused across requests; the multi also caps
  * connections (CURLMOPT_MAX_TOTAL_CONNECTIONS / MAX_HOST_CONNECTIONS) and queues the rest.
  *
- * GET bodies are written straight into req->buf. A body that would not fit, or whose length
+ * GET bodies are written straight into req->buf, or scattered over req->iov (a multi-block
+ * read landing in the cache's block buffers). A body that would not fit, or whose length
  * disagrees with Content-Length / Content-Range, fails the request with -EIO: never partial
  * data as success. Errors are parsed from the S3 error XML and mapped by errmap.c.
  *
@@ -62,7 +63,9 @@ struct os3_xfer {
     char etag[OBJSTORE_ETAG_MAX];
     int64_t mtime;
     /* body */
-    size_t got;                     /* GET bytes in req->buf */
+    size_t got;                     /* GET bytes in req->buf (or req->iov) */
+    unsigned iov_i;                 /* GET with req->iov: the segment got ends in */
+    size_t iov_off;                 /* and the bytes of it already filled */
     bool overflow;                  /* GET body longer than req->buf_cap */
     bool body_too_big;              /* listing body past OS3_LISTBODY_MAX */
     char *body;                     /* LIST body or error body */
@@ -211,6 +214,27 @@ static bool os3_status_ok(int status)
     return status >= 200 && status < 300;
 }
 
+/* Copy @len body bytes to where req->iov says byte x->got goes (the caller checked that
+ * they fit in buf_cap, the sum of the segments). */
+static void os3_scatter(struct os3_xfer *x, const char *data, size_t len)
+{
+    const struct iovec *iov = x->req->iov;
+
+    while (len > 0) {
+        size_t k;
+        if (x->iov_off == iov[x->iov_i].iov_len) {
+            x->iov_i++;
+            x->iov_off = 0;
+            continue;
+        }
+        k = CMN_MIN(len, iov[x->iov_i].iov_len - x->iov_off);
+        memcpy((char *)iov[x->iov_i].iov_base + x->iov_off, data, k);
+        x->iov_off += k;
+        data += k;
+        len -= k;
+    }
+}
+
 static size_t os3_write_cb(char *data, size_t size, size_t n, void *arg)
 {
     struct os3_xfer *x = arg;
@@ -225,7 +249,10 @@ static size_t os3_write_cb(char *data, size_t size, size_t n, void *arg)
             x->overflow = true;
             return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
         }
-        memcpy((char *)req->buf + x->got, data, len);
+        if (req->iov)
+            os3_scatter(x, data, len);
+        else
+            memcpy((char *)req->buf + x->got, data, len);
         x->got += len;
         if (req->progress)
             req->progress(req, x->got);

@@ -22,8 +22,17 @@ static int os3_check_req(const struct objstore_req *req)
     if (req->op != OBJSTORE_OP_LIST && (!req->key || !req->key[0]))
         return -EINVAL;
     if (req->op == OBJSTORE_OP_GET) {
-        if (req->buf_cap && !req->buf)
+        if (req->iov) {
+            size_t sum = 0;
+            if (req->buf || req->iovcnt == 0)
+                return -EINVAL;
+            for (unsigned i = 0; i < req->iovcnt; i++)
+                sum += req->iov[i].iov_len;
+            if (sum != req->buf_cap)
+                return -EINVAL;
+        } else if (req->buf_cap && !req->buf) {
             return -EINVAL;
+        }
         /* A body may be as long as len, so the buffer must hold it. */
         if (req->len > req->buf_cap)
             return -EINVAL;

@@ -5,8 +5,9 @@
 # One command: starts the local S3 server (tests/s3server) behind the shaping proxy
 # (default 30 ms time to first byte, 80 MB/s per response), seeds the data set, then mounts
 # each filesystem against that same server in turn and runs the workloads on it, resetting
-# the proxy counters before every measured case. Also measures the two ceilings: parallel
-# ranged GETs straight at the proxy (network) and tierfs-fuse-null (FUSE).
+# the proxy counters before every measured case. Also measures the ceilings: parallel
+# ranged GETs straight at the proxy (network), tierfs-fuse-null (FUSE) and fio on the
+# cache's filesystem (disk: the ceiling of warm reads).
 #
 #   bash tools/bench_peers.sh [--quick] [--only tierfs,s3fs,rclone] [--workloads LIST]
 #                             [--out DIR] [--build DIR] [--server-env FILE]
@@ -23,6 +24,8 @@
 #   net    the network ceiling: one object pulled with N parallel ranged GETs
 #          (tierfs-bench-objstore when built, else curl --aws-sigv4)
 #   null   the FUSE ceiling: seq, rand and conc on tierfs-fuse-null
+#   disk   the disk ceiling of warm reads: fio, 1 MiB O_DIRECT sequential reads (libaio,
+#          4 in flight) of a seq-sized file on the filesystem that holds the caches
 # --quick: small sizes for a smoke run (64 MiB files, 100 small files, 500 listed objects).
 # --server-env FILE: use a server already started with tests/s3server/start.sh FILE
 #   (data seeded by an earlier run with the same sizes is reused; the server is left up).
@@ -37,7 +40,7 @@ CMDLINE="bash tools/bench_peers.sh $*"
 
 QUICK=0
 ONLY=tierfs,s3fs,rclone
-WORKLOADS=seq,rand,conc,small,meta,net,null
+WORKLOADS=seq,rand,conc,small,meta,net,null,disk
 OUT=
 BUILD=$ROOT/build
 SERVER_ENV=
@@ -57,7 +60,7 @@ while [ $# -gt 0 ]; do
     --server-env) SERVER_ENV=${2:?--server-env needs a file}; shift ;;
     --ttfb-ms) TTFB_MS=${2:?}; shift ;;
     --bandwidth) BANDWIDTH=${2:?}; shift ;;
-    -h|--help) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
   shift
@@ -66,8 +69,8 @@ for s in ${ONLY//,/ }; do
   case "$s" in tierfs|s3fs|rclone) ;; *) die "--only: unknown system '$s' (tierfs|s3fs|rclone)" ;; esac
 done
 for w in ${WORKLOADS//,/ }; do
-  case "$w" in seq|rand|conc|small|meta|net|null) ;;
-    *) die "--workloads: unknown workload '$w' (seq,rand,conc,small,meta,net,null)" ;; esac
+  case "$w" in seq|rand|conc|small|meta|net|null|disk) ;;
+    *) die "--workloads: unknown workload '$w' (seq,rand,conc,small,meta,net,null,disk)" ;; esac
 done
 [[ "$TTFB_MS" =~ ^[0-9]+$ ]] || die "--ttfb-ms: expected a number of milliseconds"
 [[ "$BANDWIDTH" =~ ^[0-9]+$ ]] || die "--bandwidth: expected bytes per second (0 = unlimited)"
@@ -569,6 +572,33 @@ bench_net() {
   done
 }
 
+# fio_disk FILE: 1 MiB O_DIRECT sequential reads of FILE; "BYTES IOPS BW" to $RES.
+fio_disk() {
+  local out=$WORK/fio.json
+  fio --name=disk --filename="$1" --readonly --rw=read --bs=1M --direct=1 --ioengine=libaio \
+    --iodepth=4 --output-format=json --output="$out" || return 1
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).jobs[0].read;
+    console.log(`${r.io_bytes} ${r.iops} ${r.bw_bytes}`);' "$out" >"$RES"
+}
+export -f fio_disk
+
+# The disk ceiling: what a warm read from the disk tier can reach on this machine (the
+# cache files live under $WORK/cache, so the file read here does too).
+bench_disk() {
+  local f=$WORK/cache/disk-ceiling.bin
+  say "=== disk ceiling (fio, 1 MiB O_DIRECT sequential reads)"
+  mkdir -p "$WORK/cache"
+  if fio --name=layout --filename="$f" --rw=write --bs=1M --direct=1 --size="$SEQ_SIZE" \
+      --output=/dev/null >>"$LOG" 2>&1; then
+    DPID=
+    run_case disk seq "read-1M-direct" "$SEQ_SIZE" fio_disk "$f"
+  else
+    say "cannot write $f for the disk ceiling (see $LOG)"
+  fi
+  rm -f "$f"
+}
+
 # ---------------------------------------------------------------- run
 say "output: $OUT (log: $LOG)"
 unshape
@@ -580,6 +610,7 @@ for sys in tierfs s3fs rclone; do
 done
 has null && bench_null
 has net && bench_net
+has disk && bench_disk
 unshape
 T_TOTAL=$(elapsed "$T_START" | xargs printf '%.0f')
 
@@ -611,7 +642,7 @@ T_TOTAL=$(elapsed "$T_START" | xargs printf '%.0f')
 } >"$OUT/results.md"
 
 # Chart data: one row per throughput case, one column per system ("-" = not run).
-SYSTEMS="tierfs s3fs rclone fuse-null objstore curl"
+SYSTEMS="tierfs s3fs rclone fuse-null objstore curl disk"
 pivot() { # pivot FILTER_AWK_EXPR COLUMN > file
   awk -F, -v systems="$SYSTEMS" -v col="$2" 'NR > 1 && ('"$1"') {
       k = $2 ":" $3; if (!(k in seen)) { seen[k] = 1; order[++n] = k } v[k, $1] = $col; used[$1] = 1 }

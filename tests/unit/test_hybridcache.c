@@ -1270,6 +1270,45 @@ static void test_if_absent(void **state)
     unlink(path);
 }
 
+/* HC_FETCH_NOT_IN_MEM (the fs's read-ahead from the disk tier): -EEXIST without a hit
+ * for a key in memory; a disk-resident key is read and returned, not promoted when only
+ * a prefetch asked; a key that is nowhere is -ENOENT with NO_ORIGIN. */
+static void test_not_in_mem(void **state)
+{
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct hc_stats st0, st;
+    enum hc_source src;
+    const unsigned ra = HC_FETCH_NO_ORIGIN | HC_FETCH_PREFETCH | HC_FETCH_NOT_IN_MEM;
+    char key[32];
+    int klen = key_of(1, key);
+
+    t_path(path, sizeof(path), "notinmem");
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    assert_int_equal(fetch_id(c, &o, 1, 0, &src, BS), 0);
+    hc_get_stats(c, &st0);
+    assert_int_equal(fetch_id(c, &o, 1, ra, &src, 0), -EEXIST); /* in memory */
+    hc_get_stats(c, &st);
+    assert_int_equal(st.mem_hits, st0.mem_hits);
+    assert_int_equal(hc_flush(c), 0);
+    hc_destroy(c);
+
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    hc_get_stats(c, &st0);
+    assert_int_equal(fetch_id(c, &o, 1, ra, &src, BS), 0); /* on the disk only: read */
+    assert_int_equal(src, HC_SRC_DISK);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_hits, st0.disk_hits + 1);
+    assert_null(hc_get(c, key, (size_t)klen)); /* a prefetch's disk hit: not promoted */
+    assert_int_equal(fetch_id(c, &o, 3, ra, &src, 0), -ENOENT); /* nowhere */
+    assert_int_equal(atomic_load(&o.calls), 1);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
 /* hc_reserve charges the budget (evicting to make room) and refuses what cannot fit. */
 static void test_reserve(void **state)
 {
@@ -1312,6 +1351,7 @@ int main(void)
         cmocka_unit_test(test_disk_hit_promoted_once),
         cmocka_unit_test(test_if_absent),
         cmocka_unit_test(test_fetch_range),
+        cmocka_unit_test(test_not_in_mem),
         cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
