@@ -200,6 +200,12 @@ struct fs {
     uint64_t prefetch_used;         /* read.c: prefetched blocks a read then found */
     uint64_t prefetch_wasted;       /* read.c: prefetched blocks dropped unread */
     uint64_t prefetch_disk;         /* read.c: of those issued, read ahead from the disk tier */
+
+    /* read.c: every open file handle, so the ones whose RELEASE never came (the kernel
+     * sends it asynchronously and may drop it when the mount goes away right after the
+     * last close) are released at unmount instead of leaking their held blocks. */
+    pthread_mutex_t fh_lock;
+    struct fs_handle *fh_open;
 };
 
 /* ---- ns.c ---- */
@@ -276,6 +282,9 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
 void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off);
 /* Drop the open's reference; the handle goes when in-flight reads finish. */
 void fs_read_release(struct fs *fs, struct fs_handle *fh);
+/* After the session loop ended: release every handle still open (RELEASEs the kernel did
+ * not deliver). @return how many there were. */
+unsigned fs_read_release_all(struct fs *fs);
 /* Build the cache key of one block into @buf. @return its length, or 0 if it does not fit. */
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk,
                     void *buf, size_t cap);

@@ -499,6 +499,10 @@ int main(int argc, char **argv)
     ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
     TLOG_N("unmounting %s", mnt);
     fuse_loop_cfg_destroy(lc);
+    unsigned orphans = fs_read_release_all(&fs);
+    if (orphans)
+        TLOG_N("released %u file handle(s) whose RELEASE did not arrive before the unmount",
+               orphans);
 
 out_unmount:
     fuse_session_unmount(se);

@@ -726,6 +726,8 @@ int fs_ns_init(struct fs *fs)
     int rc;
     pthread_mutex_init(&fs->lock, NULL);
     pthread_cond_init(&fs->cond, NULL);
+    pthread_mutex_init(&fs->fh_lock, NULL);
+    fs->fh_open = NULL;
     if ((rc = fs_htab_init(&fs->ino_tab)) != 0)
         goto fail_ino;
     if ((rc = fs_htab_init(&fs->name_tab)) != 0)
@@ -756,6 +758,7 @@ fail_name:
 fail_ino:
     pthread_cond_destroy(&fs->cond);
     pthread_mutex_destroy(&fs->lock);
+    pthread_mutex_destroy(&fs->fh_lock);
     return -ENOMEM;
 }
 
@@ -776,6 +779,7 @@ void fs_ns_fini(struct fs *fs)
     fs->ino_tab.b = fs->name_tab.b = NULL;
     pthread_cond_destroy(&fs->cond);
     pthread_mutex_destroy(&fs->lock);
+    pthread_mutex_destroy(&fs->fh_lock);
 }
 
 int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)

@@ -90,6 +90,7 @@ struct fs_handle {
     uint64_t ra_grow_at;       /* the window doubles when ra_next reaches this */
     uint64_t ra_issued;        /* blocks below this were handed to the prefetcher (run) */
     uint64_t ra_gen;           /* runs so far (and +1 at release): older blocks not held */
+    struct fs_handle *open_prev, *open_next; /* fs->fh_open list, under fs->fh_lock */
     struct fs_pf_held *ra_held; /* prefetched blocks kept for the reader, by block % size */
     uint64_t ra_held_mask;     /* ring size - 1 (a power of two) */
     uint64_t ra_held_low;      /* no block below this is held */
@@ -903,6 +904,12 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh->key = ino->key;
     fh->page_cache = !*direct_io;
     pthread_mutex_init(&fh->ra_lock, NULL);
+    pthread_mutex_lock(&fs->fh_lock);
+    fh->open_next = fs->fh_open;
+    if (fs->fh_open)
+        fs->fh_open->open_prev = fh;
+    fs->fh_open = fh;
+    pthread_mutex_unlock(&fs->fh_lock);
     *out = fh;
     return 0;
 }
@@ -911,6 +918,15 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
 {
     if (!fh)
         return;
+    pthread_mutex_lock(&fs->fh_lock);
+    if (fh->open_prev)
+        fh->open_prev->open_next = fh->open_next;
+    else
+        fs->fh_open = fh->open_next;
+    if (fh->open_next)
+        fh->open_next->open_prev = fh->open_prev;
+    fh->open_prev = fh->open_next = NULL;
+    pthread_mutex_unlock(&fs->fh_lock);
     if (fh->page_cache)
         fs_ns_unpin(fs, fh->ino); /* the kernel issues no more reads on this handle */
     pthread_mutex_lock(&fh->ra_lock);
@@ -918,4 +934,22 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
     fh->ra_gen++; /* prefetches still in flight let their blocks go */
     pthread_mutex_unlock(&fh->ra_lock);
     fs_handle_put(fh);
+}
+
+unsigned fs_read_release_all(struct fs *fs)
+{
+    unsigned n = 0;
+
+    /* No FUSE thread runs any more: the list only shrinks under us (prefetch completions
+     * put references, never unlink), so take the head each time. */
+    for (;;) {
+        pthread_mutex_lock(&fs->fh_lock);
+        struct fs_handle *fh = fs->fh_open;
+        pthread_mutex_unlock(&fs->fh_lock);
+        if (!fh)
+            break;
+        fs_read_release(fs, fh);
+        n++;
+    }
+    return n;
 }
