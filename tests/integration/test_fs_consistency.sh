@@ -15,12 +15,14 @@ M=$T/mnt
 fs_mount "$M" "$S3_BUCKET:/$P" "block_size=64K,metadata_ttl=2,negative_ttl=1,prefetch=0"
 
 coproc CHK { "$TESTBIN/test_fs_check" stale "$M/obj.bin" "$T/v1" "$T/v2"; }
+# bash unsets CHK_PID once the coprocess has ended (it can end before we wait): keep it
+chk_pid=$CHK_PID
 read -r -t 20 line <&"${CHK[0]}" || fail "checker did not open the file"
 [ "$line" = open ] || fail "checker: $line"
 s3put "${P}obj.bin" "$T/v2"
 echo go >&"${CHK[1]}"
 read -r -t 60 result <&"${CHK[0]}" || fail "checker gave no result"
-wait "$CHK_PID" || fail "open handle saw mixed versions: $result"
+wait "$chk_pid" || fail "open handle saw mixed versions: $result"
 fs_log "open handle across the change: $result"
 
 [ ! -e "$M/later.txt" ] || fail "later.txt exists too early"
