@@ -11,7 +11,7 @@
 #
 #   bash tools/bench_peers.sh [--quick] [--only tierfs,s3fs,rclone] [--workloads LIST]
 #                             [--out DIR] [--build DIR] [--server-env FILE]
-#                             [--ttfb-ms N] [--bandwidth BYTES_PER_S]
+#                             [--ttfb-ms N] [--bandwidth BYTES_PER_S] [--tierfs-opts OPTS]
 #
 # Workloads (--workloads, comma list; default all):
 #   seq    cold sequential read of one big file; then unmount, remount on the same cache,
@@ -27,6 +27,7 @@
 #   disk   the disk ceiling of warm reads: fio, 1 MiB O_DIRECT sequential reads (libaio,
 #          4 in flight) of a seq-sized file on the filesystem that holds the caches
 # --quick: small sizes for a smoke run (64 MiB files, 100 small files, 500 listed objects).
+# --tierfs-opts OPTS: extra -o options for tierfs (e.g. mem_cache_size=2G), shown in results.md.
 # --server-env FILE: use a server already started with tests/s3server/start.sh FILE
 #   (data seeded by an earlier run with the same sizes is reused; the server is left up).
 # Output in --out (default build/bench-results/): results.csv, results.md, throughput.png,
@@ -46,6 +47,7 @@ BUILD=$ROOT/build
 SERVER_ENV=
 TTFB_MS=30
 BANDWIDTH=80000000
+TIERFS_OPTS=
 
 die() { echo "bench_peers: ERROR: $*" >&2; exit 1; }
 say() { echo "bench_peers: $*" >&2; }
@@ -60,7 +62,8 @@ while [ $# -gt 0 ]; do
     --server-env) SERVER_ENV=${2:?--server-env needs a file}; shift ;;
     --ttfb-ms) TTFB_MS=${2:?}; shift ;;
     --bandwidth) BANDWIDTH=${2:?}; shift ;;
-    -h|--help) sed -n '3,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tierfs-opts) TIERFS_OPTS=${2:?--tierfs-opts needs options}; shift ;;
+    -h|--help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
   shift
@@ -302,7 +305,7 @@ mount_fs() {
   case "$sys" in
     tierfs)
       "$BUILD/bin/tierfs" "$S3_BUCKET" "$MNT" -f -o "endpoint=$S3_ENDPOINT,path_style,region=$S3_REGION" \
-        -o "access_key=$S3_KEY,secret_key=$S3_SECRET,disk_cache=$cache/tierfs.cache,disk_cache_size=$TIERFS_DISK" \
+        -o "access_key=$S3_KEY,secret_key=$S3_SECRET,disk_cache=$cache/tierfs.cache,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}" \
         >"$log" 2>&1 &
       ;;
     s3fs)
@@ -624,7 +627,7 @@ T_TOTAL=$(elapsed "$T_START" | xargs printf '%.0f')
   echo "- S3: local Ceph radosgw (memstore) behind tests/s3server/proxy.js: ttfb ${TTFB_MS} ms, $((BANDWIDTH / 1000000)) MB/s per response"
   echo "- sizes: seq $((SEQ_SIZE / MIB)) MiB, rand $((RAND_SIZE / MIB)) MiB (fio psync, 2 jobs, ${FIO_RUNTIME}s), conc $N_READERS readers x $((CONC_SIZE / MIB)) MiB, small $N_SMALL x 64 KiB ($N_READERS readers), ls -l $N_LIST, find $N_TREE files"
   echo "- versions: $(s3fs --version 2>&1 | head -n 1 | sed 's/ (commit.*//'), $(rclone version 2>/dev/null | head -n 1), $(fio --version)"
-  echo "- mounts: tierfs \`-o disk_cache=...,disk_cache_size=$TIERFS_DISK\` (defaults otherwise); s3fs \`-o use_cache=DIR\`; rclone \`--vfs-cache-mode full\`; bdi read_ahead_kb (as mounted):$(for k in tierfs s3fs rclone fuse-null; do [ -n "${RA_KB[$k]:-}" ] && printf ' %s %s,' "$k" "${RA_KB[$k]}"; done | sed 's/,$//')"
+  echo "- mounts: tierfs \`-o disk_cache=...,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}\` (defaults otherwise); s3fs \`-o use_cache=DIR\`; rclone \`--vfs-cache-mode full\`; bdi read_ahead_kb (as mounted):$(for k in tierfs s3fs rclone fuse-null; do [ -n "${RA_KB[$k]:-}" ] && printf ' %s %s,' "$k" "${RA_KB[$k]}"; done | sed 's/,$//')"
   echo "- total benchmark time ${T_TOTAL} s (seeding excluded)"
   echo
   echo "Every case: page cache dropped, proxy counters reset, daemon VmHWM reset (clear_refs 5) first."
