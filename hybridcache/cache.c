@@ -38,7 +38,8 @@
  * caller after the first finds the block in memory) unless only prefetchers asked. With
  * HC_WRITE_ON_EVICT, the memory tier's victims are written to the disk (unless the disk
  * index already has the hash). hc_disk_insert drops (-EAGAIN) instead of waiting.
- * hc_flush and hc_destroy write what is still only in memory (hc_spill), which waits.
+ * hc_flush (write-on-evict) and hc_destroy (both modes: dropped writes too) write what is
+ * still only in memory (hc_spill), which waits.
  * Keys name immutable bytes (the fs puts the ETag in the key): a value is never rewritten
  * under the same key with other bytes, so a disk copy is never stale.
  *
@@ -1209,10 +1210,12 @@ void hc_destroy(struct hc_cache *c)
         pthread_cond_wait(&c->idle, &c->lock);
     pthread_mutex_unlock(&c->lock);
     hc_check_invariants(c);
-    /* Flights are over. Write-on-evict: what only memory holds goes to the disk first
-     * (hc_spill logs how it went). Then the disk (it flushes), then the memory tier,
-     * whose entries are dropped without on_evict. */
-    if (c->disk && c->write_mode == HC_WRITE_ON_EVICT)
+    /* Flights are over. What only memory holds goes to the disk first (hc_spill logs how
+     * it went): with write-on-evict that is every block not yet evicted; with
+     * write-on-insert the blocks whose disk write was dropped because the disk fell
+     * behind (a fast cold read) — without this a remount fetches them from S3 again.
+     * Then the disk (it flushes), then the memory tier, dropped without on_evict. */
+    if (c->disk)
         (void)hc_spill(c, "closing");
     hc_disk_close(c->disk);
     hc_mem_destroy(c->mem);

@@ -881,28 +881,38 @@ static const struct dev_ops slow_ops = {
     .flush = slow_flush, .fd = slow_fd, .destroy = slow_destroy,
 };
 
+/* A write-on-insert cache on a file at @path behind a device slowed by @delay_us per IO,
+ * with a write queue of one region: the disk falls behind and writes are dropped. */
+static struct hc_cache *slow_cache(const char *path, unsigned delay_us)
+{
+    struct slow_dev *sd = calloc(1, sizeof(*sd));
+    struct hc_conf conf;
+    struct hc_cache *c;
+
+    assert_non_null(sd);
+    sd->inner = t_dev(path);
+    sd->base = *sd->inner;
+    sd->base.ops = &slow_ops;
+    sd->delay_us = delay_us;
+    conf = disk_conf(NULL, HC_WRITE_ON_INSERT, 8u << 20);
+    conf.disk_dev = &sd->base;
+    conf.write_queue_bytes = REGION;
+    assert_int_equal(hc_create(&conf, &c), 0);
+    return c;
+}
+
 static void test_disk_admission_drops(void **state)
 {
     char path[512];
-    struct hc_conf conf;
     struct hc_cache *c;
-    struct slow_dev *sd = calloc(1, sizeof(*sd));
     struct hc_stats st;
     unsigned char *data = malloc(BS);
     uint64_t t0, elapsed;
     char key[32];
 
-    assert_non_null(sd);
     assert_non_null(data);
     t_path(path, sizeof(path), "slow");
-    sd->inner = t_dev(path);
-    sd->base = *sd->inner;
-    sd->base.ops = &slow_ops;
-    sd->delay_us = 100000;
-    conf = disk_conf(NULL, HC_WRITE_ON_INSERT, 8u << 20);
-    conf.disk_dev = &sd->base;
-    conf.write_queue_bytes = REGION;
-    assert_int_equal(hc_create(&conf, &c), 0);
+    c = slow_cache(path, 100000);
     memset(data, 0xab, BS);
     /* 300 blocks = 19 regions; waiting for the device would take 1.9 s or more. */
     t0 = cmn_now_ms();
@@ -917,6 +927,47 @@ static void test_disk_admission_drops(void **state)
     assert_int_equal(st.disk_inserts + st.admission_drops, 300);
     assert_true(elapsed < 1000);
     assert_true(st.mem_used <= 8u << 20);
+    hc_destroy(c);
+    free(data);
+    unlink(path);
+}
+
+/* Write-on-insert on a disk that falls behind: blocks whose write was dropped live only in
+ * memory; hc_destroy writes them, so the next mount finds every block on the disk. */
+static void test_disk_dropped_writes_spilled_at_close(void **state)
+{
+    enum { N = 60 };
+    char path[512];
+    struct hc_cache *c;
+    struct hc_stats st;
+    struct origin o;
+    enum hc_source src;
+    unsigned char *data = malloc(BS);
+    char key[32];
+
+    assert_non_null(data);
+    t_path(path, sizeof(path), "dropspill");
+    c = slow_cache(path, 50000); /* 8 MiB of memory: the N blocks fit */
+    for (unsigned id = 0; id < N; id++) {
+        int klen = key_of(id, key);
+        memset(data, pattern(id), BS);
+        assert_int_equal(hc_insert(c, key, (size_t)klen, data, BS, 0), 0);
+    }
+    hc_get_stats(c, &st);
+    assert_true(st.admission_drops > 0); /* the case under test happened */
+    assert_int_equal(st.mem_evictions, 0);
+    hc_destroy(c);
+
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_entries, N);
+    for (unsigned id = 0; id < N; id++) {
+        assert_int_equal(fetch_id(c, &o, id, HC_FETCH_NO_ORIGIN, &src, BS), 0);
+        assert_int_equal(src, HC_SRC_DISK);
+    }
+    assert_int_equal(atomic_load(&o.calls), 0);
+    origin_stop(&o);
     hc_destroy(c);
     free(data);
     unlink(path);
@@ -1345,6 +1396,7 @@ int main(void)
         cmocka_unit_test(test_disk_write_on_evict_close),
         cmocka_unit_test(test_disk_write_on_evict_close_eio),
         cmocka_unit_test(test_disk_admission_drops),
+        cmocka_unit_test(test_disk_dropped_writes_spilled_at_close),
         cmocka_unit_test(test_disk_eio_goes_to_origin),
         cmocka_unit_test(test_disk_memory_bound),
         cmocka_unit_test(test_disk_working_set_fits),
