@@ -621,10 +621,12 @@ int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned fl
     }
     len = CMN_MIN(len, (size_t)(c->block_size - off));
     cap = hc_disk_range_cap((uint32_t)off, (uint32_t)len);
+    /* A block the disk does not hold goes to the origin: evict nothing for it. */
+    if (!hc_disk_may_contain(c->disk, hash))
+        goto whole;
     /* Bounded like a flight's buffer: when it does not fit, the flight path queues. */
     hc_mem_make_room(c->mem, cap);
-    if (!hc_disk_may_contain(c->disk, hash) ||
-        atomic_load(&c->acct.used) + cap > c->acct.limit)
+    if (atomic_load(&c->acct.used) + cap > c->acct.limit)
         goto whole;
     e = hc_entry_alloc(key, klen, cap, &c->acct);
     p = e ? malloc(sizeof(*p)) : NULL;
