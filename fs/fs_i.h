@@ -206,6 +206,7 @@ struct fs {
      * last close) are released at unmount instead of leaking their held blocks. */
     pthread_mutex_t fh_lock;
     struct fs_handle *fh_open;
+    struct fs_dirh *dh_open;        /* ops.c: the same for directory handles (RELEASEDIR) */
 };
 
 /* ---- ns.c ---- */
@@ -274,6 +275,7 @@ const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *
 /* ---- read.c ---- */
 
 struct fs_handle;
+struct fs_dirh;
 /* Open file @ino for reading; *keep_cache and *direct_io as fs_ns_pin() says.
  * @return 0 and *out (fi->fh), or -errno. */
 int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache,
@@ -301,6 +303,9 @@ int fs_store_create(const struct fs_conf *c, struct objstore **out, bool *creds_
 
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
+/* Release the directory handles whose RELEASEDIR never arrived; call after the session
+ * loop. @return how many there were. */
+unsigned fs_ops_release_dirs(struct fs *fs);
 
 /* Errno of an objstore failure as a short cause for the one startup line. */
 const char *fs_cause(int neg_errno);

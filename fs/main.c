@@ -503,6 +503,10 @@ int main(int argc, char **argv)
     if (orphans)
         TLOG_N("released %u file handle(s) whose RELEASE did not arrive before the unmount",
                orphans);
+    orphans = fs_ops_release_dirs(&fs);
+    if (orphans)
+        TLOG_N("released %u directory handle(s) whose RELEASEDIR did not arrive before the "
+               "unmount", orphans);
 
 out_unmount:
     fuse_session_unmount(se);

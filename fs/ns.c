@@ -728,6 +728,7 @@ int fs_ns_init(struct fs *fs)
     pthread_cond_init(&fs->cond, NULL);
     pthread_mutex_init(&fs->fh_lock, NULL);
     fs->fh_open = NULL;
+    fs->dh_open = NULL;
     if ((rc = fs_htab_init(&fs->ino_tab)) != 0)
         goto fail_ino;
     if ((rc = fs_htab_init(&fs->name_tab)) != 0)

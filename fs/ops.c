@@ -24,7 +24,51 @@
 struct fs_dirh {
     struct fs_inode *dir;      /* an "opens" reference */
     struct fs_listing *l;      /* a reference */
+    struct fs_dirh *open_prev, *open_next; /* fs->dh_open list, under fs->fh_lock */
 };
+
+static void fs_dirh_link(struct fs *fs, struct fs_dirh *dh)
+{
+    pthread_mutex_lock(&fs->fh_lock);
+    dh->open_next = fs->dh_open;
+    if (fs->dh_open)
+        fs->dh_open->open_prev = dh;
+    fs->dh_open = dh;
+    pthread_mutex_unlock(&fs->fh_lock);
+}
+
+/* Unlink and free one directory handle (its listing and "opens" reference). */
+static void fs_dirh_free(struct fs *fs, struct fs_dirh *dh)
+{
+    pthread_mutex_lock(&fs->fh_lock);
+    if (dh->open_prev)
+        dh->open_prev->open_next = dh->open_next;
+    else
+        fs->dh_open = dh->open_next;
+    if (dh->open_next)
+        dh->open_next->open_prev = dh->open_prev;
+    pthread_mutex_unlock(&fs->fh_lock);
+    fs_listing_put(dh->l);
+    fs_ns_release(fs, dh->dir);
+    free(dh);
+}
+
+unsigned fs_ops_release_dirs(struct fs *fs)
+{
+    unsigned n = 0;
+
+    /* Like fs_read_release_all: no FUSE thread runs any more. */
+    for (;;) {
+        pthread_mutex_lock(&fs->fh_lock);
+        struct fs_dirh *dh = fs->dh_open;
+        pthread_mutex_unlock(&fs->fh_lock);
+        if (!dh)
+            break;
+        fs_dirh_free(fs, dh);
+        n++;
+    }
+    return n;
+}
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -185,11 +229,9 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         goto fail_release;
     fi->fh = (uintptr_t)dh;
     fi->cache_readdir = 0;
-    if (fuse_reply_open(req, fi) != 0) {
-        fs_listing_put(dh->l);
-        fs_ns_release(fs, dh->dir);
-        free(dh);
-    }
+    fs_dirh_link(fs, dh);
+    if (fuse_reply_open(req, fi) != 0)
+        fs_dirh_free(fs, dh);
     return;
 
 fail_release:
@@ -275,10 +317,7 @@ static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_of(req);
-    struct fs_dirh *dh = (struct fs_dirh *)(uintptr_t)fi->fh;
-    fs_listing_put(dh->l);
-    fs_ns_release(fs, dh->dir);
-    free(dh);
+    fs_dirh_free(fs, (struct fs_dirh *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
 }
 
