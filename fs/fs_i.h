@@ -39,6 +39,7 @@
 
 struct hc_cache;
 struct fs_metrics;
+struct fs_fill;
 
 #define FS_DEFAULT_MEM_CACHE (256ull << 20)
 #define FS_DEFAULT_DISK_CACHE (1ull << 30) /* only when disk_cache names a new file */
@@ -48,6 +49,10 @@ struct fs_metrics;
 #define FS_DEFAULT_READ_AHEAD (1u << 20)
 #define FS_DEFAULT_PREFETCH (64u << 20)             /* prefetch_window */
 #define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20)  /* prefetch_max_request */
+/* page_cache_fill: the aligned range around a lone small read that goes to the kernel's
+ * page cache (fs/fill.c). 64 KiB: sixteen pages per disk read, at about the cost of one
+ * 4 KiB O_DIRECT read plus a 64 KiB copy. */
+#define FS_DEFAULT_PAGE_CACHE_FILL (64u << 10)
 #define FS_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define FS_DEFAULT_READ_TIMEOUT_MS 10000
 #define FS_DEFAULT_RETRIES 4                        /* 5 attempts */
@@ -70,7 +75,7 @@ struct fs_conf {
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
     char *connect_timeout_s, *read_timeout_s, *retries_s;
     char *read_ahead_s, *prefetch_s;
-    char *prefetch_window_s, *prefetch_max_request_s;
+    char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
     char *metrics;             /* HOST:PORT of the metrics endpoint, or NULL (off) */
     int foreground, debug, show_help, show_version;
@@ -89,6 +94,7 @@ struct fs_conf {
     unsigned retries;              /* of a failed S3 request: attempts = retries + 1 */
     uint64_t read_ahead, prefetch;  /* prefetch: the largest window in bytes, 0 = off */
     uint64_t prefetch_max_request;  /* bytes of one prefetch GET, whole blocks */
+    uint64_t page_cache_fill;       /* 0 = off, else a power of two from 4K to the block */
     uid_t uid;
     gid_t gid;
     mode_t file_mode, dir_mode;
@@ -207,6 +213,8 @@ struct fs {
     pthread_mutex_t fh_lock;
     struct fs_handle *fh_open;
     struct fs_dirh *dh_open;        /* ops.c: the same for directory handles (RELEASEDIR) */
+    /* fill.c: pages around lone small reads go to the kernel's page cache (NULL: off) */
+    struct fs_fill *fill;
 };
 
 /* ---- ns.c ---- */
@@ -287,6 +295,10 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh);
 /* After the session loop ended: release every handle still open (RELEASEs the kernel did
  * not deliver). @return how many there were. */
 unsigned fs_read_release_all(struct fs *fs);
+/* Start the page-cache fill thread (-o page_cache_fill; after the mount) and stop it
+ * (after the session loop, before the handles are released). @return 0 or -errno. */
+int fs_read_fill_start(struct fs *fs);
+void fs_read_fill_stop(struct fs *fs);
 /* Build the cache key of one block into @buf. @return its length, or 0 if it does not fit. */
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk,
                     void *buf, size_t cap);

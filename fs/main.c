@@ -477,6 +477,9 @@ int main(int argc, char **argv)
         goto out_signals;
     }
     fs_set_read_ahead(mnt, conf.read_ahead);
+    if ((rc = fs_read_fill_start(&fs)) < 0)
+        TLOG_W("cannot start the page-cache fill thread (%s); page_cache_fill is off",
+               strerror(-rc));
     if (fs_sig_start(&sigs) != 0)
         TLOG_W("cannot start the log-level signal thread; SIGUSR1/SIGUSR2 are ignored");
     TLOG_N("mounted %s on %s (block %u KiB, memory %llu MiB%s%s)", conf.source, mnt,
@@ -499,6 +502,7 @@ int main(int argc, char **argv)
     ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
     TLOG_N("unmounting %s", mnt);
     fuse_loop_cfg_destroy(lc);
+    fs_read_fill_stop(&fs); /* its jobs hold handles: before they are released */
     unsigned orphans = fs_read_release_all(&fs);
     if (orphans)
         TLOG_N("released %u file handle(s) whose RELEASE did not arrive before the unmount",
@@ -509,6 +513,7 @@ int main(int argc, char **argv)
                "unmount", orphans);
 
 out_unmount:
+    fs_read_fill_stop(&fs); /* no-op when stopped above */
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);

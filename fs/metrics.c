@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "fs/fill.h"
 #include "fs/fs_i.h"
 #include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
@@ -215,6 +216,7 @@ struct fs_snap {
     struct hc_stats hc;
     struct objstore_stats os;
     uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_disk;
+    struct fs_fill_stats fill;     /* zero when page_cache_fill is off */
 };
 
 static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
@@ -229,6 +231,8 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
     sn->pf_used = fs_get(&fs->prefetch_used);
     sn->pf_wasted = fs_get(&fs->prefetch_wasted);
     sn->pf_disk = fs_get(&fs->prefetch_disk);
+    if (fs->fill)
+        fs_fill_get_stats(fs->fill, &sn->fill);
 }
 
 static void fs_prom_head(FILE *f, const char *name, const char *type, const char *help)
@@ -408,6 +412,13 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
                 "prefetched blocks dropped before any read used them", sn.pf_wasted);
     fs_prom_one(f, "tierfs_prefetch_disk_total", "counter",
                 "prefetched blocks read ahead from the disk tier", sn.pf_disk);
+    fs_prom_one(f, "tierfs_page_cache_fill_total", "counter",
+                "ranges around small reads put into the kernel's page cache", sn.fill.stored);
+    fs_prom_one(f, "tierfs_page_cache_fill_bytes_total", "counter",
+                "bytes put into the kernel's page cache", sn.fill.stored_bytes);
+    fs_prom_one(f, "tierfs_page_cache_fill_skipped_total", "counter",
+                "page-cache fills skipped: queue full, or refused (stale version, kernel)",
+                sn.fill.dropped + sn.fill.failed);
     fs_prom_one(f, "tierfs_open_files", "gauge", "open file handles", sn.open_files);
     return fs_render_close(f, out, len);
 }
@@ -500,7 +511,10 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "prefetch_issued", sn.pf_issued, false);
     fs_json_u(f, "prefetch_used", sn.pf_used, false);
     fs_json_u(f, "prefetch_wasted", sn.pf_wasted, false);
-    fs_json_u(f, "prefetch_disk", sn.pf_disk, true);
+    fs_json_u(f, "prefetch_disk", sn.pf_disk, false);
+    fs_json_u(f, "page_cache_fills", sn.fill.stored, false);
+    fs_json_u(f, "page_cache_fill_bytes", sn.fill.stored_bytes, false);
+    fs_json_u(f, "page_cache_fills_skipped", sn.fill.dropped + sn.fill.failed, true);
     fputs("}\n", f);
     return fs_render_close(f, out, len);
 }

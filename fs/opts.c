@@ -65,6 +65,7 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("prefetch_window=%s", prefetch_window_s),
     FS_OPT("prefetch_max_request=%s", prefetch_max_request_s),
     FS_OPT("read_ahead=%s", read_ahead_s),
+    FS_OPT("page_cache_fill=%s", page_cache_fill_s),
     /* metadata */
     FS_OPT("metadata_ttl=%s", metadata_ttl_s),
     FS_OPT("negative_ttl=%s", negative_ttl_s),
@@ -530,6 +531,15 @@ int fs_opts_validate(struct fs_conf *conf)
                                 "a size up to 1G, like 1M (0 keeps the kernel default)",
                                 &conf->read_ahead)) != 0)
         return rc;
+    conf->page_cache_fill = CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size);
+    if ((rc = fs_parse_size_opt("page_cache_fill", conf->page_cache_fill_s, 0,
+                                conf->block_size, "0 (off) or a power of two from 4K to "
+                                "block_size, like 64K", &conf->page_cache_fill)) != 0)
+        return rc;
+    if (conf->page_cache_fill &&
+        (conf->page_cache_fill < 4096 || !CMN_IS_POW2(conf->page_cache_fill)))
+        return fs_bad("page_cache_fill", conf->page_cache_fill_s,
+                      "0 (off) or a power of two from 4K to block_size, like 64K");
 
     if ((rc = fs_parse_ttl_opt("metadata_ttl", conf->metadata_ttl_s, &conf->metadata_ttl_ms)) != 0)
         return rc;
@@ -634,6 +644,9 @@ void fs_opts_help(const char *argv0)
            "    -o prefetch_window=SIZE  largest prefetch window per open file (default 64M)\n"
            "    -o prefetch_max_request=SIZE  bytes of one prefetch GET, whole blocks (default 8M)\n"
            "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel default)\n"
+           "    -o page_cache_fill=SIZE  put this aligned range around a small random read in\n"
+           "                           the kernel's page cache, so reads near it never reach\n"
+           "                           the daemon (default 64K, 0 = off)\n"
            "\n"
            "metadata:\n"
            "    -o metadata_ttl=DUR    cache listings and attributes this long (default 60s)\n"
@@ -662,7 +675,7 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->compression, &conf->metadata_ttl_s, &conf->negative_ttl_s,
         &conf->max_connections_s, &conf->max_threads_s, &conf->read_ahead_s, &conf->prefetch_s,
         &conf->connect_timeout_s, &conf->read_timeout_s, &conf->retries_s,
-        &conf->prefetch_window_s, &conf->prefetch_max_request_s,
+        &conf->prefetch_window_s, &conf->prefetch_max_request_s, &conf->page_cache_fill_s,
         &conf->uid_s, &conf->gid_s, &conf->file_mode_s, &conf->dir_mode_s, &conf->log_level_s,
         &conf->metrics,
         &conf->source, &conf->mountpoint, &conf->bucket, &conf->prefix,

@@ -55,6 +55,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/blockkey.h"
+#include "fs/fill.h"
 #include "fs/fs_i.h"
 #include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
@@ -136,6 +137,7 @@ struct fs_read {
     uint64_t t0_ns;            /* metrics: when the FUSE read arrived */
     uint64_t first;
     unsigned n;
+    uint64_t fill_off, fill_end; /* a lone read's range for the page cache (0, 0: none) */
     struct fs_slot slots[];
 };
 
@@ -148,6 +150,11 @@ static void fs_handle_put(struct fs_handle *fh)
 {
     if (__atomic_sub_fetch(&fh->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
+    /* Unpinned only now, not at release: a page-cache fill still queued stores this
+     * version's pages, and until it is done another version must not be opened through
+     * the page cache (fs_ns_pin gives it direct_io instead). */
+    if (fh->page_cache)
+        fs_ns_unpin(fh->fs, fh->ino);
     fs_ns_release(fh->fs, fh->ino);
     free(fh->ra_held); /* emptied at release; nothing is held after it */
     pthread_mutex_destroy(&fh->ra_lock);
@@ -252,6 +259,85 @@ static int fs_read_errno(int err)
     }
 }
 
+/* What a queued page-cache fill keeps alive: the bytes, and the handle's pin. */
+struct fs_fill_ref {
+    struct hc_entry *e;
+    struct fs_handle *fh;
+};
+
+static void fs_fill_release(void *arg)
+{
+    struct fs_fill_ref *r = arg;
+    hc_entry_put(r->e);
+    fs_handle_put(r->fh);
+    free(r);
+}
+
+/*
+ * The fill thread's sink: the version the handle reads must still be the inode's (a job
+ * queued before an overwrite was noticed must not put old bytes, or an old size, into
+ * the kernel's inode), then fuse_lowlevel_notify_store. What the check cannot close is a
+ * new version noticed between it and the store; the pin this job holds keeps every open
+ * of that version on direct_io until the job is done, and the next open through the page
+ * cache drops these pages (keep_cache off), so it never reads them.
+ */
+static int fs_fill_store(void *ctx, const struct fs_fill_job *j)
+{
+    struct fs *fs = ctx;
+    const struct fs_fill_ref *r = j->arg;
+    struct fs_inode *ino = r->fh->ino;
+    bool same;
+
+    pthread_mutex_lock(&fs->lock);
+    same = strcmp(ino->etag, r->fh->etag) == 0 && ino->size == r->fh->size;
+    pthread_mutex_unlock(&fs->lock);
+    if (!same)
+        return -ESTALE;
+    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(j->len);
+    bv.buf[0].mem = (void *)j->data;
+    return fuse_lowlevel_notify_store(fs->se, j->nodeid, (off_t)j->off, &bv, 0);
+}
+
+int fs_read_fill_start(struct fs *fs)
+{
+    struct fs_fill_sink sink = {.store = fs_fill_store, .ctx = fs};
+
+    if (!fs->conf->page_cache_fill)
+        return 0;
+    /* 256 x 64 KiB: 16 MiB of entries held at most, past that a fill is skipped. */
+    return fs_fill_create(256, &sink, &fs->fill);
+}
+
+void fs_read_fill_stop(struct fs *fs)
+{
+    fs_fill_destroy(fs->fill);
+    fs->fill = NULL;
+}
+
+/* After a lone read was answered: queue the rest of its fill range that the entry holds. */
+static void fs_read_fill(struct fs_read *rd)
+{
+    struct fs_handle *fh = rd->fh;
+    struct hc_entry *e = rd->slots[0].e;
+    uint64_t bstart = rd->first * fh->fs->conf->block_size;
+    uint64_t estart = bstart + hc_entry_off(e);
+    uint64_t from = CMN_MAX(rd->fill_off, estart);
+    uint64_t to = CMN_MIN(rd->fill_end, estart + hc_entry_len(e));
+    struct fs_fill_ref *r;
+
+    if (to <= from || to - from <= rd->end - rd->off || !(r = malloc(sizeof(*r))))
+        return;
+    hc_entry_ref(e);
+    fs_handle_get(fh);
+    r->e = e;
+    r->fh = fh;
+    struct fs_fill_job j = {.nodeid = fh->ino->ino, .off = from, .len = (size_t)(to - from),
+                            .data = (const char *)hc_entry_data(e) + (from - estart),
+                            .release = fs_fill_release, .arg = r};
+    if (!fs_fill_submit(fh->fs->fill, &j))
+        fs_fill_release(r);
+}
+
 static void fs_read_finish(struct fs_read *rd)
 {
     struct fs_handle *fh = rd->fh;
@@ -281,8 +367,11 @@ static void fs_read_finish(struct fs_read *rd)
             if (to < CMN_MIN(rd->end, bstart + bs) - bstart)
                 break;
         }
-        fuse_reply_iov(rd->req, iov, cnt);
+        int rrc = fuse_reply_iov(rd->req, iov, cnt);
         fs_metrics_fuse_read(fh->fs->metrics, rd->t0_ns, 0, iov, cnt); /* metrics */
+        /* After the reply: the kernel has unlocked the pages of this read by now. */
+        if (rd->fill_end && rrc == 0)
+            fs_read_fill(rd);
     }
     for (unsigned i = 0; i < rd->n; i++)
         hc_entry_put(rd->slots[i].e);
@@ -859,6 +948,20 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     rd->n = n;
     rd->pending = (int)n + 1; /* +1: no reply before every block was submitted */
     bool lone = n == 1 && fs_read_lone(fs, fh, (uint64_t)off);
+    /* The range a lone read asks the cache for: the read, or the aligned page_cache_fill
+     * range around it when that goes to the page cache afterwards, so that neighbouring
+     * random reads are answered by the kernel (what a cache file in the page cache gives
+     * s3fs) instead of each costing a round trip and a disk read here. */
+    uint64_t ask_off = (uint64_t)off, ask_end = end;
+    if (lone && fh->page_cache && fs->fill) {
+        uint64_t u = fs->conf->page_cache_fill;
+        ask_off = CMN_MAX(first * bs, ask_off & ~(u - 1));
+        ask_end = CMN_MIN(CMN_MIN((first + 1) * bs, fh->size), (ask_end + u - 1) & ~(u - 1));
+        if (ask_end - ask_off > end - (uint64_t)off) {
+            rd->fill_off = ask_off;
+            rd->fill_end = ask_end;
+        }
+    }
     for (unsigned i = 0; i < n; i++) {
         struct fs_slot *s = &rd->slots[i];
         s->rd = rd;
@@ -870,8 +973,8 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
         }
         size_t klen = fs_block_key(fs, fh->key, fh->etag, first + i, key, sizeof(key));
         int rc = !klen ? -ENAMETOOLONG
-                 : lone ? hc_fetch_range(fs->cache, key, klen, 0, (uint64_t)off - first * bs,
-                                         (size_t)(end - (uint64_t)off), fs_fetcher, &s->arg,
+                 : lone ? hc_fetch_range(fs->cache, key, klen, 0, ask_off - first * bs,
+                                         (size_t)(ask_end - ask_off), fs_fetcher, &s->arg,
                                          fs_read_block_done, s)
                         : hc_fetch(fs->cache, key, klen, 0, fs_fetcher, &s->arg,
                                    fs_read_block_done, s);
@@ -927,8 +1030,6 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
         fh->open_next->open_prev = fh->open_prev;
     fh->open_prev = fh->open_next = NULL;
     pthread_mutex_unlock(&fs->fh_lock);
-    if (fh->page_cache)
-        fs_ns_unpin(fs, fh->ino); /* the kernel issues no more reads on this handle */
     pthread_mutex_lock(&fh->ra_lock);
     fs_pf_drop_all(fs, fh);
     fh->ra_gen++; /* prefetches still in flight let their blocks go */

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fill.c: the page-cache fill queue and its thread (see fill.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "fs/fill.h"
+
+struct fs_fill {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;       /* a job was queued, or stop */
+    pthread_t thread;
+    struct fs_fill_sink sink;
+    bool stop;                 /* protected by lock */
+    unsigned cap, head, count; /* ring of jobs; protected by lock */
+    struct fs_fill_stats st;   /* protected by lock */
+    struct fs_fill_job jobs[];
+};
+
+static void *fs_fill_main(void *arg)
+{
+    struct fs_fill *f = arg;
+
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        while (!f->stop && f->count == 0)
+            pthread_cond_wait(&f->cond, &f->lock);
+        if (f->stop)
+            break;
+        struct fs_fill_job j = f->jobs[f->head];
+        f->head = (f->head + 1) % f->cap;
+        f->count--;
+        pthread_mutex_unlock(&f->lock);
+        int rc = f->sink.store(f->sink.ctx, &j);
+        j.release(j.arg);
+        pthread_mutex_lock(&f->lock);
+        if (rc < 0) {
+            f->st.failed++;
+        } else {
+            f->st.stored++;
+            f->st.stored_bytes += j.len;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+int fs_fill_create(unsigned cap, const struct fs_fill_sink *sink, struct fs_fill **out)
+{
+    struct fs_fill *f;
+    int rc;
+
+    if (cap == 0 || !sink || !sink->store)
+        return -EINVAL;
+    f = calloc(1, sizeof(*f) + (size_t)cap * sizeof(f->jobs[0]));
+    if (!f)
+        return -ENOMEM;
+    f->cap = cap;
+    f->sink = *sink;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    if ((rc = pthread_create(&f->thread, NULL, fs_fill_main, f)) != 0) {
+        pthread_cond_destroy(&f->cond);
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+        return -rc;
+    }
+    *out = f;
+    return 0;
+}
+
+bool fs_fill_submit(struct fs_fill *f, const struct fs_fill_job *j)
+{
+    bool queued = false;
+
+    pthread_mutex_lock(&f->lock);
+    if (!f->stop && f->count < f->cap) {
+        f->jobs[(f->head + f->count) % f->cap] = *j;
+        f->count++;
+        queued = true;
+        pthread_cond_signal(&f->cond);
+    } else {
+        f->st.dropped++;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return queued;
+}
+
+void fs_fill_destroy(struct fs_fill *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->stop = true;
+    pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->thread, NULL);
+    /* The thread is gone: what is left was never stored. */
+    for (; f->count; f->count--, f->head = (f->head + 1) % f->cap)
+        f->jobs[f->head].release(f->jobs[f->head].arg);
+    pthread_cond_destroy(&f->cond);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+void fs_fill_get_stats(struct fs_fill *f, struct fs_fill_stats *st)
+{
+    pthread_mutex_lock(&f->lock);
+    *st = f->st;
+    pthread_mutex_unlock(&f->lock);
+}

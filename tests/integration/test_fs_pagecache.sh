@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# test_fs_pagecache.sh: page_cache_fill. A lone small read that the disk tier serves puts the
+# aligned 64 KiB around it into the kernel's page cache (after its reply, from the fill
+# thread): the pages are there (fincore), they hold the right bytes, and reads of them
+# never reach the daemon. When the object is replaced, the next open reads the new
+# version, never a filled page of the old one. page_cache_fill=0 turns it off; a bad
+# value is refused with a one-line error.
+. "$(dirname "$0")/fs_lib.sh"
+fs_init fs_pagecache
+
+KIB=1024
+MIB=1048576
+mkfile "$T/src/r.bin" $((8 * MIB))
+seed_direct "$T/src" "$P"
+M=$T/mnt
+PORT=$(free_port) || fail "no free port"
+OPTS="disk_cache=$T/cache.img,disk_cache_size=64M,metadata_ttl=1s,metrics=127.0.0.1:$PORT"
+stats() { # stats NAME: one field of /stats.json
+  curl -s -m 5 "http://127.0.0.1:$PORT/stats.json" | grep -o "\"$1\": [0-9]*" | awk '{print $2}'
+}
+pages() { fincore --noheadings --output PAGES "$1" | tr -d ' '; }
+# read4k FILE REF OFFSET: one 4 KiB read (its own open) checked against REF.
+read4k() {
+  dd if="$1" bs=4096 skip=$(($3 / 4096)) count=1 2>/dev/null >"$T/piece" || fail "dd $1 @$3"
+  cmp -s "$T/piece" <(dd if="$2" bs=4096 skip=$(($3 / 4096)) count=1 2>/dev/null) ||
+    fail "4 KiB at $3 of $1 differs from $2"
+}
+wait_fills() { # wait_fills N: until at least N fills were stored (5 s)
+  local i
+  for i in $(seq 1 50); do
+    [ "$(stats page_cache_fills)" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "page_cache_fills stayed at $(stats page_cache_fills), expected $1"
+}
+
+# Warm the disk tier, then remount: memory is empty, the blocks are on disk.
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS"
+cat "$M/r.bin" >/dev/null || fail "warm read"
+fs_umount "$M"
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS"
+
+# ---- 1. a lone 4 KiB read fills its 64 KiB unit ----
+UNIT=$((2 * MIB + 64 * KIB)) # a 64 KiB unit inside block 2
+read4k "$M/r.bin" "$T/src/r.bin" $((UNIT + 20 * KIB))
+wait_fills 1
+np=$(pages "$M/r.bin")
+fs_log "after one 4 KiB read: $np pages of r.bin cached, fills $(stats page_cache_fills) ($(stats page_cache_fill_bytes) bytes), partial disk hits $(stats disk_partial_hits)"
+[ "$np" -ge 16 ] || fail "$np pages in the page cache after a filled read, expected the 16 of its unit"
+[ "$(stats page_cache_fill_bytes)" -ge $((64 * KIB)) ] || fail "fill bytes $(stats page_cache_fill_bytes)"
+
+# ---- 2. the filled pages hold the right bytes and are served by the kernel ----
+r0=$(stats fuse_reads)
+for k in $(seq 0 15); do read4k "$M/r.bin" "$T/src/r.bin" $((UNIT + k * 4 * KIB)); done
+r1=$(stats fuse_reads)
+fs_log "16 reads of the filled unit: $((r1 - r0)) reached the daemon"
+[ "$r1" -eq "$r0" ] || fail "$((r1 - r0)) reads of filled pages reached the daemon"
+
+# ---- 3. the object is replaced: the next open reads the new bytes ----
+mkfile "$T/new/r.bin" $((8 * MIB))
+seed_direct "$T/new" "$P"
+sleep 1.5 # metadata_ttl=1s: the next open HEADs the new version
+read4k "$M/r.bin" "$T/new/r.bin" $((UNIT + 8 * KIB))
+read4k "$M/r.bin" "$T/new/r.bin" $((UNIT + 40 * KIB))
+fs_umount "$M"
+
+# ---- 4. page_cache_fill=0: nothing filled; bad values refused ----
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS,page_cache_fill=0"
+read4k "$M/r.bin" "$T/new/r.bin" $((5 * MIB + 12 * KIB))
+sleep 0.3
+[ "$(stats page_cache_fills)" -eq 0 ] || fail "page_cache_fill=0 filled $(stats page_cache_fills)"
+np=$(pages "$M/r.bin")
+[ "$np" -le 4 ] || fail "page_cache_fill=0: $np pages cached after one 4 KiB read"
+fs_umount "$M"
+for bad in 3K 12K 2M -1 lots; do
+  if "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -f -o "$TIERFS_OPTS,page_cache_fill=$bad" 2>"$T/bad.err"; then
+    fail "page_cache_fill=$bad accepted"
+  fi
+  grep -q "page_cache_fill" "$T/bad.err" || fail "page_cache_fill=$bad: $(cat "$T/bad.err")"
+  [ "$(wc -l <"$T/bad.err")" -eq 1 ] || fail "page_cache_fill=$bad: more than one line: $(cat "$T/bad.err")"
+done
+fs_log "PASS"

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_fs_fill.c: the page-cache fill queue (fs/fill.c) against an in-test sink: every job
+ * is stored in order and released exactly once; a full queue drops (never blocks the
+ * submitter) while the sink is stuck; jobs still queued at destroy are released unstored;
+ * a sink that refuses counts as failed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fs/fill.h"
+
+#define NJOBS 64
+
+struct sink {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stuck;                /* store waits while set */
+    bool entered;              /* store was called while stuck */
+    int result;                /* what store returns */
+    unsigned stored;
+    uint64_t offs[NJOBS * 2];  /* j->off of each store, in order */
+};
+
+static int released[NJOBS * 2];
+
+static int sink_store(void *ctx, const struct fs_fill_job *j)
+{
+    struct sink *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    s->entered = true;
+    pthread_cond_broadcast(&s->cond);
+    while (s->stuck)
+        pthread_cond_wait(&s->cond, &s->lock);
+    /* The data stays valid until release: the bytes are what the submitter put there. */
+    assert_int_equal(((const unsigned char *)j->data)[0], (unsigned char)(j->off & 0xff));
+    s->offs[s->stored++] = j->off;
+    int rc = s->result;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void job_release(void *arg)
+{
+    __atomic_add_fetch(&released[(uintptr_t)arg], 1, __ATOMIC_RELAXED);
+}
+
+static unsigned char bytes[NJOBS * 2];
+
+static struct fs_fill_job job(unsigned i)
+{
+    bytes[i] = (unsigned char)i;
+    return (struct fs_fill_job){.nodeid = 2, .off = i, .data = &bytes[i], .len = 1,
+                                .release = job_release, .arg = (void *)(uintptr_t)i};
+}
+
+static void sink_init(struct sink *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    memset(released, 0, sizeof(released));
+}
+
+static void wait_stored(struct sink *s, unsigned n)
+{
+    for (int i = 0; i < 5000; i++) {
+        pthread_mutex_lock(&s->lock);
+        unsigned got = s->stored;
+        pthread_mutex_unlock(&s->lock);
+        if (got >= n)
+            return;
+        usleep(1000);
+    }
+    fail_msg("the sink stored fewer than %u jobs", n);
+}
+
+static void test_fill_stores_in_order(void **state)
+{
+    (void)state;
+    struct sink s;
+    struct fs_fill *f;
+    sink_init(&s);
+    struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
+
+    assert_int_equal(fs_fill_create(NJOBS, &sink, &f), 0);
+    for (unsigned i = 0; i < NJOBS; i++) {
+        struct fs_fill_job j = job(i);
+        assert_true(fs_fill_submit(f, &j));
+    }
+    wait_stored(&s, NJOBS);
+    fs_fill_destroy(f); /* joins: the last job's release ran before */
+    for (unsigned i = 0; i < NJOBS; i++) {
+        assert_int_equal(s.offs[i], i);
+        assert_int_equal(released[i], 1);
+    }
+    assert_int_equal(s.stored, NJOBS);
+}
+
+static void test_fill_full_queue_drops(void **state)
+{
+    (void)state;
+    struct sink s;
+    struct fs_fill *f;
+    struct fs_fill_stats st;
+    sink_init(&s);
+    s.stuck = true;
+    struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
+
+    assert_int_equal(fs_fill_create(4, &sink, &f), 0);
+    struct fs_fill_job j0 = job(0);
+    assert_true(fs_fill_submit(f, &j0));
+    pthread_mutex_lock(&s.lock); /* job 0 is in the sink, stuck: the queue is empty */
+    while (!s.entered)
+        pthread_cond_wait(&s.cond, &s.lock);
+    pthread_mutex_unlock(&s.lock);
+    for (unsigned i = 1; i <= 4; i++) {
+        struct fs_fill_job j = job(i);
+        assert_true(fs_fill_submit(f, &j));
+    }
+    for (unsigned i = 5; i < 8; i++) { /* full: refused at once, still the caller's */
+        struct fs_fill_job j = job(i);
+        assert_false(fs_fill_submit(f, &j));
+        assert_int_equal(released[i], 0);
+    }
+    fs_fill_get_stats(f, &st);
+    assert_int_equal(st.dropped, 3);
+    assert_int_equal(st.stored, 0);
+
+    /* Destroy while stuck: unstick from another thread once destroy is waiting. */
+    pthread_mutex_lock(&s.lock);
+    s.stuck = false;
+    pthread_cond_broadcast(&s.cond);
+    pthread_mutex_unlock(&s.lock);
+    fs_fill_destroy(f);
+    /* Job 0 was stored; 1..4 were stored or released unstored; each released once. */
+    for (unsigned i = 0; i <= 4; i++)
+        assert_int_equal(released[i], 1);
+    assert_true(s.stored >= 1 && s.stored <= 5);
+    assert_int_equal(s.offs[0], 0);
+}
+
+static void test_fill_refused_counts_failed(void **state)
+{
+    (void)state;
+    struct sink s;
+    struct fs_fill *f;
+    struct fs_fill_stats st;
+    sink_init(&s);
+    s.result = -ESTALE;
+    struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
+
+    assert_int_equal(fs_fill_create(8, &sink, &f), 0);
+    for (unsigned i = 0; i < 5; i++) {
+        struct fs_fill_job j = job(i);
+        assert_true(fs_fill_submit(f, &j));
+    }
+    wait_stored(&s, 5);
+    for (int i = 0; i < 5000; i++) { /* the counters move after the last store returns */
+        fs_fill_get_stats(f, &st);
+        if (st.failed == 5)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(st.failed, 5);
+    assert_int_equal(st.stored, 0);
+    assert_int_equal(st.stored_bytes, 0);
+    pthread_mutex_lock(&s.lock);
+    s.result = 0;
+    pthread_mutex_unlock(&s.lock);
+    struct fs_fill_job j = job(5);
+    assert_true(fs_fill_submit(f, &j));
+    wait_stored(&s, 6);
+    for (int i = 0; i < 5000; i++) {
+        fs_fill_get_stats(f, &st);
+        if (st.stored == 1)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(st.stored, 1);
+    assert_int_equal(st.stored_bytes, 1);
+    fs_fill_destroy(f);
+    for (unsigned i = 0; i < 6; i++)
+        assert_int_equal(released[i], 1);
+}
+
+static void test_fill_bad_args(void **state)
+{
+    (void)state;
+    struct fs_fill *f = NULL;
+    struct fs_fill_sink none = {0};
+    struct sink s;
+    sink_init(&s);
+    struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
+
+    assert_int_equal(fs_fill_create(0, &sink, &f), -EINVAL);
+    assert_int_equal(fs_fill_create(4, &none, &f), -EINVAL);
+    assert_null(f);
+    fs_fill_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fill_stores_in_order),
+        cmocka_unit_test(test_fill_full_queue_drops),
+        cmocka_unit_test(test_fill_refused_counts_failed),
+        cmocka_unit_test(test_fill_bad_args),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
