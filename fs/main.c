@@ -28,6 +28,7 @@
 #include "common/util.h"
 #include "fs/blockkey.h"
 #include "fs/fs_i.h"
+#include "fs/guard.h"
 #include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
 
@@ -391,6 +392,8 @@ int main(int argc, char **argv)
     char merr[256];
     int status_fd = -1, rc, ret = 1;
 
+    if ((rc = fs_guard_main(argc, argv)) >= 0)
+        return rc; /* this process is a mount's guard (fs/guard.h), not a daemon */
     memset(&conf, 0, sizeof(conf));
     memset(&fs, 0, sizeof(fs));
     memset(&cap, 0, sizeof(cap));
@@ -477,6 +480,13 @@ int main(int argc, char **argv)
         goto out_signals;
     }
     fs_set_read_ahead(mnt, conf.read_ahead);
+    /* Filling the page cache can leave a killed daemon unable to die (fs/guard.h): fill
+     * only with a guard that can end the connection then. */
+    if (conf.page_cache_fill && (rc = fs_guard_start(mnt, 1000)) < 0) {
+        TLOG_W("page_cache_fill is off: cannot watch the FUSE connection (%s; it needs "
+               "root and fusectl)", strerror(-rc));
+        conf.page_cache_fill = 0;
+    }
     if ((rc = fs_read_fill_start(&fs)) < 0)
         TLOG_W("cannot start the page-cache fill thread (%s); page_cache_fill is off",
                strerror(-rc));

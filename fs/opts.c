@@ -531,7 +531,8 @@ int fs_opts_validate(struct fs_conf *conf)
                                 "a size up to 1G, like 1M (0 keeps the kernel default)",
                                 &conf->read_ahead)) != 0)
         return rc;
-    conf->page_cache_fill = CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size);
+    /* At most a quarter block by default: the range a disk hit can read alone (partial). */
+    conf->page_cache_fill = CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size / 4);
     if ((rc = fs_parse_size_opt("page_cache_fill", conf->page_cache_fill_s, 0,
                                 conf->block_size, "0 (off) or a power of two from 4K to "
                                 "block_size, like 64K", &conf->page_cache_fill)) != 0)
@@ -646,7 +647,8 @@ void fs_opts_help(const char *argv0)
            "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel default)\n"
            "    -o page_cache_fill=SIZE  put this aligned range around a small random read in\n"
            "                           the kernel's page cache, so reads near it never reach\n"
-           "                           the daemon (default 64K, 0 = off)\n"
+           "                           the daemon (default 64K or a quarter block if less;\n"
+           "                           0 = off)\n"
            "\n"
            "metadata:\n"
            "    -o metadata_ttl=DUR    cache listings and attributes this long (default 60s)\n"

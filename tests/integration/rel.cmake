@@ -5,7 +5,7 @@
 if(TARGET tierfs)
   add_executable(test_rel_reader ${CMAKE_CURRENT_SOURCE_DIR}/test_rel_reader.c)
   set_target_properties(test_rel_reader PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${TIERFS_TEST_BIN_DIR})
-  foreach(t s3faults cachefile badinput crash load)
+  foreach(t s3faults cachefile badinput crash load guard)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_rel_${t}.sh)
       tierfs_integration_test(test_rel_${t} SCRIPT test_rel_${t}.sh TIMEOUT 180 LABELS rel)
     endif()
