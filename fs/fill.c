@@ -13,6 +13,7 @@ struct fs_fill {
     struct fs_fill_sink sink;
     bool stop;                 /* protected by lock */
     unsigned cap, head, count; /* ring of jobs; protected by lock */
+    size_t max_bytes, held;    /* bytes of jobs queued or being stored; protected by lock */
     struct fs_fill_stats st;   /* protected by lock */
     struct fs_fill_job jobs[];
 };
@@ -34,6 +35,7 @@ static void *fs_fill_main(void *arg)
         int rc = f->sink.store(f->sink.ctx, &j);
         j.release(j.arg);
         pthread_mutex_lock(&f->lock);
+        f->held -= j.len;
         if (rc < 0) {
             f->st.failed++;
         } else {
@@ -45,7 +47,8 @@ static void *fs_fill_main(void *arg)
     return NULL;
 }
 
-int fs_fill_create(unsigned cap, const struct fs_fill_sink *sink, struct fs_fill **out)
+int fs_fill_create(unsigned cap, size_t max_bytes, const struct fs_fill_sink *sink,
+                   struct fs_fill **out)
 {
     struct fs_fill *f;
     int rc;
@@ -56,6 +59,7 @@ int fs_fill_create(unsigned cap, const struct fs_fill_sink *sink, struct fs_fill
     if (!f)
         return -ENOMEM;
     f->cap = cap;
+    f->max_bytes = max_bytes;
     f->sink = *sink;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
@@ -74,9 +78,10 @@ bool fs_fill_submit(struct fs_fill *f, const struct fs_fill_job *j)
     bool queued = false;
 
     pthread_mutex_lock(&f->lock);
-    if (!f->stop && f->count < f->cap) {
+    if (!f->stop && f->count < f->cap && j->len <= f->max_bytes - f->held) {
         f->jobs[(f->head + f->count) % f->cap] = *j;
         f->count++;
+        f->held += j->len;
         queued = true;
         pthread_cond_signal(&f->cond);
     } else {

@@ -43,11 +43,14 @@ struct fs_fill_stats {
 
 struct fs_fill;
 
-/* Start the thread with room for @cap queued jobs. @return 0 or -errno. */
-int fs_fill_create(unsigned cap, const struct fs_fill_sink *sink, struct fs_fill **out);
+/* Start the thread with room for @cap queued jobs holding at most @max_bytes of data
+ * (queued or being stored). @return 0 or -errno. */
+int fs_fill_create(unsigned cap, size_t max_bytes, const struct fs_fill_sink *sink,
+                   struct fs_fill **out);
 /*
  * Queue @j without waiting. @return true when queued (release runs later), false when the
- * queue is full or stopping (counted as dropped; the caller still owns @j's data).
+ * queue is full (jobs or bytes) or stopping (counted as dropped; the caller still owns
+ * @j's data).
  */
 bool fs_fill_submit(struct fs_fill *f, const struct fs_fill_job *j);
 /* Stop the thread: the job being stored finishes, queued ones are released unstored.

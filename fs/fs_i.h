@@ -53,6 +53,7 @@ struct fs_fill;
  * page cache (fs/fill.c). 64 KiB: sixteen pages per disk read, at about the cost of one
  * 4 KiB O_DIRECT read plus a 64 KiB copy. */
 #define FS_DEFAULT_PAGE_CACHE_FILL (64u << 10)
+#define FS_FILL_SEEN_BITS 12 /* blocks remembered for "read alone again": 4096 */
 #define FS_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define FS_DEFAULT_READ_TIMEOUT_MS 10000
 #define FS_DEFAULT_RETRIES 4                        /* 5 attempts */
@@ -215,6 +216,7 @@ struct fs {
     struct fs_dirh *dh_open;        /* ops.c: the same for directory handles (RELEASEDIR) */
     /* fill.c: pages around lone small reads go to the kernel's page cache (NULL: off) */
     struct fs_fill *fill;
+    uint64_t fill_seen[1u << FS_FILL_SEEN_BITS]; /* read.c: blocks read alone lately */
 };
 
 /* ---- ns.c ---- */

@@ -304,14 +304,28 @@ int fs_read_fill_start(struct fs *fs)
 
     if (!fs->conf->page_cache_fill)
         return 0;
-    /* 256 x 64 KiB: 16 MiB of entries held at most, past that a fill is skipped. */
-    return fs_fill_create(256, &sink, &fs->fill);
+    /* At most 32 MiB of cache entries held for fills (outside the memory tier's count
+     * once the tier drops them), past that a fill is skipped. */
+    return fs_fill_create(256, 32u << 20, &sink, &fs->fill);
 }
 
 void fs_read_fill_stop(struct fs *fs)
 {
     fs_fill_destroy(fs->fill);
     fs->fill = NULL;
+}
+
+/*
+ * Whether a lone read of block @blk of inode @ino was seen lately (and note this one): a
+ * lossy direct-mapped table of 4096 (inode, block) hashes, so "lately" is "since about
+ * 4096 other blocks were read alone". Thread safe (one atomic exchange).
+ */
+static bool fs_fill_seen(struct fs *fs, uint64_t ino, uint64_t blk)
+{
+    uint64_t h = (ino * 0x9E3779B97F4A7C15ull) ^ ((blk + 1) * 0xC2B2AE3D27D4EB4Full);
+    h |= 1; /* 0 is an empty slot */
+    uint64_t *slot = &fs->fill_seen[h >> (64 - FS_FILL_SEEN_BITS)];
+    return __atomic_exchange_n(slot, h, __ATOMIC_RELAXED) == h;
 }
 
 /* After a lone read was answered: queue the rest of its fill range that the entry holds. */
@@ -955,12 +969,22 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     uint64_t ask_off = (uint64_t)off, ask_end = end;
     if (lone && fh->page_cache && fs->fill) {
         uint64_t u = fs->conf->page_cache_fill;
-        ask_off = CMN_MAX(first * bs, ask_off & ~(u - 1));
-        ask_end = CMN_MIN(CMN_MIN((first + 1) * bs, fh->size), (ask_end + u - 1) & ~(u - 1));
-        if (ask_end - ask_off > end - (uint64_t)off) {
-            rd->fill_off = ask_off;
-            rd->fill_end = ask_end;
+        uint64_t bstart = first * bs, bend = CMN_MIN(bstart + bs, fh->size);
+        if (fs_fill_seen(fs, fh->ino->ino, first)) {
+            /* The second lone read of this block lately: the block is being re-read, so
+             * it is read whole (and promoted) and all of it goes to the page cache. The
+             * first read of a block only pays for its unit, so a random workload larger
+             * than RAM is not charged a whole block per read. */
+            ask_off = bstart;
+            ask_end = bend;
+        } else {
+            ask_off = CMN_MAX(bstart, ask_off & ~(u - 1));
+            ask_end = CMN_MIN(bend, (ask_end + u - 1) & ~(u - 1));
         }
+        /* Whatever the entry holds is filled: a whole block when it came from memory or
+         * S3 anyway (no extra read), the chunks read when it was a partial disk hit. */
+        rd->fill_off = bstart;
+        rd->fill_end = bend;
     }
     for (unsigned i = 0; i < n; i++) {
         struct fs_slot *s = &rd->slots[i];

@@ -3,9 +3,10 @@
 # test_fs_pagecache.sh: page_cache_fill. A lone small read that the disk tier serves puts the
 # aligned 64 KiB around it into the kernel's page cache (after its reply, from the fill
 # thread): the pages are there (fincore), they hold the right bytes, and reads of them
-# never reach the daemon. When the object is replaced, the next open reads the new
-# version, never a filled page of the old one. page_cache_fill=0 turns it off; a bad
-# value is refused with a one-line error.
+# never reach the daemon. A second lone read in the same block fills the whole block.
+# When the object is replaced, the next open reads the new version, never a filled page
+# of the old one. page_cache_fill=0 turns it off; a bad value is refused with a one-line
+# error.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init fs_pagecache
 
@@ -56,6 +57,17 @@ for k in $(seq 0 15); do read4k "$M/r.bin" "$T/src/r.bin" $((UNIT + k * 4 * KIB)
 r1=$(stats fuse_reads)
 fs_log "16 reads of the filled unit: $((r1 - r0)) reached the daemon"
 [ "$r1" -eq "$r0" ] || fail "$((r1 - r0)) reads of filled pages reached the daemon"
+
+# ---- 2b. a second lone read in the same block fills the whole block ----
+read4k "$M/r.bin" "$T/src/r.bin" $((2 * MIB + 512 * KIB + 8 * KIB))
+wait_fills 2
+np=$(pages "$M/r.bin")
+fs_log "after a second lone read in block 2: $np pages cached"
+[ "$np" -ge 256 ] || fail "$np pages after a block's second lone read, expected its 256"
+r0=$(stats fuse_reads)
+read4k "$M/r.bin" "$T/src/r.bin" $((2 * MIB + 900 * KIB))
+read4k "$M/r.bin" "$T/src/r.bin" $((3 * MIB - 4 * KIB))
+[ "$(stats fuse_reads)" -eq "$r0" ] || fail "reads of the filled block reached the daemon"
 
 # ---- 3. the object is replaced: the next open reads the new bytes ----
 mkfile "$T/new/r.bin" $((8 * MIB))

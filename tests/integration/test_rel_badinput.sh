@@ -36,7 +36,7 @@ long=$(printf 'x%.0s' $(seq 1 3000))
 n=0
 for o in block_size mem_cache_size disk_cache_size direct_io io_engine eviction compression \
   prefetch read_ahead metadata_ttl negative_ttl uid gid file_mode dir_mode max_connections \
-  max_threads log_level connect_timeout read_timeout retries; do
+  max_threads log_level connect_timeout read_timeout retries page_cache_fill; do
   for v in "" -1 " 1" 99999999999999999999999 18446744073709551617 1..2 "1 2" 1e3 "$long" \
     "$(printf '\xff\xfe')" "%n%s"; do
     case "$o=$v" in

@@ -2,8 +2,8 @@
 /*
  * test_fs_fill.c: the page-cache fill queue (fs/fill.c) against an in-test sink: every job
  * is stored in order and released exactly once; a full queue drops (never blocks the
- * submitter) while the sink is stuck; jobs still queued at destroy are released unstored;
- * a sink that refuses counts as failed.
+ * submitter) while the sink is stuck, and so do jobs past the byte bound; jobs still
+ * queued at destroy are released unstored; a sink that refuses counts as failed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -91,7 +91,7 @@ static void test_fill_stores_in_order(void **state)
     sink_init(&s);
     struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
 
-    assert_int_equal(fs_fill_create(NJOBS, &sink, &f), 0);
+    assert_int_equal(fs_fill_create(NJOBS, 1u << 20, &sink, &f), 0);
     for (unsigned i = 0; i < NJOBS; i++) {
         struct fs_fill_job j = job(i);
         assert_true(fs_fill_submit(f, &j));
@@ -115,7 +115,7 @@ static void test_fill_full_queue_drops(void **state)
     s.stuck = true;
     struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
 
-    assert_int_equal(fs_fill_create(4, &sink, &f), 0);
+    assert_int_equal(fs_fill_create(4, 1u << 20, &sink, &f), 0);
     struct fs_fill_job j0 = job(0);
     assert_true(fs_fill_submit(f, &j0));
     pthread_mutex_lock(&s.lock); /* job 0 is in the sink, stuck: the queue is empty */
@@ -148,6 +148,48 @@ static void test_fill_full_queue_drops(void **state)
     assert_int_equal(s.offs[0], 0);
 }
 
+static void test_fill_byte_bound(void **state)
+{
+    (void)state;
+    struct sink s;
+    struct fs_fill *f;
+    struct fs_fill_stats st;
+    sink_init(&s);
+    s.stuck = true;
+    struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
+
+    /* Room for 8 jobs but 3 bytes: the job being stored counts until it is released. */
+    assert_int_equal(fs_fill_create(8, 3, &sink, &f), 0);
+    struct fs_fill_job j0 = job(0);
+    assert_true(fs_fill_submit(f, &j0));
+    pthread_mutex_lock(&s.lock);
+    while (!s.entered)
+        pthread_cond_wait(&s.cond, &s.lock);
+    pthread_mutex_unlock(&s.lock);
+    struct fs_fill_job j1 = job(1), j2 = job(2), j3 = job(3);
+    assert_true(fs_fill_submit(f, &j1));
+    assert_true(fs_fill_submit(f, &j2));
+    assert_false(fs_fill_submit(f, &j3)); /* 4 bytes > 3 */
+    fs_fill_get_stats(f, &st);
+    assert_int_equal(st.dropped, 1);
+    pthread_mutex_lock(&s.lock);
+    s.stuck = false;
+    pthread_cond_broadcast(&s.cond);
+    pthread_mutex_unlock(&s.lock);
+    wait_stored(&s, 3);
+    for (int i = 0; i < 5000; i++) { /* the bytes come back after the last release */
+        fs_fill_get_stats(f, &st);
+        if (st.stored == 3)
+            break;
+        usleep(1000);
+    }
+    assert_true(fs_fill_submit(f, &j3)); /* room again */
+    wait_stored(&s, 4);
+    fs_fill_destroy(f);
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(released[i], 1);
+}
+
 static void test_fill_refused_counts_failed(void **state)
 {
     (void)state;
@@ -158,7 +200,7 @@ static void test_fill_refused_counts_failed(void **state)
     s.result = -ESTALE;
     struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
 
-    assert_int_equal(fs_fill_create(8, &sink, &f), 0);
+    assert_int_equal(fs_fill_create(8, 1u << 20, &sink, &f), 0);
     for (unsigned i = 0; i < 5; i++) {
         struct fs_fill_job j = job(i);
         assert_true(fs_fill_submit(f, &j));
@@ -201,8 +243,8 @@ static void test_fill_bad_args(void **state)
     sink_init(&s);
     struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
 
-    assert_int_equal(fs_fill_create(0, &sink, &f), -EINVAL);
-    assert_int_equal(fs_fill_create(4, &none, &f), -EINVAL);
+    assert_int_equal(fs_fill_create(0, 1u << 20, &sink, &f), -EINVAL);
+    assert_int_equal(fs_fill_create(4, 1u << 20, &none, &f), -EINVAL);
     assert_null(f);
     fs_fill_destroy(NULL);
 }
@@ -212,6 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fill_stores_in_order),
         cmocka_unit_test(test_fill_full_queue_drops),
+        cmocka_unit_test(test_fill_byte_bound),
         cmocka_unit_test(test_fill_refused_counts_failed),
         cmocka_unit_test(test_fill_bad_args),
     };

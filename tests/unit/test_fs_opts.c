@@ -105,6 +105,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.conf.metadata_ttl_ms, FS_DEFAULT_TTL_MS);
     assert_int_equal(r.conf.negative_ttl_ms, FS_DEFAULT_NEG_TTL_MS);
     assert_int_equal(r.conf.read_ahead, FS_DEFAULT_READ_AHEAD);
+    assert_int_equal(r.conf.page_cache_fill, FS_DEFAULT_PAGE_CACHE_FILL);
     assert_int_equal(r.conf.connect_timeout_ms, FS_DEFAULT_CONNECT_TIMEOUT_MS);
     assert_int_equal(r.conf.read_timeout_ms, FS_DEFAULT_READ_TIMEOUT_MS);
     assert_int_equal(r.conf.retries, FS_DEFAULT_RETRIES);
@@ -130,6 +131,7 @@ static void test_sizes_and_durations(void **state)
     assert_string_equal(r.conf.disk_cache, "/tmp/c");
     assert_int_equal(r.conf.disk_cache_size, 16ull << 20);
     assert_int_equal(r.conf.read_ahead, 4u << 20);
+    assert_int_equal(r.conf.page_cache_fill, 16u << 10); /* a quarter of the 64K block */
     assert_int_equal(r.conf.prefetch, 0);
     assert_int_equal(r.conf.metadata_ttl_ms, 300000);
     assert_int_equal(r.conf.negative_ttl_ms, 500);
@@ -160,6 +162,9 @@ static void test_bad_values(void **state)
     t_bad("compression=zstd", "compression", "zstd");
     t_bad("prefetch=8G", "prefetch", "8G");
     t_bad("read_ahead=2G", "read_ahead", "2G");
+    t_bad("page_cache_fill=12K", "page_cache_fill", "12K"); /* not a power of two */
+    t_bad("page_cache_fill=2K", "page_cache_fill", "2K");   /* below a page */
+    t_bad("page_cache_fill=2M", "page_cache_fill", "2M");   /* above the 1M block */
     t_bad("metadata_ttl=soon", "metadata_ttl", "soon");
     t_bad("negative_ttl=-1", "negative_ttl", "-1");
     t_bad("max_connections=0", "max_connections", "0");
