@@ -70,6 +70,23 @@ static void sink_init(struct sink *s)
     memset(released, 0, sizeof(released));
 }
 
+/* Until the stuck sink has a job in hand. */
+static void sink_wait_entered(struct sink *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (!s->entered)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void sink_unstick(struct sink *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stuck = false;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void wait_stored(struct sink *s, unsigned n)
 {
     for (int i = 0; i < 5000; i++) {
@@ -118,10 +135,7 @@ static void test_fill_full_queue_drops(void **state)
     assert_int_equal(fs_fill_create(4, 1u << 20, &sink, &f), 0);
     struct fs_fill_job j0 = job(0);
     assert_true(fs_fill_submit(f, &j0));
-    pthread_mutex_lock(&s.lock); /* job 0 is in the sink, stuck: the queue is empty */
-    while (!s.entered)
-        pthread_cond_wait(&s.cond, &s.lock);
-    pthread_mutex_unlock(&s.lock);
+    sink_wait_entered(&s); /* job 0 is in the sink, stuck: the queue is empty */
     for (unsigned i = 1; i <= 4; i++) {
         struct fs_fill_job j = job(i);
         assert_true(fs_fill_submit(f, &j));
@@ -136,10 +150,7 @@ static void test_fill_full_queue_drops(void **state)
     assert_int_equal(st.stored, 0);
 
     /* Destroy while stuck: unstick from another thread once destroy is waiting. */
-    pthread_mutex_lock(&s.lock);
-    s.stuck = false;
-    pthread_cond_broadcast(&s.cond);
-    pthread_mutex_unlock(&s.lock);
+    sink_unstick(&s);
     fs_fill_destroy(f);
     /* Job 0 was stored; 1..4 were stored or released unstored; each released once. */
     for (unsigned i = 0; i <= 4; i++)
@@ -162,20 +173,14 @@ static void test_fill_byte_bound(void **state)
     assert_int_equal(fs_fill_create(8, 3, &sink, &f), 0);
     struct fs_fill_job j0 = job(0);
     assert_true(fs_fill_submit(f, &j0));
-    pthread_mutex_lock(&s.lock);
-    while (!s.entered)
-        pthread_cond_wait(&s.cond, &s.lock);
-    pthread_mutex_unlock(&s.lock);
+    sink_wait_entered(&s);
     struct fs_fill_job j1 = job(1), j2 = job(2), j3 = job(3);
     assert_true(fs_fill_submit(f, &j1));
     assert_true(fs_fill_submit(f, &j2));
     assert_false(fs_fill_submit(f, &j3)); /* 4 bytes > 3 */
     fs_fill_get_stats(f, &st);
     assert_int_equal(st.dropped, 1);
-    pthread_mutex_lock(&s.lock);
-    s.stuck = false;
-    pthread_cond_broadcast(&s.cond);
-    pthread_mutex_unlock(&s.lock);
+    sink_unstick(&s);
     wait_stored(&s, 3);
     for (int i = 0; i < 5000; i++) { /* the bytes come back after the last release */
         fs_fill_get_stats(f, &st);
