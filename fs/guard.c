@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -144,10 +145,10 @@ int fs_guard_main(int argc, char **argv)
     return fs_guard_loop(3, 4, (pid_t)pid, (unsigned)period);
 }
 
-int fs_guard_start(const char *mnt, unsigned period_ms)
+int fs_guard_start(const char *mnt, unsigned period_ms, bool keep_stderr)
 {
     char path[128], exe[PATH_MAX], spid[24], speriod[24];
-    int pfd[2], abort_fd, rc;
+    int pfd[2], epfd[2], abort_fd, rc;
     pid_t pid;
     ssize_t n;
 
@@ -160,8 +161,21 @@ int fs_guard_start(const char *mnt, unsigned period_ms)
     snprintf(speriod, sizeof(speriod), "%u", period_ms);
     if ((abort_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
         return -errno;
-    if (pipe2(pfd, O_CLOEXEC) != 0) {
+    /* Opened before the fork: open(2) is safe after it, but a failure is easier here. */
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0 || pipe2(pfd, O_CLOEXEC) != 0) {
         rc = -errno;
+        if (null_fd >= 0)
+            close(null_fd);
+        close(abort_fd);
+        return rc;
+    }
+    /* epfd: the child's errno if it cannot exec; EOF (close-on-exec) when it did. */
+    if (pipe2(epfd, O_CLOEXEC) != 0) {
+        rc = -errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        close(null_fd);
         close(abort_fd);
         return rc;
     }
@@ -170,24 +184,57 @@ int fs_guard_start(const char *mnt, unsigned period_ms)
         rc = -errno;
         close(pfd[0]);
         close(pfd[1]);
+        close(epfd[0]);
+        close(epfd[1]);
         close(abort_fd);
+        close(null_fd);
         return rc;
     }
     if (pid == 0) {
-        /* A fork of a threaded process: only async-signal-safe calls until exec. The two
-         * descriptors become 3 and 4 (dup2 clears close-on-exec); nothing else survives,
-         * least of all /dev/fuse, which would keep the connection alive. */
+        /* A fork of a threaded process: only async-signal-safe calls until exec. The pipe
+         * and the abort file become 3 and 4 (dup2 clears close-on-exec), the exec-status
+         * pipe 5 (close-on-exec); nothing else survives, least of all /dev/fuse, which
+         * would keep the connection alive. */
         char *args[] = {exe, FS_GUARD_ARG, spid, speriod, NULL};
         int r = fcntl(pfd[0], F_DUPFD, 10), a = fcntl(abort_fd, F_DUPFD, 10);
-        if (r < 0 || a < 0 || dup2(r, 3) != 3 || dup2(a, 4) != 4)
+        int e = fcntl(epfd[1], F_DUPFD_CLOEXEC, 10);
+        if (r < 0 || a < 0 || e < 0 || dup2(r, 3) != 3 || dup2(a, 4) != 4 ||
+            dup2(e, 5) != 5 || fcntl(5, F_SETFD, FD_CLOEXEC) != 0)
             _exit(1);
-        close_range(5, ~0u, 0);
-        execv(exe, args);
+        /* No hold on the caller's terminal or pipes (a shell reading a daemonizing
+         * mount's output would wait for the guard), nor on its working directory. */
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        if (!keep_stderr)
+            dup2(null_fd, 2);
+        int err = 0;
+        if (chdir("/") != 0) {
+            err = errno;
+        } else {
+            close_range(6, ~0u, 0);
+            execv(exe, args);
+            err = errno;
+        }
+        ssize_t w = write(5, &err, sizeof(err));
+        (void)w;
         _exit(1);
     }
     /* The write end stays open in the daemon until its last thread is gone. */
     close(pfd[0]);
+    close(epfd[1]);
     close(abort_fd);
+    close(null_fd);
+    int err = 0;
+    ssize_t got;
+    while ((got = read(epfd[0], &err, sizeof(err))) < 0 && errno == EINTR)
+        ;
+    close(epfd[0]);
+    if (got != 0) {
+        /* It did not exec (or the pipe failed): reap it, no guard. */
+        close(pfd[1]);
+        waitpid(pid, NULL, 0);
+        return got == (ssize_t)sizeof(err) && err ? -err : -EIO;
+    }
     TLOG_I("guard %d watches FUSE connection %s", (int)pid, path);
     return 0;
 }

@@ -27,10 +27,12 @@ int fs_guard_abort_path(const char *mnt, char *buf, size_t cap);
  * Start the guard of this process (the daemon, after mounting @mnt): the daemon's own
  * executable, exec'd as `tierfs --guard-internal PID PERIOD_MS` with only the read end of
  * a pipe whose write end the daemon keeps until its last thread is gone (fd 3), and the
- * abort file (fd 4). It looks every @period_ms and ends when the pipe does.
+ * abort file (fd 4); stdin and stdout on /dev/null, and stderr too unless @keep_stderr
+ * (a foreground daemon: its message goes to the daemon's log). It looks every
+ * @period_ms and ends when the pipe does.
  * @return 0, or -errno (no guard: the caller should not fill the page cache).
  */
-int fs_guard_start(const char *mnt, unsigned period_ms);
+int fs_guard_start(const char *mnt, unsigned period_ms, bool keep_stderr);
 
 #define FS_GUARD_ARG "--guard-internal"
 /* main() of the guard: call first thing with main's arguments. @return -1 when argv is not

@@ -482,7 +482,7 @@ int main(int argc, char **argv)
     fs_set_read_ahead(mnt, conf.read_ahead);
     /* Filling the page cache can leave a killed daemon unable to die (fs/guard.h): fill
      * only with a guard that can end the connection then. */
-    if (conf.page_cache_fill && (rc = fs_guard_start(mnt, 1000)) < 0) {
+    if (conf.page_cache_fill && (rc = fs_guard_start(mnt, 1000, conf.foreground)) < 0) {
         TLOG_W("page_cache_fill is off: cannot watch the FUSE connection (%s; it needs "
                "root and fusectl)", strerror(-rc));
         conf.page_cache_fill = 0;

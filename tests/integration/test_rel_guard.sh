@@ -5,7 +5,8 @@
 # of a page whose read only the dead daemon could answer; without the guard (fs/guard.c)
 # such a daemon never finishes dying and its mount hangs every reader and sync(2) (before
 # the guard: 6 of 25 kills). Each killed daemon must be gone within 8 s, every byte the
-# readers got must be right, and a normal unmount must end the guard too.
+# readers got must be right, and a normal unmount must end the guard too; a daemonizing
+# mount returns even when its output is captured, and the guard holds no directory.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init rel_guard
 
@@ -36,6 +37,23 @@ for i in $(seq 1 50); do
   sleep 0.1
 done
 [ -z "$st" ] || [ "$st" = Z ] || fail "guard $G still running ($st) after the unmount"
+
+# ---- a daemonizing mount: its output is not held open by the guard ----
+# (a shell reading the mount command's output would otherwise wait until the unmount)
+timeout -k 5 30 bash -c 'out=$("$1" "$2" "$3" -o "$4" 2>&1) || { echo "$out"; exit 1; }' \
+  mount "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" "$TIERFS_OPTS,disk_cache=$T/cache2.img,disk_cache_size=64M" ||
+  fail "a daemonizing mount with its output captured did not return (or failed)"
+fs_is_mounted "$M" || fail "background mount is not mounted"
+G=$(pgrep -n -x tierfs-guard)
+[ -n "$G" ] || fail "no guard for the background mount"
+[ "$(readlink "/proc/$G/cwd")" = / ] || fail "the guard keeps $(readlink "/proc/$G/cwd") busy"
+umount "$M" || fail "umount of the background mount"
+for i in $(seq 1 100); do
+  fuser "$T/cache2.img" >/dev/null 2>&1 || break
+  sleep 0.1
+done
+for i in $(seq 1 50); do [ -d "/proc/$G" ] && [ "$(awk '{print $3}' "/proc/$G/stat")" != Z ] || break; sleep 0.1; done
+[ ! -d "/proc/$G" ] || [ "$(awk '{print $3}' "/proc/$G/stat")" = Z ] || fail "guard $G outlived its daemon"
 
 # ---- kill -9 under random readers, N times ----
 rescued0=$(grep -c "aborted its FUSE connection" "$T/tierfs.log")
