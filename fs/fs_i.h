@@ -178,6 +178,12 @@ struct fs_htab {
     size_t nb, n;
 };
 
+/* An entry of one of fs's lists of open handles (fh_open, dh_open), under fs->fh_lock. */
+struct fs_open_link {
+    struct fs_open_link *prev, *next;
+    void *owner;                 /* the handle */
+};
+
 struct fs {
     struct fs_conf *conf;
     struct objstore *os;
@@ -212,8 +218,8 @@ struct fs {
      * sends it asynchronously and may drop it when the mount goes away right after the
      * last close) are released at unmount instead of leaking their held blocks. */
     pthread_mutex_t fh_lock;
-    struct fs_handle *fh_open;
-    struct fs_dirh *dh_open;        /* ops.c: the same for directory handles (RELEASEDIR) */
+    struct fs_open_link *fh_open;
+    struct fs_open_link *dh_open;   /* ops.c: the same for directory handles (RELEASEDIR) */
     /* fill.c: pages around lone small reads go to the kernel's page cache (NULL: off) */
     struct fs_fill *fill;
     uint64_t fill_seen[1u << FS_FILL_SEEN_BITS]; /* read.c: blocks read alone lately */
@@ -240,6 +246,13 @@ int fs_ns_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st);
  */
 struct fs_inode *fs_ns_open(struct fs *fs, fuse_ino_t ino);
 void fs_ns_release(struct fs *fs, struct fs_inode *ino);
+/* Put handle @owner on the open list @head / take @l off it. */
+void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner);
+void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l);
+/* After the session loop (no FUSE thread runs): @release each handle still on @head
+ * (it must take it off the list). @return how many there were. */
+unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
+                       void (*release)(struct fs *fs, void *owner));
 /* A fresh listing of directory @dir (loading it if stale). @return 0 and a reference, or -errno. */
 int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out);
 void fs_listing_put(struct fs_listing *l);

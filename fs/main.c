@@ -512,6 +512,8 @@ int main(int argc, char **argv)
     ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
     TLOG_N("unmounting %s", mnt);
     fuse_loop_cfg_destroy(lc);
+
+out_unmount:
     fs_read_fill_stop(&fs); /* its jobs hold handles: before they are released */
     unsigned orphans = fs_read_release_all(&fs);
     if (orphans)
@@ -521,9 +523,6 @@ int main(int argc, char **argv)
     if (orphans)
         TLOG_N("released %u directory handle(s) whose RELEASEDIR did not arrive before the "
                "unmount", orphans);
-
-out_unmount:
-    fs_read_fill_stop(&fs); /* no-op when stopped above */
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);

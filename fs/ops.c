@@ -24,30 +24,14 @@
 struct fs_dirh {
     struct fs_inode *dir;      /* an "opens" reference */
     struct fs_listing *l;      /* a reference */
-    struct fs_dirh *open_prev, *open_next; /* fs->dh_open list, under fs->fh_lock */
+    struct fs_open_link open;  /* on fs->dh_open */
 };
 
-static void fs_dirh_link(struct fs *fs, struct fs_dirh *dh)
+/* Take one directory handle off the open list and free it (listing, "opens" reference). */
+static void fs_dirh_free(struct fs *fs, void *owner)
 {
-    pthread_mutex_lock(&fs->fh_lock);
-    dh->open_next = fs->dh_open;
-    if (fs->dh_open)
-        fs->dh_open->open_prev = dh;
-    fs->dh_open = dh;
-    pthread_mutex_unlock(&fs->fh_lock);
-}
-
-/* Unlink and free one directory handle (its listing and "opens" reference). */
-static void fs_dirh_free(struct fs *fs, struct fs_dirh *dh)
-{
-    pthread_mutex_lock(&fs->fh_lock);
-    if (dh->open_prev)
-        dh->open_prev->open_next = dh->open_next;
-    else
-        fs->dh_open = dh->open_next;
-    if (dh->open_next)
-        dh->open_next->open_prev = dh->open_prev;
-    pthread_mutex_unlock(&fs->fh_lock);
+    struct fs_dirh *dh = owner;
+    fs_open_del(fs, &fs->dh_open, &dh->open);
     fs_listing_put(dh->l);
     fs_ns_release(fs, dh->dir);
     free(dh);
@@ -55,19 +39,7 @@ static void fs_dirh_free(struct fs *fs, struct fs_dirh *dh)
 
 unsigned fs_ops_release_dirs(struct fs *fs)
 {
-    unsigned n = 0;
-
-    /* Like fs_read_release_all: no FUSE thread runs any more. */
-    for (;;) {
-        pthread_mutex_lock(&fs->fh_lock);
-        struct fs_dirh *dh = fs->dh_open;
-        pthread_mutex_unlock(&fs->fh_lock);
-        if (!dh)
-            break;
-        fs_dirh_free(fs, dh);
-        n++;
-    }
-    return n;
+    return fs_open_drain(fs, &fs->dh_open, fs_dirh_free);
 }
 
 static struct fs *fs_of(fuse_req_t req)
@@ -229,7 +201,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         goto fail_release;
     fi->fh = (uintptr_t)dh;
     fi->cache_readdir = 0;
-    fs_dirh_link(fs, dh);
+    fs_open_add(fs, &fs->dh_open, &dh->open, dh);
     if (fuse_reply_open(req, fi) != 0)
         fs_dirh_free(fs, dh);
     return;

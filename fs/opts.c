@@ -664,6 +664,8 @@ void fs_opts_help(const char *argv0)
            "Flags (path_style, no_sign_request, insecure, disk_cache_overwrite, direct_io,\n"
            "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
            "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
+           "--guard-internal PID MS is how tierfs starts its own guard process\n"
+           "(tierfs-guard, see page_cache_fill); it is not for direct use.\n"
            "See tierfs(1).\n",
            argv0, argv0, FS_DEFAULT_MAX_THREADS, FS_DEFAULT_RETRIES);
 }

@@ -91,7 +91,7 @@ struct fs_handle {
     uint64_t ra_grow_at;       /* the window doubles when ra_next reaches this */
     uint64_t ra_issued;        /* blocks below this were handed to the prefetcher (run) */
     uint64_t ra_gen;           /* runs so far (and +1 at release): older blocks not held */
-    struct fs_handle *open_prev, *open_next; /* fs->fh_open list, under fs->fh_lock */
+    struct fs_open_link open;  /* on fs->fh_open */
     struct fs_pf_held *ra_held; /* prefetched blocks kept for the reader, by block % size */
     uint64_t ra_held_mask;     /* ring size - 1 (a power of two) */
     uint64_t ra_held_low;      /* no block below this is held */
@@ -137,7 +137,7 @@ struct fs_read {
     uint64_t t0_ns;            /* metrics: when the FUSE read arrived */
     uint64_t first;
     unsigned n;
-    uint64_t fill_off, fill_end; /* a lone read's range for the page cache (0, 0: none) */
+    bool fill;                 /* a lone read: what its entry holds goes to the page cache */
     struct fs_slot slots[];
 };
 
@@ -328,25 +328,23 @@ static bool fs_fill_seen(struct fs *fs, uint64_t ino, uint64_t blk)
     return __atomic_exchange_n(slot, h, __ATOMIC_RELAXED) == h;
 }
 
-/* After a lone read was answered: queue the rest of its fill range that the entry holds. */
+/* After a lone read was answered: queue what its entry holds (the whole block, or the
+ * chunks of a partial disk hit) when that is more than the read itself. */
 static void fs_read_fill(struct fs_read *rd)
 {
     struct fs_handle *fh = rd->fh;
     struct hc_entry *e = rd->slots[0].e;
-    uint64_t bstart = rd->first * fh->fs->conf->block_size;
-    uint64_t estart = bstart + hc_entry_off(e);
-    uint64_t from = CMN_MAX(rd->fill_off, estart);
-    uint64_t to = CMN_MIN(rd->fill_end, estart + hc_entry_len(e));
+    size_t len = hc_entry_len(e);
     struct fs_fill_ref *r;
 
-    if (to <= from || to - from <= rd->end - rd->off || !(r = malloc(sizeof(*r))))
+    if (len <= rd->end - rd->off || !(r = malloc(sizeof(*r))))
         return;
     hc_entry_ref(e);
     fs_handle_get(fh);
     r->e = e;
     r->fh = fh;
-    struct fs_fill_job j = {.nodeid = fh->ino->ino, .off = from, .len = (size_t)(to - from),
-                            .data = (const char *)hc_entry_data(e) + (from - estart),
+    struct fs_fill_job j = {.nodeid = fh->ino->ino, .len = len, .data = hc_entry_data(e),
+                            .off = rd->first * fh->fs->conf->block_size + hc_entry_off(e),
                             .release = fs_fill_release, .arg = r};
     if (!fs_fill_submit(fh->fs->fill, &j))
         fs_fill_release(r);
@@ -384,7 +382,7 @@ static void fs_read_finish(struct fs_read *rd)
         int rrc = fuse_reply_iov(rd->req, iov, cnt);
         fs_metrics_fuse_read(fh->fs->metrics, rd->t0_ns, 0, iov, cnt); /* metrics */
         /* After the reply: the kernel has unlocked the pages of this read by now. */
-        if (rd->fill_end && rrc == 0)
+        if (rd->fill && rrc == 0)
             fs_read_fill(rd);
     }
     for (unsigned i = 0; i < rd->n; i++)
@@ -983,8 +981,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
         }
         /* Whatever the entry holds is filled: a whole block when it came from memory or
          * S3 anyway (no extra read), the chunks read when it was a partial disk hit. */
-        rd->fill_off = bstart;
-        rd->fill_end = bend;
+        rd->fill = true;
     }
     for (unsigned i = 0; i < n; i++) {
         struct fs_slot *s = &rd->slots[i];
@@ -1031,12 +1028,7 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh->key = ino->key;
     fh->page_cache = !*direct_io;
     pthread_mutex_init(&fh->ra_lock, NULL);
-    pthread_mutex_lock(&fs->fh_lock);
-    fh->open_next = fs->fh_open;
-    if (fs->fh_open)
-        fs->fh_open->open_prev = fh;
-    fs->fh_open = fh;
-    pthread_mutex_unlock(&fs->fh_lock);
+    fs_open_add(fs, &fs->fh_open, &fh->open, fh);
     *out = fh;
     return 0;
 }
@@ -1045,15 +1037,7 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
 {
     if (!fh)
         return;
-    pthread_mutex_lock(&fs->fh_lock);
-    if (fh->open_prev)
-        fh->open_prev->open_next = fh->open_next;
-    else
-        fs->fh_open = fh->open_next;
-    if (fh->open_next)
-        fh->open_next->open_prev = fh->open_prev;
-    fh->open_prev = fh->open_next = NULL;
-    pthread_mutex_unlock(&fs->fh_lock);
+    fs_open_del(fs, &fs->fh_open, &fh->open);
     pthread_mutex_lock(&fh->ra_lock);
     fs_pf_drop_all(fs, fh);
     fh->ra_gen++; /* prefetches still in flight let their blocks go */
@@ -1061,20 +1045,12 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
     fs_handle_put(fh);
 }
 
+static void fs_read_release_one(struct fs *fs, void *owner)
+{
+    fs_read_release(fs, owner);
+}
+
 unsigned fs_read_release_all(struct fs *fs)
 {
-    unsigned n = 0;
-
-    /* No FUSE thread runs any more: the list only shrinks under us (prefetch completions
-     * put references, never unlink), so take the head each time. */
-    for (;;) {
-        pthread_mutex_lock(&fs->fh_lock);
-        struct fs_handle *fh = fs->fh_open;
-        pthread_mutex_unlock(&fs->fh_lock);
-        if (!fh)
-            break;
-        fs_read_release(fs, fh);
-        n++;
-    }
-    return n;
+    return fs_open_drain(fs, &fs->fh_open, fs_read_release_one);
 }

@@ -87,6 +87,33 @@ static void sink_unstick(struct sink *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* A fill on a stuck sink, job 0 in the sink's hands (the queue itself is empty). */
+static struct fs_fill *start_stuck(struct sink *s, unsigned cap, size_t max_bytes)
+{
+    struct fs_fill *f;
+    sink_init(s);
+    s->stuck = true;
+    struct fs_fill_sink sink = {.store = sink_store, .ctx = s};
+    assert_int_equal(fs_fill_create(cap, max_bytes, &sink, &f), 0);
+    struct fs_fill_job j0 = job(0);
+    assert_true(fs_fill_submit(f, &j0));
+    sink_wait_entered(s);
+    return f;
+}
+
+/* The counters move after the store returns: wait until stored + failed reach @done. */
+static struct fs_fill_stats wait_done(struct fs_fill *f, uint64_t done)
+{
+    struct fs_fill_stats st;
+    for (int i = 0; i < 5000; i++) {
+        fs_fill_get_stats(f, &st);
+        if (st.stored + st.failed >= done)
+            break;
+        usleep(1000);
+    }
+    return st;
+}
+
 static void wait_stored(struct sink *s, unsigned n)
 {
     for (int i = 0; i < 5000; i++) {
@@ -126,16 +153,8 @@ static void test_fill_full_queue_drops(void **state)
 {
     (void)state;
     struct sink s;
-    struct fs_fill *f;
     struct fs_fill_stats st;
-    sink_init(&s);
-    s.stuck = true;
-    struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
-
-    assert_int_equal(fs_fill_create(4, 1u << 20, &sink, &f), 0);
-    struct fs_fill_job j0 = job(0);
-    assert_true(fs_fill_submit(f, &j0));
-    sink_wait_entered(&s); /* job 0 is in the sink, stuck: the queue is empty */
+    struct fs_fill *f = start_stuck(&s, 4, 1u << 20);
     for (unsigned i = 1; i <= 4; i++) {
         struct fs_fill_job j = job(i);
         assert_true(fs_fill_submit(f, &j));
@@ -163,17 +182,9 @@ static void test_fill_byte_bound(void **state)
 {
     (void)state;
     struct sink s;
-    struct fs_fill *f;
     struct fs_fill_stats st;
-    sink_init(&s);
-    s.stuck = true;
-    struct fs_fill_sink sink = {.store = sink_store, .ctx = &s};
-
     /* Room for 8 jobs but 3 bytes: the job being stored counts until it is released. */
-    assert_int_equal(fs_fill_create(8, 3, &sink, &f), 0);
-    struct fs_fill_job j0 = job(0);
-    assert_true(fs_fill_submit(f, &j0));
-    sink_wait_entered(&s);
+    struct fs_fill *f = start_stuck(&s, 8, 3);
     struct fs_fill_job j1 = job(1), j2 = job(2), j3 = job(3);
     assert_true(fs_fill_submit(f, &j1));
     assert_true(fs_fill_submit(f, &j2));
@@ -182,12 +193,8 @@ static void test_fill_byte_bound(void **state)
     assert_int_equal(st.dropped, 1);
     sink_unstick(&s);
     wait_stored(&s, 3);
-    for (int i = 0; i < 5000; i++) { /* the bytes come back after the last release */
-        fs_fill_get_stats(f, &st);
-        if (st.stored == 3)
-            break;
-        usleep(1000);
-    }
+    st = wait_done(f, 3); /* the bytes come back after the last release */
+    assert_int_equal(st.stored, 3);
     assert_true(fs_fill_submit(f, &j3)); /* room again */
     wait_stored(&s, 4);
     fs_fill_destroy(f);
@@ -211,12 +218,7 @@ static void test_fill_refused_counts_failed(void **state)
         assert_true(fs_fill_submit(f, &j));
     }
     wait_stored(&s, 5);
-    for (int i = 0; i < 5000; i++) { /* the counters move after the last store returns */
-        fs_fill_get_stats(f, &st);
-        if (st.failed == 5)
-            break;
-        usleep(1000);
-    }
+    st = wait_done(f, 5);
     assert_int_equal(st.failed, 5);
     assert_int_equal(st.stored, 0);
     assert_int_equal(st.stored_bytes, 0);
@@ -226,12 +228,7 @@ static void test_fill_refused_counts_failed(void **state)
     struct fs_fill_job j = job(5);
     assert_true(fs_fill_submit(f, &j));
     wait_stored(&s, 6);
-    for (int i = 0; i < 5000; i++) {
-        fs_fill_get_stats(f, &st);
-        if (st.stored == 1)
-            break;
-        usleep(1000);
-    }
+    st = wait_done(f, 6);
     assert_int_equal(st.stored, 1);
     assert_int_equal(st.stored_bytes, 1);
     fs_fill_destroy(f);
