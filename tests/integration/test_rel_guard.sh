@@ -44,8 +44,17 @@ timeout -k 5 30 bash -c 'out=$("$1" "$2" "$3" -o "$4" 2>&1) || { echo "$out"; ex
   mount "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" "$TIERFS_OPTS,disk_cache=$T/cache2.img,disk_cache_size=64M" ||
   fail "a daemonizing mount with its output captured did not return (or failed)"
 fs_is_mounted "$M" || fail "background mount is not mounted"
-G=$(pgrep -n -x tierfs-guard)
-[ -n "$G" ] || fail "no guard for the background mount"
+# The guard is the daemon's child; it names itself once it runs (slowly under ASan), and
+# an older guard may still be a zombie: look among this daemon's children only.
+D=$(pgrep -f -x ".*/tierfs $S3_BUCKET:/$P $M -o .*" | head -n 1)
+[ -n "$D" ] || fail "no daemon for the background mount"
+G=
+for i in $(seq 1 100); do
+  G=$(pgrep -P "$D" -x tierfs-guard | head -n 1)
+  [ -n "$G" ] && break
+  sleep 0.1
+done
+[ -n "$G" ] || fail "no guard for the background mount (daemon $D)"
 [ "$(readlink "/proc/$G/cwd")" = / ] || fail "the guard keeps $(readlink "/proc/$G/cwd") busy"
 umount "$M" || fail "umount of the background mount"
 for i in $(seq 1 100); do
