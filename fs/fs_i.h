@@ -74,7 +74,7 @@ struct fs_conf {
     int disk_cache_overwrite;  /* format a disk_cache that holds data of something else */
     char *io_engine, *eviction, *compression;
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
-    char *connect_timeout_s, *read_timeout_s, *retries_s;
+    char *connect_timeout_s, *read_timeout_s, *request_timeout_s, *retries_s;
     char *read_ahead_s, *prefetch_s;
     char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
@@ -92,6 +92,7 @@ struct fs_conf {
     unsigned max_connections, max_threads;
     uint64_t connect_timeout_ms;   /* one TCP (and TLS) connection attempt */
     uint64_t read_timeout_ms;      /* an attempt that moves no byte this long fails (and is retried) */
+    uint64_t request_timeout_ms;   /* an attempt not done this long fails (and is retried); 0 = none */
     unsigned retries;              /* of a failed S3 request: attempts = retries + 1 */
     uint64_t read_ahead, prefetch;  /* prefetch: the largest window in bytes, 0 = off */
     uint64_t prefetch_max_request;  /* bytes of one prefetch GET, whole blocks */

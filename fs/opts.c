@@ -49,6 +49,7 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("max_connections=%s", max_connections_s),
     FS_OPT("connect_timeout=%s", connect_timeout_s),
     FS_OPT("read_timeout=%s", read_timeout_s),
+    FS_OPT("request_timeout=%s", request_timeout_s),
     FS_OPT("retries=%s", retries_s),
     /* cache */
     FS_OPT("block_size=%s", block_size_s),
@@ -262,6 +263,14 @@ static int fs_parse_s3_timeouts(struct fs_conf *conf)
                                     "a duration from 100ms to 1h, like 10s or 1500ms",
                                     &conf->read_timeout_ms)) != 0)
         return rc;
+    /* 0 is "none" here (the default): the stall check and the low-speed limit still apply. */
+    if ((rc = fs_parse_duration_opt("request_timeout", conf->request_timeout_s, 0, 86400000,
+                                    "0 (none) or a duration from 100ms to 24h, like 2m",
+                                    &conf->request_timeout_ms)) != 0)
+        return rc;
+    if (conf->request_timeout_ms && conf->request_timeout_ms < 100)
+        return fs_bad("request_timeout", conf->request_timeout_s,
+                      "0 (none) or a duration from 100ms to 24h, like 2m");
     if (conf->retries_s) {
         if (cmn_parse_u64(conf->retries_s, 100, &v) != 0)
             return fs_bad("retries", conf->retries_s, "a number from 0 to 100");
@@ -505,9 +514,15 @@ int fs_opts_validate(struct fs_conf *conf)
                                 "a size of at least 4 blocks, like 256M or 2G",
                                 &conf->mem_cache_size)) != 0)
         return rc;
-    if ((rc = fs_parse_size_opt("disk_cache_size", conf->disk_cache_size_s, 16ull << 20,
-                                1ull << 60, "a size of at least 16M, like 10G",
-                                &conf->disk_cache_size)) != 0)
+    /* The disk tier's floor depends on the block size (three regions); saying it here
+     * beats an error from the cache after the file was made. */
+    uint64_t disk_min = hc_disk_min_capacity(conf->block_size);
+    char disk_accepts[80];
+    snprintf(disk_accepts, sizeof(disk_accepts), "a size of at least %lluM with block_size=%s, like 10G",
+             (unsigned long long)((disk_min + (1ull << 20) - 1) >> 20),
+             conf->block_size_s ? conf->block_size_s : "1M");
+    if ((rc = fs_parse_size_opt("disk_cache_size", conf->disk_cache_size_s, disk_min, 1ull << 60,
+                                disk_accepts, &conf->disk_cache_size)) != 0)
         return rc;
     if (conf->disk_cache && !*conf->disk_cache)
         return fs_bad("disk_cache", conf->disk_cache, "the path of a file or block device");
@@ -628,6 +643,8 @@ void fs_opts_help(const char *argv0)
            "    -o connect_timeout=DUR give up connecting (TCP and TLS) after this (default 3s)\n"
            "    -o read_timeout=DUR    fail an attempt that receives nothing this long, or\n"
            "                           under 1K/s for as long (default 10s); it is retried\n"
+           "    -o request_timeout=DUR fail an attempt not done after this, however slowly\n"
+           "                           it moves (default 0: none); it is retried\n"
            "    -o retries=N           retries of a failed S3 request, with backoff (default %u)\n"
            "\n"
            "cache:\n"
@@ -635,7 +652,7 @@ void fs_opts_help(const char *argv0)
            "    -o mem_cache_size=SIZE memory tier (default 256M)\n"
            "    -o disk_cache=PATH     disk tier on a file or block device (default: none);\n"
            "                           survives unmount, reused by the next mount\n"
-           "    -o disk_cache_size=SIZE disk tier size (default: the device's size, 1G for a new file)\n"
+           "    -o disk_cache_size=SIZE disk tier size, at least 49M (default: device size; 1G new file)\n"
            "    -o disk_cache_overwrite  format a disk_cache that holds other data (refused by default)\n"
            "    -o direct_io=yes|no    O_DIRECT on the disk tier (default yes)\n"
            "    -o io_engine=uring|psync  disk I/O engine (default uring, falls back to psync)\n"
@@ -678,7 +695,7 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->disk_cache_size_s, &conf->direct_io_s, &conf->io_engine, &conf->eviction,
         &conf->compression, &conf->metadata_ttl_s, &conf->negative_ttl_s,
         &conf->max_connections_s, &conf->max_threads_s, &conf->read_ahead_s, &conf->prefetch_s,
-        &conf->connect_timeout_s, &conf->read_timeout_s, &conf->retries_s,
+        &conf->connect_timeout_s, &conf->read_timeout_s, &conf->request_timeout_s, &conf->retries_s,
         &conf->prefetch_window_s, &conf->prefetch_max_request_s, &conf->page_cache_fill_s,
         &conf->uid_s, &conf->gid_s, &conf->file_mode_s, &conf->dir_mode_s, &conf->log_level_s,
         &conf->metrics,

@@ -36,6 +36,7 @@ int fs_store_create(const struct fs_conf *c, struct objstore **out, bool *creds_
          * limit keeps cutting a trickle under 1 KiB/s, over as long (whole seconds). */
         .stall_timeout_ms = (unsigned)c->read_timeout_ms,
         .low_speed_time_s = (unsigned)((c->read_timeout_ms + 999) / 1000),
+        .request_timeout_ms = (unsigned)c->request_timeout_ms,
         .creds = creds,
     };
     struct objstore_retry_conf retry = {.max_attempts = c->retries + 1};

@@ -1432,6 +1432,21 @@ static enum hc_disk_kind hc_disk_hdr_kind(const uint8_t *buf, struct hc_disk_hdr
     return h->version == HC_DISK_FORMAT_VERSION ? HC_DISK_KIND_CACHE : HC_DISK_KIND_VERSION;
 }
 
+size_t hc_disk_hdr_bytes(void)
+{
+    return sizeof(struct hc_disk_hdr);
+}
+
+bool hc_disk_is_foreign(const void *buf, size_t len)
+{
+    uint8_t hb[sizeof(struct hc_disk_hdr)] = {0};
+    struct hc_disk_hdr h;
+
+    /* Fewer bytes than a header are compared as if zero-padded: they still count. */
+    memcpy(hb, buf, CMN_MIN(len, sizeof(hb)));
+    return hc_disk_hdr_kind(hb, &h) == HC_DISK_KIND_UNKNOWN;
+}
+
 /*
  * Read the header. @return 0 when it describes this cache (d->generation set), or
  * -ESTALE with *why naming the difference (the caller formats), or -errno (device).
@@ -1605,6 +1620,33 @@ out:
 
 /* ---- lifecycle ---- */
 
+/* Bytes a region must hold: one largest entry, its summary record and the footer. */
+static uint64_t hc_disk_region_need(uint32_t block_size)
+{
+    uint32_t max_entry = hc_disk_entry_size(HC_KEY_MAX, hc_disk_table_bytes(block_size), block_size);
+
+    return (uint64_t)max_entry + HC_DISK_SUM_BYTES + HC_DISK_FOOTER_BYTES;
+}
+
+/* The default region size: HC_DISK_REGION_DEFAULT, doubled until two largest entries fit. */
+static uint64_t hc_disk_region_auto(uint32_t block_size)
+{
+    uint64_t need = hc_disk_region_need(block_size), rs = HC_DISK_REGION_DEFAULT;
+
+    while (rs < 2 * need)
+        rs *= 2;
+    return rs;
+}
+
+uint64_t hc_disk_min_capacity(uint32_t block_size)
+{
+    uint64_t hdr = CMN_ALIGN_UP((uint64_t)sizeof(struct hc_disk_hdr), (uint64_t)IOENG_BUF_ALIGN);
+
+    if (!block_size)
+        block_size = HC_BLOCK_SIZE_DEFAULT;
+    return hdr + HC_DISK_MIN_REGIONS * hc_disk_region_auto(block_size);
+}
+
 /* Derive the layout from @conf and the device. @return 0 or -EINVAL/-ENOSPC with a log line. */
 static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
 {
@@ -1622,13 +1664,8 @@ static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
     }
     d->table_len = hc_disk_table_bytes(d->block_size);
     d->max_entry = hc_disk_entry_size(HC_KEY_MAX, d->table_len, d->block_size);
-    uint64_t need = (uint64_t)d->max_entry + HC_DISK_SUM_BYTES + HC_DISK_FOOTER_BYTES;
-    uint64_t rs = conf->region_size;
-    if (rs == 0) {
-        rs = HC_DISK_REGION_DEFAULT;
-        while (rs < 2 * need)
-            rs *= 2;
-    }
+    uint64_t need = hc_disk_region_need(d->block_size);
+    uint64_t rs = conf->region_size ? conf->region_size : hc_disk_region_auto(d->block_size);
     if (rs % d->align || rs % IOENG_BUF_ALIGN || rs < need || rs > HC_DISK_REGION_MAX) {
         TLOG_E("disk cache: region size %llu must be a multiple of %u, at least %llu and at "
                "most %u", (unsigned long long)rs, CMN_MAX(d->align, (uint32_t)IOENG_BUF_ALIGN),
@@ -1641,11 +1678,20 @@ static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
     d->data_off = CMN_ALIGN_UP((uint64_t)sizeof(struct hc_disk_hdr),
                                (uint64_t)CMN_MAX(d->align, (uint32_t)IOENG_BUF_ALIGN));
     uint64_t nreg = cap > d->data_off ? (cap - d->data_off) / rs : 0;
-    if (nreg < HC_DISK_MIN_REGIONS || nreg >= (1ull << HC_DLOC_REGION_BITS)) {
-        TLOG_E("disk cache: %llu bytes give %llu regions of %llu bytes; need %u to %u",
+    if (nreg < HC_DISK_MIN_REGIONS) {
+        /* Not ENOSPC: that reads like a full file system, and nothing is full. */
+        TLOG_E("disk cache: %llu MiB is too small: the disk tier needs %u regions of %llu MiB "
+               "(at least %llu MiB in all)",
+               (unsigned long long)(cap >> 20), HC_DISK_MIN_REGIONS,
+               (unsigned long long)(rs >> 20),
+               (unsigned long long)((d->data_off + HC_DISK_MIN_REGIONS * rs + (1u << 20) - 1) >> 20));
+        return -ERANGE;
+    }
+    if (nreg >= (1ull << HC_DLOC_REGION_BITS)) {
+        TLOG_E("disk cache: %llu bytes give %llu regions of %llu bytes; at most %u are supported",
                (unsigned long long)cap, (unsigned long long)nreg, (unsigned long long)rs,
-               HC_DISK_MIN_REGIONS, (1u << HC_DLOC_REGION_BITS) - 1);
-        return -ENOSPC;
+               (1u << HC_DLOC_REGION_BITS) - 1);
+        return -ERANGE;
     }
     d->region_count = (uint32_t)nreg;
     uint64_t wq = conf->write_queue_bytes ? conf->write_queue_bytes : 4ull * rs;

@@ -114,6 +114,9 @@ void hc_destroy(struct hc_cache *c);
  * (bounded as in hc_destroy). @return 0 or -errno (-EIO: a disk write failed). */
 int hc_flush(struct hc_cache *c);
 uint32_t hc_block_size(const struct hc_cache *c);
+/* The smallest disk tier (bytes) for @block_size (0: the default) on a device aligned to
+ * 4 KiB: its header and the regions it cannot work without. Smaller ones fail -ERANGE. */
+uint64_t hc_disk_min_capacity(uint32_t block_size);
 /* Bytes the memory tier and in-flight fetches share: conf.mem_capacity less the disk
  * tier's reserve (its write queue and read buffers). A prefetcher sizes its window by it. */
 uint64_t hc_mem_budget(const struct hc_cache *c);

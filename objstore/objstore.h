@@ -183,7 +183,8 @@ struct objstore_s3_conf {
     unsigned connect_timeout_ms;    /* 0 = 3000 */
     unsigned low_speed_time_s;      /* abort a transfer slower than low_speed_limit for this long; 0 = 10 */
     unsigned low_speed_limit;       /* bytes/s; 0 = 1024 */
-    unsigned request_timeout_ms;    /* whole request; 0 = none (low-speed limit applies) */
+    unsigned request_timeout_ms;    /* abort an attempt not done this long after it could be
+                                     * sent (a trickling body); -ETIMEDOUT, retried. 0 = none */
     unsigned stall_timeout_ms;      /* abort an attempt that moves no byte (response head,
                                      * body or upload) for this long once its connection is up;
                                      * -ETIMEDOUT, retried. 0 = off (the low-speed limit only) */

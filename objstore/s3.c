@@ -74,6 +74,9 @@ struct os3_xfer {
     uint64_t moved_ms;              /* stall check: when a byte last moved (0 = not yet
                                      * sending; the connect timeout covers that part) */
     bool stalled;                   /* aborted by the stall check */
+    uint64_t sent_ms;               /* request timeout: when the request could be sent (0 =
+                                     * not yet; the connect timeout covers that part) */
+    bool overtime;                  /* aborted by the request timeout */
     struct os3_xfer *next;          /* submission queue */
 };
 
@@ -301,12 +304,15 @@ static int os3_seek_cb(void *arg, curl_off_t off, int origin)
 }
 
 /*
- * The stall check (only with stall_timeout_ms), called by curl while the transfer runs.
- * Unlike the low-speed limit, which averages the rate over a few seconds (after a burst a
- * dead connection is noticed only seconds later), this bounds the time without any byte
- * exactly, to the event thread's poll_ms. The clock starts when the request is ready to go
- * (pretransfer): waiting for a connection slot, DNS and connecting have their own limit.
- * @return nonzero to abort the transfer (CURLE_ABORTED_BY_CALLBACK; x->stalled says why).
+ * The stall check and the request timeout (stall_timeout_ms, request_timeout_ms), called
+ * by curl while the transfer runs. Unlike the low-speed limit, which averages the rate over
+ * a few seconds (after a burst a dead connection is noticed only seconds later), the stall
+ * check bounds the time without any byte exactly, to the event thread's poll_ms; the
+ * request timeout bounds a body that trickles just fast enough for both. Both clocks start
+ * when the request is ready to go (pretransfer): waiting for a connection slot, DNS and
+ * connecting have their own limit, and a burst of queued prefetches must not time out.
+ * @return nonzero to abort the transfer (CURLE_ABORTED_BY_CALLBACK; x->stalled or
+ * x->overtime says why).
  */
 static int os3_xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                            curl_off_t ulnow)
@@ -315,13 +321,20 @@ static int os3_xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl
     uint64_t now = cmn_now_ms();
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
 
-    if (!x->moved_ms) {
+    if (!x->sent_ms) {
         curl_off_t pre = 0;
-        if (curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre) == CURLE_OK && pre > 0)
+        if (curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK || pre <= 0)
+            return 0;
+        x->sent_ms = now;
+        if (!x->moved_ms)
             x->moved_ms = now;
         return 0;
     }
-    if (now - x->moved_ms < x->st->stall_timeout_ms)
+    if (x->st->request_timeout_ms && now - x->sent_ms >= x->st->request_timeout_ms) {
+        x->overtime = true;
+        return 1;
+    }
+    if (!x->st->stall_timeout_ms || now - x->moved_ms < x->st->stall_timeout_ms)
         return 0;
     x->stalled = true;
     return 1;
@@ -438,6 +451,10 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
                 rc = -ETIMEDOUT; /* retried, like curl's own timeouts */
                 snprintf(x->errbuf, sizeof(x->errbuf), "no data for %u ms (stall timeout)",
                          st->stall_timeout_ms);
+            } else if (cc == CURLE_ABORTED_BY_CALLBACK && x->overtime) {
+                rc = -ETIMEDOUT;
+                snprintf(x->errbuf, sizeof(x->errbuf), "not done after %u ms (request timeout)",
+                         st->request_timeout_ms);
             }
             /* CURLE_COULDNT_CONNECT covers refused and unreachable: the OS knows which. */
             if (cc == CURLE_COULDNT_CONNECT && (oserr == EHOSTUNREACH || oserr == ENETUNREACH))
@@ -710,9 +727,7 @@ static int os3_prepare(struct os3_store *st, struct os3_xfer *x)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)st->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)st->low_speed_limit);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)st->low_speed_time_s);
-    if (st->request_timeout_ms)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)st->request_timeout_ms);
-    if (st->stall_timeout_ms) {
+    if (st->stall_timeout_ms || st->request_timeout_ms) {
         curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, os3_xferinfo_cb);
         curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
         curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
@@ -947,8 +962,12 @@ int objstore_s3_create(const struct objstore_s3_conf *conf, struct objstore **ou
     st->request_timeout_ms = conf->request_timeout_ms;
     st->stall_timeout_ms = conf->stall_timeout_ms;
     /* curl runs the stall check when the event thread wakes: often enough to see a stall
-     * within a quarter of its limit (but not more often than every 10 ms). */
-    st->poll_ms = st->stall_timeout_ms ? CMN_MAX(CMN_MIN(st->stall_timeout_ms / 4, 1000u), 10u) : 1000;
+     * (or an attempt past its time) within a quarter of its limit, not more often than
+     * every 10 ms. */
+    unsigned tmin = st->stall_timeout_ms;
+    if (st->request_timeout_ms && (!tmin || st->request_timeout_ms < tmin))
+        tmin = st->request_timeout_ms;
+    st->poll_ms = tmin ? CMN_MAX(CMN_MIN(tmin / 4, 1000u), 10u) : 1000;
     unsigned max_conn = conf->max_connections ? conf->max_connections : 64;
 
     rc = os3_setup_endpoint(st, conf);

@@ -31,7 +31,7 @@ for bad in block_size=3M block_size=abc block_size=32K block_size=32M mem_cache_
   disk_cache_size=1K direct_io=maybe io_engine=aio eviction=fifo compression=zstd \
   metadata_ttl=forever negative_ttl=-1 max_connections=0 max_threads=0 uid=no-such-user-x \
   gid=no-such-group-x file_mode=999 dir_mode=rwx endpoint=ftp://x log_level=loud prefetch=8X \
-  read_ahead=-1 disk_cache= connect_timeout=0 read_timeout=1.5 retries=101 page_cache_fill=3K; do
+  read_ahead=-1 disk_cache= connect_timeout=0 read_timeout=1.5 request_timeout=50ms retries=101 page_cache_fill=3K; do
   name=${bad%%=*}
   expect_fail "-o $bad" "^tierfs: bad value .* for $name: expected " "$SRC" "$M" -f -o "$TIERFS_OPTS,$bad"
 done

@@ -3,7 +3,9 @@
 # test_fs_timeouts.sh: the S3 timeout options. read_timeout: a body that stalls (proxy
 # fault) fails the read with EIO after about (retries + 1) x read_timeout, not the
 # default's 10 s and more a try, and reads work again once the fault is cleared, without a
-# remount. connect_timeout: an endpoint that never answers a SYN fails the mount after
+# remount. request_timeout: a body that trickles just fast enough for read_timeout's
+# checks fails after about (retries + 1) x request_timeout; a slow steady one does not.
+# connect_timeout: an endpoint that never answers a SYN fails the mount after
 # about connect_timeout, and a longer value waits longer.
 #
 # The silent endpoint is a loopback listener whose accept queue is full (backlog 0, filled
@@ -19,28 +21,55 @@ seed "$T/src" "$P"
 M=$T/mnt
 now_ms() { date +%s%3N; }
 
+# faulted_read OPTS PROXY_JSON WHAT: mount with OPTS, set the proxy fault, read one 64 KiB
+# block O_DIRECT; it must fail with EIO. EL = ms it took.
+faulted_read() {
+  local t0
+  fs_mount "$M" "$S3_BUCKET:/$P" "block_size=64K,prefetch=no,retries=1,$1"
+  [ "$(stat -c %s "$M/a.bin")" -eq 1000000 ] || fail "stat" # metadata first: only GETs suffer
+  counters_reset
+  proxy "$2"
+  t0=$(now_ms)
+  dd if="$M/a.bin" of=/dev/null bs=64K count=1 iflag=direct status=none 2>"$T/err" &&
+    fail "$3: read succeeded"
+  EL=$(($(now_ms) - t0))
+  grep -q "Input/output error" "$T/err" || fail "$3: expected EIO, got: $(cat "$T/err")"
+}
+# cleared_read PROXY_JSON: clear the fault; the same mount reads the whole file right.
+cleared_read() {
+  proxy "$1"
+  cmp "$T/src/a.bin" "$M/a.bin" || fail "read after the fault was cleared"
+  kill -0 "$FS_PID" || fail "tierfs died"
+  fs_umount "$M"
+}
+
 # 1. read_timeout=1s, retries=1: two attempts, each stalls mid-body (the second is the
 # resume of the first), each cut 1 s after its last byte.
-fs_mount "$M" "$S3_BUCKET:/$P" "block_size=64K,prefetch=no,read_timeout=1s,retries=1"
-[ "$(stat -c %s "$M/a.bin")" -eq 1000000 ] || fail "stat"  # metadata first: only GETs stall
-counters_reset
-proxy '{"fault":{"kind":"stall","stall_ms":30000,"match":"GET"}}'
-t0=$(now_ms)
-if dd if="$M/a.bin" of=/dev/null bs=64K count=1 iflag=direct status=none 2>"$T/err"; then
-  fail "read succeeded while every GET stalls"
-fi
-el=$(($(now_ms) - t0))
-grep -q "Input/output error" "$T/err" || fail "expected EIO, got: $(cat "$T/err")"
+faulted_read "read_timeout=1s" '{"fault":{"kind":"stall","stall_ms":30000,"match":"GET"}}' "stall"
 faults=$(counter faults)
-fs_log "stalled read: EIO after $el ms, $faults GETs stalled"
+fs_log "stalled read: EIO after $EL ms, $faults GETs stalled"
 [ "$faults" -eq 2 ] || fail "$faults stalled GETs, want 2 (retries=1)"
 # 2 x 1 s, plus the backoff (<= 100 ms) and the stall check's granularity (250 ms a try)
-[ "$el" -ge 1900 ] && [ "$el" -le 4500 ] || fail "EIO after $el ms, want about 2 s"
+[ "$EL" -ge 1900 ] && [ "$EL" -le 4500 ] || fail "EIO after $EL ms, want about 2 s"
 grep -q "no data for 1000 ms" "$T/tierfs.log" || fail "no stall timeout logged"
-proxy '{"fault":null}'
-cmp "$T/src/a.bin" "$M/a.bin" || fail "read after the stall was cleared"
-kill -0 "$FS_PID" || fail "tierfs died"
-fs_umount "$M"
+cleared_read '{"fault":null}'
+
+# 1b. request_timeout=1500ms, retries=1: a body that trickles at 16 KB/s (4 s a block; far
+# over the 1 KiB/s low-speed limit, a slice every 64 ms: neither read_timeout check fires)
+# is cut 1.5 s into each of the two attempts (the second resumes, 40 KB short); a body at
+# 100 KB/s (0.65 s a block) is not.
+stalls0=$(grep -c "no data for" "$T/tierfs.log")
+faulted_read "read_timeout=2s,request_timeout=1500ms" '{"bandwidth":16000}' "trickle"
+fs_log "trickling read: EIO after $EL ms, $(counter get) GETs"
+[ "$EL" -ge 2900 ] && [ "$EL" -le 6000 ] || fail "trickle: EIO after $EL ms, want about 3 s"
+[ "$(counter get)" -eq 2 ] || fail "trickle: $(counter get) GETs, want 2 (retries=1)"
+grep -q "not done after 1500 ms (request timeout)" "$T/tierfs.log" || fail "no request timeout logged"
+grep -q "too slow" "$T/tierfs.log" && fail "the trickle tripped the low-speed limit, not the request timeout"
+[ "$(grep -c "no data for" "$T/tierfs.log")" -eq "$stalls0" ] || fail "the trickle tripped the stall check, not the request timeout"
+proxy '{"bandwidth":100000}'
+dd if="$M/a.bin" of="$T/blk" bs=64K count=1 skip=3 iflag=direct status=none || fail "read at 100 KB/s failed"
+cmp -n 65536 <(tail -c +$((3 * 65536 + 1)) "$T/src/a.bin") "$T/blk" || fail "read at 100 KB/s: data differs"
+cleared_read '{"bandwidth":0}'
 
 # 2. connect_timeout against a listener that never answers SYNs.
 python3 - >"$T/silent.port" 2>"$T/silent.err" <<'PY' &

@@ -36,7 +36,7 @@ long=$(printf 'x%.0s' $(seq 1 3000))
 n=0
 for o in block_size mem_cache_size disk_cache_size direct_io io_engine eviction compression \
   prefetch read_ahead metadata_ttl negative_ttl uid gid file_mode dir_mode max_connections \
-  max_threads log_level connect_timeout read_timeout retries page_cache_fill; do
+  max_threads log_level connect_timeout read_timeout request_timeout retries page_cache_fill; do
   for v in "" -1 " 1" 99999999999999999999999 18446744073709551617 1..2 "1 2" 1e3 "$long" \
     "$(printf '\xff\xfe')" "%n%s"; do
     case "$o=$v" in
@@ -76,6 +76,10 @@ mkdir -p "$T/ro"
 mount -t tmpfs -o size=4m tmpfs "$T/ro" 2>/dev/null && FS_MOUNTS+=("$T/ro") && HAVE_RO=1 || HAVE_RO=0
 if [ $HAVE_RO = 1 ]; then
   echo data >"$T/ro/existing.img"
+  # a new file that does not fit (fallocate: ENOSPC) is not left behind
+  expect_fail "cache file larger than its file system" "cache path not usable: $T/ro/full.img" "$SRC" "$M" -f \
+    -o "$TIERFS_OPTS,disk_cache=$T/ro/full.img,disk_cache_size=64M"
+  [ -e "$T/ro/full.img" ] && fail "a cache file that could not be made was left behind"
   mount -o remount,ro "$T/ro" || fail "remount ro"
   expect_fail "cache on a read-only fs (new file)" "cache path not usable: $T/ro/new.img" "$SRC" "$M" -f \
     -o "$TIERFS_OPTS,disk_cache=$T/ro/new.img"
@@ -84,8 +88,20 @@ if [ $HAVE_RO = 1 ]; then
   umount "$T/ro"
 fi
 head -c 1048576 /dev/zero >"$T/small.img"
-expect_fail "cache file too small for a region" "cache path not usable: $T/small.img" "$SRC" "$M" -f \
-  -o "$TIERFS_OPTS,disk_cache=$T/small.img"
+expect_fail "cache file too small for a region" "cache path not usable: $T/small.img: .*too small: .*at least 49 MiB" \
+  "$SRC" "$M" -f -o "$TIERFS_OPTS,disk_cache=$T/small.img"
+# a size below three regions is refused by name before any file is made
+for sz in 16M 48M; do
+  expect_fail "disk_cache_size=$sz" "^tierfs: bad value '$sz' for disk_cache_size: expected a size of at least 49M" \
+    "$SRC" "$M" -f -o "$TIERFS_OPTS,disk_cache=$T/new-small.img,disk_cache_size=$sz"
+  [ -e "$T/new-small.img" ] && fail "disk_cache_size=$sz made the cache file"
+done
+# someone else's short file with a larger disk_cache_size: not extended either
+head -c 100000 /dev/urandom >"$T/theirs-short.img"
+cp "$T/theirs-short.img" "$T/theirs-short.orig"
+expect_fail "short cache file with other data" "cache path not usable: $T/theirs-short.img: it holds data that is not a tierfs cache" \
+  "$SRC" "$M" -f -o "$TIERFS_OPTS,disk_cache=$T/theirs-short.img,disk_cache_size=64M"
+cmp -s "$T/theirs-short.img" "$T/theirs-short.orig" || fail "a refused short cache file was changed (size $(stat -c %s "$T/theirs-short.img"))"
 # someone else's data: refused, left untouched
 mkfile "$T/theirs.img" $((64 * 1048576))
 cp "$T/theirs.img" "$T/theirs.orig"
@@ -96,7 +112,7 @@ fs_mount "$M" "$SRC" "disk_cache=$T/theirs.img,disk_cache_overwrite,block_size=6
 cmp "$T/src/a.bin" "$M/a.bin" || fail "read with disk_cache_overwrite"
 fs_umount "$M"
 grep -q "unknown data" "$T/tierfs.log" || fail "no log line about formatting unknown data"
-rel_note "disk_cache on a read-only fs, a 1 MiB file, a file of random data: one line, exit 1, data left as it was; -o disk_cache_overwrite formats it"
+rel_note "disk_cache on a read-only fs, on a full fs (nothing left behind), a 1 MiB file, disk_cache_size below three regions, a file of random data (also a shorter one with a larger size: not extended): one line, exit 1, data left as it was; -o disk_cache_overwrite formats it"
 
 # 5. the cache of another bucket or block size: wiped with one warning, then reused
 OPTS="disk_cache=$T/cache.img,disk_cache_size=64M,block_size=64K"

@@ -108,6 +108,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.conf.page_cache_fill, FS_DEFAULT_PAGE_CACHE_FILL);
     assert_int_equal(r.conf.connect_timeout_ms, FS_DEFAULT_CONNECT_TIMEOUT_MS);
     assert_int_equal(r.conf.read_timeout_ms, FS_DEFAULT_READ_TIMEOUT_MS);
+    assert_int_equal(r.conf.request_timeout_ms, 0); /* none */
     assert_int_equal(r.conf.retries, FS_DEFAULT_RETRIES);
     assert_true(r.conf.direct_io);
     assert_int_equal(r.conf.path_style, 0);
@@ -121,7 +122,7 @@ static void test_sizes_and_durations(void **state)
 {
     struct t_run r;
     (void)state;
-    t_run_o(&r, "block_size=64K,mem_cache_size=2G,disk_cache=/tmp/c,disk_cache_size=16M,"
+    t_run_o(&r, "block_size=64K,mem_cache_size=2G,disk_cache=/tmp/c,disk_cache_size=49M,"
                 "read_ahead=4M,prefetch=0,metadata_ttl=5m,negative_ttl=500ms,"
                 "max_connections=8,max_threads=3,file_mode=0400,dir_mode=500,uid=0,gid=0,"
                 "log_level=debug,io_engine=psync,eviction=lru,compression=lz4");
@@ -129,7 +130,7 @@ static void test_sizes_and_durations(void **state)
     assert_int_equal(r.conf.block_size, 64u << 10);
     assert_int_equal(r.conf.mem_cache_size, 2ull << 30);
     assert_string_equal(r.conf.disk_cache, "/tmp/c");
-    assert_int_equal(r.conf.disk_cache_size, 16ull << 20);
+    assert_int_equal(r.conf.disk_cache_size, 49ull << 20);
     assert_int_equal(r.conf.read_ahead, 4u << 20);
     assert_int_equal(r.conf.page_cache_fill, 16u << 10); /* a quarter of the 64K block */
     assert_int_equal(r.conf.prefetch, 0);
@@ -155,6 +156,7 @@ static void test_bad_values(void **state)
     t_bad("mem_cache_size=lots", "mem_cache_size", "lots");
     t_bad("mem_cache_size=1M", "mem_cache_size", "1M"); /* fewer than 4 blocks */
     t_bad("disk_cache_size=1M", "disk_cache_size", "1M");
+    t_bad("disk_cache_size=48M", "disk_cache_size", "48M"); /* under three regions */
     t_bad("disk_cache=", "disk_cache", "");
     t_bad("direct_io=maybe", "direct_io", "maybe");
     t_bad("io_engine=aio", "io_engine", "aio");
@@ -188,6 +190,11 @@ static void test_bad_values(void **state)
     t_bad("read_timeout=2h", "read_timeout", "2h");
     t_bad("read_timeout=-1", "read_timeout", "-1");
     t_bad("read_timeout=10x", "read_timeout", "10x");
+    t_bad("request_timeout=99ms", "request_timeout", "99ms"); /* 0 or at least 100ms */
+    t_bad("request_timeout=25h", "request_timeout", "25h");
+    t_bad("request_timeout=-1", "request_timeout", "-1");
+    t_bad("request_timeout=soon", "request_timeout", "soon");
+    t_bad("request_timeout=", "request_timeout", "");
     t_bad("retries=101", "retries", "101");
     t_bad("retries=-1", "retries", "-1");
     t_bad("retries=two", "retries", "two");
@@ -204,11 +211,17 @@ static void test_s3_timeouts(void **state)
         const char *opts;
         uint64_t connect_ms, read_ms;
         unsigned retries;
+        uint64_t request_ms;
     } ok[] = {
-        {"connect_timeout=500ms,read_timeout=2s,retries=0", 500, 2000, 0},
-        {"connect_timeout=10ms,read_timeout=100ms,retries=100", 10, 100, 100}, /* the minima */
-        {"connect_timeout=10m,read_timeout=1h,retries=7", 600000, 3600000, 7}, /* the maxima */
-        {"connect_timeout=30,read_timeout=1500ms", 30000, 1500, FS_DEFAULT_RETRIES},
+        {"connect_timeout=500ms,read_timeout=2s,retries=0", 500, 2000, 0, 0},
+        {"connect_timeout=10ms,read_timeout=100ms,retries=100,request_timeout=100ms", 10, 100,
+         100, 100}, /* the minima */
+        {"connect_timeout=10m,read_timeout=1h,retries=7,request_timeout=24h", 600000, 3600000, 7,
+         86400000}, /* the maxima */
+        {"connect_timeout=30,read_timeout=1500ms,request_timeout=2m", 30000, 1500,
+         FS_DEFAULT_RETRIES, 120000},
+        {"request_timeout=0", FS_DEFAULT_CONNECT_TIMEOUT_MS, FS_DEFAULT_READ_TIMEOUT_MS,
+         FS_DEFAULT_RETRIES, 0},
     };
     struct t_run r;
     (void)state;
@@ -219,6 +232,7 @@ static void test_s3_timeouts(void **state)
         assert_int_equal(r.conf.connect_timeout_ms, ok[i].connect_ms);
         assert_int_equal(r.conf.read_timeout_ms, ok[i].read_ms);
         assert_int_equal(r.conf.retries, ok[i].retries);
+        assert_int_equal(r.conf.request_timeout_ms, ok[i].request_ms);
         assert_string_equal(r.rest, ""); /* all ours */
         t_done(&r);
     }

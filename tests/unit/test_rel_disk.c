@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,10 +297,68 @@ static void test_refuse_unknown(void **state)
     unlink(path);
 }
 
+/* By path: a shorter file of someone else's data is neither extended nor changed by a
+ * larger disk_capacity; a file the open created and could not use is removed again. */
+static void test_refuse_unknown_path(void **state)
+{
+    char path[512], small[512];
+    struct hc_cache *c = NULL;
+    unsigned char junk[5000], back[sizeof(junk)];
+    struct stat st;
+    uint64_t s = 7;
+
+    (void)state;
+    rel_path(path, sizeof(path), "foreign-short");
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (unsigned char)rel_rng(&s);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    close(fd);
+
+    struct hc_conf conf = rel_conf(NULL);
+    conf.disk_path = path;
+    conf.disk_capacity = REL_DISK;
+    conf.refuse_unknown = true;
+    assert_int_equal(hc_create(&conf, &c), -EEXIST);
+    assert_null(c);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, (off_t)sizeof(junk)); /* not extended */
+    fd = open(path, O_RDONLY);
+    assert_int_equal(read(fd, back, sizeof(back)), (ssize_t)sizeof(back));
+    close(fd);
+    assert_memory_equal(junk, back, sizeof(junk));
+    conf.refuse_unknown = false; /* told to: extended and formatted */
+    assert_int_equal(hc_create(&conf, &c), 0);
+    hc_destroy(c);
+    c = NULL;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, (off_t)REL_DISK);
+    unlink(path);
+
+    /* too small for three regions: -ERANGE, and the file it made is gone */
+    rel_path(small, sizeof(small), "too-small");
+    unlink(small);
+    conf = rel_conf(NULL);
+    conf.region_size = 0; /* the default regions (16 MiB), and the memory they need */
+    conf.mem_capacity = 128ull << 20;
+    conf.disk_path = small;
+    conf.disk_capacity = hc_disk_min_capacity(REL_BS) - 4096;
+    assert_int_equal(hc_create(&conf, &c), -ERANGE);
+    assert_null(c);
+    assert_int_equal(stat(small, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    conf.disk_capacity = hc_disk_min_capacity(REL_BS); /* the floor itself works */
+    assert_int_equal(hc_create(&conf, &c), 0);
+    hc_destroy(c);
+    unlink(small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refuse_unknown),
+        cmocka_unit_test(test_refuse_unknown_path),
         cmocka_unit_test(test_faults_under_load),
     };
     tlog_set_level(LOG_CRIT); /* the injected faults log errors by design */
