@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- CRC-32C ---- */
 
@@ -328,4 +329,50 @@ uint64_t cmn_rand64(uint64_t *state)
     x ^= x << 17;
     *state = x;
     return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* A cgroup v2 memory.max: a number of bytes, or "max" (none). @return bytes or 0. */
+static uint64_t cmn_read_memory_max(const char *path)
+{
+    char buf[64];
+    unsigned long long v;
+    FILE *f = fopen(path, "re");
+
+    if (!f)
+        return 0;
+    bool ok = fgets(buf, sizeof(buf), f) && sscanf(buf, "%llu", &v) == 1;
+    fclose(f);
+    return ok ? (uint64_t)v : 0;
+}
+
+uint64_t cmn_mem_limit(const char *root)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    uint64_t lim = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+    char path[4096], line[4096], cg[4096] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
+    if (!(f = fopen(path, "re")))
+        return lim;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "0::", 3) == 0) { /* the unified (v2) hierarchy */
+            snprintf(cg, sizeof(cg), "%s", line + 3);
+            cg[strcspn(cg, "\n")] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+    /* Every ancestor's limit applies too: walk up to (not including) the root cgroup. */
+    while (cg[0] == '/' && cg[1]) {
+        snprintf(path, sizeof(path), "%s/sys/fs/cgroup%s/memory.max", root, cg);
+        uint64_t v = cmn_read_memory_max(path);
+        if (v && (!lim || v < lim))
+            lim = v;
+        char *slash = strrchr(cg, '/');
+        if (slash == cg)
+            break;
+        *slash = '\0';
+    }
+    return lim;
 }

@@ -44,6 +44,14 @@ int cmn_parse_duration_ms(const char *s, uint64_t *out_ms);
 /* Format @bytes as "12.3 MiB" into @buf. @return buf. */
 char *cmn_fmt_size(uint64_t bytes, char *buf, size_t cap);
 
+/*
+ * The memory this process may use: physical RAM, or less where a cgroup v2 memory.max of
+ * its cgroup or of an ancestor says so (a container's limit, a systemd MemoryMax=).
+ * @root: "" for this system, or a directory standing in for / (tests).
+ * @return bytes (0 only if even sysconf cannot tell).
+ */
+uint64_t cmn_mem_limit(const char *root);
+
 /* xorshift-style PRNG for jitter and workload generation; state must be non-zero. */
 uint64_t cmn_rand64(uint64_t *state);
 

@@ -15,6 +15,7 @@ struct fs_fill {
     unsigned cap, head, count; /* ring of jobs; protected by lock */
     size_t max_bytes, held;    /* bytes of jobs queued or being stored; protected by lock */
     struct fs_fill_stats st;   /* protected by lock */
+    struct fs_fill_job cur;    /* the job being stored (len 0: none); protected by lock */
     struct fs_fill_job jobs[];
 };
 
@@ -31,10 +32,12 @@ static void *fs_fill_main(void *arg)
         struct fs_fill_job j = f->jobs[f->head];
         f->head = (f->head + 1) % f->cap;
         f->count--;
+        f->cur = j;
         pthread_mutex_unlock(&f->lock);
         int rc = f->sink.store(f->sink.ctx, &j);
         j.release(j.arg);
         pthread_mutex_lock(&f->lock);
+        f->cur.len = 0;
         f->held -= j.len;
         if (rc < 0) {
             f->st.failed++;
@@ -73,12 +76,33 @@ int fs_fill_create(unsigned cap, size_t max_bytes, const struct fs_fill_sink *si
     return 0;
 }
 
+static bool fs_fill_covers(const struct fs_fill_job *a, const struct fs_fill_job *j)
+{
+    return a->len && a->nodeid == j->nodeid && a->off <= j->off &&
+           a->off + a->len >= j->off + j->len;
+}
+
+/* Is @j's range already queued or being stored? Many readers that miss the same block
+ * before its fill lands would otherwise queue it again each, and the copies crowd out
+ * fills of other blocks (the queue is small). Called with the lock held. */
+static bool fs_fill_pending(const struct fs_fill *f, const struct fs_fill_job *j)
+{
+    if (fs_fill_covers(&f->cur, j))
+        return true;
+    for (unsigned i = 0; i < f->count; i++)
+        if (fs_fill_covers(&f->jobs[(f->head + i) % f->cap], j))
+            return true;
+    return false;
+}
+
 bool fs_fill_submit(struct fs_fill *f, const struct fs_fill_job *j)
 {
     bool queued = false;
 
     pthread_mutex_lock(&f->lock);
-    if (!f->stop && f->count < f->cap && j->len <= f->max_bytes - f->held) {
+    if (!f->stop && fs_fill_pending(f, j)) {
+        f->st.duplicates++;
+    } else if (!f->stop && f->count < f->cap && j->len <= f->max_bytes - f->held) {
         f->jobs[(f->head + f->count) % f->cap] = *j;
         f->count++;
         f->held += j->len;

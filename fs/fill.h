@@ -38,6 +38,7 @@ struct fs_fill_job {
 struct fs_fill_stats {
     uint64_t stored, stored_bytes; /* jobs the sink took, and their bytes */
     uint64_t dropped;              /* jobs refused because the queue was full */
+    uint64_t duplicates;           /* jobs not queued: a queued or running job covers them */
     uint64_t failed;               /* jobs the sink refused (-errno) */
 };
 
@@ -48,9 +49,10 @@ struct fs_fill;
 int fs_fill_create(unsigned cap, size_t max_bytes, const struct fs_fill_sink *sink,
                    struct fs_fill **out);
 /*
- * Queue @j without waiting. @return true when queued (release runs later), false when the
- * queue is full (jobs or bytes) or stopping (counted as dropped; the caller still owns
- * @j's data).
+ * Queue @j without waiting. @return true when queued (release runs later), false when a
+ * job queued or being stored already covers its range (counted as a duplicate: the bytes
+ * are on their way), or the queue is full (jobs or bytes) or stopping (counted as
+ * dropped); on false the caller still owns @j's data.
  */
 bool fs_fill_submit(struct fs_fill *f, const struct fs_fill_job *j);
 /* Stop the thread: the job being stored finishes, queued ones are released unstored.

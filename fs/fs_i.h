@@ -41,7 +41,11 @@ struct hc_cache;
 struct fs_metrics;
 struct fs_fill;
 
-#define FS_DEFAULT_MEM_CACHE (256ull << 20)
+/* mem_cache_size: 1/FS_MEM_CACHE_RAM_SHARE of what the process may use (cmn_mem_limit),
+ * within these bounds (fs_default_mem_cache). */
+#define FS_DEFAULT_MEM_CACHE_MIN (256ull << 20)
+#define FS_DEFAULT_MEM_CACHE_MAX (4ull << 30)
+#define FS_MEM_CACHE_RAM_SHARE 16
 #define FS_DEFAULT_DISK_CACHE (1ull << 30) /* only when disk_cache names a new file */
 #define FS_DEFAULT_TTL_MS 60000
 #define FS_DEFAULT_NEG_TTL_MS 5000
@@ -114,6 +118,8 @@ struct fs_conf {
 int fs_opts_parse(struct fuse_args *args, struct fs_conf *conf);
 /* Check and convert every value; name the bad option in one line. @return 0 or -EINVAL. */
 int fs_opts_validate(struct fs_conf *conf);
+/* The default mem_cache_size for a process that may use @mem_limit bytes. */
+uint64_t fs_default_mem_cache(uint64_t mem_limit);
 /* Print the usage text (every option) to stdout. */
 void fs_opts_help(const char *argv0);
 /* Free what parsing and validation allocated. */

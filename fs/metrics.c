@@ -419,6 +419,9 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
     fs_prom_one(f, "tierfs_page_cache_fill_skipped_total", "counter",
                 "page-cache fills skipped: queue full, or refused (stale version, kernel)",
                 sn.fill.dropped + sn.fill.failed);
+    fs_prom_one(f, "tierfs_page_cache_fill_merged_total", "counter",
+                "page-cache fills not queued: a queued or running fill covers the range",
+                sn.fill.duplicates);
     fs_prom_one(f, "tierfs_open_files", "gauge", "open file handles", sn.open_files);
     return fs_render_close(f, out, len);
 }
@@ -514,7 +517,8 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "prefetch_disk", sn.pf_disk, false);
     fs_json_u(f, "page_cache_fills", sn.fill.stored, false);
     fs_json_u(f, "page_cache_fill_bytes", sn.fill.stored_bytes, false);
-    fs_json_u(f, "page_cache_fills_skipped", sn.fill.dropped + sn.fill.failed, true);
+    fs_json_u(f, "page_cache_fills_skipped", sn.fill.dropped + sn.fill.failed, false);
+    fs_json_u(f, "page_cache_fills_merged", sn.fill.duplicates, true);
     fputs("}\n", f);
     return fs_render_close(f, out, len);
 }

@@ -467,6 +467,20 @@ static int fs_parse_source(struct fs_conf *conf)
     return 0;
 }
 
+/*
+ * The memory tier when mem_cache_size is not given: a sixteenth of the memory the process
+ * may use (RAM, or its cgroup's limit), within 256M..4G, in whole MiB. A fixed 256M wastes
+ * a large machine: a working set that fits in RAM then comes from the disk tier at the
+ * disk's speed, while peers that cache in files get the kernel's page cache for free.
+ */
+uint64_t fs_default_mem_cache(uint64_t mem_limit)
+{
+    uint64_t v = mem_limit / FS_MEM_CACHE_RAM_SHARE;
+
+    v = CMN_MIN(CMN_MAX(v, FS_DEFAULT_MEM_CACHE_MIN), FS_DEFAULT_MEM_CACHE_MAX);
+    return v & ~((1ull << 20) - 1);
+}
+
 int fs_opts_validate(struct fs_conf *conf)
 {
     static const char *const engines[] = {"uring", "psync", NULL};
@@ -483,7 +497,7 @@ int fs_opts_validate(struct fs_conf *conf)
         return rc;
 
     conf->block_size = HC_BLOCK_SIZE_DEFAULT;
-    conf->mem_cache_size = FS_DEFAULT_MEM_CACHE;
+    conf->mem_cache_size = fs_default_mem_cache(cmn_mem_limit(""));
     conf->disk_cache_size = 0;
     conf->direct_io = true;
     conf->metadata_ttl_ms = FS_DEFAULT_TTL_MS;
@@ -649,7 +663,7 @@ void fs_opts_help(const char *argv0)
            "\n"
            "cache:\n"
            "    -o block_size=SIZE     cache block and GET size, power of two 64K..16M (default 1M)\n"
-           "    -o mem_cache_size=SIZE memory tier (default 256M)\n"
+           "    -o mem_cache_size=SIZE memory tier (default 1/16 of RAM or cgroup limit, 256M..4G)\n"
            "    -o disk_cache=PATH     disk tier on a file or block device (default: none);\n"
            "                           survives unmount, reused by the next mount\n"
            "    -o disk_cache_size=SIZE disk tier size, at least 49M (default: device size; 1G new file)\n"

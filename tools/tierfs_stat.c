@@ -143,10 +143,10 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
     fprintf(f, "prefetch      %" PRIu64 " issued, %" PRIu64 " used, %" PRIu64 " wasted\n",
             stat_u(s, "prefetch_issued"), stat_u(s, "prefetch_used"),
             stat_u(s, "prefetch_wasted"));
-    fprintf(f, "page cache    %" PRIu64 " fills (%s), %" PRIu64 " skipped\n",
+    fprintf(f, "page cache    %" PRIu64 " fills (%s), %" PRIu64 " merged, %" PRIu64 " skipped\n",
             stat_u(s, "page_cache_fills"),
             cmn_fmt_size(stat_u(s, "page_cache_fill_bytes"), a, sizeof(a)),
-            stat_u(s, "page_cache_fills_skipped"));
+            stat_u(s, "page_cache_fills_merged"), stat_u(s, "page_cache_fills_skipped"));
     fprintf(f, "open files    %" PRIu64 "\n", stat_u(s, "open_files"));
     stat_s(s, "metrics_address", maddr, sizeof(maddr));
     fprintf(f, "metrics       %s%s%s\n", maddr[0] ? "http://" : "off (-o metrics=HOST:PORT)",

@@ -5,8 +5,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -203,6 +206,47 @@ static void test_log_levels_and_sink(void **state)
     tlog_set_level(TLOG_NOTICE);
 }
 
+/* Write @text to @root/@rel, making its directories. */
+static void put_file(const char *root, const char *rel, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')); p++) {
+        *p = '\0';
+        mkdir(path, 0700);
+        *p = '/';
+    }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* cmn_mem_limit: RAM, or the smallest cgroup v2 memory.max on the way up to the root. */
+static void test_mem_limit(void **state)
+{
+    char root[] = "/tmp/test_common.XXXXXX";
+    (void)state;
+    uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+
+    assert_non_null(mkdtemp(root));
+    assert_int_equal(cmn_mem_limit(root), ram); /* no /proc/self/cgroup: RAM */
+    put_file(root, "proc/self/cgroup", "0::/a/b/c\n");
+    assert_int_equal(cmn_mem_limit(root), ram); /* no memory.max files: RAM */
+    put_file(root, "sys/fs/cgroup/a/b/c/memory.max", "max\n");
+    put_file(root, "sys/fs/cgroup/a/b/memory.max", "1073741824\n");
+    put_file(root, "sys/fs/cgroup/a/memory.max", "2147483648\n");
+    assert_int_equal(cmn_mem_limit(root), ram < (1ull << 30) ? ram : 1ull << 30); /* the parent's */
+    put_file(root, "sys/fs/cgroup/a/memory.max", "536870912\n");
+    assert_int_equal(cmn_mem_limit(root), ram < (512ull << 20) ? ram : 512ull << 20); /* grandparent */
+    put_file(root, "proc/self/cgroup", "12:memory:/x\n0::/\n"); /* the root cgroup: no limit */
+    assert_int_equal(cmn_mem_limit(root), ram);
+    assert_true(cmn_mem_limit("") > 0); /* this system */
+    char cmd[1100];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_crc32c_large),
         cmocka_unit_test(test_hash64),
         cmocka_unit_test(test_log_levels_and_sink),
+        cmocka_unit_test(test_mem_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

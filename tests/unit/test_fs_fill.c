@@ -202,6 +202,45 @@ static void test_fill_byte_bound(void **state)
         assert_int_equal(released[i], 1);
 }
 
+/* A range a queued or running job covers is not queued again (counted as a duplicate,
+ * still the caller's); a wider range, another file, or a range after the job finished is. */
+static void test_fill_merges_covered(void **state)
+{
+    (void)state;
+    struct sink s;
+    struct fs_fill_stats st;
+    struct fs_fill *f = start_stuck(&s, 8, 1u << 20); /* job 0 (off 0, len 1) being stored */
+    struct fs_fill_job j0 = job(0), j1 = job(1), j1b = job(1), j3 = job(3);
+
+    assert_false(fs_fill_submit(f, &j0)); /* the running job covers it */
+    assert_true(fs_fill_submit(f, &j1));
+    assert_false(fs_fill_submit(f, &j1b)); /* a queued job covers it */
+    j3.len = 2;                            /* off 3..4: queued; 4..4 is then covered */
+    assert_true(fs_fill_submit(f, &j3));
+    struct fs_fill_job j4 = job(4);
+    assert_false(fs_fill_submit(f, &j4));
+    struct fs_fill_job j2 = job(2);
+    j2.len = 3; /* off 2..4: wider than any job, so queued */
+    assert_true(fs_fill_submit(f, &j2));
+    struct fs_fill_job other = job(5);
+    other.nodeid = 3;
+    other.off = 1; /* another file's offset 1 */
+    bytes[1] = 1;
+    other.data = &bytes[1];
+    assert_true(fs_fill_submit(f, &other));
+    fs_fill_get_stats(f, &st);
+    assert_int_equal(st.duplicates, 3);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(released[4], 0); /* merged ones stay the caller's */
+    sink_unstick(&s);
+    wait_stored(&s, 5);
+    wait_done(f, 5);
+    assert_true(fs_fill_submit(f, &j0)); /* done: a new fill of the range is queued */
+    wait_stored(&s, 6);
+    fs_fill_destroy(f);
+    assert_int_equal(released[0], 2);
+}
+
 static void test_fill_refused_counts_failed(void **state)
 {
     (void)state;
@@ -257,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_fill_stores_in_order),
         cmocka_unit_test(test_fill_full_queue_drops),
         cmocka_unit_test(test_fill_byte_bound),
+        cmocka_unit_test(test_fill_merges_covered),
         cmocka_unit_test(test_fill_refused_counts_failed),
         cmocka_unit_test(test_fill_bad_args),
     };

@@ -101,7 +101,7 @@ static void test_defaults(void **state)
     assert_string_equal(r.conf.bucket, "bucket");
     assert_string_equal(r.conf.prefix, "");
     assert_int_equal(r.conf.block_size, 1u << 20);
-    assert_int_equal(r.conf.mem_cache_size, FS_DEFAULT_MEM_CACHE);
+    assert_int_equal(r.conf.mem_cache_size, fs_default_mem_cache(cmn_mem_limit("")));
     assert_int_equal(r.conf.metadata_ttl_ms, FS_DEFAULT_TTL_MS);
     assert_int_equal(r.conf.negative_ttl_ms, FS_DEFAULT_NEG_TTL_MS);
     assert_int_equal(r.conf.read_ahead, FS_DEFAULT_READ_AHEAD);
@@ -145,6 +145,17 @@ static void test_sizes_and_durations(void **state)
     assert_true(r.conf.compress);
     assert_string_equal(r.rest, "");           /* all ours */
     t_done(&r);
+}
+
+/* The default memory tier: a sixteenth of RAM (or the cgroup's limit), 256M..4G, in MiB. */
+static void test_default_mem_cache(void **state)
+{
+    (void)state;
+    assert_int_equal(fs_default_mem_cache(0), 256ull << 20);            /* unknown: the floor */
+    assert_int_equal(fs_default_mem_cache(2ull << 30), 256ull << 20);   /* 2 GiB box: the floor */
+    assert_int_equal(fs_default_mem_cache(24ull << 30), 1536ull << 20); /* 24 GiB: 1.5 GiB */
+    assert_int_equal(fs_default_mem_cache((24ull << 30) + 12345), 1536ull << 20); /* whole MiB */
+    assert_int_equal(fs_default_mem_cache(256ull << 30), 4ull << 30);   /* the ceiling */
 }
 
 static void test_bad_values(void **state)
@@ -388,6 +399,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_sizes_and_durations),
+        cmocka_unit_test(test_default_mem_cache),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_s3_timeouts),
         cmocka_unit_test(test_bools),
