@@ -87,6 +87,9 @@
 #define HC_MEM_BLOCKS_PER_SHARD 16   /* automatic sharding keeps this many blocks a shard */
 #define HC_REGION_DEFAULT (16u << 20) /* the disk tier's default region size */
 #define HC_DISK_IO_DEPTH_DEFAULT 32
+/* With a disk tier, unread prefetched blocks hold at most 1/8 of a memory shard. */
+#define HC_MEM_UNREAD_SHARE 8
+
 /* Block-sized entry buffers kept for reuse (struct hc_buf_pool): at most this many and at
  * most 1/16 of the tier's budget. Not charged: idle memory beyond mem_capacity. */
 #define HC_POOL_MAX 16
@@ -1230,6 +1233,9 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
         .acct = &c->acct,
         .on_evict = has_disk && conf->write_mode == HC_WRITE_ON_EVICT ? hc_on_evict : NULL,
         .on_evict_arg = c,
+        /* With a disk behind it, a prefetched block nobody has read again is one disk read
+         * away: it need not take the tier's free room (mem.c). Memory only, it stays. */
+        .unread_share = has_disk ? HC_MEM_UNREAD_SHARE : 0,
     };
     rc = hc_mem_create(&mconf, &c->mem);
     if (rc < 0)

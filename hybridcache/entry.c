@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "hybridcache/hc_i.h"
@@ -124,6 +126,31 @@ static void hc_buf_pool_put(struct hc_buf_pool *p, void *b)
 
 /* ---- entries ---- */
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older glibc headers lack it */
+#endif
+
+/*
+ * Fault in a fresh block buffer's pages with one call. A new buffer is a fresh mapping
+ * (malloc's mmap threshold is below a block), and the GET or disk read that fills it
+ * would otherwise take one page fault per 4 KiB: while a large memory tier is still
+ * growing that was 390,000 faults and 2.5 s of system time for a 2 GiB cold read here,
+ * a third slower than with a small tier whose evicted buffers are reused. Best effort:
+ * a kernel without MADV_POPULATE_WRITE faults them in as before.
+ */
+static void hc_buf_prefault(void *buf, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)buf, start, end;
+
+    if (pg <= 0 || len < HC_BLOCK_SIZE_MIN)
+        return;
+    start = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    end = (a + len) & ~((uintptr_t)pg - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+}
+
 /*
  * The data buffer comes from ioeng_buf_alloc() so the disk tier can read into it and
  * write from it with O_DIRECT, without a bounce buffer; when @cap is the size of
@@ -143,8 +170,11 @@ struct hc_entry *hc_entry_alloc(const void *key, size_t klen, size_t cap,
     if (cap) {
         if (acct && acct->pool && cap == acct->pool->buf_size)
             e->data = hc_buf_pool_get(acct->pool);
-        if (!e->data)
+        if (!e->data) {
             e->data = ioeng_buf_alloc(cap);
+            if (e->data)
+                hc_buf_prefault(e->data, cap);
+        }
         if (!e->data) {
             free(e);
             return NULL;

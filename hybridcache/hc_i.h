@@ -43,6 +43,9 @@ struct hc_entry {
     struct hc_policy_node pn;      /* protected by shard lock */
     uint8_t in_index;              /* protected by shard lock */
     uint8_t low_priority;          /* inserted by prefetch; policies may place it for early eviction */
+    uint8_t lp_unread;             /* low priority, in the index, not hit yet: on the shard's
+                                      unread list (mem.c); protected by shard lock */
+    struct hc_entry *lp_prev, *lp_next; /* that list; protected by shard lock */
     struct hc_accounting *acct;    /* where cap is charged (NULL = nowhere) */
     char key[];                    /* klen bytes */
 };
@@ -127,6 +130,10 @@ struct hc_mem_conf {
      * run, steps it by HC_POLICY_CORRELATED_MS a request. Called without locks. */
     uint32_t (*clock_ms)(void *arg);
     void *clock_arg;
+    /* Unread prefetched (low-priority) entries may hold at most 1/unread_share of a
+     * shard, even while it has room: past that the oldest is evicted (0 = no limit).
+     * For a tier with a disk behind it, where such a block is still one disk read away. */
+    unsigned unread_share;
 };
 int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out);
 void hc_mem_destroy(struct hc_mem *m);

@@ -23,6 +23,9 @@
  *     the bucket it is chained in, and holds refs >= 1 (the index's own);
  *   - count == number of chained entries, bytes == sum of their cap, bytes <= capacity
  *     once an insert returns;
+ *   - lp_head..lp_tail lists exactly the indexed entries with lp_unread (low priority,
+ *     not hit since insertion), oldest first; lp_bytes is the sum of their cap; after an
+ *     insert of a low-priority entry it is at most unread_cap plus that entry;
  *   - an entry is in the shard's policy exactly when it is in the shard's table (the
  *     policy sees on_insert/on_remove/evict in step with the table; test_hc_policy.c
  *     checks each policy's queues against a model).
@@ -56,6 +59,9 @@ struct hc_mem_shard {
     uint64_t nbuckets;            /* power of two; protected by lock */
     uint64_t count, bytes;        /* protected by lock */
     uint64_t capacity;            /* constant */
+    uint64_t unread_cap;          /* constant: bytes unread prefetches may hold (0 = any) */
+    struct hc_entry *lp_head, *lp_tail; /* unread prefetches, oldest first; protected by lock */
+    uint64_t lp_bytes;            /* their bytes; protected by lock */
     struct hc_policy *policy;     /* protected by lock */
     uint64_t hits, misses, inserts, evictions; /* protected by lock */
 } __attribute__((aligned(64)));  /* one cache line apart: shards are hit by different cores */
@@ -143,8 +149,40 @@ static void hc_mem_grow(struct hc_mem_shard *s)
 
 /* Take @e out of the table (not the policy); the index's reference moves to the caller.
  * Caller holds s->lock. */
+/* The unread-prefetch list (hc_mem_conf.unread_share). Caller holds s->lock. */
+static void hc_mem_lp_add(struct hc_mem_shard *s, struct hc_entry *e)
+{
+    e->lp_unread = 1;
+    e->lp_next = NULL;
+    e->lp_prev = s->lp_tail;
+    if (s->lp_tail)
+        s->lp_tail->lp_next = e;
+    else
+        s->lp_head = e;
+    s->lp_tail = e;
+    s->lp_bytes += e->cap;
+}
+
+static void hc_mem_lp_del(struct hc_mem_shard *s, struct hc_entry *e)
+{
+    if (!e->lp_unread)
+        return;
+    if (e->lp_prev)
+        e->lp_prev->lp_next = e->lp_next;
+    else
+        s->lp_head = e->lp_next;
+    if (e->lp_next)
+        e->lp_next->lp_prev = e->lp_prev;
+    else
+        s->lp_tail = e->lp_prev;
+    e->lp_prev = e->lp_next = NULL;
+    e->lp_unread = 0;
+    s->lp_bytes -= e->cap;
+}
+
 static void hc_mem_unchain(struct hc_mem_shard *s, struct hc_entry *e)
 {
+    hc_mem_lp_del(s, e);
     struct hc_entry **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
 
     while (*pp != e)
@@ -257,6 +295,7 @@ int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out)
 
         pthread_mutex_init(&s->lock, NULL);
         s->capacity = conf->capacity / n;
+        s->unread_cap = conf->unread_share ? s->capacity / conf->unread_share : 0;
         s->nbuckets = HC_MEM_BUCKETS_INIT;
         s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
         rc = s->buckets ? m->ops->create(s->capacity, &s->policy) : -ENOMEM;
@@ -299,6 +338,7 @@ struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key,
     e = hc_mem_find(s, hash, key, klen);
     if (e) {
         hc_entry_ref(e);
+        hc_mem_lp_del(s, e); /* read: an ordinary entry from now on */
         m->ops->on_hit(s->policy, e, now);
         s->hits++;
     } else {
@@ -346,6 +386,23 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
         v->hash_next = victims;
         victims = v;
     }
+    /*
+     * A scan's prefetched blocks do not grow the tier into its free room: past the unread
+     * quota the oldest unread one goes (its reader has taken it, or it waits on the disk),
+     * so a long cold read recycles a few block buffers instead of faulting in fresh memory
+     * for every block (2.5 s of system time for 2 GiB here), and the room stays for blocks
+     * that are read again. A block counts as read once it is hit.
+     */
+    if (e->low_priority && s->unread_cap) {
+        while (s->lp_head && s->lp_bytes + e->cap > s->unread_cap) {
+            v = s->lp_head;
+            hc_mem_unchain(s, v);
+            m->ops->on_remove(s->policy, v);
+            s->evictions++;
+            v->hash_next = victims;
+            victims = v;
+        }
+    }
     hc_entry_ref(e);
     e->hash_next = s->buckets[e->hash & (s->nbuckets - 1)];
     s->buckets[e->hash & (s->nbuckets - 1)] = e;
@@ -353,6 +410,8 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
     s->count++;
     s->bytes += e->cap;
     s->inserts++;
+    if (e->low_priority && s->unread_cap)
+        hc_mem_lp_add(s, e);
     m->ops->on_insert(s->policy, e, now);
     if (s->count > s->nbuckets)
         hc_mem_grow(s);
@@ -501,6 +560,14 @@ void hc_mem_check_invariants(struct hc_mem *m)
         HC_MEM_CHECK(count == s->count);
         HC_MEM_CHECK(bytes == s->bytes);
         HC_MEM_CHECK(s->bytes <= s->capacity);
+        /* the unread list: indexed low-priority entries, linked both ways, bytes summed */
+        uint64_t lp = 0;
+        for (e = s->lp_head; e; e = e->lp_next) {
+            HC_MEM_CHECK(e->lp_unread && e->in_index && e->low_priority);
+            HC_MEM_CHECK(e->lp_next ? e->lp_next->lp_prev == e : s->lp_tail == e);
+            lp += e->cap;
+        }
+        HC_MEM_CHECK(lp == s->lp_bytes);
         pthread_mutex_unlock(&s->lock);
     }
 }

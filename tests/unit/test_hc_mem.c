@@ -297,6 +297,68 @@ static void test_capacity_all_policies(void **state)
     }
 }
 
+/* unread_share: prefetched (low-priority) entries nobody has hit yet hold at most
+ * capacity / share even while the tier has room; the oldest goes first; a hit makes an
+ * entry ordinary; ordinary entries still fill the room. Every policy. */
+static void test_unread_share(void **state)
+{
+    (void)state;
+    for (const char *const *pol = hc_policy_names(); *pol; pol++) {
+        struct hc_accounting a = {.limit = 1 << 30};
+        struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        struct hc_mem_conf conf = {.capacity = 1 << 20, .policy = *pol, .shards = 1,
+                                   .acct = &a, .on_evict = on_evict, .on_evict_arg = &log,
+                                   .unread_share = 4}; /* 256 KiB of unread prefetches */
+        struct hc_mem *m;
+        struct hc_mem_stats st;
+        struct hc_entry *e;
+
+        assert_int_equal(hc_mem_create(&conf, &m), 0);
+        for (unsigned i = 0; i < 4; i++) { /* 256 KiB of ordinary entries */
+            put_in(m, mk(&a, 100 + i, 64 * KB));
+        }
+        for (unsigned i = 0; i < 10; i++) { /* 640 KiB of prefetches: only 4 fit */
+            e = mk(&a, i, 64 * KB);
+            e->low_priority = 1;
+            put_in(m, e);
+            check_invariants(m);
+        }
+        hc_mem_get_stats(m, &st);
+        assert_int_equal(st.bytes, 8 * 64 * KB); /* the room was not the limit */
+        assert_int_equal(log.calls, 6);
+        for (unsigned i = 0; i < 6; i++) /* oldest first */
+            assert_null(get(m, i));
+        for (unsigned i = 6; i < 10; i++) {
+            assert_non_null(e = get(m, i)); /* a hit: ordinary from now on */
+            hc_entry_put(e);
+        }
+        for (unsigned i = 100; i < 104; i++) {
+            assert_non_null(e = get(m, i));
+            hc_entry_put(e);
+        }
+        for (unsigned i = 20; i < 24; i++) { /* the read ones stay: the quota is free again */
+            e = mk(&a, i, 64 * KB);
+            e->low_priority = 1;
+            put_in(m, e);
+        }
+        assert_int_equal(log.calls, 6);
+        for (unsigned i = 6; i < 10; i++) {
+            assert_non_null(e = get(m, i));
+            hc_entry_put(e);
+        }
+        assert_int_equal(del(m, 21), 0); /* removal leaves the list too */
+        check_invariants(m);
+        for (unsigned i = 200; i < 203; i++) /* ordinary entries take more room: 14 x 64K */
+            put_in(m, mk(&a, i, 64 * KB));
+        hc_mem_get_stats(m, &st);
+        assert_int_equal(st.bytes, 14 * 64 * KB);
+        assert_int_equal(log.calls, 6);
+        check_invariants(m);
+        hc_mem_destroy(m);
+        assert_int_equal(atomic_load(&a.used), 0);
+    }
+}
+
 static void test_conf_and_shards(void **state)
 {
     struct hc_mem_conf conf = {.capacity = 256 * KB, .policy = "sieve", .shards = 4};
@@ -476,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_refs_outlive_eviction),
         cmocka_unit_test(test_capacity_all_policies),
+        cmocka_unit_test(test_unread_share),
         cmocka_unit_test(test_conf_and_shards),
         cmocka_unit_test(test_make_room),
         cmocka_unit_test(test_threads),
