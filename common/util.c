@@ -352,8 +352,8 @@ uint64_t cmn_mem_limit(const char *root)
     char path[4096], line[4096], cg[4096] = "";
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
-    if (!(f = fopen(path, "re")))
+    int n = snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
+    if (n < 0 || (size_t)n >= sizeof(path) || !(f = fopen(path, "re")))
         return lim;
     while (fgets(line, sizeof(line), f)) {
         if (strncmp(line, "0::", 3) == 0) { /* the unified (v2) hierarchy */
@@ -365,8 +365,8 @@ uint64_t cmn_mem_limit(const char *root)
     fclose(f);
     /* Every ancestor's limit applies too: walk up to (not including) the root cgroup. */
     while (cg[0] == '/' && cg[1]) {
-        snprintf(path, sizeof(path), "%s/sys/fs/cgroup%s/memory.max", root, cg);
-        uint64_t v = cmn_read_memory_max(path);
+        n = snprintf(path, sizeof(path), "%s/sys/fs/cgroup%s/memory.max", root, cg);
+        uint64_t v = n > 0 && (size_t)n < sizeof(path) ? cmn_read_memory_max(path) : 0;
         if (v && (!lim || v < lim))
             lim = v;
         char *slash = strrchr(cg, '/');
