@@ -497,7 +497,9 @@ int fs_opts_validate(struct fs_conf *conf)
         return rc;
 
     conf->block_size = HC_BLOCK_SIZE_DEFAULT;
-    conf->mem_cache_size = fs_default_mem_cache(cmn_mem_limit(""));
+    /* Only when not given: it reads /proc and the cgroup tree. */
+    if (!conf->mem_cache_size_s)
+        conf->mem_cache_size = fs_default_mem_cache(cmn_mem_limit(""));
     conf->disk_cache_size = 0;
     conf->direct_io = true;
     conf->metadata_ttl_ms = FS_DEFAULT_TTL_MS;

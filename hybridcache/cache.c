@@ -69,7 +69,6 @@
  * callback, nor while taking a shard lock.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1036,46 +1035,6 @@ static unsigned hc_auto_shards(uint64_t tier, uint32_t bs)
     return n;
 }
 
-/*
- * Is the existing regular file at @path someone else's data that opening it at @size would
- * grow? The device layer extends a short file before the disk tier reads its header, and
- * growing a database or an image is changing it; so look first, with plain reads.
- * @return 0 (absent, empty, a tierfs cache, all zeros, or not to be grown), -EEXIST
- * (logged as the disk tier logs a refusal) or -errno.
- */
-static int hc_probe_foreign(const char *path, uint64_t size)
-{
-    size_t len = hc_disk_hdr_bytes();
-    uint8_t *buf = NULL;
-    struct stat st;
-    int fd, rc = 0;
-
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
-        (uint64_t)st.st_size >= size)
-        return 0;
-    /* Plain reads: the file may be shorter than a header or than the device alignment. */
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return -errno;
-    if (!(buf = calloc(1, len))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    ssize_t n = pread(fd, buf, len, 0);
-    if (n < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (hc_disk_is_foreign(buf, (size_t)n)) {
-        TLOG_E("disk cache: the device holds data that is not a tierfs cache; not overwriting "
-               "or extending it");
-        rc = -EEXIST;
-    }
-out:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
 static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t wq)
 {
     struct dev *dev = conf->disk_dev;
@@ -1086,10 +1045,14 @@ static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t
     if (!dev) {
         struct dev_conf dc = {.path = conf->disk_path, .size = conf->disk_capacity,
                               .direct_io = conf->direct_io, .create = true};
-        if (conf->refuse_unknown && conf->disk_capacity &&
-            (rc = hc_probe_foreign(conf->disk_path, conf->disk_capacity)) < 0)
+        bool exists = stat(conf->disk_path, &st) == 0;
+        created = !exists && errno == ENOENT;
+        /* The device layer extends a short file before the disk tier reads its header, and
+         * growing someone's database or image is changing it: look at a short one first. */
+        if (exists && conf->refuse_unknown && S_ISREG(st.st_mode) && st.st_size > 0 &&
+            (uint64_t)st.st_size < conf->disk_capacity &&
+            (rc = hc_disk_probe_file(conf->disk_path)) < 0)
             return rc;
-        created = stat(conf->disk_path, &st) != 0 && errno == ENOENT;
         rc = dev_open(&dc, &dev);
         if (rc < 0)
             goto fail_created;

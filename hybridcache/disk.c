@@ -72,6 +72,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -1432,19 +1433,25 @@ static enum hc_disk_kind hc_disk_hdr_kind(const uint8_t *buf, struct hc_disk_hdr
     return h->version == HC_DISK_FORMAT_VERSION ? HC_DISK_KIND_CACHE : HC_DISK_KIND_VERSION;
 }
 
-size_t hc_disk_hdr_bytes(void)
-{
-    return sizeof(struct hc_disk_hdr);
-}
-
-bool hc_disk_is_foreign(const void *buf, size_t len)
+int hc_disk_probe_file(const char *path)
 {
     uint8_t hb[sizeof(struct hc_disk_hdr)] = {0};
     struct hc_disk_hdr h;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    /* Fewer bytes than a header are compared as if zero-padded: they still count. */
-    memcpy(hb, buf, CMN_MIN(len, sizeof(hb)));
-    return hc_disk_hdr_kind(hb, &h) == HC_DISK_KIND_UNKNOWN;
+    if (fd < 0)
+        return -errno;
+    /* Plain reads: the file may be shorter than a header or than the device alignment; a
+     * short file is compared as if zero-padded (its bytes still count). */
+    ssize_t n = pread(fd, hb, sizeof(hb), 0);
+    int rc = n < 0 ? -errno : 0;
+    close(fd);
+    if (rc == 0 && hc_disk_hdr_kind(hb, &h) == HC_DISK_KIND_UNKNOWN) {
+        TLOG_E("disk cache: the device holds data that is not a tierfs cache; not overwriting "
+               "or extending it");
+        rc = -EEXIST;
+    }
+    return rc;
 }
 
 /*

@@ -180,11 +180,10 @@ struct hc_disk_conf {
  * advisory lock on the device until close (disk_i.h). @return 0 / -errno (-EBUSY: another
  * process has the device open as a cache). */
 int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out);
-/* Do the first @len bytes of a device (a header's worth is enough) hold someone else's
- * data: neither a tierfs header (of any version, corrupt included) nor zeros? */
-bool hc_disk_is_foreign(const void *buf, size_t len);
-/* sizeof(struct hc_disk_hdr): how much of a device hc_disk_is_foreign() looks at. */
-size_t hc_disk_hdr_bytes(void);
+/* Does the regular file at @path start with someone else's data: neither a tierfs header
+ * (of any version, corrupt included) nor zeros? Read with plain IO before any device is
+ * opened on it (which may extend it). @return 0, -EEXIST (foreign, logged) or -errno. */
+int hc_disk_probe_file(const char *path);
 /* Flush open regions and persist what recovery needs, then free. NULL is fine. */
 void hc_disk_close(struct hc_disk *d);
 int hc_disk_flush(struct hc_disk *d);
