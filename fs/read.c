@@ -912,19 +912,29 @@ static void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint6
     pthread_mutex_unlock(&fh->ra_lock);
 }
 
-/* Does a read at @off not continue the handle's sequential run (a lone, random read)?
- * Such a read asks the cache for its bytes only (hc_fetch_range): a disk hit reads a few
- * chunks instead of the whole block and does not promote it; a run reads whole blocks. */
-static bool fs_read_lone(struct fs *fs, struct fs_handle *fh, uint64_t off)
+enum fs_read_kind {
+    FS_RD_LONE,   /* does not continue the handle's run: a random read */
+    FS_RD_RUN,    /* continues it, not yet prefetching */
+    FS_RD_STREAM, /* continues a run that prefetches: a sequential reader */
+};
+
+/* How a read at @off relates to the handle's sequential run. A lone read asks the cache
+ * for its bytes only (hc_fetch_range): a disk hit reads a few chunks instead of the whole
+ * block and does not promote it; a run reads whole blocks. A stream's blocks stay in the
+ * kernel's page cache (unless direct_io), so its hits do not make them hot in the memory
+ * tier (HC_FETCH_STREAM): a long scan then recycles a few block buffers there instead of
+ * filling the tier with a second copy of what it read (fresh memory for every block). */
+static enum fs_read_kind fs_read_kind(struct fs *fs, struct fs_handle *fh, uint64_t off)
 {
+    enum fs_read_kind kind = FS_RD_LONE;
     uint64_t win;
-    bool run;
 
     pthread_mutex_lock(&fh->ra_lock);
     win = CMN_MAX(fh->ra_window, 2ull * fs->conf->block_size);
-    run = fh->ra_run_reads > 0 && off + fs_pf_back(fs) >= fh->ra_next && off <= fh->ra_next + win;
+    if (fh->ra_run_reads > 0 && off + fs_pf_back(fs) >= fh->ra_next && off <= fh->ra_next + win)
+        kind = fh->ra_window && fh->page_cache ? FS_RD_STREAM : FS_RD_RUN;
     pthread_mutex_unlock(&fh->ra_lock);
-    return !run;
+    return kind;
 }
 
 void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off)
@@ -959,7 +969,9 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     rd->first = first;
     rd->n = n;
     rd->pending = (int)n + 1; /* +1: no reply before every block was submitted */
-    bool lone = n == 1 && fs_read_lone(fs, fh, (uint64_t)off);
+    enum fs_read_kind kind = fs_read_kind(fs, fh, (uint64_t)off);
+    bool lone = n == 1 && kind == FS_RD_LONE;
+    unsigned fflags = kind == FS_RD_STREAM ? HC_FETCH_STREAM : 0;
     /* The range a lone read asks the cache for: the read, or the aligned page_cache_fill
      * range around it when that goes to the page cache afterwards, so that neighbouring
      * random reads are answered by the kernel (what a cache file in the page cache gives
@@ -997,7 +1009,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
                  : lone ? hc_fetch_range(fs->cache, key, klen, 0, ask_off - first * bs,
                                          (size_t)(ask_end - ask_off), fs_fetcher, &s->arg,
                                          fs_read_block_done, s)
-                        : hc_fetch(fs->cache, key, klen, 0, fs_fetcher, &s->arg,
+                        : hc_fetch(fs->cache, key, klen, fflags, fs_fetcher, &s->arg,
                                    fs_read_block_done, s);
         if (rc != 0)
             fs_read_block_done(rc, NULL, HC_SRC_ORIGIN, s);

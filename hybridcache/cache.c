@@ -35,7 +35,11 @@
  * so it does not push hot blocks out) and, with a disk tier, to the disk too: the reader
  * it was prefetched for finds it in memory instead of paying a disk read, and it survives
  * on the disk if the memory tier drops it first. Disk hits are promoted to memory (every
- * caller after the first finds the block in memory) unless only prefetchers asked. With
+ * caller after the first finds the block in memory) unless only prefetchers asked.
+ * HC_FETCH_STREAM (a sequential reader whose bytes the kernel's page cache keeps) places
+ * like a prefetch and its memory hits do not touch (hc_mem_lookup): a scan neither grows
+ * the memory tier by its size nor pushes hot blocks out; a block it reads is in memory
+ * while its unread neighbours would be, and on the disk after. With
  * HC_WRITE_ON_EVICT, the memory tier's victims are written to the disk (unless the disk
  * index already has the hash). hc_disk_insert drops (-EAGAIN) instead of waiting.
  * hc_flush (write-on-evict) and hc_destroy (both modes: dropped writes too) write what is
@@ -90,8 +94,11 @@
 #define HC_MEM_UNREAD_SHARE 8
 
 /* Block-sized entry buffers kept for reuse (struct hc_buf_pool): at most this many and at
- * most 1/16 of the tier's budget. Not charged: idle memory beyond mem_capacity. */
-#define HC_POOL_MAX 16
+ * most 1/16 of the tier's budget. Not charged: idle memory beyond mem_capacity. 64, not
+ * 16: a cold scan frees and takes buffers in bursts of a prefetch request (8 blocks) or
+ * more, and with 16 the excess went back to malloc, whose trimmed heap faulted fresh pages
+ * in for the next flights: 186,000 page faults for a 2 GiB read, 81,000 with 64. */
+#define HC_POOL_MAX 64
 #define HC_POOL_BUDGET_SHIFT 4
 
 enum hc_flight_state { HC_FL_QUEUED = 0, HC_FL_DISK, HC_FL_ORIGIN };
@@ -465,7 +472,7 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
         if (hc_mem_contains(c->mem, hash, key, klen))
             return -EEXIST;
     } else {
-        e = hc_mem_lookup(c->mem, hash, key, klen);
+        e = hc_mem_lookup(c->mem, hash, key, klen, !(flags & HC_FETCH_STREAM));
         if (e) {
             done(0, e, HC_SRC_MEMORY, done_arg);
             return 0;
@@ -498,7 +505,7 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
             f->fetcher = fetcher;
             f->fetcher_arg = fetcher_arg;
         }
-        if (!(flags & HC_FETCH_PREFETCH))
+        if (!(flags & (HC_FETCH_PREFETCH | HC_FETCH_STREAM)))
             f->want_mem = true;
         pthread_mutex_unlock(&s->lock);
         hc_add(&c->merges, 1);
@@ -513,7 +520,7 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
             return -EEXIST;
         }
     } else {
-        e = hc_mem_lookup(c->mem, hash, key, klen);
+        e = hc_mem_lookup(c->mem, hash, key, klen, !(flags & HC_FETCH_STREAM));
         if (e) {
             pthread_mutex_unlock(&s->lock);
             done(0, e, HC_SRC_MEMORY, done_arg);
@@ -540,7 +547,7 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
     f->klen = (uint32_t)klen;
     memcpy(f->key, key, klen);
     f->state = HC_FL_QUEUED;
-    f->want_mem = !(flags & HC_FETCH_PREFETCH);
+    f->want_mem = !(flags & (HC_FETCH_PREFETCH | HC_FETCH_STREAM));
     f->fetcher = no_origin ? NULL : fetcher;
     f->fetcher_arg = no_origin ? NULL : fetcher_arg;
     f->first = (struct hc_waiter){.done = done, .arg = done_arg, .flags = flags};
@@ -619,7 +626,7 @@ int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned fl
         off >= c->block_size || len > c->block_size / HC_PARTIAL_SHARE)
         return hc_fetch(c, key, klen, flags, fetcher, fetcher_arg, done, done_arg);
     hash = hc_key_hash(key, klen);
-    e = hc_mem_lookup(c->mem, hash, key, klen);
+    e = hc_mem_lookup(c->mem, hash, key, klen, !(flags & HC_FETCH_STREAM));
     if (e) {
         done(0, e, HC_SRC_MEMORY, done_arg);
         return 0;
@@ -745,7 +752,7 @@ struct hc_entry *hc_get(struct hc_cache *c, const void *key, size_t klen)
 {
     if (!c || !hc_key_ok(key, klen))
         return NULL;
-    return hc_mem_lookup(c->mem, hc_key_hash(key, klen), key, klen);
+    return hc_mem_lookup(c->mem, hc_key_hash(key, klen), key, klen, true);
 }
 
 int hc_insert(struct hc_cache *c, const void *key, size_t klen, const void *data, size_t len,

@@ -137,8 +137,14 @@ struct hc_mem_conf {
 };
 int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out);
 void hc_mem_destroy(struct hc_mem *m);
-/* @return a new reference or NULL. Counts a hit or a miss. */
-struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key, size_t klen);
+/*
+ * @return a new reference or NULL. Counts a hit or a miss. With @touch a hit is a use:
+ * the entry leaves the unread list and the policy sees the hit. Without it (a reader
+ * streaming through, whose bytes the kernel's page cache keeps) the entry keeps its
+ * place, so a scan does not make its blocks look hot.
+ */
+struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key, size_t klen,
+                               bool touch);
 /* Insert @e (the index takes its own reference; an existing entry under the key is
  * replaced). Evicts to make room. @return 0 or -errno (-E2BIG larger than a shard). */
 int hc_mem_insert(struct hc_mem *m, struct hc_entry *e);

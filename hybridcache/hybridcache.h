@@ -157,6 +157,10 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
 #define HC_FETCH_NOT_IN_MEM 0x8 /* read ahead only what memory lacks: a key in the memory tier
                                    returns -EEXIST at once (done is not called; no hit
                                    counted, the policy does not see it); else as without */
+#define HC_FETCH_STREAM 0x10    /* a sequential reader streaming through (its bytes stay in
+                                   the kernel's page cache): a memory hit does not count as
+                                   a use for the policy or the unread quota, and a fetched
+                                   or disk-read value is placed as for HC_FETCH_PREFETCH */
 
 /*
  * Look @key up in memory, then disk, then call @fetcher; single-flight per key.

@@ -24,7 +24,7 @@
  *   - count == number of chained entries, bytes == sum of their cap, bytes <= capacity
  *     once an insert returns;
  *   - lp_head..lp_tail lists exactly the indexed entries with lp_unread (low priority,
- *     not hit since insertion), oldest first; lp_bytes is the sum of their cap; after an
+ *     not hit since insertion except by streaming lookups), oldest first; lp_bytes is the sum of their cap; after an
  *     insert of a low-priority entry it is at most unread_cap plus that entry;
  *   - an entry is in the shard's policy exactly when it is in the shard's table (the
  *     policy sees on_insert/on_remove/evict in step with the table; test_hc_policy.c
@@ -328,7 +328,8 @@ void hc_mem_destroy(struct hc_mem *m)
     free(m);
 }
 
-struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key, size_t klen)
+struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key, size_t klen,
+                               bool touch)
 {
     struct hc_mem_shard *s = hc_mem_shard_of(m, hash);
     uint32_t now = hc_mem_now(m);
@@ -338,8 +339,10 @@ struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key,
     e = hc_mem_find(s, hash, key, klen);
     if (e) {
         hc_entry_ref(e);
-        hc_mem_lp_del(s, e); /* read: an ordinary entry from now on */
-        m->ops->on_hit(s->policy, e, now);
+        if (touch) {
+            hc_mem_lp_del(s, e); /* read: an ordinary entry from now on */
+            m->ops->on_hit(s->policy, e, now);
+        }
         s->hits++;
     } else {
         s->misses++;
@@ -391,7 +394,9 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
      * quota the oldest unread one goes (its reader has taken it, or it waits on the disk),
      * so a long cold read recycles a few block buffers instead of faulting in fresh memory
      * for every block (2.5 s of system time for 2 GiB here), and the room stays for blocks
-     * that are read again. A block counts as read once it is hit.
+     * that are read again. A block counts as read once it is hit by a lookup that touches
+     * (hc_mem_lookup): a sequential reader's hits do not, since the kernel's page cache
+     * holds what it read and a second copy here would only grow the tier by the scan.
      */
     if (e->low_priority && s->unread_cap) {
         while (s->lp_head && s->lp_bytes + e->cap > s->unread_cap) {

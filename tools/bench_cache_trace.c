@@ -243,7 +243,7 @@ static int bc_trace_replay_one(const struct bc_trace *t, const char *policy, uin
     t0 = cmn_now_ns();
     for (i = 0; i < t->n; i++) {
         const char *key = t->arena + t->off[i];
-        struct hc_entry *e = hc_mem_lookup(m, t->hash[i], key, t->klen[i]);
+        struct hc_entry *e = hc_mem_lookup(m, t->hash[i], key, t->klen[i], true);
         if (e) {
             hc_entry_put(e);
             continue;

@@ -12,6 +12,7 @@
 #   bash tools/bench_peers.sh [--quick] [--only tierfs,s3fs,rclone] [--workloads LIST]
 #                             [--out DIR] [--build DIR] [--server-env FILE]
 #                             [--ttfb-ms N] [--bandwidth BYTES_PER_S] [--tierfs-opts OPTS]
+#                             [--repeat N]
 #
 # Workloads (--workloads, comma list; default all):
 #   seq    cold sequential read of one big file; then unmount, remount on the same cache,
@@ -28,6 +29,10 @@
 #          4 in flight) of a seq-sized file on the filesystem that holds the caches
 # --quick: small sizes for a smoke run (64 MiB files, 100 small files, 500 listed objects).
 # --tierfs-opts OPTS: extra -o options for tierfs (e.g. mem_cache_size=2G), shown in results.md.
+# --repeat N: run the seq and net workloads N times in interleaved rounds (each round: every
+#   system's seq, then the network ceiling; the other workloads in round 1 only) and add a
+#   table of medians and of per-round ratios: on a shared 2-core machine one run's times
+#   move by 20-40 %, and two cases of one round saw the same machine.
 # --server-env FILE: use a server already started with tests/s3server/start.sh FILE
 #   (data seeded by an earlier run with the same sizes is reused; the server is left up).
 # Output in --out (default build/bench-results/): results.csv, results.md, throughput.png,
@@ -48,6 +53,8 @@ SERVER_ENV=
 TTFB_MS=30
 BANDWIDTH=80000000
 TIERFS_OPTS=
+REPEAT=1
+ROUND=1
 
 die() { echo "bench_peers: ERROR: $*" >&2; exit 1; }
 say() { echo "bench_peers: $*" >&2; }
@@ -63,7 +70,8 @@ while [ $# -gt 0 ]; do
     --ttfb-ms) TTFB_MS=${2:?}; shift ;;
     --bandwidth) BANDWIDTH=${2:?}; shift ;;
     --tierfs-opts) TIERFS_OPTS=${2:?--tierfs-opts needs options}; shift ;;
-    -h|--help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --repeat) REPEAT=${2:?--repeat needs a number}; shift ;;
+    -h|--help) sed -n '3,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
   shift
@@ -77,6 +85,7 @@ for w in ${WORKLOADS//,/ }; do
 done
 [[ "$TTFB_MS" =~ ^[0-9]+$ ]] || die "--ttfb-ms: expected a number of milliseconds"
 [[ "$BANDWIDTH" =~ ^[0-9]+$ ]] || die "--bandwidth: expected bytes per second (0 = unlimited)"
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] && [ "$REPEAT" -le 20 ] || die "--repeat: expected a number of rounds from 1 to 20, got '$REPEAT'"
 OUT=${OUT:-$BUILD/bench-results}
 case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
 case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
@@ -357,7 +366,7 @@ umount_fs() {
 }
 
 # ---------------------------------------------------------------- measuring
-echo "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status" >"$CSV"
+echo "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status,round" >"$CSV"
 RES=$WORK/res    # a case's command may write "BYTES IOPS" here to override the defaults
 
 # run_case SYSTEM WORKLOAD CASE BYTES CMD...: drop the page cache, reset the proxy
@@ -396,7 +405,7 @@ run_case() {
   fi
   [ -n "$iops" ] && iops=$(printf '%.0f' "$iops")
   set -- $c
-  echo "$sys,$wl,$cs,$wall,$bytes,$mbs,$iops,$1,$2,$3,$4,$5,$rss,$st" >>"$CSV"
+  echo "$sys,$wl,$cs,$wall,$bytes,$mbs,$iops,$1,$2,$3,$4,$5,$rss,$st,$ROUND" >>"$CSV"
   say "$(printf '%-9s %-6s %-14s %8ss %8s MB/s %7s IOPS  %5s req %8s B  rss %s KiB  %s' \
     "$sys" "$wl" "$cs" "$wall" "${mbs:--}" "${iops:--}" "$1" "$5" "${rss:--}" "$st")"
 }
@@ -450,7 +459,11 @@ export -f read_all readers fio_rand read_tree list_dir find_tree
 export RES WORK FIO_RUNTIME N_READERS
 
 # ---------------------------------------------------------------- workloads per system
-has() { case ",$WORKLOADS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# has WORKLOAD: selected, and in rounds after the first only seq and net are run again.
+has() {
+  [ "$ROUND" -gt 1 ] && [ "$1" != seq ] && [ "$1" != net ] && return 1
+  case ",$WORKLOADS," in *",$1,"*) return 0 ;; *) return 1 ;; esac
+}
 N_TREE=$((TREE_FAN * TREE_FAN * TREE_FAN * TREE_FILES))
 
 bench_system() {
@@ -608,16 +621,76 @@ unshape
 seed
 shape
 T_START=$(now)
-for sys in tierfs s3fs rclone; do
-  case ",$ONLY," in *",$sys,"*) bench_system "$sys" ;; esac
+for ROUND in $(seq 1 "$REPEAT"); do
+  [ "$REPEAT" -gt 1 ] && say "=== round $ROUND of $REPEAT"
+  for sys in tierfs s3fs rclone; do
+    case ",$ONLY," in *",$sys,"*) bench_system "$sys" ;; esac
+  done
+  has null && bench_null
+  has net && bench_net
+  has disk && bench_disk
 done
-has null && bench_null
-has net && bench_net
-has disk && bench_disk
+ROUND=1
 unshape
 T_TOTAL=$(elapsed "$T_START" | xargs printf '%.0f')
 
 # ---------------------------------------------------------------- report
+# repeat_summary: for --repeat, the median and range of every case run in more than one
+# round, then the target ratios per round (each from two cases of the same round) and
+# their median. Only rounds where both cases are "ok" count.
+repeat_summary() {
+  echo "## Over $REPEAT rounds"
+  echo
+  echo "| system | workload | case | rounds | median wall s | min | max | median MB/s |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|"
+  awk -F, '
+    function median(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR > 1 && $14 == "ok" {
+      k = $1 SUBSEP $2 SUBSEP $3
+      if (!(k in n)) order[++nk] = k
+      n[k]++; w[k, n[k]] = $4 + 0; m[k, n[k]] = $6 + 0
+    }
+    END {
+      for (i = 1; i <= nk; i++) {
+        k = order[i]; if (n[k] < 2) continue
+        delete a; delete b; lo = hi = w[k, 1]
+        for (j = 1; j <= n[k]; j++) { a[j] = w[k, j]; b[j] = m[k, j]; lo = a[j] < lo ? a[j] : lo; hi = a[j] > hi ? a[j] : hi }
+        split(k, f, SUBSEP)
+        printf "| %s | %s | %s | %d | %.3f | %.3f | %.3f | %.1f |\n", f[1], f[2], f[3], n[k], median(a, n[k]), lo, hi, median(b, n[k])
+      }
+    }' "$CSV"
+  echo
+  echo "Ratios of wall times, each from two cases of one round (the target is in brackets):"
+  echo
+  echo "| ratio | per round | median |"
+  echo "|---|---|---:|"
+  awk -F, -v rounds="$REPEAT" -v req="$NET_REQ" '
+    function median(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR > 1 && $14 == "ok" && $2 == "seq" && $3 == "cold" { t[$1, $15] = $4 }
+    NR > 1 && $14 == "ok" && $1 == "objstore" { t[$3, $15] = $4 }
+    function row(label, num, den,   r, n, list, a) {
+      n = 0; list = ""
+      for (r = 1; r <= rounds; r++)
+        if ((num, r) in t && (den, r) in t && t[den, r] > 0) {
+          a[++n] = t[num, r] / t[den, r]; list = list (n > 1 ? ", " : "") sprintf("%.2fx", a[n])
+        }
+      if (n) printf "| %s | %s | %.2fx |\n", label, list, median(a, n)
+    }
+    END {
+      row("tierfs cold seq / 8-GET network ceiling (<= 1.1x)", "tierfs", "get-8par-" req)
+      row("tierfs cold seq / 32-GET network ceiling", "tierfs", "get-32par-" req)
+      row("s3fs cold seq / tierfs cold seq (>= 2x)", "s3fs", "tierfs")
+      row("rclone cold seq / tierfs cold seq (>= 2x)", "rclone", "tierfs")
+    }' "$CSV"
+  echo
+}
+
 {
   echo "# tierfs side-by-side benchmark$([ $QUICK = 1 ] && echo ' (--quick smoke run)')"
   echo
@@ -633,27 +706,39 @@ T_TOTAL=$(elapsed "$T_START" | xargs printf '%.0f')
   echo "Every case: page cache dropped, proxy counters reset, daemon VmHWM reset (clear_refs 5) first."
   echo "S3 columns are what the proxy saw during the case; peak RSS is the daemon's VmHWM over the case."
   echo
-  echo "| system | workload | case | wall s | MB/s | IOPS | S3 req (GET/HEAD/LIST) | S3 MB | peak RSS MiB | status |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|"
-  awk -F, 'NR > 1 {
+  echo "| system | workload | case | wall s | MB/s | IOPS | S3 req (GET/HEAD/LIST) | S3 MB | peak RSS MiB | status |$([ "$REPEAT" -gt 1 ] && echo ' round |')"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|$([ "$REPEAT" -gt 1 ] && printf '%s' '---:|')"
+  awk -F, -v rounds="$REPEAT" 'NR > 1 {
     rss = $13 == "" ? "-" : sprintf("%.0f", $13 / 1024)
-    printf "| %s | %s | %s | %s | %s | %s | %s (%s/%s/%s) | %.1f | %s | %s |\n",
-      $1, $2, $3, $4, $6 == "" ? "-" : $6, $7 == "" ? "-" : $7, $8, $9, $10, $11, $12 / 1e6, rss, $14
+    printf "| %s | %s | %s | %s | %s | %s | %s (%s/%s/%s) | %.1f | %s | %s |%s\n",
+      $1, $2, $3, $4, $6 == "" ? "-" : $6, $7 == "" ? "-" : $7, $8, $9, $10, $11, $12 / 1e6, rss, $14,
+      (rounds > 1 ? " " $15 " |" : "")
   }' "$CSV"
   echo
+  [ "$REPEAT" -gt 1 ] && repeat_summary
   echo "Charts: throughput.png (MB/s, log scale), metadata.png (seconds). Raw rows: results.csv."
 } >"$OUT/results.md"
 
 # Chart data: one row per throughput case, one column per system ("-" = not run).
 SYSTEMS="tierfs s3fs rclone fuse-null objstore curl disk"
-pivot() { # pivot FILTER_AWK_EXPR COLUMN > file
-  awk -F, -v systems="$SYSTEMS" -v col="$2" 'NR > 1 && ('"$1"') {
-      k = $2 ":" $3; if (!(k in seen)) { seen[k] = 1; order[++n] = k } v[k, $1] = $col; used[$1] = 1 }
+pivot() { # pivot FILTER_AWK_EXPR COLUMN > file (the median over rounds)
+  awk -F, -v systems="$SYSTEMS" -v col="$2" '
+    function median(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR > 1 && $col != "" && ('"$1"') {
+      k = $2 ":" $3; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+      c[k, $1]++; v[k, $1, c[k, $1]] = $col + 0; used[$1] = 1 }
     END {
       ns = split(systems, s, " "); printf "case"
       for (i = 1; i <= ns; i++) if (used[s[i]]) printf " %s", s[i]; printf "\n"
       for (j = 1; j <= n; j++) { printf "%s", order[j]
-        for (i = 1; i <= ns; i++) if (used[s[i]]) printf " %s", ((order[j], s[i]) in v && v[order[j], s[i]] != "") ? v[order[j], s[i]] : "-"
+        for (i = 1; i <= ns; i++) if (used[s[i]]) {
+          m = c[order[j], s[i]] + 0
+          if (!m) { printf " -"; continue }
+          delete a; for (r = 1; r <= m; r++) a[r] = v[order[j], s[i], r]
+          printf " %s", median(a, m) }
         printf "\n" } }' "$CSV"
 }
 pivot '$6 != ""' 6 >"$OUT/throughput.dat"

@@ -67,7 +67,7 @@ grep -q "\"mem_hits\": $h2" "$T/stats.json" || fail "stats.json mem_hits"
 grep -q '^tierfs_cache_pool_bytes ' "$T/m.txt" || fail "no tierfs_cache_pool_bytes"
 pool=$(metric tierfs_cache_pool_bytes)
 grep -q "\"pool_bytes\": $pool" "$T/stats.json" || fail "stats.json pool_bytes is not $pool"
-[ "$pool" -le $((16 * BS)) ] || fail "pool_bytes $pool above 16 blocks"
+[ "$pool" -le $((64 * BS)) ] || fail "pool_bytes $pool above 64 blocks"
 "$BIN/tierfs-stat" "$M" >"$T/stat.txt" || fail "tierfs-stat"
 grep -q "^memory tier   $h2 hits, $m2 misses.* used, .* pooled$" "$T/stat.txt" || { cat "$T/stat.txt" >&2; fail "tierfs-stat memory line"; }
 grep -q "($g2 GET)" "$T/stat.txt" || { cat "$T/stat.txt" >&2; fail "tierfs-stat S3 line"; }

@@ -49,7 +49,16 @@ static struct hc_entry *get(struct hc_mem *m, unsigned id)
     char key[32];
     int klen = snprintf(key, sizeof(key), "k%u", id);
 
-    return hc_mem_lookup(m, hc_key_hash(key, (size_t)klen), key, (size_t)klen);
+    return hc_mem_lookup(m, hc_key_hash(key, (size_t)klen), key, (size_t)klen, true);
+}
+
+/* A lookup that does not touch (a streaming reader's, HC_FETCH_STREAM). */
+static struct hc_entry *peek(struct hc_mem *m, unsigned id)
+{
+    char key[32];
+    int klen = snprintf(key, sizeof(key), "k%u", id);
+
+    return hc_mem_lookup(m, hc_key_hash(key, (size_t)klen), key, (size_t)klen, false);
 }
 
 static int del(struct hc_mem *m, unsigned id)
@@ -297,65 +306,126 @@ static void test_capacity_all_policies(void **state)
     }
 }
 
+/* A scenario on a 1 MiB one-shard tier whose unread prefetches may hold 256 KiB. */
+typedef void (*unread_case_fn)(struct hc_mem *m, struct hc_accounting *a, struct evict_log *log);
+
+/* Past the quota the oldest unread prefetch goes, even while there is room; a hit makes
+ * one ordinary. */
+static void unread_plain(struct hc_mem *m, struct hc_accounting *a, struct evict_log *log)
+{
+    struct hc_mem_stats st;
+    struct hc_entry *e;
+
+    for (unsigned i = 0; i < 4; i++) { /* 256 KiB of ordinary entries */
+        put_in(m, mk(a, 100 + i, 64 * KB));
+    }
+    for (unsigned i = 0; i < 10; i++) { /* 640 KiB of prefetches: only 4 fit */
+        e = mk(a, i, 64 * KB);
+        e->low_priority = 1;
+        put_in(m, e);
+        check_invariants(m);
+    }
+    hc_mem_get_stats(m, &st);
+    assert_int_equal(st.bytes, 8 * 64 * KB); /* the room was not the limit */
+    assert_int_equal(log->calls, 6);
+    for (unsigned i = 0; i < 6; i++) /* oldest first */
+        assert_null(get(m, i));
+    for (unsigned i = 6; i < 10; i++) {
+        assert_non_null(e = get(m, i)); /* a hit: ordinary from now on */
+        hc_entry_put(e);
+    }
+    for (unsigned i = 100; i < 104; i++) {
+        assert_non_null(e = get(m, i));
+        hc_entry_put(e);
+    }
+    for (unsigned i = 20; i < 24; i++) { /* the read ones stay: the quota is free again */
+        e = mk(a, i, 64 * KB);
+        e->low_priority = 1;
+        put_in(m, e);
+    }
+    assert_int_equal(log->calls, 6);
+    for (unsigned i = 6; i < 10; i++) {
+        assert_non_null(e = get(m, i));
+        hc_entry_put(e);
+    }
+    assert_int_equal(del(m, 21), 0); /* removal leaves the list too */
+    check_invariants(m);
+    for (unsigned i = 200; i < 203; i++) /* ordinary entries take more room: 14 x 64K */
+        put_in(m, mk(a, i, 64 * KB));
+    hc_mem_get_stats(m, &st);
+    assert_int_equal(st.bytes, 14 * 64 * KB);
+    assert_int_equal(log->calls, 6);
+}
+
+/* Hits that do not touch (a sequential reader's) leave a prefetched entry unread: it still
+ * goes when the quota needs room, oldest first, for every policy; an ordinary entry hit
+ * that way keeps its place too. */
+static void unread_stream_hits(struct hc_mem *m, struct hc_accounting *a, struct evict_log *log)
+{
+    struct hc_mem_stats st;
+    struct hc_entry *e;
+
+    for (unsigned i = 0; i < 4; i++) { /* the quota, full */
+        e = mk(a, i, 64 * KB);
+        e->low_priority = 1;
+        put_in(m, e);
+    }
+    for (unsigned i = 0; i < 4; i++) { /* streamed through: hits, still unread */
+        assert_non_null(e = peek(m, i));
+        assert_int_equal(((const uint8_t *)e->data)[0], i);
+        hc_entry_put(e);
+    }
+    hc_mem_get_stats(m, &st);
+    assert_int_equal(st.hits, 4);
+    check_invariants(m);
+    for (unsigned i = 4; i < 8; i++) { /* the next prefetches push them out, in order */
+        e = mk(a, i, 64 * KB);
+        e->low_priority = 1;
+        put_in(m, e);
+        check_invariants(m);
+        assert_int_equal(log->calls, i - 3);
+        assert_null(peek(m, i - 4));
+    }
+    hc_mem_get_stats(m, &st);
+    assert_int_equal(st.bytes, 4 * 64 * KB); /* the tier did not grow by the scan */
+    assert_non_null(e = get(m, 4)); /* a touching hit: ordinary, out of the quota */
+    hc_entry_put(e);
+    for (unsigned i = 8; i < 12; i++) {
+        e = mk(a, i, 64 * KB);
+        e->low_priority = 1;
+        put_in(m, e);
+    }
+    assert_non_null(e = peek(m, 4));
+    hc_entry_put(e);
+    for (unsigned i = 5; i < 8; i++)
+        assert_null(peek(m, i));
+    assert_int_equal(log->calls, 7);
+}
+
 /* unread_share: prefetched (low-priority) entries nobody has hit yet hold at most
  * capacity / share even while the tier has room; the oldest goes first; a hit makes an
- * entry ordinary; ordinary entries still fill the room. Every policy. */
+ * entry ordinary; ordinary entries still fill the room. Every policy, and a
+ * streaming reader's hits (no touch) in between. */
 static void test_unread_share(void **state)
 {
+    const unread_case_fn cases[] = {unread_plain, unread_stream_hits};
+
     (void)state;
     for (const char *const *pol = hc_policy_names(); *pol; pol++) {
-        struct hc_accounting a = {.limit = 1 << 30};
-        struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
-        struct hc_mem_conf conf = {.capacity = 1 << 20, .policy = *pol, .shards = 1,
-                                   .acct = &a, .on_evict = on_evict, .on_evict_arg = &log,
-                                   .unread_share = 4}; /* 256 KiB of unread prefetches */
-        struct hc_mem *m;
-        struct hc_mem_stats st;
-        struct hc_entry *e;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            struct hc_accounting a = {.limit = 1 << 30};
+            struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+            struct hc_mem_conf conf = {.capacity = 1 << 20, .policy = *pol, .shards = 1,
+                                       .acct = &a, .on_evict = on_evict,
+                                       .on_evict_arg = &log, .unread_share = 4};
+            struct hc_mem *m;
 
-        assert_int_equal(hc_mem_create(&conf, &m), 0);
-        for (unsigned i = 0; i < 4; i++) { /* 256 KiB of ordinary entries */
-            put_in(m, mk(&a, 100 + i, 64 * KB));
-        }
-        for (unsigned i = 0; i < 10; i++) { /* 640 KiB of prefetches: only 4 fit */
-            e = mk(&a, i, 64 * KB);
-            e->low_priority = 1;
-            put_in(m, e);
+            assert_int_equal(hc_mem_create(&conf, &m), 0);
+            cases[i](m, &a, &log);
             check_invariants(m);
+            hc_mem_destroy(m);
+            assert_int_equal(atomic_load(&a.used), 0);
         }
-        hc_mem_get_stats(m, &st);
-        assert_int_equal(st.bytes, 8 * 64 * KB); /* the room was not the limit */
-        assert_int_equal(log.calls, 6);
-        for (unsigned i = 0; i < 6; i++) /* oldest first */
-            assert_null(get(m, i));
-        for (unsigned i = 6; i < 10; i++) {
-            assert_non_null(e = get(m, i)); /* a hit: ordinary from now on */
-            hc_entry_put(e);
-        }
-        for (unsigned i = 100; i < 104; i++) {
-            assert_non_null(e = get(m, i));
-            hc_entry_put(e);
-        }
-        for (unsigned i = 20; i < 24; i++) { /* the read ones stay: the quota is free again */
-            e = mk(&a, i, 64 * KB);
-            e->low_priority = 1;
-            put_in(m, e);
-        }
-        assert_int_equal(log.calls, 6);
-        for (unsigned i = 6; i < 10; i++) {
-            assert_non_null(e = get(m, i));
-            hc_entry_put(e);
-        }
-        assert_int_equal(del(m, 21), 0); /* removal leaves the list too */
-        check_invariants(m);
-        for (unsigned i = 200; i < 203; i++) /* ordinary entries take more room: 14 x 64K */
-            put_in(m, mk(&a, i, 64 * KB));
-        hc_mem_get_stats(m, &st);
-        assert_int_equal(st.bytes, 14 * 64 * KB);
-        assert_int_equal(log.calls, 6);
-        check_invariants(m);
-        hc_mem_destroy(m);
-        assert_int_equal(atomic_load(&a.used), 0);
     }
 }
 
