@@ -43,7 +43,10 @@
  * kernel read-ahead request. Every prefetched block is held for the
  * reader (ra_held) until it has passed it, so the memory tier cannot evict it first; a
  * disk hit only a prefetch asked for is not promoted to the memory tier (the held
- * reference alone keeps it, charged to the budget).
+ * reference alone keeps it, charged to the budget). The reader's own fetches while its
+ * run prefetches carry HC_FETCH_STREAM (fs_read_kind): what it reads stays in the
+ * kernel's page cache, so neither its hits nor the flights it joins make its blocks
+ * ordinary entries of the memory tier, and a long scan does not fill it.
  */
 #include <errno.h>
 #include <stddef.h>
