@@ -24,8 +24,9 @@
  *   - count == number of chained entries, bytes == sum of their cap, bytes <= capacity
  *     once an insert returns;
  *   - lp_head..lp_tail lists exactly the indexed entries with lp_unread (low priority,
- *     not hit since insertion except by streaming lookups), oldest first; lp_bytes is the sum of their cap; after an
- *     insert of a low-priority entry it is at most unread_cap plus that entry;
+ *     not hit since insertion except by lookups that do not touch), oldest first;
+ *     lp_bytes is the sum of their cap; after an insert of a low-priority entry it is at
+ *     most unread_cap plus that entry;
  *   - an entry is in the shard's policy exactly when it is in the shard's table (the
  *     policy sees on_insert/on_remove/evict in step with the table; test_hc_policy.c
  *     checks each policy's queues against a model).
@@ -147,8 +148,6 @@ static void hc_mem_grow(struct hc_mem_shard *s)
     s->nbuckets = n;
 }
 
-/* Take @e out of the table (not the policy); the index's reference moves to the caller.
- * Caller holds s->lock. */
 /* The unread-prefetch list (hc_mem_conf.unread_share). Caller holds s->lock. */
 static void hc_mem_lp_add(struct hc_mem_shard *s, struct hc_entry *e)
 {
@@ -180,6 +179,8 @@ static void hc_mem_lp_del(struct hc_mem_shard *s, struct hc_entry *e)
     s->lp_bytes -= e->cap;
 }
 
+/* Take @e out of the table (not the policy); the index's reference moves to the caller.
+ * Caller holds s->lock. */
 static void hc_mem_unchain(struct hc_mem_shard *s, struct hc_entry *e)
 {
     hc_mem_lp_del(s, e);

@@ -635,6 +635,11 @@ unshape
 T_TOTAL=$(elapsed "$T_START" | xargs printf '%.0f')
 
 # ---------------------------------------------------------------- report
+# An awk function the report's programs share: median(a, n) of a[1..n] (sorts a in place).
+AWK_MEDIAN='function median(a, n,   i, j, t) {
+  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+  return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}'
 # repeat_summary: for --repeat, the median and range of every case run in more than one
 # round, then the target ratios per round (each from two cases of the same round) and
 # their median. Only rounds where both cases are "ok" count.
@@ -644,10 +649,7 @@ repeat_summary() {
   echo "| system | workload | case | rounds | median wall s | min | max | median MB/s |"
   echo "|---|---|---|---:|---:|---:|---:|---:|"
   awk -F, '
-    function median(a, n,   i, j, t) {
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    '"$AWK_MEDIAN"'
     NR > 1 && $14 == "ok" {
       k = $1 SUBSEP $2 SUBSEP $3
       if (!(k in n)) order[++nk] = k
@@ -668,10 +670,7 @@ repeat_summary() {
   echo "| ratio | per round | median |"
   echo "|---|---|---:|"
   awk -F, -v rounds="$REPEAT" -v req="$NET_REQ" '
-    function median(a, n,   i, j, t) {
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    '"$AWK_MEDIAN"'
     NR > 1 && $14 == "ok" && $2 == "seq" && $3 == "cold" { t[$1, $15] = $4 }
     NR > 1 && $14 == "ok" && $1 == "objstore" { t[$3, $15] = $4 }
     function row(label, num, den,   r, n, list, a) {
@@ -723,10 +722,7 @@ repeat_summary() {
 SYSTEMS="tierfs s3fs rclone fuse-null objstore curl disk"
 pivot() { # pivot FILTER_AWK_EXPR COLUMN > file (the median over rounds)
   awk -F, -v systems="$SYSTEMS" -v col="$2" '
-    function median(a, n,   i, j, t) {
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    '"$AWK_MEDIAN"'
     NR > 1 && $col != "" && ('"$1"') {
       k = $2 ":" $3; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
       c[k, $1]++; v[k, $1, c[k, $1]] = $col + 0; used[$1] = 1 }
