@@ -261,11 +261,14 @@ static inline uint32_t hc_disk_nchunks(uint32_t len)
 static bool hc_disk_chunks_ok(const uint8_t *table, const uint8_t *vc0, uint32_t len, uint32_t c0,
                               uint32_t c1)
 {
-    for (uint32_t i = c0; i < c1; i++) {
-        uint32_t want, n = CMN_MIN(HC_DISK_CHUNK, len - i * HC_DISK_CHUNK);
-        memcpy(&want, table + (size_t)i * sizeof(want), sizeof(want));
-        if (cmn_crc32c(0, vc0 + (size_t)(i - c0) * HC_DISK_CHUNK, n) != want)
+    uint32_t got[48]; /* a batch: a multiple of cmn_crc32c_chunks' three chains */
+    for (uint32_t i = c0; i < c1;) {
+        uint32_t nb = CMN_MIN((uint32_t)CMN_ARRAY_SIZE(got), c1 - i);
+        size_t bytes = CMN_MIN((size_t)nb * HC_DISK_CHUNK, (size_t)len - (size_t)i * HC_DISK_CHUNK);
+        cmn_crc32c_chunks(vc0 + (size_t)(i - c0) * HC_DISK_CHUNK, bytes, HC_DISK_CHUNK, got);
+        if (memcmp(got, table + (size_t)i * sizeof(got[0]), nb * sizeof(got[0])) != 0)
             return false;
+        i += nb;
     }
     return true;
 }
@@ -626,9 +629,7 @@ int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
         if (!table)
             return -ENOMEM;
         uint32_t n = hc_disk_nchunks((uint32_t)len);
-        for (uint32_t i = 0; i < n; i++)
-            table[i] = cmn_crc32c(0, (const uint8_t *)data + (size_t)i * HC_DISK_CHUNK,
-                                  CMN_MIN(HC_DISK_CHUNK, (uint32_t)len - i * HC_DISK_CHUNK));
+        cmn_crc32c_chunks(data, len, HC_DISK_CHUNK, table);
         rec.table = table;
         rec.chunk_size = HC_DISK_CHUNK;
         rec.table_len = d->table_len;

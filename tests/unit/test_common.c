@@ -143,6 +143,48 @@ static void test_crc32c_large(void **state)
     free(buf);
 }
 
+/* Chunk tables walk three chunks at once (util.c): every chunk's crc equals the reference
+ * for chunk sizes that take the three-chain path (multiples of 8) and ones that do not,
+ * lengths with 0-2 full chunks past the last group of three and a short tail, any alignment. */
+static void test_crc32c_chunks(void **state)
+{
+    const size_t cap = 64u << 10;
+    uint8_t *buf = malloc(cap + 64);
+    uint32_t *out = malloc((cap + 1) * sizeof(*out));
+    uint64_t st = 0x0badc0ffee;
+    assert_non_null(buf);
+    assert_non_null(out);
+    for (size_t i = 0; i < cap + 64; i++)
+        buf[i] = (uint8_t)cmn_rand64(&st);
+
+    static const size_t chunks[] = {4096, 8, 24, 1, 12, 4100, 1000};
+    for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+        size_t ch = chunks[c];
+        for (int r = 0; r < 60; r++) {
+            size_t full = (size_t)r % 8;            /* 0..7 full chunks: 0-2 past a group */
+            size_t tail = r < 8 ? 0 : (size_t)(cmn_rand64(&st) % ch);
+            size_t len = full * ch + tail, off = (size_t)(cmn_rand64(&st) % 64);
+            if (len > cap)
+                len = cap;
+            size_t n = (len + ch - 1) / ch;
+            out[n] = 0xdeadbeef;                    /* nothing written past the last chunk */
+            cmn_crc32c_chunks(buf + off, len, ch, out);
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(out[i], ref_crc32c(0, buf + off + i * ch, CMN_MIN(ch, len - i * ch)));
+            assert_int_equal(out[n], 0xdeadbeef);
+        }
+    }
+    /* a flipped bit changes its own chunk's crc and no other */
+    uint32_t before[16], after[16];
+    cmn_crc32c_chunks(buf, 16 * 4096, 4096, before);
+    buf[5 * 4096 + 77] ^= 0x01;
+    cmn_crc32c_chunks(buf, 16 * 4096, 4096, after);
+    for (int i = 0; i < 16; i++)
+        assert_true((before[i] != after[i]) == (i == 5));
+    free(out);
+    free(buf);
+}
+
 static void test_hash64(void **state)
 {
     char a[64], b[64];
@@ -254,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_parse_misc),
         cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_crc32c_large),
+        cmocka_unit_test(test_crc32c_chunks),
         cmocka_unit_test(test_hash64),
         cmocka_unit_test(test_log_levels_and_sink),
         cmocka_unit_test(test_mem_limit),
