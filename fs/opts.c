@@ -675,7 +675,7 @@ void fs_opts_help(const char *argv0)
            "    -o eviction=POLICY     memory tier policy: lru|s3fifo|sieve|tinylfu (default s3fifo)\n"
            "    -o compression=none|lz4  compress blocks on the disk tier (default none)\n"
            "    -o prefetch=yes|no     prefetch ahead of files read sequentially (default yes)\n"
-           "    -o prefetch_window=SIZE  largest prefetch window per open file (default 64M)\n"
+           "    -o prefetch_window=SIZE  largest prefetch window per open file (default 128M)\n"
            "    -o prefetch_max_request=SIZE  bytes of one prefetch GET, whole blocks (default 8M)\n"
            "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel default)\n"
            "    -o page_cache_fill=SIZE  put this aligned range around a small random read in\n"
