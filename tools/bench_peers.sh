@@ -12,7 +12,7 @@
 #   bash tools/bench_peers.sh [--quick] [--only tierfs,s3fs,rclone] [--workloads LIST]
 #                             [--out DIR] [--build DIR] [--server-env FILE]
 #                             [--ttfb-ms N] [--bandwidth BYTES_PER_S] [--tierfs-opts OPTS]
-#                             [--repeat N]
+#                             [--repeat N] [--no-charts]
 #
 # Workloads (--workloads, comma list; default all):
 #   seq    cold sequential read of one big file; then unmount, remount on the same cache,
@@ -35,9 +35,11 @@
 #   move by 20-40 %, and two cases of one round saw the same machine.
 # --server-env FILE: use a server already started with tests/s3server/start.sh FILE
 #   (data seeded by an earlier run with the same sizes is reused; the server is left up).
+# --no-charts: no PNG charts (and no gnuplot needed); the .dat files are still written.
 # Output in --out (default build/bench-results/): results.csv, results.md, throughput.png,
 # metadata.png, logs/. Needs root (drop_caches, bdi read-ahead, FUSE mounts); installs
-# missing peers with tools/setup.sh --bench.
+# what the selected systems and workloads need and is missing (s3fs, rclone, fio, gnuplot)
+# with tools/setup.sh --bench.
 set -uo pipefail # not -e: a failing case is recorded and the run goes on
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,6 +57,7 @@ BANDWIDTH=80000000
 TIERFS_OPTS=
 REPEAT=1
 ROUND=1
+CHARTS=1
 
 die() { echo "bench_peers: ERROR: $*" >&2; exit 1; }
 say() { echo "bench_peers: $*" >&2; }
@@ -71,6 +74,7 @@ while [ $# -gt 0 ]; do
     --bandwidth) BANDWIDTH=${2:?}; shift ;;
     --tierfs-opts) TIERFS_OPTS=${2:?--tierfs-opts needs options}; shift ;;
     --repeat) REPEAT=${2:?--repeat needs a number}; shift ;;
+    --no-charts) CHARTS=0 ;;
     -h|--help) sed -n '3,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
@@ -114,8 +118,15 @@ MANIFEST="seq=$SEQ_SIZE rand=$RAND_SIZE conc=$CONC_SIZE small=$N_SMALL list=$N_L
 # (rclone refuses to start with AWS_CA_BUNDLE set).
 unset AWS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+# Only what this selection runs: a tierfs-only run needs neither peer, fio is for the
+# rand, null and disk workloads, rclone also seeds when tierfs-seed is not built.
 need=()
-for c in fio s3fs rclone gnuplot curl node fusermount3 mountpoint timeout; do
+cmds=(curl node fusermount3 mountpoint timeout)
+case ",$ONLY," in *,s3fs,*) cmds+=(s3fs) ;; esac
+case ",$ONLY," in *,rclone,*) cmds+=(rclone) ;; *) [ -x "$BUILD/bin/tierfs-seed" ] || cmds+=(rclone) ;; esac
+case ",$WORKLOADS," in *,rand,* | *,null,* | *,disk,*) cmds+=(fio) ;; esac
+[ $CHARTS = 1 ] && cmds+=(gnuplot)
+for c in "${cmds[@]}"; do
   command -v "$c" >/dev/null 2>&1 || need+=("$c")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -635,6 +646,17 @@ unshape
 T_TOTAL=$(elapsed "$T_START" | xargs printf '%.0f')
 
 # ---------------------------------------------------------------- report
+# versions: the peers' and fio's versions, of those installed (a run may need none).
+versions() {
+  local v=()
+  command -v s3fs >/dev/null 2>&1 && v+=("$(s3fs --version 2>&1 | head -n 1 | sed 's/ (commit.*//')")
+  command -v rclone >/dev/null 2>&1 && v+=("$(rclone version 2>/dev/null | head -n 1)")
+  command -v fio >/dev/null 2>&1 && v+=("$(fio --version)")
+  [ ${#v[@]} -gt 0 ] || v=("none of s3fs, rclone, fio installed")
+  local x out=
+  for x in "${v[@]}"; do out+="${out:+, }$x"; done
+  echo "$out"
+}
 # An awk function the report's programs share: median(a, n) of a[1..n] (sorts a in place).
 AWK_MEDIAN='function median(a, n,   i, j, t) {
   for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
@@ -698,7 +720,7 @@ repeat_summary() {
   echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- S3: local Ceph radosgw (memstore) behind tests/s3server/proxy.js: ttfb ${TTFB_MS} ms, $((BANDWIDTH / 1000000)) MB/s per response"
   echo "- sizes: seq $((SEQ_SIZE / MIB)) MiB, rand $((RAND_SIZE / MIB)) MiB (fio psync, 2 jobs, ${FIO_RUNTIME}s), conc $N_READERS readers x $((CONC_SIZE / MIB)) MiB, small $N_SMALL x 64 KiB ($N_READERS readers), ls -l $N_LIST, find $N_TREE files"
-  echo "- versions: $(s3fs --version 2>&1 | head -n 1 | sed 's/ (commit.*//'), $(rclone version 2>/dev/null | head -n 1), $(fio --version)"
+  echo "- versions: $(versions)"
   echo "- mounts: tierfs \`-o disk_cache=...,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}\` (defaults otherwise); s3fs \`-o use_cache=DIR\`; rclone \`--vfs-cache-mode full\`; bdi read_ahead_kb (as mounted):$(for k in tierfs s3fs rclone fuse-null; do [ -n "${RA_KB[$k]:-}" ] && printf ' %s %s,' "$k" "${RA_KB[$k]}"; done | sed 's/,$//')"
   echo "- total benchmark time ${T_TOTAL} s (seeding excluded)"
   echo
@@ -715,7 +737,11 @@ repeat_summary() {
   }' "$CSV"
   echo
   [ "$REPEAT" -gt 1 ] && repeat_summary
-  echo "Charts: throughput.png (MB/s, log scale), metadata.png (seconds). Raw rows: results.csv."
+  if [ $CHARTS = 1 ]; then
+    echo "Charts: throughput.png (MB/s, log scale), metadata.png (seconds). Raw rows: results.csv."
+  else
+    echo "Charts: not drawn (--no-charts); their data: throughput.dat, metadata.dat. Raw rows: results.csv."
+  fi
 } >"$OUT/results.md"
 
 # Chart data: one row per throughput case, one column per system ("-" = not run).
@@ -740,7 +766,7 @@ pivot() { # pivot FILTER_AWK_EXPR COLUMN > file (the median over rounds)
 pivot '$6 != ""' 6 >"$OUT/throughput.dat"
 pivot '$2 == "meta"' 4 >"$OUT/metadata.dat"
 for c in throughput metadata; do
-  if [ "$(wc -l <"$OUT/$c.dat")" -gt 1 ]; then
+  if [ $CHARTS = 1 ] && [ "$(wc -l <"$OUT/$c.dat")" -gt 1 ]; then
     gnuplot -e "datafile='$OUT/$c.dat'; outfile='$OUT/$c.png'; kind='$c'; subtitle='$([ $QUICK = 1 ] && echo 'quick smoke run, ')$(nproc) CPUs, ttfb ${TTFB_MS} ms, $((BANDWIDTH / 1000000)) MB/s per GET'" \
       "$HERE/bench_peers_chart.gnuplot" >>"$LOG" 2>&1 || say "gnuplot failed for $c (see $LOG)"
   fi

@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# test_tools_bench_peers.sh: tools/bench_peers.sh end to end on the test server. A quick
+# (64 MiB) two-round run of tierfs against the shaped proxy (the peers are not installed
+# on a CI machine; the script needs only what the selection runs) must exit 0, record
+# every case as ok with the proxy's S3 counters (a cold scan and 8 concurrent readers
+# pull each byte once, warm cases pull none), write results.md with the command, the
+# machine, the medians and per-round ratios computed from results.csv, draw the charts
+# when gnuplot is there, and leave no mount, daemon or work directory behind and the
+# proxy unshaped. Bad arguments get a one-line error and a non-zero exit.
+. "$(dirname "$0")/fs_lib.sh"
+fs_init tools_bench_peers
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: bench_peers needs root (drop_caches, read_ahead_kb)" >&2; exit 77; }
+
+MB=1048576
+SEQ=$((64 * MB))
+CONC=$((32 * MB))
+BENCH=$TIERFS_SOURCE_DIR/tools/bench_peers.sh
+BUILD=$(dirname "$BIN")
+
+# ---- bad arguments: one line naming what was wrong, non-zero exit, nothing run ----
+bad() { # bad WHAT ARGS...: bench_peers ARGS must fail with one line that mentions WHAT
+  local what=$1 out rc
+  shift
+  out=$(bash "$BENCH" "$@" 2>&1)
+  rc=$?
+  [ $rc -ne 0 ] || fail "bench_peers $* exited 0"
+  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "bench_peers $*: more than one line: $out"
+  case "$out" in *"$what"*) ;; *) fail "bench_peers $*: '$out' does not name $what" ;; esac
+}
+bad "--repeat" --repeat 0
+bad "--repeat" --repeat 21
+bad "--only" --only tierfs,nfs
+bad "--workloads" --workloads seq,bogus
+bad "--ttfb-ms" --ttfb-ms 3x
+bad "unknown argument" --frobnicate
+
+# ---- a quick run in two rounds ----
+W=seq,conc,small,meta,net
+command -v fio >/dev/null 2>&1 && W+=,rand,null,disk
+CHARTS=(--no-charts)
+command -v gnuplot >/dev/null 2>&1 && CHARTS=()
+before=$(ls -d /var/tmp/tierfs-bench.* 2>/dev/null | sort)
+OUT=$T/out
+fs_log "bench_peers --quick --repeat 2 --only tierfs --workloads $W ${CHARTS[*]}"
+bash "$BENCH" --quick --repeat 2 --only tierfs --workloads "$W" --server-env "$TIERFS_S3_ENV" \
+  --build "$BUILD" --out "$OUT" "${CHARTS[@]}" >"$T/bench.log" 2>&1 ||
+  { tail -n 40 "$T/bench.log" >&2; fail "bench_peers exited non-zero"; }
+CSV=$OUT/results.csv
+MD=$OUT/results.md
+[ -s "$CSV" ] && [ -s "$MD" ] || fail "no results.csv / results.md in $OUT"
+
+# Nothing left behind: mounts, daemons, the work directory; the proxy unshaped.
+grep -q " /var/tmp/tierfs-bench" /proc/self/mounts && fail "a bench mount is still there"
+[ "$(ls -d /var/tmp/tierfs-bench.* 2>/dev/null | sort)" = "$before" ] || fail "bench work directory left behind"
+pgrep -f -- "--out $OUT" >/dev/null && fail "a bench process is still running"
+cfg=$(curl -s -m 5 "$S3_CONTROL/config")
+case "$cfg" in *'"ttfb_ms":0'*'"bandwidth":0'*) ;; *) fail "proxy left shaped: $cfg" ;; esac
+
+# ---- results.csv ----
+[ "$(head -n 1 "$CSV")" = "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status,round" ] ||
+  fail "results.csv header: $(head -n 1 "$CSV")"
+notok=$(awk -F, 'NR > 1 && $14 != "ok"' "$CSV")
+[ -z "$notok" ] || fail "cases not ok: $notok"
+# rows SYSTEM WORKLOAD CASE: how many rounds recorded it
+rows() { awk -F, -v s="$1" -v w="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == w && $3 == c' "$CSV" | wc -l; }
+for c in "tierfs seq cold" "tierfs seq warm-remount" "objstore net get-8par-1M" "objstore net get-32par-1M"; do
+  # shellcheck disable=SC2086
+  [ "$(rows $c)" -eq 2 ] || fail "'$c': $(rows $c) rows, want one per round"
+done
+for c in "tierfs conc cold-8readers" "tierfs small cold-100x64k" "tierfs small warm-100x64k" \
+  "tierfs meta ls-l-cold-500" "tierfs meta ls-l-warm-500"; do
+  # shellcheck disable=SC2086
+  [ "$(rows $c)" -eq 1 ] || fail "'$c': $(rows $c) rows, want one (round 1 only)"
+done
+# Every row: a positive wall time and, where it moved bytes, a positive MB/s; for the cases
+# timed by the script (seq, conc, small: no tool's own clock, unlike fio and the objstore
+# benchmark) MB/s = bytes / wall time.
+bad_rows=$(awk -F, 'NR > 1 && ($4 <= 0 || ($5 > 0 && !($6 > 0)) ||
+  (($2 == "seq" || $2 == "conc" || $2 == "small") && $1 != "disk" && $5 > 0 &&
+   ($6 / ($5 / $4 / 1e6) < 0.98 || $6 / ($5 / $4 / 1e6) > 1.02)))' "$CSV")
+[ -z "$bad_rows" ] || fail "wall time or MB/s inconsistent: $bad_rows"
+# S3 counters: cold reads pull each byte once (the proxy counts the HEAD's headers too,
+# hence the slack), warm ones pull nothing.
+s3check() { # s3check SYSTEM WORKLOAD CASE MIN_BYTES MAX_BYTES MAX_GETS
+  awk -F, -v s="$1" -v w="$2" -v c="$3" -v lo="$4" -v hi="$5" -v g="$6" '
+    NR > 1 && $1 == s && $2 == w && $3 == c && ($12 < lo || $12 > hi || $9 > g) {
+      printf "%s %s %s round %s: %s S3 bytes, %s GETs\n", s, w, c, $15, $12, $9 }' "$CSV"
+}
+out=$(s3check tierfs seq cold $SEQ $((SEQ + SEQ / 50)) 64
+  s3check tierfs seq warm-remount 0 4096 0
+  s3check tierfs conc cold-8readers $CONC $((CONC + CONC / 50)) 64
+  s3check tierfs small cold-100x64k $((100 * 65536)) $((100 * 65536 * 11 / 10)) 100
+  s3check tierfs small warm-100x64k 0 4096 0
+  s3check objstore net get-8par-1M $SEQ $((SEQ + SEQ / 50)) 64)
+[ -z "$out" ] || fail "S3 counters: $out"
+# peak RSS is recorded for the daemon's cases
+awk -F, 'NR > 1 && $1 == "tierfs" && !($13 > 0)' "$CSV" | grep -q . && fail "tierfs rows without a peak RSS"
+
+# ---- results.md: what was run where, and the numbers of results.csv ----
+grep -qF -- "- command: \`bash tools/bench_peers.sh --quick --repeat 2 --only tierfs" "$MD" || fail "results.md: no command line"
+grep -q -- "^- machine: $(nproc) CPUs" "$MD" || fail "results.md: no machine line"
+grep -q -- "^- date: .* tree " "$MD" || fail "results.md: no date and tree"
+grep -q "^## Over 2 rounds" "$MD" || fail "results.md: no medians table"
+# The median of two rounds is their mean; the table prints it with 3 decimals.
+want=$(awk -F, 'NR > 1 && $1 == "tierfs" && $2 == "seq" && $3 == "cold" { s += $4; n++ }
+  END { printf "%.3f", s / n }' "$CSV")
+got=$(awk -F'|' '$2 ~ /^ tierfs $/ && $3 ~ /^ seq $/ && $4 ~ /^ cold $/ && $5 ~ /^ 2 $/ { gsub(/ /, "", $6); print $6 }' "$MD")
+[ "$got" = "$want" ] || fail "results.md: median of tierfs seq cold '$got', results.csv gives $want"
+# Per-round ratio to the 8-GET ceiling: two values and their median, from the same rows.
+want=$(awk -F, 'NR > 1 && $2 == "seq" && $3 == "cold" && $1 == "tierfs" { t[$15] = $4 }
+  NR > 1 && $1 == "objstore" && $3 == "get-8par-1M" { c[$15] = $4 }
+  END { printf "%.2fx, %.2fx", t[1] / c[1], t[2] / c[2] }' "$CSV")
+grep -qF "| tierfs cold seq / 8-GET network ceiling (<= 1.1x) | $want |" "$MD" ||
+  fail "results.md: 8-GET ratio row is not '$want': $(grep '8-GET network ceiling' "$MD")"
+grep -q "s3fs cold seq / tierfs" "$MD" && fail "results.md: a ratio for s3fs, which did not run"
+fs_log "tierfs seq cold: $(awk -F, 'NR > 1 && $1 == "tierfs" && $3 == "cold" && $2 == "seq" { printf "%s s ", $4 }' "$CSV")/ 8-GET ceiling: $want"
+
+# ---- charts ----
+if [ ${#CHARTS[@]} -eq 0 ]; then
+  for c in throughput metadata; do
+    [ "$(head -c 4 "$OUT/$c.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "$c.png is not a PNG"
+  done
+  grep -q "^Charts: throughput.png" "$MD" || fail "results.md does not name the charts"
+else
+  [ ! -e "$OUT/throughput.png" ] || fail "--no-charts drew a chart"
+  [ -s "$OUT/throughput.dat" ] || fail "--no-charts: no throughput.dat"
+  grep -q "^Charts: not drawn" "$MD" || fail "results.md does not say the charts were not drawn"
+fi
+fs_log "ok: $(($(wc -l <"$CSV") - 1)) cases recorded"
