@@ -626,8 +626,10 @@ int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
     if (!(rec.flags & HC_DISK_EF_COMPRESSED) && len > HC_DISK_CHUNK) {
         /* Zeroed: the table's unused room goes to the device too. */
         table = calloc(1, d->table_len);
-        if (!table)
-            return -ENOMEM;
+        if (!table) {
+            rc = -ENOMEM; /* cbuf may hold a compression attempt that did not pay */
+            goto out;
+        }
         uint32_t n = hc_disk_nchunks((uint32_t)len);
         cmn_crc32c_chunks(data, len, HC_DISK_CHUNK, table);
         rec.table = table;
@@ -653,6 +655,7 @@ int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
             HC_DISK_ADD(d, compressed_saved_bytes, len - rec.stored_len);
         }
     }
+out:
     free(table);
     free(cbuf);
     return rc;

@@ -27,6 +27,43 @@
 #define T_REGION (256u << 10)
 #define T_HDR 8192u  /* >= the device header area (the layout rounds it to 4 KiB) */
 
+/* ---- allocation failures (linked with -Wl,--wrap=calloc,--wrap=malloc,--wrap=free) ----
+ * Armed on one thread only (the test's, around one call), so engine threads and the
+ * test's own allocations are never touched: the next calloc of exactly t_fail_calloc
+ * bytes returns NULL, and t_seen_malloc / t_seen_freed say whether a malloc of
+ * t_track_malloc bytes was made and its pointer freed again. */
+void *__real_calloc(size_t n, size_t size);
+void *__real_malloc(size_t size);
+void __real_free(void *p);
+static _Thread_local size_t t_fail_calloc, t_track_malloc;
+static _Thread_local void *t_seen_malloc;
+static _Thread_local bool t_seen_freed;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (t_fail_calloc && n * size == t_fail_calloc) {
+        t_fail_calloc = 0;
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
+
+void *__wrap_malloc(size_t size)
+{
+    void *p = __real_malloc(size);
+    if (t_track_malloc && size == t_track_malloc && !t_seen_malloc)
+        t_seen_malloc = p;
+    return p;
+}
+
+void __wrap_free(void *p)
+{
+    if (p && p == t_seen_malloc)
+        t_seen_freed = true;
+    __real_free(p);
+}
+
 /* ---- helpers ---- */
 
 struct t_env {
@@ -1183,6 +1220,42 @@ static bool t_uring_available(void)
     return ok;
 }
 
+/* An insert whose chunk table cannot be allocated fails with -ENOMEM and leaves nothing
+ * behind: not the compression attempt's buffer (random bytes do not compress, so the
+ * table is needed after it), not an entry; the next insert works. */
+static void test_insert_nomem(void **state)
+{
+    struct t_env e = { .engine = *state };
+    t_path(&e, "nomem");
+    struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 8 * T_REGION,
+                                                     .compression = true });
+    uint8_t *buf = malloc(T_BLOCK);
+    char key[96];
+    assert_non_null(buf);
+    t_fill(buf, T_BLOCK, 7, false);
+    t_key(key, sizeof(key), 7);
+
+    t_fail_calloc = hc_disk_table_bytes(T_BLOCK);
+    t_track_malloc = T_BLOCK; /* the compression buffer: malloc(len) */
+    t_seen_malloc = NULL;
+    t_seen_freed = false;
+    int rc = hc_disk_insert(d, t_hash(key), key, strlen(key), buf, T_BLOCK);
+    t_track_malloc = 0;
+    assert_int_equal(t_fail_calloc, 0); /* the table's calloc was the one that failed */
+    assert_int_equal(rc, -ENOMEM);
+    assert_non_null(t_seen_malloc);
+    assert_true(t_seen_freed);
+    t_seen_malloc = NULL;
+    assert_int_equal(t_check(d, 7, T_BLOCK, false), 0);
+    assert_int_equal(t_stats(d).entries, 0);
+
+    t_put(d, 7, T_BLOCK, false);
+    assert_int_equal(t_check(d, 7, T_BLOCK, false), 1);
+    free(buf);
+    hc_disk_close(d);
+    unlink(e.path);
+}
+
 int main(void)
 {
     static const struct {
@@ -1206,6 +1279,7 @@ int main(void)
         { "partial_corrupt_chunk", test_partial_corrupt_chunk },
         { "partial_fallback", test_partial_fallback },
         { "format_version", test_format_version },
+        { "insert_nomem", test_insert_nomem },
     };
     const char *engines[2] = { "psync", "uring" };
     struct CMUnitTest run[2 * CMN_ARRAY_SIZE(tests)];
