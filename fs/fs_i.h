@@ -35,99 +35,12 @@
 #include <sys/types.h>
 
 #include "common/log.h"
+#include "fs/fsutil.h"
 #include "objstore/objstore.h"
 
 struct hc_cache;
 struct fs_metrics;
 struct fs_fill;
-
-/* mem_cache_size: 1/FS_MEM_CACHE_RAM_SHARE of what the process may use (cmn_mem_limit),
- * within these bounds (fs_default_mem_cache). */
-#define FS_DEFAULT_MEM_CACHE_MIN (256ull << 20)
-#define FS_DEFAULT_MEM_CACHE_MAX (4ull << 30)
-#define FS_MEM_CACHE_RAM_SHARE 16
-#define FS_DEFAULT_DISK_CACHE (1ull << 30) /* only when disk_cache names a new file */
-#define FS_DEFAULT_TTL_MS 60000
-#define FS_DEFAULT_NEG_TTL_MS 5000
-#define FS_DEFAULT_MAX_THREADS 16
-#define FS_DEFAULT_READ_AHEAD (1u << 20)
-/* prefetch_window: sixteen 8 MiB GETs. With 64 MiB (eight) a cold 2 GiB scan behind 30 ms
- * first-byte latency and 80 MB/s per response took 6.9 s (median of five rounds), with
- * 128 MiB 5.2 s, with 256 MiB 4.9 s for 40 % more RSS (docs/benchmarks.md). Half the
- * memory budget caps it anyway (FS_PF_BUDGET_SHARE): ~79 MiB on a 256M tier. */
-#define FS_DEFAULT_PREFETCH (128u << 20)
-#define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20)  /* prefetch_max_request */
-/* page_cache_fill: the aligned range around a lone small read that goes to the kernel's
- * page cache (fs/fill.c). 64 KiB: sixteen pages per disk read, at about the cost of one
- * 4 KiB O_DIRECT read plus a 64 KiB copy. */
-#define FS_DEFAULT_PAGE_CACHE_FILL (64u << 10)
-#define FS_FILL_SEEN_BITS 12 /* blocks remembered for "read alone again": 4096 */
-#define FS_DEFAULT_CONNECT_TIMEOUT_MS 3000
-#define FS_DEFAULT_READ_TIMEOUT_MS 10000
-#define FS_DEFAULT_RETRIES 4                        /* 5 attempts */
-#define FS_NEG_MAX 256 /* negative entries kept per directory */
-/* Bytes of inodes (with their listings) kept after the kernel forgot them, so metadata
- * stays cached for metadata_ttl whatever the kernel's inode cache does (ns.c). */
-#define FS_IDLE_MAX_BYTES (64ull << 20)
-
-/*
- * Everything the command line and -o options set. fuse_opt writes the raw strings
- * (offsetof into this struct); fs_opts_validate() turns them into the typed fields.
- */
-struct fs_conf {
-    /* ---- raw, from fuse_opt ---- */
-    char *endpoint, *region, *profile, *ca_bundle, *access_key, *secret_key;
-    int path_style, no_sign_request, insecure;
-    char *block_size_s, *mem_cache_size_s, *disk_cache, *disk_cache_size_s, *direct_io_s;
-    int disk_cache_overwrite;  /* format a disk_cache that holds data of something else */
-    char *io_engine, *eviction, *compression;
-    char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
-    char *connect_timeout_s, *read_timeout_s, *request_timeout_s, *retries_s;
-    char *read_ahead_s, *prefetch_s;
-    char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s;
-    char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
-    char *metrics;             /* HOST:PORT of the metrics endpoint, or NULL (off) */
-    int foreground, debug, show_help, show_version;
-    char *source, *mountpoint; /* the two positional arguments */
-
-    /* ---- validated ---- */
-    char *bucket;              /* owned */
-    char *prefix;              /* owned; "" or "some/dir/" */
-    uint32_t block_size;
-    uint64_t mem_cache_size, disk_cache_size;
-    bool direct_io, compress;
-    uint64_t metadata_ttl_ms, negative_ttl_ms;
-    unsigned max_connections, max_threads;
-    uint64_t connect_timeout_ms;   /* one TCP (and TLS) connection attempt */
-    uint64_t read_timeout_ms;      /* an attempt that moves no byte this long fails (and is retried) */
-    uint64_t request_timeout_ms;   /* an attempt not done this long fails (and is retried); 0 = none */
-    unsigned retries;              /* of a failed S3 request: attempts = retries + 1 */
-    uint64_t read_ahead, prefetch;  /* prefetch: the largest window in bytes, 0 = off */
-    uint64_t prefetch_max_request;  /* bytes of one prefetch GET, whole blocks */
-    uint64_t page_cache_fill;       /* 0 = off, else a power of two from 4K to the block */
-    uid_t uid;
-    gid_t gid;
-    mode_t file_mode, dir_mode;
-    int log_level;
-    struct sockaddr_storage metrics_addr; /* valid when metrics != NULL */
-    socklen_t metrics_addr_len;
-};
-
-/*
- * Parse argv with the one fuse_opt table. Options that are ours are removed from @args;
- * everything else (ro, allow_other, fsname, ...) stays for fuse_session_new(). Mount(8)
- * noise that libfuse would reject (_netdev, nofail, auto, x-systemd.*, ...) is dropped.
- * @return 0, or -EINVAL after printing one line.
- */
-int fs_opts_parse(struct fuse_args *args, struct fs_conf *conf);
-/* Check and convert every value; name the bad option in one line. @return 0 or -EINVAL. */
-int fs_opts_validate(struct fs_conf *conf);
-/* The default mem_cache_size for a process that may use @mem_limit bytes. */
-uint64_t fs_default_mem_cache(uint64_t mem_limit);
-/* Print the usage text (every option) to stdout. */
-void fs_opts_help(const char *argv0);
-/* Free what parsing and validation allocated. */
-void fs_opts_free(struct fs_conf *conf);
 
 /* One entry of a directory listing. */
 struct fs_dirent {
@@ -328,16 +241,6 @@ void fs_read_fill_stop(struct fs *fs);
 /* Build the cache key of one block into @buf. @return its length, or 0 if it does not fit. */
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk,
                     void *buf, size_t cap);
-
-/* ---- store.c (library tierfs_fsutil) ---- */
-
-/*
- * Create the S3 client @c describes: credentials (static keys, anonymous, or the default
- * chain), the S3 backend, the retry layer. Nothing is sent yet.
- * @return 0 and *out, or -errno (a log line names the cause; *creds_failed says whether
- * it was the credentials).
- */
-int fs_store_create(const struct fs_conf *c, struct objstore **out, bool *creds_failed);
 
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -293,29 +293,13 @@ static int fs_start_store(struct fs *fs, struct fs_capture *cap)
 static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
 {
     const struct fs_conf *c = fs->conf;
-    struct stat st;
-    uint64_t disk_size = c->disk_cache_size;
+    struct hc_conf hc;
     int rc;
 
-    /* A new (or empty) file needs a size; an existing file or device brings its own. */
-    if (c->disk_cache && !disk_size &&
-        (stat(c->disk_cache, &st) != 0 || (S_ISREG(st.st_mode) && st.st_size == 0)))
-        disk_size = FS_DEFAULT_DISK_CACHE;
     fs->cache_identity = fs_cache_identity(c->endpoint, c->bucket);
     if (!fs->cache_identity)
         return -ENOMEM;
-    struct hc_conf hc = {
-        .block_size = c->block_size,
-        .mem_capacity = c->mem_cache_size,
-        .mem_policy = c->eviction,
-        .disk_path = c->disk_cache,
-        .disk_capacity = disk_size,
-        .direct_io = c->direct_io,
-        .io_engine = c->io_engine,
-        .compression = c->compress,
-        .identity = fs->cache_identity,
-        .refuse_unknown = !c->disk_cache_overwrite,
-    };
+    fs_cache_conf(c, fs->cache_identity, &hc);
     if ((rc = hc_create(&hc, &fs->cache)) < 0) {
         if (rc == -EEXIST && c->disk_cache)
             fprintf(stderr, "tierfs: cache path not usable: %s: it holds data that is not a "

@@ -15,32 +15,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "common/log.h"
+#include "hybridcache/hc_i.h"
+#include "hybridcache/hc_offline.h"
+#include "ioengine/ioengine.h"
+
 /* ---- on-device format (host byte order: the cache never moves between machines) ---- */
 
-#define HC_DISK_FORMAT_VERSION 2u            /* 2: per-chunk checksums (partial reads) */
-#define HC_DISK_MAGIC "TIERFSHC"                /* 8 bytes at offset 0 of the device */
-#define HC_DISK_ENTRY_MAGIC 0x45434854u         /* "THCE" */
-#define HC_DISK_FOOTER_MAGIC 0x46434854u        /* "THCF" */
-#define HC_DISK_SLOT 512u                       /* entries start at multiples of this */
-#define HC_DISK_IDENTITY_MAX 1024u              /* identity text kept in the header */
+#define HC_DISK_MAGIC "TIERFSHC"         /* 8 bytes at offset 0 of the device */
+#define HC_DISK_ENTRY_MAGIC 0x45434854u  /* "THCE" */
+#define HC_DISK_FOOTER_MAGIC 0x46434854u /* "THCF" */
+#define HC_DISK_SLOT 512u                /* entries start at multiples of this */
 
 /* Device header; the first HC_DISK_HDR_BYTES of the device. */
 struct hc_disk_hdr {
     char magic[8];
     uint32_t version;
-    uint32_t hdr_crc;                /* crc32c of the header with this field 0 */
+    uint32_t hdr_crc; /* crc32c of the header with this field 0 */
     uint32_t block_size;
     uint32_t region_size;
     uint32_t region_count;
     uint32_t identity_len;
-    uint64_t data_off;               /* device offset of region 0 */
-    uint64_t generation;             /* chosen at format; entries/footers of older formats differ */
-    uint64_t identity_hash;          /* cmn_hash64 of the whole identity string */
+    uint64_t data_off;      /* device offset of region 0 */
+    uint64_t generation;    /* chosen at format; entries/footers of older formats differ */
+    uint64_t identity_hash; /* cmn_hash64 of the whole identity string */
     char identity[HC_DISK_IDENTITY_MAX]; /* for humans and tools; may be truncated */
 };
 
 #define HC_DISK_EF_COMPRESSED 0x1u
-#define HC_DISK_EF_TOMBSTONE 0x2u    /* no value: the key was removed (durable remove) */
+#define HC_DISK_EF_TOMBSTONE 0x2u /* no value: the key was removed (durable remove) */
 
 /*
  * Chunk checksums: an uncompressed value longer than one chunk carries a crc32c per
@@ -61,18 +67,18 @@ struct hc_disk_hdr {
  */
 struct hc_disk_ehdr {
     uint32_t magic;
-    uint32_t hdr_crc;                /* crc32c of this header with hdr_crc 0 (covers data_crc) */
-    uint32_t data_crc;               /* crc32c of key + stored value; with a chunk table of
-                                        key + the table's used entries (they cover the value) */
-    uint32_t flags;                  /* HC_DISK_EF_* */
+    uint32_t hdr_crc;  /* crc32c of this header with hdr_crc 0 (covers data_crc) */
+    uint32_t data_crc; /* crc32c of key + stored value; with a chunk table of
+                          key + the table's used entries (they cover the value) */
+    uint32_t flags;    /* HC_DISK_EF_* */
     uint64_t hash;
-    uint64_t seq;                    /* sequence number of the region fill that wrote it */
+    uint64_t seq; /* sequence number of the region fill that wrote it */
     uint64_t generation;
     uint32_t klen;
-    uint32_t stored_len;             /* bytes on the device */
-    uint32_t orig_len;               /* bytes after decompression */
-    uint32_t chunk_size;             /* HC_DISK_CHUNK, or 0: no chunk table */
-    uint32_t table_len;              /* bytes between key and value (the table's room) */
+    uint32_t stored_len; /* bytes on the device */
+    uint32_t orig_len;   /* bytes after decompression */
+    uint32_t chunk_size; /* HC_DISK_CHUNK, or 0: no chunk table */
+    uint32_t table_len;  /* bytes between key and value (the table's room) */
     uint32_t pad;
 };
 
@@ -94,27 +100,26 @@ static inline uint32_t hc_disk_entry_size(size_t klen, uint32_t table_len, size_
  * cache with it). */
 static inline uint32_t hc_disk_value_size(uint32_t block_size, size_t klen, size_t len)
 {
-    return hc_disk_entry_size(klen, len > HC_DISK_CHUNK ? hc_disk_table_bytes(block_size) : 0,
-                              len);
+    return hc_disk_entry_size(klen, len > HC_DISK_CHUNK ? hc_disk_table_bytes(block_size) : 0, len);
 }
 
 /* One summary record per entry, packed in front of the footer at the end of the region. */
 struct hc_disk_sum {
     uint64_t hash;
-    uint32_t off_units;              /* entry offset in the region / HC_DISK_SLOT */
-    uint32_t size_units;             /* bytes (header + key + stored value) in slots; bit 31 = tombstone */
+    uint32_t off_units;  /* entry offset in the region / HC_DISK_SLOT */
+    uint32_t size_units; /* bytes (header + key + stored value) in slots; bit 31 = tombstone */
 };
 #define HC_DISK_SUM_TOMBSTONE 0x80000000u
 
 /* The last bytes of every written region. */
 struct hc_disk_footer {
     uint32_t magic;
-    uint32_t footer_crc;             /* crc32c of the footer with this field 0 */
+    uint32_t footer_crc; /* crc32c of the footer with this field 0 */
     uint64_t generation;
     uint64_t seq;
     uint32_t nentries;
-    uint32_t summary_crc;            /* crc32c of the nentries summary records */
-    uint32_t entries_end;            /* bytes of entries from the region start */
+    uint32_t summary_crc; /* crc32c of the nentries summary records */
+    uint32_t entries_end; /* bytes of entries from the region start */
     uint32_t pad;
 };
 
@@ -131,14 +136,14 @@ struct hc_dloc {
     uint32_t region;
     uint32_t off_units;
     uint32_t size_units;
-    bool hit;                        /* read while on the device: reinsert at reclaim */
+    bool hit; /* read while on the device: reinsert at reclaim */
 };
 
 struct hc_dindex;
 
 /* @expect: entries to size the table for (it grows past that). @return 0 / -ENOMEM. */
 int hc_dindex_create(uint64_t expect, struct hc_dindex **out);
-void hc_dindex_destroy(struct hc_dindex *ix);  /* NULL is fine */
+void hc_dindex_destroy(struct hc_dindex *ix); /* NULL is fine */
 /*
  * Insert or replace @hash -> @loc. @old (may be NULL) receives the replaced location.
  * @return 1 replaced, 0 inserted, -ENOMEM (the index is unchanged). Thread safe.
@@ -169,96 +174,175 @@ struct hc_disk;
 /* Where the entry for @hash lies on the device (tests corrupt it on purpose).
  * @return 0 and *dev_off / *len (bytes, slot-rounded), or -ENOENT. */
 int hc_disk_debug_locate(struct hc_disk *d, uint64_t hash, uint64_t *dev_off, uint32_t *len);
-/* ---- offline access for tools (tools/tierfs_cache.c) ----
- *
- * These read a device that no hc_disk has open: they never format, never start the
- * reclaimer and write nothing except hc_disk_wipe(). The device stays the caller's (it is
- * neither closed nor unlocked here), so a tool can hold hc_disk_lock() across calls.
- *
- * Locking: hc_disk_open() takes an exclusive advisory lock (flock(2) on the device's fd,
- * so it covers files and block devices, and it dies with the process). A second open of
- * the same device waits up to HC_DISK_LOCK_WAIT_MS for it (a daemon still flushing after
- * an unmount) and then fails with -EBUSY. Devices without an fd (fault wrappers) are not
- * locked. Being advisory, it stops only tierfs processes, not other writers.
- */
-#define HC_DISK_LOCK_WAIT_MS 5000u
+/* ---- the disk tier's state, shared by disk.c, disk_read.c, disk_format.c and
+ * disk_offline.c (the design and the invariants are at the top of disk.c) ---- */
 
-struct dev;
+#define HC_DISK_REGION_DEFAULT (16u << 20)
+#define HC_DISK_REGION_MAX (512u << 20)  /* offsets are 20 bits of HC_DISK_SLOT */
+#define HC_DISK_MIN_REGIONS 3u           /* one filling, one in flight, one to reclaim */
+#define HC_DISK_CLEAN_TARGET 2u          /* free regions the reclaimer keeps ready */
+#define HC_DISK_TAIL_READ 4096u          /* first read of a region's tail at recovery */
+#define HC_DISK_ONE_WRITE_GAP (1u << 20) /* write a sealed region whole if the hole is smaller */
+#define HC_DISK_FOOTER_BYTES ((uint32_t)sizeof(struct hc_disk_footer))
+#define HC_DISK_SUM_BYTES ((uint32_t)sizeof(struct hc_disk_sum))
+#define HC_DISK_EHDR_BYTES ((uint32_t)sizeof(struct hc_disk_ehdr))
 
-/* What the first bytes of a device hold. */
-enum hc_disk_kind {
-    HC_DISK_KIND_CACHE = 0,   /* a tierfs cache of this format version */
-    HC_DISK_KIND_EMPTY,       /* all zero: never formatted, or wiped */
-    HC_DISK_KIND_UNKNOWN,     /* no tierfs magic: some other data */
-    HC_DISK_KIND_CORRUPT,     /* tierfs magic, but the header checksum fails */
-    HC_DISK_KIND_VERSION,     /* a tierfs cache of another format version */
-    HC_DISK_KIND_LAYOUT,      /* a valid header this device cannot hold (truncated file?) */
+enum hc_disk_rstate {
+    HC_DISK_R_FREE = 0,
+    HC_DISK_R_FILLING,
+    HC_DISK_R_FLUSHING,
+    HC_DISK_R_CLEAN,
+    HC_DISK_R_RECLAIMING,
 };
 
-struct hc_disk_info {
-    enum hc_disk_kind kind;
-    uint64_t device_size;              /* bytes of the device */
-    /* from the header: kind CACHE, LAYOUT and VERSION (version only) */
-    uint32_t version, block_size, region_size, region_count;
-    uint64_t data_off, generation;
-    uint32_t identity_len;             /* of the full identity; the text may be truncated */
-    char identity[HC_DISK_IDENTITY_MAX + 1];
-    /* from recovery: kind CACHE only */
-    uint32_t regions_used, regions_free;
-    uint64_t entries;                  /* live entries (what the next open would serve) */
-    uint64_t used_bytes;               /* bytes on the device those entries take */
-    uint64_t capacity;                 /* region_count * region_size */
-};
+struct hc_disk;
 
-/* One live entry as hc_disk_verify() found it. Pointers are valid during the callback. */
-struct hc_disk_ventry {
+/* A region buffer: being filled (d->cur) or being written. */
+struct hc_disk_wbuf {
+    struct hc_disk *d;
+    uint8_t *buf; /* region_size bytes from ioeng_buf_alloc */
     uint32_t region;
-    uint32_t offset;                   /* bytes from the region start */
-    uint64_t dev_off;                  /* bytes from the device start */
-    uint32_t size;                     /* bytes on the device (slot-rounded) */
-    const void *key;                   /* NULL when the entry header is unreadable */
-    uint32_t klen;
-    uint32_t value_len;                /* bytes of value (after decompression) */
-    bool compressed;
-    int status;                        /* 0 ok, -EBADMSG corrupt, -errno read error */
-    const char *why;                   /* NULL when ok, else what failed */
-};
-typedef void (*hc_disk_verify_fn)(const struct hc_disk_ventry *e, void *arg);
-
-struct hc_disk_verify_stats {
-    uint64_t entries, ok, corrupt, read_errors, bytes;
+    uint32_t wp;    /* next entry offset; protected by d->lock */
+    uint32_t nent;  /* summary records; protected by d->lock */
+    int parts_left; /* write requests in flight; protected by d->lock */
+    int err;        /* first write error; protected by d->lock */
+    struct ioeng_req req[2];
+    struct hc_disk_wbuf *next_free; /* d->wfree; protected by d->lock */
 };
 
-/*
- * Advisory lock on @dev (see above), exclusive or shared, waiting up to @wait_ms.
- * Released when the device is closed. @return 0, -EBUSY (held by another open file),
- * -EOPNOTSUPP (the device has no fd) or -errno.
- */
-int hc_disk_lock(struct dev *dev, bool exclusive, unsigned wait_ms);
-/* Words for @kind ("empty", "unknown data", ...). @return a static string. */
-const char *hc_disk_kind_str(enum hc_disk_kind kind);
-/*
- * Read @dev's header and, when it is a cache, recover its index to count entries, with IO
- * engine @io_engine (NULL = "uring"). @return 0 and *info (info->kind says whether the
- * device is a cache; the rest of *info is filled as the kind allows), or -errno.
- */
-int hc_disk_inspect(struct dev *dev, const char *io_engine, struct hc_disk_info *info);
-/*
- * Read every live entry of the cache on @dev, check its header and data checksums and
- * call @fn (may be NULL) for each, in region order. @info (may be NULL) gets what
- * hc_disk_inspect() reports. @return 0 and *st (corruption is counted, not an error),
- * -EMEDIUMTYPE when @dev holds no cache this build reads, or -errno.
- */
-int hc_disk_verify(struct dev *dev, const char *io_engine, hc_disk_verify_fn fn, void *arg,
-                   struct hc_disk_info *info, struct hc_disk_verify_stats *st);
-/*
- * Empty the cache on @dev so the next open starts empty. A cache of this format gets a new
- * header generation (layout and identity stay, every entry stops verifying); a broken
- * tierfs header, or with @force any other data, is zeroed (the next open formats). An
- * empty device is left as it is. @before (may be NULL) gets what was there.
- * @return 0, -EMEDIUMTYPE for data that is not a tierfs cache without @force, or -errno.
- */
-int hc_disk_wipe(struct dev *dev, const char *io_engine, bool force, struct hc_disk_info *before);
+struct hc_disk_region {
+    _Atomic uint64_t seq;    /* fill sequence; 0 = nothing valid; stored under d->lock */
+    struct hc_disk_wbuf *wb; /* protected by d->lock */
+    uint8_t state;           /* enum hc_disk_rstate; protected by d->lock */
+};
+
+/* A lookup that reads the device. */
+struct hc_disk_rd {
+    struct ioeng_req req;
+    struct hc_disk *d;
+    struct hc_disk_rd *next; /* pending list; protected by d->lock */
+    uint64_t hash, seq;
+    struct hc_dloc loc;
+    uint32_t skip;         /* entry offset inside the read buffer */
+    bool partial;          /* hc_disk_lookup_range: header part + covering chunks */
+    uint32_t off, len;     /* partial: the value range asked for */
+    uint32_t vskip;        /* partial: where chunk off / HC_DISK_CHUNK is in rbuf */
+    uint32_t vhave;        /* partial: bytes readable there */
+    uint32_t hhave;        /* partial: bytes of entry readable at skip */
+    _Atomic int parts;     /* partial: requests not yet completed */
+    _Atomic int err;       /* partial: the first request's error */
+    struct ioeng_req req2; /* partial: the chunks when apart from the header */
+    void *rbuf;            /* read_buf_len bytes from d->rfree or new; NULL until
+                              the read starts */
+    void *ubuf;
+    size_t cap;
+    hc_disk_done_fn done;
+    void *arg;
+    size_t klen;
+    char key[];
+};
+
+struct hc_disk_counters {
+    _Atomic uint64_t hits, misses, inserts, evictions, reinserts, bytes_read, bytes_written;
+    _Atomic uint64_t read_errors, write_errors, checksum_failures, admission_drops;
+    _Atomic uint64_t compressed_blocks, compressed_saved_bytes;
+    _Atomic uint64_t partial_hits, partial_bytes;
+    _Atomic int64_t used;
+};
+
+struct hc_disk {
+    struct dev *dev;
+    struct ioeng *eng;
+    struct hc_dindex *ix;
+    struct hc_accounting *acct;
+    uint32_t block_size, region_size, region_count, align;
+    uint32_t max_entry; /* bytes of the largest possible entry, slot aligned */
+    uint32_t table_len; /* bytes of a chunk table: hc_disk_table_bytes(block_size) */
+    uint32_t wbufs_max;
+    uint64_t data_off, generation;
+    uint32_t read_bufs_max; /* io_depth: lookup reads (and read buffers) at once */
+    uint32_t read_buf_len;  /* bytes of a read buffer: the largest aligned entry read */
+    bool compression;
+    bool refuse_unknown; /* conf->refuse_unknown */
+
+    pthread_mutex_t lock; /* the region lock: taken before index shard locks */
+    pthread_cond_t cond;  /* writes done, regions freed, reads drained, stop */
+    struct hc_disk_region *regions;
+    uint32_t *fifo;               /* sealed regions, oldest first (ring); d->lock */
+    uint32_t fifo_head, fifo_len; /* d->lock */
+    uint32_t *free_ids;           /* d->lock */
+    uint32_t nfree;               /* d->lock */
+    struct hc_disk_wbuf *cur;     /* region being filled; d->lock */
+    uint32_t wbufs;               /* region buffers in use (FILLING, FLUSHING); d->lock */
+    struct hc_disk_wbuf *wfree;   /* idle region buffers, still charged; d->lock */
+    uint32_t nwfree;              /* d->lock; wbufs + nwfree <= wbufs_max */
+    uint32_t writes_inflight;     /* sealed regions not yet completed; d->lock */
+    uint64_t next_seq;            /* d->lock */
+    uint32_t reads_inflight;      /* lookups that own a read buffer; d->lock */
+    void **rfree;                 /* idle read buffers (read_bufs_max slots), charged; d->lock */
+    uint32_t nrfree;              /* d->lock; reads_inflight + nrfree <= read_bufs_max */
+    struct hc_disk_rd *pend_head, *pend_tail; /* lookups waiting for a read slot; d->lock */
+    bool stop;                                /* d->lock */
+    bool reclaimer_started;
+    pthread_t reclaimer;
+
+    struct hc_disk_counters c;
+    uint64_t recovered_entries, recovery_ns;
+};
+
+extern struct tlog_ratelimit hc_disk_rl; /* disk.c: one budget for the whole tier */
+
+#define HC_DISK_ADD(d, field, n) atomic_fetch_add_explicit(&(d)->c.field, (n), memory_order_relaxed)
+#define HC_DISK_GET(d, field) atomic_load_explicit(&(d)->c.field, memory_order_relaxed)
+
+static inline uint64_t hc_disk_region_off(const struct hc_disk *d, uint32_t r)
+{
+    return d->data_off + (uint64_t)r * d->region_size;
+}
+
+static inline void hc_disk_charge(struct hc_disk *d, int64_t bytes)
+{
+    if (d->acct)
+        atomic_fetch_add_explicit(&d->acct->used, (uint64_t)bytes, memory_order_relaxed);
+}
+
+/* ---- between the disk tier's files ---- */
+
+/* Chunks of a @len-byte value (0 without a table). */
+static inline uint32_t hc_disk_nchunks(uint32_t len)
+{
+    return (len + HC_DISK_CHUNK - 1) / HC_DISK_CHUNK;
+}
+
+/* Summary record @i (append order) of a region whose footer is at region_size - FOOTER. */
+static inline uint32_t hc_disk_sum_off(const struct hc_disk *d, uint32_t i)
+{
+    return d->region_size - HC_DISK_FOOTER_BYTES - (i + 1) * HC_DISK_SUM_BYTES;
+}
+
+void *hc_disk_reclaimer(void *arg);
+void hc_disk_wbuf_free(struct hc_disk *d, struct hc_disk_wbuf *wb);
+
+/* disk_format.c */
+bool hc_disk_chunks_ok(const uint8_t *table, const uint8_t *vc0, uint32_t len, uint32_t c0,
+                       uint32_t c1);
+bool hc_disk_table_ok(const struct hc_disk *d, const struct hc_disk_ehdr *h);
+enum hc_disk_kind hc_disk_hdr_kind(const uint8_t *buf, struct hc_disk_hdr *h);
+int hc_disk_entry_verify(const struct hc_disk *d, const uint8_t *p, size_t avail, uint64_t seq,
+                         uint64_t hash, const void *key, size_t klen, bool check_data,
+                         struct hc_disk_ehdr *h);
+int hc_disk_pread_alloc(struct hc_disk *d, uint64_t off, size_t len, uint8_t **out);
+int hc_disk_read_summary(struct hc_disk *d, uint32_t r, uint64_t expect_seq,
+                         struct hc_disk_sum **sums, uint64_t *seq);
+int hc_disk_recover(struct hc_disk *d);
+int hc_disk_scan_region(struct hc_disk *d, uint32_t r, struct hc_disk_sum **sums, uint64_t *seq);
+ssize_t hc_disk_entry_decode(const uint8_t *p, const struct hc_disk_ehdr *h, void *buf, size_t cap);
+uint32_t hc_disk_ehdr_crc(const struct hc_disk_ehdr *h);
+uint32_t hc_disk_footer_crc(const struct hc_disk_footer *f);
+uint32_t hc_disk_hdr_crc(const struct hc_disk_hdr *h);
+uint64_t hc_disk_new_generation(uint64_t old);
+void hc_disk_free(struct hc_disk *d);
+
 #ifdef TIERFS_DEBUG
 void hc_disk_check_invariants(struct hc_disk *d);
 #endif

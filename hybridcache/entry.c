@@ -229,3 +229,11 @@ size_t hc_entry_off(const struct hc_entry *e)
 {
     return e->off;
 }
+
+struct hc_entry *hc_entry_alloc_nodata(const void *key, size_t klen, uint32_t charge)
+{
+    struct hc_entry *e = hc_entry_alloc(key, klen, 0, NULL);
+    if (e)
+        e->cap = charge;
+    return e;
+}

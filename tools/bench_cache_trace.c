@@ -4,7 +4,7 @@
  * through every memory-tier eviction policy at several cache sizes and print the miss
  * ratios side by side.
  *
- * The replay drives the memory tier itself (hc_mem_* from hc_i.h) with one shard, so the
+ * The replay drives the memory tier itself (hc_mem_* from hc_mem.h) with one shard, so the
  * numbers are the policies' and not the sharding's. Entries carry no data: each is charged
  * --trace-entry-size bytes (the policies size their queues and ghosts in bytes), so a
  * replay of millions of requests needs a few hundred bytes per cached key, not a block.
@@ -20,7 +20,8 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "hybridcache/hc_i.h"
+#include "hybridcache/hc_mem.h"
+#include "hybridcache/hybridcache.h"
 #include "tools/bench_cache_gen.h"
 
 #define BC_TRACE_PROG "tierfs-bench-cache"
@@ -250,12 +251,11 @@ static int bc_trace_replay_one(const struct bc_trace *t, const char *policy, uin
         }
         miss++;
         /* no data buffer: only the charge matters to the policy (see the top comment) */
-        e = hc_entry_alloc(key, t->klen[i], 0, NULL);
+        e = hc_entry_alloc_nodata(key, t->klen[i], (uint32_t)unit);
         if (!e) {
             rc = -ENOMEM;
             break;
         }
-        e->cap = (uint32_t)unit;
         rc = hc_mem_insert(m, e);
         hc_entry_put(e);
         if (rc < 0)

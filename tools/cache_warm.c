@@ -31,14 +31,14 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/blockkey.h"
-#include "fs/fs_i.h"
-#include "hybridcache/disk_i.h"
+#include "fs/fsutil.h"
+#include "objstore/objstore.h"
+#include "hybridcache/hc_offline.h"
 #include "hybridcache/hybridcache.h"
 #include "ioengine/ioengine.h"
 
 #define WARM_PROG "tierfs-cache warm"
 #define WARM_JOBS_DEFAULT 16u
-#define WARM_CLEAN_REGIONS 2u /* hybridcache/disk.c HC_DISK_CLEAN_TARGET: regions the reclaimer keeps free */
 
 enum { WARM_EXIT_OK = 0, WARM_EXIT_ERROR = 2, WARM_EXIT_FULL = 3 };
 
@@ -203,19 +203,10 @@ static int warm_budget(struct warm *w)
     if (in.kind != HC_DISK_KIND_CACHE)
         return -EMEDIUMTYPE;
     hc_get_stats(w->cache, &st);
-    /* New blocks go to free regions only; taking one that leaves fewer than the reclaimer
-     * keeps free evicts the oldest region. */
-    uint64_t regions = in.regions_free > WARM_CLEAN_REGIONS ? in.regions_free - WARM_CLEAN_REGIONS : 0;
-    w->budget = regions * (in.region_size - (uint64_t)sizeof(struct hc_disk_footer));
+    w->budget = in.fill_budget;
     w->evictions0 = st.disk_evictions;
     w->drops_seen = st.admission_drops;
     return 0;
-}
-
-/* Device bytes one block takes (see hybridcache/disk.c: entries and summary records). */
-static uint64_t warm_cost(uint32_t bs, size_t klen, size_t len)
-{
-    return hc_disk_value_size(bs, klen, len) + sizeof(struct hc_disk_sum);
 }
 
 /* Insert one fetched block; retried while the disk tier drops it (write queue full). */
@@ -272,7 +263,7 @@ static void *warm_worker(void *arg)
             w->next_obj++;
             w->next_blk = 0;
         }
-        uint64_t cost = warm_cost(bs, klen, len);
+        uint64_t cost = hc_disk_block_cost(bs, klen, len);
         if (klen && w->planned + cost > w->budget) {
             w->full = true;
             w->stop = true;
@@ -441,29 +432,16 @@ static int warm_parse(struct warm *w, int argc, char **argv, const char **keys,
     return 0;
 }
 
-/* Open the cache the way the daemon does (fs/main.c fs_start_cache). @return 0 / -errno. */
+/* Open the cache as the daemon does (fs/main.c fs_start_cache). @return 0 / -errno. */
 static int warm_open_cache(struct warm *w, const char *path)
 {
-    const struct fs_conf *c = &w->conf;
-    struct stat st;
-    uint64_t disk_size = c->disk_cache_size;
+    struct hc_conf hc;
     int rc;
 
-    if (!disk_size && (stat(path, &st) != 0 || (S_ISREG(st.st_mode) && st.st_size == 0)))
-        disk_size = FS_DEFAULT_DISK_CACHE;
-    w->identity = fs_cache_identity(c->endpoint, c->bucket);
+    w->identity = fs_cache_identity(w->conf.endpoint, w->conf.bucket);
     if (!w->identity)
         return -ENOMEM;
-    struct hc_conf hc = {
-        .block_size = c->block_size,
-        .mem_capacity = c->mem_cache_size,
-        .disk_path = path,
-        .disk_capacity = disk_size,
-        .direct_io = c->direct_io,
-        .io_engine = c->io_engine,
-        .compression = c->compress,
-        .identity = w->identity,
-    };
+    fs_cache_conf(&w->conf, w->identity, &hc); /* the daemon's mapping, not a copy of it */
     rc = hc_create(&hc, &w->cache);
     if (rc == -EBUSY)
         warm_fail(w, "%s: in use by a running tierfs (it holds the cache lock); unmount it "

@@ -25,7 +25,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "hybridcache/disk_i.h"
+#include "hybridcache/hc_offline.h"
 #include "hybridcache/hybridcache.h"
 #include "ioengine/ioengine.h"
 
