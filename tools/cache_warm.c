@@ -447,6 +447,10 @@ static int warm_open_cache(struct warm *w, const char *path)
         warm_fail(w, "%s: in use by a running tierfs (it holds the cache lock); unmount it "
                      "first, or warm through the mount by reading the files",
                   path);
+    else if (rc == -EEXIST)
+        warm_fail(w, "%s: it holds data that is not a tierfs cache (-o disk_cache_overwrite "
+                     "formats it)",
+                  path);
     else if (rc < 0)
         warm_fail(w, "%s: cannot open the cache: %s", path,
                   w->last_log[0] ? w->last_log : strerror(-rc));

@@ -3,7 +3,9 @@
 # test_obs_warm.sh: tierfs-cache warm fills a disk cache offline; mounting with the same
 # options then reads every warmed file with ZERO GETs. Also: --keys from stdin, a second
 # warm skips what is cached, a cache a mount holds is refused, warm stops (exit 3) at
-# capacity, and verify finds a byte flipped in a warmed block.
+# capacity, verify finds a byte flipped in a warmed block, and warm refuses a file of other
+# data exactly as the daemon does (both build their cache with fs_cache_conf) unless
+# disk_cache_overwrite says to format it.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init obs_warm
 
@@ -32,6 +34,23 @@ for f in a.bin d/b.bin d/c.bin; do cmp "$T/src/$f" "$M/$f" || fail "$f differs";
 "$BIN/tierfs-cache" warm "$C" "$S3_BUCKET:/$P" -o "$OPTS" >"$T/w3.txt" 2>&1 && fail "warm of a mounted cache succeeded"
 grep -q "in use by a running tierfs" "$T/w3.txt" || { cat "$T/w3.txt" >&2; fail "warm busy message"; }
 fs_umount "$M"
+
+# someone else's data: the daemon and warm refuse it alike and leave it as it was
+F=$T/foreign.img
+head -c 1048576 /dev/urandom >"$F"
+sum0=$(md5sum <"$F")
+timeout -k 5 60 "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -o "$TIERFS_OPTS,block_size=64K,disk_cache=$F" \
+  >"$T/d5.txt" 2>&1 && { fs_umount "$M"; fail "the daemon mounted over a foreign disk_cache"; }
+grep -q "not a tierfs cache" "$T/d5.txt" || { cat "$T/d5.txt" >&2; fail "daemon: foreign cache message"; }
+"$BIN/tierfs-cache" warm "$F" "$S3_BUCKET:/$P" -o "$OPTS,eviction=lru" >"$T/w5.txt" 2>&1
+rc=$?
+[ $rc -eq 2 ] || { cat "$T/w5.txt" >&2; fail "warm of a foreign file: exit $rc, want 2"; }
+grep -q "not a tierfs cache (-o disk_cache_overwrite formats it)" "$T/w5.txt" ||
+  { cat "$T/w5.txt" >&2; fail "warm: foreign cache message"; }
+[ "$(md5sum <"$F")" = "$sum0" ] || fail "a refused warm changed the foreign file"
+"$BIN/tierfs-cache" warm "$F" "$S3_BUCKET:/$P" -o "$OPTS,eviction=lru,disk_cache_overwrite" \
+  >"$T/w6.txt" 2>&1 || { cat "$T/w6.txt" >&2; fail "warm with disk_cache_overwrite"; }
+grep -q "warmed 14 blocks" "$T/w6.txt" || { cat "$T/w6.txt" >&2; fail "warm with disk_cache_overwrite: not 14 blocks"; }
 
 # capacity: a 64M disk cache (3 regions of 16M, 2 kept free) takes 16M, not 40M
 mkfile "$T/big/big.bin" $((40 << 20))

@@ -2,3 +2,7 @@
 # tests/unit/check_test_scripts.sh).
 add_test(NAME check_test_scripts COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/check_test_scripts.sh)
 set_tests_properties(check_test_scripts PROPERTIES LABELS unit TIMEOUT 60)
+# Module boundaries (issue #15): no file includes another module's private header; mount
+# options become a cache configuration only through fs_cache_conf.
+add_test(NAME check_structure COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/check_structure.sh)
+set_tests_properties(check_structure PROPERTIES LABELS unit TIMEOUT 60)

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/fs_i.h"
+#include "hybridcache/hybridcache.h"
 
 #define T_ARGS_MAX 16
 
@@ -394,6 +395,72 @@ static void test_passthrough(void **state)
     t_done(&r);
 }
 
+/*
+ * fs_cache_conf: every cache option reaches struct hc_conf (the daemon and tierfs-cache
+ * warm both build their cache with it; warm once dropped eviction and refuse_unknown).
+ */
+static void test_cache_conf(void **state)
+{
+    char dir[] = "/tmp/tierfs-cacheconf-XXXXXX", path[64], opts[256];
+    struct hc_conf hc;
+    struct t_run r;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/new.img", dir);
+    snprintf(opts, sizeof(opts),
+             "block_size=2M,mem_cache_size=96M,eviction=lru,disk_cache=%s,direct_io=off,"
+             "io_engine=psync,compression=lz4,disk_cache_overwrite",
+             path);
+    t_run_o(&r, opts);
+    assert_int_equal(r.rc, 0);
+    fs_cache_conf(&r.conf, "identity-1", &hc);
+    assert_int_equal(hc.block_size, 2u << 20);
+    assert_int_equal(hc.mem_capacity, 96ull << 20);
+    assert_string_equal(hc.mem_policy, "lru");
+    assert_string_equal(hc.disk_path, path);
+    assert_int_equal(hc.disk_capacity, FS_DEFAULT_DISK_CACHE); /* a new file: the default */
+    assert_false(hc.direct_io);
+    assert_string_equal(hc.io_engine, "psync");
+    assert_true(hc.compression);
+    assert_string_equal(hc.identity, "identity-1");
+    assert_false(hc.refuse_unknown);
+    t_done(&r);
+
+    /* An existing non-empty file brings its own size; without disk_cache_overwrite data
+     * that is no tierfs cache is refused; the policy default passes through. */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs("someone else's data", f) >= 0, 1);
+    fclose(f);
+    snprintf(opts, sizeof(opts), "disk_cache=%s", path);
+    t_run_o(&r, opts);
+    assert_int_equal(r.rc, 0);
+    fs_cache_conf(&r.conf, "identity-2", &hc);
+    assert_int_equal(hc.disk_capacity, 0);
+    assert_true(hc.refuse_unknown);
+    assert_true(hc.mem_policy == r.conf.eviction);
+    assert_true(hc.direct_io == r.conf.direct_io);
+    assert_int_equal(hc.mem_capacity, r.conf.mem_cache_size);
+    t_done(&r);
+
+    /* disk_cache_size given: used as is. No disk cache: memory only. */
+    snprintf(opts, sizeof(opts), "disk_cache=%s,disk_cache_size=64M", path);
+    t_run_o(&r, opts);
+    assert_int_equal(r.rc, 0);
+    fs_cache_conf(&r.conf, "i", &hc);
+    assert_int_equal(hc.disk_capacity, 64ull << 20);
+    t_done(&r);
+    t_run_o(&r, "mem_cache_size=64M");
+    assert_int_equal(r.rc, 0);
+    fs_cache_conf(&r.conf, "i", &hc);
+    assert_null(hc.disk_path);
+    assert_int_equal(hc.disk_capacity, 0);
+    t_done(&r);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_bools),
         cmocka_unit_test(test_sources),
         cmocka_unit_test(test_passthrough),
+        cmocka_unit_test(test_cache_conf),
     };
     return cmocka_run_group_tests_name("fs_opts", tests, NULL, NULL);
 }
