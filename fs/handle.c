@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * handle.c: an open file's pinned version (key, ETag, size) and its references, the
+ * cache key of its blocks, and the fetcher the cache calls on a miss: one ranged GET of
+ * one block with If-Match, so a changed object fails (ESTALE) and never mixes versions.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "fs/blockkey.h"
+#include "fs/fill.h"
+#include "fs/fs_i.h"
+#include "fs/metrics.h"
+#include "fs/read_i.h"
+#include "hybridcache/hybridcache.h"
+
+/* One ranged GET in flight. */
+struct fs_get {
+    struct objstore_req req;
+    struct hc_fetch_ctx *ctx;
+    struct fs_handle *fh; /* a reference */
+    size_t want;
+};
+
+void fs_handle_get(struct fs_handle *fh)
+{
+    __atomic_add_fetch(&fh->refs, 1, __ATOMIC_RELAXED);
+}
+
+void fs_handle_put(struct fs_handle *fh)
+{
+    if (__atomic_sub_fetch(&fh->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    /* Unpinned only now, not at release: a page-cache fill still queued stores this
+     * version's pages, and until it is done another version must not be opened through
+     * the page cache (fs_ns_pin gives it direct_io instead). */
+    if (fh->page_cache)
+        fs_ns_unpin(fh->fs, fh->ino);
+    fs_ns_release(fh->fs, fh->ino);
+    free(fh->ra_held); /* emptied at release; nothing is held after it */
+    pthread_mutex_destroy(&fh->ra_lock);
+    free(fh);
+}
+
+size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk, void *buf,
+                    size_t cap)
+{
+    /* The format lives in fs/blockkey.c: tierfs-cache warm builds the same keys. */
+    return fs_blockkey_build(fs->conf->bucket, fs->conf->block_size, key, etag, blk, buf, cap);
+}
+
+/* ---- the fetcher: one ranged GET per cache miss ---- */
+
+/* Check a finished GET of @want bytes for @fh (logged once per burst).
+ * @return 0 when every byte came, else -errno. */
+int fs_get_check(struct fs_handle *fh, const struct objstore_req *req, size_t want)
+{
+    int res = req->result;
+
+    TLOG_D("GET '%s' [%llu, +%zu) If-Match %s: %d, ETag %s, %zu bytes", fh->key,
+           (unsigned long long)req->off, want, req->if_match ? req->if_match : "(none)", res,
+           req->info.etag[0] ? req->info.etag : "(none)", req->got);
+    if (res == 0 && req->got != want) {
+        res = -EIO;
+        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,
+                    (unsigned long long)req->off, want, req->got);
+    } else if (res < 0) {
+        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu) failed: %s", fh->key,
+                    (unsigned long long)req->off, want,
+                    req->errmsg[0] ? req->errmsg : objstore_strerror(res));
+        if (res == -ESTALE)
+            fs_ns_invalidate(fh->fs, fh->ino); /* the next open HEADs the new version */
+    }
+    return res;
+}
+
+static void fs_get_done(struct objstore_req *req)
+{
+    struct fs_get *g = req->arg;
+    struct fs_handle *fh = g->fh;
+    ssize_t res = fs_get_check(fh, req, g->want);
+
+    if (res == 0)
+        res = (ssize_t)req->got;
+    hc_fetch_complete(g->ctx, res);
+    fs_handle_put(fh);
+    free(g);
+}
+
+void fs_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+{
+    const struct fs_blk *b = arg;
+    struct fs_handle *fh = b->fh;
+    uint64_t bs = fh->fs->conf->block_size;
+    uint64_t off = b->blk * bs;
+    struct fs_get *g;
+    int rc;
+
+    if (off >= fh->size) {
+        hc_fetch_complete(ctx, -EINVAL);
+        return;
+    }
+    g = calloc(1, sizeof(*g));
+    if (!g) {
+        hc_fetch_complete(ctx, -ENOMEM);
+        return;
+    }
+    g->ctx = ctx;
+    g->fh = fh;
+    g->want = (size_t)CMN_MIN(bs, fh->size - off);
+    fs_handle_get(fh);
+    g->req.op = OBJSTORE_OP_GET;
+    g->req.key = fh->key;
+    g->req.off = off;
+    g->req.len = g->want;
+    g->req.if_match = fh->etag[0] ? fh->etag : NULL;
+    g->req.buf = buf;
+    g->req.buf_cap = cap;
+    g->req.done = fs_get_done;
+    g->req.arg = g;
+    if ((rc = objstore_submit(fh->fs->os, &g->req)) != 0) {
+        fs_handle_put(fh);
+        free(g);
+        hc_fetch_complete(ctx, rc);
+    }
+}
