@@ -73,6 +73,20 @@ int os3_creds_from_container(struct objstore_credentials *out);
 /* @imds_endpoint: NULL = $AWS_EC2_METADATA_SERVICE_ENDPOINT or http://169.254.169.254 */
 int os3_creds_from_imds(const char *imds_endpoint, struct objstore_credentials *out);
 
+/* creds_http.c: what the HTTP sources share. One request, bounded by ~1 s timeouts, never
+ * through a proxy, no redirects: @headers is NULL-terminated ("Name: value"), the body
+ * lands NUL-terminated in @body (at most @cap - 1 bytes). @return 0 with *status set (any
+ * HTTP status), or a transport -errno (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EIO,
+ * -ENOMEM). */
+int os3_creds_http(const char *method, const char *url, const char *const *headers, char *body,
+                   size_t cap, long *status);
+/* The string value of top-level member @key of the JSON object @json, copied to @out.
+ * @return 0, -ENOENT (absent or not a string), -EINVAL (malformed), -ENAMETOOLONG. */
+int os3_json_get(const char *json, const char *key, char *out, size_t cap);
+/* Parse "2024-05-01T12:00:00Z" (fraction and +HH:MM offsets accepted) into Unix seconds.
+ * @return 0 or -EINVAL. */
+int os3_parse_iso8601(const char *s, int64_t *out);
+
 /* ---- XML ---- */
 
 /* Parse a ListObjectsV2 body; keys are url-decoded when EncodingType is "url".
