@@ -424,3 +424,26 @@ uint64_t cmn_mem_limit(const char *root)
     }
     return lim;
 }
+
+const double cmn_hist_le[CMN_HIST_NB] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                         0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                         1,      2.5,     5,      10};
+
+void cmn_hist_observe(struct cmn_hist *h, uint64_t ns)
+{
+    double s = (double)ns / 1e9;
+    size_t i = 0;
+    while (i < CMN_HIST_NB && s > cmn_hist_le[i])
+        i++;
+    __atomic_add_fetch(&h->b[i], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&h->sum_ns, ns, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&h->count, 1, __ATOMIC_RELAXED);
+}
+
+void cmn_hist_read(const struct cmn_hist *h, struct cmn_hist *out)
+{
+    for (size_t i = 0; i <= CMN_HIST_NB; i++)
+        out->b[i] = __atomic_load_n(&h->b[i], __ATOMIC_RELAXED);
+    out->sum_ns = __atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED);
+    out->count = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+}

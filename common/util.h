@@ -62,4 +62,21 @@ uint64_t cmn_mem_limit(const char *root);
 /* xorshift-style PRNG for jitter and workload generation; state must be non-zero. */
 uint64_t cmn_rand64(uint64_t *state);
 
+/*
+ * A latency histogram with fixed bucket bounds (cmn_hist_le, in seconds: 100 us, a memory
+ * hit through FUSE, to 10 s). Buckets are not cumulative here; a Prometheus renderer sums
+ * them. Updated with relaxed atomics by any thread; read a copy with cmn_hist_read.
+ */
+#define CMN_HIST_NB 16
+extern const double cmn_hist_le[CMN_HIST_NB];
+struct cmn_hist {
+    uint64_t b[CMN_HIST_NB + 1]; /* last: above the largest bound (+Inf) */
+    uint64_t sum_ns;
+    uint64_t count;
+};
+/* Count one observation of @ns nanoseconds. Thread safe. */
+void cmn_hist_observe(struct cmn_hist *h, uint64_t ns);
+/* Copy @h into @out, field by field with atomic loads. */
+void cmn_hist_read(const struct cmn_hist *h, struct cmn_hist *out);
+
 #endif

@@ -264,7 +264,7 @@ static int fs_start_store(struct fs *fs, struct fs_capture *cap)
                 fs_capture_last(cap, strerror(-rc)));
         return rc;
     }
-    if ((rc = fs_metrics_wrap_store(fs->metrics, fs->os, &fs->os)) < 0) {
+    if ((rc = objstore_stats_create(fs->os, &fs->os)) < 0) {
         fprintf(stderr, "tierfs: cannot set up the S3 client: %s\n", strerror(-rc));
         return rc;
     }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * metrics.c: tierfs counters and histograms, the S3 timing wrapper, and the metrics
+ * metrics.c: tierfs counters and histograms, what the S3 layers count, and the metrics
  * endpoint (libmicrohttpd): GET /metrics (Prometheus text 0.0.4), GET /stats.json.
  * See metrics.h for the design and docs/observability.md for every name.
  */
@@ -26,48 +26,13 @@
 #define TIERFS_VERSION "0.0.0"
 #endif
 
-/* Histogram bucket bounds in seconds: 100 us (a memory hit through FUSE) to 10 s. */
-static const double fs_hist_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                    0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                    1,      2.5,     5,      10};
-#define FS_HIST_NB CMN_ARRAY_SIZE(fs_hist_le)
-
-/* A latency histogram; buckets are not cumulative here, the renderer sums them. */
-struct fs_hist {
-    uint64_t b[FS_HIST_NB + 1]; /* last: above the largest bound (+Inf) */
-    uint64_t sum_ns;
-    uint64_t count;
-};
-
-enum { FS_ST_2XX, FS_ST_3XX, FS_ST_4XX, FS_ST_5XX, FS_ST_NONE, FS_ST_COUNT };
-static const char *const fs_st_names[FS_ST_COUNT] = {"2xx", "3xx", "4xx", "5xx", "none"};
-static const char *const fs_op_names[OBJSTORE_OP_COUNT] = {"head", "get", "list", "put"};
-
 struct fs_metrics {
     /* all counters: __atomic_* relaxed */
-    uint64_t s3_requests[OBJSTORE_OP_COUNT][FS_ST_COUNT]; /* completed, after retries */
-    uint64_t s3_errors[OBJSTORE_OP_COUNT];
-    struct fs_hist s3_latency[OBJSTORE_OP_COUNT];
-    struct fs_hist fuse_read;
+    struct cmn_hist fuse_read;
     uint64_t fuse_read_errors, fuse_read_bytes;
-    struct fs_hist disk_read;
+    struct cmn_hist disk_read;
     struct MHD_Daemon *httpd;  /* NULL unless serving */
     char addr[96];             /* what we listen on, for the stats */
-};
-
-/* The objstore wrapper (objstore.h: wrappers over wrappers). */
-struct fs_mstore {
-    struct objstore base;      /* first */
-    struct objstore *inner;
-    struct fs_metrics *m;
-};
-
-/* What the wrapper keeps of one request while it is in flight. */
-#define FS_MREQ_PRIV 3 /* the req->priv slot this layer claims (objstore.h) */
-struct fs_mreq {
-    objstore_done_fn done;
-    uint64_t t0;
-    struct fs_metrics *m;
 };
 
 static void fs_add(uint64_t *c, uint64_t n)
@@ -78,17 +43,6 @@ static void fs_add(uint64_t *c, uint64_t n)
 static uint64_t fs_get(const uint64_t *c)
 {
     return __atomic_load_n(c, __ATOMIC_RELAXED);
-}
-
-static void fs_hist_observe(struct fs_hist *h, uint64_t ns)
-{
-    double s = (double)ns / 1e9;
-    size_t i = 0;
-    while (i < FS_HIST_NB && s > fs_hist_le[i])
-        i++;
-    fs_add(&h->b[i], 1);
-    fs_add(&h->sum_ns, ns);
-    fs_add(&h->count, 1);
 }
 
 int fs_metrics_create(struct fs_metrics **out)
@@ -118,7 +72,7 @@ void fs_metrics_fuse_read(struct fs_metrics *m, uint64_t start_ns, int err,
 
     if (!m)
         return;
-    fs_hist_observe(&m->fuse_read, cmn_now_ns() - start_ns);
+    cmn_hist_observe(&m->fuse_read, cmn_now_ns() - start_ns);
     for (int i = 0; i < cnt; i++)
         bytes += iov[i].iov_len;
     if (err)
@@ -130,83 +84,7 @@ void fs_metrics_fuse_read(struct fs_metrics *m, uint64_t start_ns, int err,
 void fs_metrics_disk_read(struct fs_metrics *m, uint64_t start_ns)
 {
     if (m)
-        fs_hist_observe(&m->disk_read, cmn_now_ns() - start_ns);
-}
-
-/* ---- the objstore wrapper ---- */
-
-static void fs_mstore_done(struct objstore_req *req)
-{
-    struct fs_mreq *mr = req->priv[FS_MREQ_PRIV];
-    struct fs_metrics *m = mr->m;
-    int st = req->http_status;
-    int cls = st >= 200 && st < 600 ? st / 100 - 2 : FS_ST_NONE; /* 2xx .. 5xx, none */
-    unsigned op = (unsigned)req->op;
-
-    fs_add(&m->s3_requests[op][cls], 1);
-    if (req->result < 0)
-        fs_add(&m->s3_errors[op], 1);
-    fs_hist_observe(&m->s3_latency[op], cmn_now_ns() - mr->t0);
-    req->done = mr->done;
-    req->priv[FS_MREQ_PRIV] = NULL;
-    free(mr);
-    req->done(req);
-}
-
-static int fs_mstore_submit(struct objstore *os, struct objstore_req *req)
-{
-    struct fs_mstore *s = (struct fs_mstore *)os;
-    struct fs_mreq *mr = malloc(sizeof(*mr));
-    int rc;
-
-    if (!mr)
-        return -ENOMEM;
-    /* req->arg stays the caller's: its progress callback runs while the request is in
-     * flight and must see its own cookie, so our state rides in a private slot. */
-    *mr = (struct fs_mreq){.done = req->done, .t0 = cmn_now_ns(), .m = s->m};
-    req->done = fs_mstore_done;
-    req->priv[FS_MREQ_PRIV] = mr;
-    rc = objstore_submit(s->inner, req);
-    if (rc != 0) {
-        req->done = mr->done;
-        req->priv[FS_MREQ_PRIV] = NULL;
-        free(mr);
-    }
-    return rc;
-}
-
-static void fs_mstore_get_stats(struct objstore *os, struct objstore_stats *st)
-{
-    objstore_get_stats(((struct fs_mstore *)os)->inner, st);
-}
-
-static void fs_mstore_destroy(struct objstore *os)
-{
-    struct fs_mstore *s = (struct fs_mstore *)os;
-    objstore_destroy(s->inner);
-    free(s);
-}
-
-static const struct objstore_ops fs_mstore_ops = {
-    .version = OBJSTORE_OPS_VERSION,
-    .name = "metrics",
-    .submit = fs_mstore_submit,
-    .get_stats = fs_mstore_get_stats,
-    .destroy = fs_mstore_destroy,
-};
-
-int fs_metrics_wrap_store(struct fs_metrics *m, struct objstore *inner, struct objstore **out)
-{
-    struct fs_mstore *s = calloc(1, sizeof(*s));
-    if (!s) {
-        objstore_destroy(inner);
-        return -ENOMEM;
-    }
-    s->base.ops = &fs_mstore_ops;
-    s->inner = inner;
-    s->m = m;
-    *out = &s->base;
-    return 0;
+        cmn_hist_observe(&m->disk_read, cmn_now_ns() - start_ns);
 }
 
 /* ---- rendering ---- */
@@ -248,20 +126,24 @@ static void fs_prom_one(FILE *f, const char *name, const char *type, const char 
 }
 
 /* One histogram sample set; @labels is "" or `op="get",` (with the trailing comma). */
-static void fs_prom_hist(FILE *f, const char *name, const char *labels, const struct fs_hist *h)
+static void fs_prom_hist(FILE *f, const char *name, const char *labels,
+                         const struct cmn_hist *live)
 {
+    struct cmn_hist hc, *h = &hc;
     uint64_t cum = 0;
     size_t ll = strlen(labels);
-    for (size_t i = 0; i < FS_HIST_NB; i++) {
-        cum += fs_get(&h->b[i]);
-        fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, fs_hist_le[i],
+
+    cmn_hist_read(live, &hc);
+    for (size_t i = 0; i < CMN_HIST_NB; i++) {
+        cum += h->b[i];
+        fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, cmn_hist_le[i],
                 (unsigned long long)cum);
     }
-    cum += fs_get(&h->b[FS_HIST_NB]);
+    cum += h->b[CMN_HIST_NB];
     fprintf(f, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
     /* _sum/_count take the labels without the trailing comma */
     fprintf(f, "%s_sum%s%.*s%s %.9f\n", name, ll ? "{" : "", (int)(ll ? ll - 1 : 0), labels,
-            ll ? "}" : "", (double)fs_get(&h->sum_ns) / 1e9);
+            ll ? "}" : "", (double)h->sum_ns / 1e9);
     fprintf(f, "%s_count%s%.*s%s %llu\n", name, ll ? "{" : "", (int)(ll ? ll - 1 : 0), labels,
             ll ? "}" : "", (unsigned long long)cum);
 }
@@ -365,19 +247,19 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
     fs_prom_head(f, "tierfs_s3_requests_total", "counter",
                  "S3 requests completed (after retries), by op and HTTP status class");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
-        for (unsigned c = 0; c < FS_ST_COUNT; c++)
+        for (unsigned c = 0; c < OBJSTORE_STATUS_COUNT; c++)
             fprintf(f, "tierfs_s3_requests_total{op=\"%s\",status=\"%s\"} %llu\n",
-                    fs_op_names[op], fs_st_names[c],
-                    (unsigned long long)fs_get(&m->s3_requests[op][c]));
+                    objstore_op_label(op), objstore_status_label(c),
+                    (unsigned long long)sn.os.done[op][c]);
     fs_prom_head(f, "tierfs_s3_request_errors_total", "counter",
                  "S3 requests that failed after retries, by op");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
-        fprintf(f, "tierfs_s3_request_errors_total{op=\"%s\"} %llu\n", fs_op_names[op],
-                (unsigned long long)fs_get(&m->s3_errors[op]));
+        fprintf(f, "tierfs_s3_request_errors_total{op=\"%s\"} %llu\n", objstore_op_label(op),
+                (unsigned long long)sn.os.done_errors[op]);
     fs_prom_head(f, "tierfs_s3_attempts_total", "counter",
                  "HTTP requests sent to S3, retries included, by op");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
-        fprintf(f, "tierfs_s3_attempts_total{op=\"%s\"} %llu\n", fs_op_names[op],
+        fprintf(f, "tierfs_s3_attempts_total{op=\"%s\"} %llu\n", objstore_op_label(op),
                 (unsigned long long)sn.os.requests[op]);
     fs_prom_one(f, "tierfs_s3_retries_total", "counter", "S3 attempts that were retries",
                 sn.os.retries);
@@ -389,8 +271,8 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
                  "S3 request latency, submit to completion (retries included), by op");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++) {
         char lab[32];
-        snprintf(lab, sizeof(lab), "op=\"%s\",", fs_op_names[op]);
-        fs_prom_hist(f, "tierfs_s3_request_duration_seconds", lab, &m->s3_latency[op]);
+        snprintf(lab, sizeof(lab), "op=\"%s\",", objstore_op_label(op));
+        fs_prom_hist(f, "tierfs_s3_request_duration_seconds", lab, &sn.os.latency[op]);
     }
 
     /* reads */
@@ -460,13 +342,13 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_snap_take(fs, &sn);
     const struct hc_stats *h = &sn.hc;
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++) {
-        for (unsigned c = 0; c < FS_ST_COUNT; c++)
-            s3_req += fs_get(&m->s3_requests[op][c]);
-        s3_err += fs_get(&m->s3_errors[op]);
+        for (unsigned c = 0; c < OBJSTORE_STATUS_COUNT; c++)
+            s3_req += sn.os.done[op][c];
+        s3_err += sn.os.done_errors[op];
     }
     uint64_t gets = 0;
-    for (unsigned c = 0; c < FS_ST_COUNT; c++)
-        gets += fs_get(&m->s3_requests[OBJSTORE_OP_GET][c]);
+    for (unsigned c = 0; c < OBJSTORE_STATUS_COUNT; c++)
+        gets += sn.os.done[OBJSTORE_OP_GET][c];
 
     fputs("{\n", f);
     fs_json_s(f, "version", TIERFS_VERSION);

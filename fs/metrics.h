@@ -5,11 +5,11 @@
  * user.tierfs.stats xattr of the mount root that tierfs-stat reads).
  *
  * DESIGN
- * Most numbers already live in the layers (hc_get_stats, objstore_get_stats) and are read
- * when a scrape comes; this module adds what no layer measures: S3 requests by op and
- * final HTTP status with a latency histogram (an objstore wrapper, fs_metrics_wrap_store,
- * sitting outside the retry layer so it times what a reader waits for), and histograms of
- * FUSE read latency (request to reply) and of reads served by the disk tier. Every counter
+ * The numbers live in the layers (hc_get_stats; objstore_get_stats, whose stats layer,
+ * objstore_stats_create outside the retry layer, counts S3 requests by op and final HTTP
+ * status and times what a reader waits for) and are read when a scrape comes; this module
+ * adds only what no layer can see: histograms of FUSE read latency (request to reply) and
+ * of reads served by the disk tier. Every counter
  * is a relaxed atomic: a scrape sees each value whole, not all of them at one instant.
  * The HTTP server is libmicrohttpd on one internal thread, started after the daemon has
  * forked (no thread may exist before the fork).
@@ -27,20 +27,13 @@
 
 struct fs;
 struct fs_metrics;
-struct objstore;
 
 /* Create the counters (always: the stats xattr needs them). @return 0 or -ENOMEM. */
 int fs_metrics_create(struct fs_metrics **out);
 /* Stop serving (if started): no handler runs after this returns. NULL is fine. */
 void fs_metrics_stop(struct fs_metrics *m);
-/* Stop serving and free, after the wrapped store is gone. NULL is fine. */
+/* Stop serving and free. NULL is fine. */
 void fs_metrics_destroy(struct fs_metrics *m);
-
-/*
- * Wrap @inner (ownership passes, also on failure) so that every request is counted by op
- * and final HTTP status class and timed from submit to done. @return 0 and *out, or -ENOMEM.
- */
-int fs_metrics_wrap_store(struct fs_metrics *m, struct objstore *inner, struct objstore **out);
 
 /* A FUSE read that started at @start_ns (cmn_now_ns()) was replied: with error @err, or
  * (@err 0) with the @cnt buffers of @iov. Thread safe. */

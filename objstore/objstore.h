@@ -9,6 +9,10 @@
  *                              SigV4 with OpenSSL, ListObjectsV2 parsed with libxml2);
  *   - objstore_retry_create(): wraps another store; retries 5xx/SlowDown/resets/timeouts/
  *                              short bodies with exponential backoff and full jitter;
+ *   - objstore_stats_create(): wraps another store; counts completed requests by op and
+ *                              status class and times them (the metrics endpoint shows
+ *                              these; outside the retry layer, so it times what a caller
+ *                              waits for);
  *   - objstore_fault_create(): wraps another store; injects errors for tests.
  * Wrappers take ownership of the inner store and destroy it with themselves.
  *
@@ -36,6 +40,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "common/util.h" /* struct cmn_hist */
+
 struct objstore;
 
 #define OBJSTORE_ETAG_MAX 128  /* bytes incl. NUL; S3 ETags are 34-ish, quotes kept */
@@ -47,6 +53,15 @@ enum objstore_op {
     OBJSTORE_OP_LIST,
     OBJSTORE_OP_PUT, /* PutObject of buf[0, len) in one request (multipart comes later) */
     OBJSTORE_OP_COUNT
+};
+/* The class of a request's last HTTP status: 2xx .. 5xx, or none (no answer at all). */
+enum objstore_status_class {
+    OBJSTORE_STATUS_2XX = 0,
+    OBJSTORE_STATUS_3XX,
+    OBJSTORE_STATUS_4XX,
+    OBJSTORE_STATUS_5XX,
+    OBJSTORE_STATUS_NONE,
+    OBJSTORE_STATUS_COUNT
 };
 
 /* What HEAD returns and what a GET reports about the object it read. */
@@ -131,9 +146,11 @@ struct objstore_req {
     char errmsg[OBJSTORE_ERRMSG_MAX]; /* readable cause when result < 0 */
 
     /* ---- private to the layers: do not touch ----
-     * objstore/'s own layers keep no state here; a wrapper layer defined elsewhere may
-     * claim one slot (fs/metrics.c: priv[3]). */
-    void *priv[4];
+     * The stats layer (stats.c; at most one in a stack) keeps its per-request state here,
+     * not in arg, which stays the caller's for its progress callback. */
+    struct objstore *stats_layer;   /* the stats layer the request went through ... */
+    objstore_done_fn stats_done;    /* ... the done it wrapped ... */
+    uint64_t stats_t0_ns;           /* ... and when the request reached it */
 };
 
 /* Per-store counters, cumulative since creation. */
@@ -146,6 +163,12 @@ struct objstore_stats {
     uint64_t status_2xx, status_3xx, status_4xx, status_5xx, status_none;
     uint64_t latency_ns_total[OBJSTORE_OP_COUNT]; /* sum of first-attempt-to-done times */
     uint64_t faults_injected;              /* fault layer only */
+    /* stats layer only (objstore_stats_create): completed requests as callers see them,
+     * after retries, by op and by the class of their last HTTP status, and their
+     * latency from submit to done */
+    uint64_t done[OBJSTORE_OP_COUNT][OBJSTORE_STATUS_COUNT];
+    uint64_t done_errors[OBJSTORE_OP_COUNT]; /* of those, completed with result < 0 */
+    struct cmn_hist latency[OBJSTORE_OP_COUNT];
     uint32_t inflight;                     /* requests submitted and not yet done */
     uint32_t inflight_max;
 };
@@ -202,6 +225,14 @@ struct objstore_retry_conf {
 /* Wrap @inner (ownership passes, also on failure) with retries. */
 int objstore_retry_create(struct objstore *inner, const struct objstore_retry_conf *conf,
                           struct objstore **out);
+
+/* Wrap @inner (ownership passes, also on failure) with the statistics layer: completed
+ * requests by op and status class, errors, latency histograms (objstore_stats.done,
+ * done_errors, latency). No allocation per request. @return 0 or -ENOMEM. */
+int objstore_stats_create(struct objstore *inner, struct objstore **out);
+/* Names for logs and metrics labels: "head", "get", ...; "2xx" .. "5xx", "none". */
+const char *objstore_op_label(enum objstore_op op);
+const char *objstore_status_label(enum objstore_status_class cls);
 
 /* Fault kinds the test wrapper can inject, each with a probability or a countdown. */
 enum objstore_fault_kind {

@@ -813,6 +813,94 @@ static void test_submit_checks(void **state)
     objstore_destroy(top);
 }
 
+/* ================= the stats layer ================= */
+
+struct stats_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int progress_calls;        /* progress saw the caller's own arg */
+    void *seen_arg;
+};
+
+static void stats_progress(struct objstore_req *req, size_t valid)
+{
+    struct stats_wait *w = req->arg; /* the caller's cookie, not the layer's */
+    assert_ptr_equal(w, w->seen_arg);
+    w->progress_calls++;
+}
+
+static void stats_done(struct objstore_req *req)
+{
+    struct stats_wait *w = req->arg;
+    assert_null(req->stats_layer); /* the request is the caller's again */
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Counts by op and status class after retries, errors, latency; arg and progress stay the
+ * caller's; a submit the inner store rejects leaves the request as it was. */
+static void test_stats_layer(void **state)
+{
+    struct objstore_fault_conf fc = {.kind = OBJSTORE_FAULT_HTTP_503, .every_nth = 1,
+                                     .max_faults = 2};
+    struct stack s;
+    struct objstore *top;
+    struct objstore_object_info info;
+    struct objstore_stats st;
+    char buf[1000];
+
+    stack_make(&s, 1000, &fc, 5);
+    assert_int_equal(objstore_stats_create(s.top, &top), 0);
+    /* a GET that takes three attempts: one request, 2xx, timed once */
+    struct stats_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    w.seen_arg = &w;
+    struct objstore_req req = {.op = OBJSTORE_OP_GET, .key = "obj", .buf = buf,
+                               .buf_cap = sizeof(buf), .progress = stats_progress,
+                               .done = stats_done, .arg = &w};
+    assert_int_equal(objstore_submit(top, &req), 0);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    assert_int_equal(req.result, 0);
+    assert_true(w.progress_calls >= 1);
+    assert_true(req.done == stats_done);
+    /* a missing key: 4xx and an error; two HEADs */
+    assert_int_equal(objstore_head(top, "nope", &info, NULL, 0), -ENOENT);
+    assert_int_equal(objstore_head(top, "obj", &info, NULL, 0), 0);
+    objstore_get_stats(top, &st);
+    assert_int_equal(st.done[OBJSTORE_OP_GET][OBJSTORE_STATUS_2XX], 1);
+    assert_int_equal(st.done[OBJSTORE_OP_GET][OBJSTORE_STATUS_5XX], 0);
+    assert_int_equal(st.done_errors[OBJSTORE_OP_GET], 0);
+    assert_int_equal(st.done[OBJSTORE_OP_HEAD][OBJSTORE_STATUS_4XX], 1);
+    assert_int_equal(st.done[OBJSTORE_OP_HEAD][OBJSTORE_STATUS_2XX], 1);
+    assert_int_equal(st.done_errors[OBJSTORE_OP_HEAD], 1);
+    assert_int_equal(st.latency[OBJSTORE_OP_GET].count, 1);
+    assert_int_equal(st.latency[OBJSTORE_OP_HEAD].count, 2);
+    uint64_t sum = 0;
+    for (int i = 0; i <= CMN_HIST_NB; i++)
+        sum += st.latency[OBJSTORE_OP_HEAD].b[i];
+    assert_int_equal(sum, 2);
+    assert_true(st.latency[OBJSTORE_OP_GET].sum_ns > 0);
+    /* the inner layers' counters come through */
+    assert_int_equal(st.retries, 2);
+    /* rejected by the inner store: no done, nothing counted, the request untouched */
+    struct objstore_req bad = {.op = OBJSTORE_OP_GET, .key = "", .buf = buf, .buf_cap = 8,
+                               .done = never_called};
+    assert_int_equal(objstore_submit(top, &bad), -EINVAL);
+    assert_true(bad.done == never_called);
+    assert_null(bad.stats_layer);
+    objstore_get_stats(top, &st);
+    assert_int_equal(st.done[OBJSTORE_OP_GET][OBJSTORE_STATUS_2XX] +
+                         st.done[OBJSTORE_OP_GET][OBJSTORE_STATUS_NONE], 1);
+    assert_string_equal(objstore_op_label(OBJSTORE_OP_LIST), "list");
+    assert_string_equal(objstore_status_label(OBJSTORE_STATUS_NONE), "none");
+    objstore_destroy(top);
+}
+
 static void test_s3_create_args(void **state)
 {
     /* Configuration errors are caught at creation, before any request. */
@@ -865,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_fault_probability),
         cmocka_unit_test(test_submit_checks),
         cmocka_unit_test(test_s3_create_args),
+        cmocka_unit_test(test_stats_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
