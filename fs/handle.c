@@ -23,7 +23,7 @@
 /* One ranged GET in flight. */
 struct fs_get {
     struct objstore_req req;
-    struct hc_fetch_ctx *ctx;
+    struct hc_flight *ctx;
     struct fs_handle *fh; /* a reference */
     size_t want;
 };
@@ -93,7 +93,7 @@ static void fs_get_done(struct objstore_req *req)
     free(g);
 }
 
-void fs_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 {
     const struct fs_blk *b = arg;
     struct fs_handle *fh = b->fh;

@@ -77,7 +77,7 @@ struct fs_pf_group;
 struct fs_pf_slot {
     struct fs_pf_group *g;
     uint64_t blk;
-    struct hc_fetch_ctx *ctx; /* protected by g->lock: the fetcher ran, not completed */
+    struct hc_flight *ctx; /* protected by g->lock: the fetcher ran, not completed */
     void *buf;                /* the flight's block buffer (with ctx): the GET fills it */
 };
 
@@ -175,7 +175,7 @@ static void fs_pf_get_done(struct objstore_req *req)
  * for the GET. A flight that had to wait for memory runs its fetcher later, after the
  * group was closed without it: that block is read alone, like a reader's miss.
  */
-static void fs_pf_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+static void fs_pf_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 {
     struct fs_pf_slot *sl = arg;
     struct fs_pf_group *g = sl->g;

@@ -69,7 +69,7 @@ void fs_handle_get(struct fs_handle *fh);
 void fs_handle_put(struct fs_handle *fh);
 /* The cache's fetcher for one block: @arg is a struct fs_blk; GETs the block's range with
  * If-Match into @buf and completes @ctx (with -errno on failure). */
-void fs_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg);
+void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg);
 /* Check a finished GET of @want bytes for @fh (failures logged once per burst; ESTALE
  * invalidates the inode). @return 0 when every byte came, else -errno. */
 int fs_get_check(struct fs_handle *fh, const struct objstore_req *req, size_t want);

@@ -32,7 +32,7 @@
 
 struct hc_cache;
 struct hc_entry;       /* a reference-counted cached value */
-struct hc_fetch_ctx;   /* one origin fetch in progress */
+struct hc_flight;      /* one fetch of a key in progress (single-flight) */
 struct dev;
 
 #define HC_BLOCK_SIZE_MIN (64u << 10)
@@ -141,8 +141,8 @@ struct hc_entry *hc_get(struct hc_cache *c, const void *key, size_t klen);
  * The fetcher fills @buf (capacity @cap = block size) from the origin, now or later from
  * any thread, then calls hc_fetch_complete(ctx, bytes or -errno) exactly once.
  */
-typedef void (*hc_fetcher_fn)(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg);
-void hc_fetch_complete(struct hc_fetch_ctx *ctx, ssize_t len_or_err);
+typedef void (*hc_fetcher_fn)(struct hc_flight *ctx, void *buf, size_t cap, void *arg);
+void hc_fetch_complete(struct hc_flight *ctx, ssize_t len_or_err);
 
 /* Called once per hc_fetch(): @e is a reference the callee must put (NULL on error). */
 typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, void *arg);

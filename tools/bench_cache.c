@@ -118,7 +118,7 @@ struct bc_thread {
 
 struct bc_origin_req {
     struct bc_origin_req *next;
-    struct hc_fetch_ctx *ctx;
+    struct hc_flight *ctx;
     void *buf;
     size_t cap;
     uint64_t id, due_ns;
@@ -525,7 +525,7 @@ static void bc_parse_args(int argc, char **argv, struct bc_opts *o)
 /* ---- origin ---- */
 
 /* Write the value of @id into @buf and complete the fetch. */
-static void bc_origin_serve(struct bc_bench *b, struct hc_fetch_ctx *ctx, void *buf,
+static void bc_origin_serve(struct bc_bench *b, struct hc_flight *ctx, void *buf,
                             size_t cap, uint64_t id)
 {
     size_t len = bc_value_len(&b->vg, id);
@@ -539,7 +539,7 @@ static void bc_origin_serve(struct bc_bench *b, struct hc_fetch_ctx *ctx, void *
     hc_fetch_complete(ctx, (ssize_t)len);
 }
 
-static void bc_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+static void bc_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 {
     struct bc_op *op = arg;
     struct bc_bench *b = op->th->b;

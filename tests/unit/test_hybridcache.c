@@ -35,7 +35,7 @@ struct origin;
 struct oreq {
     struct origin *o;
     unsigned id;                  /* bytes are pattern(id) */
-    struct hc_fetch_ctx *ctx;     /* set while queued */
+    struct hc_flight *ctx;     /* set while queued */
     void *buf;
     size_t cap;
     struct oreq *next;
@@ -109,7 +109,7 @@ static void *origin_thread(void *p)
     return NULL;
 }
 
-static void fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+static void fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 {
     struct oreq *r = arg;
     struct origin *o = r->o;

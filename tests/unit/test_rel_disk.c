@@ -59,7 +59,7 @@ static size_t rel_value(unsigned id, unsigned char *buf)
 
 static _Atomic unsigned rel_origin_calls;
 
-static void rel_fetcher(struct hc_fetch_ctx *ctx, void *buf, size_t cap, void *arg)
+static void rel_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 {
     unsigned id = *(const unsigned *)arg;
     assert_true(cap >= REL_BS);

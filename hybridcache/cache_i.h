@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cache_i.h: the cooperator's state, shared by cache.c (flights, fetches, inserts) and
+ * cache_life.c (create, destroy, flush and spill, stats, invariants). The design and the
+ * invariants are at the top of cache.c.
+ */
+#ifndef TIERFS_HC_CACHE_I_H
+#define TIERFS_HC_CACHE_I_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hybridcache/hc_i.h"
+
+#define HC_FLIGHT_SHARDS 64
+#define HC_FLIGHT_MIN_RUNNING 4
+#define HC_MEM_SHARDS_AUTO_MAX 64
+#define HC_MEM_BLOCKS_PER_SHARD 16    /* automatic sharding keeps this many blocks a shard */
+#define HC_REGION_DEFAULT (16u << 20) /* the disk tier's default region size */
+#define HC_DISK_IO_DEPTH_DEFAULT 32
+/* With a disk tier, unread prefetched blocks hold at most 1/8 of a memory shard. */
+#define HC_MEM_UNREAD_SHARE 8
+
+/* Block-sized entry buffers kept for reuse (struct hc_buf_pool): at most this many and at
+ * most 1/16 of the tier's budget. Not charged: idle memory beyond mem_capacity. 64, not
+ * 16: a cold scan frees and takes buffers in bursts of a prefetch request (8 blocks) or
+ * more, and with 16 the excess went back to malloc, whose trimmed heap faulted fresh pages
+ * in for the next flights: 186,000 page faults for a 2 GiB read, 81,000 with 64. */
+#define HC_POOL_MAX 64
+#define HC_POOL_BUDGET_SHIFT 4
+
+enum hc_flight_state { HC_FL_QUEUED = 0, HC_FL_DISK, HC_FL_ORIGIN };
+
+struct hc_waiter {
+    hc_done_fn done;
+    void *arg;
+    unsigned flags;
+    struct hc_waiter *next;
+};
+
+struct hc_flight {
+    struct hc_cache *c;
+    struct hc_flight *next;       /* shard chain; protected by the shard lock */
+    struct hc_flight *queue_next; /* c->queue; protected by c->lock */
+    uint64_t hash;
+    enum hc_flight_state state; /* protected by the shard lock */
+    bool want_mem;              /* a non-prefetch waiter; protected by the shard lock */
+    bool linked;                /* in the shard chain; protected by the shard lock */
+    hc_fetcher_fn fetcher;      /* the first origin-allowed waiter's; shard lock */
+    void *fetcher_arg;
+    struct hc_waiter *waiters, **wtail; /* protected by the shard lock */
+    struct hc_waiter first;             /* the creator's, saves a malloc per miss */
+    struct hc_entry *buf;               /* owned by the flight; block-sized, charged */
+    uint32_t klen;
+    char key[];
+};
+
+struct hc_flight_shard {
+    pthread_mutex_t lock;
+    struct hc_flight *head; /* protected by lock */
+} __attribute__((aligned(64)));
+
+struct hc_cache {
+    uint32_t block_size;
+    enum hc_write_mode write_mode;
+    uint64_t mem_capacity;          /* conf.mem_capacity: the bound reported as mem_limit */
+    struct hc_accounting acct;      /* limit = mem_capacity - disk reserve */
+    struct hc_accounting disk_acct; /* the disk tier's buffers; limit = its reserve */
+    struct hc_mem *mem;
+    struct hc_disk *disk; /* NULL: memory-only */
+    struct hc_flight_shard fl[HC_FLIGHT_SHARDS];
+
+    pthread_mutex_t lock; /* protects the fields below; a leaf lock */
+    pthread_cond_t idle;  /* nflights reached 0 */
+    uint64_t nflights, nrunning;
+    struct hc_flight *queue_head, *queue_tail;
+    bool draining; /* a thread is starting queued flights */
+    bool closing;
+
+    _Atomic uint64_t merges, origin_fetches, origin_errors, origin_bytes;
+    _Atomic uint64_t overcommits, recheck_misses, inflight_bytes;
+    _Atomic uint64_t reserved; /* hc_reserve() bytes outstanding */
+};
+
+/* ---- between cache.c and cache_life.c ---- */
+
+/* cache.c: the flight shard of @hash (cache_life.c checks the flights' invariants). */
+struct hc_flight_shard *hc_flight_shard_of(struct hc_cache *c, uint64_t hash);
+
+#endif
