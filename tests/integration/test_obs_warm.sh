@@ -38,8 +38,9 @@ fs_umount "$M"
 # someone else's data: the daemon and warm refuse it alike and leave it as it was
 F=$T/foreign.img
 head -c 1048576 /dev/urandom >"$F"
+truncate -s 128M "$F" # as large as the cache the options ask for: refused for what it holds
 sum0=$(md5sum <"$F")
-timeout -k 5 60 "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -o "$TIERFS_OPTS,block_size=64K,disk_cache=$F" \
+timeout -k 5 60 "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -o "$OPTS,disk_cache=$F" \
   >"$T/d5.txt" 2>&1 && { fs_umount "$M"; fail "the daemon mounted over a foreign disk_cache"; }
 grep -q "not a tierfs cache" "$T/d5.txt" || { cat "$T/d5.txt" >&2; fail "daemon: foreign cache message"; }
 "$BIN/tierfs-cache" warm "$F" "$S3_BUCKET:/$P" -o "$OPTS,eviction=lru" >"$T/w5.txt" 2>&1
