@@ -2,8 +2,10 @@
 /*
  * fs_i.h: private interfaces between the parts of the tierfs daemon:
  *   opts.c  - the one fuse_opt table, validation, --help (fs_opts_*)
- *   ns.c    - the namespace: inode table, directory listings, lookups (fs_ns_*)
- *   read.c  - open files, block reads through the hybrid cache (fs_read_*)
+ *   ns.c    - the namespace: inode table, lookups, attributes, pins (fs_ns_*)
+ *   listing.c - directory listings: snapshots of ListObjectsV2 pages (fs_listing_*)
+ *   read.c  - open files, block reads through the hybrid cache (fs_read_*; with handle.c
+ *             and prefetch.c below it, read_i.h)
  *   ops.c   - the FUSE low-level operations (fs_ops)
  *   main.c  - startup checks, daemonizing, the session loop
  *
@@ -170,13 +172,6 @@ int fs_ns_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st);
  */
 struct fs_inode *fs_ns_open(struct fs *fs, fuse_ino_t ino);
 void fs_ns_release(struct fs *fs, struct fs_inode *ino);
-/* Put handle @owner on the open list @head / take @l off it. */
-void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner);
-void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l);
-/* After the session loop (no FUSE thread runs): @release each handle still on @head
- * (it must take it off the list). @return how many there were. */
-unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
-                       void (*release)(struct fs *fs, void *owner));
 /* A fresh listing of directory @dir (loading it if stale). @return 0 and a reference, or -errno. */
 int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out);
 void fs_listing_put(struct fs_listing *l);
@@ -203,7 +198,7 @@ void fs_ns_unpin(struct fs *fs, struct fs_inode *ino);
 /* Forget cached attributes of @ino (its object changed under an open handle). */
 void fs_ns_invalidate(struct fs *fs, struct fs_inode *ino);
 
-/* Pure parts of ns.c (no lock, no I/O), exposed for tests/unit/test_fs_ns.c. */
+/* Pure parts of ns.c and listing.c (no lock, no I/O), exposed for tests/unit/test_fs_ns.c. */
 /* Can the component @name (@len bytes) be shown as a file name? Not "", ".", "..", longer
  * than NAME_MAX, or holding "/" or NUL. @return true if so. */
 bool fs_name_ok(const char *name, size_t len);
@@ -218,6 +213,21 @@ int fs_listing_add_page(struct fs_listing *l, size_t *cap, const char *dkey,
 void fs_listing_finish(struct fs_listing *l, const char *dkey);
 /* Binary search of a finished listing. @return the entry or NULL. */
 const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *name);
+
+/* ns.c, for listing.c: is metadata confirmed at @t_ms still fresh at @now_ms (metadata_ttl)?
+ * Drop every negative entry of @dir (a new listing is the authority). Under fs->lock. */
+bool fs_fresh(const struct fs *fs, uint64_t t_ms, uint64_t now_ms);
+void fs_neg_clear(struct fs_inode *dir);
+
+/* ---- handle.c: the lists of open handles (fs->fh_open, fs->dh_open), under fs->fh_lock ---- */
+
+/* Put handle @owner on the open list @head / take @l off it. */
+void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner);
+void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l);
+/* After the session loop (no FUSE thread runs): @release each handle still on @head
+ * (it must take it off the list). @return how many there were. */
+unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
+                       void (*release)(struct fs *fs, void *owner));
 
 /* ---- read.c ---- */
 

@@ -130,3 +130,46 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
         hc_fetch_complete(ctx, rc);
     }
 }
+
+/* ---- the lists of open handles (file handles here, directory handles in ops.c) ---- */
+
+void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner)
+{
+    pthread_mutex_lock(&fs->fh_lock);
+    *l = (struct fs_open_link){.next = *head, .owner = owner};
+    if (*head)
+        (*head)->prev = l;
+    *head = l;
+    pthread_mutex_unlock(&fs->fh_lock);
+}
+
+void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l)
+{
+    pthread_mutex_lock(&fs->fh_lock);
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        *head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+    pthread_mutex_unlock(&fs->fh_lock);
+}
+
+unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
+                       void (*release)(struct fs *fs, void *owner))
+{
+    unsigned n = 0;
+
+    /* The list only shrinks under us (completions put references, never unlink), so
+     * take the head each time. */
+    for (;;) {
+        pthread_mutex_lock(&fs->fh_lock);
+        void *owner = *head ? (*head)->owner : NULL;
+        pthread_mutex_unlock(&fs->fh_lock);
+        if (!owner)
+            return n;
+        release(fs, owner);
+        n++;
+    }
+}
