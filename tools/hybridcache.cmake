@@ -5,6 +5,8 @@ add_library(tierfs_bench_gen STATIC ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache_gen.
 target_link_libraries(tierfs_bench_gen PUBLIC tierfs_common m)
 
 set(TIERFS_BENCH_CACHE_SRC ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache.c
+                           ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache_opts.c
+                           ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache_report.c
                            ${CMAKE_CURRENT_SOURCE_DIR}/bench_cache_trace.c)
 # Built once the cooperator (hybridcache/cache.c, the hc_* API) is in the tree.
 if(TARGET tierfs_hybridcache AND EXISTS ${CMAKE_SOURCE_DIR}/hybridcache/cache.c
