@@ -6,6 +6,7 @@
  * The design is at the top of s3.c.
  */
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -57,112 +58,132 @@ static struct curl_slist *os3_hdr_add(struct curl_slist *l, const char *name, co
     return n ? n : l;
 }
 
-/* Build URL, headers and signature of @x. @return 0 or -errno with req->errmsg set. */
-int os3_prepare(struct os3_store *st, struct os3_xfer *x)
+/* A request's URL, headers and their values while it is prepared (os3_prepare). */
+struct os3_prep {
+    struct os3_kv query[8], headers[8];
+    size_t nq, nh;
+    char *path, *qs, *enc;
+    char range[64], maxkeys[16], date[17], sha[65], auth[1024];
+};
+
+/* The path as sent is the canonical URI: S3 keys are not normalised (PATH_AS_IS).
+ * @return 0 and x->url, or -ENOMEM. */
+static int os3_prep_url(const struct os3_store *st, struct os3_xfer *x, struct os3_prep *p)
 {
     struct objstore_req *req = x->req;
-    struct os3_kv query[8], headers[8];
-    size_t nq = 0, nh = 0;
-    char *path = NULL, *qs = NULL, *enc = NULL;
-    char range[64], maxkeys[16], date[17], sha[65], auth[1024];
-    struct objstore_credentials cr;
-    int rc = -ENOMEM;
+    int rc;
 
-    /* The path as sent is the canonical URI: S3 keys are not normalised (PATH_AS_IS). */
     if (req->op == OBJSTORE_OP_LIST) {
-        path = strdup(st->path_prefix[0] ? st->path_prefix : "/");
-        query[nq++] = (struct os3_kv){"list-type", "2"};
-        query[nq++] = (struct os3_kv){"encoding-type", "url"};
         const struct objstore_list_args *a = &req->list;
+        p->path = strdup(st->path_prefix[0] ? st->path_prefix : "/");
+        p->query[p->nq++] = (struct os3_kv){"list-type", "2"};
+        p->query[p->nq++] = (struct os3_kv){"encoding-type", "url"};
         if (a->prefix && a->prefix[0])
-            query[nq++] = (struct os3_kv){"prefix", a->prefix};
+            p->query[p->nq++] = (struct os3_kv){"prefix", a->prefix};
         if (a->delimiter && a->delimiter[0])
-            query[nq++] = (struct os3_kv){"delimiter", a->delimiter};
+            p->query[p->nq++] = (struct os3_kv){"delimiter", a->delimiter};
         if (a->continuation_token && a->continuation_token[0])
-            query[nq++] = (struct os3_kv){"continuation-token", a->continuation_token};
+            p->query[p->nq++] = (struct os3_kv){"continuation-token", a->continuation_token};
         if (a->start_after && a->start_after[0])
-            query[nq++] = (struct os3_kv){"start-after", a->start_after};
+            p->query[p->nq++] = (struct os3_kv){"start-after", a->start_after};
         if (a->max_keys) {
-            snprintf(maxkeys, sizeof(maxkeys), "%u", a->max_keys);
-            query[nq++] = (struct os3_kv){"max-keys", maxkeys};
+            snprintf(p->maxkeys, sizeof(p->maxkeys), "%u", a->max_keys);
+            p->query[p->nq++] = (struct os3_kv){"max-keys", p->maxkeys};
         }
     } else {
-        enc = os3_uri_encode(req->key, true);
-        if (!enc || asprintf(&path, "%s/%s", st->path_prefix, enc) < 0)
-            path = NULL;
+        p->enc = os3_uri_encode(req->key, true);
+        if (!p->enc || asprintf(&p->path, "%s/%s", st->path_prefix, p->enc) < 0)
+            p->path = NULL;
     }
-    if (!path)
-        goto fail;
-    for (size_t i = 0; i < nq; i++)
-        if ((rc = os3_query_add(&qs, query[i].name, query[i].value)) < 0)
-            goto fail;
-    rc = -ENOMEM;
-    if (asprintf(&x->url, "%s%s%s%s", st->origin, path, qs ? "?" : "", qs ? qs : "") < 0) {
+    if (!p->path)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->nq; i++)
+        if ((rc = os3_query_add(&p->qs, p->query[i].name, p->query[i].value)) < 0)
+            return rc;
+    if (asprintf(&x->url, "%s%s%s%s", st->origin, p->path, p->qs ? "?" : "", p->qs ? p->qs : "") <
+        0) {
         x->url = NULL;
-        goto fail;
+        return -ENOMEM;
     }
+    return 0;
+}
+
+/* The headers, signed with SigV4 unless anonymous, into x->hdrs: exactly the values that
+ * were signed (Host included). @return 0 or -errno (req->errmsg set for credentials and
+ * signing failures). */
+static int os3_prep_headers(const struct os3_store *st, struct os3_xfer *x, struct os3_prep *p)
+{
+    struct objstore_req *req = x->req;
+    struct objstore_credentials cr;
+    bool bad = false;
+    int rc;
 
     if (req->op == OBJSTORE_OP_PUT)
-        os3_sha256_hex(req->buf, req->len, sha);
+        os3_sha256_hex(req->buf, req->len, p->sha);
     else
-        memcpy(sha, OS3_EMPTY_SHA256, sizeof(sha));
-    os3_amz_date((int64_t)time(NULL), date);
-    headers[nh++] = (struct os3_kv){"host", st->host};
+        memcpy(p->sha, OS3_EMPTY_SHA256, sizeof(p->sha));
+    os3_amz_date((int64_t)time(NULL), p->date);
+    p->headers[p->nh++] = (struct os3_kv){"host", st->host};
     if (req->op == OBJSTORE_OP_GET && (req->off || req->len)) {
         if (req->len)
-            snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)req->off,
+            snprintf(p->range, sizeof(p->range), "bytes=%llu-%llu", (unsigned long long)req->off,
                      (unsigned long long)(req->off + req->len - 1));
         else
-            snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)req->off);
-        headers[nh++] = (struct os3_kv){"range", range};
+            snprintf(p->range, sizeof(p->range), "bytes=%llu-", (unsigned long long)req->off);
+        p->headers[p->nh++] = (struct os3_kv){"range", p->range};
         x->ranged = true;
     }
     if (req->op == OBJSTORE_OP_GET && req->if_match)
-        headers[nh++] = (struct os3_kv){"if-match", req->if_match};
+        p->headers[p->nh++] = (struct os3_kv){"if-match", req->if_match};
     if (!st->anonymous) {
         rc = objstore_creds_get(st->creds, &cr);
         if (rc < 0) {
             os3_errmsg(st, req, "no credentials: %s", objstore_strerror(rc));
-            goto fail;
+            return rc;
         }
-        headers[nh++] = (struct os3_kv){"x-amz-date", date};
-        headers[nh++] = (struct os3_kv){"x-amz-content-sha256", sha};
+        p->headers[p->nh++] = (struct os3_kv){"x-amz-date", p->date};
+        p->headers[p->nh++] = (struct os3_kv){"x-amz-content-sha256", p->sha};
         if (cr.session_token[0])
-            headers[nh++] = (struct os3_kv){"x-amz-security-token", cr.session_token};
+            p->headers[p->nh++] = (struct os3_kv){"x-amz-security-token", cr.session_token};
         static const char *const methods[OBJSTORE_OP_COUNT] = {"HEAD", "GET", "GET", "PUT"};
         struct os3_sign_input in = {
             .method = methods[req->op],
-            .canonical_uri = path,
-            .query = query,
-            .n_query = nq,
-            .headers = headers,
-            .n_headers = nh,
-            .payload_hash = sha,
-            .amz_date = date,
+            .canonical_uri = p->path,
+            .query = p->query,
+            .n_query = p->nq,
+            .headers = p->headers,
+            .n_headers = p->nh,
+            .payload_hash = p->sha,
+            .amz_date = p->date,
             .region = st->region,
             .service = "s3",
         };
-        rc = os3_sigv4_authorization(&in, &cr, auth, sizeof(auth));
-        memset(&cr, 0, sizeof(cr)); /* keep secrets off the stack */
+        rc = os3_sigv4_authorization(&in, &cr, p->auth, sizeof(p->auth));
         if (rc < 0) {
+            OPENSSL_cleanse(&cr, sizeof(cr));
             os3_errmsg(st, req, "signing failed: %s", objstore_strerror(rc));
-            goto fail;
+            return rc;
         }
     }
-    rc = -ENOMEM;
-    bool bad = false;
-    /* Send exactly the header values that were signed (Host included). */
-    for (size_t i = 0; i < nh; i++)
-        x->hdrs = os3_hdr_add(x->hdrs, headers[i].name, headers[i].value, &bad);
-    if (!st->anonymous)
-        x->hdrs = os3_hdr_add(x->hdrs, "Authorization", auth, &bad);
+    /* The token header's value points into cr: copy the headers out before cr is wiped. */
+    for (size_t i = 0; i < p->nh; i++)
+        x->hdrs = os3_hdr_add(x->hdrs, p->headers[i].name, p->headers[i].value, &bad);
+    if (!st->anonymous) {
+        OPENSSL_cleanse(&cr, sizeof(cr)); /* keep secrets off the stack */
+        x->hdrs = os3_hdr_add(x->hdrs, "Authorization", p->auth, &bad);
+    }
     x->hdrs = os3_hdr_add(x->hdrs, "Expect", "", &bad); /* no 100-continue round trip */
-    if (bad)
-        goto fail;
+    return bad ? -ENOMEM : 0;
+}
 
+/* An easy handle for @x with every option of its op. @return 0 or -ENOMEM. */
+static int os3_prep_easy(struct os3_store *st, struct os3_xfer *x)
+{
+    const struct objstore_req *req = x->req;
     CURL *e = x->easy = os3_easy_get(st);
+
     if (!e)
-        goto fail;
+        return -ENOMEM;
     curl_easy_setopt(e, CURLOPT_URL, x->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -202,13 +223,24 @@ int os3_prepare(struct os3_store *st, struct os3_xfer *x)
         curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, os3_seek_cb);
         curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
     }
-    rc = 0;
-fail:
-    free(path);
-    free(qs);
-    free(enc);
-    if (rc < 0 && !req->errmsg[0])
-        os3_errmsg(st, req, "%s", objstore_strerror(rc));
+    return 0;
+}
+
+int os3_prepare(struct os3_store *st, struct os3_xfer *x)
+{
+    struct os3_prep p = {0};
+    int rc = os3_prep_url(st, x, &p);
+
+    if (rc == 0)
+        rc = os3_prep_headers(st, x, &p);
+    if (rc == 0)
+        rc = os3_prep_easy(st, x);
+    free(p.path);
+    free(p.qs);
+    free(p.enc);
+    OPENSSL_cleanse(p.auth, sizeof(p.auth));
+    if (rc < 0 && !x->req->errmsg[0])
+        os3_errmsg(st, x->req, "%s", objstore_strerror(rc));
     return rc;
 }
 /* ---- creation ---- */

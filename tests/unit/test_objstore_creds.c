@@ -144,7 +144,10 @@ struct fake_srv {
     char imds_json[4096];
     /* what was seen */
     int n_container, n_token_put, n_role_list, n_role_get, n_rejected;
-    char last_auth[256];
+    char last_auth[1024];
+    /* S3: requests to /bucket/..., answered 200, with what they carried */
+    int n_s3;
+    char s3_token[256], s3_auth[1024];
 };
 
 static void srv_reply(int fd, int status, const char *body)
@@ -191,7 +194,7 @@ static void srv_handle(struct fake_srv *s, int fd)
             break;
     }
     req[len] = '\0';
-    char method[16] = "", path[1024] = "", auth[256], ttl[64], tok[256];
+    char method[16] = "", path[1024] = "", auth[1024], ttl[64], tok[256];
     if (sscanf(req, "%15s %1023s", method, path) != 2)
         return;
     srv_header(req, "Authorization", auth, sizeof(auth));
@@ -200,7 +203,12 @@ static void srv_handle(struct fake_srv *s, int fd)
     bool tok_ok = strcmp(tok, IMDS_TOKEN) == 0;
 
     pthread_mutex_lock(&s->lock);
-    if (strcmp(path, "/creds/ecs") == 0 && strcmp(method, "GET") == 0) {
+    if (strncmp(path, "/bucket/", 8) == 0) {
+        s->n_s3++;
+        srv_header(req, "x-amz-security-token", s->s3_token, sizeof(s->s3_token));
+        snprintf(s->s3_auth, sizeof(s->s3_auth), "%s", auth);
+        srv_reply(fd, 200, "");
+    } else if (strcmp(path, "/creds/ecs") == 0 && strcmp(method, "GET") == 0) {
         s->n_container++;
         snprintf(s->last_auth, sizeof(s->last_auth), "%s", auth);
         if (s->container_auth[0] && strcmp(auth, s->container_auth) != 0) {
@@ -789,6 +797,34 @@ static void test_static(void **state)
     objstore_creds_destroy(NULL);
 }
 
+/*
+ * Temporary credentials (a container role here) reach the wire whole: the S3 request
+ * carries x-amz-security-token with the session token and signs it. The token header
+ * used to be built from a copy of the credentials that was wiped before the headers were
+ * sent, so every request with a session token went out with an empty token.
+ */
+static void test_session_token_sent(void **state)
+{
+    struct fake_srv s;
+    char ep[64];
+    struct objstore *os;
+    struct objstore_object_info info;
+
+    srv_start(&s);
+    use_container(&s, NULL);
+    snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", s.port);
+    struct objstore_s3_conf conf = {.bucket = "bucket", .endpoint = ep, .region = "us-east-1",
+                                    .path_style = true};
+    assert_int_equal(objstore_s3_create(&conf, &os), 0);
+    assert_int_equal(objstore_head(os, "obj", &info, NULL, 0), 0);
+    objstore_destroy(os);
+    assert_int_equal(srv_count(&s, &s.n_s3), 1);
+    assert_string_equal(s.s3_token, "tok-AKCONTAINER==");
+    assert_non_null(strstr(s.s3_auth, "Credential=AKCONTAINER/"));
+    assert_non_null(strstr(s.s3_auth, "x-amz-security-token"));
+    srv_stop(&s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, env_setup, env_teardown)
 
 int main(void)
@@ -803,6 +839,7 @@ int main(void)
         T(test_chain_refresh),
         T(test_chain_threads),
         T(test_static),
+        T(test_session_token_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
