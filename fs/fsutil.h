@@ -36,7 +36,7 @@ struct hc_conf;
  * first-byte latency and 80 MB/s per response took 6.9 s (median of five rounds), with
  * 128 MiB 5.2 s, with 256 MiB 4.9 s for 40 % more RSS (docs/benchmarks.md). Half the
  * memory budget caps it anyway (FS_PF_BUDGET_SHARE): ~79 MiB on a 256M tier. */
-#define FS_DEFAULT_PREFETCH (128u << 20)
+#define FS_DEFAULT_PREFETCH_WINDOW (128u << 20)
 #define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20)  /* prefetch_max_request */
 /* page_cache_fill: the aligned range around a lone small read that goes to the kernel's
  * page cache (fs/fill.c). 64 KiB: sixteen pages per disk read, at about the cost of one
@@ -83,7 +83,9 @@ struct fs_conf {
     uint64_t read_timeout_ms;      /* an attempt that moves no byte this long fails (and is retried) */
     uint64_t request_timeout_ms;   /* an attempt not done this long fails (and is retried); 0 = none */
     unsigned retries;              /* of a failed S3 request: attempts = retries + 1 */
-    uint64_t read_ahead, prefetch;  /* prefetch: the largest window in bytes, 0 = off */
+    uint64_t read_ahead;
+    uint64_t prefetch_window;       /* -o prefetch_window (and -o prefetch): the largest
+                                       window in bytes, 0 = off */
     uint64_t prefetch_max_request;  /* bytes of one prefetch GET, whole blocks */
     uint64_t page_cache_fill;       /* 0 = off, else a power of two from 4K to the block */
     uid_t uid;

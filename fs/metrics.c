@@ -7,9 +7,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +31,8 @@ struct fs_metrics {
     struct cmn_hist fuse_read;
     uint64_t fuse_read_errors, fuse_read_bytes;
     struct cmn_hist disk_read;
-    struct MHD_Daemon *httpd;  /* NULL unless serving */
-    char addr[96];             /* what we listen on, for the stats */
+    struct MHD_Daemon *httpd; /* NULL unless serving */
+    char addr[96];            /* what we listen on, for the stats */
 };
 
 static void fs_add(uint64_t *c, uint64_t n)
@@ -65,8 +65,8 @@ void fs_metrics_destroy(struct fs_metrics *m)
     free(m);
 }
 
-void fs_metrics_fuse_read(struct fs_metrics *m, uint64_t start_ns, int err,
-                          const struct iovec *iov, int cnt)
+void fs_metrics_fuse_read(struct fs_metrics *m, uint64_t start_ns, int err, const struct iovec *iov,
+                          int cnt)
 {
     size_t bytes = 0;
 
@@ -94,7 +94,7 @@ struct fs_snap {
     struct hc_stats hc;
     struct objstore_stats os;
     uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_disk;
-    struct fs_fill_stats fill;     /* zero when page_cache_fill is off */
+    struct fs_fill_stats fill; /* zero when page_cache_fill is off */
 };
 
 static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
@@ -118,16 +118,14 @@ static void fs_prom_head(FILE *f, const char *name, const char *type, const char
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void fs_prom_one(FILE *f, const char *name, const char *type, const char *help,
-                        uint64_t v)
+static void fs_prom_one(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
 {
     fs_prom_head(f, name, type, help);
     fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
 /* One histogram sample set; @labels is "" or `op="get",` (with the trailing comma). */
-static void fs_prom_hist(FILE *f, const char *name, const char *labels,
-                         const struct cmn_hist *live)
+static void fs_prom_hist(FILE *f, const char *name, const char *labels, const struct cmn_hist *live)
 {
     struct cmn_hist hc, *h = &hc;
     uint64_t cum = 0;
@@ -153,8 +151,8 @@ static void fs_prom_pair(FILE *f, const char *name, const char *help, const char
                          const char *a, uint64_t va, const char *b, uint64_t vb)
 {
     fs_prom_head(f, name, "counter", help);
-    fprintf(f, "%s{%s=\"%s\"} %llu\n%s{%s=\"%s\"} %llu\n", name, label, a,
-            (unsigned long long)va, name, label, b, (unsigned long long)vb);
+    fprintf(f, "%s{%s=\"%s\"} %llu\n%s{%s=\"%s\"} %llu\n", name, label, a, (unsigned long long)va,
+            name, label, b, (unsigned long long)vb);
 }
 
 static int fs_render_close(FILE *f, char **out, size_t *len)
@@ -173,29 +171,11 @@ static int fs_render_close(FILE *f, char **out, size_t *len)
     return 0;
 }
 
-int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
+/* The cache tiers (hc_get_stats). */
+static void fs_prom_cache(FILE *f, const struct hc_stats *h)
 {
-    struct fs_metrics *m = fs->metrics;
-    struct fs_snap sn;
-    FILE *f;
-
-    *out = NULL;
-    f = open_memstream(out, len);
-    if (!f)
-        return -ENOMEM;
-    fs_snap_take(fs, &sn);
-    const struct hc_stats *h = &sn.hc;
-
-    fs_prom_head(f, "tierfs_info", "gauge", "tierfs version and mount (always 1)");
-    fprintf(f, "tierfs_info{version=\"%s\"} 1\n", TIERFS_VERSION);
-    fs_prom_one(f, "tierfs_start_time_seconds", "gauge", "when the daemon mounted (unix time)",
-                (uint64_t)fs->mount_time);
-    fs_prom_one(f, "tierfs_log_level", "gauge", "current syslog level (3 err .. 7 debug)",
-                (uint64_t)tlog_get_level());
-
-    /* cache tiers */
-    fs_prom_pair(f, "tierfs_cache_hits_total", "block lookups a tier answered", "tier",
-                 "memory", h->mem_hits, "disk", h->disk_hits);
+    fs_prom_pair(f, "tierfs_cache_hits_total", "block lookups a tier answered", "tier", "memory",
+                 h->mem_hits, "disk", h->disk_hits);
     fs_prom_pair(f, "tierfs_cache_misses_total", "block lookups a tier did not answer", "tier",
                  "memory", h->mem_misses, "disk", h->disk_misses);
     fs_prom_head(f, "tierfs_cache_read_bytes_total", "counter",
@@ -208,8 +188,8 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
             (unsigned long long)h->origin_bytes);
     fs_prom_pair(f, "tierfs_cache_inserts_total", "blocks stored in a tier", "tier", "memory",
                  h->mem_inserts, "disk", h->disk_inserts);
-    fs_prom_pair(f, "tierfs_cache_evictions_total", "blocks a tier dropped to make room",
-                 "tier", "memory", h->mem_evictions, "disk", h->disk_evictions);
+    fs_prom_pair(f, "tierfs_cache_evictions_total", "blocks a tier dropped to make room", "tier",
+                 "memory", h->mem_evictions, "disk", h->disk_evictions);
     fs_prom_one(f, "tierfs_cache_disk_partial_hits_total", "counter",
                 "disk hits that read only the chunks a small read needed (also in hits)",
                 h->disk_partial_hits);
@@ -238,44 +218,48 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
                 "idle block buffers kept for reuse (beyond memory_used)", h->pool_bytes);
     fs_prom_one(f, "tierfs_cache_disk_used_bytes", "gauge", "bytes of live disk entries",
                 h->disk_used);
-    fs_prom_one(f, "tierfs_cache_disk_capacity_bytes", "gauge", "disk tier size",
-                h->disk_capacity);
+    fs_prom_one(f, "tierfs_cache_disk_capacity_bytes", "gauge", "disk tier size", h->disk_capacity);
     fs_prom_one(f, "tierfs_cache_disk_entries", "gauge", "blocks on the disk tier",
                 h->disk_entries);
+}
 
-    /* S3 */
+/* S3, as the objstore layers count it (the stats layer: completed requests and latency). */
+static void fs_prom_s3(FILE *f, const struct objstore_stats *os)
+{
     fs_prom_head(f, "tierfs_s3_requests_total", "counter",
                  "S3 requests completed (after retries), by op and HTTP status class");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
         for (unsigned c = 0; c < OBJSTORE_STATUS_COUNT; c++)
             fprintf(f, "tierfs_s3_requests_total{op=\"%s\",status=\"%s\"} %llu\n",
                     objstore_op_label(op), objstore_status_label(c),
-                    (unsigned long long)sn.os.done[op][c]);
+                    (unsigned long long)os->done[op][c]);
     fs_prom_head(f, "tierfs_s3_request_errors_total", "counter",
                  "S3 requests that failed after retries, by op");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
         fprintf(f, "tierfs_s3_request_errors_total{op=\"%s\"} %llu\n", objstore_op_label(op),
-                (unsigned long long)sn.os.done_errors[op]);
+                (unsigned long long)os->done_errors[op]);
     fs_prom_head(f, "tierfs_s3_attempts_total", "counter",
                  "HTTP requests sent to S3, retries included, by op");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
         fprintf(f, "tierfs_s3_attempts_total{op=\"%s\"} %llu\n", objstore_op_label(op),
-                (unsigned long long)sn.os.requests[op]);
+                (unsigned long long)os->requests[op]);
     fs_prom_one(f, "tierfs_s3_retries_total", "counter", "S3 attempts that were retries",
-                sn.os.retries);
+                os->retries);
     fs_prom_one(f, "tierfs_s3_received_bytes_total", "counter", "S3 response body bytes",
-                sn.os.bytes_received);
-    fs_prom_one(f, "tierfs_s3_inflight_requests", "gauge", "S3 requests in flight",
-                sn.os.inflight);
+                os->bytes_received);
+    fs_prom_one(f, "tierfs_s3_inflight_requests", "gauge", "S3 requests in flight", os->inflight);
     fs_prom_head(f, "tierfs_s3_request_duration_seconds", "histogram",
                  "S3 request latency, submit to completion (retries included), by op");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++) {
         char lab[32];
         snprintf(lab, sizeof(lab), "op=\"%s\",", objstore_op_label(op));
-        fs_prom_hist(f, "tierfs_s3_request_duration_seconds", lab, &sn.os.latency[op]);
+        fs_prom_hist(f, "tierfs_s3_request_duration_seconds", lab, &os->latency[op]);
     }
+}
 
-    /* reads */
+/* Reads through FUSE, prefetch and the page-cache fill. */
+static void fs_prom_reads(FILE *f, const struct fs_metrics *m, const struct fs_snap *sn)
+{
     fs_prom_head(f, "tierfs_fuse_read_duration_seconds", "histogram",
                  "FUSE read latency, request to reply");
     fs_prom_hist(f, "tierfs_fuse_read_duration_seconds", "", &m->fuse_read);
@@ -286,25 +270,49 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
     fs_prom_head(f, "tierfs_disk_read_duration_seconds", "histogram",
                  "latency of block lookups the disk tier served");
     fs_prom_hist(f, "tierfs_disk_read_duration_seconds", "", &m->disk_read);
-    fs_prom_one(f, "tierfs_prefetch_issued_total", "counter",
-                "blocks prefetch asked the cache for", sn.pf_issued);
-    fs_prom_one(f, "tierfs_prefetch_used_total", "counter",
-                "prefetched blocks a read then used", sn.pf_used);
+    fs_prom_one(f, "tierfs_prefetch_issued_total", "counter", "blocks prefetch asked the cache for",
+                sn->pf_issued);
+    fs_prom_one(f, "tierfs_prefetch_used_total", "counter", "prefetched blocks a read then used",
+                sn->pf_used);
     fs_prom_one(f, "tierfs_prefetch_wasted_total", "counter",
-                "prefetched blocks dropped before any read used them", sn.pf_wasted);
+                "prefetched blocks dropped before any read used them", sn->pf_wasted);
     fs_prom_one(f, "tierfs_prefetch_disk_total", "counter",
-                "prefetched blocks read ahead from the disk tier", sn.pf_disk);
+                "prefetched blocks read ahead from the disk tier", sn->pf_disk);
     fs_prom_one(f, "tierfs_page_cache_fill_total", "counter",
-                "ranges around small reads put into the kernel's page cache", sn.fill.stored);
+                "ranges around small reads put into the kernel's page cache", sn->fill.stored);
     fs_prom_one(f, "tierfs_page_cache_fill_bytes_total", "counter",
-                "bytes put into the kernel's page cache", sn.fill.stored_bytes);
+                "bytes put into the kernel's page cache", sn->fill.stored_bytes);
     fs_prom_one(f, "tierfs_page_cache_fill_skipped_total", "counter",
                 "page-cache fills skipped: queue full, or refused (stale version, kernel)",
-                sn.fill.dropped + sn.fill.failed);
+                sn->fill.dropped + sn->fill.failed);
     fs_prom_one(f, "tierfs_page_cache_fill_merged_total", "counter",
                 "page-cache fills not queued: a queued or running fill covers the range",
-                sn.fill.duplicates);
-    fs_prom_one(f, "tierfs_open_files", "gauge", "open file handles", sn.open_files);
+                sn->fill.duplicates);
+    fs_prom_one(f, "tierfs_open_files", "gauge", "open file handles", sn->open_files);
+}
+
+int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
+{
+    struct fs_metrics *m = fs->metrics;
+    struct fs_snap sn;
+    FILE *f;
+
+    *out = NULL;
+    f = open_memstream(out, len);
+    if (!f)
+        return -ENOMEM;
+    fs_snap_take(fs, &sn);
+
+    fs_prom_head(f, "tierfs_info", "gauge", "tierfs version and mount (always 1)");
+    fprintf(f, "tierfs_info{version=\"%s\"} 1\n", TIERFS_VERSION);
+    fs_prom_one(f, "tierfs_start_time_seconds", "gauge", "when the daemon mounted (unix time)",
+                (uint64_t)fs->mount_time);
+    fs_prom_one(f, "tierfs_log_level", "gauge", "current syslog level (3 err .. 7 debug)",
+                (uint64_t)tlog_get_level());
+
+    fs_prom_cache(f, &sn.hc);
+    fs_prom_s3(f, &sn.os);
+    fs_prom_reads(f, m, &sn);
     return fs_render_close(f, out, len);
 }
 
@@ -503,12 +511,10 @@ int fs_metrics_serve(struct fs *fs, char *err, size_t errcap)
         return rc;
     }
     fs_fmt_addr(&bound, m->addr, sizeof(m->addr));
-    m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-                                    MHD_USE_ERROR_LOG,
-                                0, NULL, NULL, fs_http_handler, fs, MHD_OPTION_LISTEN_SOCKET,
-                                sfd, MHD_OPTION_CONNECTION_LIMIT, 32u,
-                                MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_EXTERNAL_LOGGER,
-                                fs_http_log, NULL, MHD_OPTION_END);
+    m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG,
+                                0, NULL, NULL, fs_http_handler, fs, MHD_OPTION_LISTEN_SOCKET, sfd,
+                                MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT,
+                                10u, MHD_OPTION_EXTERNAL_LOGGER, fs_http_log, NULL, MHD_OPTION_END);
     if (!m->httpd) {
         close(sfd);
         snprintf(err, errcap, "%s: cannot start the HTTP server", c->metrics);

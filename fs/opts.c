@@ -16,19 +16,23 @@
 #include "common/util.h"
 #include "fs/fs_i.h"
 #include "hybridcache/hybridcache.h"
+#include "ioengine/ioengine.h"
 
 enum {
     FS_KEY_HELP,
     FS_KEY_VERSION,
     FS_KEY_FOREGROUND,
-    FS_KEY_DEBUG,   /* ours and libfuse's: kept for fuse_session_new() too */
-    FS_KEY_DISCARD, /* mount(8)/fstab words that mean nothing to a FUSE mount */
-    FS_KEY_BOOL,    /* NAME=VALUE of one of our FS_BOOL options */
+    FS_KEY_DEBUG,     /* ours and libfuse's: kept for fuse_session_new() too */
+    FS_KEY_DISCARD,   /* mount(8)/fstab words that mean nothing to a FUSE mount */
+    FS_KEY_BOOL,      /* NAME=VALUE of one of our FS_BOOL options */
     FS_KEY_DIRECT_IO, /* bare "direct_io": direct_io=yes */
     FS_KEY_FUSE_BOOL, /* NAME=VALUE of a libfuse flag (allow_other, ...) */
 };
 
-#define FS_OPT(t, field) {t, offsetof(struct fs_conf, field), 1}
+#define FS_OPT(t, field)                                                                           \
+    {                                                                                              \
+        t, offsetof(struct fs_conf, field), 1                                                      \
+    }
 /* A boolean (int field): "-o name" sets it, "-o name=VALUE" takes 1/0, true/false,
  * yes/no, on/off (fstab and most users write name=1). The bare entry holds the offset;
  * fs_opt_bool() finds it from the name=VALUE key. */
@@ -188,7 +192,9 @@ static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
             conf->mountpoint = strdup(arg);
             return conf->mountpoint ? 0 : -1;
         }
-        fprintf(stderr, "tierfs: unexpected argument '%s' (usage: tierfs BUCKET[:/PREFIX] MOUNTPOINT [-o options])\n",
+        fprintf(stderr,
+                "tierfs: unexpected argument '%s' (usage: tierfs BUCKET[:/PREFIX] MOUNTPOINT [-o "
+                "options])\n",
                 arg);
         return -1;
     case FUSE_OPT_KEY_OPT:
@@ -226,8 +232,8 @@ static int fs_parse_size_opt(const char *opt, const char *val, uint64_t min, uin
     return 0;
 }
 
-static int fs_parse_duration_opt(const char *opt, const char *val, uint64_t min_ms,
-                                 uint64_t max_ms, const char *accepts, uint64_t *out)
+static int fs_parse_duration_opt(const char *opt, const char *val, uint64_t min_ms, uint64_t max_ms,
+                                 const char *accepts, uint64_t *out)
 {
     uint64_t v;
     if (!val)
@@ -317,6 +323,26 @@ static int fs_parse_id_opt(const char *opt, const char *val, bool is_uid, unsign
     return fs_bad(opt, val, "a group name or a numeric gid");
 }
 
+/* "a, b or c" of a NULL-terminated list (@join: " or "), for an error line; a static
+ * buffer, as startup runs on one thread. @return the text. */
+static const char *fs_list_words(const char *const *names, const char *join)
+{
+    static char buf[256];
+    size_t n = 0, len = 0;
+
+    while (names[n])
+        n++;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len < sizeof(buf); i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? join : ", ";
+        int w = snprintf(buf + len, sizeof(buf) - len, "%s%s", sep, names[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
 static bool fs_in_list(const char *val, const char *const *names)
 {
     for (size_t i = 0; names[i]; i++)
@@ -376,12 +402,12 @@ static int fs_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *
 
 /*
  * prefetch=yes|no (a size, the older form, sets the window), prefetch_window=SIZE,
- * prefetch_max_request=SIZE (rounded down to whole blocks). conf->prefetch ends as the
+ * prefetch_max_request=SIZE (rounded down to whole blocks). conf->prefetch_window ends as the
  * window in bytes, 0 when prefetch is off.
  */
 static int fs_parse_prefetch(struct fs_conf *conf)
 {
-    uint64_t window = FS_DEFAULT_PREFETCH, req = FS_DEFAULT_PREFETCH_MAX_REQUEST;
+    uint64_t window = FS_DEFAULT_PREFETCH_WINDOW, req = FS_DEFAULT_PREFETCH_MAX_REQUEST;
     bool on = true;
     int bval, rc;
 
@@ -396,8 +422,7 @@ static int fs_parse_prefetch(struct fs_conf *conf)
         }
     }
     if ((rc = fs_parse_size_opt("prefetch_window", conf->prefetch_window_s, conf->block_size,
-                                4ull << 30, "a size from one block to 4G, like 64M",
-                                &window)) != 0)
+                                4ull << 30, "a size from one block to 4G, like 64M", &window)) != 0)
         return rc;
     if ((rc = fs_parse_size_opt("prefetch_max_request", conf->prefetch_max_request_s,
                                 conf->block_size, 1ull << 30,
@@ -407,7 +432,7 @@ static int fs_parse_prefetch(struct fs_conf *conf)
         return fs_bad("prefetch_max_request", conf->prefetch_max_request_s,
                       "a size no larger than prefetch_window");
     req = CMN_MAX(CMN_MIN(req, window) / conf->block_size, 1) * conf->block_size;
-    conf->prefetch = on ? window : 0;
+    conf->prefetch_window = on ? window : 0;
     conf->prefetch_max_request = req;
     return 0;
 }
@@ -481,21 +506,9 @@ uint64_t fs_default_mem_cache(uint64_t mem_limit)
     return v & ~((1ull << 20) - 1);
 }
 
-int fs_opts_validate(struct fs_conf *conf)
+/* Every typed field at its default before the options are read. */
+static void fs_opts_defaults(struct fs_conf *conf)
 {
-    static const char *const engines[] = {"uring", "psync", NULL};
-    static const char *const comps[] = {"none", "lz4", NULL};
-    uint64_t v;
-    int bval, rc;
-
-    if (!conf->source || !conf->mountpoint) {
-        fprintf(stderr, "tierfs: missing %s (usage: tierfs BUCKET[:/PREFIX] MOUNTPOINT [-o options]; see --help)\n",
-                conf->source ? "MOUNTPOINT" : "BUCKET and MOUNTPOINT");
-        return -EINVAL;
-    }
-    if ((rc = fs_parse_source(conf)) != 0)
-        return rc;
-
     conf->block_size = HC_BLOCK_SIZE_DEFAULT;
     /* Only when not given: it reads /proc and the cgroup tree. */
     if (!conf->mem_cache_size_s)
@@ -509,32 +522,41 @@ int fs_opts_validate(struct fs_conf *conf)
     conf->read_timeout_ms = FS_DEFAULT_READ_TIMEOUT_MS;
     conf->retries = FS_DEFAULT_RETRIES;
     conf->read_ahead = FS_DEFAULT_READ_AHEAD;
-    conf->prefetch = FS_DEFAULT_PREFETCH;
+    conf->prefetch_window = FS_DEFAULT_PREFETCH_WINDOW;
     conf->uid = getuid();
     conf->gid = getgid();
     conf->file_mode = 0444;
     conf->dir_mode = 0555;
     conf->log_level = conf->debug ? TLOG_DEBUG : TLOG_NOTICE;
+}
+
+/* The cache options: block size, tier sizes, the disk tier's device and engine, policy,
+ * compression. @return 0 or -EINVAL (one line printed). */
+static int fs_parse_cache_opts(struct fs_conf *conf)
+{
+    static const char *const comps[] = {"none", "lz4", NULL};
+    uint64_t v;
+    int bval, rc;
 
     v = conf->block_size;
     if ((rc = fs_parse_size_opt("block_size", conf->block_size_s, HC_BLOCK_SIZE_MIN,
-                                HC_BLOCK_SIZE_MAX,
-                                "a power of two from 64K to 16M, like 1M", &v)) != 0)
+                                HC_BLOCK_SIZE_MAX, "a power of two from 64K to 16M, like 1M",
+                                &v)) != 0)
         return rc;
     if (!CMN_IS_POW2(v))
         return fs_bad("block_size", conf->block_size_s, "a power of two from 64K to 16M, like 1M");
     conf->block_size = (uint32_t)v;
 
-    if ((rc = fs_parse_size_opt("mem_cache_size", conf->mem_cache_size_s,
-                                4ull * conf->block_size, 1ull << 50,
-                                "a size of at least 4 blocks, like 256M or 2G",
+    if ((rc = fs_parse_size_opt("mem_cache_size", conf->mem_cache_size_s, 4ull * conf->block_size,
+                                1ull << 50, "a size of at least 4 blocks, like 256M or 2G",
                                 &conf->mem_cache_size)) != 0)
         return rc;
     /* The disk tier's floor depends on the block size (three regions); saying it here
      * beats an error from the cache after the file was made. */
     uint64_t disk_min = hc_disk_min_capacity(conf->block_size);
     char disk_accepts[80];
-    snprintf(disk_accepts, sizeof(disk_accepts), "a size of at least %lluM with block_size=%s, like 10G",
+    snprintf(disk_accepts, sizeof(disk_accepts),
+             "a size of at least %lluM with block_size=%s, like 10G",
              (unsigned long long)((disk_min + (1ull << 20) - 1) >> 20),
              conf->block_size_s ? conf->block_size_s : "1M");
     if ((rc = fs_parse_size_opt("disk_cache_size", conf->disk_cache_size_s, disk_min, 1ull << 60,
@@ -547,15 +569,23 @@ int fs_opts_validate(struct fs_conf *conf)
             return fs_bad("direct_io", conf->direct_io_s, FS_BOOL_ACCEPTS);
         conf->direct_io = bval;
     }
-    if (conf->io_engine && !fs_in_list(conf->io_engine, engines))
-        return fs_bad("io_engine", conf->io_engine, "uring or psync");
+    if (conf->io_engine && !fs_in_list(conf->io_engine, ioeng_names()))
+        return fs_bad("io_engine", conf->io_engine, fs_list_words(ioeng_names(), " or "));
     if (conf->eviction && !fs_in_list(conf->eviction, hc_policy_names()))
-        return fs_bad("eviction", conf->eviction, "lru, s3fifo, sieve or tinylfu");
+        return fs_bad("eviction", conf->eviction, fs_list_words(hc_policy_names(), " or "));
     if (conf->compression) {
         if (!fs_in_list(conf->compression, comps))
             return fs_bad("compression", conf->compression, "none or lz4");
         conf->compress = strcmp(conf->compression, "lz4") == 0;
     }
+    return 0;
+}
+
+/* Prefetch, read-ahead and the page-cache fill. @return 0 or -EINVAL (one line printed). */
+static int fs_parse_read_opts(struct fs_conf *conf)
+{
+    int rc;
+
     if ((rc = fs_parse_prefetch(conf)) != 0)
         return rc;
     if ((rc = fs_parse_size_opt("read_ahead", conf->read_ahead_s, 0, 1ull << 30,
@@ -564,15 +594,58 @@ int fs_opts_validate(struct fs_conf *conf)
         return rc;
     /* At most a quarter block by default: the range a disk hit can read alone (partial). */
     conf->page_cache_fill = CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size / 4);
-    if ((rc = fs_parse_size_opt("page_cache_fill", conf->page_cache_fill_s, 0,
-                                conf->block_size, "0 (off) or a power of two from 4K to "
-                                "block_size, like 64K", &conf->page_cache_fill)) != 0)
+    if ((rc = fs_parse_size_opt("page_cache_fill", conf->page_cache_fill_s, 0, conf->block_size,
+                                "0 (off) or a power of two from 4K to "
+                                "block_size, like 64K",
+                                &conf->page_cache_fill)) != 0)
         return rc;
     if (conf->page_cache_fill &&
         (conf->page_cache_fill < 4096 || !CMN_IS_POW2(conf->page_cache_fill)))
         return fs_bad("page_cache_fill", conf->page_cache_fill_s,
                       "0 (off) or a power of two from 4K to block_size, like 64K");
 
+    return 0;
+}
+
+/* Owner and modes of what the mount shows. @return 0 or -EINVAL (one line printed). */
+static int fs_parse_attr_opts(struct fs_conf *conf)
+{
+    int rc;
+
+    unsigned id;
+    id = conf->uid;
+    if ((rc = fs_parse_id_opt("uid", conf->uid_s, true, &id)) != 0)
+        return rc;
+    conf->uid = id;
+    id = conf->gid;
+    if ((rc = fs_parse_id_opt("gid", conf->gid_s, false, &id)) != 0)
+        return rc;
+    conf->gid = id;
+    if ((rc = fs_parse_mode_opt("file_mode", conf->file_mode_s, &conf->file_mode)) != 0)
+        return rc;
+    if ((rc = fs_parse_mode_opt("dir_mode", conf->dir_mode_s, &conf->dir_mode)) != 0)
+        return rc;
+
+    return 0;
+}
+
+int fs_opts_validate(struct fs_conf *conf)
+{
+    uint64_t v;
+    int rc;
+
+    if (!conf->source || !conf->mountpoint) {
+        fprintf(stderr,
+                "tierfs: missing %s (usage: tierfs BUCKET[:/PREFIX] MOUNTPOINT [-o options]; see "
+                "--help)\n",
+                conf->source ? "MOUNTPOINT" : "BUCKET and MOUNTPOINT");
+        return -EINVAL;
+    }
+    if ((rc = fs_parse_source(conf)) != 0)
+        return rc;
+    fs_opts_defaults(conf);
+    if ((rc = fs_parse_cache_opts(conf)) != 0 || (rc = fs_parse_read_opts(conf)) != 0)
+        return rc;
     if ((rc = fs_parse_ttl_opt("metadata_ttl", conf->metadata_ttl_s, &conf->metadata_ttl_ms)) != 0)
         return rc;
     if ((rc = fs_parse_ttl_opt("negative_ttl", conf->negative_ttl_s, &conf->negative_ttl_ms)) != 0)
@@ -591,20 +664,8 @@ int fs_opts_validate(struct fs_conf *conf)
         conf->max_threads = (unsigned)v;
     }
 
-    unsigned id;
-    id = conf->uid;
-    if ((rc = fs_parse_id_opt("uid", conf->uid_s, true, &id)) != 0)
+    if ((rc = fs_parse_attr_opts(conf)) != 0)
         return rc;
-    conf->uid = id;
-    id = conf->gid;
-    if ((rc = fs_parse_id_opt("gid", conf->gid_s, false, &id)) != 0)
-        return rc;
-    conf->gid = id;
-    if ((rc = fs_parse_mode_opt("file_mode", conf->file_mode_s, &conf->file_mode)) != 0)
-        return rc;
-    if ((rc = fs_parse_mode_opt("dir_mode", conf->dir_mode_s, &conf->dir_mode)) != 0)
-        return rc;
-
     if (conf->log_level_s) {
         int lvl = tlog_parse_level(conf->log_level_s);
         if (lvl < 0)
@@ -628,94 +689,125 @@ int fs_opts_validate(struct fs_conf *conf)
 
 void fs_opts_help(const char *argv0)
 {
-    printf("usage: %s BUCKET[:/PREFIX] MOUNTPOINT [-f] [-d] [-o option[,option...]]\n"
-           "       %s s3://BUCKET/PREFIX MOUNTPOINT [-o ...]\n"
-           "\n"
-           "Mounts an S3 bucket (or a prefix of it) read-only. File data is read in blocks\n"
-           "through a memory cache and an optional persistent disk cache.\n"
-           "\n"
-           "general:\n"
-           "    -h, --help             this text\n"
-           "    -V, --version          print the version\n"
-           "    -f                     stay in the foreground (log to stderr)\n"
-           "    -d, -o debug           foreground, debug logging and FUSE request tracing\n"
-           "    -o log_level=LEVEL     err|warning|notice|info|debug (default notice);\n"
-           "                           SIGUSR1 raises it one step at run time, SIGUSR2 lowers it\n"
-           "    -o metrics=HOST:PORT   serve Prometheus /metrics and /stats.json there\n"
-           "                           (default: off; tierfs-stat MOUNTPOINT works without it)\n"
-           "    -o max_threads=N       FUSE worker threads (default %u)\n"
-           "\n"
-           "object store:\n"
-           "    -o endpoint=URL        S3 endpoint (default $AWS_ENDPOINT_URL, else AWS)\n"
-           "    -o region=NAME         signing region (default $AWS_REGION, else us-east-1)\n"
-           "    -o path_style          path-style URLs (endpoint/BUCKET/KEY)\n"
-           "    -o profile=NAME        credentials profile (default $AWS_PROFILE, else default)\n"
-           "    -o no_sign_request     anonymous, unsigned requests (public buckets)\n"
-           "    -o access_key=ID       static credentials (with secret_key); otherwise the\n"
-           "    -o secret_key=KEY        environment, profile, container or instance role\n"
-           "    -o ca_bundle=FILE      CA certificates for TLS (default: the system store)\n"
-           "    -o insecure            do not verify TLS certificates (testing only)\n"
-           "    -o max_connections=N   parallel HTTP connections (default 64)\n"
-           "    -o connect_timeout=DUR give up connecting (TCP and TLS) after this (default 3s)\n"
-           "    -o read_timeout=DUR    fail an attempt that receives nothing this long, or\n"
-           "                           under 1K/s for as long (default 10s); it is retried\n"
-           "    -o request_timeout=DUR fail an attempt not done after this, however slowly\n"
-           "                           it moves (default 0: none); it is retried\n"
-           "    -o retries=N           retries of a failed S3 request, with backoff (default %u)\n"
-           "\n"
-           "cache:\n"
-           "    -o block_size=SIZE     cache block and GET size, power of two 64K..16M (default 1M)\n"
-           "    -o mem_cache_size=SIZE memory tier (default 1/16 of RAM or cgroup limit, 256M..4G)\n"
-           "    -o disk_cache=PATH     disk tier on a file or block device (default: none);\n"
-           "                           survives unmount, reused by the next mount\n"
-           "    -o disk_cache_size=SIZE disk tier size, at least 49M (default: device size; 1G new file)\n"
-           "    -o disk_cache_overwrite  format a disk_cache that holds other data (refused by default)\n"
-           "    -o direct_io=yes|no    O_DIRECT on the disk tier (default yes)\n"
-           "    -o io_engine=uring|psync  disk I/O engine (default uring, falls back to psync)\n"
-           "    -o eviction=POLICY     memory tier policy: lru|s3fifo|sieve|tinylfu (default s3fifo)\n"
-           "    -o compression=none|lz4  compress blocks on the disk tier (default none)\n"
-           "    -o prefetch=yes|no     prefetch ahead of files read sequentially (default yes)\n"
-           "    -o prefetch_window=SIZE  largest prefetch window per open file (default 128M)\n"
-           "    -o prefetch_max_request=SIZE  bytes of one prefetch GET, whole blocks (default 8M)\n"
-           "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel default)\n"
-           "    -o page_cache_fill=SIZE  put this aligned range around a small random read in\n"
-           "                           the kernel's page cache, so reads near it never reach\n"
-           "                           the daemon (default 64K or a quarter block if less;\n"
-           "                           0 = off)\n"
-           "\n"
-           "metadata:\n"
-           "    -o metadata_ttl=DUR    cache listings and attributes this long (default 60s)\n"
-           "    -o negative_ttl=DUR    cache \"no such file\" this long (default 5s)\n"
-           "\n"
-           "ownership:\n"
-           "    -o uid=USER, gid=GROUP owner of every file (default: the mounting user)\n"
-           "    -o file_mode=OCTAL     file permissions (default 0444)\n"
-           "    -o dir_mode=OCTAL      directory permissions (default 0555)\n"
-           "    -o allow_other         let other users access the mount\n"
-           "\n"
-           "Sizes take K, M, G suffixes (powers of 1024); durations ms, s, m, h.\n"
-           "Flags (path_style, no_sign_request, insecure, disk_cache_overwrite, direct_io,\n"
-           "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
-           "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
-           "--guard-internal PID MS is how tierfs starts its own guard process\n"
-           "(tierfs-guard, see page_cache_fill); it is not for direct use.\n"
-           "See tierfs(1).\n",
-           argv0, argv0, FS_DEFAULT_MAX_THREADS, FS_DEFAULT_RETRIES);
+    printf(
+        "usage: %s BUCKET[:/PREFIX] MOUNTPOINT [-f] [-d] [-o option[,option...]]\n"
+        "       %s s3://BUCKET/PREFIX MOUNTPOINT [-o ...]\n"
+        "\n"
+        "Mounts an S3 bucket (or a prefix of it) read-only. File data is read in blocks\n"
+        "through a memory cache and an optional persistent disk cache.\n"
+        "\n"
+        "general:\n"
+        "    -h, --help             this text\n"
+        "    -V, --version          print the version\n"
+        "    -f                     stay in the foreground (log to stderr)\n"
+        "    -d, -o debug           foreground, debug logging and FUSE request tracing\n"
+        "    -o log_level=LEVEL     err|warning|notice|info|debug (default notice);\n"
+        "                           SIGUSR1 raises it one step at run time, SIGUSR2 lowers it\n"
+        "    -o metrics=HOST:PORT   serve Prometheus /metrics and /stats.json there\n"
+        "                           (default: off; tierfs-stat MOUNTPOINT works without it)\n"
+        "    -o max_threads=N       FUSE worker threads (default %u)\n"
+        "\n"
+        "object store:\n"
+        "    -o endpoint=URL        S3 endpoint (default $AWS_ENDPOINT_URL, else AWS)\n"
+        "    -o region=NAME         signing region (default $AWS_REGION, else us-east-1)\n"
+        "    -o path_style          path-style URLs (endpoint/BUCKET/KEY)\n"
+        "    -o profile=NAME        credentials profile (default $AWS_PROFILE, else default)\n"
+        "    -o no_sign_request     anonymous, unsigned requests (public buckets)\n"
+        "    -o access_key=ID       static credentials (with secret_key); otherwise the\n"
+        "    -o secret_key=KEY        environment, profile, container or instance role\n"
+        "    -o ca_bundle=FILE      CA certificates for TLS (default: the system store)\n"
+        "    -o insecure            do not verify TLS certificates (testing only)\n"
+        "    -o max_connections=N   parallel HTTP connections (default 64)\n"
+        "    -o connect_timeout=DUR give up connecting (TCP and TLS) after this (default 3s)\n"
+        "    -o read_timeout=DUR    fail an attempt that receives nothing this long, or\n"
+        "                           under 1K/s for as long (default 10s); it is retried\n"
+        "    -o request_timeout=DUR fail an attempt not done after this, however slowly\n"
+        "                           it moves (default 0: none); it is retried\n"
+        "    -o retries=N           retries of a failed S3 request, with backoff (default %u)\n"
+        "\n"
+        "cache:\n"
+        "    -o block_size=SIZE     cache block and GET size, power of two 64K..16M (default 1M)\n"
+        "    -o mem_cache_size=SIZE memory tier (default 1/16 of RAM or cgroup limit, 256M..4G)\n"
+        "    -o disk_cache=PATH     disk tier on a file or block device (default: none);\n"
+        "                           survives unmount, reused by the next mount\n"
+        "    -o disk_cache_size=SIZE disk tier size, at least 49M (default: device size; 1G new "
+        "file)\n"
+        "    -o disk_cache_overwrite  format a disk_cache that holds other data (refused by "
+        "default)\n"
+        "    -o direct_io=yes|no    O_DIRECT on the disk tier (default yes)\n"
+        "    -o io_engine=uring|psync  disk I/O engine (default uring, falls back to psync)\n"
+        "    -o eviction=POLICY     memory tier policy: lru|s3fifo|sieve|tinylfu (default s3fifo)\n"
+        "    -o compression=none|lz4  compress blocks on the disk tier (default none)\n"
+        "    -o prefetch=yes|no     prefetch ahead of files read sequentially (default yes)\n"
+        "    -o prefetch_window=SIZE  largest prefetch window per open file (default 128M)\n"
+        "    -o prefetch_max_request=SIZE  bytes of one prefetch GET, whole blocks (default 8M)\n"
+        "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel "
+        "default)\n"
+        "    -o page_cache_fill=SIZE  put this aligned range around a small random read in\n"
+        "                           the kernel's page cache, so reads near it never reach\n"
+        "                           the daemon (default 64K or a quarter block if less;\n"
+        "                           0 = off)\n"
+        "\n"
+        "metadata:\n"
+        "    -o metadata_ttl=DUR    cache listings and attributes this long (default 60s)\n"
+        "    -o negative_ttl=DUR    cache \"no such file\" this long (default 5s)\n"
+        "\n"
+        "ownership:\n"
+        "    -o uid=USER, gid=GROUP owner of every file (default: the mounting user)\n"
+        "    -o file_mode=OCTAL     file permissions (default 0444)\n"
+        "    -o dir_mode=OCTAL      directory permissions (default 0555)\n"
+        "    -o allow_other         let other users access the mount\n"
+        "\n"
+        "Sizes take K, M, G suffixes (powers of 1024); durations ms, s, m, h.\n"
+        "Flags (path_style, no_sign_request, insecure, disk_cache_overwrite, direct_io,\n"
+        "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
+        "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
+        "--guard-internal PID MS is how tierfs starts its own guard process\n"
+        "(tierfs-guard, see page_cache_fill); it is not for direct use.\n"
+        "See tierfs(1).\n",
+        argv0, argv0, FS_DEFAULT_MAX_THREADS, FS_DEFAULT_RETRIES);
 }
 
 void fs_opts_free(struct fs_conf *conf)
 {
     char **strs[] = {
-        &conf->endpoint, &conf->region, &conf->profile, &conf->ca_bundle, &conf->access_key,
-        &conf->secret_key, &conf->block_size_s, &conf->mem_cache_size_s, &conf->disk_cache,
-        &conf->disk_cache_size_s, &conf->direct_io_s, &conf->io_engine, &conf->eviction,
-        &conf->compression, &conf->metadata_ttl_s, &conf->negative_ttl_s,
-        &conf->max_connections_s, &conf->max_threads_s, &conf->read_ahead_s, &conf->prefetch_s,
-        &conf->connect_timeout_s, &conf->read_timeout_s, &conf->request_timeout_s, &conf->retries_s,
-        &conf->prefetch_window_s, &conf->prefetch_max_request_s, &conf->page_cache_fill_s,
-        &conf->uid_s, &conf->gid_s, &conf->file_mode_s, &conf->dir_mode_s, &conf->log_level_s,
+        &conf->endpoint,
+        &conf->region,
+        &conf->profile,
+        &conf->ca_bundle,
+        &conf->access_key,
+        &conf->secret_key,
+        &conf->block_size_s,
+        &conf->mem_cache_size_s,
+        &conf->disk_cache,
+        &conf->disk_cache_size_s,
+        &conf->direct_io_s,
+        &conf->io_engine,
+        &conf->eviction,
+        &conf->compression,
+        &conf->metadata_ttl_s,
+        &conf->negative_ttl_s,
+        &conf->max_connections_s,
+        &conf->max_threads_s,
+        &conf->read_ahead_s,
+        &conf->prefetch_s,
+        &conf->connect_timeout_s,
+        &conf->read_timeout_s,
+        &conf->request_timeout_s,
+        &conf->retries_s,
+        &conf->prefetch_window_s,
+        &conf->prefetch_max_request_s,
+        &conf->page_cache_fill_s,
+        &conf->uid_s,
+        &conf->gid_s,
+        &conf->file_mode_s,
+        &conf->dir_mode_s,
+        &conf->log_level_s,
         &conf->metrics,
-        &conf->source, &conf->mountpoint, &conf->bucket, &conf->prefix,
+        &conf->source,
+        &conf->mountpoint,
+        &conf->bucket,
+        &conf->prefix,
     };
     for (size_t i = 0; i < CMN_ARRAY_SIZE(strs); i++) {
         free(*strs[i]);

@@ -8,7 +8,7 @@
  * FUSE threads, up to the window ahead) continues a run; anything else is a seek and
  * resets the run. Once a run holds two reads and FS_PF_MIN_RUN bytes, the handle keeps a
  * window of bytes ahead of the reader in flight: it starts at FS_PF_START_WINDOW and
- * doubles each time the reader consumes a quarter of it, up to conf.prefetch (the
+ * doubles each time the reader consumes a quarter of it, up to conf.prefetch_window (the
  * prefetch_window option) and 1/FS_PF_BUDGET_SHARE of the cache's memory budget. A lone
  * small read (random access) fetches just its blocks.
  *
@@ -481,13 +481,13 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
 {
     uint64_t bs = fs->conf->block_size;
     uint64_t max_window =
-        CMN_MIN(fs->conf->prefetch, hc_mem_budget(fs->cache) / FS_PF_BUDGET_SHARE);
+        CMN_MIN(fs->conf->prefetch_window, hc_mem_budget(fs->cache) / FS_PF_BUDGET_SHARE);
     uint64_t nblocks = (fh->size + bs - 1) / bs;
     uint64_t back = fs_pf_back(fs);
     uint64_t start, target, chunk, got, stop, gen, floor, disk_end;
     bool nomem;
 
-    if (fs->conf->prefetch == 0)
+    if (fs->conf->prefetch_window == 0)
         return;
     max_window = CMN_MAX(max_window, bs);
     pthread_mutex_lock(&fh->ra_lock);

@@ -52,7 +52,15 @@ static const struct hc_policy_ops *const hc_policy_table[] = {
     &hc_policy_sieve_ops,
     &hc_policy_tinylfu_ops,
 };
-static const char *const hc_policy_name_list[] = {"lru", "s3fifo", "sieve", "tinylfu", NULL};
+/* Their names, NULL-terminated, built once from the table (so they cannot disagree). */
+static const char *hc_policy_name_list[CMN_ARRAY_SIZE(hc_policy_table) + 1];
+static pthread_once_t hc_policy_names_once = PTHREAD_ONCE_INIT;
+
+static void hc_policy_names_init(void)
+{
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(hc_policy_table); i++)
+        hc_policy_name_list[i] = hc_policy_table[i]->name;
+}
 
 struct hc_mem_shard {
     pthread_mutex_t lock;         /* a leaf lock: nothing else is taken while holding it */
@@ -94,6 +102,7 @@ const struct hc_policy_ops *hc_policy_find(const char *name)
 
 const char *const *hc_policy_names(void)
 {
+    pthread_once(&hc_policy_names_once, hc_policy_names_init);
     return hc_policy_name_list;
 }
 

@@ -16,10 +16,19 @@ static const struct ioeng_ops *const ioeng_registry[] = {
     &ioeng_uring_ops,
 };
 
-static const char *const ioeng_registry_names[] = {"psync", "uring", NULL};
+/* The names, NULL-terminated, built once from the table (so they cannot disagree). */
+static const char *ioeng_registry_names[CMN_ARRAY_SIZE(ioeng_registry) + 1];
+static pthread_once_t ioeng_names_once = PTHREAD_ONCE_INIT;
+
+static void ioeng_names_init(void)
+{
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(ioeng_registry); i++)
+        ioeng_registry_names[i] = ioeng_registry[i]->name;
+}
 
 const char *const *ioeng_names(void)
 {
+    pthread_once(&ioeng_names_once, ioeng_names_init);
     return ioeng_registry_names;
 }
 

@@ -60,7 +60,7 @@ static void fuzz_check_conf(const struct fs_conf *c)
     FUZZ_CHECK(c->retries <= 100);
     FUZZ_CHECK(c->metadata_ttl_ms <= 365ull * 24 * 3600 * 1000);
     FUZZ_CHECK(c->negative_ttl_ms <= 365ull * 24 * 3600 * 1000);
-    FUZZ_CHECK(c->prefetch <= (1ull << 32) && c->read_ahead <= (1ull << 30));
+    FUZZ_CHECK(c->prefetch_window <= (1ull << 32) && c->read_ahead <= (1ull << 30));
     FUZZ_CHECK(c->file_mode <= 07777 && c->dir_mode <= 07777);
     FUZZ_CHECK(c->log_level >= 0 && c->log_level <= 7);
     FUZZ_CHECK(!!c->access_key == !!c->secret_key);

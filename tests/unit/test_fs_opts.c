@@ -134,7 +134,7 @@ static void test_sizes_and_durations(void **state)
     assert_int_equal(r.conf.disk_cache_size, 49ull << 20);
     assert_int_equal(r.conf.read_ahead, 4u << 20);
     assert_int_equal(r.conf.page_cache_fill, 16u << 10); /* a quarter of the 64K block */
-    assert_int_equal(r.conf.prefetch, 0);
+    assert_int_equal(r.conf.prefetch_window, 0);
     assert_int_equal(r.conf.metadata_ttl_ms, 300000);
     assert_int_equal(r.conf.negative_ttl_ms, 500);
     assert_int_equal(r.conf.max_connections, 8);
