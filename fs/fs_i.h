@@ -12,14 +12,14 @@
  * DESIGN
  * The namespace is an S3 key space seen through "/" delimiter listings. A directory
  * inode stands for a key prefix ending in "/" (the root for the mount prefix), a file
- * inode for one key. Inodes live in two hash tables under one mutex (fs->lock): by inode
+ * inode for one key. Inodes live in two hash tables under one mutex (fs->ns.lock): by inode
  * number, and by (parent inode, name). Inode numbers are never reused within a mount,
  * so the generation is constant. An inode the kernel forgot stays on an idle list while
  * its metadata is fresh, so caching never depends on the kernel's inode cache.
  * Listings are immutable refcounted snapshots that readdir hands out; lookups answer
  * from a fresh listing, from an inode whose attributes are fresh, from the negative
  * cache, or from S3 (HEAD key + LIST key/ in parallel).
- * File data never passes through fs->lock: an open handle pins key, ETag and size, and
+ * File data never passes through fs->ns.lock: an open handle pins key, ETag and size, and
  * reads go to the hybrid cache, whose fetcher issues ranged GETs with If-Match.
  */
 #ifndef TIERFS_FS_I_H
@@ -69,15 +69,15 @@ struct fs_neg {
 };
 
 struct fs_inode {
-    struct fs_inode *ino_next;   /* chain in fs->ino_tab; protected by fs->lock */
-    struct fs_inode *name_next;  /* chain in fs->name_tab; protected by fs->lock */
+    struct fs_inode *ino_next;   /* chain in fs->ns.ino_tab; protected by fs->ns.lock */
+    struct fs_inode *name_next;  /* chain in fs->ns.name_tab; protected by fs->ns.lock */
     uint64_t ino;
     uint64_t parent;             /* parent inode number (root: itself) */
     char *name;                  /* component ("" for the root) */
     char *key;                   /* file: S3 key; dir: prefix ending in "/" ("" at the top) */
     bool is_dir;
     bool name_hashed;            /* still reachable by (parent, name) */
-    /* protected by fs->lock */
+    /* protected by fs->ns.lock */
     uint64_t nlookup;            /* kernel references (lookup counts) */
     unsigned opens;              /* open handles and readdir handles */
     uint64_t size;
@@ -87,13 +87,13 @@ struct fs_inode {
     char open_etag[OBJSTORE_ETAG_MAX]; /* ETag at the last open: keep_cache if unchanged */
     unsigned cache_opens;        /* open handles reading open_etag's version through the
                                     kernel's page cache (fs_ns_pin/fs_ns_unpin) */
-    /* directories only, protected by fs->lock */
+    /* directories only, protected by fs->ns.lock */
     struct fs_listing *listing;  /* the last snapshot, or NULL */
     bool loading;                /* a listing load is in flight (others wait on fs->cond) */
     struct fs_neg *neg;          /* names known missing, newest first */
     unsigned n_neg;
     /* the idle list (ns.c): unreferenced inodes kept while their metadata is fresh;
-     * protected by fs->lock */
+     * protected by fs->ns.lock */
     struct fs_inode *idle_prev, *idle_next;
     bool idle;
     size_t idle_bytes;           /* what it was charged when it went idle */
@@ -104,20 +104,14 @@ struct fs_htab {
     size_t nb, n;
 };
 
-/* An entry of one of fs's lists of open handles (fh_open, dh_open), under fs->fh_lock. */
+/* An entry of one of the lists of open handles (fs->hs.files, hs.dirs), under fs->hs.lock. */
 struct fs_open_link {
     struct fs_open_link *prev, *next;
     void *owner;                 /* the handle */
 };
 
-struct fs {
-    struct fs_conf *conf;
-    struct objstore *os;
-    struct hc_cache *cache;
-    char *cache_identity;
-    struct fuse_session *se;
-    int64_t mount_time;
-
+/* The namespace (ns.c, listing.c): the inode tables, the idle list, listing loads. */
+struct fs_ns {
     pthread_mutex_t lock;        /* the namespace lock: both tables, inode fields above */
     pthread_cond_t cond;         /* listing loads finished */
     struct fs_htab ino_tab;
@@ -125,30 +119,53 @@ struct fs {
     uint64_t next_ino;
     struct fs_inode *root;
     struct fs_inode *idle_head, *idle_tail; /* idle inodes, least recently used first */
-    size_t n_idle, idle_bytes;   /* protected by fs->lock */
+    size_t n_idle, idle_bytes;   /* protected by lock */
+    struct tlog_ratelimit rl;    /* metadata errors, logged once per burst */
+};
 
-    struct tlog_ratelimit rl_read;  /* read errors, logged once per burst */
-    struct tlog_ratelimit rl_meta;  /* metadata errors */
+/* Open handles (handle.c): every file handle (read.c) and directory handle (ops.c), so
+ * the ones whose RELEASE never came (the kernel sends it asynchronously and may drop it
+ * when the mount goes away right after the last close) are released at unmount instead
+ * of leaking their held blocks. */
+struct fs_handles {
+    pthread_mutex_t lock;        /* protects both lists */
+    struct fs_open_link *files;
+    struct fs_open_link *dirs;
+    struct tlog_ratelimit rl_read; /* read errors, logged once per burst */
+};
 
-    /* Observability (fs/metrics.c exports these; see docs/observability.md). */
-    struct fs_metrics *metrics;     /* always created; served only with -o metrics */
-    const char *mnt;                /* the absolute mountpoint (main's buffer) */
-    /* Counters below are updated with __atomic_* (relaxed) by whoever owns the event. */
-    uint64_t open_files;            /* ops.c: open file handles */
-    uint64_t prefetch_issued;       /* read.c: blocks prefetch handed to the cache */
-    uint64_t prefetch_used;         /* read.c: prefetched blocks a read then found */
-    uint64_t prefetch_wasted;       /* read.c: prefetched blocks dropped unread */
-    uint64_t prefetch_disk;         /* read.c: of those issued, read ahead from the disk tier */
+/* What the daemon counts itself (fs/metrics.c exports them; docs/observability.md), with
+ * __atomic_* (relaxed) by whoever owns the event. */
+struct fs_counters {
+    uint64_t open_files;         /* ops.c: open file handles */
+    uint64_t prefetch_issued;    /* prefetch.c: blocks prefetch handed to the cache */
+    uint64_t prefetch_used;      /* prefetch.c: prefetched blocks a read then found */
+    uint64_t prefetch_wasted;    /* prefetch.c: prefetched blocks dropped unread */
+    uint64_t prefetch_disk;      /* prefetch.c: of those issued, read ahead from the disk tier */
+};
 
-    /* read.c: every open file handle, so the ones whose RELEASE never came (the kernel
-     * sends it asynchronously and may drop it when the mount goes away right after the
-     * last close) are released at unmount instead of leaking their held blocks. */
-    pthread_mutex_t fh_lock;
-    struct fs_open_link *fh_open;
-    struct fs_open_link *dh_open;   /* ops.c: the same for directory handles (RELEASEDIR) */
-    /* fill.c: pages around lone small reads go to the kernel's page cache (NULL: off) */
-    struct fs_fill *fill;
-    uint64_t fill_seen[1u << FS_FILL_SEEN_BITS]; /* read.c: blocks read alone lately */
+/* The page-cache fill (read.c over fill.c): pages around lone small reads go to the
+ * kernel's page cache. */
+struct fs_fill_state {
+    struct fs_fill *q;           /* the fill queue and thread; NULL: off */
+    uint64_t seen[1u << FS_FILL_SEEN_BITS]; /* blocks read alone lately */
+};
+
+/* The daemon: what every part shares, and one struct per owner. */
+struct fs {
+    struct fs_conf *conf;
+    struct objstore *os;
+    struct hc_cache *cache;
+    char *cache_identity;
+    struct fuse_session *se;
+    int64_t mount_time;
+    const char *mnt;             /* the absolute mountpoint (main's buffer) */
+    struct fs_metrics *metrics;  /* always created; served only with -o metrics */
+
+    struct fs_ns ns;
+    struct fs_handles hs;
+    struct fs_counters ctr;
+    struct fs_fill_state fill;
 };
 
 /* ---- ns.c ---- */
@@ -181,7 +198,7 @@ void fs_listing_put(struct fs_listing *l);
  */
 int fs_ns_entry(struct fs *fs, struct fs_inode *dir, const struct fs_listing *l,
                 const struct fs_dirent *de, struct fuse_entry_param *e);
-/* Fill @st for @ino (no I/O). Caller holds fs->lock. */
+/* Fill @st for @ino (no I/O). Caller holds fs->ns.lock. */
 void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct stat *st);
 /*
  * Pin the version of file @ino for an open: HEAD when the attributes are older than the
@@ -215,11 +232,11 @@ void fs_listing_finish(struct fs_listing *l, const char *dkey);
 const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *name);
 
 /* ns.c, for listing.c: is metadata confirmed at @t_ms still fresh at @now_ms (metadata_ttl)?
- * Drop every negative entry of @dir (a new listing is the authority). Under fs->lock. */
+ * Drop every negative entry of @dir (a new listing is the authority). Under fs->ns.lock. */
 bool fs_fresh(const struct fs *fs, uint64_t t_ms, uint64_t now_ms);
 void fs_neg_clear(struct fs_inode *dir);
 
-/* ---- handle.c: the lists of open handles (fs->fh_open, fs->dh_open), under fs->fh_lock ---- */
+/* ---- handle.c: the lists of open handles (fs->hs.files, hs.dirs), under fs->hs.lock ---- */
 
 /* Put handle @owner on the open list @head / take @l off it. */
 void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner);

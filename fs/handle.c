@@ -68,10 +68,10 @@ int fs_get_check(struct fs_handle *fh, const struct objstore_req *req, size_t wa
            req->info.etag[0] ? req->info.etag : "(none)", req->got);
     if (res == 0 && req->got != want) {
         res = -EIO;
-        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,
+        tlog_rl_msg(&fh->fs->hs.rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,
                     (unsigned long long)req->off, want, req->got);
     } else if (res < 0) {
-        tlog_rl_msg(&fh->fs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu) failed: %s", fh->key,
+        tlog_rl_msg(&fh->fs->hs.rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu) failed: %s", fh->key,
                     (unsigned long long)req->off, want,
                     req->errmsg[0] ? req->errmsg : objstore_strerror(res));
         if (res == -ESTALE)
@@ -135,17 +135,17 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 
 void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner)
 {
-    pthread_mutex_lock(&fs->fh_lock);
+    pthread_mutex_lock(&fs->hs.lock);
     *l = (struct fs_open_link){.next = *head, .owner = owner};
     if (*head)
         (*head)->prev = l;
     *head = l;
-    pthread_mutex_unlock(&fs->fh_lock);
+    pthread_mutex_unlock(&fs->hs.lock);
 }
 
 void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l)
 {
-    pthread_mutex_lock(&fs->fh_lock);
+    pthread_mutex_lock(&fs->hs.lock);
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -153,7 +153,7 @@ void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link 
     if (l->next)
         l->next->prev = l->prev;
     l->prev = l->next = NULL;
-    pthread_mutex_unlock(&fs->fh_lock);
+    pthread_mutex_unlock(&fs->hs.lock);
 }
 
 unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
@@ -164,9 +164,9 @@ unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
     /* The list only shrinks under us (completions put references, never unlink), so
      * take the head each time. */
     for (;;) {
-        pthread_mutex_lock(&fs->fh_lock);
+        pthread_mutex_lock(&fs->hs.lock);
         void *owner = *head ? (*head)->owner : NULL;
-        pthread_mutex_unlock(&fs->fh_lock);
+        pthread_mutex_unlock(&fs->hs.lock);
         if (!owner)
             return n;
         release(fs, owner);

@@ -104,13 +104,13 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
         hc_get_stats(fs->cache, &sn->hc);
     if (fs->os)
         objstore_get_stats(fs->os, &sn->os);
-    sn->open_files = fs_get(&fs->open_files);
-    sn->pf_issued = fs_get(&fs->prefetch_issued);
-    sn->pf_used = fs_get(&fs->prefetch_used);
-    sn->pf_wasted = fs_get(&fs->prefetch_wasted);
-    sn->pf_disk = fs_get(&fs->prefetch_disk);
-    if (fs->fill)
-        fs_fill_get_stats(fs->fill, &sn->fill);
+    sn->open_files = fs_get(&fs->ctr.open_files);
+    sn->pf_issued = fs_get(&fs->ctr.prefetch_issued);
+    sn->pf_used = fs_get(&fs->ctr.prefetch_used);
+    sn->pf_wasted = fs_get(&fs->ctr.prefetch_wasted);
+    sn->pf_disk = fs_get(&fs->ctr.prefetch_disk);
+    if (fs->fill.q)
+        fs_fill_get_stats(fs->fill.q, &sn->fill);
 }
 
 static void fs_prom_head(FILE *f, const char *name, const char *type, const char *help)

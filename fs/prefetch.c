@@ -199,7 +199,7 @@ static void fs_pf_drop(struct fs *fs, struct fs_pf_held *h)
 {
     if (!h->e)
         return;
-    __atomic_add_fetch(h->used ? &fs->prefetch_used : &fs->prefetch_wasted, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(h->used ? &fs->ctr.prefetch_used : &fs->ctr.prefetch_wasted, 1, __ATOMIC_RELAXED);
     hc_entry_put(h->e);
     h->e = NULL;
 }
@@ -234,7 +234,7 @@ static void fs_pf_hold(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64
     pthread_mutex_lock(&fh->ra_lock);
     if (!fh->ra_held || gen != fh->ra_gen || blk < fs_pf_floor(fs, fh)) {
         pthread_mutex_unlock(&fh->ra_lock);
-        __atomic_add_fetch(&fs->prefetch_wasted, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&fs->ctr.prefetch_wasted, 1, __ATOMIC_RELAXED);
         hc_entry_put(e);
         return;
     }
@@ -344,7 +344,7 @@ static void fs_pf_near_done(int result, struct hc_entry *e, enum hc_source src, 
 
     if (result == 0 && e) {
         if (src == HC_SRC_DISK)
-            __atomic_add_fetch(&fs->prefetch_disk, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&fs->ctr.prefetch_disk, 1, __ATOMIC_RELAXED);
         fs_pf_hold(fs, nr->fh, nr->gen, nr->blk, e);
     } else {
         hc_entry_put(e);
@@ -551,7 +551,7 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
     pthread_mutex_unlock(&fh->ra_lock);
 
     got = fs_pf_issue(fs, fh, gen, start, target - start, disk_end, &stop, &nomem);
-    __atomic_add_fetch(&fs->prefetch_issued, got, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&fs->ctr.prefetch_issued, got, __ATOMIC_RELAXED);
     pthread_mutex_lock(&fh->ra_lock);
     if (stop < target && gen == fh->ra_gen) {
         if (fh->ra_issued == target)
