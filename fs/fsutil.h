@@ -32,10 +32,9 @@ struct hc_conf;
 #define FS_DEFAULT_NEG_TTL_MS 5000
 #define FS_DEFAULT_MAX_THREADS 16
 #define FS_DEFAULT_READ_AHEAD (1u << 20)
-/* prefetch_window: sixteen 8 MiB GETs. With 64 MiB (eight) a cold 2 GiB scan behind 30 ms
- * first-byte latency and 80 MB/s per response took 6.9 s (median of five rounds), with
- * 128 MiB 5.2 s, with 256 MiB 4.9 s for 40 % more RSS (docs/benchmarks.md). Half the
- * memory budget caps it anyway (FS_PF_BUDGET_SHARE): ~79 MiB on a 256M tier. */
+/* prefetch_window: sixteen 8 MiB GETs in flight, the size past which a cold scan behind a
+ * slow first byte gained little for much more memory (docs/performance.md, "Constants").
+ * Half the memory budget caps it anyway (FS_PF_BUDGET_SHARE). */
 #define FS_DEFAULT_PREFETCH_WINDOW (128u << 20)
 #define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20)  /* prefetch_max_request */
 /* page_cache_fill: the aligned range around a lone small read that goes to the kernel's

@@ -60,13 +60,12 @@
 /* A window costs its size in the memory budget (the blocks' own buffers, in flight or
  * held for the reader; no staging copy): one reader may take at most this fraction, so
  * the rest of the tier keeps its hot blocks and blocks it prefetched are not evicted for
- * the next ones before it gets to them. With the smallest default mem_cache_size (256
- * MiB, about 159 MiB of it for the tier and flights) that is ~79 MiB: nine or ten 8 MiB
- * GETs in flight of the default 128 MiB window's sixteen. */
+ * the next ones before it gets to them. On the smallest default mem_cache_size that caps
+ * the default window below its sixteen GETs (docs/performance.md, "Constants"). */
 #define FS_PF_BUDGET_SHARE 2
 /* Blocks on the disk tier are read ahead this far ahead of the reader (at least two
- * blocks): enough disk reads in flight to keep the disk busy (it does ~1 GB/s of 1 MiB
- * reads at any queue depth), without pinning a whole window of memory for them. */
+ * blocks): enough disk reads in flight to keep the disk busy (block-sized reads reach its
+ * throughput at a small queue depth), without pinning a whole window of memory for them. */
 #define FS_PF_DISK_AHEAD (8ull << 20)
 
 /* ---- prefetch: groups of blocks read with one ranged GET ---- */

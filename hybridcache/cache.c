@@ -16,7 +16,7 @@
  * io_depth read buffers: hc_disk_mem_max(), estimated by hc_disk_reserve() before the
  * device is open), and charges its buffers to c->disk_acct, which nothing else shares.
  * The rest is c->acct: every entry (memory tier, entries evicted but still held by
- * readers, in-flight fetch buffers) and hc_reserve() charge it, and both its limit and
+ * readers, in-flight fetch buffers) charges it, and both its limit and
  * the memory tier's capacity are mem_capacity - reserve. So tier + in-flight + write
  * queue + reads <= mem_capacity, each byte counted once: the disk's buffers must not be
  * charged to c->acct as well, or they would squeeze the tier twice. A flight gets its
@@ -57,9 +57,9 @@
  * Prefetchers skip what is cached: HC_FETCH_IF_ABSENT returns -EEXIST without a flight
  * when the key is in memory, in the disk index or in flight (no disk read for a block
  * already there); HC_FETCH_NOT_IN_MEM only when it is in memory (a read-ahead of
- * disk-resident blocks that neither counts a hit nor lets the policy see the others). A fetcher
- * that reads several blocks in one request stages them in a buffer it charges with hc_reserve(), so
- * its memory is in the budget too.
+ * disk-resident blocks that neither counts a hit nor lets the policy see the others). A
+ * fetcher that reads several blocks in one request scatters them into the flights' own
+ * buffers (the fs's prefetch groups), so its memory is in the budget already.
  *
  * INVARIANTS
  *   - a flight is in its shard chain (linked) from creation until it finishes;
@@ -499,9 +499,9 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
 /*
  * A range of at most 1/HC_PARTIAL_SHARE of the block is read partially. Past that, reading
  * the block once and promoting it serves the neighbouring reads that tend to follow from
- * memory, and the partial read's device time nears the whole block's (a 256 KiB read of
- * a 1 MiB block costs a good part of the 1 MiB read on the disks measured, plus the
- * header read), while a 4-64 KiB read costs 5-10% of it.
+ * memory, and the partial read's device time nears the whole block's (plus the header
+ * read), while a read of a few pages costs a small part of it (docs/performance.md,
+ * "Constants").
  */
 #define HC_PARTIAL_SHARE 4
 
@@ -596,30 +596,6 @@ int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned fl
 whole:
     hc_add(&c->recheck_misses, 1);
     return hc_fetch(c, key, klen, flags, fetcher, fetcher_arg, done, done_arg);
-}
-
-int hc_reserve(struct hc_cache *c, uint64_t bytes)
-{
-    uint64_t used;
-
-    if (!c)
-        return -EINVAL;
-    hc_mem_make_room(c->mem, bytes);
-    used = atomic_load(&c->acct.used);
-    do {
-        if (used + bytes > c->acct.limit)
-            return -ENOBUFS;
-    } while (!atomic_compare_exchange_weak(&c->acct.used, &used, used + bytes));
-    hc_add(&c->reserved, bytes);
-    return 0;
-}
-
-void hc_unreserve(struct hc_cache *c, uint64_t bytes)
-{
-    if (!c || !bytes)
-        return;
-    atomic_fetch_sub(&c->acct.used, bytes);
-    atomic_fetch_sub(&c->reserved, bytes);
 }
 
 struct hc_sync {

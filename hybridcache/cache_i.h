@@ -27,7 +27,7 @@
  * most 1/16 of the tier's budget. Not charged: idle memory beyond mem_capacity. 64, not
  * 16: a cold scan frees and takes buffers in bursts of a prefetch request (8 blocks) or
  * more, and with 16 the excess went back to malloc, whose trimmed heap faulted fresh pages
- * in for the next flights: 186,000 page faults for a 2 GiB read, 81,000 with 64. */
+ * in for the next flights (docs/performance.md, "Constants"). */
 #define HC_POOL_MAX 64
 #define HC_POOL_BUDGET_SHIFT 4
 
@@ -81,7 +81,6 @@ struct hc_cache {
 
     _Atomic uint64_t merges, origin_fetches, origin_errors, origin_bytes;
     _Atomic uint64_t overcommits, recheck_misses, inflight_bytes;
-    _Atomic uint64_t reserved; /* hc_reserve() bytes outstanding */
 };
 
 /* ---- between cache.c and cache_life.c ---- */

@@ -183,7 +183,7 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st)
     used = atomic_load(&c->acct.used) + atomic_load(&c->disk_acct.used);
     st->mem_used = used;
     st->mem_limit = c->mem_capacity;
-    st->inflight_bytes = atomic_load(&c->inflight_bytes) + atomic_load(&c->reserved);
+    st->inflight_bytes = atomic_load(&c->inflight_bytes);
     /* What is held beyond the tier and the flights: the disk's region and read buffers
      * and evicted entries still held by readers (the budget does not tell them apart). */
     rest = ms.bytes + st->inflight_bytes;

@@ -52,10 +52,10 @@ struct hc_disk_hdr {
  * Chunk checksums: an uncompressed value longer than one chunk carries a crc32c per
  * HC_DISK_CHUNK bytes, so a read of a few KiB of a block can read and verify just the
  * chunks it covers instead of the whole block. 4 KiB, not 16: the reads this is for are
- * page-sized (4 KiB random reads through the mount), a 4 KiB direct read costs about half
- * a 16 KiB one on the disks measured (62 us vs ~75-80 us; 1 MiB takes 1.3 ms), and the
- * table (4 bytes a chunk: 1 KiB for a 1 MiB block, 0.1%) still fits with the header and
- * key in the first small read. Values of at most one chunk gain nothing and have no table.
+ * page-sized (4 KiB random reads through the mount), a 4 KiB direct read is clearly
+ * cheaper than a 16 KiB one (docs/performance.md, "Constants"), and the table (4 bytes a
+ * chunk) still fits with the header and key in the first small read. Values of at most
+ * one chunk gain nothing and have no table.
  */
 #define HC_DISK_CHUNK 4096u
 

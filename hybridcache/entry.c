@@ -133,9 +133,9 @@ static void hc_buf_pool_put(struct hc_buf_pool *p, void *b)
 /*
  * Fault in a fresh block buffer's pages with one call. A new buffer is a fresh mapping
  * (malloc's mmap threshold is below a block), and the GET or disk read that fills it
- * would otherwise take one page fault per 4 KiB: while a large memory tier is still
- * growing that was 390,000 faults and 2.5 s of system time for a 2 GiB cold read here,
- * a third slower than with a small tier whose evicted buffers are reused. Best effort:
+ * would otherwise take one page fault per 4 KiB, which made a cold read while a large
+ * memory tier is still growing much slower than with a small tier whose evicted buffers
+ * are reused (docs/performance.md, "Constants"). Best effort:
  * a kernel without MADV_POPULATE_WRITE faults them in as before.
  */
 static void hc_buf_prefault(void *buf, size_t len)

@@ -185,16 +185,6 @@ int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned fl
                    uint64_t off, size_t len, hc_fetcher_fn fetcher, void *fetcher_arg,
                    hc_done_fn done, void *done_arg);
 
-/*
- * Charge @bytes that the caller allocates itself (the staging buffer of a multi-block
- * origin read) to the memory budget, evicting from the memory tier to make room, so
- * in-flight memory stays within conf.mem_capacity. Thread safe.
- * @return 0, or -ENOBUFS when they do not fit (the rest is pinned): nothing is charged.
- */
-int hc_reserve(struct hc_cache *c, uint64_t bytes);
-/* Give back what hc_reserve() charged. */
-void hc_unreserve(struct hc_cache *c, uint64_t bytes);
-
 /* Synchronous hc_fetch. @return 0 and *out (a reference), or -errno. */
 int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
                   hc_fetcher_fn fetcher, void *fetcher_arg, struct hc_entry **out,

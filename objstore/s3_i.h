@@ -19,13 +19,12 @@
 #define OS3_LISTBODY_MAX (64u << 20) /* a 1000-key page is ~300 KiB; this is a sanity cap */
 #define OS3_USER_AGENT "tierfs/0.1"
 /* Receive buffer of a GET (curl's default is 16 KiB): one recv() per 60 KiB instead of
- * per 16 KiB. On a cold scan that is ~4x fewer recv calls, write and progress callbacks,
- * and TCP window updates (each of which, on a loopback or a busy host, also runs the
- * sender's transmit path in our context). Under 64 KiB on purpose: curl (7.88) mallocs
- * this buffer for every transfer and frees it after, and tierfs sets malloc's mmap
- * threshold to 64 KiB (fs/main.c), so a larger buffer was a fresh mapping per GET:
- * 256 KiB cost 16,000 page faults per 2 GiB read (each page faulted again on every GET)
- * and ~6 % more daemon CPU than 60 KiB. Below the threshold it comes from the heap, so
+ * per 16 KiB, so far fewer recv calls, write and progress callbacks and TCP window
+ * updates (each of which, on a loopback or a busy host, also runs the sender's transmit
+ * path in our context). Under 64 KiB on purpose: curl (7.88) mallocs this buffer for
+ * every transfer and frees it after, and tierfs sets malloc's mmap threshold to 64 KiB
+ * (fs/main.c), so a larger buffer was a fresh mapping, and its page faults, per GET
+ * (docs/performance.md, "Constants"). Below the threshold it comes from the heap, so
  * small GETs take it too. */
 #define OS3_GET_BUFFER (60L << 10)
 

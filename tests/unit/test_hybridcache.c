@@ -1425,30 +1425,6 @@ static void test_not_in_mem(void **state)
     unlink(path);
 }
 
-/* hc_reserve charges the budget (evicting to make room) and refuses what cannot fit. */
-static void test_reserve(void **state)
-{
-    struct hc_cache *c = mem_cache(2u << 20, "lru");
-    struct origin o;
-    struct hc_stats st;
-    enum hc_source src;
-
-    origin_start(&o, false);
-    for (unsigned id = 0; id < 32; id++) /* fill the tier: 32 x 64 KiB = 2 MiB */
-        assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
-    assert_int_equal(hc_reserve(c, 1u << 20), 0); /* half the tier is evicted for it */
-    hc_get_stats(c, &st);
-    assert_true(st.mem_used <= 2u << 20);
-    assert_true(st.inflight_bytes >= 1u << 20);
-    assert_true(st.mem_evictions >= 16);
-    assert_int_equal(hc_reserve(c, 3u << 20), -ENOBUFS); /* more than the budget */
-    hc_unreserve(c, 1u << 20);
-    hc_get_stats(c, &st);
-    assert_true(st.inflight_bytes == 0 && st.mem_used <= 1u << 20);
-    origin_stop(&o);
-    hc_destroy(c);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1470,7 +1446,6 @@ int main(void)
         cmocka_unit_test(test_if_absent),
         cmocka_unit_test(test_fetch_range),
         cmocka_unit_test(test_not_in_mem),
-        cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
