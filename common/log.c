@@ -36,7 +36,7 @@ int tlog_parse_level(const char *name)
     static const struct {
         const char *name;
         int level;
-    } tab[] = {{"err", TLOG_ERR},   {"error", TLOG_ERR}, {"warning", TLOG_WARNING},
+    } tab[] = {{"err", TLOG_ERR},      {"error", TLOG_ERR},     {"warning", TLOG_WARNING},
                {"warn", TLOG_WARNING}, {"notice", TLOG_NOTICE}, {"info", TLOG_INFO},
                {"debug", TLOG_DEBUG}};
     if (!name || !*name)
@@ -64,11 +64,16 @@ void tlog_set_sink(tlog_sink_fn fn, void *arg)
 static const char *tlog_level_name(int level)
 {
     switch (level) {
-    case TLOG_ERR: return "error";
-    case TLOG_WARNING: return "warning";
-    case TLOG_NOTICE: return "notice";
-    case TLOG_INFO: return "info";
-    default: return "debug";
+    case TLOG_ERR:
+        return "error";
+    case TLOG_WARNING:
+        return "warning";
+    case TLOG_NOTICE:
+        return "notice";
+    case TLOG_INFO:
+        return "info";
+    default:
+        return "debug";
     }
 }
 

@@ -14,12 +14,12 @@
 
 /* ---- CRC-32C ---- */
 
-#define CMN_CRC_POLY 0x82F63B78u            /* Castagnoli, reflected */
-#define CMN_CRC_INTERLEAVE_MIN (16u << 10)  /* three chains from this length on */
-#define CMN_CRC_SEG_MAX (1ull << 30)        /* bytes per chain per round (keeps k < 64) */
+#define CMN_CRC_POLY 0x82F63B78u           /* Castagnoli, reflected */
+#define CMN_CRC_INTERLEAVE_MIN (16u << 10) /* three chains from this length on */
+#define CMN_CRC_SEG_MAX (1ull << 30)       /* bytes per chain per round (keeps k < 64) */
 
 static uint32_t cmn_crc_table[8][256];
-static uint32_t cmn_crc_x2n[64];            /* x^(2^k) mod P, reflected */
+static uint32_t cmn_crc_x2n[64]; /* x^(2^k) mod P, reflected */
 static pthread_once_t cmn_crc_once = PTHREAD_ONCE_INIT;
 static bool cmn_crc_hw;
 
@@ -38,7 +38,7 @@ static uint32_t cmn_crc_mulmod(uint32_t a, uint32_t b)
  * @return the factor (reflected). */
 static uint32_t cmn_crc_zeros_factor(uint64_t len)
 {
-    uint32_t f = 1u << 31;                  /* x^0 */
+    uint32_t f = 1u << 31; /* x^0 */
     for (unsigned k = 3; len; len >>= 1, k++)
         if (len & 1)
             f = cmn_crc_mulmod(cmn_crc_x2n[k], f);
@@ -55,9 +55,9 @@ static void cmn_crc_init(void)
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
-            cmn_crc_table[t][i] = (cmn_crc_table[t - 1][i] >> 8) ^
-                                  cmn_crc_table[0][cmn_crc_table[t - 1][i] & 0xff];
-    cmn_crc_x2n[0] = 1u << 30;              /* x^1 */
+            cmn_crc_table[t][i] =
+                (cmn_crc_table[t - 1][i] >> 8) ^ cmn_crc_table[0][cmn_crc_table[t - 1][i] & 0xff];
+    cmn_crc_x2n[0] = 1u << 30; /* x^1 */
     for (unsigned k = 1; k < CMN_ARRAY_SIZE(cmn_crc_x2n); k++)
         cmn_crc_x2n[k] = cmn_crc_mulmod(cmn_crc_x2n[k - 1], cmn_crc_x2n[k - 1]);
 #if defined(__x86_64__)
@@ -115,7 +115,7 @@ __attribute__((target("sse4.2"))) static inline void cmn_crc_hw3(const uint8_t *
  * the three segments (fewer than 24) and short buffers go through one chain.
  */
 __attribute__((target("sse4.2"))) static uint32_t cmn_crc_hw_run(uint32_t crc, const uint8_t *p,
-                                                                   size_t len)
+                                                                 size_t len)
 {
     uint64_t c = crc;
     while (len >= CMN_CRC_INTERLEAVE_MIN) {
@@ -287,12 +287,23 @@ int cmn_parse_size(const char *s, uint64_t *out)
     unsigned shift = 0;
     if (*s) {
         switch (toupper((unsigned char)*s)) {
-        case 'K': shift = 10; break;
-        case 'M': shift = 20; break;
-        case 'G': shift = 30; break;
-        case 'T': shift = 40; break;
-        case 'B': shift = 0; break;
-        default: return -EINVAL;
+        case 'K':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        case 'T':
+            shift = 40;
+            break;
+        case 'B':
+            shift = 0;
+            break;
+        default:
+            return -EINVAL;
         }
         s++;
         if (shift && (strcasecmp(s, "iB") == 0 || strcasecmp(s, "B") == 0))
@@ -425,9 +436,8 @@ uint64_t cmn_mem_limit(const char *root)
     return lim;
 }
 
-const double cmn_hist_le[CMN_HIST_NB] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                         0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                         1,      2.5,     5,      10};
+const double cmn_hist_le[CMN_HIST_NB] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                         0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
 void cmn_hist_observe(struct cmn_hist *h, uint64_t ns)
 {

@@ -6,8 +6,8 @@
 
 #include "fs/blockkey.h"
 
-size_t fs_blockkey_build(const char *bucket, uint32_t block_size, const char *key,
-                         const char *etag, uint64_t blk, void *buf, size_t cap)
+size_t fs_blockkey_build(const char *bucket, uint32_t block_size, const char *key, const char *etag,
+                         uint64_t blk, void *buf, size_t cap)
 {
     size_t bl = strlen(bucket) + 1, kl = strlen(key) + 1, el = strlen(etag) + 1;
     size_t len = bl + kl + el + 12;

@@ -18,8 +18,8 @@
  * @return the key length, or 0 if it does not fit in @cap (nothing useful in @buf).
  * Thread safe.
  */
-size_t fs_blockkey_build(const char *bucket, uint32_t block_size, const char *key,
-                         const char *etag, uint64_t blk, void *buf, size_t cap);
+size_t fs_blockkey_build(const char *bucket, uint32_t block_size, const char *key, const char *etag,
+                         uint64_t blk, void *buf, size_t cap);
 
 /*
  * The cache identity stored in the disk tier's header: "ENDPOINT BUCKET", where ENDPOINT

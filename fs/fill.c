@@ -8,7 +8,7 @@
 
 struct fs_fill {
     pthread_mutex_t lock;
-    pthread_cond_t cond;       /* a job was queued, or stop */
+    pthread_cond_t cond; /* a job was queued, or stop */
     pthread_t thread;
     struct fs_fill_sink sink;
     bool stop;                 /* protected by lock */

@@ -46,18 +46,18 @@ struct fs_fill;
 
 /* One entry of a directory listing. */
 struct fs_dirent {
-    char *name;       /* points into the listing's storage */
+    char *name; /* points into the listing's storage */
     bool is_dir;
     uint64_t size;
     int64_t mtime;
-    char *etag;       /* files: points into storage; dirs: "" */
+    char *etag; /* files: points into storage; dirs: "" */
 };
 
 /* An immutable snapshot of one directory, sorted by name, dirs shadowing files. */
 struct fs_listing {
-    int refs;                  /* atomic */
-    uint64_t loaded_ms;        /* cmn_now_ms() when the first page was requested */
-    size_t bytes;              /* memory it takes, roughly (the idle list's bound) */
+    int refs;           /* atomic */
+    uint64_t loaded_ms; /* cmn_now_ms() when the first page was requested */
+    size_t bytes;       /* memory it takes, roughly (the idle list's bound) */
     size_t n;
     struct fs_dirent *ents;
 };
@@ -69,34 +69,34 @@ struct fs_neg {
 };
 
 struct fs_inode {
-    struct fs_inode *ino_next;   /* chain in fs->ns.ino_tab; protected by fs->ns.lock */
-    struct fs_inode *name_next;  /* chain in fs->ns.name_tab; protected by fs->ns.lock */
+    struct fs_inode *ino_next;  /* chain in fs->ns.ino_tab; protected by fs->ns.lock */
+    struct fs_inode *name_next; /* chain in fs->ns.name_tab; protected by fs->ns.lock */
     uint64_t ino;
-    uint64_t parent;             /* parent inode number (root: itself) */
-    char *name;                  /* component ("" for the root) */
-    char *key;                   /* file: S3 key; dir: prefix ending in "/" ("" at the top) */
+    uint64_t parent; /* parent inode number (root: itself) */
+    char *name;      /* component ("" for the root) */
+    char *key;       /* file: S3 key; dir: prefix ending in "/" ("" at the top) */
     bool is_dir;
-    bool name_hashed;            /* still reachable by (parent, name) */
+    bool name_hashed; /* still reachable by (parent, name) */
     /* protected by fs->ns.lock */
-    uint64_t nlookup;            /* kernel references (lookup counts) */
-    unsigned opens;              /* open handles and readdir handles */
+    uint64_t nlookup; /* kernel references (lookup counts) */
+    unsigned opens;   /* open handles and readdir handles */
     uint64_t size;
     int64_t mtime;
     char etag[OBJSTORE_ETAG_MAX];
-    uint64_t attr_ms;            /* when size/mtime/etag were last confirmed */
+    uint64_t attr_ms;                  /* when size/mtime/etag were last confirmed */
     char open_etag[OBJSTORE_ETAG_MAX]; /* ETag at the last open: keep_cache if unchanged */
-    unsigned cache_opens;        /* open handles reading open_etag's version through the
-                                    kernel's page cache (fs_ns_pin/fs_ns_unpin) */
+    unsigned cache_opens;              /* open handles reading open_etag's version through the
+                                          kernel's page cache (fs_ns_pin/fs_ns_unpin) */
     /* directories only, protected by fs->ns.lock */
-    struct fs_listing *listing;  /* the last snapshot, or NULL */
-    bool loading;                /* a listing load is in flight (others wait on fs->cond) */
-    struct fs_neg *neg;          /* names known missing, newest first */
+    struct fs_listing *listing; /* the last snapshot, or NULL */
+    bool loading;               /* a listing load is in flight (others wait on fs->cond) */
+    struct fs_neg *neg;         /* names known missing, newest first */
     unsigned n_neg;
     /* the idle list (ns.c): unreferenced inodes kept while their metadata is fresh;
      * protected by fs->ns.lock */
     struct fs_inode *idle_prev, *idle_next;
     bool idle;
-    size_t idle_bytes;           /* what it was charged when it went idle */
+    size_t idle_bytes; /* what it was charged when it went idle */
 };
 
 struct fs_htab {
@@ -107,20 +107,20 @@ struct fs_htab {
 /* An entry of one of the lists of open handles (fs->hs.files, hs.dirs), under fs->hs.lock. */
 struct fs_open_link {
     struct fs_open_link *prev, *next;
-    void *owner;                 /* the handle */
+    void *owner; /* the handle */
 };
 
 /* The namespace (ns.c, listing.c): the inode tables, the idle list, listing loads. */
 struct fs_ns {
-    pthread_mutex_t lock;        /* the namespace lock: both tables, inode fields above */
-    pthread_cond_t cond;         /* listing loads finished */
+    pthread_mutex_t lock; /* the namespace lock: both tables, inode fields above */
+    pthread_cond_t cond;  /* listing loads finished */
     struct fs_htab ino_tab;
     struct fs_htab name_tab;
     uint64_t next_ino;
     struct fs_inode *root;
     struct fs_inode *idle_head, *idle_tail; /* idle inodes, least recently used first */
-    size_t n_idle, idle_bytes;   /* protected by lock */
-    struct tlog_ratelimit rl;    /* metadata errors, logged once per burst */
+    size_t n_idle, idle_bytes;              /* protected by lock */
+    struct tlog_ratelimit rl;               /* metadata errors, logged once per burst */
 };
 
 /* Open handles (handle.c): every file handle (read.c) and directory handle (ops.c), so
@@ -128,7 +128,7 @@ struct fs_ns {
  * when the mount goes away right after the last close) are released at unmount instead
  * of leaking their held blocks. */
 struct fs_handles {
-    pthread_mutex_t lock;        /* protects both lists */
+    pthread_mutex_t lock; /* protects both lists */
     struct fs_open_link *files;
     struct fs_open_link *dirs;
     struct tlog_ratelimit rl_read; /* read errors, logged once per burst */
@@ -137,17 +137,17 @@ struct fs_handles {
 /* What the daemon counts itself (fs/metrics.c exports them; docs/observability.md), with
  * __atomic_* (relaxed) by whoever owns the event. */
 struct fs_counters {
-    uint64_t open_files;         /* ops.c: open file handles */
-    uint64_t prefetch_issued;    /* prefetch.c: blocks prefetch handed to the cache */
-    uint64_t prefetch_used;      /* prefetch.c: prefetched blocks a read then found */
-    uint64_t prefetch_wasted;    /* prefetch.c: prefetched blocks dropped unread */
-    uint64_t prefetch_disk;      /* prefetch.c: of those issued, read ahead from the disk tier */
+    uint64_t open_files;      /* ops.c: open file handles */
+    uint64_t prefetch_issued; /* prefetch.c: blocks prefetch handed to the cache */
+    uint64_t prefetch_used;   /* prefetch.c: prefetched blocks a read then found */
+    uint64_t prefetch_wasted; /* prefetch.c: prefetched blocks dropped unread */
+    uint64_t prefetch_disk;   /* prefetch.c: of those issued, read ahead from the disk tier */
 };
 
 /* The page-cache fill (read.c over fill.c): pages around lone small reads go to the
  * kernel's page cache. */
 struct fs_fill_state {
-    struct fs_fill *q;           /* the fill queue and thread; NULL: off */
+    struct fs_fill *q;                      /* the fill queue and thread; NULL: off */
     uint64_t seen[1u << FS_FILL_SEEN_BITS]; /* blocks read alone lately */
 };
 
@@ -159,8 +159,8 @@ struct fs {
     char *cache_identity;
     struct fuse_session *se;
     int64_t mount_time;
-    const char *mnt;             /* the absolute mountpoint (main's buffer) */
-    struct fs_metrics *metrics;  /* always created; served only with -o metrics */
+    const char *mnt;            /* the absolute mountpoint (main's buffer) */
+    struct fs_metrics *metrics; /* always created; served only with -o metrics */
 
     struct fs_ns ns;
     struct fs_handles hs;
@@ -266,8 +266,8 @@ unsigned fs_read_release_all(struct fs *fs);
 int fs_read_fill_start(struct fs *fs);
 void fs_read_fill_stop(struct fs *fs);
 /* Build the cache key of one block into @buf. @return its length, or 0 if it does not fit. */
-size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk,
-                    void *buf, size_t cap);
+size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk, void *buf,
+                    size_t cap);
 
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;

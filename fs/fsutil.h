@@ -36,7 +36,7 @@ struct hc_conf;
  * slow first byte gained little for much more memory (docs/performance.md, "Constants").
  * Half the memory budget caps it anyway (FS_PF_BUDGET_SHARE). */
 #define FS_DEFAULT_PREFETCH_WINDOW (128u << 20)
-#define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20)  /* prefetch_max_request */
+#define FS_DEFAULT_PREFETCH_MAX_REQUEST (8u << 20) /* prefetch_max_request */
 /* page_cache_fill: the aligned range around a lone small read that goes to the kernel's
  * page cache (fs/fill.c). 64 KiB: sixteen pages per disk read, at about the cost of one
  * 4 KiB O_DIRECT read plus a 64 KiB copy. */
@@ -44,8 +44,8 @@ struct hc_conf;
 #define FS_FILL_SEEN_BITS 12 /* blocks remembered for "read alone again": 4096 */
 #define FS_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define FS_DEFAULT_READ_TIMEOUT_MS 10000
-#define FS_DEFAULT_RETRIES 4                        /* 5 attempts */
-#define FS_NEG_MAX 256 /* negative entries kept per directory */
+#define FS_DEFAULT_RETRIES 4 /* 5 attempts */
+#define FS_NEG_MAX 256       /* negative entries kept per directory */
 /* Bytes of inodes (with their listings) kept after the kernel forgot them, so metadata
  * stays cached for metadata_ttl whatever the kernel's inode cache does (ns.c). */
 #define FS_IDLE_MAX_BYTES (64ull << 20)
@@ -59,34 +59,35 @@ struct fs_conf {
     char *endpoint, *region, *profile, *ca_bundle, *access_key, *secret_key;
     int path_style, no_sign_request, insecure;
     char *block_size_s, *mem_cache_size_s, *disk_cache, *disk_cache_size_s, *direct_io_s;
-    int disk_cache_overwrite;  /* format a disk_cache that holds data of something else */
+    int disk_cache_overwrite; /* format a disk_cache that holds data of something else */
     char *io_engine, *eviction, *compression;
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
     char *connect_timeout_s, *read_timeout_s, *request_timeout_s, *retries_s;
     char *read_ahead_s, *prefetch_s;
     char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
-    char *metrics;             /* HOST:PORT of the metrics endpoint, or NULL (off) */
+    char *metrics; /* HOST:PORT of the metrics endpoint, or NULL (off) */
     int foreground, debug, show_help, show_version;
     char *source, *mountpoint; /* the two positional arguments */
 
     /* ---- validated ---- */
-    char *bucket;              /* owned */
-    char *prefix;              /* owned; "" or "some/dir/" */
+    char *bucket; /* owned */
+    char *prefix; /* owned; "" or "some/dir/" */
     uint32_t block_size;
     uint64_t mem_cache_size, disk_cache_size;
     bool direct_io, compress;
     uint64_t metadata_ttl_ms, negative_ttl_ms;
     unsigned max_connections, max_threads;
-    uint64_t connect_timeout_ms;   /* one TCP (and TLS) connection attempt */
-    uint64_t read_timeout_ms;      /* an attempt that moves no byte this long fails (and is retried) */
-    uint64_t request_timeout_ms;   /* an attempt not done this long fails (and is retried); 0 = none */
-    unsigned retries;              /* of a failed S3 request: attempts = retries + 1 */
+    uint64_t connect_timeout_ms; /* one TCP (and TLS) connection attempt */
+    uint64_t read_timeout_ms; /* an attempt that moves no byte this long fails (and is retried) */
+    uint64_t
+        request_timeout_ms; /* an attempt not done this long fails (and is retried); 0 = none */
+    unsigned retries;       /* of a failed S3 request: attempts = retries + 1 */
     uint64_t read_ahead;
-    uint64_t prefetch_window;       /* -o prefetch_window (and -o prefetch): the largest
-                                       window in bytes, 0 = off */
-    uint64_t prefetch_max_request;  /* bytes of one prefetch GET, whole blocks */
-    uint64_t page_cache_fill;       /* 0 = off, else a power of two from 4K to the block */
+    uint64_t prefetch_window;      /* -o prefetch_window (and -o prefetch): the largest
+                                      window in bytes, 0 = off */
+    uint64_t prefetch_max_request; /* bytes of one prefetch GET, whole blocks */
+    uint64_t page_cache_fill;      /* 0 = off, else a power of two from 4K to the block */
     uid_t uid;
     gid_t gid;
     mode_t file_mode, dir_mode;

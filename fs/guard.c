@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -198,8 +198,8 @@ int fs_guard_start(const char *mnt, unsigned period_ms, bool keep_stderr)
         char *args[] = {exe, FS_GUARD_ARG, spid, speriod, NULL};
         int r = fcntl(pfd[0], F_DUPFD, 10), a = fcntl(abort_fd, F_DUPFD, 10);
         int e = fcntl(epfd[1], F_DUPFD_CLOEXEC, 10);
-        if (r < 0 || a < 0 || e < 0 || dup2(r, 3) != 3 || dup2(a, 4) != 4 ||
-            dup2(e, 5) != 5 || fcntl(5, F_SETFD, FD_CLOEXEC) != 0)
+        if (r < 0 || a < 0 || e < 0 || dup2(r, 3) != 3 || dup2(a, 4) != 4 || dup2(e, 5) != 5 ||
+            fcntl(5, F_SETFD, FD_CLOEXEC) != 0)
             _exit(1);
         /* No hold on the caller's terminal or pipes (a shell reading a daemonizing
          * mount's output would wait for the guard), nor on its working directory. */

@@ -137,9 +137,10 @@ static int fs_listing_load(struct fs *fs, const char *dkey, struct fs_listing **
     if (!l)
         return -ENOMEM;
     for (;;) {
-        struct objstore_list_args args = {
-            .prefix = dkey, .delimiter = "/", .continuation_token = token,
-            .max_keys = FS_LIST_PAGE};
+        struct objstore_list_args args = {.prefix = dkey,
+                                          .delimiter = "/",
+                                          .continuation_token = token,
+                                          .max_keys = FS_LIST_PAGE};
         struct objstore_list_result res;
         memset(&res, 0, sizeof(res));
         errmsg[0] = '\0';

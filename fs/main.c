@@ -157,8 +157,7 @@ static void *fs_ra_thread(void *arg)
              minor(st.st_dev));
     f = fopen(path, "w");
     if (!f || fprintf(f, "%llu\n", (unsigned long long)(ra->bytes >> 10)) < 0 || fclose(f) != 0) {
-        TLOG_I("cannot set %s (%s): kernel read-ahead stays at its default", path,
-               strerror(errno));
+        TLOG_I("cannot set %s (%s): kernel read-ahead stays at its default", path, strerror(errno));
         goto out;
     }
     TLOG_I("read-ahead of %s set to %llu KiB", ra->mnt, (unsigned long long)(ra->bytes >> 10));
@@ -192,7 +191,7 @@ static void fs_set_read_ahead(const char *mnt, uint64_t bytes)
  */
 static const char *fs_level_name(int level)
 {
-    static const char *const names[] = {"emerg", "alert", "crit", "err",
+    static const char *const names[] = {"emerg",   "alert",  "crit", "err",
                                         "warning", "notice", "info", "debug"};
     return level >= 0 && level <= TLOG_DEBUG ? names[level] : "?";
 }
@@ -281,8 +280,8 @@ static int fs_start_store(struct fs *fs, struct fs_capture *cap)
             fprintf(stderr, "tierfs: cannot mount %s: access denied listing bucket '%s' (%s)\n",
                     c->source, c->bucket, errmsg[0] ? errmsg : "check the credentials");
         else
-            fprintf(stderr, "tierfs: cannot mount %s: %s %s (%s)\n", c->source, fs_cause(rc),
-                    ep, errmsg[0] ? errmsg : objstore_strerror(rc));
+            fprintf(stderr, "tierfs: cannot mount %s: %s %s (%s)\n", c->source, fs_cause(rc), ep,
+                    errmsg[0] ? errmsg : objstore_strerror(rc));
         return rc;
     }
     objstore_list_result_free(&res);
@@ -302,8 +301,10 @@ static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
     fs_cache_conf(c, fs->cache_identity, &hc);
     if ((rc = hc_create(&hc, &fs->cache)) < 0) {
         if (rc == -EEXIST && c->disk_cache)
-            fprintf(stderr, "tierfs: cache path not usable: %s: it holds data that is not a "
-                    "tierfs cache (-o disk_cache_overwrite formats it)\n", c->disk_cache);
+            fprintf(stderr,
+                    "tierfs: cache path not usable: %s: it holds data that is not a "
+                    "tierfs cache (-o disk_cache_overwrite formats it)\n",
+                    c->disk_cache);
         else if (rc == -EINVAL)
             fprintf(stderr, "tierfs: bad cache settings: %s\n",
                     fs_capture_last(cap, "invalid configuration"));
@@ -468,7 +469,8 @@ int main(int argc, char **argv)
      * only with a guard that can end the connection then. */
     if (conf.page_cache_fill && (rc = fs_guard_start(mnt, 1000, conf.foreground)) < 0) {
         TLOG_W("page_cache_fill is off: cannot watch the FUSE connection (%s; it needs "
-               "root and fusectl)", strerror(-rc));
+               "root and fusectl)",
+               strerror(-rc));
         conf.page_cache_fill = 0;
     }
     if ((rc = fs_read_fill_start(&fs)) < 0)
@@ -506,7 +508,8 @@ out_unmount:
     orphans = fs_ops_release_dirs(&fs);
     if (orphans)
         TLOG_N("released %u directory handle(s) whose RELEASEDIR did not arrive before the "
-               "unmount", orphans);
+               "unmount",
+               orphans);
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);

@@ -37,8 +37,8 @@ void fs_metrics_destroy(struct fs_metrics *m);
 
 /* A FUSE read that started at @start_ns (cmn_now_ns()) was replied: with error @err, or
  * (@err 0) with the @cnt buffers of @iov. Thread safe. */
-void fs_metrics_fuse_read(struct fs_metrics *m, uint64_t start_ns, int err,
-                          const struct iovec *iov, int cnt);
+void fs_metrics_fuse_read(struct fs_metrics *m, uint64_t start_ns, int err, const struct iovec *iov,
+                          int cnt);
 /* A block of a read was served by the disk tier; the lookup started at @start_ns. */
 void fs_metrics_disk_read(struct fs_metrics *m, uint64_t start_ns);
 

@@ -270,8 +270,8 @@ static void fs_inode_destroy(struct fs *fs, struct fs_inode *n)
  * reused), it waits for its turn at the head. */
 static void fs_idle_trim(struct fs *fs, uint64_t now)
 {
-    while (fs->ns.idle_head && (fs->ns.idle_bytes > FS_IDLE_MAX_BYTES ||
-                             !fs_inode_fresh(fs, fs->ns.idle_head, now)))
+    while (fs->ns.idle_head &&
+           (fs->ns.idle_bytes > FS_IDLE_MAX_BYTES || !fs_inode_fresh(fs, fs->ns.idle_head, now)))
         fs_inode_destroy(fs, fs->ns.idle_head);
 }
 
@@ -314,8 +314,8 @@ static void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
     fs_inode_destroy(fs, n);
 }
 
-static struct fs_inode *fs_inode_new(struct fs *fs, const struct fs_inode *parent,
-                                     const char *name, bool is_dir)
+static struct fs_inode *fs_inode_new(struct fs *fs, const struct fs_inode *parent, const char *name,
+                                     bool is_dir)
 {
     struct fs_inode *n = calloc(1, sizeof(*n));
     size_t plen = strlen(parent->key), nlen = strlen(name);
@@ -600,8 +600,11 @@ int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse
     }
     n = fs_name_find(fs, parent, name);
     if (n && fs_fresh(fs, n->attr_ms, now)) {
-        a = (struct fs_attr){.is_dir = n->is_dir, .size = n->size, .mtime = n->mtime,
-                             .etag = n->etag, .seen_ms = n->attr_ms};
+        a = (struct fs_attr){.is_dir = n->is_dir,
+                             .size = n->size,
+                             .mtime = n->mtime,
+                             .etag = n->etag,
+                             .seen_ms = n->attr_ms};
         rc = fs_upsert(fs, dir, name, &a, e);
         goto out_unlock;
     }
@@ -611,8 +614,11 @@ int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse
             rc = -ENOENT;
             goto out_unlock;
         }
-        a = (struct fs_attr){.is_dir = de->is_dir, .size = de->size, .mtime = de->mtime,
-                             .etag = de->etag, .seen_ms = dir->listing->loaded_ms};
+        a = (struct fs_attr){.is_dir = de->is_dir,
+                             .size = de->size,
+                             .mtime = de->mtime,
+                             .etag = de->etag,
+                             .seen_ms = dir->listing->loaded_ms};
         rc = fs_upsert(fs, dir, name, &a, e);
         goto out_unlock;
     }
@@ -690,8 +696,8 @@ static int fs_refresh_locked(struct fs *fs, struct fs_inode *n)
     }
     if (rc == -ENOENT || rc == -EACCES || !n->etag[0])
         return rc;
-    tlog_rl_msg(&fs->ns.rl, TLOG_WARNING, "HEAD '%s' failed (%s); using cached attributes",
-                n->key, errmsg[0] ? errmsg : objstore_strerror(rc));
+    tlog_rl_msg(&fs->ns.rl, TLOG_WARNING, "HEAD '%s' failed (%s); using cached attributes", n->key,
+                errmsg[0] ? errmsg : objstore_strerror(rc));
     return 0;
 }
 
@@ -786,8 +792,11 @@ void fs_ns_invalidate(struct fs *fs, struct fs_inode *n)
 int fs_ns_entry(struct fs *fs, struct fs_inode *dir, const struct fs_listing *l,
                 const struct fs_dirent *de, struct fuse_entry_param *e)
 {
-    struct fs_attr a = {.is_dir = de->is_dir, .size = de->size, .mtime = de->mtime,
-                        .etag = de->etag, .seen_ms = l->loaded_ms};
+    struct fs_attr a = {.is_dir = de->is_dir,
+                        .size = de->size,
+                        .mtime = de->mtime,
+                        .etag = de->etag,
+                        .seen_ms = l->loaded_ms};
     pthread_mutex_lock(&fs->ns.lock);
     int rc = fs_upsert(fs, dir, de->name, &a, e);
     pthread_mutex_unlock(&fs->ns.lock);

@@ -22,9 +22,9 @@
 
 /* A directory handle: the listing snapshot readdir walks, so offsets stay stable. */
 struct fs_dirh {
-    struct fs_inode *dir;      /* an "opens" reference */
-    struct fs_listing *l;      /* a reference */
-    struct fs_open_link open;  /* on fs->hs.dirs */
+    struct fs_inode *dir;     /* an "opens" reference */
+    struct fs_listing *l;     /* a reference */
+    struct fs_open_link open; /* on fs->hs.dirs */
 };
 
 /* Take one directory handle off the open list and free it (listing, "opens" reference). */
@@ -153,7 +153,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fi->fh = (uintptr_t)fh;
     fi->keep_cache = keep;
     fi->direct_io = direct; /* another version is open: keep out of its page cache */
-    fi->noflush = 1; /* nothing to flush on close of a read-only file */
+    fi->noflush = 1;        /* nothing to flush on close of a read-only file */
     if (fuse_reply_open(req, fi) != 0)
         fs_read_release(fs, fh); /* the open was interrupted: no release will come */
     else
@@ -230,7 +230,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    for (off_t o = off; ; o++) {
+    for (off_t o = off;; o++) {
         struct fuse_entry_param e;
         const char *name;
         size_t len;

@@ -77,7 +77,7 @@ struct fs_pf_slot {
     struct fs_pf_group *g;
     uint64_t blk;
     struct hc_flight *ctx; /* protected by g->lock: the fetcher ran, not completed */
-    void *buf;                /* the flight's block buffer (with ctx): the GET fills it */
+    void *buf;             /* the flight's block buffer (with ctx): the GET fills it */
 };
 
 /*
@@ -198,7 +198,8 @@ static void fs_pf_drop(struct fs *fs, struct fs_pf_held *h)
 {
     if (!h->e)
         return;
-    __atomic_add_fetch(h->used ? &fs->ctr.prefetch_used : &fs->ctr.prefetch_wasted, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(h->used ? &fs->ctr.prefetch_used : &fs->ctr.prefetch_wasted, 1,
+                       __ATOMIC_RELAXED);
     hc_entry_put(h->e);
     h->e = NULL;
 }

@@ -100,8 +100,8 @@ struct hc_flight_shard *hc_flight_shard_of(struct hc_cache *c, uint64_t hash)
 }
 
 /* @return the flight for @key or NULL. Caller holds s->lock. */
-static struct hc_flight *hc_flight_find(struct hc_flight_shard *s, uint64_t hash,
-                                           const void *key, size_t klen)
+static struct hc_flight *hc_flight_find(struct hc_flight_shard *s, uint64_t hash, const void *key,
+                                        size_t klen)
 {
     struct hc_flight *f;
 

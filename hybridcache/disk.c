@@ -458,7 +458,6 @@ bool hc_disk_may_contain(struct hc_disk *d, uint64_t hash)
     return d && hc_dindex_get(d->ix, hash, false, NULL);
 }
 
-
 /* ---- reclaim ---- */
 
 /* Read, verify and append again an entry that was hit while on the device. Reclaimer

@@ -21,22 +21,22 @@
 
 #include "common/util.h"
 
-#define HC_DINDEX_SHARDS 64u      /* power of two; shard = hash & (SHARDS - 1) */
+#define HC_DINDEX_SHARDS 64u /* power of two; shard = hash & (SHARDS - 1) */
 #define HC_DINDEX_MIN_SLOTS 16u
 /* Grow at 80% load by 1.5x: load stays in 53%..80%, i.e. 20..30 bytes per entry. */
 #define HC_DINDEX_LOAD_NUM 4u
 #define HC_DINDEX_LOAD_DEN 5u
 
 struct hc_dslot {
-    uint64_t hash;                /* 0 = empty */
-    uint64_t loc;                 /* packed struct hc_dloc */
+    uint64_t hash; /* 0 = empty */
+    uint64_t loc;  /* packed struct hc_dloc */
 };
 
 struct hc_dshard {
     pthread_mutex_t lock;
-    struct hc_dslot *slots;       /* protected by lock */
-    uint32_t nslots;              /* protected by lock */
-    uint32_t count;               /* protected by lock */
+    struct hc_dslot *slots; /* protected by lock */
+    uint32_t nslots;        /* protected by lock */
+    uint32_t count;         /* protected by lock */
 };
 
 struct hc_dindex {
@@ -62,8 +62,8 @@ static inline uint32_t hc_dindex_home(uint64_t h, uint32_t nslots)
 static inline uint64_t hc_dloc_pack(const struct hc_dloc *l)
 {
     return ((uint64_t)l->region << (HC_DLOC_OFF_BITS + HC_DLOC_SIZE_BITS + 1)) |
-           ((uint64_t)l->off_units << (HC_DLOC_SIZE_BITS + 1)) |
-           ((uint64_t)l->size_units << 1) | (l->hit ? 1u : 0u);
+           ((uint64_t)l->off_units << (HC_DLOC_SIZE_BITS + 1)) | ((uint64_t)l->size_units << 1) |
+           (l->hit ? 1u : 0u);
 }
 
 static inline void hc_dloc_unpack(uint64_t v, struct hc_dloc *l)
@@ -329,7 +329,7 @@ void hc_dindex_check_invariants(struct hc_dindex *ix)
                 continue;
             live++;
             assert((h & (HC_DINDEX_SHARDS - 1)) == k);
-            assert(hc_dshard_find(s, h) == i);   /* reachable, and present once */
+            assert(hc_dshard_find(s, h) == i); /* reachable, and present once */
         }
         assert(live == s->count);
         pthread_mutex_unlock(&s->lock);

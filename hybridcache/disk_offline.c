@@ -179,8 +179,8 @@ static int hc_disk_offline_open(struct dev *dev, const char *io_engine, struct h
     /* New entries go to free regions only; taking one that leaves fewer than the reclaimer
      * keeps free makes it evict the oldest region. */
     if (d->nfree > HC_DISK_CLEAN_TARGET)
-        info->fill_budget = (uint64_t)(d->nfree - HC_DISK_CLEAN_TARGET) *
-                            (d->region_size - HC_DISK_FOOTER_BYTES);
+        info->fill_budget =
+            (uint64_t)(d->nfree - HC_DISK_CLEAN_TARGET) * (d->region_size - HC_DISK_FOOTER_BYTES);
     *out = d;
     return 0;
 

@@ -31,11 +31,11 @@ uint64_t hc_key_hash(const void *key, size_t klen)
 /* ---- the buffer pool ---- */
 
 struct hc_buf_pool {
-    pthread_mutex_t lock;          /* a leaf lock: nothing is called while it is held */
+    pthread_mutex_t lock; /* a leaf lock: nothing is called while it is held */
     size_t buf_size;
     unsigned max;
-    unsigned n;                    /* buffers in bufs[]; protected by lock */
-    void *bufs[];                  /* max slots, the first n in use; protected by lock */
+    unsigned n;   /* buffers in bufs[]; protected by lock */
+    void *bufs[]; /* max slots, the first n in use; protected by lock */
 };
 
 int hc_buf_pool_create(size_t buf_size, unsigned max, struct hc_buf_pool **out)

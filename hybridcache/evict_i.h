@@ -39,7 +39,7 @@ extern const struct hc_policy_ops hc_policy_tinylfu_ops;
  * fs/read.c holds (no hit at all), so a hit comes from another read. The rest of that
  * read's requests are correlated with it as usual.
  */
-#define HC_PN_ACCESSED 0x1  /* pn.flags: pn.stamp holds an access (a prefetch is none) */
+#define HC_PN_ACCESSED 0x1 /* pn.flags: pn.stamp holds an access (a prefetch is none) */
 
 /* Stamp a new entry: a normal insert is an access; a prefetch is not. */
 static inline void hc_policy_stamp_insert(struct hc_entry *e, uint32_t now_ms)

@@ -39,7 +39,7 @@
 #define HC_TLFU_WINDOW_PCT 1
 #define HC_TLFU_PROTECTED_PCT 80
 #define HC_TLFU_ROWS 4
-#define HC_TLFU_UNIT (32u << 10)     /* one sketch counter per this many bytes of capacity */
+#define HC_TLFU_UNIT (32u << 10) /* one sketch counter per this many bytes of capacity */
 #define HC_TLFU_WIDTH_MIN 64
 #define HC_TLFU_WIDTH_MAX (1u << 22)
 #define HC_TLFU_SAMPLE_FACTOR 10
@@ -47,16 +47,19 @@
 enum { HC_TLFU_WINDOW = 0, HC_TLFU_PROBATION, HC_TLFU_PROTECTED };
 
 static const uint64_t hc_tlfu_seeds[HC_TLFU_ROWS] = {
-    0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull, 0xd6e8feb86659fd93ull,
+    0x9e3779b97f4a7c15ull,
+    0xbf58476d1ce4e5b9ull,
+    0x94d049bb133111ebull,
+    0xd6e8feb86659fd93ull,
 };
 
 struct hc_tinylfu {
     struct hc_policy base;
     struct hc_queue window, probation, protected;
     uint64_t window_cap, main_cap, protected_cap;
-    uint64_t *sketch;             /* HC_TLFU_ROWS rows of width/16 words */
-    uint64_t width;               /* counters per row, power of two */
-    uint64_t additions, sample;   /* reset (halve) when additions reaches sample */
+    uint64_t *sketch;           /* HC_TLFU_ROWS rows of width/16 words */
+    uint64_t width;             /* counters per row, power of two */
+    uint64_t additions, sample; /* reset (halve) when additions reaches sample */
 };
 
 static int hc_tinylfu_create(uint64_t capacity, struct hc_policy **out)
@@ -93,8 +96,8 @@ static void hc_tinylfu_destroy(struct hc_policy *p)
 }
 
 /* Counter @row of @hash: word index in *word, bit shift in *shift. */
-static void hc_tlfu_slot(const struct hc_tinylfu *t, uint64_t hash, unsigned row,
-                         uint64_t *word, unsigned *shift)
+static void hc_tlfu_slot(const struct hc_tinylfu *t, uint64_t hash, unsigned row, uint64_t *word,
+                         unsigned *shift)
 {
     uint64_t idx = ((hash * hc_tlfu_seeds[row]) >> 32) & (t->width - 1);
 

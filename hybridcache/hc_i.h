@@ -23,32 +23,32 @@
  * Each policy uses the fields it needs; they are protected by the owning shard's lock.
  */
 struct hc_policy_node {
-    struct hc_entry *prev, *next;  /* queue links */
-    uint8_t queue;                 /* which queue (s3fifo small/main, tinylfu window/probation/protected) */
-    uint8_t freq;                  /* small saturating counter / visited bit */
-    uint8_t flags;                 /* HC_PN_* (evict_i.h) */
+    struct hc_entry *prev, *next; /* queue links */
+    uint8_t queue; /* which queue (s3fifo small/main, tinylfu window/probation/protected) */
+    uint8_t freq;  /* small saturating counter / visited bit */
+    uint8_t flags; /* HC_PN_* (evict_i.h) */
     uint8_t pad;
-    uint32_t stamp;                /* ms clock of the last access that counted (evict_i.h) */
+    uint32_t stamp; /* ms clock of the last access that counted (evict_i.h) */
 };
 
 struct hc_entry {
-    _Atomic uint32_t refs;         /* the index holds one while the entry is in it */
+    _Atomic uint32_t refs; /* the index holds one while the entry is in it */
     uint32_t klen;
-    uint32_t len;                  /* valid bytes of data */
-    uint32_t cap;                  /* bytes allocated for data (counted against memory) */
-    uint32_t off;                  /* value offset of data[0]: 0, or a partial disk read's
-                                      first chunk (hc_fetch_range; never in the memory tier) */
-    uint64_t hash;                 /* hc_key_hash(key) */
-    void *data;                    /* IOENG_BUF_ALIGN-aligned, cap bytes */
-    struct hc_entry *hash_next;    /* shard hash chain; protected by shard lock */
-    struct hc_policy_node pn;      /* protected by shard lock */
-    uint8_t in_index;              /* protected by shard lock */
-    uint8_t low_priority;          /* inserted by prefetch; policies may place it for early eviction */
-    uint8_t lp_unread;             /* low priority, in the index, not hit yet: on the shard's
-                                      unread list (mem.c); protected by shard lock */
+    uint32_t len;               /* valid bytes of data */
+    uint32_t cap;               /* bytes allocated for data (counted against memory) */
+    uint32_t off;               /* value offset of data[0]: 0, or a partial disk read's
+                                   first chunk (hc_fetch_range; never in the memory tier) */
+    uint64_t hash;              /* hc_key_hash(key) */
+    void *data;                 /* IOENG_BUF_ALIGN-aligned, cap bytes */
+    struct hc_entry *hash_next; /* shard hash chain; protected by shard lock */
+    struct hc_policy_node pn;   /* protected by shard lock */
+    uint8_t in_index;           /* protected by shard lock */
+    uint8_t low_priority;       /* inserted by prefetch; policies may place it for early eviction */
+    uint8_t lp_unread;          /* low priority, in the index, not hit yet: on the shard's
+                                   unread list (mem.c); protected by shard lock */
     struct hc_entry *lp_prev, *lp_next; /* that list; protected by shard lock */
-    struct hc_accounting *acct;    /* where cap is charged (NULL = nowhere) */
-    char key[];                    /* klen bytes */
+    struct hc_accounting *acct;         /* where cap is charged (NULL = nowhere) */
+    char key[];                         /* klen bytes */
 };
 
 /* Memory accounting: one for the memory tier and in-flight fetches, another for the disk
@@ -86,7 +86,7 @@ struct hc_entry *hc_entry_alloc(const void *key, size_t klen, size_t cap,
 
 /* ---- eviction policies (one file each: evict_lru.c, evict_s3fifo.c, ...) ---- */
 
-struct hc_policy;  /* per-shard policy state (each implementation embeds this first) */
+struct hc_policy; /* per-shard policy state (each implementation embeds this first) */
 struct hc_policy_ops {
     const char *name;
     /* @capacity: the shard's byte capacity (policies that size queues need it). */
@@ -97,7 +97,7 @@ struct hc_policy_ops {
      * (hc_policy_reuse() in evict_i.h). Under the shard lock, like every op. */
     void (*on_insert)(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms);
     void (*on_hit)(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms);
-    void (*on_remove)(struct hc_policy *p, struct hc_entry *e);   /* e leaves (explicit remove) */
+    void (*on_remove)(struct hc_policy *p, struct hc_entry *e); /* e leaves (explicit remove) */
     /* Choose the next victim and detach it from the policy; NULL if empty.
      * May reorder entries (s3fifo/sieve second chances). */
     struct hc_entry *(*evict)(struct hc_policy *p);
@@ -114,17 +114,17 @@ const struct hc_policy_ops *hc_policy_find(const char *name);
 
 struct hc_disk;
 struct hc_disk_conf {
-    struct dev *dev;               /* owned by the disk tier from hc_disk_open() on */
-    const char *io_engine;         /* "uring" | "psync" */
+    struct dev *dev;       /* owned by the disk tier from hc_disk_open() on */
+    const char *io_engine; /* "uring" | "psync" */
     unsigned io_depth;
-    uint32_t block_size;           /* max value size */
-    uint32_t region_size;          /* 0 = 16 MiB */
-    uint64_t capacity;             /* 0 = device size */
+    uint32_t block_size;  /* max value size */
+    uint32_t region_size; /* 0 = 16 MiB */
+    uint64_t capacity;    /* 0 = device size */
     bool compression;
-    const char *identity;          /* mismatch with the device header wipes the cache */
-    bool refuse_unknown;           /* data that is no tierfs cache: -EEXIST instead of a format */
-    uint64_t write_queue_bytes;    /* bound on bytes accepted but not yet on the device */
-    struct hc_accounting *acct;    /* region and read buffers are charged here (may be NULL) */
+    const char *identity;       /* mismatch with the device header wipes the cache */
+    bool refuse_unknown;        /* data that is no tierfs cache: -EEXIST instead of a format */
+    uint64_t write_queue_bytes; /* bound on bytes accepted but not yet on the device */
+    struct hc_accounting *acct; /* region and read buffers are charged here (may be NULL) */
 };
 /* Open the device, check its header, recover the index (or format). Holds an exclusive
  * advisory lock on the device until close (disk_i.h). @return 0 / -errno (-EBUSY: another
@@ -171,8 +171,8 @@ uint32_t hc_disk_range_off(uint32_t off);
 uint32_t hc_disk_range_cap(uint32_t off, uint32_t len);
 /* Queue @len bytes under @key for the device (copied). @return 0, or -EAGAIN when the
  * write queue is full (admission drop, counted), or -errno. */
-int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
-                   const void *data, size_t len);
+int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t klen, const void *data,
+                   size_t len);
 int hc_disk_remove(struct hc_disk *d, uint64_t hash, const void *key, size_t klen);
 /* True when the index has an entry for @hash (may be a hash collision). */
 bool hc_disk_may_contain(struct hc_disk *d, uint64_t hash);
@@ -181,7 +181,7 @@ struct hc_disk_stats {
     uint64_t read_errors, write_errors, checksum_failures, admission_drops;
     uint64_t used, capacity, entries, index_bytes, recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;
-    uint64_t partial_hits, partial_bytes;   /* hc_disk_lookup_range hits (also in hits) */
+    uint64_t partial_hits, partial_bytes; /* hc_disk_lookup_range hits (also in hits) */
 };
 void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st);
 

@@ -31,10 +31,10 @@ struct hc_entry *hc_entry_alloc_nodata(const void *key, size_t klen, uint32_t ch
 
 struct hc_mem;
 struct hc_mem_conf {
-    uint64_t capacity;             /* bytes of entry data */
+    uint64_t capacity; /* bytes of entry data */
     const char *policy;
-    unsigned shards;               /* 0 = automatic (power of two) */
-    struct hc_accounting *acct;    /* shared budget; NULL = the tier's own */
+    unsigned shards;            /* 0 = automatic (power of two) */
+    struct hc_accounting *acct; /* shared budget; NULL = the tier's own */
     /* Called for each entry evicted by capacity (not by hc_mem_remove), outside shard
      * locks, with a reference the callee must put. Used for write-on-evict. */
     void (*on_evict)(struct hc_entry *e, void *arg);

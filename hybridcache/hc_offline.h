@@ -49,9 +49,9 @@ struct hc_disk_info {
     char identity[HC_DISK_IDENTITY_MAX + 1];
     /* from recovery: kind CACHE only */
     uint32_t regions_used, regions_free;
-    uint64_t entries;    /* live entries (what the next open would serve) */
-    uint64_t used_bytes; /* bytes on the device those entries take */
-    uint64_t capacity;   /* region_count * region_size */
+    uint64_t entries;     /* live entries (what the next open would serve) */
+    uint64_t used_bytes;  /* bytes on the device those entries take */
+    uint64_t capacity;    /* region_count * region_size */
     uint64_t fill_budget; /* bytes new entries can take without evicting any (free regions
                              beyond the ones the reclaimer keeps free, less their footers) */
 };

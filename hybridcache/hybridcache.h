@@ -31,8 +31,8 @@
 #include <sys/types.h>
 
 struct hc_cache;
-struct hc_entry;       /* a reference-counted cached value */
-struct hc_flight;      /* one fetch of a key in progress (single-flight) */
+struct hc_entry;  /* a reference-counted cached value */
+struct hc_flight; /* one fetch of a key in progress (single-flight) */
 struct dev;
 
 #define HC_BLOCK_SIZE_MIN (64u << 10)
@@ -41,33 +41,33 @@ struct dev;
 #define HC_KEY_MAX 2048
 
 enum hc_write_mode {
-    HC_WRITE_ON_INSERT = 0,  /* every block fetched/inserted is also queued for the disk */
-    HC_WRITE_ON_EVICT,       /* blocks go to disk when the memory tier evicts them, and
-                                at hc_flush / hc_destroy */
+    HC_WRITE_ON_INSERT = 0, /* every block fetched/inserted is also queued for the disk */
+    HC_WRITE_ON_EVICT,      /* blocks go to disk when the memory tier evicts them, and
+                               at hc_flush / hc_destroy */
 };
 
 struct hc_conf {
-    uint32_t block_size;          /* 0 = HC_BLOCK_SIZE_DEFAULT; 64 KiB .. 16 MiB */
-    uint64_t mem_capacity;        /* bytes for memory tier + in-flight + write queue */
-    const char *mem_policy;       /* "lru" | "s3fifo" | "sieve" | "tinylfu"; NULL = "s3fifo" */
-    unsigned mem_shards;          /* 0 = automatic */
+    uint32_t block_size;    /* 0 = HC_BLOCK_SIZE_DEFAULT; 64 KiB .. 16 MiB */
+    uint64_t mem_capacity;  /* bytes for memory tier + in-flight + write queue */
+    const char *mem_policy; /* "lru" | "s3fifo" | "sieve" | "tinylfu"; NULL = "s3fifo" */
+    unsigned mem_shards;    /* 0 = automatic */
 
     /* disk tier: set disk_path or disk_dev, or neither for memory-only */
-    const char *disk_path;        /* file (created if absent) or block device */
-    struct dev *disk_dev;         /* alternative to disk_path (tests wrap faults); the cache owns it */
-    uint64_t disk_capacity;       /* bytes; 0 = the device's size */
-    bool direct_io;               /* O_DIRECT on disk_path */
-    const char *io_engine;        /* "uring" | "psync"; NULL = "uring" (falls back to psync) */
-    unsigned io_depth;            /* 0 = 32 */
-    uint32_t region_size;         /* 0 = 16 MiB; a multiple of block_size-with-header rounded up */
-    bool compression;             /* lz4 for blocks that shrink */
+    const char *disk_path;  /* file (created if absent) or block device */
+    struct dev *disk_dev;   /* alternative to disk_path (tests wrap faults); the cache owns it */
+    uint64_t disk_capacity; /* bytes; 0 = the device's size */
+    bool direct_io;         /* O_DIRECT on disk_path */
+    const char *io_engine;  /* "uring" | "psync"; NULL = "uring" (falls back to psync) */
+    unsigned io_depth;      /* 0 = 32 */
+    uint32_t region_size;   /* 0 = 16 MiB; a multiple of block_size-with-header rounded up */
+    bool compression;       /* lz4 for blocks that shrink */
     enum hc_write_mode write_mode;
-    uint64_t write_queue_bytes;   /* 0 = 4 regions' worth, capped by mem_capacity / 4 */
-    const char *identity;         /* cache identity (fs: endpoint + bucket); mismatch wipes */
-    bool refuse_unknown;          /* a device holding data that is no tierfs cache (no magic,
-                                     not all zero) fails hc_create with -EEXIST instead of
-                                     being formatted; a tierfs cache of another identity,
-                                     block size or version is still wiped */
+    uint64_t write_queue_bytes; /* 0 = 4 regions' worth, capped by mem_capacity / 4 */
+    const char *identity;       /* cache identity (fs: endpoint + bucket); mismatch wipes */
+    bool refuse_unknown;        /* a device holding data that is no tierfs cache (no magic,
+                                   not all zero) fails hc_create with -EEXIST instead of
+                                   being formatted; a tierfs cache of another identity,
+                                   block size or version is still wiped */
 };
 
 /* Where a fetch's value came from. */
@@ -75,7 +75,7 @@ enum hc_source {
     HC_SRC_MEMORY = 0,
     HC_SRC_DISK,
     HC_SRC_ORIGIN,
-    HC_SRC_MERGED,   /* this caller waited on another caller's lookup or fetch */
+    HC_SRC_MERGED, /* this caller waited on another caller's lookup or fetch */
 };
 
 struct hc_stats {
@@ -83,13 +83,13 @@ struct hc_stats {
     uint64_t disk_hits, disk_misses, disk_inserts, disk_evictions, disk_reinserts;
     uint64_t disk_bytes_read, disk_bytes_written, disk_read_errors, disk_write_errors;
     uint64_t origin_fetches, origin_errors, origin_bytes;
-    uint64_t merges;             /* single-flight: callers that joined an in-flight lookup/fetch */
-    uint64_t admission_drops;    /* disk writes dropped because the disk fell behind */
+    uint64_t merges;          /* single-flight: callers that joined an in-flight lookup/fetch */
+    uint64_t admission_drops; /* disk writes dropped because the disk fell behind */
     uint64_t checksum_failures;
-    uint64_t mem_used, mem_limit;            /* bytes, current */
+    uint64_t mem_used, mem_limit; /* bytes, current */
     uint64_t inflight_bytes, write_queue_bytes;
-    uint64_t pool_bytes;         /* idle block buffers kept for reuse; not in mem_used */
-    uint64_t disk_used, disk_capacity;       /* bytes, current */
+    uint64_t pool_bytes;               /* idle block buffers kept for reuse; not in mem_used */
+    uint64_t disk_used, disk_capacity; /* bytes, current */
     uint64_t disk_entries, disk_index_bytes; /* index_bytes / entries = bytes per entry */
     uint64_t recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;
@@ -130,7 +130,7 @@ size_t hc_entry_len(const struct hc_entry *e);
  * hc_fetch_range() returns. */
 size_t hc_entry_off(const struct hc_entry *e);
 void hc_entry_ref(struct hc_entry *e);
-void hc_entry_put(struct hc_entry *e);   /* NULL is fine */
+void hc_entry_put(struct hc_entry *e); /* NULL is fine */
 
 /* ---- lookups ---- */
 
@@ -147,20 +147,24 @@ void hc_fetch_complete(struct hc_flight *ctx, ssize_t len_or_err);
 /* Called once per hc_fetch(): @e is a reference the callee must put (NULL on error). */
 typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, void *arg);
 
-#define HC_FETCH_PREFETCH 0x1   /* low priority: a fetched value goes to disk (or the memory
-                                   tier's probation) so it does not push hot blocks out */
-#define HC_FETCH_NO_ORIGIN 0x2  /* look in memory and disk only; a miss completes with -ENOENT */
-#define HC_FETCH_IF_ABSENT 0x4  /* prefetch only what is nowhere: when the key is in memory,
-                                   maybe on the disk (its index has the hash) or already being
-                                   fetched, hc_fetch returns -EEXIST at once (done is not
-                                   called); no disk read, no hit counted */
-#define HC_FETCH_NOT_IN_MEM 0x8 /* read ahead only what memory lacks: a key in the memory tier
-                                   returns -EEXIST at once (done is not called; no hit
-                                   counted, the policy does not see it); else as without */
-#define HC_FETCH_STREAM 0x10    /* a sequential reader streaming through (its bytes stay in
-                                   the kernel's page cache): a memory hit does not count as
-                                   a use for the policy or the unread quota, and a fetched
-                                   or disk-read value is placed as for HC_FETCH_PREFETCH */
+#define HC_FETCH_PREFETCH                                                                          \
+    0x1                        /* low priority: a fetched value goes to disk (or the memory        \
+                                  tier's probation) so it does not push hot blocks out */
+#define HC_FETCH_NO_ORIGIN 0x2 /* look in memory and disk only; a miss completes with -ENOENT */
+#define HC_FETCH_IF_ABSENT                                                                         \
+    0x4 /* prefetch only what is nowhere: when the key is in memory,                               \
+           maybe on the disk (its index has the hash) or already being                             \
+           fetched, hc_fetch returns -EEXIST at once (done is not                                  \
+           called); no disk read, no hit counted */
+#define HC_FETCH_NOT_IN_MEM                                                                        \
+    0x8 /* read ahead only what memory lacks: a key in the memory tier                             \
+           returns -EEXIST at once (done is not called; no hit                                     \
+           counted, the policy does not see it); else as without */
+#define HC_FETCH_STREAM                                                                            \
+    0x10 /* a sequential reader streaming through (its bytes stay in                               \
+            the kernel's page cache): a memory hit does not count as                               \
+            a use for the policy or the unread quota, and a fetched                                \
+            or disk-read value is placed as for HC_FETCH_PREFETCH */
 
 /*
  * Look @key up in memory, then disk, then call @fetcher; single-flight per key.
@@ -181,9 +185,9 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
  * one key are not merged. Partial buffers are charged to the memory budget while held.
  * Flags and @return as hc_fetch; with HC_FETCH_PREFETCH or HC_FETCH_IF_ABSENT it is hc_fetch.
  */
-int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
-                   uint64_t off, size_t len, hc_fetcher_fn fetcher, void *fetcher_arg,
-                   hc_done_fn done, void *done_arg);
+int hc_fetch_range(struct hc_cache *c, const void *key, size_t klen, unsigned flags, uint64_t off,
+                   size_t len, hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done,
+                   void *done_arg);
 
 /* Synchronous hc_fetch. @return 0 and *out (a reference), or -errno. */
 int hc_fetch_sync(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
@@ -197,7 +201,7 @@ int hc_fetch_range_sync(struct hc_cache *c, const void *key, size_t klen, unsign
 
 /* ---- writes ---- */
 
-#define HC_INSERT_DISK_ONLY 0x1  /* straight to the disk tier (prefetched blocks) */
+#define HC_INSERT_DISK_ONLY 0x1 /* straight to the disk tier (prefetched blocks) */
 /* Copy @len bytes in under @key. @return 0, or -errno (-E2BIG past block size). */
 int hc_insert(struct hc_cache *c, const void *key, size_t klen, const void *data, size_t len,
               unsigned flags);

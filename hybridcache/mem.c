@@ -63,23 +63,23 @@ static void hc_policy_names_init(void)
 }
 
 struct hc_mem_shard {
-    pthread_mutex_t lock;         /* a leaf lock: nothing else is taken while holding it */
-    struct hc_entry **buckets;    /* protected by lock */
-    uint64_t nbuckets;            /* power of two; protected by lock */
-    uint64_t count, bytes;        /* protected by lock */
-    uint64_t capacity;            /* constant */
-    uint64_t unread_cap;          /* constant: bytes unread prefetches may hold (0 = any) */
+    pthread_mutex_t lock;               /* a leaf lock: nothing else is taken while holding it */
+    struct hc_entry **buckets;          /* protected by lock */
+    uint64_t nbuckets;                  /* power of two; protected by lock */
+    uint64_t count, bytes;              /* protected by lock */
+    uint64_t capacity;                  /* constant */
+    uint64_t unread_cap;                /* constant: bytes unread prefetches may hold (0 = any) */
     struct hc_entry *lp_head, *lp_tail; /* unread prefetches, oldest first; protected by lock */
-    uint64_t lp_bytes;            /* their bytes; protected by lock */
-    struct hc_policy *policy;     /* protected by lock */
+    uint64_t lp_bytes;                  /* their bytes; protected by lock */
+    struct hc_policy *policy;           /* protected by lock */
     uint64_t hits, misses, inserts, evictions; /* protected by lock */
-} __attribute__((aligned(64)));  /* one cache line apart: shards are hit by different cores */
+} __attribute__((aligned(64))); /* one cache line apart: shards are hit by different cores */
 
 struct hc_mem {
     const struct hc_policy_ops *ops;
-    unsigned nshards;             /* power of two */
+    unsigned nshards; /* power of two */
     struct hc_accounting own_acct;
-    struct hc_accounting *acct;   /* conf->acct or &own_acct */
+    struct hc_accounting *acct; /* conf->acct or &own_acct */
     void (*on_evict)(struct hc_entry *e, void *arg);
     void *on_evict_arg;
     uint32_t (*clock_ms)(void *arg); /* NULL: cmn_now_ms() */
@@ -117,8 +117,7 @@ static struct hc_mem_shard *hc_mem_shard_of(struct hc_mem *m, uint64_t hash)
     return &m->shards[(hash >> HC_MEM_SHARD_SHIFT) & (m->nshards - 1)];
 }
 
-static bool hc_mem_key_eq(const struct hc_entry *e, uint64_t hash, const void *key,
-                          size_t klen)
+static bool hc_mem_key_eq(const struct hc_entry *e, uint64_t hash, const void *key, size_t klen)
 {
     return e->hash == hash && e->klen == klen && memcmp(e->key, key, klen) == 0;
 }
@@ -542,13 +541,13 @@ void hc_mem_get_stats(struct hc_mem *m, struct hc_mem_stats *st)
 }
 
 #ifdef TIERFS_DEBUG
-#define HC_MEM_CHECK(cond)                                                                  \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            TLOG_E("hybridcache: memory tier invariant broken: %s (%s:%d)", #cond, __FILE__, \
-                   __LINE__);                                                                \
-            abort();                                                                         \
-        }                                                                                    \
+#define HC_MEM_CHECK(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            TLOG_E("hybridcache: memory tier invariant broken: %s (%s:%d)", #cond, __FILE__,       \
+                   __LINE__);                                                                      \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 void hc_mem_check_invariants(struct hc_mem *m)

@@ -101,8 +101,14 @@ static int creds_fill(struct objstore_credentials *out, const char *ak, const ch
     return rc;
 }
 
-static int64_t creds_wall_s(void) { return (int64_t)(cmn_wall_ns() / 1000000000ull); }
-static int64_t creds_mono_s(void) { return (int64_t)(cmn_now_ns() / 1000000000ull); }
+static int64_t creds_wall_s(void)
+{
+    return (int64_t)(cmn_wall_ns() / 1000000000ull);
+}
+static int64_t creds_mono_s(void)
+{
+    return (int64_t)(cmn_now_ns() / 1000000000ull);
+}
 
 static char *creds_trim(char *s)
 {
@@ -129,8 +135,9 @@ int os3_creds_from_env(struct objstore_credentials *out)
     if (!ak && !sk)
         return -ENOENT;
     if (!ak || !sk) {
-        TLOG_E("credentials: %s is set but %s is not", ak ? "AWS_ACCESS_KEY_ID" :
-               "AWS_SECRET_ACCESS_KEY", ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        TLOG_E("credentials: %s is set but %s is not",
+               ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+               ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -EINVAL;
     }
     return creds_fill(out, ak, sk, creds_env("AWS_SESSION_TOKEN"), 0, "the environment");
@@ -323,7 +330,8 @@ static int creds_profile_load(const char *profile, struct objstore_credentials *
     rc = -ENOENT;
     if (*found)
         TLOG_W("credentials: profile '%s' has no aws_access_key_id/aws_secret_access_key "
-               "(role, SSO and credential_process profiles are not supported)", name);
+               "(role, SSO and credential_process profiles are not supported)",
+               name);
 done:
     OPENSSL_cleanse(ini, sizeof(*ini));
     free(ini);
@@ -363,9 +371,9 @@ static int creds_from_json(const char *body, const char *from, struct objstore_c
     }
     if (rc || !out->access_key[0] || !out->secret_key[0]) {
         TLOG_E("credentials: %s sent an unusable document (%s)", from,
-               rc == -ENAMETOOLONG ? "a field is too long" :
-               rc == -EINVAL       ? "malformed JSON or Expiration" :
-                                     "AccessKeyId/SecretAccessKey missing");
+               rc == -ENAMETOOLONG ? "a field is too long"
+               : rc == -EINVAL     ? "malformed JSON or Expiration"
+                                   : "AccessKeyId/SecretAccessKey missing");
         OPENSSL_cleanse(out, sizeof(*out));
         return -EIO;
     }
@@ -448,8 +456,7 @@ int os3_creds_from_container(struct objstore_credentials *out)
     char url[OS3_CREDS_URL_MAX];
     int n;
     if (rel) /* the relative form wins, as in the SDKs */
-        n = snprintf(url, sizeof(url), "%s%s%s", OS3_CONTAINER_BASE, rel[0] == '/' ? "" : "/",
-                     rel);
+        n = snprintf(url, sizeof(url), "%s%s%s", OS3_CONTAINER_BASE, rel[0] == '/' ? "" : "/", rel);
     else
         n = snprintf(url, sizeof(url), "%s", full);
     if (n < 0 || (size_t)n >= sizeof(url))
@@ -512,8 +519,8 @@ static void creds_imds_base(const char *endpoint, char *base, size_t cap)
         endpoint = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     if (!endpoint) {
         const char *mode = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-        endpoint = mode && strcasecmp(mode, "ipv6") == 0 ? OS3_IMDS_ENDPOINT_V6
-                                                         : OS3_IMDS_ENDPOINT_V4;
+        endpoint =
+            mode && strcasecmp(mode, "ipv6") == 0 ? OS3_IMDS_ENDPOINT_V6 : OS3_IMDS_ENDPOINT_V4;
     }
     snprintf(base, cap, "%s", endpoint);
     size_t n = strlen(base);
@@ -654,14 +661,14 @@ int objstore_creds_static(const char *access_key, const char *secret_key, const 
 /* ---- the default chain ---- */
 
 struct creds_chain {
-    struct objstore_creds base; /* first */
-    char *profile;              /* explicit profile argument (skips env), or NULL */
-    pthread_mutex_t lock;       /* held across a whole refresh */
+    struct objstore_creds base;      /* first */
+    char *profile;                   /* explicit profile argument (skips env), or NULL */
+    pthread_mutex_t lock;            /* held across a whole refresh */
     struct objstore_credentials cur; /* by lock */
-    bool have;                  /* by lock: cur is valid */
-    const char *source;         /* by lock: which source gave cur */
-    int64_t quiet_until;        /* by lock: monotonic s; no new attempt before this */
-    int last_err;               /* by lock: result of the last failed attempt */
+    bool have;                       /* by lock: cur is valid */
+    const char *source;              /* by lock: which source gave cur */
+    int64_t quiet_until;             /* by lock: monotonic s; no new attempt before this */
+    int last_err;                    /* by lock: result of the last failed attempt */
 };
 
 /* Walk the sources in order. @return 0 and *source, or -errno (logged). */
@@ -700,8 +707,8 @@ static int creds_chain_resolve(struct creds_chain *ch, struct objstore_credentia
     TLOG_E("credentials: none found; tried %sprofile '%s' (%s, %s), the container endpoint "
            "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI unset) and EC2 instance metadata "
            "(%s)",
-           ch->profile ? "" : "the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), ",
-           name, cred_path[0] ? cred_path : "no credentials file",
+           ch->profile ? "" : "the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), ", name,
+           cred_path[0] ? cred_path : "no credentials file",
            conf_path[0] ? conf_path : "no config file",
            creds_env_true("AWS_EC2_METADATA_DISABLED") ? "disabled" : "unreachable or no role");
     return -EACCES;

@@ -32,36 +32,36 @@ struct os3_err_row {
 
 /* Code rows first (matched by code alone), then status rows (first match wins). */
 static const struct os3_err_row os3_err_table[] = {
-    { 0, 0, "NoSuchKey", ENOENT },
-    { 0, 0, "NoSuchBucket", ENOENT },
-    { 0, 0, "NoSuchVersion", ENOENT },
-    { 0, 0, "AccessDenied", EACCES },
-    { 0, 0, "AllAccessDisabled", EACCES },
-    { 0, 0, "InvalidAccessKeyId", EACCES },
-    { 0, 0, "SignatureDoesNotMatch", EACCES },
-    { 0, 0, "ExpiredToken", EACCES },
-    { 0, 0, "InvalidToken", EACCES },
-    { 0, 0, "TokenRefreshRequired", EACCES },
-    { 0, 0, "RequestTimeTooSkewed", EACCES },
-    { 0, 0, "PreconditionFailed", ESTALE },
-    { 0, 0, "InvalidRange", EINVAL },
-    { 0, 0, "InvalidArgument", EINVAL },
-    { 0, 0, "InvalidBucketName", EINVAL },
-    { 0, 0, "KeyTooLongError", ENAMETOOLONG },
-    { 0, 0, "EntityTooLarge", EFBIG },
-    { 0, 0, "SlowDown", EIO },
-    { 0, 0, "InternalError", EIO },
-    { 0, 0, "ServiceUnavailable", EIO },
-    { 404, 404, NULL, ENOENT },
-    { 401, 401, NULL, EACCES },
-    { 403, 403, NULL, EACCES },
-    { 412, 412, NULL, ESTALE },
-    { 416, 416, NULL, EINVAL },
-    { 400, 400, NULL, EINVAL },
-    { 413, 413, NULL, EFBIG },
-    { 400, 499, NULL, EIO },
-    { 500, 599, NULL, EIO },
-    { 300, 399, NULL, EIO }, /* PermanentRedirect: wrong region or endpoint */
+    {0, 0, "NoSuchKey", ENOENT},
+    {0, 0, "NoSuchBucket", ENOENT},
+    {0, 0, "NoSuchVersion", ENOENT},
+    {0, 0, "AccessDenied", EACCES},
+    {0, 0, "AllAccessDisabled", EACCES},
+    {0, 0, "InvalidAccessKeyId", EACCES},
+    {0, 0, "SignatureDoesNotMatch", EACCES},
+    {0, 0, "ExpiredToken", EACCES},
+    {0, 0, "InvalidToken", EACCES},
+    {0, 0, "TokenRefreshRequired", EACCES},
+    {0, 0, "RequestTimeTooSkewed", EACCES},
+    {0, 0, "PreconditionFailed", ESTALE},
+    {0, 0, "InvalidRange", EINVAL},
+    {0, 0, "InvalidArgument", EINVAL},
+    {0, 0, "InvalidBucketName", EINVAL},
+    {0, 0, "KeyTooLongError", ENAMETOOLONG},
+    {0, 0, "EntityTooLarge", EFBIG},
+    {0, 0, "SlowDown", EIO},
+    {0, 0, "InternalError", EIO},
+    {0, 0, "ServiceUnavailable", EIO},
+    {404, 404, NULL, ENOENT},
+    {401, 401, NULL, EACCES},
+    {403, 403, NULL, EACCES},
+    {412, 412, NULL, ESTALE},
+    {416, 416, NULL, EINVAL},
+    {400, 400, NULL, EINVAL},
+    {413, 413, NULL, EFBIG},
+    {400, 499, NULL, EIO},
+    {500, 599, NULL, EIO},
+    {300, 399, NULL, EIO}, /* PermanentRedirect: wrong region or endpoint */
 };
 
 int os3_map_error(int http_status, const char *s3_code)
@@ -179,12 +179,12 @@ const char *objstore_strerror(int neg_errno)
 
 const char *os3_op_name(enum objstore_op op)
 {
-    static const char *const names[OBJSTORE_OP_COUNT] = { "HEAD", "GET", "LIST", "PUT" };
+    static const char *const names[OBJSTORE_OP_COUNT] = {"HEAD", "GET", "LIST", "PUT"};
     return (unsigned)op < OBJSTORE_OP_COUNT ? names[op] : "?";
 }
 
 /* One limiter for the whole module: a dead endpoint makes every request fail the same way. */
-static struct tlog_ratelimit os3_log_rl = { .interval_ms = 5000, .burst = 10 };
+static struct tlog_ratelimit os3_log_rl = {.interval_ms = 5000, .burst = 10};
 
 void os3_log_failure(const struct objstore_req *req)
 {
@@ -200,7 +200,8 @@ void os3_log_failure(const struct objstore_req *req)
     default:
         level = TLOG_WARNING;
     }
-    tlog_rl_msg(&os3_log_rl, level, "objstore: %s", req->errmsg[0] ? req->errmsg : objstore_strerror(req->result));
+    tlog_rl_msg(&os3_log_rl, level, "objstore: %s",
+                req->errmsg[0] ? req->errmsg : objstore_strerror(req->result));
 }
 
 uint64_t os3_backoff_ms(unsigned retry, unsigned base_ms, unsigned max_ms, uint64_t *rng)

@@ -22,31 +22,31 @@
 struct ft_ctx {
     struct ft_store *ft;
     struct objstore_req *user;
-    struct objstore_req inner;      /* short body: the request really sent */
+    struct objstore_req inner; /* short body: the request really sent */
     enum objstore_fault_kind kind;
-    struct ft_ctx *next;            /* worker queue, protected by ft->lock */
+    struct ft_ctx *next; /* worker queue, protected by ft->lock */
 };
 
 struct ft_store {
     struct objstore base; /* first: the vtable pointer */
     struct objstore *inner;
 
-    pthread_mutex_t lock;           /* a leaf lock: never held across calls out */
-    pthread_cond_t work_cond;       /* worker: queue not empty or stop */
-    pthread_cond_t idle_cond;       /* destroy: inflight reached 0 */
+    pthread_mutex_t lock;     /* a leaf lock: never held across calls out */
+    pthread_cond_t work_cond; /* worker: queue not empty or stop */
+    pthread_cond_t idle_cond; /* destroy: inflight reached 0 */
     pthread_t worker;
-    struct ft_ctx *head, *tail;     /* protected by lock */
-    bool stop;                      /* protected by lock */
+    struct ft_ctx *head, *tail; /* protected by lock */
+    bool stop;                  /* protected by lock */
     /* the plan and its progress, protected by lock */
     struct objstore_fault_conf conf;
     uint64_t seen;
-    uint64_t injected_plan;         /* faults injected under the current plan */
+    uint64_t injected_plan; /* faults injected under the current plan */
     uint64_t rng;
     /* counters, protected by lock */
     uint64_t faults_injected;
     uint64_t requests[OBJSTORE_OP_COUNT];
     uint64_t errors[OBJSTORE_OP_COUNT];
-    uint32_t inflight;              /* requests whose completion this layer owns */
+    uint32_t inflight; /* requests whose completion this layer owns */
 };
 
 /* Decide whether this request gets a fault. Called with ft->lock held. */
@@ -172,8 +172,9 @@ static void ft_short_done(struct objstore_req *inner)
         u->result = -EIO;
         u->got = inner->got / 2; /* the bytes that "arrived" are real data */
         objstore_list_result_free(&inner->list_result);
-        snprintf(u->errmsg, sizeof(u->errmsg), "%s %s: body cut short after %zu bytes (injected fault)",
-                 os3_op_name(u->op), u->key ? u->key : "", u->got);
+        snprintf(u->errmsg, sizeof(u->errmsg),
+                 "%s %s: body cut short after %zu bytes (injected fault)", os3_op_name(u->op),
+                 u->key ? u->key : "", u->got);
     } else {
         u->result = inner->result;
         u->got = inner->got;

@@ -44,7 +44,7 @@
 
 struct objstore;
 
-#define OBJSTORE_ETAG_MAX 128  /* bytes incl. NUL; S3 ETags are 34-ish, quotes kept */
+#define OBJSTORE_ETAG_MAX 128 /* bytes incl. NUL; S3 ETags are 34-ish, quotes kept */
 #define OBJSTORE_ERRMSG_MAX 256
 
 enum objstore_op {
@@ -66,14 +66,14 @@ enum objstore_status_class {
 
 /* What HEAD returns and what a GET reports about the object it read. */
 struct objstore_object_info {
-    uint64_t size;                  /* whole object size (from Content-Length / Content-Range) */
-    char etag[OBJSTORE_ETAG_MAX];   /* as S3 sends it, including the quotes */
-    int64_t mtime_sec;              /* Last-Modified, seconds since the epoch */
+    uint64_t size;                /* whole object size (from Content-Length / Content-Range) */
+    char etag[OBJSTORE_ETAG_MAX]; /* as S3 sends it, including the quotes */
+    int64_t mtime_sec;            /* Last-Modified, seconds since the epoch */
 };
 
 /* One key of a listing. */
 struct objstore_entry {
-    char *key;                      /* decoded (encoding-type=url is undone), full key */
+    char *key; /* decoded (encoding-type=url is undone), full key */
     uint64_t size;
     char etag[OBJSTORE_ETAG_MAX];
     int64_t mtime_sec;
@@ -83,10 +83,10 @@ struct objstore_entry {
 struct objstore_list_result {
     struct objstore_entry *entries;
     size_t n_entries;
-    char **prefixes;                /* common prefixes, decoded, each ends with the delimiter */
+    char **prefixes; /* common prefixes, decoded, each ends with the delimiter */
     size_t n_prefixes;
     bool truncated;
-    char *next_token;               /* NextContinuationToken, NULL when not truncated */
+    char *next_token; /* NextContinuationToken, NULL when not truncated */
 };
 
 struct objstore_list_args {
@@ -98,8 +98,9 @@ struct objstore_list_args {
 };
 
 /* GET flags */
-#define OBJSTORE_GET_EOF_OK 0x1     /* a range starting at/after EOF reads 0 bytes, not -EINVAL
-                                     * (info.size then is 0 unless the server sent the size) */
+#define OBJSTORE_GET_EOF_OK                                                                        \
+    0x1 /* a range starting at/after EOF reads 0 bytes, not -EINVAL                                \
+         * (info.size then is 0 unless the server sent the size) */
 
 struct objstore_req;
 typedef void (*objstore_done_fn)(struct objstore_req *req);
@@ -114,67 +115,67 @@ typedef void (*objstore_progress_fn)(struct objstore_req *req, size_t valid);
 struct objstore_req {
     /* ---- in ---- */
     enum objstore_op op;
-    const char *key;                /* HEAD/GET: object key (not URI-encoded) */
+    const char *key; /* HEAD/GET: object key (not URI-encoded) */
     /* GET */
-    uint64_t off;                   /* first byte */
-    uint64_t len;                   /* bytes wanted; 0 = to the end of the object */
-    const char *if_match;           /* NULL or an ETag (with quotes) */
-    void *buf;                      /* where the body goes; caller-owned (PUT: the body, len bytes) */
-    size_t buf_cap;                 /* capacity of buf; a longer body is an error (-EIO) */
+    uint64_t off;         /* first byte */
+    uint64_t len;         /* bytes wanted; 0 = to the end of the object */
+    const char *if_match; /* NULL or an ETag (with quotes) */
+    void *buf;            /* where the body goes; caller-owned (PUT: the body, len bytes) */
+    size_t buf_cap;       /* capacity of buf; a longer body is an error (-EIO) */
     /* GET only, instead of buf: the body is scattered over iov[0, iovcnt) in order, so a
      * multi-block read lands in the blocks' own buffers (no staging copy). buf must be
      * NULL and buf_cap the sum of the iov_len. Caller-owned until done, like buf. */
     const struct iovec *iov;
     unsigned iovcnt;
-    unsigned flags;                 /* OBJSTORE_GET_* */
-    objstore_progress_fn progress;  /* optional */
+    unsigned flags;                /* OBJSTORE_GET_* */
+    objstore_progress_fn progress; /* optional */
     /* LIST */
     struct objstore_list_args list;
     /* completion */
     objstore_done_fn done;
-    void *arg;                      /* caller's cookie */
+    void *arg; /* caller's cookie */
 
     /* ---- out (valid in done) ---- */
-    int result;                     /* 0 or -errno */
-    int http_status;                /* last HTTP status seen, 0 if none */
-    size_t got;                     /* GET: body bytes in buf. After a failed attempt of the S3
-                                     * backend: the valid prefix that did land (the retry layer
-                                     * resumes from it); the retry layer reports 0 on failure */
+    int result;                       /* 0 or -errno */
+    int http_status;                  /* last HTTP status seen, 0 if none */
+    size_t got;                       /* GET: body bytes in buf. After a failed attempt of the S3
+                                       * backend: the valid prefix that did land (the retry layer
+                                       * resumes from it); the retry layer reports 0 on failure */
     struct objstore_object_info info; /* HEAD and GET */
     struct objstore_list_result list_result; /* LIST; caller frees with objstore_list_result_free */
-    unsigned attempts;              /* how many tries it took (retry layer) */
-    char errmsg[OBJSTORE_ERRMSG_MAX]; /* readable cause when result < 0 */
+    unsigned attempts;                       /* how many tries it took (retry layer) */
+    char errmsg[OBJSTORE_ERRMSG_MAX];        /* readable cause when result < 0 */
 
     /* ---- private to the layers: do not touch ----
      * The stats layer (stats.c; at most one in a stack) keeps its per-request state here,
      * not in arg, which stays the caller's for its progress callback. */
-    struct objstore *stats_layer;   /* the stats layer the request went through ... */
-    objstore_done_fn stats_done;    /* ... the done it wrapped ... */
-    uint64_t stats_t0_ns;           /* ... and when the request reached it */
+    struct objstore *stats_layer; /* the stats layer the request went through ... */
+    objstore_done_fn stats_done;  /* ... the done it wrapped ... */
+    uint64_t stats_t0_ns;         /* ... and when the request reached it */
 };
 
 /* Per-store counters, cumulative since creation. */
 struct objstore_stats {
-    uint64_t requests[OBJSTORE_OP_COUNT];  /* attempts sent, by op */
-    uint64_t errors[OBJSTORE_OP_COUNT];    /* completed with result < 0 (after retries) */
+    uint64_t requests[OBJSTORE_OP_COUNT]; /* attempts sent, by op */
+    uint64_t errors[OBJSTORE_OP_COUNT];   /* completed with result < 0 (after retries) */
     uint64_t ranged_gets;
     uint64_t retries;
-    uint64_t bytes_received;               /* body bytes */
+    uint64_t bytes_received; /* body bytes */
     uint64_t status_2xx, status_3xx, status_4xx, status_5xx, status_none;
     uint64_t latency_ns_total[OBJSTORE_OP_COUNT]; /* sum of first-attempt-to-done times */
-    uint64_t faults_injected;              /* fault layer only */
+    uint64_t faults_injected;                     /* fault layer only */
     /* stats layer only (objstore_stats_create): completed requests as callers see them,
      * after retries, by op and by the class of their last HTTP status, and their
      * latency from submit to done */
     uint64_t done[OBJSTORE_OP_COUNT][OBJSTORE_STATUS_COUNT];
     uint64_t done_errors[OBJSTORE_OP_COUNT]; /* of those, completed with result < 0 */
     struct cmn_hist latency[OBJSTORE_OP_COUNT];
-    uint32_t inflight;                     /* requests submitted and not yet done */
+    uint32_t inflight; /* requests submitted and not yet done */
     uint32_t inflight_max;
 };
 
 struct objstore_ops {
-    int version;                           /* OBJSTORE_OPS_VERSION */
+    int version; /* OBJSTORE_OPS_VERSION */
     const char *name;
     /* Start a request. @return 0 (done will be called) or -errno (done will not be called). */
     int (*submit)(struct objstore *os, struct objstore_req *req);
@@ -191,36 +192,37 @@ struct objstore {
 
 /* ---- configuration of the S3 backend ---- */
 
-struct objstore_creds;  /* see objstore_creds_*: static keys, env, profile, container, IMDS */
+struct objstore_creds; /* see objstore_creds_*: static keys, env, profile, container, IMDS */
 
 struct objstore_s3_conf {
-    const char *bucket;             /* required */
-    const char *endpoint;           /* NULL: $AWS_ENDPOINT_URL, else https://BUCKET.s3.REGION.amazonaws.com */
-    const char *region;             /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1 */
-    bool path_style;                /* http(s)://endpoint/BUCKET/KEY instead of BUCKET.endpoint */
-    const char *profile;            /* NULL: $AWS_PROFILE, else "default" */
-    bool anonymous;                 /* send unsigned requests */
-    const char *ca_bundle;          /* NULL: system default (never the AWS_CA_BUNDLE of the env) */
-    bool insecure;                  /* disable TLS verification (tests only) */
-    unsigned max_connections;       /* 0 = 64 */
-    unsigned connect_timeout_ms;    /* 0 = 3000 */
-    unsigned low_speed_time_s;      /* abort a transfer slower than low_speed_limit for this long; 0 = 10 */
-    unsigned low_speed_limit;       /* bytes/s; 0 = 1024 */
-    unsigned request_timeout_ms;    /* abort an attempt not done this long after it could be
-                                     * sent (a trickling body); -ETIMEDOUT, retried. 0 = none */
-    unsigned stall_timeout_ms;      /* abort an attempt that moves no byte (response head,
-                                     * body or upload) for this long once its connection is up;
-                                     * -ETIMEDOUT, retried. 0 = off (the low-speed limit only) */
-    struct objstore_creds *creds;   /* NULL = the default provider chain; the store takes ownership */
+    const char *bucket;   /* required */
+    const char *endpoint; /* NULL: $AWS_ENDPOINT_URL, else https://BUCKET.s3.REGION.amazonaws.com */
+    const char *region;   /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1 */
+    bool path_style;      /* http(s)://endpoint/BUCKET/KEY instead of BUCKET.endpoint */
+    const char *profile;  /* NULL: $AWS_PROFILE, else "default" */
+    bool anonymous;       /* send unsigned requests */
+    const char *ca_bundle;       /* NULL: system default (never the AWS_CA_BUNDLE of the env) */
+    bool insecure;               /* disable TLS verification (tests only) */
+    unsigned max_connections;    /* 0 = 64 */
+    unsigned connect_timeout_ms; /* 0 = 3000 */
+    unsigned
+        low_speed_time_s; /* abort a transfer slower than low_speed_limit for this long; 0 = 10 */
+    unsigned low_speed_limit;     /* bytes/s; 0 = 1024 */
+    unsigned request_timeout_ms;  /* abort an attempt not done this long after it could be
+                                   * sent (a trickling body); -ETIMEDOUT, retried. 0 = none */
+    unsigned stall_timeout_ms;    /* abort an attempt that moves no byte (response head,
+                                   * body or upload) for this long once its connection is up;
+                                   * -ETIMEDOUT, retried. 0 = off (the low-speed limit only) */
+    struct objstore_creds *creds; /* NULL = the default provider chain; the store takes ownership */
 };
 
 /* Create the S3 backend. @return 0 and *out, or -errno (message logged). */
 int objstore_s3_create(const struct objstore_s3_conf *conf, struct objstore **out);
 
 struct objstore_retry_conf {
-    unsigned max_attempts;          /* total tries including the first; 0 = 5 */
-    unsigned base_delay_ms;         /* 0 = 50 */
-    unsigned max_delay_ms;          /* 0 = 2000 */
+    unsigned max_attempts;  /* total tries including the first; 0 = 5 */
+    unsigned base_delay_ms; /* 0 = 50 */
+    unsigned max_delay_ms;  /* 0 = 2000 */
 };
 /* Wrap @inner (ownership passes, also on failure) with retries. */
 int objstore_retry_create(struct objstore *inner, const struct objstore_retry_conf *conf,
@@ -237,19 +239,19 @@ const char *objstore_status_label(enum objstore_status_class cls);
 /* Fault kinds the test wrapper can inject, each with a probability or a countdown. */
 enum objstore_fault_kind {
     OBJSTORE_FAULT_NONE = 0,
-    OBJSTORE_FAULT_HTTP_500,        /* answer as if S3 said 500 InternalError */
-    OBJSTORE_FAULT_HTTP_503,        /* 503 SlowDown */
-    OBJSTORE_FAULT_RESET,           /* connection reset (-ECONNRESET) */
-    OBJSTORE_FAULT_SHORT_BODY,      /* body shorter than announced */
-    OBJSTORE_FAULT_TIMEOUT,         /* -ETIMEDOUT */
-    OBJSTORE_FAULT_HTTP_403,        /* AccessDenied */
-    OBJSTORE_FAULT_HTTP_404,        /* NoSuchKey */
+    OBJSTORE_FAULT_HTTP_500,   /* answer as if S3 said 500 InternalError */
+    OBJSTORE_FAULT_HTTP_503,   /* 503 SlowDown */
+    OBJSTORE_FAULT_RESET,      /* connection reset (-ECONNRESET) */
+    OBJSTORE_FAULT_SHORT_BODY, /* body shorter than announced */
+    OBJSTORE_FAULT_TIMEOUT,    /* -ETIMEDOUT */
+    OBJSTORE_FAULT_HTTP_403,   /* AccessDenied */
+    OBJSTORE_FAULT_HTTP_404,   /* NoSuchKey */
 };
 struct objstore_fault_conf {
     enum objstore_fault_kind kind;
-    unsigned every_nth;             /* inject on every Nth request (1 = all), 0 = use probability */
-    double probability;             /* 0..1 */
-    unsigned max_faults;            /* stop after this many; 0 = unlimited */
+    unsigned every_nth;  /* inject on every Nth request (1 = all), 0 = use probability */
+    double probability;  /* 0..1 */
+    unsigned max_faults; /* stop after this many; 0 = unlimited */
     uint64_t seed;
 };
 /* Wrap @inner (ownership passes) with fault injection. */
@@ -286,8 +288,8 @@ void objstore_list_result_free(struct objstore_list_result *res);
 struct objstore_credentials {
     char access_key[128];
     char secret_key[128];
-    char session_token[2048];       /* "" if none */
-    int64_t expiration;             /* unix seconds, 0 = never */
+    char session_token[2048]; /* "" if none */
+    int64_t expiration;       /* unix seconds, 0 = never */
 };
 
 /*

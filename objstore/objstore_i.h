@@ -29,16 +29,16 @@ struct os3_kv {
 };
 
 struct os3_sign_input {
-    const char *method;            /* "GET", "HEAD", ... */
-    const char *canonical_uri;     /* already URI-encoded path, e.g. "/bucket/my%20key" */
-    const struct os3_kv *query;    /* raw (unencoded) query parameters, any order */
+    const char *method;         /* "GET", "HEAD", ... */
+    const char *canonical_uri;  /* already URI-encoded path, e.g. "/bucket/my%20key" */
+    const struct os3_kv *query; /* raw (unencoded) query parameters, any order */
     size_t n_query;
-    const struct os3_kv *headers;  /* headers to sign (host, x-amz-*, range, ...), any order/case */
+    const struct os3_kv *headers; /* headers to sign (host, x-amz-*, range, ...), any order/case */
     size_t n_headers;
-    const char *payload_hash;      /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
-    const char *amz_date;          /* "YYYYMMDDTHHMMSSZ" */
+    const char *payload_hash; /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
+    const char *amz_date;     /* "YYYYMMDDTHHMMSSZ" */
     const char *region;
-    const char *service;           /* "s3" */
+    const char *service; /* "s3" */
 };
 
 /* Build the canonical request (for tests and debugging). @return malloc'd string or NULL. */

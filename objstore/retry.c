@@ -44,9 +44,9 @@ struct rt_store {
     pthread_cond_t timer_cond; /* timer thread: a new head or stop */
     pthread_cond_t idle_cond;  /* destroy: inflight reached 0 */
     pthread_t timer_thread;
-    struct rt_ctx *timers;     /* protected by lock; sorted by due_ms */
-    bool stop;                 /* protected by lock */
-    uint64_t rng;              /* protected by lock */
+    struct rt_ctx *timers; /* protected by lock; sorted by due_ms */
+    bool stop;             /* protected by lock */
+    uint64_t rng;          /* protected by lock */
     /* counters, protected by lock */
     uint64_t retries;
     uint64_t errors[OBJSTORE_OP_COUNT];
@@ -59,13 +59,13 @@ struct rt_ctx {
     struct objstore_req *user;
     struct objstore_req inner;
     unsigned attempts;
-    size_t got;                     /* bytes of user->buf final from earlier attempts */
-    size_t reported;                /* largest value given to user->progress */
-    char etag[OBJSTORE_ETAG_MAX];   /* version pinned for a resumed GET */
+    size_t got;                   /* bytes of user->buf final from earlier attempts */
+    size_t reported;              /* largest value given to user->progress */
+    char etag[OBJSTORE_ETAG_MAX]; /* version pinned for a resumed GET */
     uint64_t t0_ns;
     uint64_t due_ms;
-    struct rt_ctx *next;            /* timer list, protected by rt->lock */
-    struct iovec iov[];             /* a scattered GET: the user's iov from got onwards */
+    struct rt_ctx *next; /* timer list, protected by rt->lock */
+    struct iovec iov[];  /* a scattered GET: the user's iov from got onwards */
 };
 
 static void rt_done(struct objstore_req *inner);
@@ -166,7 +166,8 @@ static void rt_complete(struct rt_ctx *ctx, int rc)
 static void rt_schedule(struct rt_store *rt, struct rt_ctx *ctx)
 {
     pthread_mutex_lock(&rt->lock);
-    uint64_t delay = os3_backoff_ms(ctx->attempts - 1, rt->base_delay_ms, rt->max_delay_ms, &rt->rng);
+    uint64_t delay =
+        os3_backoff_ms(ctx->attempts - 1, rt->base_delay_ms, rt->max_delay_ms, &rt->rng);
     ctx->due_ms = cmn_now_ms() + delay;
     rt->retries++;
     struct rt_ctx **pp = &rt->timers;
@@ -196,7 +197,8 @@ static void rt_done(struct objstore_req *in)
         return;
     }
     if (ctx->user->op == OBJSTORE_OP_GET && in->got > 0 && in->got < in->buf_cap &&
-        (in->len == 0 || in->got < in->len) && (ctx->user->if_match || ctx->etag[0] || in->info.etag[0])) {
+        (in->len == 0 || in->got < in->len) &&
+        (ctx->user->if_match || ctx->etag[0] || in->info.etag[0])) {
         /* Keep what landed; pin the version so the rest comes from the same object. */
         if (!ctx->user->if_match && !ctx->etag[0])
             memcpy(ctx->etag, in->info.etag, sizeof(ctx->etag));

@@ -6,8 +6,8 @@
  * The design is at the top of s3.c.
  */
 #include <curl/curl.h>
-#include <openssl/crypto.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -178,7 +178,10 @@ static void os3_buf_add(struct os3_buf *b, const char *s, size_t n)
     b->s[b->len] = '\0';
 }
 
-static void os3_buf_str(struct os3_buf *b, const char *s) { os3_buf_add(b, s, strlen(s)); }
+static void os3_buf_str(struct os3_buf *b, const char *s)
+{
+    os3_buf_add(b, s, strlen(s));
+}
 
 /* ---- canonical query string ---- */
 
@@ -437,7 +440,7 @@ struct os3_signkey_entry {
     char scope[OS3_SCOPE_MAX];   /* "date/region/service" */
     unsigned char secret_id[32]; /* SHA-256 of the secret: identifies it without storing it */
     unsigned char key[32];
-    uint64_t used;               /* LRU stamp */
+    uint64_t used; /* LRU stamp */
 };
 
 /* The cache is process-wide: all stores usually share keys, region and date. */

@@ -95,7 +95,7 @@ static void os3_sync_done(struct objstore_req *req)
 /* Submit @req and wait for it. @return req->result (or the submit error). */
 static int os3_sync_run(struct objstore *os, struct objstore_req *req, char *errmsg, size_t cap)
 {
-    struct os3_waiter w = { .done = false };
+    struct os3_waiter w = {.done = false};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
     req->done = os3_sync_done;

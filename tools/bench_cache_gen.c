@@ -169,8 +169,7 @@ int bc_key_parse(const char *buf, size_t len, uint64_t *id)
 
 /* ---- values ---- */
 
-int bc_valgen_init(struct bc_valgen *v, uint64_t len_min, uint64_t len_max,
-                   double compressibility)
+int bc_valgen_init(struct bc_valgen *v, uint64_t len_min, uint64_t len_max, double compressibility)
 {
     if (len_min == 0 || len_min > len_max || !(compressibility >= 0.0 && compressibility <= 1.0))
         return -EINVAL;
@@ -195,8 +194,7 @@ size_t bc_value_len(const struct bc_valgen *v, uint64_t id)
 }
 
 /* Chunk @c of the value with @seed, all BC_VALUE_CHUNK bytes. */
-static void bc_value_chunk(const struct bc_valgen *v, uint64_t seed, uint64_t c,
-                           unsigned char *out)
+static void bc_value_chunk(const struct bc_valgen *v, uint64_t seed, uint64_t c, unsigned char *out)
 {
     uint64_t base = seed + c * (BC_VALUE_CHUNK / 8) * 0x9e3779b97f4a7c15ull;
     unsigned i = 0;
@@ -360,7 +358,7 @@ int bc_parse_duration_ns(const char *s, uint64_t *out_ns)
     static const struct {
         const char *unit;
         double mult;
-    } units[] = {{"", 1e9},  {"ns", 1.0}, {"us", 1e3},  {"ms", 1e6},
+    } units[] = {{"", 1e9},  {"ns", 1.0}, {"us", 1e3},   {"ms", 1e6},
                  {"s", 1e9}, {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}};
     char *end;
     if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))

@@ -32,9 +32,9 @@ uint64_t bc_rand_below(uint64_t *rng, uint64_t n);
 struct bc_zipf {
     uint64_t n;
     double s;
-    double h_x1;      /* H(1.5) - 1 */
-    double h_n;       /* H(n + 0.5) */
-    double s_thresh;  /* acceptance shortcut: 2 - Hinv(H(2.5) - h(2)) */
+    double h_x1;     /* H(1.5) - 1 */
+    double h_n;      /* H(n + 0.5) */
+    double s_thresh; /* acceptance shortcut: 2 - Hinv(H(2.5) - h(2)) */
 };
 /* @return 0, or -EINVAL when n == 0 or s is not a finite number > 0. */
 int bc_zipf_init(struct bc_zipf *z, uint64_t n, double s);
@@ -79,8 +79,7 @@ struct bc_valgen {
 };
 /* @compressibility in [0, 1]: 0 = incompressible, 1 = one repeated byte.
  * @return 0 or -EINVAL (len_min > len_max, len_min == 0, compressibility outside [0,1]). */
-int bc_valgen_init(struct bc_valgen *v, uint64_t len_min, uint64_t len_max,
-                   double compressibility);
+int bc_valgen_init(struct bc_valgen *v, uint64_t len_min, uint64_t len_max, double compressibility);
 /* @return the value length of key @id. */
 size_t bc_value_len(const struct bc_valgen *v, uint64_t id);
 /* Write the first @len bytes of the value of key @id into @buf. */
@@ -139,11 +138,11 @@ double bc_hist_mean(const struct bc_hist *h);
  * requests belong to scans.
  */
 struct bc_trace_conf {
-    uint64_t n;          /* hot key space */
-    double s;            /* zipf exponent, 0 = uniform */
-    double scan_frac;    /* in [0, 1) */
-    uint64_t scan_len;   /* >= 1 */
-    uint64_t seed;       /* non-zero */
+    uint64_t n;        /* hot key space */
+    double s;          /* zipf exponent, 0 = uniform */
+    double scan_frac;  /* in [0, 1) */
+    uint64_t scan_len; /* >= 1 */
+    uint64_t seed;     /* non-zero */
 };
 /* Fill ids[0..len-1]. @return 0 or -EINVAL (bad conf). */
 int bc_trace_gen(const struct bc_trace_conf *conf, uint64_t *ids, size_t len);
@@ -161,12 +160,12 @@ int bc_parse_double(const char *s, double lo, double hi, double *out);
 enum bc_out { BC_OUT_TEXT = 0, BC_OUT_CSV, BC_OUT_JSON };
 
 struct bc_trace_run {
-    const char *path;          /* one key per line; NULL = generate from gen */
+    const char *path; /* one key per line; NULL = generate from gen */
     struct bc_trace_conf gen;
-    size_t gen_len;            /* requests to generate */
-    const char *save_path;     /* write the generated trace here (NULL = don't) */
-    const char *sizes;         /* "1000,5%": entry counts or percentages of unique keys */
-    uint64_t entry_bytes;      /* memory charged per entry (policies size queues in bytes) */
+    size_t gen_len;        /* requests to generate */
+    const char *save_path; /* write the generated trace here (NULL = don't) */
+    const char *sizes;     /* "1000,5%": entry counts or percentages of unique keys */
+    uint64_t entry_bytes;  /* memory charged per entry (policies size queues in bytes) */
     enum bc_out out;
 };
 /* Replay the trace through every eviction policy at every size; print miss ratios to

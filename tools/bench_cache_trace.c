@@ -28,9 +28,9 @@
 #define BC_TRACE_SIZES_MAX 32
 
 struct bc_trace {
-    size_t n;          /* requests */
-    uint64_t *hash;    /* hc_key_hash of each request's key */
-    size_t *off;       /* key of request i: arena + off[i], klen[i] bytes */
+    size_t n;       /* requests */
+    uint64_t *hash; /* hc_key_hash of each request's key */
+    size_t *off;    /* key of request i: arena + off[i], klen[i] bytes */
     uint32_t *klen;
     char *arena;
     size_t unique;
@@ -88,8 +88,8 @@ static int bc_trace_load(const char *path, struct bc_trace *t)
         if (len && t->arena[end - 1] == '\r')
             len--;
         if (len > HC_KEY_MAX) {
-            fprintf(stderr, "%s: --trace: %s:%zu: key longer than %u bytes\n", BC_TRACE_PROG,
-                    path, line_no, HC_KEY_MAX);
+            fprintf(stderr, "%s: --trace: %s:%zu: key longer than %u bytes\n", BC_TRACE_PROG, path,
+                    line_no, HC_KEY_MAX);
             return -EINVAL;
         }
         if (len) {
@@ -138,8 +138,7 @@ static int bc_trace_generate(const struct bc_trace_run *r, struct bc_trace *t)
             fprintf(f, "%.*s\n", (int)t->klen[i], t->arena + t->off[i]);
         if (fclose(f) != 0) {
             rc = -EIO;
-            fprintf(stderr, "%s: --trace-out: write to '%s' failed\n", BC_TRACE_PROG,
-                    r->save_path);
+            fprintf(stderr, "%s: --trace-out: write to '%s' failed\n", BC_TRACE_PROG, r->save_path);
             goto out;
         }
     }
@@ -233,8 +232,11 @@ static int bc_trace_replay_one(const struct bc_trace *t, const char *policy, uin
                                uint64_t unit, uint64_t *misses, double *secs)
 {
     size_t i;
-    struct hc_mem_conf mc = {.capacity = entries * unit, .policy = policy, .shards = 1,
-                             .clock_ms = bc_trace_clock, .clock_arg = &i};
+    struct hc_mem_conf mc = {.capacity = entries * unit,
+                             .policy = policy,
+                             .shards = 1,
+                             .clock_ms = bc_trace_clock,
+                             .clock_arg = &i};
     struct hc_mem *m;
     uint64_t miss = 0, t0;
     int rc = hc_mem_create(&mc, &m);
@@ -334,8 +336,7 @@ int bc_trace_replay(const struct bc_trace_run *r)
             double secs;
             rc = bc_trace_replay_one(&t, pol[p], sizes[s], r->entry_bytes, &misses, &secs);
             if (rc < 0) {
-                fprintf(stderr, "%s: replay with %s: %s\n", BC_TRACE_PROG, pol[p],
-                        strerror(-rc));
+                fprintf(stderr, "%s: replay with %s: %s\n", BC_TRACE_PROG, pol[p], strerror(-rc));
                 break;
             }
             secs_sum[p] += secs;

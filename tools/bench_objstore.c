@@ -35,9 +35,9 @@ struct bench {
     pthread_cond_t cond;
     struct bench_slot **free_slots; /* protected by lock */
     unsigned n_free;
-    uint64_t *lat_ns;               /* protected by lock; one per finished request */
+    uint64_t *lat_ns; /* protected by lock; one per finished request */
     size_t n_lat, cap_lat;
-    uint64_t bytes, errors;         /* protected by lock */
+    uint64_t bytes, errors; /* protected by lock */
     char first_err[OBJSTORE_ERRMSG_MAX];
 };
 
@@ -84,18 +84,44 @@ static uint64_t bench_size_arg(const char *name, const char *v)
 
 static void bench_parse(int argc, char **argv, struct bench_opts *o)
 {
-    enum { O_EP = 256, O_BUCKET, O_KEY, O_REGION, O_PATH, O_AK, O_SK, O_ANON, O_CA, O_INSEC,
-           O_PAR, O_RSZ, O_SIZE, O_CREATE, O_DUR, O_NORETRY, O_HELP };
+    enum {
+        O_EP = 256,
+        O_BUCKET,
+        O_KEY,
+        O_REGION,
+        O_PATH,
+        O_AK,
+        O_SK,
+        O_ANON,
+        O_CA,
+        O_INSEC,
+        O_PAR,
+        O_RSZ,
+        O_SIZE,
+        O_CREATE,
+        O_DUR,
+        O_NORETRY,
+        O_HELP
+    };
     static const struct option lo[] = {
-        { "endpoint", required_argument, NULL, O_EP },    { "bucket", required_argument, NULL, O_BUCKET },
-        { "key", required_argument, NULL, O_KEY },        { "region", required_argument, NULL, O_REGION },
-        { "path-style", no_argument, NULL, O_PATH },      { "access-key", required_argument, NULL, O_AK },
-        { "secret-key", required_argument, NULL, O_SK },  { "anonymous", no_argument, NULL, O_ANON },
-        { "ca-bundle", required_argument, NULL, O_CA },   { "insecure", no_argument, NULL, O_INSEC },
-        { "parallel", required_argument, NULL, O_PAR },   { "request-size", required_argument, NULL, O_RSZ },
-        { "size", required_argument, NULL, O_SIZE },      { "create", required_argument, NULL, O_CREATE },
-        { "duration", required_argument, NULL, O_DUR },   { "no-retry", no_argument, NULL, O_NORETRY },
-        { "help", no_argument, NULL, O_HELP },            { NULL, 0, NULL, 0 },
+        {"endpoint", required_argument, NULL, O_EP},
+        {"bucket", required_argument, NULL, O_BUCKET},
+        {"key", required_argument, NULL, O_KEY},
+        {"region", required_argument, NULL, O_REGION},
+        {"path-style", no_argument, NULL, O_PATH},
+        {"access-key", required_argument, NULL, O_AK},
+        {"secret-key", required_argument, NULL, O_SK},
+        {"anonymous", no_argument, NULL, O_ANON},
+        {"ca-bundle", required_argument, NULL, O_CA},
+        {"insecure", no_argument, NULL, O_INSEC},
+        {"parallel", required_argument, NULL, O_PAR},
+        {"request-size", required_argument, NULL, O_RSZ},
+        {"size", required_argument, NULL, O_SIZE},
+        {"create", required_argument, NULL, O_CREATE},
+        {"duration", required_argument, NULL, O_DUR},
+        {"no-retry", no_argument, NULL, O_NORETRY},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->parallel = 16;
@@ -105,25 +131,53 @@ static void bench_parse(int argc, char **argv, struct bench_opts *o)
     uint64_t v;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
-        case O_EP: o->endpoint = optarg; break;
-        case O_BUCKET: o->bucket = optarg; break;
-        case O_KEY: o->key = optarg; break;
-        case O_REGION: o->region = optarg; break;
-        case O_PATH: o->path_style = true; break;
-        case O_AK: o->access_key = optarg; break;
-        case O_SK: o->secret_key = optarg; break;
-        case O_ANON: o->anonymous = true; break;
-        case O_CA: o->ca_bundle = optarg; break;
-        case O_INSEC: o->insecure = true; break;
-        case O_NORETRY: o->no_retry = true; break;
+        case O_EP:
+            o->endpoint = optarg;
+            break;
+        case O_BUCKET:
+            o->bucket = optarg;
+            break;
+        case O_KEY:
+            o->key = optarg;
+            break;
+        case O_REGION:
+            o->region = optarg;
+            break;
+        case O_PATH:
+            o->path_style = true;
+            break;
+        case O_AK:
+            o->access_key = optarg;
+            break;
+        case O_SK:
+            o->secret_key = optarg;
+            break;
+        case O_ANON:
+            o->anonymous = true;
+            break;
+        case O_CA:
+            o->ca_bundle = optarg;
+            break;
+        case O_INSEC:
+            o->insecure = true;
+            break;
+        case O_NORETRY:
+            o->no_retry = true;
+            break;
         case O_PAR:
             if (cmn_parse_u64(optarg, 4096, &v) < 0 || v == 0)
                 bench_die_usage("bad --parallel '%s' (1..4096)", optarg);
             o->parallel = (unsigned)v;
             break;
-        case O_RSZ: o->request_size = bench_size_arg("--request-size", optarg); break;
-        case O_SIZE: o->size = bench_size_arg("--size", optarg); break;
-        case O_CREATE: o->create_size = bench_size_arg("--create", optarg); break;
+        case O_RSZ:
+            o->request_size = bench_size_arg("--request-size", optarg);
+            break;
+        case O_SIZE:
+            o->size = bench_size_arg("--size", optarg);
+            break;
+        case O_CREATE:
+            o->create_size = bench_size_arg("--create", optarg);
+            break;
         case O_DUR:
             if (cmn_parse_duration_ms(optarg, &o->duration_ms) < 0 || o->duration_ms == 0)
                 bench_die_usage("bad --duration '%s'", optarg);
@@ -180,12 +234,19 @@ static int bench_open(const struct bench_opts *o, struct objstore **out)
 {
     struct objstore_creds *creds = NULL;
     int rc;
-    if (o->access_key && (rc = objstore_creds_static(o->access_key, o->secret_key, NULL, &creds)) < 0)
+    if (o->access_key &&
+        (rc = objstore_creds_static(o->access_key, o->secret_key, NULL, &creds)) < 0)
         return rc;
     struct objstore_s3_conf conf = {
-        .bucket = o->bucket, .endpoint = o->endpoint, .region = o->region,
-        .path_style = o->path_style, .anonymous = o->anonymous, .ca_bundle = o->ca_bundle,
-        .insecure = o->insecure, .max_connections = o->parallel, .creds = creds,
+        .bucket = o->bucket,
+        .endpoint = o->endpoint,
+        .region = o->region,
+        .path_style = o->path_style,
+        .anonymous = o->anonymous,
+        .ca_bundle = o->ca_bundle,
+        .insecure = o->insecure,
+        .max_connections = o->parallel,
+        .creds = creds,
     };
     struct objstore *os;
     rc = objstore_s3_create(&conf, &os);
@@ -226,7 +287,8 @@ int main(int argc, char **argv)
     struct objstore *os;
     int rc = bench_open(&o, &os);
     if (rc < 0) {
-        fprintf(stderr, "tierfs-bench-objstore: cannot create the S3 client: %s\n", objstore_strerror(rc));
+        fprintf(stderr, "tierfs-bench-objstore: cannot create the S3 client: %s\n",
+                objstore_strerror(rc));
         return 1;
     }
     if (o.create_size && bench_create(os, &o) < 0)
@@ -245,7 +307,7 @@ int main(int argc, char **argv)
         goto fail_store;
     }
 
-    struct bench b = { .n_free = 0 };
+    struct bench b = {.n_free = 0};
     pthread_mutex_init(&b.lock, NULL);
     pthread_cond_init(&b.cond, NULL);
     struct bench_slot *slots = calloc(o.parallel, sizeof(*slots));
@@ -270,9 +332,15 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&b.lock);
 
         uint64_t len = CMN_MIN(o.request_size, size - off);
-        s->req = (struct objstore_req){ .op = OBJSTORE_OP_GET, .key = o.key, .off = off, .len = len,
-                                        .if_match = info.etag, .buf = s->buf, .buf_cap = len,
-                                        .done = bench_done, .arg = s };
+        s->req = (struct objstore_req){.op = OBJSTORE_OP_GET,
+                                       .key = o.key,
+                                       .off = off,
+                                       .len = len,
+                                       .if_match = info.etag,
+                                       .buf = s->buf,
+                                       .buf_cap = len,
+                                       .done = bench_done,
+                                       .arg = s};
         s->t0_ns = cmn_now_ns();
         rc = objstore_submit(os, &s->req);
         if (rc < 0) {
@@ -304,8 +372,8 @@ int main(int argc, char **argv)
     printf("%llu bytes in %.2f s: %.1f MiB/s, %llu requests of %s, %u parallel, "
            "latency p50 %.1f ms p99 %.1f ms, %llu errors, %llu retries\n",
            (unsigned long long)b.bytes, secs, (double)b.bytes / 1048576.0 / secs,
-           (unsigned long long)sent, cmn_fmt_size(o.request_size, rs, sizeof(rs)), o.parallel, p50, p99,
-           (unsigned long long)b.errors, (unsigned long long)st.retries);
+           (unsigned long long)sent, cmn_fmt_size(o.request_size, rs, sizeof(rs)), o.parallel, p50,
+           p99, (unsigned long long)b.errors, (unsigned long long)st.retries);
     if (b.errors)
         fprintf(stderr, "tierfs-bench-objstore: first error: %s\n", b.first_err);
     rc = b.errors ? 1 : 0;

@@ -32,10 +32,10 @@
 #include "common/util.h"
 #include "fs/blockkey.h"
 #include "fs/fsutil.h"
-#include "objstore/objstore.h"
 #include "hybridcache/hc_offline.h"
 #include "hybridcache/hybridcache.h"
 #include "ioengine/ioengine.h"
+#include "objstore/objstore.h"
 
 #define WARM_PROG "tierfs-cache warm"
 #define WARM_JOBS_DEFAULT 16u
@@ -60,10 +60,10 @@ struct warm {
     unsigned jobs;
     bool progress_tty;
 
-    pthread_mutex_t lock;      /* protects the fields below and serializes inserts */
-    size_t next_obj;           /* next block to claim: object index ... */
-    uint64_t next_blk;         /* ... and block in it */
-    uint64_t planned, budget;  /* device bytes of blocks inserted so far, and the limit */
+    pthread_mutex_t lock;     /* protects the fields below and serializes inserts */
+    size_t next_obj;          /* next block to claim: object index ... */
+    uint64_t next_blk;        /* ... and block in it */
+    uint64_t planned, budget; /* device bytes of blocks inserted so far, and the limit */
     uint64_t done_blocks, done_bytes, skipped, failed;
     uint64_t drops_seen, evictions0;
     bool full, stop;
@@ -444,12 +444,14 @@ static int warm_open_cache(struct warm *w, const char *path)
     fs_cache_conf(&w->conf, w->identity, &hc); /* the daemon's mapping, not a copy of it */
     rc = hc_create(&hc, &w->cache);
     if (rc == -EBUSY)
-        warm_fail(w, "%s: in use by a running tierfs (it holds the cache lock); unmount it "
-                     "first, or warm through the mount by reading the files",
+        warm_fail(w,
+                  "%s: in use by a running tierfs (it holds the cache lock); unmount it "
+                  "first, or warm through the mount by reading the files",
                   path);
     else if (rc == -EEXIST)
-        warm_fail(w, "%s: it holds data that is not a tierfs cache (-o disk_cache_overwrite "
-                     "formats it)",
+        warm_fail(w,
+                  "%s: it holds data that is not a tierfs cache (-o disk_cache_overwrite "
+                  "formats it)",
                   path);
     else if (rc < 0)
         warm_fail(w, "%s: cannot open the cache: %s", path,
@@ -515,7 +517,8 @@ int ctool_warm_main(int argc, char **argv, FILE *out, FILE *err)
     struct hc_stats st;
     char c[32];
     hc_get_stats(w.cache, &st);
-    fprintf(out, "%s: warmed %llu blocks (%s), %llu already cached, %llu failed; cache holds %s of %s\n",
+    fprintf(out,
+            "%s: warmed %llu blocks (%s), %llu already cached, %llu failed; cache holds %s of %s\n",
             WARM_PROG, (unsigned long long)w.done_blocks, cmn_fmt_size(w.done_bytes, a, sizeof(a)),
             (unsigned long long)w.skipped, (unsigned long long)w.failed,
             cmn_fmt_size(st.disk_used, b, sizeof(b)), cmn_fmt_size(st.disk_capacity, c, sizeof(c)));
@@ -524,9 +527,10 @@ int ctool_warm_main(int argc, char **argv, FILE *out, FILE *err)
                   w.first_error);
         ret = WARM_EXIT_ERROR;
     } else if (w.full) {
-        warm_fail(&w, "stopped: the next block would not fit in %s without evicting warmed "
-                      "blocks (%llu of %llu blocks warmed or cached); use a larger "
-                      "disk_cache_size or fewer keys",
+        warm_fail(&w,
+                  "stopped: the next block would not fit in %s without evicting warmed "
+                  "blocks (%llu of %llu blocks warmed or cached); use a larger "
+                  "disk_cache_size or fewer keys",
                   path, (unsigned long long)(w.done_blocks + w.skipped),
                   (unsigned long long)w.total_blocks);
         ret = WARM_EXIT_FULL;

@@ -58,7 +58,10 @@ struct fn_conf {
 
 enum { FN_KEY_HELP, FN_KEY_FOREGROUND };
 
-#define FN_OPT(t, m) {t, offsetof(struct fn_conf, m), 0}
+#define FN_OPT(t, m)                                                                               \
+    {                                                                                              \
+        t, offsetof(struct fn_conf, m), 0                                                          \
+    }
 static const struct fuse_opt fn_opt_table[] = {
     FN_OPT("size=%s", size_s),
     FN_OPT("name=%s", name),
@@ -93,7 +96,10 @@ static void fn_read_ahead_apply(void)
         fprintf(stderr, "tierfs-fuse-null: read_ahead not set: %s\n", strerror(-rc));
 }
 
-static void fn_first_request(void) { pthread_once(&fn_ra_once, fn_read_ahead_apply); }
+static void fn_first_request(void)
+{
+    pthread_once(&fn_ra_once, fn_read_ahead_apply);
+}
 
 static int fn_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -151,8 +157,8 @@ static int fn_validate(struct fn_conf *c)
         fprintf(stderr, "tierfs-fuse-null: bad read_ahead '%s' (0..1G)\n", c->read_ahead_s);
         return -EINVAL;
     }
-    if (c->max_threads_s && (cmn_parse_u64(c->max_threads_s, 1024, &c->max_threads) != 0 ||
-                             c->max_threads == 0)) {
+    if (c->max_threads_s &&
+        (cmn_parse_u64(c->max_threads_s, 1024, &c->max_threads) != 0 || c->max_threads == 0)) {
         fprintf(stderr, "tierfs-fuse-null: bad max_threads '%s' (1..1024)\n", c->max_threads_s);
         return -EINVAL;
     }
@@ -412,8 +418,8 @@ int main(int argc, char *argv[])
     if (!lc)
         goto out_unmount;
     fuse_loop_cfg_set_max_threads(lc, (unsigned)fn_conf.max_threads);
-    fuse_loop_cfg_set_idle_threads(lc, fn_conf.max_threads < 10 ? (unsigned)fn_conf.max_threads
-                                                                : 10u);
+    fuse_loop_cfg_set_idle_threads(lc,
+                                   fn_conf.max_threads < 10 ? (unsigned)fn_conf.max_threads : 10u);
     rc = fuse_session_loop_mt(se, lc);
     ret = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
     fuse_loop_cfg_destroy(lc);

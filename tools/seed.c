@@ -31,7 +31,7 @@
 
 struct seed_item {
     char *key;
-    char *path;     /* local file, or NULL for generated content */
+    char *path; /* local file, or NULL for generated content */
     uint64_t size;
 };
 
@@ -39,9 +39,9 @@ struct seed {
     struct objstore *os;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    unsigned inflight;        /* protected by lock */
-    uint64_t inflight_bytes;  /* protected by lock */
-    unsigned failed;          /* protected by lock */
+    unsigned inflight;       /* protected by lock */
+    uint64_t inflight_bytes; /* protected by lock */
+    unsigned failed;         /* protected by lock */
     uint64_t done_files, done_bytes;
 };
 
@@ -238,17 +238,18 @@ static int seed_sample(struct seed_list *l, const char *prefix, uint64_t big, un
     for (int y = 2023; y <= 2024 && rc == 0; y++)
         for (int m = 1; m <= 12 && rc == 0; m++)
             for (int d = 1; d <= 28 && rc == 0 && n < files / 2; d += 3, n++) {
-                snprintf(key, sizeof(key),
-                         "%stable/year=%d/month=%02d/day=%02d/part-%05u.parquet", prefix, y, m,
-                         d, n);
+                snprintf(key, sizeof(key), "%stable/year=%d/month=%02d/day=%02d/part-%05u.parquet",
+                         prefix, y, m, d, n);
                 rc = seed_add(l, key, NULL, 64 * 1024 + cmn_rand64(&rnd) % (2u << 20));
             }
     for (unsigned i = 0; rc == 0 && n < files; i++, n++) {
-        static const char *const dirs[] = {"logs/app", "logs/web/2024", "docs", "docs/api/v1",
-                                           "images/thumbs", "misc"};
+        static const char *const dirs[] = {"logs/app",    "logs/web/2024", "docs",
+                                           "docs/api/v1", "images/thumbs", "misc"};
         const char *dir = dirs[i % CMN_ARRAY_SIZE(dirs)];
         snprintf(key, sizeof(key), "%s%s/file-%04u.%s", prefix, dir, i,
-                 i % 3 == 0 ? "log" : i % 3 == 1 ? "json" : "bin");
+                 i % 3 == 0   ? "log"
+                 : i % 3 == 1 ? "json"
+                              : "bin");
         rc = seed_add(l, key, NULL, cmn_rand64(&rnd) % (256u << 10));
     }
     if (rc == 0) {
@@ -285,7 +286,8 @@ static char *seed_env_get(const char *file, const char *name)
 static void seed_usage(void)
 {
     printf("usage: tierfs-seed [options] (--dir LOCALDIR | --sample)\n"
-           "  --env FILE        take endpoint, keys, region and bucket from a tests/s3server env file\n"
+           "  --env FILE        take endpoint, keys, region and bucket from a tests/s3server env "
+           "file\n"
            "  --endpoint URL    S3 endpoint            --region NAME   signing region\n"
            "  --bucket NAME     target bucket          --path-style    path-style URLs\n"
            "  --access-key ID   --secret-key KEY       (default: the AWS credential chain)\n"
@@ -299,15 +301,21 @@ static void seed_usage(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        {"env", required_argument, NULL, 'e'},      {"endpoint", required_argument, NULL, 'E'},
-        {"region", required_argument, NULL, 'r'},   {"bucket", required_argument, NULL, 'b'},
-        {"path-style", no_argument, NULL, 'p'},     {"access-key", required_argument, NULL, 'a'},
-        {"secret-key", required_argument, NULL, 's'}, {"prefix", required_argument, NULL, 'P'},
-        {"jobs", required_argument, NULL, 'j'},     {"dir", required_argument, NULL, 'd'},
-        {"sample", no_argument, NULL, 'S'},         {"files", required_argument, NULL, 'f'},
-        {"big-size", required_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option lopts[] = {{"env", required_argument, NULL, 'e'},
+                                          {"endpoint", required_argument, NULL, 'E'},
+                                          {"region", required_argument, NULL, 'r'},
+                                          {"bucket", required_argument, NULL, 'b'},
+                                          {"path-style", no_argument, NULL, 'p'},
+                                          {"access-key", required_argument, NULL, 'a'},
+                                          {"secret-key", required_argument, NULL, 's'},
+                                          {"prefix", required_argument, NULL, 'P'},
+                                          {"jobs", required_argument, NULL, 'j'},
+                                          {"dir", required_argument, NULL, 'd'},
+                                          {"sample", no_argument, NULL, 'S'},
+                                          {"files", required_argument, NULL, 'f'},
+                                          {"big-size", required_argument, NULL, 'B'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     char *endpoint = NULL, *region = NULL, *bucket = NULL, *ak = NULL, *sk = NULL;
     const char *prefix = "", *dir = NULL;
     bool path_style = false, sample = false;
@@ -330,18 +338,42 @@ int main(int argc, char **argv)
                 return 1;
             }
             break;
-        case 'E': free(endpoint); endpoint = strdup(optarg); break;
-        case 'r': free(region); region = strdup(optarg); break;
-        case 'b': free(bucket); bucket = strdup(optarg); break;
-        case 'p': path_style = true; break;
-        case 'a': free(ak); ak = strdup(optarg); break;
-        case 's': free(sk); sk = strdup(optarg); break;
-        case 'P': prefix = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'S': sample = true; break;
+        case 'E':
+            free(endpoint);
+            endpoint = strdup(optarg);
+            break;
+        case 'r':
+            free(region);
+            region = strdup(optarg);
+            break;
+        case 'b':
+            free(bucket);
+            bucket = strdup(optarg);
+            break;
+        case 'p':
+            path_style = true;
+            break;
+        case 'a':
+            free(ak);
+            ak = strdup(optarg);
+            break;
+        case 's':
+            free(sk);
+            sk = strdup(optarg);
+            break;
+        case 'P':
+            prefix = optarg;
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'S':
+            sample = true;
+            break;
         case 'j':
             if (cmn_parse_u64(optarg, 1024, &jobs) != 0 || jobs == 0) {
-                fprintf(stderr, "tierfs-seed: bad value '%s' for --jobs: expected 1..1024\n", optarg);
+                fprintf(stderr, "tierfs-seed: bad value '%s' for --jobs: expected 1..1024\n",
+                        optarg);
                 return 1;
             }
             break;
@@ -353,7 +385,9 @@ int main(int argc, char **argv)
             break;
         case 'B':
             if (cmn_parse_size(optarg, &big) != 0) {
-                fprintf(stderr, "tierfs-seed: bad value '%s' for --big-size: expected a size like 1G\n", optarg);
+                fprintf(stderr,
+                        "tierfs-seed: bad value '%s' for --big-size: expected a size like 1G\n",
+                        optarg);
                 return 1;
             }
             break;
@@ -382,8 +416,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "tierfs-seed: no credentials: %s\n", strerror(-rc));
         return 1;
     }
-    struct objstore_s3_conf sc = {.bucket = bucket, .endpoint = endpoint, .region = region,
-                                  .path_style = path_style, .max_connections = (unsigned)jobs,
+    struct objstore_s3_conf sc = {.bucket = bucket,
+                                  .endpoint = endpoint,
+                                  .region = region,
+                                  .path_style = path_style,
+                                  .max_connections = (unsigned)jobs,
                                   .creds = creds};
     struct objstore *s3;
     memset(&s, 0, sizeof(s));

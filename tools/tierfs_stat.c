@@ -102,17 +102,18 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
     uint64_t up = (uint64_t)time(NULL) - CMN_MIN((uint64_t)time(NULL), stat_u(s, "start_time"));
     uint64_t reads = stat_u(s, "fuse_reads");
 
-    fprintf(f, "%s on %s (pid %" PRIu64 ", up %" PRIu64 "h%02" PRIu64 "m%02" PRIu64
-               "s, block %s, log level %" PRIu64 ")\n",
+    fprintf(f,
+            "%s on %s (pid %" PRIu64 ", up %" PRIu64 "h%02" PRIu64 "m%02" PRIu64
+            "s, block %s, log level %" PRIu64 ")\n",
             stat_s(s, "source", src, sizeof(src)), stat_s(s, "mountpoint", mnt, sizeof(mnt)),
             stat_u(s, "pid"), up / 3600, up / 60 % 60, up % 60,
             cmn_fmt_size(stat_u(s, "block_size"), a, sizeof(a)), stat_u(s, "log_level"));
     fprintf(f, "reads         %" PRIu64 " (%s), %" PRIu64 " errors, mean %.3f ms\n", reads,
-            cmn_fmt_size(stat_u(s, "fuse_read_bytes"), a, sizeof(a)),
-            stat_u(s, "fuse_read_errors"),
+            cmn_fmt_size(stat_u(s, "fuse_read_bytes"), a, sizeof(a)), stat_u(s, "fuse_read_errors"),
             reads ? (double)stat_u(s, "fuse_read_ns_sum") / (double)reads / 1e6 : 0.0);
-    fprintf(f, "memory tier   %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %s of %s used, "
-               "%s pooled\n",
+    fprintf(f,
+            "memory tier   %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %s of %s used, "
+            "%s pooled\n",
             stat_u(s, "mem_hits"), stat_u(s, "mem_misses"),
             stat_pct(stat_u(s, "mem_hits"), stat_u(s, "mem_misses")),
             cmn_fmt_size(stat_u(s, "mem_used"), a, sizeof(a)),
@@ -125,8 +126,8 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
                 stat_u(s, "disk_hits"), stat_u(s, "disk_partial_hits"), stat_u(s, "disk_misses"),
                 stat_pct(stat_u(s, "disk_hits"), stat_u(s, "disk_misses")),
                 cmn_fmt_size(stat_u(s, "disk_used"), a, sizeof(a)),
-                cmn_fmt_size(stat_u(s, "disk_capacity"), b, sizeof(b)),
-                stat_u(s, "disk_entries"), stat_s(s, "disk_cache", disk, sizeof(disk)));
+                cmn_fmt_size(stat_u(s, "disk_capacity"), b, sizeof(b)), stat_u(s, "disk_entries"),
+                stat_s(s, "disk_cache", disk, sizeof(disk)));
     else
         fprintf(f, "disk tier     none (memory only)\n");
     fprintf(f,
@@ -141,27 +142,28 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
             stat_u(s, "singleflight_merges"), stat_u(s, "admission_drops"),
             stat_u(s, "checksum_failures"));
     fprintf(f, "prefetch      %" PRIu64 " issued, %" PRIu64 " used, %" PRIu64 " wasted\n",
-            stat_u(s, "prefetch_issued"), stat_u(s, "prefetch_used"),
-            stat_u(s, "prefetch_wasted"));
+            stat_u(s, "prefetch_issued"), stat_u(s, "prefetch_used"), stat_u(s, "prefetch_wasted"));
     fprintf(f, "page cache    %" PRIu64 " fills (%s), %" PRIu64 " merged, %" PRIu64 " skipped\n",
             stat_u(s, "page_cache_fills"),
             cmn_fmt_size(stat_u(s, "page_cache_fill_bytes"), a, sizeof(a)),
             stat_u(s, "page_cache_fills_merged"), stat_u(s, "page_cache_fills_skipped"));
     fprintf(f, "open files    %" PRIu64 "\n", stat_u(s, "open_files"));
     stat_s(s, "metrics_address", maddr, sizeof(maddr));
-    fprintf(f, "metrics       %s%s%s\n", maddr[0] ? "http://" : "off (-o metrics=HOST:PORT)",
-            maddr, maddr[0] ? "/metrics" : "");
+    fprintf(f, "metrics       %s%s%s\n", maddr[0] ? "http://" : "off (-o metrics=HOST:PORT)", maddr,
+            maddr[0] ? "/metrics" : "");
     if (prev) {
         double dt = (double)(s->t_ns - prev->t_ns) / 1e9;
         if (dt <= 0)
             dt = 1;
 #define STAT_RATE(n) ((double)(stat_u(s, n) - CMN_MIN(stat_u(s, n), stat_u(prev, n))) / dt)
-        fprintf(f, "per second    %.0f reads (%s), %.0f S3 requests (%s), %.0f memory hits, "
-                   "%.0f disk hits\n",
+        fprintf(f,
+                "per second    %.0f reads (%s), %.0f S3 requests (%s), %.0f memory hits, "
+                "%.0f disk hits\n",
                 STAT_RATE("fuse_reads"),
                 cmn_fmt_size((uint64_t)STAT_RATE("fuse_read_bytes"), a, sizeof(a)),
-                STAT_RATE("s3_requests"), cmn_fmt_size((uint64_t)STAT_RATE("s3_bytes"), c, sizeof(c)),
-                STAT_RATE("mem_hits"), STAT_RATE("disk_hits"));
+                STAT_RATE("s3_requests"),
+                cmn_fmt_size((uint64_t)STAT_RATE("s3_bytes"), c, sizeof(c)), STAT_RATE("mem_hits"),
+                STAT_RATE("disk_hits"));
 #undef STAT_RATE
     }
 }
@@ -258,7 +260,8 @@ int main(int argc, char **argv)
         fflush(stdout);
         if (count && n >= count)
             break;
-        struct timespec ts = {(time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9)};
+        struct timespec ts = {(time_t)interval,
+                              (long)((interval - (double)(time_t)interval) * 1e9)};
         while (!stat_stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
         if (stat_stop)

@@ -16,7 +16,7 @@
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            dprintf(2, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond);          \
+            dprintf(2, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

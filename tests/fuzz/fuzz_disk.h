@@ -36,13 +36,13 @@
 
 /* Input flags: which checksums the harness recomputes before writing the device, so
  * mutations get past them and reach the code behind; and what it does after recovery. */
-#define FUZZ_DISK_F_FIX_HDR 0x01     /* device header crc */
-#define FUZZ_DISK_F_FIX_FOOTER 0x02  /* summary + footer crc of every region */
-#define FUZZ_DISK_F_FIX_EHDR 0x04    /* entry header crcs in region heads */
-#define FUZZ_DISK_F_INSERT 0x08      /* insert a new value, flush, look it up */
-#define FUZZ_DISK_F_FIX_DATA 0x10    /* entry data crcs too (values are then fuzzer-made) */
-#define FUZZ_DISK_F_REOPEN 0x20      /* close and recover once more */
-#define FUZZ_DISK_F_COMPRESS 0x40    /* open with compression on */
+#define FUZZ_DISK_F_FIX_HDR 0x01    /* device header crc */
+#define FUZZ_DISK_F_FIX_FOOTER 0x02 /* summary + footer crc of every region */
+#define FUZZ_DISK_F_FIX_EHDR 0x04   /* entry header crcs in region heads */
+#define FUZZ_DISK_F_INSERT 0x08     /* insert a new value, flush, look it up */
+#define FUZZ_DISK_F_FIX_DATA 0x10   /* entry data crcs too (values are then fuzzer-made) */
+#define FUZZ_DISK_F_REOPEN 0x20     /* close and recover once more */
+#define FUZZ_DISK_F_COMPRESS 0x40   /* open with compression on */
 
 /* Keys "k0".."k9"; value versions 0..2. */
 #define FUZZ_DISK_KEYS 10u
@@ -82,7 +82,7 @@ static inline size_t fuzz_disk_value(unsigned i, unsigned v, uint8_t *buf)
             size_t base_ = FUZZ_DISK_DATA_OFF + r_ * (size_t)FUZZ_DISK_REGION;                     \
             fn(base_, in_off_, (size_t)FUZZ_DISK_HEAD);                                            \
             in_off_ += FUZZ_DISK_HEAD;                                                             \
-            fn(base_ + FUZZ_DISK_REGION - FUZZ_DISK_TAIL, in_off_, (size_t)FUZZ_DISK_TAIL);         \
+            fn(base_ + FUZZ_DISK_REGION - FUZZ_DISK_TAIL, in_off_, (size_t)FUZZ_DISK_TAIL);        \
             in_off_ += FUZZ_DISK_TAIL;                                                             \
         }                                                                                          \
     } while (0)

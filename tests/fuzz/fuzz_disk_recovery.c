@@ -95,9 +95,10 @@ static void fuzz_fix_entries(uint8_t *region, bool data)
             break;
         /* With a chunk table the data checksum covers the key and the table's used crcs
          * (the chunks are left as the input has them: a bad one must read as a miss). */
-        size_t covered = h.chunk_size ? CMN_MIN((h.stored_len + HC_DISK_CHUNK - 1) / HC_DISK_CHUNK * 4u,
-                                                h.table_len)
-                                      : h.stored_len;
+        size_t covered =
+            h.chunk_size
+                ? CMN_MIN((h.stored_len + HC_DISK_CHUNK - 1) / HC_DISK_CHUNK * 4u, h.table_len)
+                : h.stored_len;
         if (data)
             h.data_crc = cmn_crc32c(0, region + off + FUZZ_EHDR, (size_t)h.klen + covered);
         h.hdr_crc = 0;
@@ -145,7 +146,7 @@ static ssize_t fuzz_wait_result(struct fuzz_wait *w, int rc)
 /* @return the lookup result: value bytes in @buf, or -errno (a miss). */
 static ssize_t fuzz_lookup(struct hc_disk *d, const char *key, size_t klen, uint8_t *buf)
 {
-    struct fuzz_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+    struct fuzz_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     return fuzz_wait_result(&w, hc_disk_lookup(d, hc_key_hash(key, klen), key, klen, buf,
                                                FUZZ_DISK_BLOCK, fuzz_lookup_done, &w));
 }
@@ -156,10 +157,10 @@ static ssize_t fuzz_lookup(struct hc_disk *d, const char *key, size_t klen, uint
 static void fuzz_lookup_range(struct hc_disk *d, const char *key, size_t klen, uint32_t off,
                               uint8_t *buf, bool check_values)
 {
-    struct fuzz_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-    ssize_t n = fuzz_wait_result(&w, hc_disk_lookup_range(d, hc_key_hash(key, klen), key, klen,
-                                                          off, 100, buf, FUZZ_DISK_BLOCK,
-                                                          fuzz_lookup_done, &w));
+    struct fuzz_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    ssize_t n =
+        fuzz_wait_result(&w, hc_disk_lookup_range(d, hc_key_hash(key, klen), key, klen, off, 100,
+                                                  buf, FUZZ_DISK_BLOCK, fuzz_lookup_done, &w));
     FUZZ_CHECK(n <= (ssize_t)hc_disk_range_cap(off, 100));
     FUZZ_CHECK(n < 0 || !check_values);
 }
@@ -197,11 +198,15 @@ static struct hc_disk *fuzz_open(bool compress)
 {
     struct dev *dev;
     struct hc_disk *d;
-    struct dev_conf dc = { .path = fuzz_dev_path, .direct_io = false };
+    struct dev_conf dc = {.path = fuzz_dev_path, .direct_io = false};
     FUZZ_CHECK(dev_open(&dc, &dev) == 0);
-    struct hc_disk_conf hc = { .dev = dev, .io_engine = "psync", .io_depth = 2,
-                               .block_size = FUZZ_DISK_BLOCK, .region_size = FUZZ_DISK_REGION,
-                               .compression = compress, .identity = FUZZ_DISK_IDENTITY };
+    struct hc_disk_conf hc = {.dev = dev,
+                              .io_engine = "psync",
+                              .io_depth = 2,
+                              .block_size = FUZZ_DISK_BLOCK,
+                              .region_size = FUZZ_DISK_REGION,
+                              .compression = compress,
+                              .identity = FUZZ_DISK_IDENTITY};
     int rc = hc_disk_open(&hc, &d);
     if (rc != 0)
         fprintf(stderr, "hc_disk_open: %s\n", strerror(-rc));

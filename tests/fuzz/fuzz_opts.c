@@ -32,7 +32,7 @@ static bool fuzz_starts(const char *s, const char *p)
 
 static void fuzz_check_conf(const struct fs_conf *c)
 {
-    static const char *const engines[] = { "uring", "psync" };
+    static const char *const engines[] = {"uring", "psync"};
 
     FUZZ_CHECK(c->bucket && c->prefix);
     size_t blen = strlen(c->bucket), plen = strlen(c->prefix);
@@ -44,7 +44,8 @@ static void fuzz_check_conf(const struct fs_conf *c)
         for (const char *s = c->prefix; *s;) {
             const char *e = strchr(s, '/');
             size_t n = (size_t)(e - s);
-            FUZZ_CHECK(n > 0 && !(n == 1 && s[0] == '.') && !(n == 2 && s[0] == '.' && s[1] == '.'));
+            FUZZ_CHECK(n > 0 && !(n == 1 && s[0] == '.') &&
+                       !(n == 2 && s[0] == '.' && s[1] == '.'));
             s = e + 1;
         }
     }

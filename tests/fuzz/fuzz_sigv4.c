@@ -123,10 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct os3_kv query[FUZZ_MAX_KV], headers[FUZZ_MAX_KV];
     for (size_t i = 0; i < n_query; i++)
-        query[i] = (struct os3_kv){ piece[6 + 2 * i], piece[7 + 2 * i] };
+        query[i] = (struct os3_kv){piece[6 + 2 * i], piece[7 + 2 * i]};
     for (size_t i = 0; i < n_headers; i++)
-        headers[i] = (struct os3_kv){ piece[6 + 2 * FUZZ_MAX_KV + 2 * i],
-                                      piece[7 + 2 * FUZZ_MAX_KV + 2 * i] };
+        headers[i] =
+            (struct os3_kv){piece[6 + 2 * FUZZ_MAX_KV + 2 * i], piece[7 + 2 * FUZZ_MAX_KV + 2 * i]};
     struct os3_sign_input in = {
         .method = piece[0],
         .canonical_uri = piece[1],
@@ -176,8 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *uri = creq + strlen(in.method) + 1;
         const char *want_uri = in.canonical_uri[0] ? in.canonical_uri : "/";
         FUZZ_CHECK(strncmp(creq, in.method, strlen(in.method)) == 0);
-        FUZZ_CHECK(strncmp(uri, want_uri, strlen(want_uri)) == 0 &&
-                   uri[strlen(want_uri)] == '\n');
+        FUZZ_CHECK(strncmp(uri, want_uri, strlen(want_uri)) == 0 && uri[strlen(want_uri)] == '\n');
     }
 
     /* The same request in another order: identical canonical request. */
@@ -185,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_perm(qp, n_query, seed * 2654435761u + 1);
     fuzz_perm(hp, n_headers, seed * 40503u + 7);
     /* Members of a group of same-named headers take the group's slots in input order. */
-    bool used[FUZZ_MAX_KV] = { false };
+    bool used[FUZZ_MAX_KV] = {false};
     size_t hp2[FUZZ_MAX_KV];
     for (size_t k = 0; k < n_headers; k++) {
         size_t j = 0;

@@ -42,7 +42,7 @@ static void fuzz_round_trip(const char *s, bool keep_slash)
             FUZZ_CHECK(i + 2 < elen && fuzz_upper_hex((unsigned char)enc[i + 1]) &&
                        fuzz_upper_hex((unsigned char)enc[i + 2]));
             /* Only what must be escaped is escaped. */
-            unsigned v = (unsigned)strtoul((char[]){ enc[i + 1], enc[i + 2], 0 }, NULL, 16);
+            unsigned v = (unsigned)strtoul((char[]){enc[i + 1], enc[i + 2], 0}, NULL, 16);
             FUZZ_CHECK(!fuzz_unreserved((unsigned char)v) && !(keep_slash && v == '/') && v != 0);
             i += 2;
         } else {

@@ -57,14 +57,18 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof(path), "%s/mkdevice.%d.dev", argv[1], (int)getpid());
     unlink(path);
-    struct dev_conf dc = { .path = path, .size = FUZZ_DISK_SIZE, .direct_io = false, .create = true };
+    struct dev_conf dc = {.path = path, .size = FUZZ_DISK_SIZE, .direct_io = false, .create = true};
     if ((rc = dev_open(&dc, &dev)) < 0) {
         fprintf(stderr, "fuzz_mkdevice: dev_open: %s\n", strerror(-rc));
         return 1;
     }
-    struct hc_disk_conf hc = { .dev = dev, .io_engine = "psync", .io_depth = 2,
-                               .block_size = FUZZ_DISK_BLOCK, .region_size = FUZZ_DISK_REGION,
-                               .compression = true, .identity = FUZZ_DISK_IDENTITY };
+    struct hc_disk_conf hc = {.dev = dev,
+                              .io_engine = "psync",
+                              .io_depth = 2,
+                              .block_size = FUZZ_DISK_BLOCK,
+                              .region_size = FUZZ_DISK_REGION,
+                              .compression = true,
+                              .identity = FUZZ_DISK_IDENTITY};
     if ((rc = hc_disk_open(&hc, &d)) < 0) {
         fprintf(stderr, "fuzz_mkdevice: hc_disk_open: %s\n", strerror(-rc));
         unlink(path);

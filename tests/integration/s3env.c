@@ -316,9 +316,8 @@ static int s3env_do(const struct s3env *env, const char *endpoint, const char *m
 
     memset(out, 0, sizeof(*out));
     out->content_length = -1;
-    if ((size_t)snprintf(url, sizeof(url), "%s/%s%s%s%s%s", endpoint, env->bucket,
-                         key ? "/" : "", key ? key : "", query ? "?" : "",
-                         query ? query : "") >= sizeof(url))
+    if ((size_t)snprintf(url, sizeof(url), "%s/%s%s%s%s%s", endpoint, env->bucket, key ? "/" : "",
+                         key ? key : "", query ? "?" : "", query ? query : "") >= sizeof(url))
         return -EINVAL;
     c = s3env_easy();
     if (c == NULL)
@@ -368,8 +367,8 @@ static int s3env_do(const struct s3env *env, const char *endpoint, const char *m
 }
 
 int s3env_request(const struct s3env *env, const char *endpoint, const char *method,
-                  const char *key, const char *query, const char *range,
-                  const void *body, size_t body_len, struct s3env_http *out)
+                  const char *key, const char *query, const char *range, const void *body,
+                  size_t body_len, struct s3env_http *out)
 {
     return s3env_do(env, endpoint, method, key, query, range, body, body_len, NULL, 0, out);
 }

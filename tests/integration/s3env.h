@@ -17,12 +17,12 @@ struct s3env {
     char access_key[128];
     char secret_key[128];
     char region[64];
-    char bucket[128];          /* an empty bucket created for the test run */
-    char dir[512];             /* the server's temp dir */
+    char bucket[128]; /* an empty bucket created for the test run */
+    char dir[512];    /* the server's temp dir */
     int rgw_pid, proxy_pid;
     /* Added after the first version (append only): */
-    char control_main[256];    /* /__proxy on the main port (gone while "down") */
-    char s3cli[512];           /* tests/s3server/s3cli.js (node) */
+    char control_main[256]; /* /__proxy on the main port (gone while "down") */
+    char s3cli[512];        /* tests/s3server/s3cli.js (node) */
     int mon_pid, osd_pid;
 };
 
@@ -37,14 +37,14 @@ int s3env_load(struct s3env *env);
  */
 struct s3env_counters {
     uint64_t get, ranged_get, head, list, put, other;
-    uint64_t bytes_sent;       /* response body bytes sent to clients */
-    uint64_t max_concurrent;   /* most S3 requests in flight at once */
-    uint64_t faults;           /* faults injected */
+    uint64_t bytes_sent;     /* response body bytes sent to clients */
+    uint64_t max_concurrent; /* most S3 requests in flight at once */
+    uint64_t faults;         /* faults injected */
     /* Added after the first version (append only): */
     uint64_t requests;
-    uint64_t concurrent;       /* in flight now */
-    uint64_t bytes_received;   /* request body bytes (PUT data) */
-    uint64_t upstream_errors;  /* radosgw unreachable (proxy answered 502) */
+    uint64_t concurrent;      /* in flight now */
+    uint64_t bytes_received;  /* request body bytes (PUT data) */
+    uint64_t upstream_errors; /* radosgw unreachable (proxy answered 502) */
 };
 int s3env_counters(const struct s3env *env, struct s3env_counters *out);
 int s3env_counters_reset(const struct s3env *env);
@@ -83,12 +83,12 @@ int s3env_delete(const struct s3env *env, const char *key);
 
 /* One signed S3 request and what came back (for tests of the proxy itself). */
 struct s3env_http {
-    long status;               /* HTTP status; 0 if no response head arrived */
-    int curl_rc;               /* CURLcode: 0, 7 (refused), 18 (short), 56 (reset), ... */
-    char *body;                /* malloc'd, NUL-terminated; free with s3env_http_free() */
+    long status; /* HTTP status; 0 if no response head arrived */
+    int curl_rc; /* CURLcode: 0, 7 (refused), 18 (short), 56 (reset), ... */
+    char *body;  /* malloc'd, NUL-terminated; free with s3env_http_free() */
     size_t body_len;
-    int64_t content_length;    /* from the response head; -1 if none */
-    double ttfb_s, total_s;    /* time to first byte / total */
+    int64_t content_length; /* from the response head; -1 if none */
+    double ttfb_s, total_s; /* time to first byte / total */
 };
 /*
  * @endpoint: env->endpoint (proxy) or env->direct_endpoint. @key NULL = bucket root.
@@ -97,8 +97,8 @@ struct s3env_http {
  * (out->curl_rc says how; out is filled as far as it got). Free out with s3env_http_free().
  */
 int s3env_request(const struct s3env *env, const char *endpoint, const char *method,
-                  const char *key, const char *query, const char *range,
-                  const void *body, size_t body_len, struct s3env_http *out);
+                  const char *key, const char *query, const char *range, const void *body,
+                  size_t body_len, struct s3env_http *out);
 void s3env_http_free(struct s3env_http *r);
 
 #endif

@@ -79,8 +79,8 @@ static int check_random(const char *file, const char *ref, long n, uint64_t seed
         size_t len = 1 + (size_t)(check_rand(&s) % maxlen);
         ssize_t x = check_pread_full(fd, a, len, off), y = check_pread_full(rfd, b, len, off);
         if (x != y || (x > 0 && memcmp(a, b, (size_t)x) != 0)) {
-            printf("pread #%ld off %lld len %zu: got %zd, want %zd%s\n", i, (long long)off, len,
-                   x, y, x == y ? " (data differs)" : "");
+            printf("pread #%ld off %lld len %zu: got %zd, want %zd%s\n", i, (long long)off, len, x,
+                   y, x == y ? " (data differs)" : "");
             rc = 1;
             goto out;
         }
@@ -96,7 +96,8 @@ out:
 static int check_stale(const char *file, const char *oldp, const char *newp)
 {
     off_t fsize, osize, nsize;
-    int fd = check_open(file, &fsize), ofd = check_open(oldp, &osize), nfd = check_open(newp, &nsize);
+    int fd = check_open(file, &fsize), ofd = check_open(oldp, &osize),
+        nfd = check_open(newp, &nsize);
     const size_t chunk = 64 * 1024;
     char *a = malloc(chunk), *o = malloc(chunk), *w = malloc(chunk);
     char line[64];

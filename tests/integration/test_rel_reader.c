@@ -41,15 +41,15 @@
 #include <unistd.h>
 
 struct rel_file {
-    char *rel;          /* path relative to REFDIR */
+    char *rel; /* path relative to REFDIR */
     off_t size;
-    off_t alt_size;     /* -1 when there is no ALTDIR version */
+    off_t alt_size; /* -1 when there is no ALTDIR version */
 };
 
 /* Per-process counters in shared memory. */
 struct rel_counts {
     uint64_t reads, bytes, opens, errors, eio, estale, eacces, other_err, wrong, shortr, max_ms;
-    int fatal;          /* a disallowed error or wrong bytes */
+    int fatal; /* a disallowed error or wrong bytes */
     char why[256];
 };
 
@@ -116,8 +116,8 @@ static ssize_t rel_pread_full(int fd, char *buf, size_t len, off_t off)
     return (ssize_t)got;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void rel_fatal(struct rel_counts *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void rel_fatal(struct rel_counts *c, const char *fmt,
+                                                            ...)
 {
     va_list ap;
     if (!c->fatal) {
@@ -140,7 +140,8 @@ static int rel_error(struct rel_counts *c, int err, bool allow, const char *what
         c->eacces++;
     else
         c->other_err++;
-    if (allow && (err == EIO || err == ESTALE || err == ETIMEDOUT || err == EACCES || err == ENOENT))
+    if (allow &&
+        (err == EIO || err == ESTALE || err == ETIMEDOUT || err == EACCES || err == ENOENT))
         return 0;
     if (!c->fatal)
         snprintf(c->why, sizeof(c->why), "%s %s: %s", what, path, strerror(err));
@@ -149,8 +150,8 @@ static int rel_error(struct rel_counts *c, int err, bool allow, const char *what
 }
 
 /* Versions a handle may still be: bit 0 = REFDIR, bit 1 = ALTDIR. */
-static int rel_check_chunk(const char *got, ssize_t n, int rfd, int afd, off_t off,
-                           char *tmp, size_t len)
+static int rel_check_chunk(const char *got, ssize_t n, int rfd, int afd, off_t off, char *tmp,
+                           size_t len)
 {
     int ok = 0;
     ssize_t y = rel_pread_full(rfd, tmp, len, off);
@@ -224,7 +225,8 @@ static void rel_worker(unsigned idx, uint64_t seed, uint64_t deadline_ms, long o
         off_t pos = 0;
         for (unsigned r = 0; r < nreads; r++) {
             size_t len = 1 + (size_t)(rel_rand(&s) % maxlen);
-            off_t off = seq ? pos : (off_t)(rel_rand(&s) % (uint64_t)(size + (off_t)maxlen / 8 + 1));
+            off_t off =
+                seq ? pos : (off_t)(rel_rand(&s) % (uint64_t)(size + (off_t)maxlen / 8 + 1));
             t0 = rel_now_ms();
             ssize_t n = rel_pread_full(fd, a, len, off);
             dt = rel_now_ms() - t0;
@@ -247,11 +249,13 @@ static void rel_worker(unsigned idx, uint64_t seed, uint64_t deadline_ms, long o
                 long long d1 = rel_first_diff(a, n, rfd, off, b), d2 = -1;
                 if (afd >= 0)
                     d2 = rel_first_diff(a, n, afd, off, b);
-                rel_fatal(c, "%s: wrong bytes at offset %lld (len %lld, got %lld; this handle "
-                          "matched %s so far; the chunk differs from %s at +%lld, from %s at +%lld)",
-                          path, (long long)off, (long long)len, (long long)n,
-                          ok ? "the other version" : "neither version", "the reference", d1,
-                          "the alternative", d2);
+                rel_fatal(
+                    c,
+                    "%s: wrong bytes at offset %lld (len %lld, got %lld; this handle "
+                    "matched %s so far; the chunk differs from %s at +%lld, from %s at +%lld)",
+                    path, (long long)off, (long long)len, (long long)n,
+                    ok ? "the other version" : "neither version", "the reference", d1,
+                    "the alternative", d2);
                 goto out;
             }
             if (seq) {
@@ -267,7 +271,7 @@ static void rel_worker(unsigned idx, uint64_t seed, uint64_t deadline_ms, long o
         if (afd >= 0)
             close(afd);
         continue;
-out:
+    out:
         close(fd);
         close(rfd);
         if (afd >= 0)
@@ -302,17 +306,38 @@ int main(int argc, char **argv)
 
     while ((opt = getopt(argc, argv, "p:d:n:s:m:eL:a:DO")) != -1) {
         switch (opt) {
-        case 'p': procs = (unsigned)atoi(optarg); break;
-        case 'd': secs = atof(optarg); break;
-        case 'n': ops = atol(optarg); break;
-        case 's': seed = strtoull(optarg, NULL, 0); break;
-        case 'm': maxlen = (size_t)atol(optarg); break;
-        case 'e': allow = true; break;
-        case 'L': limit_ms = strtoull(optarg, NULL, 0); break;
-        case 'a': rel_altdir = optarg; break;
-        case 'D': rel_drop = true; break;
-        case 'O': rel_oflags |= O_DIRECT; break;
-        default: rel_usage();
+        case 'p':
+            procs = (unsigned)atoi(optarg);
+            break;
+        case 'd':
+            secs = atof(optarg);
+            break;
+        case 'n':
+            ops = atol(optarg);
+            break;
+        case 's':
+            seed = strtoull(optarg, NULL, 0);
+            break;
+        case 'm':
+            maxlen = (size_t)atol(optarg);
+            break;
+        case 'e':
+            allow = true;
+            break;
+        case 'L':
+            limit_ms = strtoull(optarg, NULL, 0);
+            break;
+        case 'a':
+            rel_altdir = optarg;
+            break;
+        case 'D':
+            rel_drop = true;
+            break;
+        case 'O':
+            rel_oflags |= O_DIRECT;
+            break;
+        default:
+            rel_usage();
         }
     }
     if (argc - optind != 2 || procs == 0 || procs > 1024 || maxlen == 0)
@@ -326,8 +351,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "test_rel_reader: no files under %s\n", rel_refdir);
         return 2;
     }
-    struct rel_counts *cs = mmap(NULL, procs * sizeof(*cs), PROT_READ | PROT_WRITE,
-                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct rel_counts *cs =
+        mmap(NULL, procs * sizeof(*cs), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (cs == MAP_FAILED)
         return 2;
     memset(cs, 0, procs * sizeof(*cs));
@@ -367,12 +392,13 @@ int main(int argc, char **argv)
             fatal = 1;
         }
     }
-    printf("reads %llu bytes %llu opens %llu errors %llu (eio %llu estale %llu eacces %llu other %llu) "
+    printf("reads %llu bytes %llu opens %llu errors %llu (eio %llu estale %llu eacces %llu other "
+           "%llu) "
            "wrong %llu short %llu max_ms %llu\n",
            (unsigned long long)t.reads, (unsigned long long)t.bytes, (unsigned long long)t.opens,
            (unsigned long long)t.errors, (unsigned long long)t.eio, (unsigned long long)t.estale,
-           (unsigned long long)t.eacces, (unsigned long long)t.other_err, (unsigned long long)t.wrong,
-           (unsigned long long)t.shortr, (unsigned long long)t.max_ms);
+           (unsigned long long)t.eacces, (unsigned long long)t.other_err,
+           (unsigned long long)t.wrong, (unsigned long long)t.shortr, (unsigned long long)t.max_ms);
     if (crashed)
         fprintf(stderr, "test_rel_reader: %d worker(s) crashed\n", crashed);
     return fatal ? 1 : 0;

@@ -78,11 +78,13 @@ static void test_roundtrip_through_proxy(void **state)
     assert_non_null(buf);
     ts3_fill(buf, len, 7);
     assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "PUT", "s3server-test/rt", NULL,
-                                   NULL, buf, len, &r), 0);
+                                   NULL, buf, len, &r),
+                     0);
     assert_int_equal(r.status, 200);
     s3env_http_free(&r);
     assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "GET", "s3server-test/rt", NULL,
-                                   NULL, NULL, 0, &r), 0);
+                                   NULL, NULL, 0, &r),
+                     0);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body_len, len);
     assert_memory_equal(r.body, buf, len);
@@ -115,8 +117,8 @@ static void test_counters_by_class(void **state)
     struct s3env_counters c;
 
     (void)state;
-    assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL,
-                                   0, &r), 0);
+    assert_int_equal(
+        s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.content_length, TS3_OBJ_LEN);
     s3env_http_free(&r);
@@ -134,21 +136,25 @@ static void test_counters_by_class(void **state)
     s3env_http_free(&r);
 
     assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "GET", NULL,
-                                   "list-type=2&prefix=s3server-test%2F", NULL, NULL, 0, &r), 0);
+                                   "list-type=2&prefix=s3server-test%2F", NULL, NULL, 0, &r),
+                     0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "<Key>" TS3_OBJ "</Key>"));
     s3env_http_free(&r);
-    assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "GET", NULL, NULL, NULL, NULL, 0,
-                                   &r), 0); /* ListObjects v1 */
+    assert_int_equal(
+        s3env_request(&ts3_env, ts3_env.endpoint, "GET", NULL, NULL, NULL, NULL, 0, &r),
+        0); /* ListObjects v1 */
     assert_int_equal(r.status, 200);
     s3env_http_free(&r);
 
     assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "PUT", "s3server-test/tmp", NULL,
-                                   NULL, "x", 1, &r), 0);
+                                   NULL, "x", 1, &r),
+                     0);
     assert_int_equal(r.status, 200);
     s3env_http_free(&r);
-    assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "DELETE", "s3server-test/tmp",
-                                   NULL, NULL, NULL, 0, &r), 0);
+    assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "DELETE", "s3server-test/tmp", NULL,
+                                   NULL, NULL, 0, &r),
+                     0);
     assert_int_equal(r.status, 204);
     s3env_http_free(&r);
 
@@ -177,8 +183,8 @@ static void test_ttfb(void **state)
 
     (void)state;
     ts3_config("{\"ttfb_ms\":300}");
-    assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL,
-                                   0, &r), 0);
+    assert_int_equal(
+        s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
     assert_true(r.ttfb_s >= 0.29);
     s3env_http_free(&r);
@@ -186,13 +192,14 @@ static void test_ttfb(void **state)
     assert_true(r.ttfb_s >= 0.29);
     s3env_http_free(&r);
     /* Direct to radosgw: no delay. */
-    assert_int_equal(s3env_request(&ts3_env, ts3_env.direct_endpoint, "HEAD", TS3_OBJ, NULL,
-                                   NULL, NULL, 0, &r), 0);
+    assert_int_equal(
+        s3env_request(&ts3_env, ts3_env.direct_endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL, 0, &r),
+        0);
     assert_true(r.ttfb_s < 0.25);
     s3env_http_free(&r);
     ts3_config("{}");
-    assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL,
-                                   0, &r), 0);
+    assert_int_equal(
+        s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL, 0, &r), 0);
     assert_true(r.ttfb_s < 0.25);
     s3env_http_free(&r);
 }
@@ -235,12 +242,14 @@ static void test_fault_status(void **state)
     s3env_http_free(&r);
     /* PUT bodies are swallowed, and the object is not written. */
     assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "PUT", "s3server-test/nope", NULL,
-                                   NULL, ts3_data, 300000, &r), 0);
+                                   NULL, ts3_data, 300000, &r),
+                     0);
     assert_int_equal(r.status, 503);
     s3env_http_free(&r);
     ts3_config("{\"fault\":null}");
     assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", "s3server-test/nope", NULL,
-                                   NULL, NULL, 0, &r), 0);
+                                   NULL, NULL, 0, &r),
+                     0);
     assert_int_equal(r.status, 404);
     s3env_http_free(&r);
     ts3_counters(&c);
@@ -314,8 +323,8 @@ static void test_fault_selection(void **state)
     assert_int_equal(ts3_get(&r, NULL), 0);
     assert_int_equal(r.status, 200);
     s3env_http_free(&r);
-    assert_int_equal(s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL,
-                                   0, &r), 0);
+    assert_int_equal(
+        s3env_request(&ts3_env, ts3_env.endpoint, "HEAD", TS3_OBJ, NULL, NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 503);
     s3env_http_free(&r);
 

@@ -216,7 +216,8 @@ static void test_inspect(void **state)
 
     assert_int_equal(r.status, 0);
     char fmt[64];
-    snprintf(fmt, sizeof(fmt), "format:       tierfs disk cache, version %u\n", HC_DISK_FORMAT_VERSION);
+    snprintf(fmt, sizeof(fmt), "format:       tierfs disk cache, version %u\n",
+             HC_DISK_FORMAT_VERSION);
     t_contains(r.out, fmt);
     t_contains(r.out, "block size:   64.0 KiB (65536 bytes)\n");
     t_contains(r.out, "region size:  256.0 KiB (262144 bytes), 8 regions");

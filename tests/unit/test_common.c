@@ -161,16 +161,17 @@ static void test_crc32c_chunks(void **state)
     for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
         size_t ch = chunks[c];
         for (int r = 0; r < 60; r++) {
-            size_t full = (size_t)r % 8;            /* 0..7 full chunks: 0-2 past a group */
+            size_t full = (size_t)r % 8; /* 0..7 full chunks: 0-2 past a group */
             size_t tail = r < 8 ? 0 : (size_t)(cmn_rand64(&st) % ch);
             size_t len = full * ch + tail, off = (size_t)(cmn_rand64(&st) % 64);
             if (len > cap)
                 len = cap;
             size_t n = (len + ch - 1) / ch;
-            out[n] = 0xdeadbeef;                    /* nothing written past the last chunk */
+            out[n] = 0xdeadbeef; /* nothing written past the last chunk */
             cmn_crc32c_chunks(buf + off, len, ch, out);
             for (size_t i = 0; i < n; i++)
-                assert_int_equal(out[i], ref_crc32c(0, buf + off + i * ch, CMN_MIN(ch, len - i * ch)));
+                assert_int_equal(out[i],
+                                 ref_crc32c(0, buf + off + i * ch, CMN_MIN(ch, len - i * ch)));
             assert_int_equal(out[n], 0xdeadbeef);
         }
     }
@@ -280,8 +281,9 @@ static void test_mem_limit(void **state)
     put_file(root, "sys/fs/cgroup/a/memory.max", "2147483648\n");
     assert_int_equal(cmn_mem_limit(root), ram < (1ull << 30) ? ram : 1ull << 30); /* the parent's */
     put_file(root, "sys/fs/cgroup/a/memory.max", "536870912\n");
-    assert_int_equal(cmn_mem_limit(root), ram < (512ull << 20) ? ram : 512ull << 20); /* grandparent */
-    put_file(root, "proc/self/cgroup", "12:memory:/x\n0::/\n"); /* the root cgroup: no limit */
+    assert_int_equal(cmn_mem_limit(root),
+                     ram < (512ull << 20) ? ram : 512ull << 20); /* grandparent */
+    put_file(root, "proc/self/cgroup", "12:memory:/x\n0::/\n");  /* the root cgroup: no limit */
     assert_int_equal(cmn_mem_limit(root), ram);
     assert_true(cmn_mem_limit("") > 0); /* this system */
     char cmd[1100];

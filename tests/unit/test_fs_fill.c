@@ -23,11 +23,11 @@
 struct sink {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool stuck;                /* store waits while set */
-    bool entered;              /* store was called while stuck */
-    int result;                /* what store returns */
+    bool stuck;   /* store waits while set */
+    bool entered; /* store was called while stuck */
+    int result;   /* what store returns */
     unsigned stored;
-    uint64_t offs[NJOBS * 2];  /* j->off of each store, in order */
+    uint64_t offs[NJOBS * 2]; /* j->off of each store, in order */
 };
 
 static int released[NJOBS * 2];
@@ -58,8 +58,12 @@ static unsigned char bytes[NJOBS * 2];
 static struct fs_fill_job job(unsigned i)
 {
     bytes[i] = (unsigned char)i;
-    return (struct fs_fill_job){.nodeid = 2, .off = i, .data = &bytes[i], .len = 1,
-                                .release = job_release, .arg = (void *)(uintptr_t)i};
+    return (struct fs_fill_job){.nodeid = 2,
+                                .off = i,
+                                .data = &bytes[i],
+                                .len = 1,
+                                .release = job_release,
+                                .arg = (void *)(uintptr_t)i};
 }
 
 static void sink_init(struct sink *s)

@@ -36,8 +36,8 @@ struct fake_store {
     struct objstore base;
     const struct fake_obj *objs; /* sorted by key */
     size_t n;
-    size_t page;                 /* keys + prefixes per LIST page */
-    unsigned lists, heads;       /* requests seen */
+    size_t page;           /* keys + prefixes per LIST page */
+    unsigned lists, heads; /* requests seen */
 };
 
 static const char *fake_etag = "\"0123456789abcdef0123456789abcdef\"";
@@ -75,7 +75,8 @@ static void fake_list(struct fake_store *f, struct objstore_req *req)
 {
     const struct objstore_list_args *a = &req->list;
     const char *pfx = a->prefix ? a->prefix : "";
-    size_t plen = strlen(pfx), i = a->continuation_token ? strtoul(a->continuation_token, NULL, 10) : 0;
+    size_t plen = strlen(pfx),
+           i = a->continuation_token ? strtoul(a->continuation_token, NULL, 10) : 0;
     size_t max = a->max_keys ? a->max_keys : 1000, got = 0;
     struct objstore_list_result *r = &req->list_result;
 
@@ -86,8 +87,8 @@ static void fake_list(struct fake_store *f, struct objstore_req *req)
             continue;
         const char *slash = a->delimiter ? strchr(k + plen, '/') : NULL;
         size_t before = r->n_prefixes;
-        req->result = slash ? fake_add_prefix(r, k, (size_t)(slash - k) + 1)
-                            : fake_add_entry(r, &f->objs[i]);
+        req->result =
+            slash ? fake_add_prefix(r, k, (size_t)(slash - k) + 1) : fake_add_entry(r, &f->objs[i]);
         if (req->result < 0)
             return;
         got += !slash || r->n_prefixes != before;
@@ -139,12 +140,8 @@ static const struct objstore_ops fake_ops = {
 
 /* The bucket every namespace test sees. */
 static const struct fake_obj t_objs[] = {
-    {"a/one.txt", 1},
-    {"a/sub/deep.txt", 2},
-    {"a/two.txt", 3},
-    {"b", 4},
-    {"b/shadowed", 5},
-    {"top.txt", 6},
+    {"a/one.txt", 1}, {"a/sub/deep.txt", 2}, {"a/two.txt", 3},
+    {"b", 4},         {"b/shadowed", 5},     {"top.txt", 6},
 };
 
 struct t_ns {
@@ -242,17 +239,19 @@ static void test_listing_build(void **state)
     (void)state;
     snprintf(longkey, sizeof(longkey), "dir/%0*d", NAME_MAX + 1, 7);
     struct objstore_entry ents[] = {
-        {.key = "dir/", .size = 0},          /* the directory marker */
-        {.key = "dir/b", .size = 10},        /* shadowed by the directory dir/b/ */
+        {.key = "dir/", .size = 0},   /* the directory marker */
+        {.key = "dir/b", .size = 10}, /* shadowed by the directory dir/b/ */
         {.key = "dir/a.txt", .size = 20, .etag = "\"e1\""},
         {.key = "dir/.", .size = 1},
         {.key = "dir/..", .size = 1},
         {.key = longkey, .size = 1},
-        {.key = "other/x", .size = 1},       /* not under the prefix */
+        {.key = "other/x", .size = 1}, /* not under the prefix */
     };
     char *pfx[] = {"dir/b/", "dir//", "dir/./", "dir/../", "dir/c/"};
-    struct objstore_list_result res = {.entries = ents, .n_entries = CMN_ARRAY_SIZE(ents),
-                                       .prefixes = pfx, .n_prefixes = CMN_ARRAY_SIZE(pfx)};
+    struct objstore_list_result res = {.entries = ents,
+                                       .n_entries = CMN_ARRAY_SIZE(ents),
+                                       .prefixes = pfx,
+                                       .n_prefixes = CMN_ARRAY_SIZE(pfx)};
     struct fs_listing *l = fs_listing_new();
     size_t cap = 0;
 
@@ -265,7 +264,7 @@ static void test_listing_build(void **state)
     assert_int_equal(l->ents[0].size, 20);
     assert_string_equal(l->ents[0].etag, "\"e1\"");
     assert_string_equal(l->ents[1].name, "b");
-    assert_true(l->ents[1].is_dir);               /* the directory wins */
+    assert_true(l->ents[1].is_dir); /* the directory wins */
     assert_string_equal(l->ents[2].name, "c");
     assert_true(l->ents[2].is_dir);
     assert_ptr_equal(fs_listing_find(l, "b"), &l->ents[1]);
@@ -279,9 +278,9 @@ static void test_listing_build(void **state)
 static void test_block_key(void **state)
 {
     uint8_t buf[256], other[256];
-    static const uint8_t want[] = {'b', 0, 'k', '/', 'x', 0, '"', 'e', '"', 0,
-                                   0x02, 0x01, 0, 0, 0, 0, 0, 0,  /* block 0x102, LE */
-                                   0, 0, 0x10, 0};                /* 1 MiB, LE */
+    static const uint8_t want[] = {'b', 0,    'k',  '/', 'x', 0, '"', 'e', '"',
+                                   0,   0x02, 0x01, 0,   0,   0, 0,   0,   0, /* block 0x102, LE */
+                                   0,   0,    0x10, 0};                       /* 1 MiB, LE */
     (void)state;
     size_t n = fs_blockkey_build("b", 1u << 20, "k/x", "\"e\"", 0x102, buf, sizeof(buf));
     assert_int_equal(n, sizeof(want));
@@ -306,7 +305,7 @@ static void test_lookup_and_listing(void **state)
     struct t_ns *t = t_ns_new(60000, 60000);
     (void)state;
     uint64_t a = t_lookup(t, FUSE_ROOT_ID, "a");
-    assert_int_equal(t->store.heads, 1);          /* HEAD a + LIST a/ in parallel */
+    assert_int_equal(t->store.heads, 1); /* HEAD a + LIST a/ in parallel */
     assert_int_equal(t->store.lists, 1);
     assert_int_equal(t_list(t, FUSE_ROOT_ID), 3); /* a, b (dir shadows file), top.txt */
     assert_int_equal(t_list(t, a), 3);            /* one.txt, sub, two.txt */
@@ -358,7 +357,7 @@ static void test_forget_keeps_metadata(void **state)
     assert_int_equal(t_lookup(t, sub, "deep.txt"), deep);
     assert_int_equal(t_lookup(t, sub, "nothere"), 0);
     assert_int_equal(t_requests(t), before);
-    assert_int_equal(t->fs.ns.n_idle, 0);          /* referenced again: off the idle list */
+    assert_int_equal(t->fs.ns.n_idle, 0); /* referenced again: off the idle list */
     t_ns_free(t);
 }
 
@@ -408,7 +407,7 @@ static void test_idle_bound(void **state)
 {
     const size_t n = 250000;
     struct fake_obj *objs = calloc(n, sizeof(*objs));
-    char (*keys)[32] = calloc(n, sizeof(*keys));
+    char(*keys)[32] = calloc(n, sizeof(*keys));
     (void)state;
     assert_true(objs && keys);
     for (size_t i = 0; i < n; i++) {

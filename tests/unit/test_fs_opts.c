@@ -26,8 +26,8 @@
 struct t_run {
     struct fs_conf conf;
     int rc;
-    char err[1024];      /* what went to stderr */
-    char rest[1024];     /* the arguments left for libfuse, space separated */
+    char err[1024];  /* what went to stderr */
+    char rest[1024]; /* the arguments left for libfuse, space separated */
 };
 
 /* Parse and validate "tierfs ARGS..." (NULL-terminated) into @r. */
@@ -115,7 +115,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.conf.path_style, 0);
     assert_int_equal(r.conf.file_mode, 0444);
     assert_int_equal(r.conf.dir_mode, 0555);
-    assert_non_null(strstr(r.rest, "ro"));     /* libfuse's option stays for libfuse */
+    assert_non_null(strstr(r.rest, "ro")); /* libfuse's option stays for libfuse */
     t_done(&r);
 }
 
@@ -144,7 +144,7 @@ static void test_sizes_and_durations(void **state)
     assert_int_equal(r.conf.uid, 0);
     assert_int_equal(r.conf.log_level, TLOG_DEBUG);
     assert_true(r.conf.compress);
-    assert_string_equal(r.rest, "");           /* all ours */
+    assert_string_equal(r.rest, ""); /* all ours */
     t_done(&r);
 }
 
@@ -156,14 +156,14 @@ static void test_default_mem_cache(void **state)
     assert_int_equal(fs_default_mem_cache(2ull << 30), 256ull << 20);   /* 2 GiB box: the floor */
     assert_int_equal(fs_default_mem_cache(24ull << 30), 1536ull << 20); /* 24 GiB: 1.5 GiB */
     assert_int_equal(fs_default_mem_cache((24ull << 30) + 12345), 1536ull << 20); /* whole MiB */
-    assert_int_equal(fs_default_mem_cache(256ull << 30), 4ull << 30);   /* the ceiling */
+    assert_int_equal(fs_default_mem_cache(256ull << 30), 4ull << 30);             /* the ceiling */
 }
 
 static void test_bad_values(void **state)
 {
     (void)state;
-    t_bad("block_size=3M", "block_size", "3M");         /* not a power of two */
-    t_bad("block_size=32K", "block_size", "32K");       /* below 64K */
+    t_bad("block_size=3M", "block_size", "3M");   /* not a power of two */
+    t_bad("block_size=32K", "block_size", "32K"); /* below 64K */
     t_bad("block_size=1Q", "block_size", "1Q");
     t_bad("mem_cache_size=lots", "mem_cache_size", "lots");
     t_bad("mem_cache_size=1M", "mem_cache_size", "1M"); /* fewer than 4 blocks */
@@ -192,9 +192,9 @@ static void test_bad_values(void **state)
     t_bad("metrics=localhost:80", "metrics", "localhost:80");
     t_bad("endpoint=ftp://example.com", "endpoint", "ftp://example.com");
     t_bad("connect_timeout=0", "connect_timeout", "0");
-    t_bad("connect_timeout=5ms", "connect_timeout", "5ms");   /* below 10ms */
-    t_bad("connect_timeout=11m", "connect_timeout", "11m");   /* above 10m */
-    t_bad("connect_timeout=1.5", "connect_timeout", "1.5");   /* fractions: 1500ms */
+    t_bad("connect_timeout=5ms", "connect_timeout", "5ms"); /* below 10ms */
+    t_bad("connect_timeout=11m", "connect_timeout", "11m"); /* above 10m */
+    t_bad("connect_timeout=1.5", "connect_timeout", "1.5"); /* fractions: 1500ms */
     t_bad("connect_timeout=soon", "connect_timeout", "soon");
     t_bad("connect_timeout=", "connect_timeout", "");
     t_bad("read_timeout=0", "read_timeout", "0");
@@ -226,8 +226,8 @@ static void test_s3_timeouts(void **state)
         uint64_t request_ms;
     } ok[] = {
         {"connect_timeout=500ms,read_timeout=2s,retries=0", 500, 2000, 0, 0},
-        {"connect_timeout=10ms,read_timeout=100ms,retries=100,request_timeout=100ms", 10, 100,
-         100, 100}, /* the minima */
+        {"connect_timeout=10ms,read_timeout=100ms,retries=100,request_timeout=100ms", 10, 100, 100,
+         100}, /* the minima */
         {"connect_timeout=10m,read_timeout=1h,retries=7,request_timeout=24h", 600000, 3600000, 7,
          86400000}, /* the maxima */
         {"connect_timeout=30,read_timeout=1500ms,request_timeout=2m", 30000, 1500,
@@ -279,7 +279,7 @@ static void test_bools(void **state)
             t_run_o(&r, opt);
             assert_int_equal(r.rc, 0);
             memcpy(&v, (char *)&r.conf + flags[f].off, sizeof(v));
-        assert_int_equal(v, 1);
+            assert_int_equal(v, 1);
             assert_string_equal(r.rest, "");
             t_done(&r);
         }
@@ -464,14 +464,10 @@ static void test_cache_conf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_sizes_and_durations),
-        cmocka_unit_test(test_default_mem_cache),
-        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_s3_timeouts),
-        cmocka_unit_test(test_bools),
-        cmocka_unit_test(test_sources),
-        cmocka_unit_test(test_passthrough),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_sizes_and_durations),
+        cmocka_unit_test(test_default_mem_cache), cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_s3_timeouts),       cmocka_unit_test(test_bools),
+        cmocka_unit_test(test_sources),           cmocka_unit_test(test_passthrough),
         cmocka_unit_test(test_cache_conf),
     };
     return cmocka_run_group_tests_name("fs_opts", tests, NULL, NULL);

@@ -25,7 +25,7 @@
 
 #define T_BLOCK (64u << 10)
 #define T_REGION (256u << 10)
-#define T_HDR 8192u  /* >= the device header area (the layout rounds it to 4 KiB) */
+#define T_HDR 8192u /* >= the device header area (the layout rounds it to 4 KiB) */
 
 /* ---- allocation failures (linked with -Wl,--wrap=calloc,--wrap=malloc,--wrap=free) ----
  * Armed on one thread only (the test's, around one call), so engine threads and the
@@ -83,7 +83,7 @@ static void t_path(struct t_env *e, const char *name)
 /* Open the device file, O_DIRECT where the filesystem has it. */
 static struct dev *t_dev(const char *path, uint64_t size)
 {
-    struct dev_conf dc = { .path = path, .size = size, .direct_io = true, .create = true };
+    struct dev_conf dc = {.path = path, .size = size, .direct_io = true, .create = true};
     struct dev *dev = NULL;
     if (dev_open(&dc, &dev) < 0) {
         dc.direct_io = false;
@@ -98,7 +98,7 @@ struct t_opts {
     bool compression;
     const char *identity;
     uint64_t wq;
-    struct dev *dev;  /* use this device (wrapped) instead of opening path */
+    struct dev *dev; /* use this device (wrapped) instead of opening path */
     struct hc_accounting *acct;
 };
 
@@ -166,7 +166,7 @@ static void t_done(ssize_t result, void *arg)
 /* Synchronous lookup. @return bytes, -ENOENT or -errno. */
 static ssize_t t_lookup(struct hc_disk *d, const char *key, void *buf, size_t cap)
 {
-    struct t_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+    struct t_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     int rc = hc_disk_lookup(d, t_hash(key), key, strlen(key), buf, cap, t_done, &w);
     if (rc < 0)
         return rc;
@@ -251,14 +251,14 @@ static void t_scribble(const char *path, uint64_t off, size_t len, int byte)
 
 static void test_roundtrip(void **state)
 {
-    struct t_env e = { .engine = *state };
-    static const size_t sizes[] = { 1, 100, 511, 512, 4096, 50000, T_BLOCK - 1, T_BLOCK };
+    struct t_env e = {.engine = *state};
+    static const size_t sizes[] = {1, 100, 511, 512, 4096, 50000, T_BLOCK - 1, T_BLOCK};
     const size_t ns = CMN_ARRAY_SIZE(sizes);
 
     for (int comp = 0; comp < 2; comp++) {
         t_path(&e, comp ? "rt-lz4" : "rt");
-        struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 8 * T_REGION,
-                                                         .compression = comp });
+        struct hc_disk *d =
+            t_open(&e, &(struct t_opts){.size = T_HDR + 8 * T_REGION, .compression = comp});
         for (size_t k = 0; k < ns; k++) {
             t_put(d, (int)k, sizes[k], true);
             t_put(d, (int)(100 + k), sizes[k], false);
@@ -286,7 +286,7 @@ static void test_roundtrip(void **state)
         }
 
         /* Misses and bad arguments. */
-        uint8_t big[T_BLOCK + 1] = { 0 };
+        uint8_t big[T_BLOCK + 1] = {0};
         assert_int_equal(t_check(d, 9999, 10, true), 0);
         assert_int_equal(hc_disk_insert(d, 1, "k", 1, big, sizeof(big)), -E2BIG);
         assert_true(hc_disk_may_contain(d, t_hash("s3://bucket/object-0@etag-00000000")));
@@ -298,20 +298,20 @@ static void test_roundtrip(void **state)
 
 static void test_index_bytes_per_entry(void **state)
 {
-    struct t_env e = { .engine = *state };
+    struct t_env e = {.engine = *state};
     struct {
         uint32_t block, region, len;
         uint64_t size;
     } cases[] = {
-        { 4096, 1u << 20, 4096, T_HDR + 32ull * (1u << 20) },  /* block-sized values */
-        { T_BLOCK, T_REGION, 100, T_HDR + 16ull * T_REGION },  /* tiny values: the table grows */
+        {4096, 1u << 20, 4096, T_HDR + 32ull * (1u << 20)}, /* block-sized values */
+        {T_BLOCK, T_REGION, 100, T_HDR + 16ull * T_REGION}, /* tiny values: the table grows */
     };
 
     for (size_t c = 0; c < CMN_ARRAY_SIZE(cases); c++) {
         t_path(&e, "ixb");
-        struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = cases[c].size,
-                                                         .block = cases[c].block,
-                                                         .region = cases[c].region });
+        struct hc_disk *d = t_open(&e, &(struct t_opts){.size = cases[c].size,
+                                                        .block = cases[c].block,
+                                                        .region = cases[c].region});
         struct hc_disk_stats st = t_stats(d);
         uint8_t *buf = calloc(1, cases[c].len);
         /* Fill past capacity so the table holds what a full cache holds. */
@@ -346,12 +346,12 @@ static void t_settle(struct hc_disk *d)
 
 static void test_fifo_reclaim(void **state)
 {
-    struct t_env e = { .engine = *state };
-    const size_t len = 60u << 10;  /* 4 entries per 256 KiB region */
+    struct t_env e = {.engine = *state};
+    const size_t len = 60u << 10; /* 4 entries per 256 KiB region */
     const int n = 80;
 
     t_path(&e, "fifo");
-    struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 8 * T_REGION });
+    struct hc_disk *d = t_open(&e, &(struct t_opts){.size = T_HDR + 8 * T_REGION});
     for (int i = 0; i < 4; i++)
         t_put(d, i, len, false);
     t_settle(d);
@@ -370,7 +370,7 @@ static void test_fifo_reclaim(void **state)
     assert_true(st.reinserts > 0);
     assert_true(st.entries <= 8 * 4);
     assert_true(st.used <= st.capacity);
-    assert_int_equal(t_check(d, 0, len, false), 1);     /* hot: reinserted */
+    assert_int_equal(t_check(d, 0, len, false), 1); /* hot: reinserted */
     for (int i = 1; i < 20; i++)
         assert_int_equal(t_check(d, i, len, false), 0); /* old and cold: gone */
     for (int i = n - 12; i < n; i++)
@@ -382,8 +382,8 @@ static void test_fifo_reclaim(void **state)
 
 static void test_recover_clean(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 16 * T_REGION, .compression = true };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 16 * T_REGION, .compression = true};
 
     t_path(&e, "clean");
     struct hc_disk *d = t_open(&e, &o);
@@ -418,10 +418,10 @@ static void t_crash_child(const struct t_env *e, const struct t_opts *o, int fd)
     uint64_t offs[4];
     uint32_t l;
 
-    for (int i = 0; i < 10; i++)   /* A: durable */
+    for (int i = 0; i < 10; i++) /* A: durable */
         t_put(d, i, len, false);
     assert_int_equal(hc_disk_flush(d), 0);
-    for (int i = 10; i < 14; i++)  /* B: exactly one region, then durable */
+    for (int i = 10; i < 14; i++) /* B: exactly one region, then durable */
         t_put(d, i, len, false);
     assert_int_equal(hc_disk_flush(d), 0);
     for (int i = 0; i < 4; i++) {
@@ -429,16 +429,16 @@ static void t_crash_child(const struct t_env *e, const struct t_opts *o, int fd)
         t_key(key, sizeof(key), 10 + i);
         assert_int_equal(hc_disk_debug_locate(d, t_hash(key), &offs[i], &l), 0);
     }
-    for (int i = 14; i < 17; i++)  /* C: still in memory when the process dies */
+    for (int i = 14; i < 17; i++) /* C: still in memory when the process dies */
         t_put(d, i, len, false);
     assert_int_equal(write(fd, offs, sizeof(offs)), (ssize_t)sizeof(offs));
-    _exit(0);  /* no close: kill -9 equivalent */
+    _exit(0); /* no close: kill -9 equivalent */
 }
 
 static void test_recover_crash(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 12 * T_REGION };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 12 * T_REGION};
     const size_t len = 60u << 10;
     uint64_t offs[4];
     int pfd[2];
@@ -467,11 +467,11 @@ static void test_recover_crash(void **state)
     struct hc_disk_stats st = t_stats(d);
     int served = 0;
     for (int i = 0; i < 10; i++)
-        assert_int_equal(t_check(d, i, len, false), 1);  /* durable before the crash */
-    assert_int_equal(t_check(d, 10, len, false), 1);     /* the half that landed */
+        assert_int_equal(t_check(d, i, len, false), 1); /* durable before the crash */
+    assert_int_equal(t_check(d, 10, len, false), 1);    /* the half that landed */
     assert_int_equal(t_check(d, 11, len, false), 1);
     for (int i = 12; i < 17; i++)
-        served += t_check(d, i, len, false);             /* lost, never corrupt */
+        served += t_check(d, i, len, false); /* lost, never corrupt */
     assert_int_equal(served, 0);
     assert_int_equal(st.recovered_entries, 12);
     /* The cache keeps working: new inserts survive a clean restart. */
@@ -486,8 +486,8 @@ static void test_recover_crash(void **state)
 
 static void test_corruption(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 8 * T_REGION };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 8 * T_REGION};
     const size_t len = 30000;
     char key[96];
     uint64_t off;
@@ -514,7 +514,7 @@ static void test_corruption(void **state)
             assert_int_equal(t_check(d, i, len, false), 1);
     struct hc_disk_stats st = t_stats(d);
     assert_int_equal(st.checksum_failures, 2);
-    assert_false(hc_disk_may_contain(d, t_hash(key)));  /* dropped from the index */
+    assert_false(hc_disk_may_contain(d, t_hash(key))); /* dropped from the index */
 
     /* A fresh insert of the same key works, from memory and from the device. */
     t_put(d, 2, len, false);
@@ -557,8 +557,8 @@ static void t_copy(const char *path, uint64_t from, uint64_t to, size_t len)
  */
 static void test_recover_dup_seq(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 6 * T_REGION };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 6 * T_REGION};
     const size_t len = 50000;
     char key[96];
     uint64_t r0, off;
@@ -582,16 +582,16 @@ static void test_recover_dup_seq(void **state)
     assert_int_equal(hc_disk_inspect(dev, e.engine, &info), 0);
     dev_close(dev);
     assert_int_equal(info.kind, HC_DISK_KIND_CACHE);
-    assert_int_equal(info.regions_used, 1);  /* region 2's copy is not a second fill */
+    assert_int_equal(info.regions_used, 1); /* region 2's copy is not a second fill */
     assert_int_equal(info.entries, 3);
 
     d = t_open(&e, &o);
-    struct hc_disk_stats st = t_stats(d);    /* invariants, in debug builds */
+    struct hc_disk_stats st = t_stats(d); /* invariants, in debug builds */
     assert_int_equal(st.recovered_entries, 3);
     for (int i = 0; i < 3; i++) {
         t_key(key, sizeof(key), i);
         assert_int_equal(hc_disk_debug_locate(d, t_hash(key), &off, &l), 0);
-        assert_true(off >= r0 && off < r0 + T_REGION);  /* the original, not the copy */
+        assert_true(off >= r0 && off < r0 + T_REGION); /* the original, not the copy */
         assert_int_equal(t_check(d, i, len, false), 1);
     }
     /* Fill every region several times over: reclaim walks a FIFO of distinct fills. */
@@ -607,26 +607,26 @@ static void test_recover_dup_seq(void **state)
     d = t_open(&e, &o);
     t_stats(d);
     for (int i = 0; i < 140; i++)
-        t_check(d, i, len, false);  /* hits or misses, never wrong bytes */
+        t_check(d, i, len, false); /* hits or misses, never wrong bytes */
     hc_disk_close(d);
     unlink(e.path);
 }
 
 static void test_device_errors(void **state)
 {
-    struct t_env e = { .engine = *state };
+    struct t_env e = {.engine = *state};
     const size_t len = 20000;
     struct dev *fdev;
 
     t_path(&e, "fault");
     assert_int_equal(dev_fault_wrap(t_dev(e.path, T_HDR + 8 * T_REGION), &fdev), 0);
-    struct hc_disk *d = t_open(&e, &(struct t_opts){ .dev = fdev });
+    struct hc_disk *d = t_open(&e, &(struct t_opts){.dev = fdev});
     for (int i = 0; i < 4; i++)
         t_put(d, i, len, true);
     assert_int_equal(hc_disk_flush(d), 0);
 
     /* EIO on read: a miss (reported as -EIO), counted, entry dropped. */
-    dev_fault_set(fdev, &(struct dev_fault_conf){ .kind = DEV_FAULT_EIO_READ, .countdown = 1 });
+    dev_fault_set(fdev, &(struct dev_fault_conf){.kind = DEV_FAULT_EIO_READ, .countdown = 1});
     char key[96];
     uint8_t *buf = malloc(T_BLOCK);
     t_key(key, sizeof(key), 1);
@@ -636,18 +636,18 @@ static void test_device_errors(void **state)
     assert_int_equal(t_check(d, 0, len, true), 1);
 
     /* EIO, then ENOSPC on write: that region's entries are dropped, the cache goes on. */
-    enum dev_fault_kind kinds[] = { DEV_FAULT_EIO_WRITE, DEV_FAULT_ENOSPC_WRITE };
+    enum dev_fault_kind kinds[] = {DEV_FAULT_EIO_WRITE, DEV_FAULT_ENOSPC_WRITE};
     for (int k = 0; k < 2; k++) {
         uint64_t errs = t_stats(d).write_errors;
-        dev_fault_set(fdev, &(struct dev_fault_conf){ .kind = kinds[k], .countdown = 1,
-                                                      .repeat = UINT32_MAX });
+        dev_fault_set(
+            fdev, &(struct dev_fault_conf){.kind = kinds[k], .countdown = 1, .repeat = UINT32_MAX});
         for (int i = 10; i < 13; i++)
             t_put(d, i + 10 * k, len, true);
         assert_int_equal(hc_disk_flush(d), -EIO);
         assert_true(t_stats(d).write_errors > errs);
         for (int i = 10; i < 13; i++)
             assert_int_equal(t_check(d, i + 10 * k, len, true), 0);
-        dev_fault_set(fdev, &(struct dev_fault_conf){ .kind = DEV_FAULT_NONE });
+        dev_fault_set(fdev, &(struct dev_fault_conf){.kind = DEV_FAULT_NONE});
         t_put(d, 40 + k, len, true);
         assert_int_equal(hc_disk_flush(d), 0);
         assert_int_equal(t_check(d, 40 + k, len, true), 1);
@@ -674,21 +674,21 @@ static void t_sink(int level, const char *msg, void *arg)
 
 static void test_identity_mismatch(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 8 * T_REGION, .identity = "https://s3.a/bucket-a" };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 8 * T_REGION, .identity = "https://s3.a/bucket-a"};
     struct t_log log;
 
     t_path(&e, "ident");
     tlog_set_sink(t_sink, &log);
     memset(&log, 0, sizeof(log));
-    struct hc_disk *d = t_open(&e, &o);        /* empty device: formatted once */
+    struct hc_disk *d = t_open(&e, &o); /* empty device: formatted once */
     assert_int_equal(log.formats, 1);
     for (int i = 0; i < 5; i++)
         t_put(d, i, 1000, true);
     hc_disk_close(d);
 
     memset(&log, 0, sizeof(log));
-    d = t_open(&e, &o);                         /* same cache: recovered, not wiped */
+    d = t_open(&e, &o); /* same cache: recovered, not wiped */
     assert_int_equal(log.formats, 0);
     assert_int_equal(t_stats(d).entries, 5);
     hc_disk_close(d);
@@ -699,9 +699,9 @@ static void test_identity_mismatch(void **state)
         bool garbage;
         const char *why;
     } cases[] = {
-        { "https://s3.b/bucket-b", 0, false, "identity" },
-        { "https://s3.b/bucket-b", 128u << 10, false, "block size" },
-        { "https://s3.b/bucket-b", 128u << 10, true, "unknown data" },
+        {"https://s3.b/bucket-b", 0, false, "identity"},
+        {"https://s3.b/bucket-b", 128u << 10, false, "block size"},
+        {"https://s3.b/bucket-b", 128u << 10, true, "unknown data"},
     };
     for (size_t c = 0; c < CMN_ARRAY_SIZE(cases); c++) {
         struct t_opts o2 = o;
@@ -712,7 +712,7 @@ static void test_identity_mismatch(void **state)
         memset(&log, 0, sizeof(log));
         d = t_open(&e, &o2);
         assert_int_equal(log.formats, 1);
-        assert_int_equal(log.lines, 1);       /* one line, naming the cause */
+        assert_int_equal(log.lines, 1); /* one line, naming the cause */
         assert_non_null(strstr(log.last, cases[c].why));
         struct hc_disk_stats st = t_stats(d);
         assert_int_equal(st.entries, 0);
@@ -759,13 +759,18 @@ static void t_slow_destroy(struct dev *d)
 }
 
 static const struct dev_ops t_slow_ops = {
-    .version = 1, .name = "slow", .pread = t_slow_pread, .pwrite = t_slow_pwrite,
-    .flush = t_slow_flush, .fd = t_slow_fd, .destroy = t_slow_destroy,
+    .version = 1,
+    .name = "slow",
+    .pread = t_slow_pread,
+    .pwrite = t_slow_pwrite,
+    .flush = t_slow_flush,
+    .fd = t_slow_fd,
+    .destroy = t_slow_destroy,
 };
 
 static void test_admission(void **state)
 {
-    struct t_env e = { .engine = *state };
+    struct t_env e = {.engine = *state};
     struct t_slow_dev *sd = calloc(1, sizeof(*sd));
     const size_t len = 60u << 10;
     int drops = 0, ok = 0;
@@ -775,7 +780,7 @@ static void test_admission(void **state)
     sd->inner = t_dev(e.path, T_HDR + 8 * T_REGION);
     sd->base = *sd->inner;
     sd->base.ops = &t_slow_ops;
-    struct hc_disk *d = t_open(&e, &(struct t_opts){ .dev = &sd->base, .wq = T_REGION });
+    struct hc_disk *d = t_open(&e, &(struct t_opts){.dev = &sd->base, .wq = T_REGION});
     uint8_t *buf = malloc(len);
     for (int i = 0; i < 40; i++) {
         char key[96];
@@ -792,7 +797,7 @@ static void test_admission(void **state)
     printf("admission: %d accepted, %d dropped, slowest insert %.2f ms\n", ok, drops, worst / 1e6);
     assert_true(drops > 0 && ok >= 4);
     assert_int_equal(st.admission_drops, drops);
-    assert_true(worst < 100000000ull);  /* never waits for the 200 ms write */
+    assert_true(worst < 100000000ull); /* never waits for the 200 ms write */
     /* Accepted entries stay readable. */
     assert_int_equal(t_check(d, 0, len, false), 1);
     free(buf);
@@ -857,17 +862,17 @@ static void *t_conc_thread(void *arg)
 
 static void test_concurrent(void **state)
 {
-    struct t_env e = { .engine = *state };
+    struct t_env e = {.engine = *state};
     struct t_conc c[4];
     pthread_t th[4];
-    struct hc_accounting acct = { .limit = 64u << 20 };
+    struct hc_accounting acct = {.limit = 64u << 20};
 
     t_path(&e, "conc");
     /* Small enough that reclaim runs under the readers. */
-    struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 6 * T_REGION,
-                                                     .compression = true, .acct = &acct });
+    struct hc_disk *d = t_open(
+        &e, &(struct t_opts){.size = T_HDR + 6 * T_REGION, .compression = true, .acct = &acct});
     for (int i = 0; i < 4; i++) {
-        c[i] = (struct t_conc){ .d = d, .id = i };
+        c[i] = (struct t_conc){.d = d, .id = i};
         assert_int_equal(pthread_create(&th[i], NULL, t_conc_thread, &c[i]), 0);
     }
     int hits = 0;
@@ -895,12 +900,12 @@ static void test_concurrent(void **state)
  * charged until close, within hc_disk_mem_max(). */
 static void test_buffer_reuse(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct hc_accounting acct = { .limit = 64u << 20 };
+    struct t_env e = {.engine = *state};
+    struct hc_accounting acct = {.limit = 64u << 20};
 
     t_path(&e, "reuse");
-    struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 8 * T_REGION,
-                                                     .wq = T_REGION, .acct = &acct });
+    struct hc_disk *d =
+        t_open(&e, &(struct t_opts){.size = T_HDR + 8 * T_REGION, .wq = T_REGION, .acct = &acct});
     for (int i = 0; i < 3; i++)
         t_put(d, i, T_BLOCK, false);
     assert_int_equal(hc_disk_flush(d), 0);
@@ -937,13 +942,13 @@ static void test_buffer_reuse(void **state)
  * TIERFS_DISK_RECOVERY_BENCH=1 (writes 4 GiB, about 5 s per engine here). */
 static void test_recovery_time(void **state)
 {
-    struct t_env e = { .engine = *state };
+    struct t_env e = {.engine = *state};
     const char *bench = getenv("TIERFS_DISK_RECOVERY_BENCH");
-    const uint64_t n = (bench && *bench == '1') ? 4096 : 64;  /* 1 MiB blocks */
+    const uint64_t n = (bench && *bench == '1') ? 4096 : 64; /* 1 MiB blocks */
     const uint32_t block = 1u << 20, region = 16u << 20;
     /* At least 14 blocks fit a 16 MiB region; 3 spare regions keep reclaim idle. */
-    struct t_opts o = { .size = 4096 + ((n + 13) / 14 + 3) * region, .block = block,
-                        .region = region };
+    struct t_opts o = {
+        .size = 4096 + ((n + 13) / 14 + 3) * region, .block = block, .region = region};
 
     t_path(&e, "rtime");
     struct hc_disk *d = t_open(&e, &o);
@@ -981,9 +986,8 @@ static void test_recovery_time(void **state)
 static ssize_t t_lookup_range(struct hc_disk *d, const char *key, uint32_t off, uint32_t len,
                               void *buf, size_t cap)
 {
-    struct t_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-    int rc = hc_disk_lookup_range(d, t_hash(key), key, strlen(key), off, len, buf, cap, t_done,
-                                  &w);
+    struct t_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    int rc = hc_disk_lookup_range(d, t_hash(key), key, strlen(key), off, len, buf, cap, t_done, &w);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&w.lock);
@@ -998,8 +1002,8 @@ static ssize_t t_lookup_range(struct hc_disk *d, const char *key, uint32_t off, 
  * exactly the covering chunks, cut at the end of the value. @return the reads done. */
 static unsigned t_check_ranges(struct hc_disk *d, int i, uint32_t vlen)
 {
-    static const uint32_t offs[] = { 0, 1, 4095, 4096, 4097, 5000, 8191, 12288, 30001 };
-    static const uint32_t lens[] = { 1, 100, 4095, 4096, 4097, 8192, 12000, T_BLOCK / 4 };
+    static const uint32_t offs[] = {0, 1, 4095, 4096, 4097, 5000, 8191, 12288, 30001};
+    static const uint32_t lens[] = {1, 100, 4095, 4096, 4097, 8192, 12000, T_BLOCK / 4};
     char key[96];
     uint8_t *want = malloc(vlen), *got = malloc(T_BLOCK);
     unsigned reads = 0;
@@ -1009,15 +1013,16 @@ static unsigned t_check_ranges(struct hc_disk *d, int i, uint32_t vlen)
     t_fill(want, vlen, i, false);
     for (size_t a = 0; a < CMN_ARRAY_SIZE(offs) + 3; a++) {
         /* then the last byte, the last chunk's start and one past the end */
-        uint32_t off = a < CMN_ARRAY_SIZE(offs) ? offs[a]
-                       : a == CMN_ARRAY_SIZE(offs) ? vlen - 1
-                       : a == CMN_ARRAY_SIZE(offs) + 1 ? (vlen - 1) / 4096 * 4096 : vlen + 10;
+        uint32_t off = a < CMN_ARRAY_SIZE(offs)        ? offs[a]
+                       : a == CMN_ARRAY_SIZE(offs)     ? vlen - 1
+                       : a == CMN_ARRAY_SIZE(offs) + 1 ? (vlen - 1) / 4096 * 4096
+                                                       : vlen + 10;
         for (size_t b = 0; b < CMN_ARRAY_SIZE(lens); b++) {
             uint32_t len = lens[b], start = hc_disk_range_off(off);
             ssize_t n = t_lookup_range(d, key, off, len, got, T_BLOCK);
             assert_int_equal(start, off / 4096 * 4096);
             if (off >= T_BLOCK) {
-                assert_int_equal(n, -EINVAL);  /* past any block */
+                assert_int_equal(n, -EINVAL); /* past any block */
                 continue;
             }
             reads++;
@@ -1037,8 +1042,8 @@ static unsigned t_check_ranges(struct hc_disk *d, int i, uint32_t vlen)
 
 static void test_partial_reads(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 8 * T_REGION };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 8 * T_REGION};
     const uint32_t tail = T_BLOCK - 5000;
 
     t_path(&e, "partial");
@@ -1082,8 +1087,8 @@ static void test_partial_reads(void **state)
 /* A bad chunk is a miss for the chunks it covers only; a whole read then drops the entry. */
 static void test_partial_corrupt_chunk(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 8 * T_REGION };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 8 * T_REGION};
     uint8_t *buf = malloc(T_BLOCK);
     char key[96];
     uint64_t off;
@@ -1103,10 +1108,10 @@ static void test_partial_corrupt_chunk(void **state)
     assert_int_equal(t_lookup_range(d, key, 3 * 4096 + 10, 100, buf, T_BLOCK), -ENOENT);
     assert_int_equal(t_lookup_range(d, key, 2 * 4096 + 10, 8192, buf, T_BLOCK), -ENOENT);
     assert_int_equal(t_stats(d).checksum_failures, 2);
-    assert_true(hc_disk_may_contain(d, t_hash(key)));  /* other chunks are still good */
+    assert_true(hc_disk_may_contain(d, t_hash(key))); /* other chunks are still good */
     assert_int_equal(t_lookup_range(d, key, 5 * 4096, 4096, buf, T_BLOCK), 4096);
     assert_int_equal(t_lookup_range(d, key, 0, 3 * 4096, buf, T_BLOCK), 3 * 4096);
-    assert_int_equal(t_check(d, 1, T_BLOCK, false), 0);  /* whole: every chunk checked */
+    assert_int_equal(t_check(d, 1, T_BLOCK, false), 0); /* whole: every chunk checked */
     assert_int_equal(t_stats(d).checksum_failures, 3);
     assert_false(hc_disk_may_contain(d, t_hash(key)));
 
@@ -1125,16 +1130,16 @@ static void test_partial_corrupt_chunk(void **state)
 /* Entries without a chunk table (compressed, or one chunk at most) ask for a whole read. */
 static void test_partial_fallback(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 8 * T_REGION, .compression = true };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 8 * T_REGION, .compression = true};
     uint8_t *buf = malloc(T_BLOCK);
     char key[96];
 
     t_path(&e, "partfallback");
     struct hc_disk *d = t_open(&e, &o);
-    t_put(d, 0, T_BLOCK, true);    /* compressed */
-    t_put(d, 1, 4096, false);      /* one chunk */
-    t_put(d, 2, T_BLOCK, false);   /* random bytes do not compress: chunked */
+    t_put(d, 0, T_BLOCK, true);  /* compressed */
+    t_put(d, 1, 4096, false);    /* one chunk */
+    t_put(d, 2, T_BLOCK, false); /* random bytes do not compress: chunked */
     for (int pass = 0; pass < 2; pass++) {
         t_key(key, sizeof(key), 0);
         assert_int_equal(t_lookup_range(d, key, 100, 100, buf, T_BLOCK), -EOPNOTSUPP);
@@ -1144,7 +1149,7 @@ static void test_partial_fallback(void **state)
         assert_int_equal(t_lookup_range(d, key, 100, 100, buf, T_BLOCK), 4096);
         assert_int_equal(t_check(d, 0, T_BLOCK, true), 1);
         assert_int_equal(t_check(d, 1, 4096, false), 1);
-        assert_int_equal(hc_disk_flush(d), 0);  /* the second pass reads the device */
+        assert_int_equal(hc_disk_flush(d), 0); /* the second pass reads the device */
     }
     struct hc_disk_stats st = t_stats(d);
     assert_int_equal(st.partial_hits, 2);
@@ -1158,8 +1163,8 @@ static void test_partial_fallback(void **state)
 /* A cache of another format version (here: the version before chunk checksums) is wiped. */
 static void test_format_version(void **state)
 {
-    struct t_env e = { .engine = *state };
-    struct t_opts o = { .size = T_HDR + 8 * T_REGION };
+    struct t_env e = {.engine = *state};
+    struct t_opts o = {.size = T_HDR + 8 * T_REGION};
     struct hc_disk_info info;
     struct hc_disk_hdr h;
 
@@ -1204,12 +1209,12 @@ static void test_format_version(void **state)
 
 static bool t_uring_available(void)
 {
-    struct t_env e = { .engine = "probe" };
+    struct t_env e = {.engine = "probe"};
     struct ioeng *eng = NULL;
     bool ok = false;
     t_path(&e, "probe");
     struct dev *dev = t_dev(e.path, 1u << 20);
-    tlog_set_level(TLOG_ERR);  /* the fallback notice is expected here */
+    tlog_set_level(TLOG_ERR); /* the fallback notice is expected here */
     if (ioeng_create("uring", dev, NULL, &eng) == 0) {
         ok = strcmp(ioeng_name(eng), "uring") == 0;
         ioeng_destroy(eng);
@@ -1225,10 +1230,10 @@ static bool t_uring_available(void)
  * table is needed after it), not an entry; the next insert works. */
 static void test_insert_nomem(void **state)
 {
-    struct t_env e = { .engine = *state };
+    struct t_env e = {.engine = *state};
     t_path(&e, "nomem");
-    struct hc_disk *d = t_open(&e, &(struct t_opts){ .size = T_HDR + 8 * T_REGION,
-                                                     .compression = true });
+    struct hc_disk *d =
+        t_open(&e, &(struct t_opts){.size = T_HDR + 8 * T_REGION, .compression = true});
     uint8_t *buf = malloc(T_BLOCK);
     char key[96];
     assert_non_null(buf);
@@ -1262,26 +1267,26 @@ int main(void)
         const char *name;
         CMUnitTestFunction fn;
     } tests[] = {
-        { "roundtrip", test_roundtrip },
-        { "index_bytes_per_entry", test_index_bytes_per_entry },
-        { "fifo_reclaim", test_fifo_reclaim },
-        { "recover_clean", test_recover_clean },
-        { "recover_crash", test_recover_crash },
-        { "recover_dup_seq", test_recover_dup_seq },
-        { "corruption", test_corruption },
-        { "device_errors", test_device_errors },
-        { "identity_mismatch", test_identity_mismatch },
-        { "admission", test_admission },
-        { "concurrent", test_concurrent },
-        { "buffer_reuse", test_buffer_reuse },
-        { "recovery_time", test_recovery_time },
-        { "partial_reads", test_partial_reads },
-        { "partial_corrupt_chunk", test_partial_corrupt_chunk },
-        { "partial_fallback", test_partial_fallback },
-        { "format_version", test_format_version },
-        { "insert_nomem", test_insert_nomem },
+        {"roundtrip", test_roundtrip},
+        {"index_bytes_per_entry", test_index_bytes_per_entry},
+        {"fifo_reclaim", test_fifo_reclaim},
+        {"recover_clean", test_recover_clean},
+        {"recover_crash", test_recover_crash},
+        {"recover_dup_seq", test_recover_dup_seq},
+        {"corruption", test_corruption},
+        {"device_errors", test_device_errors},
+        {"identity_mismatch", test_identity_mismatch},
+        {"admission", test_admission},
+        {"concurrent", test_concurrent},
+        {"buffer_reuse", test_buffer_reuse},
+        {"recovery_time", test_recovery_time},
+        {"partial_reads", test_partial_reads},
+        {"partial_corrupt_chunk", test_partial_corrupt_chunk},
+        {"partial_fallback", test_partial_fallback},
+        {"format_version", test_format_version},
+        {"insert_nomem", test_insert_nomem},
     };
-    const char *engines[2] = { "psync", "uring" };
+    const char *engines[2] = {"psync", "uring"};
     struct CMUnitTest run[2 * CMN_ARRAY_SIZE(tests)];
     size_t n = 0;
     int nengines = t_uring_available() ? 2 : 1;
@@ -1294,8 +1299,8 @@ int main(void)
             char *name = NULL;
             if (asprintf(&name, "%s/%s", tests[i].name, engines[k]) < 0)
                 return 1;
-            run[n++] = (struct CMUnitTest){ .name = name, .test_func = tests[i].fn,
-                                            .initial_state = (void *)engines[k] };
+            run[n++] = (struct CMUnitTest){
+                .name = name, .test_func = tests[i].fn, .initial_state = (void *)engines[k]};
         }
     }
     int rc = _cmocka_run_group_tests("hc_disk", run, n, NULL, NULL);

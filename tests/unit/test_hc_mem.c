@@ -134,20 +134,20 @@ static void test_buf_pool(void **state)
     d = e->data;
     assert_int_equal(atomic_load(&a.used), 16 * KB);
     hc_entry_put(e);
-    assert_int_equal(atomic_load(&a.used), 0);          /* pooled bytes are not charged */
+    assert_int_equal(atomic_load(&a.used), 0); /* pooled bytes are not charged */
     assert_int_equal(hc_buf_pool_bytes(p), 16 * KB);
     e = hc_entry_alloc("k2", 2, 16 * KB, &a);
     assert_non_null(e);
-    assert_ptr_equal(e->data, d);                         /* reused */
+    assert_ptr_equal(e->data, d); /* reused */
     assert_int_equal(((uintptr_t)e->data) % 4096, 0);
     assert_int_equal(hc_buf_pool_bytes(p), 0);
     assert_int_equal(atomic_load(&a.used), 16 * KB);
-    memset(e->data, 0x5a, 16 * KB);                       /* all of it is writable */
+    memset(e->data, 0x5a, 16 * KB); /* all of it is writable */
 
-    f = mk(&a, 3, 8 * KB);                                /* another size: not pooled */
+    f = mk(&a, 3, 8 * KB); /* another size: not pooled */
     hc_entry_put(f);
     assert_int_equal(hc_buf_pool_bytes(p), 0);
-    e->acct = NULL;                                       /* no accounting: no pool either */
+    e->acct = NULL; /* no accounting: no pool either */
     hc_entry_put(e);
     assert_int_equal(hc_buf_pool_bytes(p), 0);
     atomic_store(&a.used, 0);
@@ -158,7 +158,7 @@ static void test_buf_pool(void **state)
         hc_entry_put(many[i]);
     assert_int_equal(hc_buf_pool_bytes(p), 4 * 16 * KB); /* bounded */
     assert_int_equal(atomic_load(&a.used), 0);
-    hc_buf_pool_destroy(p);                               /* frees the pooled buffers */
+    hc_buf_pool_destroy(p); /* frees the pooled buffers */
 }
 
 static void test_basic(void **state)
@@ -212,7 +212,7 @@ struct evict_log {
     pthread_mutex_t lock;
     unsigned calls;
     uint64_t bytes;
-    bool keep_last;        /* hold the last evicted entry instead of putting it */
+    bool keep_last; /* hold the last evicted entry instead of putting it */
     struct hc_entry *last;
 };
 
@@ -237,8 +237,12 @@ static void test_refs_outlive_eviction(void **state)
 {
     struct hc_accounting a = {.limit = 1 << 30};
     struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    struct hc_mem_conf conf = {.capacity = 64 * KB, .policy = "lru", .shards = 1, .acct = &a,
-                               .on_evict = on_evict, .on_evict_arg = &log};
+    struct hc_mem_conf conf = {.capacity = 64 * KB,
+                               .policy = "lru",
+                               .shards = 1,
+                               .acct = &a,
+                               .on_evict = on_evict,
+                               .on_evict_arg = &log};
     struct hc_mem *m;
     struct hc_entry *held;
     unsigned i;
@@ -249,9 +253,9 @@ static void test_refs_outlive_eviction(void **state)
     assert_non_null(held);
     for (i = 1; i <= 8; i++)
         put_in(m, mk(&a, i, 16 * KB));
-    assert_null(get(m, 0));          /* gone from the index ... */
-    assert_true(data_is(held, 0));   /* ... but the reader still has its bytes */
-    assert_int_equal(log.calls, 5);  /* 9 entries of 16 KiB in 64 KiB */
+    assert_null(get(m, 0));         /* gone from the index ... */
+    assert_true(data_is(held, 0));  /* ... but the reader still has its bytes */
+    assert_int_equal(log.calls, 5); /* 9 entries of 16 KiB in 64 KiB */
     assert_int_equal(log.bytes, 5 * 16 * KB);
     /* The budget counts the tier (4 entries) and the held one. */
     assert_int_equal(atomic_load(&a.used), 5 * 16 * KB);
@@ -269,8 +273,12 @@ static void test_capacity_all_policies(void **state)
     for (pol = hc_policy_names(); *pol; pol++) {
         struct hc_accounting a = {.limit = 1 << 30};
         struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
-        struct hc_mem_conf conf = {.capacity = 1 << 20, .policy = *pol, .shards = 4,
-                                   .acct = &a, .on_evict = on_evict, .on_evict_arg = &log};
+        struct hc_mem_conf conf = {.capacity = 1 << 20,
+                                   .policy = *pol,
+                                   .shards = 4,
+                                   .acct = &a,
+                                   .on_evict = on_evict,
+                                   .on_evict_arg = &log};
         struct hc_mem *m;
         struct hc_mem_stats st;
         uint64_t rng = 42, inserted = 0;
@@ -388,7 +396,7 @@ static void unread_stream_hits(struct hc_mem *m, struct hc_accounting *a, struct
     }
     hc_mem_get_stats(m, &st);
     assert_int_equal(st.bytes, 4 * 64 * KB); /* the tier did not grow by the scan */
-    assert_non_null(e = get(m, 4)); /* a touching hit: ordinary, out of the quota */
+    assert_non_null(e = get(m, 4));          /* a touching hit: ordinary, out of the quota */
     hc_entry_put(e);
     for (unsigned i = 8; i < 12; i++) {
         e = mk(a, i, 64 * KB);
@@ -415,9 +423,13 @@ static void test_unread_share(void **state)
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
             struct hc_accounting a = {.limit = 1 << 30};
             struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
-            struct hc_mem_conf conf = {.capacity = 1 << 20, .policy = *pol, .shards = 1,
-                                       .acct = &a, .on_evict = on_evict,
-                                       .on_evict_arg = &log, .unread_share = 4};
+            struct hc_mem_conf conf = {.capacity = 1 << 20,
+                                       .policy = *pol,
+                                       .shards = 1,
+                                       .acct = &a,
+                                       .on_evict = on_evict,
+                                       .on_evict_arg = &log,
+                                       .unread_share = 4};
             struct hc_mem *m;
 
             assert_int_equal(hc_mem_create(&conf, &m), 0);
@@ -480,8 +492,12 @@ static void test_make_room(void **state)
     struct hc_accounting a = {.limit = 256 * KB};
     struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
     /* The tier could hold more than the shared budget: the budget is what binds. */
-    struct hc_mem_conf conf = {.capacity = 512 * KB, .policy = "s3fifo", .shards = 4,
-                               .acct = &a, .on_evict = on_evict, .on_evict_arg = &log};
+    struct hc_mem_conf conf = {.capacity = 512 * KB,
+                               .policy = "s3fifo",
+                               .shards = 4,
+                               .acct = &a,
+                               .on_evict = on_evict,
+                               .on_evict_arg = &log};
     struct hc_mem *m;
     struct hc_entry *pin[64];
     unsigned pin_id[64], i, n = 0;
@@ -566,8 +582,12 @@ static void test_threads(void **state)
         struct hc_accounting a = {.limit = 512 * KB};
         struct hc_buf_pool *pool;
         struct evict_log log = {.lock = PTHREAD_MUTEX_INITIALIZER, .keep_last = true};
-        struct hc_mem_conf conf = {.capacity = 512 * KB, .policy = *pol, .shards = 4,
-                                   .acct = &a, .on_evict = on_evict, .on_evict_arg = &log};
+        struct hc_mem_conf conf = {.capacity = 512 * KB,
+                                   .policy = *pol,
+                                   .shards = 4,
+                                   .acct = &a,
+                                   .on_evict = on_evict,
+                                   .on_evict_arg = &log};
         struct hc_mem *m;
         struct hc_mem_stats st;
         struct mt_arg args[4];

@@ -36,14 +36,14 @@ struct model_ops {
 struct model {
     const struct model_ops *ops;
     uint32_t size[NKEYS];
-    int q[2][NKEYS];      /* LRU/SIEVE use q[0]; S3-FIFO: q[0] small, q[1] main */
+    int q[2][NKEYS]; /* LRU/SIEVE use q[0]; S3-FIFO: q[0] small, q[1] main */
     int n[2];
     uint64_t bytes[2];
     uint8_t freq[NKEYS];
     bool lp[NKEYS];
     int64_t ghost_ts[NKEYS];
     uint64_t clock, small_cap, main_cap;
-    int hand;             /* SIEVE: a key or -1 */
+    int hand; /* SIEVE: a key or -1 */
 };
 
 static int arr_pos(const int *a, int n, int key)
@@ -213,7 +213,7 @@ struct sim {
     struct hc_entry *e[NKEYS];
     bool resident[NKEYS];
     uint64_t bytes, capacity;
-    uint32_t now;         /* the policy's ms clock: sim_access() uses it, then adds step */
+    uint32_t now; /* the policy's ms clock: sim_access() uses it, then adds step */
     uint32_t step;
 };
 
@@ -576,16 +576,11 @@ static void test_policy_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_policy_table),
-        cmocka_unit_test(test_lru_order),
-        cmocka_unit_test(test_lru_model),
-        cmocka_unit_test(test_sieve_model),
-        cmocka_unit_test(test_s3fifo_model),
-        cmocka_unit_test(test_scan_resistance),
-        cmocka_unit_test(test_split_read_scan),
-        cmocka_unit_test(test_reread_is_reuse),
-        cmocka_unit_test(test_tinylfu_admit),
-        cmocka_unit_test(test_low_priority),
+        cmocka_unit_test(test_policy_table),    cmocka_unit_test(test_lru_order),
+        cmocka_unit_test(test_lru_model),       cmocka_unit_test(test_sieve_model),
+        cmocka_unit_test(test_s3fifo_model),    cmocka_unit_test(test_scan_resistance),
+        cmocka_unit_test(test_split_read_scan), cmocka_unit_test(test_reread_is_reuse),
+        cmocka_unit_test(test_tinylfu_admit),   cmocka_unit_test(test_low_priority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

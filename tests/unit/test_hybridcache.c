@@ -34,26 +34,26 @@
 struct origin;
 struct oreq {
     struct origin *o;
-    unsigned id;                  /* bytes are pattern(id) */
-    struct hc_flight *ctx;     /* set while queued */
+    unsigned id;           /* bytes are pattern(id) */
+    struct hc_flight *ctx; /* set while queued */
     void *buf;
     size_t cap;
     struct oreq *next;
-    void *user;                   /* the caller's (stream tests) */
+    void *user; /* the caller's (stream tests) */
 };
 
 struct origin {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct oreq *head, *tail;     /* protected by lock */
+    struct oreq *head, *tail; /* protected by lock */
     bool stop;
     pthread_t thread;
     bool async;
-    unsigned delay_us;            /* per request, async only */
-    int fail;                     /* complete with this -errno */
-    size_t len;                   /* bytes per value (0 = cap) */
+    unsigned delay_us;                  /* per request, async only */
+    int fail;                           /* complete with this -errno */
+    size_t len;                         /* bytes per value (0 = cap) */
     struct hc_cache *wait_merges_cache; /* async: hold the first request until... */
-    uint64_t wait_merges;         /* ...stats.merges reaches this */
+    uint64_t wait_merges;               /* ...stats.merges reaches this */
     _Atomic unsigned calls;
 };
 
@@ -286,9 +286,8 @@ static void *sf_thread(void *p)
 }
 
 /* 32 threads miss one key at once; the origin holds the request until all have joined. */
-static void run_single_flight_src(struct hc_cache *c, struct origin *o, unsigned id,
-                                  int expect_rc, uint64_t merges_before, enum hc_source src,
-                                  bool all_merge)
+static void run_single_flight_src(struct hc_cache *c, struct origin *o, unsigned id, int expect_rc,
+                                  uint64_t merges_before, enum hc_source src, bool all_merge)
 {
     pthread_barrier_t bar;
     pthread_t th[NTHREADS];
@@ -321,8 +320,8 @@ static void run_single_flight_src(struct hc_cache *c, struct origin *o, unsigned
     o->wait_merges_cache = NULL;
 }
 
-static void run_single_flight(struct hc_cache *c, struct origin *o, unsigned id,
-                              int expect_rc, uint64_t merges_before)
+static void run_single_flight(struct hc_cache *c, struct origin *o, unsigned id, int expect_rc,
+                              uint64_t merges_before)
 {
     run_single_flight_src(c, o, id, expect_rc, merges_before, HC_SRC_ORIGIN, true);
 }
@@ -367,7 +366,7 @@ struct stream {
     struct origin *o;
     struct oreq *reqs;
     unsigned first, n;
-    bool pin;                     /* keep every entry (readers pin the budget) */
+    bool pin; /* keep every entry (readers pin the budget) */
     pthread_mutex_t lock;
     unsigned done, bad;
     struct hc_entry **pinned;
@@ -584,7 +583,6 @@ static void test_insert_remove_no_origin(void **state)
     hc_destroy(c);
 }
 
-
 /* ---- with a disk tier ---- */
 
 static void t_path(char *path, size_t cap, const char *name)
@@ -600,10 +598,17 @@ static void t_path(char *path, size_t cap, const char *name)
 
 static struct hc_conf disk_conf(const char *path, enum hc_write_mode wm, uint64_t mem)
 {
-    return (struct hc_conf){.block_size = BS, .mem_capacity = mem, .mem_policy = "lru",
-                            .disk_path = path, .disk_capacity = DISK_BYTES, .direct_io = true,
-                            .io_engine = "psync", .io_depth = 4, .region_size = REGION,
-                            .write_mode = wm, .identity = "test"};
+    return (struct hc_conf){.block_size = BS,
+                            .mem_capacity = mem,
+                            .mem_policy = "lru",
+                            .disk_path = path,
+                            .disk_capacity = DISK_BYTES,
+                            .direct_io = true,
+                            .io_engine = "psync",
+                            .io_depth = 4,
+                            .region_size = REGION,
+                            .write_mode = wm,
+                            .identity = "test"};
 }
 
 /* O_DIRECT where the filesystem has it. */
@@ -830,8 +835,8 @@ static void test_disk_write_on_evict_close_eio(void **state)
         int klen = key_of(id, key);
         assert_int_equal(hc_insert(c, key, (size_t)klen, data, BS, 0), 0);
     }
-    dev_fault_set(fdev, &(struct dev_fault_conf){.kind = DEV_FAULT_EIO_WRITE, .countdown = 1,
-                                                 .repeat = UINT32_MAX});
+    dev_fault_set(fdev, &(struct dev_fault_conf){
+                            .kind = DEV_FAULT_EIO_WRITE, .countdown = 1, .repeat = UINT32_MAX});
     t0 = cmn_now_ms();
     assert_int_equal(hc_flush(c), -EIO);
     hc_destroy(c);
@@ -877,8 +882,13 @@ static void slow_destroy(struct dev *d)
 }
 
 static const struct dev_ops slow_ops = {
-    .version = 1, .name = "slow", .pread = slow_pread, .pwrite = slow_pwrite,
-    .flush = slow_flush, .fd = slow_fd, .destroy = slow_destroy,
+    .version = 1,
+    .name = "slow",
+    .pread = slow_pread,
+    .pwrite = slow_pwrite,
+    .flush = slow_flush,
+    .fd = slow_fd,
+    .destroy = slow_destroy,
 };
 
 /* A write-on-insert cache on a file at @path behind a device slowed by @delay_us per IO,
@@ -997,8 +1007,8 @@ static void test_disk_eio_goes_to_origin(void **state)
     assert_int_equal(hc_create(&conf, &c), 0);
     hc_get_stats(c, &st);
     assert_int_equal(st.disk_entries, 4);
-    dev_fault_set(fdev, &(struct dev_fault_conf){.kind = DEV_FAULT_EIO_READ, .countdown = 1,
-                                                 .repeat = UINT32_MAX});
+    dev_fault_set(fdev, &(struct dev_fault_conf){
+                            .kind = DEV_FAULT_EIO_READ, .countdown = 1, .repeat = UINT32_MAX});
     assert_int_equal(fetch_id(c, &o, 1, 0, &src, BS), 0);
     assert_int_equal(src, HC_SRC_ORIGIN); /* the read failed: a miss, then the origin */
     assert_int_equal(atomic_load(&o.calls), 5);
@@ -1228,8 +1238,8 @@ static void test_disk_hit_promoted_once(void **state)
 
 /* Synchronous hc_fetch_range of @id's [@off, @off + @len); checks the bytes it got cover
  * the range. @return the result, *src, *eoff / *elen (the entry's offset and length). */
-static int range_id(struct hc_cache *c, struct origin *o, unsigned id, unsigned flags,
-                    uint64_t off, size_t len, enum hc_source *src, size_t *eoff, size_t *elen)
+static int range_id(struct hc_cache *c, struct origin *o, unsigned id, unsigned flags, uint64_t off,
+                    size_t len, enum hc_source *src, size_t *eoff, size_t *elen)
 {
     struct oreq r = {.o = o, .id = id};
     struct hc_entry *e;
@@ -1266,7 +1276,7 @@ static void test_fetch_range(void **state)
 
     t_path(path, sizeof(path), "range");
     origin_start(&o, false);
-    o.len = BS - 1000;  /* a tail shorter than the block */
+    o.len = BS - 1000; /* a tail shorter than the block */
     c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
     for (unsigned id = 0; id < 4; id++)
         assert_int_equal(fetch_id(c, &o, id, 0, &src, BS - 1000), 0);
@@ -1287,13 +1297,13 @@ static void test_fetch_range(void **state)
         assert_true(src == HC_SRC_DISK && eoff == BS - 4096 && elen == 4096 - 1000);
     }
     key_of(1, key);
-    assert_null(hc_get(c, key, strlen(key)));  /* never promoted */
+    assert_null(hc_get(c, key, strlen(key))); /* never promoted */
     hc_get_stats(c, &st);
     assert_int_equal(st.disk_partial_hits, 6);
     assert_int_equal(st.disk_hits, 6);
     assert_int_equal(st.disk_partial_bytes, 4 * 4096 + 4 * 4096 - 2000);
-    assert_int_equal(st.mem_misses, 7); /* and hc_get above */
-    assert_int_equal(st.mem_used, st.write_queue_bytes);  /* nothing held */
+    assert_int_equal(st.mem_misses, 7);                  /* and hc_get above */
+    assert_int_equal(st.mem_used, st.write_queue_bytes); /* nothing held */
 
     /* More than a quarter of the block: the whole block, promoted. */
     assert_int_equal(range_id(c, &o, 2, 0, 0, BS / 4 + 1, &src, &eoff, &elen), 0);
@@ -1303,8 +1313,7 @@ static void test_fetch_range(void **state)
     /* A miss: the origin, the whole block; NO_ORIGIN misses. */
     assert_int_equal(range_id(c, &o, 9, 0, 100, 10, &src, &eoff, &elen), 0);
     assert_true(src == HC_SRC_ORIGIN && eoff == 0 && elen == BS - 1000);
-    assert_int_equal(range_id(c, &o, 10, HC_FETCH_NO_ORIGIN, 100, 10, &src, &eoff, &elen),
-                     -ENOENT);
+    assert_int_equal(range_id(c, &o, 10, HC_FETCH_NO_ORIGIN, 100, 10, &src, &eoff, &elen), -ENOENT);
     hc_get_stats(c, &st);
     assert_int_equal(st.disk_partial_hits, 6);
     assert_int_equal(st.origin_fetches, 1); /* since the remount */
@@ -1325,7 +1334,7 @@ static void test_fetch_range(void **state)
     assert_true(src == HC_SRC_MEMORY);
     hc_get_stats(c, &st);
     assert_int_equal(st.disk_partial_hits, 0);
-    assert_int_equal(st.compressed_blocks, 0);  /* (counted by the process that wrote it) */
+    assert_int_equal(st.compressed_blocks, 0); /* (counted by the process that wrote it) */
     origin_stop(&o);
     hc_destroy(c);
     unlink(path);

@@ -78,7 +78,7 @@ static void test_xml_list_malformed(void **state)
         "not xml at all",
         /* truncated mid-element, as after a connection reset */
         "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key><Si",
-        "<Error><Code>x</Code></Error>",                                      /* wrong root */
+        "<Error><Code>x</Code></Error>",                                            /* wrong root */
         "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", /* no Key */
         "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
         "<ListBucketResult><Contents><Key>a</Key><Size>12x</Size></Contents></ListBucketResult>",
@@ -148,12 +148,14 @@ static void test_xml_list_generated_1000(void **state)
 
 static void test_xml_error(void **state)
 {
-    static const char body[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey"
-                               "</Code><Message>The resource you requested does not exist</Message>"
-                               "<Resource>/mybucket/myfoto.jpg</Resource><RequestId>4442587FB7D0A2F9"
-                               "</RequestId></Error>";
+    static const char body[] =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey"
+        "</Code><Message>The resource you requested does not exist</Message>"
+        "<Resource>/mybucket/myfoto.jpg</Resource><RequestId>4442587FB7D0A2F9"
+        "</RequestId></Error>";
     char code[64], msg[128];
-    assert_int_equal(os3_xml_parse_error(body, strlen(body), code, sizeof(code), msg, sizeof(msg)), 0);
+    assert_int_equal(os3_xml_parse_error(body, strlen(body), code, sizeof(code), msg, sizeof(msg)),
+                     0);
     assert_string_equal(code, "NoSuchKey");
     assert_string_equal(msg, "The resource you requested does not exist");
     /* Small buffers truncate, never overflow. */
@@ -161,12 +163,15 @@ static void test_xml_error(void **state)
     assert_int_equal(os3_xml_parse_error(body, strlen(body), c4, sizeof(c4), msg, sizeof(msg)), 0);
     assert_string_equal(c4, "NoS");
     static const char nomsg[] = "<Error><Code>SlowDown</Code></Error>";
-    assert_int_equal(os3_xml_parse_error(nomsg, strlen(nomsg), code, sizeof(code), msg, sizeof(msg)), 0);
+    assert_int_equal(
+        os3_xml_parse_error(nomsg, strlen(nomsg), code, sizeof(code), msg, sizeof(msg)), 0);
     assert_string_equal(code, "SlowDown");
     assert_string_equal(msg, "");
-    assert_int_equal(os3_xml_parse_error("<Error><Code>x", 14, code, sizeof(code), msg, sizeof(msg)), -EIO);
+    assert_int_equal(
+        os3_xml_parse_error("<Error><Code>x", 14, code, sizeof(code), msg, sizeof(msg)), -EIO);
     assert_string_equal(code, "");
-    assert_int_equal(os3_xml_parse_error("<html>502</html>", 16, code, sizeof(code), msg, sizeof(msg)), -EIO);
+    assert_int_equal(
+        os3_xml_parse_error("<html>502</html>", 16, code, sizeof(code), msg, sizeof(msg)), -EIO);
 }
 
 /* ================= errno table ================= */
@@ -178,27 +183,27 @@ static void test_errmap_table(void **state)
         const char *code;
         int want;
     } cases[] = {
-        { 200, NULL, 0 },
-        { 206, NULL, 0 },
-        { 404, "NoSuchKey", -ENOENT },
-        { 404, "NoSuchBucket", -ENOENT },
-        { 404, NULL, -ENOENT }, /* HEAD: no body, no code */
-        { 403, "AccessDenied", -EACCES },
-        { 403, "SignatureDoesNotMatch", -EACCES },
-        { 403, "InvalidAccessKeyId", -EACCES },
-        { 403, NULL, -EACCES },
-        { 400, "ExpiredToken", -EACCES }, /* the code wins over the status */
-        { 412, "PreconditionFailed", -ESTALE },
-        { 412, NULL, -ESTALE },
-        { 416, "InvalidRange", -EINVAL },
-        { 416, NULL, -EINVAL },
-        { 400, "InvalidArgument", -EINVAL },
-        { 503, "SlowDown", -EIO },
-        { 500, "InternalError", -EIO },
-        { 502, NULL, -EIO },
-        { 504, "", -EIO },
-        { 409, "SomethingNew", -EIO },
-        { 301, "PermanentRedirect", -EIO },
+        {200, NULL, 0},
+        {206, NULL, 0},
+        {404, "NoSuchKey", -ENOENT},
+        {404, "NoSuchBucket", -ENOENT},
+        {404, NULL, -ENOENT}, /* HEAD: no body, no code */
+        {403, "AccessDenied", -EACCES},
+        {403, "SignatureDoesNotMatch", -EACCES},
+        {403, "InvalidAccessKeyId", -EACCES},
+        {403, NULL, -EACCES},
+        {400, "ExpiredToken", -EACCES}, /* the code wins over the status */
+        {412, "PreconditionFailed", -ESTALE},
+        {412, NULL, -ESTALE},
+        {416, "InvalidRange", -EINVAL},
+        {416, NULL, -EINVAL},
+        {400, "InvalidArgument", -EINVAL},
+        {503, "SlowDown", -EIO},
+        {500, "InternalError", -EIO},
+        {502, NULL, -EIO},
+        {504, "", -EIO},
+        {409, "SomethingNew", -EIO},
+        {301, "PermanentRedirect", -EIO},
     };
     for (size_t i = 0; i < CMN_ARRAY_SIZE(cases); i++)
         assert_int_equal(os3_map_error(cases[i].status, cases[i].code), cases[i].want);
@@ -271,8 +276,8 @@ struct fake_store {
     /* the one object "obj" */
     unsigned char *data;
     size_t size;
-    char etag[OBJSTORE_ETAG_MAX];   /* written by the fake's thread only once running */
-    bool bump_etag;                 /* set before a request: new version after the next GET */
+    char etag[OBJSTORE_ETAG_MAX]; /* written by the fake's thread only once running */
+    bool bump_etag;               /* set before a request: new version after the next GET */
     /* what it was asked, protected by lock */
     unsigned calls[OBJSTORE_OP_COUNT];
     uint64_t log_off[FAKE_MAX_LOG];
@@ -458,8 +463,8 @@ static void stack_make(struct stack *s, size_t size, const struct objstore_fault
 {
     s->fake = fake_create(size);
     assert_int_equal(objstore_fault_create(&s->fake->base, fc, &s->fault), 0);
-    struct objstore_retry_conf rc = { .max_attempts = max_attempts, .base_delay_ms = 1,
-                                      .max_delay_ms = 4 };
+    struct objstore_retry_conf rc = {
+        .max_attempts = max_attempts, .base_delay_ms = 1, .max_delay_ms = 4};
     assert_int_equal(objstore_retry_create(s->fault, &rc, &s->top), 0);
 }
 
@@ -475,7 +480,8 @@ static unsigned fake_calls(struct fake_store *f, enum objstore_op op)
 
 static void test_retry_503_then_success(void **state)
 {
-    struct objstore_fault_conf fc = { .kind = OBJSTORE_FAULT_HTTP_503, .every_nth = 1, .max_faults = 3 };
+    struct objstore_fault_conf fc = {
+        .kind = OBJSTORE_FAULT_HTTP_503, .every_nth = 1, .max_faults = 3};
     struct stack s;
     stack_make(&s, 10000, &fc, 5);
     unsigned char *buf = malloc(10000);
@@ -505,12 +511,13 @@ static void test_retry_503_then_success(void **state)
 
 static void test_retry_4xx_not_retried(void **state)
 {
-    struct objstore_fault_conf fc = { .kind = OBJSTORE_FAULT_HTTP_403, .every_nth = 1 };
+    struct objstore_fault_conf fc = {.kind = OBJSTORE_FAULT_HTTP_403, .every_nth = 1};
     struct stack s;
     stack_make(&s, 100, &fc, 5);
     char buf[100], err[OBJSTORE_ERRMSG_MAX];
-    assert_int_equal(objstore_get(s.top, "obj", 0, 0, NULL, buf, sizeof(buf), 0, NULL, err, sizeof(err)),
-                     -EACCES);
+    assert_int_equal(
+        objstore_get(s.top, "obj", 0, 0, NULL, buf, sizeof(buf), 0, NULL, err, sizeof(err)),
+        -EACCES);
     assert_non_null(strstr(err, "AccessDenied"));
     assert_non_null(strstr(err, "HTTP 403"));
     struct objstore_stats st;
@@ -528,12 +535,15 @@ static void test_retry_4xx_not_retried(void **state)
     /* A real 404 and a 412 from below are final too. */
     objstore_fault_set(s.fault, NULL);
     assert_int_equal(objstore_head(s.top, "missing", &info, err, sizeof(err)), -ENOENT);
-    assert_int_equal(objstore_get(s.top, "obj", 0, 10, "\"v0\"", buf, sizeof(buf), 0, NULL, err,
-                                  sizeof(err)), -ESTALE);
-    assert_int_equal(objstore_get(s.top, "obj", 100, 10, NULL, buf, sizeof(buf), 0, NULL, err,
-                                  sizeof(err)), -EINVAL);
-    assert_int_equal(objstore_get(s.top, "obj", 100, 10, NULL, buf, sizeof(buf), OBJSTORE_GET_EOF_OK,
-                                  NULL, err, sizeof(err)), 0);
+    assert_int_equal(
+        objstore_get(s.top, "obj", 0, 10, "\"v0\"", buf, sizeof(buf), 0, NULL, err, sizeof(err)),
+        -ESTALE);
+    assert_int_equal(
+        objstore_get(s.top, "obj", 100, 10, NULL, buf, sizeof(buf), 0, NULL, err, sizeof(err)),
+        -EINVAL);
+    assert_int_equal(objstore_get(s.top, "obj", 100, 10, NULL, buf, sizeof(buf),
+                                  OBJSTORE_GET_EOF_OK, NULL, err, sizeof(err)),
+                     0);
     objstore_get_stats(s.top, &st);
     assert_int_equal(st.retries, 0);
     assert_int_equal(fake_calls(s.fake, OBJSTORE_OP_GET), 3);
@@ -547,18 +557,19 @@ static void test_retry_max_attempts(void **state)
         enum objstore_fault_kind kind;
         int want;
     } cases[] = {
-        { OBJSTORE_FAULT_HTTP_500, -EIO },
-        { OBJSTORE_FAULT_HTTP_503, -EIO },
-        { OBJSTORE_FAULT_RESET, -EIO }, /* a reset is attempt-level; the caller sees EIO */
-        { OBJSTORE_FAULT_TIMEOUT, -ETIMEDOUT },
+        {OBJSTORE_FAULT_HTTP_500, -EIO},
+        {OBJSTORE_FAULT_HTTP_503, -EIO},
+        {OBJSTORE_FAULT_RESET, -EIO}, /* a reset is attempt-level; the caller sees EIO */
+        {OBJSTORE_FAULT_TIMEOUT, -ETIMEDOUT},
     };
     for (size_t i = 0; i < CMN_ARRAY_SIZE(cases); i++) {
-        struct objstore_fault_conf fc = { .kind = cases[i].kind, .every_nth = 1 };
+        struct objstore_fault_conf fc = {.kind = cases[i].kind, .every_nth = 1};
         struct stack s;
         stack_make(&s, 100, &fc, 3);
         char buf[100], err[OBJSTORE_ERRMSG_MAX];
-        assert_int_equal(objstore_get(s.top, "obj", 0, 0, NULL, buf, sizeof(buf), 0, NULL, err,
-                                      sizeof(err)), cases[i].want);
+        assert_int_equal(
+            objstore_get(s.top, "obj", 0, 0, NULL, buf, sizeof(buf), 0, NULL, err, sizeof(err)),
+            cases[i].want);
         assert_non_null(strstr(err, "after 3 attempts"));
         struct objstore_stats st;
         objstore_get_stats(s.top, &st);
@@ -594,7 +605,8 @@ struct async_wait {
 
 static void async_done(struct objstore_req *req)
 {
-    struct async_wait *w = (struct async_wait *)((char *)req->arg - offsetof(struct async_wait, prog));
+    struct async_wait *w =
+        (struct async_wait *)((char *)req->arg - offsetof(struct async_wait, prog));
     pthread_mutex_lock(&w->lock);
     w->done = true;
     pthread_cond_signal(&w->cond);
@@ -623,12 +635,17 @@ static void test_retry_short_body_resumes(void **state)
 {
     /* Two short bodies, then success: the result is whole and byte-exact. */
     const size_t size = 100000;
-    struct objstore_fault_conf fc = { .kind = OBJSTORE_FAULT_SHORT_BODY, .every_nth = 1, .max_faults = 2 };
+    struct objstore_fault_conf fc = {
+        .kind = OBJSTORE_FAULT_SHORT_BODY, .every_nth = 1, .max_faults = 2};
     struct stack s;
     stack_make(&s, size, &fc, 5);
     unsigned char *buf = calloc(1, size);
-    struct objstore_req req = { .op = OBJSTORE_OP_GET, .key = "obj", .off = 1000, .len = 60000,
-                                .buf = buf, .buf_cap = size };
+    struct objstore_req req = {.op = OBJSTORE_OP_GET,
+                               .key = "obj",
+                               .off = 1000,
+                               .len = 60000,
+                               .buf = buf,
+                               .buf_cap = size};
     struct async_wait w;
     run_tracked(s.top, &req, &w);
     assert_int_equal(req.result, 0);
@@ -654,7 +671,7 @@ static void test_retry_short_body_resumes(void **state)
     fc.max_faults = 1;
     objstore_fault_set(s.fault, &fc);
     s.fake->bump_etag = true; /* after answering the next GET */
-    struct objstore_req req2 = { .op = OBJSTORE_OP_GET, .key = "obj", .buf = buf, .buf_cap = size };
+    struct objstore_req req2 = {.op = OBJSTORE_OP_GET, .key = "obj", .buf = buf, .buf_cap = size};
     run_tracked(s.top, &req2, &w);
     assert_int_equal(req2.result, -ESTALE);
     assert_int_equal(req2.got, 0);
@@ -668,7 +685,8 @@ static void test_retry_short_body_resumes_iov(void **state)
     /* A scattered GET (req.iov, as the prefetcher reads a group of blocks) cut short
      * twice: each attempt resumes inside the right segment, every byte lands in place. */
     const size_t size = 100000, seg[3] = {7000, 33000, 20000};
-    struct objstore_fault_conf fc = { .kind = OBJSTORE_FAULT_SHORT_BODY, .every_nth = 1, .max_faults = 2 };
+    struct objstore_fault_conf fc = {
+        .kind = OBJSTORE_FAULT_SHORT_BODY, .every_nth = 1, .max_faults = 2};
     struct stack s;
     stack_make(&s, size, &fc, 5);
     unsigned char *part[3];
@@ -677,8 +695,13 @@ static void test_retry_short_body_resumes_iov(void **state)
         part[i] = calloc(1, seg[i]);
         iov[i] = (struct iovec){.iov_base = part[i], .iov_len = seg[i]};
     }
-    struct objstore_req req = { .op = OBJSTORE_OP_GET, .key = "obj", .off = 1000, .len = 60000,
-                                .iov = iov, .iovcnt = 3, .buf_cap = 60000 };
+    struct objstore_req req = {.op = OBJSTORE_OP_GET,
+                               .key = "obj",
+                               .off = 1000,
+                               .len = 60000,
+                               .iov = iov,
+                               .iovcnt = 3,
+                               .buf_cap = 60000};
     struct async_wait w;
     run_tracked(s.top, &req, &w);
     assert_int_equal(req.result, 0);
@@ -696,8 +719,13 @@ static void test_retry_short_body_resumes_iov(void **state)
     pthread_mutex_unlock(&s.fake->lock);
 
     /* Malformed: iov with buf, or a buf_cap that is not the sum of the segments. */
-    struct objstore_req bad = { .op = OBJSTORE_OP_GET, .key = "obj", .iov = iov, .iovcnt = 3,
-                                .buf = part[0], .buf_cap = 60000, .done = async_done };
+    struct objstore_req bad = {.op = OBJSTORE_OP_GET,
+                               .key = "obj",
+                               .iov = iov,
+                               .iovcnt = 3,
+                               .buf = part[0],
+                               .buf_cap = 60000,
+                               .done = async_done};
     assert_int_equal(objstore_submit(s.top, &bad), -EINVAL);
     bad.buf = NULL;
     bad.buf_cap = 59999;
@@ -709,7 +737,7 @@ static void test_retry_short_body_resumes_iov(void **state)
 
 static void test_retry_short_body_never_partial(void **state)
 {
-    struct objstore_fault_conf fc = { .kind = OBJSTORE_FAULT_SHORT_BODY, .every_nth = 1 };
+    struct objstore_fault_conf fc = {.kind = OBJSTORE_FAULT_SHORT_BODY, .every_nth = 1};
     struct stack s;
     stack_make(&s, 4096, &fc, 4);
     unsigned char buf[4096];
@@ -717,7 +745,8 @@ static void test_retry_short_body_never_partial(void **state)
     ssize_t n = objstore_get(s.top, "obj", 0, 0, NULL, buf, sizeof(buf), 0, NULL, err, sizeof(err));
     assert_int_equal(n, -EIO);
     assert_non_null(strstr(err, "short"));
-    struct objstore_req req = { .op = OBJSTORE_OP_GET, .key = "obj", .buf = buf, .buf_cap = sizeof(buf) };
+    struct objstore_req req = {
+        .op = OBJSTORE_OP_GET, .key = "obj", .buf = buf, .buf_cap = sizeof(buf)};
     struct async_wait w;
     run_tracked(s.top, &req, &w);
     assert_int_equal(req.result, -EIO);
@@ -725,7 +754,8 @@ static void test_retry_short_body_never_partial(void **state)
     assert_int_equal(req.attempts, 4);
 
     /* Without the retry layer the fault alone shows the raw short body: -EIO, got < size. */
-    struct objstore_req raw = { .op = OBJSTORE_OP_GET, .key = "obj", .buf = buf, .buf_cap = sizeof(buf) };
+    struct objstore_req raw = {
+        .op = OBJSTORE_OP_GET, .key = "obj", .buf = buf, .buf_cap = sizeof(buf)};
     run_tracked(s.fault, &raw, &w);
     assert_int_equal(raw.result, -EIO);
     assert_int_equal(raw.http_status, 200);
@@ -735,11 +765,12 @@ static void test_retry_short_body_never_partial(void **state)
 
 static void test_retry_list_and_backoff_time(void **state)
 {
-    struct objstore_fault_conf fc = { .kind = OBJSTORE_FAULT_HTTP_503, .every_nth = 1, .max_faults = 4 };
+    struct objstore_fault_conf fc = {
+        .kind = OBJSTORE_FAULT_HTTP_503, .every_nth = 1, .max_faults = 4};
     struct fake_store *fake = fake_create(10);
     struct objstore *fault, *top;
     assert_int_equal(objstore_fault_create(&fake->base, &fc, &fault), 0);
-    struct objstore_retry_conf rc = { .max_attempts = 5, .base_delay_ms = 20, .max_delay_ms = 40 };
+    struct objstore_retry_conf rc = {.max_attempts = 5, .base_delay_ms = 20, .max_delay_ms = 40};
     assert_int_equal(objstore_retry_create(fault, &rc, &top), 0);
     struct objstore_list_result res;
     char err[OBJSTORE_ERRMSG_MAX];
@@ -756,7 +787,8 @@ static void test_retry_list_and_backoff_time(void **state)
 
 static void test_fault_probability(void **state)
 {
-    struct objstore_fault_conf fc = { .kind = OBJSTORE_FAULT_HTTP_404, .probability = 0.5, .seed = 7 };
+    struct objstore_fault_conf fc = {
+        .kind = OBJSTORE_FAULT_HTTP_404, .probability = 0.5, .seed = 7};
     struct fake_store *fake = fake_create(10);
     struct objstore *fault;
     assert_int_equal(objstore_fault_create(&fake->base, &fc, &fault), 0);
@@ -792,8 +824,12 @@ static void test_submit_checks(void **state)
     struct objstore *top;
     assert_int_equal(objstore_retry_create(&fake->base, NULL, &top), 0);
     char buf[16];
-    struct objstore_req req = { .op = OBJSTORE_OP_GET, .key = "obj", .buf = buf, .buf_cap = 8, .len = 16,
-                                .done = never_called };
+    struct objstore_req req = {.op = OBJSTORE_OP_GET,
+                               .key = "obj",
+                               .buf = buf,
+                               .buf_cap = 8,
+                               .len = 16,
+                               .done = never_called};
     assert_int_equal(objstore_submit(top, &req), -EINVAL); /* len > buf_cap */
     req.len = 0;
     req.key = "";
@@ -819,7 +855,7 @@ struct stats_wait {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
-    int progress_calls;        /* progress saw the caller's own arg */
+    int progress_calls; /* progress saw the caller's own arg */
     void *seen_arg;
 };
 
@@ -844,8 +880,8 @@ static void stats_done(struct objstore_req *req)
  * caller's; a submit the inner store rejects leaves the request as it was. */
 static void test_stats_layer(void **state)
 {
-    struct objstore_fault_conf fc = {.kind = OBJSTORE_FAULT_HTTP_503, .every_nth = 1,
-                                     .max_faults = 2};
+    struct objstore_fault_conf fc = {
+        .kind = OBJSTORE_FAULT_HTTP_503, .every_nth = 1, .max_faults = 2};
     struct stack s;
     struct objstore *top;
     struct objstore_object_info info;
@@ -857,9 +893,13 @@ static void test_stats_layer(void **state)
     /* a GET that takes three attempts: one request, 2xx, timed once */
     struct stats_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     w.seen_arg = &w;
-    struct objstore_req req = {.op = OBJSTORE_OP_GET, .key = "obj", .buf = buf,
-                               .buf_cap = sizeof(buf), .progress = stats_progress,
-                               .done = stats_done, .arg = &w};
+    struct objstore_req req = {.op = OBJSTORE_OP_GET,
+                               .key = "obj",
+                               .buf = buf,
+                               .buf_cap = sizeof(buf),
+                               .progress = stats_progress,
+                               .done = stats_done,
+                               .arg = &w};
     assert_int_equal(objstore_submit(top, &req), 0);
     pthread_mutex_lock(&w.lock);
     while (!w.done)
@@ -888,14 +928,15 @@ static void test_stats_layer(void **state)
     /* the inner layers' counters come through */
     assert_int_equal(st.retries, 2);
     /* rejected by the inner store: no done, nothing counted, the request untouched */
-    struct objstore_req bad = {.op = OBJSTORE_OP_GET, .key = "", .buf = buf, .buf_cap = 8,
-                               .done = never_called};
+    struct objstore_req bad = {
+        .op = OBJSTORE_OP_GET, .key = "", .buf = buf, .buf_cap = 8, .done = never_called};
     assert_int_equal(objstore_submit(top, &bad), -EINVAL);
     assert_true(bad.done == never_called);
     assert_null(bad.stats_layer);
     objstore_get_stats(top, &st);
     assert_int_equal(st.done[OBJSTORE_OP_GET][OBJSTORE_STATUS_2XX] +
-                         st.done[OBJSTORE_OP_GET][OBJSTORE_STATUS_NONE], 1);
+                         st.done[OBJSTORE_OP_GET][OBJSTORE_STATUS_NONE],
+                     1);
     assert_string_equal(objstore_op_label(OBJSTORE_OP_LIST), "list");
     assert_string_equal(objstore_status_label(OBJSTORE_STATUS_NONE), "none");
     objstore_destroy(top);
@@ -905,7 +946,7 @@ static void test_s3_create_args(void **state)
 {
     /* Configuration errors are caught at creation, before any request. */
     struct objstore *os = NULL;
-    struct objstore_s3_conf conf = { .bucket = "b", .anonymous = true, .endpoint = "ftp://h" };
+    struct objstore_s3_conf conf = {.bucket = "b", .anonymous = true, .endpoint = "ftp://h"};
     assert_int_equal(objstore_s3_create(&conf, &os), -EINVAL);
     conf.endpoint = "http://h:9000/some/path";
     assert_int_equal(objstore_s3_create(&conf, &os), -EINVAL);

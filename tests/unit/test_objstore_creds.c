@@ -374,25 +374,24 @@ static void test_env_source(void **state)
 
 /* ---- profiles ---- */
 
-static const char creds_file[] =
-    "# comment line\n"
-    "; another comment\n"
-    "[default]\n"
-    "aws_access_key_id = AKDEFAULT\n"
-    "aws_secret_access_key=SKDEFAULT\n"
-    "\n"
-    "  [ dev ]  \n"
-    "AWS_ACCESS_KEY_ID   =   AKDEV   \n"
-    "aws_secret_access_key: SK/DEV+x==\n"
-    "aws_session_token = TOKDEV=\n"
-    "\n"
-    "[partial]\n"
-    "aws_access_key_id = AKPARTIAL\n"
-    "\n"
-    "[legacy]\n"
-    "aws_access_key_id = AKLEGACY\n"
-    "aws_secret_access_key = SKLEGACY\n"
-    "aws_security_token = OLDTOKEN\n";
+static const char creds_file[] = "# comment line\n"
+                                 "; another comment\n"
+                                 "[default]\n"
+                                 "aws_access_key_id = AKDEFAULT\n"
+                                 "aws_secret_access_key=SKDEFAULT\n"
+                                 "\n"
+                                 "  [ dev ]  \n"
+                                 "AWS_ACCESS_KEY_ID   =   AKDEV   \n"
+                                 "aws_secret_access_key: SK/DEV+x==\n"
+                                 "aws_session_token = TOKDEV=\n"
+                                 "\n"
+                                 "[partial]\n"
+                                 "aws_access_key_id = AKPARTIAL\n"
+                                 "\n"
+                                 "[legacy]\n"
+                                 "aws_access_key_id = AKLEGACY\n"
+                                 "aws_secret_access_key = SKLEGACY\n"
+                                 "aws_security_token = OLDTOKEN\n";
 
 static const char config_file[] =
     "[default]\n"
@@ -635,13 +634,13 @@ static void test_chain_order(void **state)
     use_container(&s, NULL);
     use_imds(&s);
 
-    chain_expect(NULL, 0, "AKENV");         /* env beats everything */
-    chain_expect("dev", 0, "AKDEV");        /* ... except an explicit profile, like --profile */
+    chain_expect(NULL, 0, "AKENV");  /* env beats everything */
+    chain_expect("dev", 0, "AKDEV"); /* ... except an explicit profile, like --profile */
     setenv("AWS_PROFILE", "cfgonly", 1);
-    chain_expect(NULL, 0, "AKENV");         /* AWS_PROFILE alone does not beat env */
+    chain_expect(NULL, 0, "AKENV"); /* AWS_PROFILE alone does not beat env */
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
-    chain_expect(NULL, 0, "AKCFG");         /* profile beats container */
+    chain_expect(NULL, 0, "AKCFG"); /* profile beats container */
     unsetenv("AWS_PROFILE");
     chain_expect(NULL, 0, "AKDEFAULT");
     /* a named profile that exists nowhere is an error, not a fall-through to IMDS */
@@ -654,7 +653,7 @@ static void test_chain_order(void **state)
 
     setenv_tmp("AWS_SHARED_CREDENTIALS_FILE", "missing-credentials");
     setenv_tmp("AWS_CONFIG_FILE", "missing-config");
-    chain_expect(NULL, 0, "AKCONTAINER");   /* container beats IMDS */
+    chain_expect(NULL, 0, "AKCONTAINER"); /* container beats IMDS */
     assert_int_equal(srv_count(&s, &s.n_token_put), 0);
     unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     chain_expect(NULL, 0, "AKIMDS");
@@ -813,8 +812,8 @@ static void test_session_token_sent(void **state)
     srv_start(&s);
     use_container(&s, NULL);
     snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", s.port);
-    struct objstore_s3_conf conf = {.bucket = "bucket", .endpoint = ep, .region = "us-east-1",
-                                    .path_style = true};
+    struct objstore_s3_conf conf = {
+        .bucket = "bucket", .endpoint = ep, .region = "us-east-1", .path_style = true};
     assert_int_equal(objstore_s3_create(&conf, &os), 0);
     assert_int_equal(objstore_head(os, "obj", &info, NULL, 0), 0);
     objstore_destroy(os);
@@ -830,15 +829,9 @@ static void test_session_token_sent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_env_source),
-        T(test_profile_source),
-        T(test_profile_default_paths),
-        T(test_container_source),
-        T(test_imds_source),
-        T(test_chain_order),
-        T(test_chain_refresh),
-        T(test_chain_threads),
-        T(test_static),
+        T(test_env_source),         T(test_profile_source), T(test_profile_default_paths),
+        T(test_container_source),   T(test_imds_source),    T(test_chain_order),
+        T(test_chain_refresh),      T(test_chain_threads),  T(test_static),
         T(test_session_token_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

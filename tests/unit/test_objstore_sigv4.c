@@ -221,11 +221,8 @@ static void test_canonical_query_encoding(void **state)
 static void test_canonical_headers(void **state)
 {
     const struct os3_kv h[] = {
-        {"X-Amz-Meta-B", "  two   words  "},
-        {"HOST", "h.example"},
-        {"x-amz-meta-a", "first"},
-        {"X-AMZ-META-A", "second\n   folded"},
-        {"x-amz-meta-empty", ""},
+        {"X-Amz-Meta-B", "  two   words  "},   {"HOST", "h.example"},    {"x-amz-meta-a", "first"},
+        {"X-AMZ-META-A", "second\n   folded"}, {"x-amz-meta-empty", ""},
     };
     struct os3_sign_input in;
     s3_doc_input(&in);

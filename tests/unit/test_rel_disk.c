@@ -30,9 +30,9 @@
 #include "ioengine/ioengine.h"
 
 #define REL_BS (64u * 1024)
-#define REL_IDS 1500u          /* ~94 MiB of values: more than the memory and disk tiers */
+#define REL_IDS 1500u /* ~94 MiB of values: more than the memory and disk tiers */
 #define REL_THREADS 8
-#define REL_FETCHES 1500       /* per thread and fault kind */
+#define REL_FETCHES 1500 /* per thread and fault kind */
 #define REL_DISK (48ull << 20)
 #define REL_MEM (8ull << 20)
 
