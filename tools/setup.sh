@@ -5,7 +5,8 @@
 # Idempotent: asks dpkg which packages are missing and installs only those (one
 # `apt-get update` first, only when something is missing), so a second run is a fast
 # no-op. Non-interactive. Run as root (or with sudo available).
-#   default : build deps, the test S3 server (Ceph mon/osd + radosgw), Node.js, curl
+#   default : build deps, the test tools (clang-format, cppcheck, valgrind, clang), the test
+#             S3 server (Ceph mon/osd + radosgw), Node.js, curl
 #   --bench : also fio s3fs rclone awscli gnuplot-nox for tools/ benchmarks
 #   --dry-run: only print what would be installed
 set -euo pipefail
@@ -16,7 +17,7 @@ for a in "$@"; do
   case "$a" in
     --bench) BENCH=1 ;;
     --dry-run) DRY=1 ;;
-    -h|--help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,12 +36,16 @@ fi
 # Build: compiler, CMake, pkg-config modules checked by CMakeLists.txt, FUSE runtime.
 BUILD_PKGS=(cmake gcc make pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev libxml2-dev
             libssl-dev liburing-dev liblz4-dev libcmocka-dev libmicrohttpd-dev)
+# What tests/run-all.sh runs besides the build: the format check (clang-format), static
+# analysis (cppcheck), the valgrind test, the libFuzzer harnesses (clang with compiler-rt),
+# and git (the format check lists the tree's files with it).
+CHECK_PKGS=(git clang-format cppcheck valgrind clang libclang-rt-14-dev)
 # Test S3 server (tests/s3server): single-node Ceph with radosgw; uuidgen; clients; gdb for
 # the stacks tests/integration/fs_lib.sh's watchdog writes when a test hangs.
 SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps gdb)
 BENCH_PKGS=(fio s3fs rclone awscli gnuplot-nox)
 
-want=("${BUILD_PKGS[@]}" "${SERVER_PKGS[@]}")
+want=("${BUILD_PKGS[@]}" "${CHECK_PKGS[@]}" "${SERVER_PKGS[@]}")
 # tests/s3server is Node (standard library only). npm is added after nodejs, and only if
 # nodejs did not bring it: NodeSource's nodejs bundles npm and conflicts with Debian's.
 if ! command -v node >/dev/null 2>&1; then

@@ -6,3 +6,6 @@ set_tests_properties(check_test_scripts PROPERTIES LABELS unit TIMEOUT 60)
 # options become a cache configuration only through fs_cache_conf.
 add_test(NAME check_structure COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/check_structure.sh)
 set_tests_properties(check_structure PROPERTIES LABELS unit TIMEOUT 60)
+# Formatting (issue #15): every C file as .clang-format says.
+add_test(NAME check_format COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/check_format.sh)
+set_tests_properties(check_format PROPERTIES LABELS unit TIMEOUT 120)
