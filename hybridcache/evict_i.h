@@ -130,4 +130,9 @@ static inline struct hc_entry *hc_queue_pop_tail(struct hc_queue *q)
     return e;
 }
 
+/* TinyLFU's admission test (evict_tinylfu.c, inside its evict): should @cand, read more
+ * often by the sketch, replace main's @victim? A tie keeps the victim. Exposed for the
+ * policy tests; not part of hc_policy_ops (no other policy admits). */
+bool hc_tinylfu_admit(struct hc_policy *p, struct hc_entry *cand, struct hc_entry *victim);
+
 #endif

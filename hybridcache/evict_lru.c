@@ -66,6 +66,7 @@ static struct hc_entry *hc_lru_evict(struct hc_policy *p)
 
 const struct hc_policy_ops hc_policy_lru_ops = {
     .name = "lru",
+    .version = HC_POLICY_OPS_VERSION,
     .create = hc_lru_create,
     .destroy = hc_lru_destroy,
     .on_insert = hc_lru_on_insert,

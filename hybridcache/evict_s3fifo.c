@@ -187,6 +187,7 @@ static struct hc_entry *hc_s3fifo_evict(struct hc_policy *p)
 
 const struct hc_policy_ops hc_policy_s3fifo_ops = {
     .name = "s3fifo",
+    .version = HC_POLICY_OPS_VERSION,
     .create = hc_s3fifo_create,
     .destroy = hc_s3fifo_destroy,
     .on_insert = hc_s3fifo_on_insert,

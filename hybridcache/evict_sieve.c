@@ -94,6 +94,7 @@ static struct hc_entry *hc_sieve_evict(struct hc_policy *p)
 
 const struct hc_policy_ops hc_policy_sieve_ops = {
     .name = "sieve",
+    .version = HC_POLICY_OPS_VERSION,
     .create = hc_sieve_create,
     .destroy = hc_sieve_destroy,
     .on_insert = hc_sieve_on_insert,

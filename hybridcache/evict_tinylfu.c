@@ -186,7 +186,7 @@ static void hc_tinylfu_on_remove(struct hc_policy *p, struct hc_entry *e)
     hc_queue_unlink(hc_tlfu_queue(t, e), e);
 }
 
-static bool hc_tinylfu_admit(struct hc_policy *p, struct hc_entry *cand, struct hc_entry *victim)
+bool hc_tinylfu_admit(struct hc_policy *p, struct hc_entry *cand, struct hc_entry *victim)
 {
     struct hc_tinylfu *t = (struct hc_tinylfu *)p;
 
@@ -227,11 +227,11 @@ static struct hc_entry *hc_tinylfu_evict(struct hc_policy *p)
 
 const struct hc_policy_ops hc_policy_tinylfu_ops = {
     .name = "tinylfu",
+    .version = HC_POLICY_OPS_VERSION,
     .create = hc_tinylfu_create,
     .destroy = hc_tinylfu_destroy,
     .on_insert = hc_tinylfu_on_insert,
     .on_hit = hc_tinylfu_on_hit,
     .on_remove = hc_tinylfu_on_remove,
     .evict = hc_tinylfu_evict,
-    .admit = hc_tinylfu_admit,
 };

@@ -86,9 +86,12 @@ struct hc_entry *hc_entry_alloc(const void *key, size_t klen, size_t cap,
 
 /* ---- eviction policies (one file each: evict_lru.c, evict_s3fifo.c, ...) ---- */
 
-struct hc_policy; /* per-shard policy state (each implementation embeds this first) */
+struct hc_policy;               /* per-shard policy state (each implementation embeds this first) */
+#define HC_POLICY_OPS_VERSION 1 /* hc_policy_ops.version this build understands */
+/* Callers go through the hc_policy_* wrappers below, never ops->fn directly. */
 struct hc_policy_ops {
     const char *name;
+    int version; /* HC_POLICY_OPS_VERSION */
     /* @capacity: the shard's byte capacity (policies that size queues need it). */
     int (*create)(uint64_t capacity, struct hc_policy **out);
     void (*destroy)(struct hc_policy *p);
@@ -101,14 +104,38 @@ struct hc_policy_ops {
     /* Choose the next victim and detach it from the policy; NULL if empty.
      * May reorder entries (s3fifo/sieve second chances). */
     struct hc_entry *(*evict)(struct hc_policy *p);
-    /* Optional: admission (tinylfu): should @cand be admitted over @victim? */
-    bool (*admit)(struct hc_policy *p, struct hc_entry *cand, struct hc_entry *victim);
 };
 struct hc_policy {
-    const struct hc_policy_ops *ops;
+    const struct hc_policy_ops *ops; /* set by create */
 };
 /* @return the policy named @name or NULL. */
 const struct hc_policy_ops *hc_policy_find(const char *name);
+/* Create @ops's state for a shard of @capacity bytes. @return 0 and *out, -EINVAL for a
+ * table of another version (or none), or the policy's -errno. */
+int hc_policy_create(const struct hc_policy_ops *ops, uint64_t capacity, struct hc_policy **out);
+/* NULL is fine. */
+static inline void hc_policy_destroy(struct hc_policy *p)
+{
+    if (p)
+        p->ops->destroy(p);
+}
+/* The hot ones, inline: they run under the shard lock on every hit and insert. */
+static inline void hc_policy_on_insert(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
+{
+    p->ops->on_insert(p, e, now_ms);
+}
+static inline void hc_policy_on_hit(struct hc_policy *p, struct hc_entry *e, uint32_t now_ms)
+{
+    p->ops->on_hit(p, e, now_ms);
+}
+static inline void hc_policy_on_remove(struct hc_policy *p, struct hc_entry *e)
+{
+    p->ops->on_remove(p, e);
+}
+static inline struct hc_entry *hc_policy_evict(struct hc_policy *p)
+{
+    return p->ops->evict(p);
+}
 
 /* ---- disk tier ---- */
 

@@ -100,6 +100,19 @@ const struct hc_policy_ops *hc_policy_find(const char *name)
     return NULL;
 }
 
+int hc_policy_create(const struct hc_policy_ops *ops, uint64_t capacity, struct hc_policy **out)
+{
+    int rc;
+
+    *out = NULL;
+    if (!ops || ops->version != HC_POLICY_OPS_VERSION)
+        return -EINVAL;
+    rc = ops->create(capacity, out);
+    if (rc == 0)
+        (*out)->ops = ops;
+    return rc;
+}
+
 const char *const *hc_policy_names(void)
 {
     pthread_once(&hc_policy_names_once, hc_policy_names_init);
@@ -207,7 +220,7 @@ static void hc_mem_unchain(struct hc_mem_shard *s, struct hc_entry *e)
  * the index's reference) or NULL when the shard is empty. Caller holds s->lock. */
 static struct hc_entry *hc_mem_evict_one(struct hc_mem *m, struct hc_mem_shard *s)
 {
-    struct hc_entry *v = m->ops->evict(s->policy);
+    struct hc_entry *v = hc_policy_evict(s->policy);
 
     if (!v)
         return NULL;
@@ -256,7 +269,7 @@ static void hc_mem_shard_fini(struct hc_mem *m, struct hc_mem_shard *s)
     }
     free(s->buckets);
     if (s->policy)
-        m->ops->destroy(s->policy);
+        hc_policy_destroy(s->policy);
     pthread_mutex_destroy(&s->lock);
 }
 
@@ -307,7 +320,7 @@ int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out)
         s->unread_cap = conf->unread_share ? s->capacity / conf->unread_share : 0;
         s->nbuckets = HC_MEM_BUCKETS_INIT;
         s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
-        rc = s->buckets ? m->ops->create(s->capacity, &s->policy) : -ENOMEM;
+        rc = s->buckets ? hc_policy_create(m->ops, s->capacity, &s->policy) : -ENOMEM;
         if (rc < 0) {
             n = i + 1; /* shards 0..i have a mutex to undo */
             goto fail_shards;
@@ -350,7 +363,7 @@ struct hc_entry *hc_mem_lookup(struct hc_mem *m, uint64_t hash, const void *key,
         hc_entry_ref(e);
         if (touch) {
             hc_mem_lp_del(s, e); /* read: an ordinary entry from now on */
-            m->ops->on_hit(s->policy, e, now);
+            hc_policy_on_hit(s->policy, e, now);
         }
         s->hits++;
     } else {
@@ -392,7 +405,7 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
     old = hc_mem_find(s, e->hash, e->key, e->klen);
     if (old) {
         hc_mem_unchain(s, old);
-        m->ops->on_remove(s->policy, old);
+        hc_policy_on_remove(s->policy, old);
     }
     while (s->bytes + e->cap > s->capacity && (v = hc_mem_evict_one(m, s))) {
         v->hash_next = victims;
@@ -411,7 +424,7 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
         while (s->lp_head && s->lp_bytes + e->cap > s->unread_cap) {
             v = s->lp_head;
             hc_mem_unchain(s, v);
-            m->ops->on_remove(s->policy, v);
+            hc_policy_on_remove(s->policy, v);
             s->evictions++;
             v->hash_next = victims;
             victims = v;
@@ -426,7 +439,7 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
     s->inserts++;
     if (e->low_priority && s->unread_cap)
         hc_mem_lp_add(s, e);
-    m->ops->on_insert(s->policy, e, now);
+    hc_policy_on_insert(s->policy, e, now);
     if (s->count > s->nbuckets)
         hc_mem_grow(s);
     pthread_mutex_unlock(&s->lock);
@@ -445,7 +458,7 @@ int hc_mem_remove(struct hc_mem *m, uint64_t hash, const void *key, size_t klen)
     e = hc_mem_find(s, hash, key, klen);
     if (e) {
         hc_mem_unchain(s, e);
-        m->ops->on_remove(s->policy, e);
+        hc_policy_on_remove(s->policy, e);
     }
     pthread_mutex_unlock(&s->lock);
     if (!e)

@@ -6,6 +6,7 @@
  * also with each block of the scan read by several gets, the way FUSE splits a read),
  * low-priority placement and "every entry leaves exactly once" for all of them.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -223,7 +224,7 @@ static void sim_init(struct sim *s, const char *policy, uint64_t capacity, const
     s->ops = hc_policy_find(policy);
     assert_non_null(s->ops);
     assert_string_equal(s->ops->name, policy);
-    assert_int_equal(s->ops->create(capacity, &s->p), 0);
+    assert_int_equal(hc_policy_create(s->ops, capacity, &s->p), 0);
     s->capacity = capacity;
     s->now = 1000;
     s->step = HC_POLICY_CORRELATED_MS; /* by default no two accesses are correlated */
@@ -237,7 +238,7 @@ static void sim_init(struct sim *s, const char *policy, uint64_t capacity, const
 
 static void sim_fini(struct sim *s)
 {
-    s->ops->destroy(s->p);
+    hc_policy_destroy(s->p);
     for (int k = 0; k < NKEYS; k++)
         free(s->e[k]);
 }
@@ -254,7 +255,7 @@ static int sim_key(const struct sim *s, const struct hc_entry *e)
 static void sim_make_room(struct sim *s, struct model *m, uint64_t need)
 {
     while (s->bytes + need > s->capacity) {
-        int k = sim_key(s, s->ops->evict(s->p));
+        int k = sim_key(s, hc_policy_evict(s->p));
         assert_true(s->resident[k]);
         if (m)
             assert_int_equal(k, m->ops->evict(m));
@@ -270,14 +271,14 @@ static bool sim_access(struct sim *s, struct model *m, int k, bool lp)
 
     s->now += s->step;
     if (s->resident[k]) {
-        s->ops->on_hit(s->p, s->e[k], now);
+        hc_policy_on_hit(s->p, s->e[k], now);
         if (m)
             m->ops->hit(m, k);
         return true;
     }
     sim_make_room(s, m, s->e[k]->cap);
     s->e[k]->low_priority = lp;
-    s->ops->on_insert(s->p, s->e[k], now);
+    hc_policy_on_insert(s->p, s->e[k], now);
     if (m)
         m->ops->insert(m, k, lp);
     s->resident[k] = true;
@@ -289,7 +290,7 @@ static void sim_remove(struct sim *s, struct model *m, int k)
 {
     if (!s->resident[k])
         return;
-    s->ops->on_remove(s->p, s->e[k]);
+    hc_policy_on_remove(s->p, s->e[k]);
     if (m)
         m->ops->remove(m, k);
     s->resident[k] = false;
@@ -304,7 +305,7 @@ static void sim_drain(struct sim *s)
 
     for (int k = 0; k < NKEYS; k++)
         left += s->resident[k];
-    while ((e = s->ops->evict(s->p))) {
+    while ((e = hc_policy_evict(s->p))) {
         int k = sim_key(s, e);
         assert_true(s->resident[k]);
         s->resident[k] = false;
@@ -352,7 +353,7 @@ static void run_trace(const char *policy, const struct model_ops *mops, uint64_t
     assert_true(hits > 1000); /* the trace exercised hits, not only misses */
     /* The model and the policy agree on the rest of the order too. */
     for (int k; (k = m->ops->evict(m)) >= 0;) {
-        struct hc_entry *e = s.ops->evict(s.p);
+        struct hc_entry *e = hc_policy_evict(s.p);
         assert_int_equal(sim_key(&s, e), k);
         s.resident[k] = false;
     }
@@ -392,10 +393,10 @@ static void test_lru_order(void **state)
     sim_access(&s, NULL, 2, false);
     sim_access(&s, NULL, 3, false);
     sim_access(&s, NULL, 1, false); /* hit: 1 becomes most recent; order 1 3 2 */
-    assert_int_equal(sim_key(&s, s.ops->evict(s.p)), 2);
-    assert_int_equal(sim_key(&s, s.ops->evict(s.p)), 3);
-    assert_int_equal(sim_key(&s, s.ops->evict(s.p)), 1);
-    assert_null(s.ops->evict(s.p));
+    assert_int_equal(sim_key(&s, hc_policy_evict(s.p)), 2);
+    assert_int_equal(sim_key(&s, hc_policy_evict(s.p)), 3);
+    assert_int_equal(sim_key(&s, hc_policy_evict(s.p)), 1);
+    assert_null(hc_policy_evict(s.p));
     s.resident[1] = s.resident[2] = s.resident[3] = false;
     s.bytes = 0;
     sim_fini(&s);
@@ -491,9 +492,9 @@ static void test_reread_is_reuse(void **state)
         s.now += HC_POLICY_CORRELATED_MS;
         assert_true(sim_read_block(&s, A, 1));
         sim_read_block(&s, C, 1);
-        if (s.ops->admit) {
-            assert_true(s.ops->admit(s.p, s.e[A], s.e[B]));
-            assert_false(s.ops->admit(s.p, s.e[B], s.e[C]));
+        if (s.ops == hc_policy_find("tinylfu")) {
+            assert_true(hc_tinylfu_admit(s.p, s.e[A], s.e[B]));
+            assert_false(hc_tinylfu_admit(s.p, s.e[B], s.e[C]));
         } else {
             for (int k = C + 1; k < C + 45; k++)
                 assert_false(sim_read_block(&s, k, 1));
@@ -521,14 +522,13 @@ static void test_tinylfu_admit(void **state)
     for (int k = 0; k < NKEYS; k++)
         sizes[k] = 4096;
     sim_init(&s, "tinylfu", 8 * 4096, sizes);
-    assert_non_null(s.ops->admit);
     for (int k = 0; k < 8; k++)
         sim_access(&s, NULL, k, false);
     for (int i = 0; i < 5; i++)
         assert_true(sim_access(&s, NULL, 3, false));
-    assert_true(s.ops->admit(s.p, s.e[3], s.e[0]));
-    assert_false(s.ops->admit(s.p, s.e[0], s.e[3]));
-    assert_false(s.ops->admit(s.p, s.e[1], s.e[2])); /* a tie keeps the incumbent */
+    assert_true(hc_tinylfu_admit(s.p, s.e[3], s.e[0]));
+    assert_false(hc_tinylfu_admit(s.p, s.e[0], s.e[3]));
+    assert_false(hc_tinylfu_admit(s.p, s.e[1], s.e[2])); /* a tie keeps the incumbent */
     sim_drain(&s);
     sim_fini(&s);
 }
@@ -549,7 +549,7 @@ static void test_low_priority(void **state)
         for (int k = 14; k < 30; k++)
             sim_access(&s, NULL, k, false); /* the residents have been read */
         sim_access(&s, NULL, 40, true);
-        assert_int_equal(sim_key(&s, s.ops->evict(s.p)), 40);
+        assert_int_equal(sim_key(&s, hc_policy_evict(s.p)), 40);
         s.resident[40] = false;
         sim_drain(&s);
         sim_fini(&s);
@@ -573,14 +573,35 @@ static void test_policy_table(void **state)
     assert_null(hc_policy_find(NULL));
 }
 
+/* The vtable is versioned like the IO engine's: a table of another version is refused. */
+static void test_policy_version(void **state)
+{
+    struct hc_policy_ops other = *hc_policy_find("lru");
+    struct hc_policy *p = (struct hc_policy *)&other; /* must be overwritten with NULL */
+
+    other.version = HC_POLICY_OPS_VERSION + 1;
+    assert_int_equal(hc_policy_create(&other, 1u << 20, &p), -EINVAL);
+    assert_null(p);
+    assert_int_equal(hc_policy_create(NULL, 1u << 20, &p), -EINVAL);
+    for (const char *const *n = hc_policy_names(); *n; n++) {
+        assert_int_equal(hc_policy_create(hc_policy_find(*n), 1u << 20, &p), 0);
+        assert_ptr_equal(p->ops, hc_policy_find(*n));
+        assert_int_equal(p->ops->version, HC_POLICY_OPS_VERSION);
+        assert_null(hc_policy_evict(p)); /* empty */
+        hc_policy_destroy(p);
+    }
+    hc_policy_destroy(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_policy_table),    cmocka_unit_test(test_lru_order),
-        cmocka_unit_test(test_lru_model),       cmocka_unit_test(test_sieve_model),
-        cmocka_unit_test(test_s3fifo_model),    cmocka_unit_test(test_scan_resistance),
-        cmocka_unit_test(test_split_read_scan), cmocka_unit_test(test_reread_is_reuse),
-        cmocka_unit_test(test_tinylfu_admit),   cmocka_unit_test(test_low_priority),
+        cmocka_unit_test(test_policy_version),  cmocka_unit_test(test_policy_table),
+        cmocka_unit_test(test_lru_order),       cmocka_unit_test(test_lru_model),
+        cmocka_unit_test(test_sieve_model),     cmocka_unit_test(test_s3fifo_model),
+        cmocka_unit_test(test_scan_resistance), cmocka_unit_test(test_split_read_scan),
+        cmocka_unit_test(test_reread_is_reuse), cmocka_unit_test(test_tinylfu_admit),
+        cmocka_unit_test(test_low_priority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
