@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common/list.h"
 #include "common/log.h"
 #include "fs/fsutil.h"
 #include "objstore/objstore.h"
@@ -94,7 +95,7 @@ struct fs_inode {
     unsigned n_neg;
     /* the idle list (ns.c): unreferenced inodes kept while their metadata is fresh;
      * protected by fs->ns.lock */
-    struct fs_inode *idle_prev, *idle_next;
+    struct cmn_link idle_link;
     bool idle;
     size_t idle_bytes; /* what it was charged when it went idle */
 };
@@ -106,7 +107,7 @@ struct fs_htab {
 
 /* An entry of one of the lists of open handles (fs->hs.files, hs.dirs), under fs->hs.lock. */
 struct fs_open_link {
-    struct fs_open_link *prev, *next;
+    struct cmn_link link;
     void *owner; /* the handle */
 };
 
@@ -118,9 +119,9 @@ struct fs_ns {
     struct fs_htab name_tab;
     uint64_t next_ino;
     struct fs_inode *root;
-    struct fs_inode *idle_head, *idle_tail; /* idle inodes, least recently used first */
-    size_t n_idle, idle_bytes;              /* protected by lock */
-    struct tlog_ratelimit rl;               /* metadata errors, logged once per burst */
+    struct cmn_list idle;      /* idle inodes (idle_link), least recently used first */
+    size_t n_idle, idle_bytes; /* protected by lock */
+    struct tlog_ratelimit rl;  /* metadata errors, logged once per burst */
 };
 
 /* Open handles (handle.c): every file handle (read.c) and directory handle (ops.c), so
@@ -128,9 +129,9 @@ struct fs_ns {
  * when the mount goes away right after the last close) are released at unmount instead
  * of leaking their held blocks. */
 struct fs_handles {
-    pthread_mutex_t lock; /* protects both lists */
-    struct fs_open_link *files;
-    struct fs_open_link *dirs;
+    pthread_mutex_t lock;  /* protects both lists */
+    struct cmn_list files; /* of struct fs_open_link */
+    struct cmn_list dirs;
     struct tlog_ratelimit rl_read; /* read errors, logged once per burst */
 };
 
@@ -239,11 +240,11 @@ void fs_neg_clear(struct fs_inode *dir);
 /* ---- handle.c: the lists of open handles (fs->hs.files, hs.dirs), under fs->hs.lock ---- */
 
 /* Put handle @owner on the open list @head / take @l off it. */
-void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner);
-void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l);
+void fs_open_add(struct fs *fs, struct cmn_list *list, struct fs_open_link *l, void *owner);
+void fs_open_del(struct fs *fs, struct cmn_list *list, struct fs_open_link *l);
 /* After the session loop (no FUSE thread runs): @release each handle still on @head
  * (it must take it off the list). @return how many there were. */
-unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
+unsigned fs_open_drain(struct fs *fs, struct cmn_list *list,
                        void (*release)(struct fs *fs, void *owner));
 
 /* ---- read.c ---- */

@@ -133,30 +133,22 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 
 /* ---- the lists of open handles (file handles here, directory handles in ops.c) ---- */
 
-void fs_open_add(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l, void *owner)
+void fs_open_add(struct fs *fs, struct cmn_list *list, struct fs_open_link *l, void *owner)
 {
     pthread_mutex_lock(&fs->hs.lock);
-    *l = (struct fs_open_link){.next = *head, .owner = owner};
-    if (*head)
-        (*head)->prev = l;
-    *head = l;
+    l->owner = owner;
+    cmn_list_push_head(list, &l->link);
     pthread_mutex_unlock(&fs->hs.lock);
 }
 
-void fs_open_del(struct fs *fs, struct fs_open_link **head, struct fs_open_link *l)
+void fs_open_del(struct fs *fs, struct cmn_list *list, struct fs_open_link *l)
 {
     pthread_mutex_lock(&fs->hs.lock);
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        *head = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    l->prev = l->next = NULL;
+    cmn_list_unlink(list, &l->link);
     pthread_mutex_unlock(&fs->hs.lock);
 }
 
-unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
+unsigned fs_open_drain(struct fs *fs, struct cmn_list *list,
                        void (*release)(struct fs *fs, void *owner))
 {
     unsigned n = 0;
@@ -165,7 +157,8 @@ unsigned fs_open_drain(struct fs *fs, struct fs_open_link **head,
      * take the head each time. */
     for (;;) {
         pthread_mutex_lock(&fs->hs.lock);
-        void *owner = *head ? (*head)->owner : NULL;
+        struct fs_open_link *l = CMN_LIST_ENTRY(list->head, struct fs_open_link, link);
+        void *owner = l ? l->owner : NULL;
         pthread_mutex_unlock(&fs->hs.lock);
         if (!owner)
             return n;

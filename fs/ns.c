@@ -237,19 +237,13 @@ static bool fs_inode_fresh(const struct fs *fs, const struct fs_inode *n, uint64
     return n->neg && now < n->neg->expires_ms; /* newest first */
 }
 
+#define FS_IDLE_INODE(lk) CMN_LIST_ENTRY(lk, struct fs_inode, idle_link)
+
 static void fs_idle_unlink(struct fs *fs, struct fs_inode *n)
 {
     if (!n->idle)
         return;
-    if (n->idle_prev)
-        n->idle_prev->idle_next = n->idle_next;
-    else
-        fs->ns.idle_head = n->idle_next;
-    if (n->idle_next)
-        n->idle_next->idle_prev = n->idle_prev;
-    else
-        fs->ns.idle_tail = n->idle_prev;
-    n->idle_prev = n->idle_next = NULL;
+    cmn_list_unlink(&fs->ns.idle, &n->idle_link);
     n->idle = false;
     fs->ns.n_idle--;
     fs->ns.idle_bytes -= n->idle_bytes;
@@ -270,9 +264,11 @@ static void fs_inode_destroy(struct fs *fs, struct fs_inode *n)
  * reused), it waits for its turn at the head. */
 static void fs_idle_trim(struct fs *fs, uint64_t now)
 {
-    while (fs->ns.idle_head &&
-           (fs->ns.idle_bytes > FS_IDLE_MAX_BYTES || !fs_inode_fresh(fs, fs->ns.idle_head, now)))
-        fs_inode_destroy(fs, fs->ns.idle_head);
+    struct fs_inode *oldest;
+
+    while ((oldest = FS_IDLE_INODE(fs->ns.idle.head)) &&
+           (fs->ns.idle_bytes > FS_IDLE_MAX_BYTES || !fs_inode_fresh(fs, oldest, now)))
+        fs_inode_destroy(fs, oldest);
 }
 
 /* @n is referenced again (a lookup or an open): it leaves the idle list. */
@@ -299,13 +295,7 @@ static void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
                         (n->listing ? n->listing->bytes : 0) +
                         n->n_neg * (sizeof(struct fs_neg) + 32);
         n->idle = true;
-        n->idle_next = NULL;
-        n->idle_prev = fs->ns.idle_tail;
-        if (fs->ns.idle_tail)
-            fs->ns.idle_tail->idle_next = n;
-        else
-            fs->ns.idle_head = n;
-        fs->ns.idle_tail = n;
+        cmn_list_push_tail(&fs->ns.idle, &n->idle_link);
         fs->ns.n_idle++;
         fs->ns.idle_bytes += n->idle_bytes;
         fs_idle_trim(fs, now);
@@ -516,8 +506,8 @@ int fs_ns_init(struct fs *fs)
     pthread_mutex_init(&fs->ns.lock, NULL);
     pthread_cond_init(&fs->ns.cond, NULL);
     pthread_mutex_init(&fs->hs.lock, NULL);
-    fs->hs.files = NULL;
-    fs->hs.dirs = NULL;
+    fs->hs.files = fs->hs.dirs = (struct cmn_list){NULL, NULL};
+    fs->ns.idle = (struct cmn_list){NULL, NULL};
     if ((rc = fs_htab_init(&fs->ns.ino_tab)) != 0)
         goto fail_ino;
     if ((rc = fs_htab_init(&fs->ns.name_tab)) != 0)

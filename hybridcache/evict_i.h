@@ -3,8 +3,8 @@
  * evict_i.h: private to mem.c and evict_<policy>.c: the policy ops tables and the
  * intrusive byte-counting queue every policy is built from.
  *
- * A queue links entries through e->pn.prev/next: head = most recently queued, tail =
- * the next candidate. `prev` points toward the head, `next` toward the tail. Each queue
+ * A queue links entries through e->pn.link (common/list.h): head = most recently queued,
+ * tail = the next candidate; `prev` points toward the head, `next` toward the tail. Each queue
  * counts its entries and their bytes (e->cap, the bytes charged to memory), so the
  * policies can size their queues in bytes (entries have different sizes).
  * All of it is protected by the owning shard's lock; nothing here locks.
@@ -61,33 +61,38 @@ static inline bool hc_policy_reuse(struct hc_entry *e, uint32_t now_ms)
 }
 
 struct hc_queue {
-    struct hc_entry *head, *tail;
+    struct cmn_list l; /* of e->pn.link */
     uint64_t bytes;
     uint64_t count;
 };
 
+#define HC_QUEUE_ENTRY(lk) CMN_LIST_ENTRY(lk, struct hc_entry, pn.link)
+
+/* The most recently queued entry, the next candidate (tail), and an entry's neighbours
+ * toward the head (prev) and the tail (next); NULL past the ends. */
+static inline struct hc_entry *hc_queue_head(const struct hc_queue *q)
+{
+    return HC_QUEUE_ENTRY(q->l.head);
+}
+static inline struct hc_entry *hc_queue_tail(const struct hc_queue *q)
+{
+    return HC_QUEUE_ENTRY(q->l.tail);
+}
+static inline struct hc_entry *hc_queue_prev(const struct hc_entry *e)
+{
+    return HC_QUEUE_ENTRY(e->pn.link.prev);
+}
+
 static inline void hc_queue_push_head(struct hc_queue *q, struct hc_entry *e)
 {
-    e->pn.prev = NULL;
-    e->pn.next = q->head;
-    if (q->head)
-        q->head->pn.prev = e;
-    else
-        q->tail = e;
-    q->head = e;
+    cmn_list_push_head(&q->l, &e->pn.link);
     q->bytes += e->cap;
     q->count++;
 }
 
 static inline void hc_queue_push_tail(struct hc_queue *q, struct hc_entry *e)
 {
-    e->pn.next = NULL;
-    e->pn.prev = q->tail;
-    if (q->tail)
-        q->tail->pn.next = e;
-    else
-        q->head = e;
-    q->tail = e;
+    cmn_list_push_tail(&q->l, &e->pn.link);
     q->bytes += e->cap;
     q->count++;
 }
@@ -96,35 +101,21 @@ static inline void hc_queue_push_tail(struct hc_queue *q, struct hc_entry *e)
 static inline void hc_queue_insert_after(struct hc_queue *q, struct hc_entry *pos,
                                          struct hc_entry *e)
 {
-    e->pn.prev = pos;
-    e->pn.next = pos->pn.next;
-    if (pos->pn.next)
-        pos->pn.next->pn.prev = e;
-    else
-        q->tail = e;
-    pos->pn.next = e;
+    cmn_list_insert_after(&q->l, &pos->pn.link, &e->pn.link);
     q->bytes += e->cap;
     q->count++;
 }
 
 static inline void hc_queue_unlink(struct hc_queue *q, struct hc_entry *e)
 {
-    if (e->pn.prev)
-        e->pn.prev->pn.next = e->pn.next;
-    else
-        q->head = e->pn.next;
-    if (e->pn.next)
-        e->pn.next->pn.prev = e->pn.prev;
-    else
-        q->tail = e->pn.prev;
-    e->pn.prev = e->pn.next = NULL;
+    cmn_list_unlink(&q->l, &e->pn.link);
     q->bytes -= e->cap;
     q->count--;
 }
 
 static inline struct hc_entry *hc_queue_pop_tail(struct hc_queue *q)
 {
-    struct hc_entry *e = q->tail;
+    struct hc_entry *e = hc_queue_tail(q);
     if (e)
         hc_queue_unlink(q, e);
     return e;

@@ -48,7 +48,7 @@ static void hc_lru_on_hit(struct hc_policy *p, struct hc_entry *e, uint32_t now_
 {
     struct hc_lru *l = (struct hc_lru *)p;
 
-    if (l->q.head == e)
+    if (hc_queue_head(&l->q) == e)
         return;
     hc_queue_unlink(&l->q, e);
     hc_queue_push_head(&l->q, e);

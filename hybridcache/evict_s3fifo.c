@@ -155,7 +155,7 @@ static struct hc_entry *hc_s3fifo_evict(struct hc_policy *p)
     struct hc_s3fifo *s = (struct hc_s3fifo *)p;
     struct hc_entry *t;
 
-    t = s->small.tail;
+    t = hc_queue_tail(&s->small);
     if (t && t->low_priority && t->pn.freq == 0) {
         hc_queue_unlink(&s->small, t);
         return t;

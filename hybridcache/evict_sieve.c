@@ -71,7 +71,7 @@ static void hc_sieve_on_remove(struct hc_policy *p, struct hc_entry *e)
     struct hc_sieve *s = (struct hc_sieve *)p;
 
     if (s->hand == e)
-        s->hand = e->pn.prev;
+        s->hand = hc_queue_prev(e);
     hc_queue_unlink(&s->q, e);
 }
 
@@ -79,15 +79,15 @@ static void hc_sieve_on_remove(struct hc_policy *p, struct hc_entry *e)
 static struct hc_entry *hc_sieve_evict(struct hc_policy *p)
 {
     struct hc_sieve *s = (struct hc_sieve *)p;
-    struct hc_entry *o = s->hand ? s->hand : s->q.tail;
+    struct hc_entry *o = s->hand ? s->hand : hc_queue_tail(&s->q);
 
     if (!o)
         return NULL;
     while (o->pn.freq) {
         o->pn.freq = 0;
-        o = o->pn.prev ? o->pn.prev : s->q.tail;
+        o = hc_queue_prev(o) ? hc_queue_prev(o) : hc_queue_tail(&s->q);
     }
-    s->hand = o->pn.prev;
+    s->hand = hc_queue_prev(o);
     hc_queue_unlink(&s->q, o);
     return o;
 }

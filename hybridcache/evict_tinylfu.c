@@ -172,7 +172,7 @@ static void hc_tinylfu_on_hit(struct hc_policy *p, struct hc_entry *e, uint32_t 
     if (reuse && e->pn.queue == HC_TLFU_PROBATION)
         e->pn.queue = HC_TLFU_PROTECTED;
     hc_queue_push_head(hc_tlfu_queue(t, e), e);
-    while (t->protected.bytes > t->protected_cap && t->protected.tail != e) {
+    while (t->protected.bytes > t->protected_cap && hc_queue_tail(&t->protected) != e) {
         d = hc_queue_pop_tail(&t->protected);
         d->pn.queue = HC_TLFU_PROBATION;
         hc_queue_push_head(&t->probation, d);
@@ -202,7 +202,8 @@ static struct hc_entry *hc_tinylfu_evict(struct hc_policy *p)
     for (;;) {
         uint64_t main_bytes = t->probation.bytes + t->protected.bytes;
 
-        victim = t->probation.tail ? t->probation.tail : t->protected.tail;
+        victim = hc_queue_tail(&t->probation) ? hc_queue_tail(&t->probation)
+                                              : hc_queue_tail(&t->protected);
         if (t->window.count && (t->window.bytes > t->window_cap || !victim)) {
             cand = hc_queue_pop_tail(&t->window);
             if (main_bytes + cand->cap > t->main_cap) {

@@ -10,6 +10,7 @@
 #ifndef TIERFS_HC_I_H
 #define TIERFS_HC_I_H
 
+#include "common/list.h"
 #include "hybridcache/hc_mem.h"
 #include "hybridcache/hybridcache.h"
 
@@ -23,10 +24,10 @@
  * Each policy uses the fields it needs; they are protected by the owning shard's lock.
  */
 struct hc_policy_node {
-    struct hc_entry *prev, *next; /* queue links */
-    uint8_t queue; /* which queue (s3fifo small/main, tinylfu window/probation/protected) */
-    uint8_t freq;  /* small saturating counter / visited bit */
-    uint8_t flags; /* HC_PN_* (evict_i.h) */
+    struct cmn_link link; /* queue links (evict_i.h hc_queue) */
+    uint8_t queue;        /* which queue (s3fifo small/main, tinylfu window/probation/protected) */
+    uint8_t freq;         /* small saturating counter / visited bit */
+    uint8_t flags;        /* HC_PN_* (evict_i.h) */
     uint8_t pad;
     uint32_t stamp; /* ms clock of the last access that counted (evict_i.h) */
 };
@@ -46,9 +47,9 @@ struct hc_entry {
     uint8_t low_priority;       /* inserted by prefetch; policies may place it for early eviction */
     uint8_t lp_unread;          /* low priority, in the index, not hit yet: on the shard's
                                    unread list (mem.c); protected by shard lock */
-    struct hc_entry *lp_prev, *lp_next; /* that list; protected by shard lock */
-    struct hc_accounting *acct;         /* where cap is charged (NULL = nowhere) */
-    char key[];                         /* klen bytes */
+    struct cmn_link lp_link;    /* that list; protected by shard lock */
+    struct hc_accounting *acct; /* where cap is charged (NULL = nowhere) */
+    char key[];                 /* klen bytes */
 };
 
 /* Memory accounting: one for the memory tier and in-flight fetches, another for the disk

@@ -23,7 +23,7 @@
  *     the bucket it is chained in, and holds refs >= 1 (the index's own);
  *   - count == number of chained entries, bytes == sum of their cap, bytes <= capacity
  *     once an insert returns;
- *   - lp_head..lp_tail lists exactly the indexed entries with lp_unread (low priority,
+ *   - the unread list (lp) lists exactly the indexed entries with lp_unread (low priority,
  *     not hit since insertion except by lookups that do not touch), oldest first;
  *     lp_bytes is the sum of their cap; after an insert of a low-priority entry it is at
  *     most unread_cap plus that entry;
@@ -63,15 +63,15 @@ static void hc_policy_names_init(void)
 }
 
 struct hc_mem_shard {
-    pthread_mutex_t lock;               /* a leaf lock: nothing else is taken while holding it */
-    struct hc_entry **buckets;          /* protected by lock */
-    uint64_t nbuckets;                  /* power of two; protected by lock */
-    uint64_t count, bytes;              /* protected by lock */
-    uint64_t capacity;                  /* constant */
-    uint64_t unread_cap;                /* constant: bytes unread prefetches may hold (0 = any) */
-    struct hc_entry *lp_head, *lp_tail; /* unread prefetches, oldest first; protected by lock */
-    uint64_t lp_bytes;                  /* their bytes; protected by lock */
-    struct hc_policy *policy;           /* protected by lock */
+    pthread_mutex_t lock;      /* a leaf lock: nothing else is taken while holding it */
+    struct hc_entry **buckets; /* protected by lock */
+    uint64_t nbuckets;         /* power of two; protected by lock */
+    uint64_t count, bytes;     /* protected by lock */
+    uint64_t capacity;         /* constant */
+    uint64_t unread_cap;       /* constant: bytes unread prefetches may hold (0 = any) */
+    struct cmn_list lp;        /* unread prefetches (e->lp_link), oldest first; protected by lock */
+    uint64_t lp_bytes;         /* their bytes; protected by lock */
+    struct hc_policy *policy;  /* protected by lock */
     uint64_t hits, misses, inserts, evictions; /* protected by lock */
 } __attribute__((aligned(64))); /* one cache line apart: shards are hit by different cores */
 
@@ -169,17 +169,13 @@ static void hc_mem_grow(struct hc_mem_shard *s)
     s->nbuckets = n;
 }
 
+#define HC_MEM_LP_ENTRY(lk) CMN_LIST_ENTRY(lk, struct hc_entry, lp_link)
+
 /* The unread-prefetch list (hc_mem_conf.unread_share). Caller holds s->lock. */
 static void hc_mem_lp_add(struct hc_mem_shard *s, struct hc_entry *e)
 {
     e->lp_unread = 1;
-    e->lp_next = NULL;
-    e->lp_prev = s->lp_tail;
-    if (s->lp_tail)
-        s->lp_tail->lp_next = e;
-    else
-        s->lp_head = e;
-    s->lp_tail = e;
+    cmn_list_push_tail(&s->lp, &e->lp_link);
     s->lp_bytes += e->cap;
 }
 
@@ -187,15 +183,7 @@ static void hc_mem_lp_del(struct hc_mem_shard *s, struct hc_entry *e)
 {
     if (!e->lp_unread)
         return;
-    if (e->lp_prev)
-        e->lp_prev->lp_next = e->lp_next;
-    else
-        s->lp_head = e->lp_next;
-    if (e->lp_next)
-        e->lp_next->lp_prev = e->lp_prev;
-    else
-        s->lp_tail = e->lp_prev;
-    e->lp_prev = e->lp_next = NULL;
+    cmn_list_unlink(&s->lp, &e->lp_link);
     e->lp_unread = 0;
     s->lp_bytes -= e->cap;
 }
@@ -415,14 +403,14 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
      * A scan's prefetched blocks do not grow the tier into its free room: past the unread
      * quota the oldest unread one goes (its reader has taken it, or it waits on the disk),
      * so a long cold read recycles a few block buffers instead of faulting in fresh memory
-     * for every block (2.5 s of system time for 2 GiB here), and the room stays for blocks
+     * for every block (docs/performance.md, "Constants"), and the room stays for blocks
      * that are read again. A block counts as read once it is hit by a lookup that touches
      * (hc_mem_lookup): a sequential reader's hits do not, since the kernel's page cache
      * holds what it read and a second copy here would only grow the tier by the scan.
      */
     if (e->low_priority && s->unread_cap) {
-        while (s->lp_head && s->lp_bytes + e->cap > s->unread_cap) {
-            v = s->lp_head;
+        while (!cmn_list_empty(&s->lp) && s->lp_bytes + e->cap > s->unread_cap) {
+            v = HC_MEM_LP_ENTRY(s->lp.head);
             hc_mem_unchain(s, v);
             hc_policy_on_remove(s->policy, v);
             s->evictions++;
@@ -589,9 +577,10 @@ void hc_mem_check_invariants(struct hc_mem *m)
         HC_MEM_CHECK(s->bytes <= s->capacity);
         /* the unread list: indexed low-priority entries, linked both ways, bytes summed */
         uint64_t lp = 0;
-        for (e = s->lp_head; e; e = e->lp_next) {
+        for (e = HC_MEM_LP_ENTRY(s->lp.head); e; e = HC_MEM_LP_ENTRY(e->lp_link.next)) {
             HC_MEM_CHECK(e->lp_unread && e->in_index && e->low_priority);
-            HC_MEM_CHECK(e->lp_next ? e->lp_next->lp_prev == e : s->lp_tail == e);
+            HC_MEM_CHECK(e->lp_link.next ? e->lp_link.next->prev == &e->lp_link
+                                         : s->lp.tail == &e->lp_link);
             lp += e->cap;
         }
         HC_MEM_CHECK(lp == s->lp_bytes);

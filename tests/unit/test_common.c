@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "common/list.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -291,16 +292,63 @@ static void test_mem_limit(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+struct t_item {
+    int v;
+    struct cmn_link link;
+};
+
+/* The values of @l head to tail, checking the links both ways. */
+static void t_list_expect(const struct cmn_list *l, const int *want, int n)
+{
+    const struct cmn_link *k = l->head, *prev = NULL;
+    int i = 0;
+
+    for (; k; prev = k, k = k->next, i++) {
+        assert_true(i < n);
+        assert_ptr_equal(k->prev, prev);
+        assert_int_equal(CMN_LIST_ENTRY(k, const struct t_item, link)->v, want[i]);
+    }
+    assert_int_equal(i, n);
+    assert_ptr_equal(l->tail, prev);
+    assert_true(cmn_list_empty(l) == (n == 0));
+}
+
+/* common/list.h: push at both ends, insert after, unlink at the ends and inside. */
+static void test_list(void **state)
+{
+    struct t_item it[5];
+    struct cmn_list l = {NULL, NULL};
+
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        it[i].v = i;
+    t_list_expect(&l, NULL, 0);
+    assert_null(CMN_LIST_ENTRY(l.head, struct t_item, link));
+    cmn_list_push_tail(&l, &it[1].link);
+    cmn_list_push_head(&l, &it[0].link);
+    cmn_list_push_tail(&l, &it[3].link);
+    cmn_list_insert_after(&l, &it[1].link, &it[2].link);
+    cmn_list_insert_after(&l, &it[3].link, &it[4].link); /* after the tail: the new tail */
+    t_list_expect(&l, (const int[]){0, 1, 2, 3, 4}, 5);
+    cmn_list_unlink(&l, &it[2].link);
+    assert_null(it[2].link.prev);
+    assert_null(it[2].link.next);
+    t_list_expect(&l, (const int[]){0, 1, 3, 4}, 4);
+    cmn_list_unlink(&l, &it[0].link);
+    cmn_list_unlink(&l, &it[4].link);
+    t_list_expect(&l, (const int[]){1, 3}, 2);
+    cmn_list_unlink(&l, &it[1].link);
+    cmn_list_unlink(&l, &it[3].link);
+    t_list_expect(&l, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),
-        cmocka_unit_test(test_parse_misc),
-        cmocka_unit_test(test_crc32c),
-        cmocka_unit_test(test_crc32c_large),
-        cmocka_unit_test(test_crc32c_chunks),
-        cmocka_unit_test(test_hash64),
-        cmocka_unit_test(test_log_levels_and_sink),
+        cmocka_unit_test(test_list),         cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_misc),   cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_crc32c_large), cmocka_unit_test(test_crc32c_chunks),
+        cmocka_unit_test(test_hash64),       cmocka_unit_test(test_log_levels_and_sink),
         cmocka_unit_test(test_mem_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
