@@ -23,7 +23,7 @@
 #define IOENG_PSYNC_DEFAULT_THREADS 4
 #define IOENG_PSYNC_QUEUE_PER_THREAD 64
 
-struct psync_eng {
+struct ioeng_psync_eng {
     struct ioeng base; /* first: the wrappers see a struct ioeng */
     pthread_mutex_t lock;
     pthread_cond_t work_cv;  /* queue became non-empty, or stopping */
@@ -38,14 +38,14 @@ struct psync_eng {
 };
 
 /* The engine whose worker runs on this thread, to let callbacks submit without blocking. */
-static __thread struct psync_eng *psync_self;
+static __thread struct ioeng_psync_eng *ioeng_psync_self;
 
-static struct psync_eng *psync_of(struct ioeng *e)
+static struct ioeng_psync_eng *ioeng_psync_of(struct ioeng *e)
 {
-    return (struct psync_eng *)e;
+    return (struct ioeng_psync_eng *)e;
 }
 
-static void psync_run(struct psync_eng *p, struct ioeng_req *req)
+static void ioeng_psync_run(struct ioeng_psync_eng *p, struct ioeng_req *req)
 {
     struct dev *d = p->base.dev;
     ssize_t res;
@@ -59,12 +59,12 @@ static void psync_run(struct psync_eng *p, struct ioeng_req *req)
     ioeng_complete(&p->base, req);
 }
 
-static void *psync_worker(void *arg)
+static void *ioeng_psync_worker(void *arg)
 {
-    struct psync_eng *p = arg;
+    struct ioeng_psync_eng *p = arg;
     struct ioeng_req *req;
 
-    psync_self = p;
+    ioeng_psync_self = p;
     pthread_setname_np(pthread_self(), "tierfs-psync");
     pthread_mutex_lock(&p->lock);
     for (;;) {
@@ -79,22 +79,22 @@ static void *psync_worker(void *arg)
         if (p->queued-- == p->cap)
             pthread_cond_broadcast(&p->space_cv);
         pthread_mutex_unlock(&p->lock);
-        psync_run(p, req);
+        ioeng_psync_run(p, req);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-static int psync_submit(struct ioeng *e, struct ioeng_req *req)
+static int ioeng_psync_submit(struct ioeng *e, struct ioeng_req *req)
 {
-    struct psync_eng *p = psync_of(e);
+    struct ioeng_psync_eng *p = ioeng_psync_of(e);
 
     pthread_mutex_lock(&p->lock);
-    while (p->queued >= p->cap && psync_self != p && !p->stopping)
+    while (p->queued >= p->cap && ioeng_psync_self != p && !p->stopping)
         pthread_cond_wait(&p->space_cv, &p->lock);
     /* A worker's callback may still chain work during destroy: the workers drain it. */
-    if (p->stopping && psync_self != p) {
+    if (p->stopping && ioeng_psync_self != p) {
         pthread_mutex_unlock(&p->lock);
         return -ESHUTDOWN;
     }
@@ -110,9 +110,9 @@ static int psync_submit(struct ioeng *e, struct ioeng_req *req)
     return 0;
 }
 
-static void psync_destroy(struct ioeng *e)
+static void ioeng_psync_destroy(struct ioeng *e)
 {
-    struct psync_eng *p = psync_of(e);
+    struct ioeng_psync_eng *p = ioeng_psync_of(e);
 
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
@@ -128,9 +128,9 @@ static void psync_destroy(struct ioeng *e)
     free(p);
 }
 
-static int psync_create(struct dev *d, const struct ioeng_conf *conf, struct ioeng **out)
+static int ioeng_psync_create(struct dev *d, const struct ioeng_conf *conf, struct ioeng **out)
 {
-    struct psync_eng *p;
+    struct ioeng_psync_eng *p;
     int rc;
 
     p = calloc(1, sizeof(*p));
@@ -149,11 +149,11 @@ static int psync_create(struct dev *d, const struct ioeng_conf *conf, struct ioe
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->space_cv, NULL);
     for (unsigned i = 0; i < p->nthreads; i++) {
-        rc = -pthread_create(&p->threads[i], NULL, psync_worker, p);
+        rc = -pthread_create(&p->threads[i], NULL, ioeng_psync_worker, p);
         if (rc < 0) {
             TLOG_E("ioengine psync: cannot start worker thread: %s", strerror(-rc));
             p->nthreads = i; /* destroy joins the ones that started */
-            psync_destroy(&p->base);
+            ioeng_psync_destroy(&p->base);
             return rc;
         }
     }
@@ -168,7 +168,7 @@ out_free:
 const struct ioeng_ops ioeng_psync_ops = {
     .version = 1,
     .name = "psync",
-    .create = psync_create,
-    .submit = psync_submit,
-    .destroy = psync_destroy,
+    .create = ioeng_psync_create,
+    .submit = ioeng_psync_submit,
+    .destroy = ioeng_psync_destroy,
 };

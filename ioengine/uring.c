@@ -30,7 +30,7 @@
 #define IOENG_URING_DEFAULT_DEPTH 64
 #define IOENG_URING_MAX_DEPTH 4096
 
-struct uring_eng {
+struct ioeng_uring_eng {
     struct ioeng base; /* first: the wrappers see a struct ioeng */
     struct io_uring ring;
     int fd;             /* fd or registered-file index given to SQEs */
@@ -46,14 +46,14 @@ struct uring_eng {
     bool stopping;               /* protected by lock */
 };
 
-static struct uring_eng *uring_of(struct ioeng *e)
+static struct ioeng_uring_eng *ioeng_uring_of(struct ioeng *e)
 {
-    return (struct uring_eng *)e;
+    return (struct ioeng_uring_eng *)e;
 }
 
 #ifdef TIERFS_DEBUG
 /* The counting the design relies on. Caller holds u->lock. */
-static void uring_check_invariants(const struct uring_eng *u)
+static void ioeng_uring_check_invariants(const struct ioeng_uring_eng *u)
 {
     unsigned npend = 0;
     for (const struct ioeng_req *r = u->pend_head; r; r = r->priv_next)
@@ -66,11 +66,11 @@ static void uring_check_invariants(const struct uring_eng *u)
         abort();
 }
 #else
-static inline void uring_check_invariants(const struct uring_eng *u) {}
+static inline void ioeng_uring_check_invariants(const struct ioeng_uring_eng *u) {}
 #endif
 
 /* Queue one SQE for the unfinished part of @req. Caller holds u->lock and has a free slot. */
-static void uring_prep_locked(struct uring_eng *u, struct ioeng_req *req)
+static void ioeng_uring_prep_locked(struct ioeng_uring_eng *u, struct ioeng_req *req)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
     char *buf = (char *)req->buf + req->priv_done;
@@ -92,7 +92,7 @@ static void uring_prep_locked(struct uring_eng *u, struct ioeng_req *req)
  * SQEs the kernel did not take stay in the SQ ring and go in with the next submit.
  * Caller holds u->lock.
  */
-static void uring_flush_locked(struct uring_eng *u)
+static void ioeng_uring_flush_locked(struct ioeng_uring_eng *u)
 {
     int rc, tries = 0;
 
@@ -111,21 +111,21 @@ static void uring_flush_locked(struct uring_eng *u)
 }
 
 /* Move pending requests into the ring while there is room. Caller holds u->lock. */
-static void uring_fill_locked(struct uring_eng *u)
+static void ioeng_uring_fill_locked(struct ioeng_uring_eng *u)
 {
     while (u->pend_head && u->in_ring < u->depth) {
         struct ioeng_req *req = u->pend_head;
         u->pend_head = req->priv_next;
         if (!u->pend_head)
             u->pend_tail = NULL;
-        uring_prep_locked(u, req);
+        ioeng_uring_prep_locked(u, req);
     }
-    uring_flush_locked(u);
+    ioeng_uring_flush_locked(u);
 }
 
-static int uring_submit(struct ioeng *e, struct ioeng_req *req)
+static int ioeng_uring_submit(struct ioeng *e, struct ioeng_req *req)
 {
-    struct uring_eng *u = uring_of(e);
+    struct ioeng_uring_eng *u = ioeng_uring_of(e);
 
     pthread_mutex_lock(&u->lock);
     /*
@@ -144,14 +144,14 @@ static int uring_submit(struct ioeng *e, struct ioeng_req *req)
     else
         u->pend_head = req;
     u->pend_tail = req;
-    uring_fill_locked(u);
+    ioeng_uring_fill_locked(u);
     pthread_mutex_unlock(&u->lock);
     return 0;
 }
 
-static void *uring_completer(void *arg)
+static void *ioeng_uring_completer(void *arg)
 {
-    struct uring_eng *u = arg;
+    struct ioeng_uring_eng *u = arg;
     struct io_uring_cqe *cqe;
     unsigned head, seen, finished;
     struct ioeng_req *done_head, *req, *next;
@@ -195,8 +195,8 @@ static void *uring_completer(void *arg)
             }
         }
         io_uring_cq_advance(&u->ring, seen);
-        uring_fill_locked(u);
-        uring_check_invariants(u);
+        ioeng_uring_fill_locked(u);
+        ioeng_uring_check_invariants(u);
         pthread_mutex_unlock(&u->lock);
 
         for (req = done_head; req; req = next) {
@@ -214,9 +214,9 @@ static void *uring_completer(void *arg)
     return NULL;
 }
 
-static void uring_destroy(struct ioeng *e)
+static void ioeng_uring_destroy(struct ioeng *e)
 {
-    struct uring_eng *u = uring_of(e);
+    struct ioeng_uring_eng *u = ioeng_uring_of(e);
     struct io_uring_sqe *sqe;
 
     pthread_mutex_lock(&u->lock);
@@ -227,7 +227,7 @@ static void uring_destroy(struct ioeng *e)
     sqe = io_uring_get_sqe(&u->ring);
     io_uring_prep_nop(sqe);
     io_uring_sqe_set_data(sqe, NULL);
-    uring_flush_locked(u);
+    ioeng_uring_flush_locked(u);
     pthread_mutex_unlock(&u->lock);
     pthread_join(u->cthread, NULL);
     io_uring_queue_exit(&u->ring);
@@ -237,22 +237,22 @@ static void uring_destroy(struct ioeng *e)
 }
 
 /* Log a reason for not running once per process: repeated engines would only repeat it. */
-static void uring_log_once(int *flag, const char *what, const char *why)
+static void ioeng_uring_log_once(int *flag, const char *what, const char *why)
 {
     if (__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED) == 0)
         TLOG_W("ioengine uring: %s (%s); using psync instead", what, why);
 }
 
-static int uring_create(struct dev *d, const struct ioeng_conf *conf, struct ioeng **out)
+static int ioeng_uring_create(struct dev *d, const struct ioeng_conf *conf, struct ioeng **out)
 {
     static int logged_nofd, logged_noring;
-    struct uring_eng *u;
+    struct ioeng_uring_eng *u;
     int fd = d->ops->fd ? d->ops->fd(d) : -1;
     int rc;
 
     if (fd < 0) {
         /* E.g. the fault wrapper: only the synchronous ops see every request. */
-        uring_log_once(&logged_nofd, "device has no file descriptor", d->ops->name);
+        ioeng_uring_log_once(&logged_nofd, "device has no file descriptor", d->ops->name);
         return -ENOSYS;
     }
     u = calloc(1, sizeof(*u));
@@ -265,7 +265,7 @@ static int uring_create(struct dev *d, const struct ioeng_conf *conf, struct ioe
     rc = io_uring_queue_init(u->depth, &u->ring, 0);
     if (rc < 0) {
         if (rc == -ENOSYS || rc == -EPERM || rc == -EOPNOTSUPP) {
-            uring_log_once(&logged_noring, "io_uring is not available", strerror(-rc));
+            ioeng_uring_log_once(&logged_noring, "io_uring is not available", strerror(-rc));
             rc = -ENOSYS;
         } else {
             TLOG_E("ioengine uring: io_uring_queue_init(%u): %s", u->depth, strerror(-rc));
@@ -286,7 +286,7 @@ static int uring_create(struct dev *d, const struct ioeng_conf *conf, struct ioe
     }
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->idle_cv, NULL);
-    rc = -pthread_create(&u->cthread, NULL, uring_completer, u);
+    rc = -pthread_create(&u->cthread, NULL, ioeng_uring_completer, u);
     if (rc < 0) {
         TLOG_E("ioengine uring: cannot start the completion thread: %s", strerror(-rc));
         goto out_sync;
@@ -306,7 +306,7 @@ out_free:
 const struct ioeng_ops ioeng_uring_ops = {
     .version = 1,
     .name = "uring",
-    .create = uring_create,
-    .submit = uring_submit,
-    .destroy = uring_destroy,
+    .create = ioeng_uring_create,
+    .submit = ioeng_uring_submit,
+    .destroy = ioeng_uring_destroy,
 };

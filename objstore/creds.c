@@ -59,20 +59,21 @@
 
 /* ---- small helpers ---- */
 
-static const char *creds_env(const char *name)
+static const char *os3_creds_env(const char *name)
 {
     const char *v = getenv(name);
     return v && v[0] ? v : NULL;
 }
 
-static bool creds_env_true(const char *name)
+static bool os3_creds_env_true(const char *name)
 {
-    const char *v = creds_env(name);
+    const char *v = os3_creds_env(name);
     return v && strcasecmp(v, "true") == 0;
 }
 
 /* Copy @src into a fixed field. @return 0, or -EINVAL (logged) when it does not fit. */
-static int creds_copy(char *dst, size_t cap, const char *src, const char *field, const char *from)
+static int os3_creds_copy(char *dst, size_t cap, const char *src, const char *field,
+                          const char *from)
 {
     size_t n = strlen(src);
     if (n >= cap) {
@@ -85,32 +86,32 @@ static int creds_copy(char *dst, size_t cap, const char *src, const char *field,
 }
 
 /* Fill @out from parts; @token may be NULL. @return 0 or -EINVAL (logged). */
-static int creds_fill(struct objstore_credentials *out, const char *ak, const char *sk,
-                      const char *token, int64_t expiration, const char *from)
+static int os3_creds_fill(struct objstore_credentials *out, const char *ak, const char *sk,
+                          const char *token, int64_t expiration, const char *from)
 {
     memset(out, 0, sizeof(*out));
-    int rc = creds_copy(out->access_key, sizeof(out->access_key), ak, "access key", from);
+    int rc = os3_creds_copy(out->access_key, sizeof(out->access_key), ak, "access key", from);
     if (!rc)
-        rc = creds_copy(out->secret_key, sizeof(out->secret_key), sk, "secret key", from);
+        rc = os3_creds_copy(out->secret_key, sizeof(out->secret_key), sk, "secret key", from);
     if (!rc && token)
-        rc = creds_copy(out->session_token, sizeof(out->session_token), token, "session token",
-                        from);
+        rc = os3_creds_copy(out->session_token, sizeof(out->session_token), token, "session token",
+                            from);
     out->expiration = expiration;
     if (rc)
         OPENSSL_cleanse(out, sizeof(*out));
     return rc;
 }
 
-static int64_t creds_wall_s(void)
+static int64_t os3_creds_wall_s(void)
 {
     return (int64_t)(cmn_wall_ns() / 1000000000ull);
 }
-static int64_t creds_mono_s(void)
+static int64_t os3_creds_mono_s(void)
 {
     return (int64_t)(cmn_now_ns() / 1000000000ull);
 }
 
-static char *creds_trim(char *s)
+static char *os3_creds_trim(char *s)
 {
     while (*s && isspace((unsigned char)*s))
         s++;
@@ -121,7 +122,7 @@ static char *creds_trim(char *s)
 }
 
 /* A value that goes into an HTTP header must not be able to add a header line. */
-static bool creds_header_safe(const char *s)
+static bool os3_creds_header_safe(const char *s)
 {
     return strpbrk(s, "\r\n") == NULL;
 }
@@ -130,8 +131,8 @@ static bool creds_header_safe(const char *s)
 
 int os3_creds_from_env(struct objstore_credentials *out)
 {
-    const char *ak = creds_env("AWS_ACCESS_KEY_ID");
-    const char *sk = creds_env("AWS_SECRET_ACCESS_KEY");
+    const char *ak = os3_creds_env("AWS_ACCESS_KEY_ID");
+    const char *sk = os3_creds_env("AWS_SECRET_ACCESS_KEY");
     if (!ak && !sk)
         return -ENOENT;
     if (!ak || !sk) {
@@ -140,13 +141,13 @@ int os3_creds_from_env(struct objstore_credentials *out)
                ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -EINVAL;
     }
-    return creds_fill(out, ak, sk, creds_env("AWS_SESSION_TOKEN"), 0, "the environment");
+    return os3_creds_fill(out, ak, sk, os3_creds_env("AWS_SESSION_TOKEN"), 0, "the environment");
 }
 
 /* ---- shared credentials / config files ---- */
 
 /* What one file says about one profile. */
-struct creds_ini {
+struct os3_creds_ini {
     bool section_found;
     char access_key[sizeof(((struct objstore_credentials *)0)->access_key)];
     char secret_key[sizeof(((struct objstore_credentials *)0)->secret_key)];
@@ -157,7 +158,7 @@ struct creds_ini {
 
 /* Does the section header text name @profile? Config files say "profile NAME"
  * (and plain "default"); credentials files say just "NAME". */
-static bool creds_ini_section_match(const char *section, const char *profile, bool config_style)
+static bool os3_creds_ini_section_match(const char *section, const char *profile, bool config_style)
 {
     if (!config_style)
         return strcmp(section, profile) == 0;
@@ -171,7 +172,7 @@ static bool creds_ini_section_match(const char *section, const char *profile, bo
     return strcmp(name, profile) == 0;
 }
 
-static void creds_ini_set(struct creds_ini *res, char *dst, size_t cap, const char *value)
+static void os3_creds_ini_set(struct os3_creds_ini *res, char *dst, size_t cap, const char *value)
 {
     size_t n = strlen(value);
     if (n >= cap) {
@@ -188,8 +189,8 @@ static void creds_ini_set(struct creds_ini *res, char *dst, size_t cap, const ch
  * rather than a key of the profile. A missing file is no error.
  * @return 0, or -EINVAL when a value does not fit (logged).
  */
-static int creds_ini_read(const char *path, const char *profile, bool config_style,
-                          struct creds_ini *res)
+static int os3_creds_ini_read(const char *path, const char *profile, bool config_style,
+                              struct os3_creds_ini *res)
 {
     memset(res, 0, sizeof(*res));
     FILE *f = fopen(path, "r");
@@ -203,7 +204,7 @@ static int creds_ini_read(const char *path, const char *profile, bool config_sty
     bool in_profile = false, key_seen = false;
     while (getline(&line, &linecap, f) >= 0) {
         bool indented = line[0] == ' ' || line[0] == '\t';
-        char *s = creds_trim(line);
+        char *s = os3_creds_trim(line);
         if (!*s || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
@@ -211,7 +212,7 @@ static int creds_ini_read(const char *path, const char *profile, bool config_sty
             if (!end)
                 continue; /* malformed header: the CLI would refuse the file; ignore it */
             *end = '\0';
-            in_profile = creds_ini_section_match(creds_trim(s + 1), profile, config_style);
+            in_profile = os3_creds_ini_section_match(os3_creds_trim(s + 1), profile, config_style);
             res->section_found |= in_profile;
             key_seen = false;
             continue;
@@ -225,15 +226,15 @@ static int creds_ini_read(const char *path, const char *profile, bool config_sty
         key_seen = true;
         if (!in_profile)
             continue;
-        char *key = creds_trim(s), *value = creds_trim(sep + 1);
+        char *key = os3_creds_trim(s), *value = os3_creds_trim(sep + 1);
         if (strcasecmp(key, "aws_access_key_id") == 0)
-            creds_ini_set(res, res->access_key, sizeof(res->access_key), value);
+            os3_creds_ini_set(res, res->access_key, sizeof(res->access_key), value);
         else if (strcasecmp(key, "aws_secret_access_key") == 0)
-            creds_ini_set(res, res->secret_key, sizeof(res->secret_key), value);
+            os3_creds_ini_set(res, res->secret_key, sizeof(res->secret_key), value);
         else if (strcasecmp(key, "aws_session_token") == 0)
-            creds_ini_set(res, res->session_token, sizeof(res->session_token), value);
+            os3_creds_ini_set(res, res->session_token, sizeof(res->session_token), value);
         else if (strcasecmp(key, "aws_security_token") == 0) /* the old name */
-            creds_ini_set(res, res->security_token, sizeof(res->security_token), value);
+            os3_creds_ini_set(res, res->security_token, sizeof(res->security_token), value);
     }
     free(line);
     fclose(f);
@@ -245,11 +246,11 @@ static int creds_ini_read(const char *path, const char *profile, bool config_sty
 }
 
 /* Expand a leading "~/" with $HOME (or the password database). @return 0 / -ENAMETOOLONG. */
-static int creds_expand_home(const char *path, char *out, size_t cap)
+static int os3_creds_expand_home(const char *path, char *out, size_t cap)
 {
     const char *home = NULL;
     if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
-        home = creds_env("HOME");
+        home = os3_creds_env("HOME");
         struct passwd pw, *pwp = NULL;
         char pwbuf[1024];
         if (!home && getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
@@ -262,27 +263,27 @@ static int creds_expand_home(const char *path, char *out, size_t cap)
     return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
 }
 
-static void creds_profile_paths(char *cred_path, char *conf_path, size_t cap)
+static void os3_creds_profile_paths(char *cred_path, char *conf_path, size_t cap)
 {
-    const char *c = creds_env("AWS_SHARED_CREDENTIALS_FILE");
-    const char *k = creds_env("AWS_CONFIG_FILE");
-    if (creds_expand_home(c ? c : "~/.aws/credentials", cred_path, cap) < 0)
+    const char *c = os3_creds_env("AWS_SHARED_CREDENTIALS_FILE");
+    const char *k = os3_creds_env("AWS_CONFIG_FILE");
+    if (os3_creds_expand_home(c ? c : "~/.aws/credentials", cred_path, cap) < 0)
         cred_path[0] = '\0';
-    if (creds_expand_home(k ? k : "~/.aws/config", conf_path, cap) < 0)
+    if (os3_creds_expand_home(k ? k : "~/.aws/config", conf_path, cap) < 0)
         conf_path[0] = '\0';
 }
 
-static const char *creds_profile_name(const char *profile)
+static const char *os3_creds_profile_name(const char *profile)
 {
     if (profile && profile[0])
         return profile;
-    const char *env = creds_env("AWS_PROFILE");
+    const char *env = os3_creds_env("AWS_PROFILE");
     return env ? env : "default";
 }
 
 /* Turn one file's view of the profile into credentials. @return 0, -ENOENT, -EINVAL. */
-static int creds_ini_take(const struct creds_ini *ini, const char *name, const char *path,
-                          struct objstore_credentials *out)
+static int os3_creds_ini_take(const struct os3_creds_ini *ini, const char *name, const char *path,
+                              struct objstore_credentials *out)
 {
     if (!ini->access_key[0] && !ini->secret_key[0])
         return -ENOENT;
@@ -293,22 +294,23 @@ static int creds_ini_take(const struct creds_ini *ini, const char *name, const c
         return -EINVAL;
     }
     const char *token = ini->session_token[0] ? ini->session_token : ini->security_token;
-    return creds_fill(out, ini->access_key, ini->secret_key, token, 0, path);
+    return os3_creds_fill(out, ini->access_key, ini->secret_key, token, 0, path);
 }
 
 /*
  * The profile source; @found says whether the profile exists in either file (the chain
  * treats a missing, explicitly named profile as an error).
  */
-static int creds_profile_load(const char *profile, struct objstore_credentials *out, bool *found)
+static int os3_creds_profile_load(const char *profile, struct objstore_credentials *out,
+                                  bool *found)
 {
-    const char *name = creds_profile_name(profile);
+    const char *name = os3_creds_profile_name(profile);
     char cred_path[OS3_CREDS_PATH_MAX], conf_path[OS3_CREDS_PATH_MAX];
-    creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
+    os3_creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
     *found = false;
 
-    /* struct creds_ini holds two 2 KiB tokens: keep it off small thread stacks */
-    struct creds_ini *ini = malloc(sizeof(*ini));
+    /* struct os3_creds_ini holds two 2 KiB tokens: keep it off small thread stacks */
+    struct os3_creds_ini *ini = malloc(sizeof(*ini));
     if (!ini)
         return -ENOMEM;
     /* The credentials file wins over the config file, as in the CLI. */
@@ -320,10 +322,10 @@ static int creds_profile_load(const char *profile, struct objstore_credentials *
     for (size_t i = 0; i < CMN_ARRAY_SIZE(files); i++) {
         if (!files[i].path[0])
             continue;
-        rc = creds_ini_read(files[i].path, name, files[i].config_style, ini);
+        rc = os3_creds_ini_read(files[i].path, name, files[i].config_style, ini);
         *found |= ini->section_found;
         if (!rc)
-            rc = creds_ini_take(ini, name, files[i].path, out);
+            rc = os3_creds_ini_take(ini, name, files[i].path, out);
         if (rc != -ENOENT)
             goto done;
     }
@@ -341,11 +343,11 @@ done:
 int os3_creds_from_profile(const char *profile, struct objstore_credentials *out)
 {
     bool found;
-    return creds_profile_load(profile, out, &found);
+    return os3_creds_profile_load(profile, out, &found);
 }
 
 /* Credentials from a container/IMDS JSON document. @return 0 or -EIO (logged). */
-static int creds_from_json(const char *body, const char *from, struct objstore_credentials *out)
+static int os3_creds_from_json(const char *body, const char *from, struct objstore_credentials *out)
 {
     char code[64], exp[64];
     int rc = os3_json_get(body, "Code", code, sizeof(code));
@@ -387,7 +389,7 @@ static int creds_from_json(const char *body, const char *from, struct objstore_c
  * as the SDKs require: anything else would send the authorization token, and trust the
  * keys returned, over an unauthenticated network path.
  */
-static bool creds_container_url_ok(const char *url)
+static bool os3_creds_container_url_ok(const char *url)
 {
     bool ok = false;
     char *scheme = NULL, *host = NULL;
@@ -413,11 +415,11 @@ out:
 }
 
 /* The Authorization header value: the token file wins over the variable. */
-static int creds_container_token(char *tok, size_t cap)
+static int os3_creds_container_token(char *tok, size_t cap)
 {
     tok[0] = '\0';
-    const char *file = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-    const char *val = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    const char *file = os3_creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *val = os3_creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     if (file) {
         FILE *f = fopen(file, "r");
         if (!f) {
@@ -433,14 +435,14 @@ static int creds_container_token(char *tok, size_t cap)
             TLOG_E("credentials: token file %s is too large", file);
             return -EINVAL;
         }
-        char *t = creds_trim(tok); /* files usually end in a newline */
+        char *t = os3_creds_trim(tok); /* files usually end in a newline */
         memmove(tok, t, strlen(t) + 1);
     } else if (val) {
         if (strlen(val) >= cap)
             return -EINVAL;
         strcpy(tok, val);
     }
-    if (!creds_header_safe(tok)) {
+    if (!os3_creds_header_safe(tok)) {
         TLOG_E("credentials: the container authorization token holds a line break");
         return -EINVAL;
     }
@@ -449,8 +451,8 @@ static int creds_container_token(char *tok, size_t cap)
 
 int os3_creds_from_container(struct objstore_credentials *out)
 {
-    const char *rel = creds_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    const char *full = creds_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *rel = os3_creds_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = os3_creds_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     if (!rel && !full)
         return -ENOENT;
     char url[OS3_CREDS_URL_MAX];
@@ -461,7 +463,7 @@ int os3_creds_from_container(struct objstore_credentials *out)
         n = snprintf(url, sizeof(url), "%s", full);
     if (n < 0 || (size_t)n >= sizeof(url))
         return -EINVAL;
-    if (!rel && !creds_container_url_ok(url)) {
+    if (!rel && !os3_creds_container_url_ok(url)) {
         TLOG_E("credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI %s is neither https nor a "
                "loopback/container-agent address; refusing it",
                url);
@@ -476,7 +478,7 @@ int os3_creds_from_container(struct objstore_credentials *out)
         rc = -ENOMEM;
         goto free_bufs;
     }
-    rc = creds_container_token(tok, OS3_CREDS_HTTP_BODY_MAX);
+    rc = os3_creds_container_token(tok, OS3_CREDS_HTTP_BODY_MAX);
     if (rc)
         goto free_bufs;
     snprintf(auth, OS3_CREDS_HTTP_BODY_MAX + 32, "Authorization: %s", tok);
@@ -497,7 +499,7 @@ int os3_creds_from_container(struct objstore_credentials *out)
         rc = status == 401 || status == 403 ? -EACCES : -EIO;
         goto free_bufs;
     }
-    rc = creds_from_json(body, "the container endpoint", out);
+    rc = os3_creds_from_json(body, "the container endpoint", out);
 free_bufs:
     if (tok)
         OPENSSL_cleanse(tok, OS3_CREDS_HTTP_BODY_MAX);
@@ -513,12 +515,12 @@ free_bufs:
 
 /* ---- EC2 instance metadata (IMDSv2) ---- */
 
-static void creds_imds_base(const char *endpoint, char *base, size_t cap)
+static void os3_creds_imds_base(const char *endpoint, char *base, size_t cap)
 {
     if (!endpoint)
-        endpoint = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+        endpoint = os3_creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     if (!endpoint) {
-        const char *mode = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+        const char *mode = os3_creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
         endpoint =
             mode && strcasecmp(mode, "ipv6") == 0 ? OS3_IMDS_ENDPOINT_V6 : OS3_IMDS_ENDPOINT_V4;
     }
@@ -530,7 +532,7 @@ static void creds_imds_base(const char *endpoint, char *base, size_t cap)
 
 /* PUT /latest/api/token. @return 0 (tok may stay "" for the IMDSv1 fallback), -ENOENT when
  * nothing answers (not on EC2), or another -errno. */
-static int creds_imds_token(const char *base, char *body, char *tok, size_t cap)
+static int os3_creds_imds_token(const char *base, char *body, char *tok, size_t cap)
 {
     char url[OS3_CREDS_URL_MAX];
     snprintf(url, sizeof(url), "%s/latest/api/token", base);
@@ -543,8 +545,8 @@ static int creds_imds_token(const char *base, char *body, char *tok, size_t cap)
         return -ENOENT;
     }
     if (status == 200) {
-        char *t = creds_trim(body);
-        if (!t[0] || strlen(t) >= cap || !creds_header_safe(t)) {
+        char *t = os3_creds_trim(body);
+        if (!t[0] || strlen(t) >= cap || !os3_creds_header_safe(t)) {
             TLOG_E("credentials: EC2 metadata token from %s is unusable", base);
             return -EIO;
         }
@@ -553,7 +555,7 @@ static int creds_imds_token(const char *base, char *body, char *tok, size_t cap)
     }
     /* 403/404/405: IMDSv2 off or an older emulator; the CLI then falls back to IMDSv1. */
     if ((status == 403 || status == 404 || status == 405) &&
-        !creds_env_true("AWS_EC2_METADATA_V1_DISABLED"))
+        !os3_creds_env_true("AWS_EC2_METADATA_V1_DISABLED"))
         return 0;
     TLOG_E("credentials: EC2 metadata token request to %s answered HTTP %ld", base, status);
     return -EIO;
@@ -561,16 +563,16 @@ static int creds_imds_token(const char *base, char *body, char *tok, size_t cap)
 
 int os3_creds_from_imds(const char *imds_endpoint, struct objstore_credentials *out)
 {
-    if (creds_env_true("AWS_EC2_METADATA_DISABLED"))
+    if (os3_creds_env_true("AWS_EC2_METADATA_DISABLED"))
         return -ENOENT;
     char base[OS3_CREDS_URL_MAX / 2], url[OS3_CREDS_URL_MAX], tok[1024], hdr[1100];
-    creds_imds_base(imds_endpoint, base, sizeof(base));
+    os3_creds_imds_base(imds_endpoint, base, sizeof(base));
     char *role_enc = NULL;
     int rc;
     char *body = malloc(OS3_CREDS_HTTP_BODY_MAX);
     if (!body)
         return -ENOMEM;
-    rc = creds_imds_token(base, body, tok, sizeof(tok));
+    rc = os3_creds_imds_token(base, body, tok, sizeof(tok));
     if (rc)
         goto free_body;
     snprintf(hdr, sizeof(hdr), "X-aws-ec2-metadata-token: %s", tok);
@@ -592,7 +594,7 @@ int os3_creds_from_imds(const char *imds_endpoint, struct objstore_credentials *
         goto free_body;
     }
     body[strcspn(body, "\r\n")] = '\0';
-    char *role = creds_trim(body);
+    char *role = os3_creds_trim(body);
     role_enc = role[0] ? os3_uri_encode(role, false) : NULL;
     if (!role_enc) {
         rc = role[0] ? -ENOMEM : -ENOENT;
@@ -606,7 +608,7 @@ int os3_creds_from_imds(const char *imds_endpoint, struct objstore_credentials *
         TLOG_E("credentials: EC2 metadata %s: %s (HTTP %ld)", url, strerror(-rc), status);
         goto free_body;
     }
-    rc = creds_from_json(body, "EC2 instance metadata", out);
+    rc = os3_creds_from_json(body, "EC2 instance metadata", out);
 free_body:
     free(role_enc);
     OPENSSL_cleanse(body, OS3_CREDS_HTTP_BODY_MAX);
@@ -617,27 +619,27 @@ free_body:
 
 /* ---- static provider ---- */
 
-struct creds_static {
+struct os3_creds_static {
     struct objstore_creds base; /* first */
     struct objstore_credentials cr;
 };
 
-static int creds_static_fetch(struct objstore_creds *c, struct objstore_credentials *out)
+static int os3_creds_static_fetch(struct objstore_creds *c, struct objstore_credentials *out)
 {
-    *out = ((struct creds_static *)c)->cr;
+    *out = ((struct os3_creds_static *)c)->cr;
     return 0;
 }
 
-static void creds_static_destroy(struct objstore_creds *c)
+static void os3_creds_static_destroy(struct objstore_creds *c)
 {
-    OPENSSL_cleanse(c, sizeof(struct creds_static));
+    OPENSSL_cleanse(c, sizeof(struct os3_creds_static));
     free(c);
 }
 
-static const struct objstore_creds_ops creds_static_ops = {
+static const struct objstore_creds_ops os3_creds_static_ops = {
     .name = "static",
-    .fetch = creds_static_fetch,
-    .destroy = creds_static_destroy,
+    .fetch = os3_creds_static_fetch,
+    .destroy = os3_creds_static_destroy,
 };
 
 int objstore_creds_static(const char *access_key, const char *secret_key, const char *token,
@@ -645,11 +647,11 @@ int objstore_creds_static(const char *access_key, const char *secret_key, const 
 {
     if (!access_key || !access_key[0] || !secret_key || !secret_key[0] || !out)
         return -EINVAL;
-    struct creds_static *s = calloc(1, sizeof(*s));
+    struct os3_creds_static *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->base.ops = &creds_static_ops;
-    int rc = creds_fill(&s->cr, access_key, secret_key, token, 0, "the configuration");
+    s->base.ops = &os3_creds_static_ops;
+    int rc = os3_creds_fill(&s->cr, access_key, secret_key, token, 0, "the configuration");
     if (rc) {
         free(s);
         return rc;
@@ -660,7 +662,7 @@ int objstore_creds_static(const char *access_key, const char *secret_key, const 
 
 /* ---- the default chain ---- */
 
-struct creds_chain {
+struct os3_creds_chain {
     struct objstore_creds base;      /* first */
     char *profile;                   /* explicit profile argument (skips env), or NULL */
     pthread_mutex_t lock;            /* held across a whole refresh */
@@ -672,8 +674,8 @@ struct creds_chain {
 };
 
 /* Walk the sources in order. @return 0 and *source, or -errno (logged). */
-static int creds_chain_resolve(struct creds_chain *ch, struct objstore_credentials *out,
-                               const char **source)
+static int os3_creds_chain_resolve(struct os3_creds_chain *ch, struct objstore_credentials *out,
+                                   const char **source)
 {
     int rc;
     if (!ch->profile) {
@@ -684,13 +686,13 @@ static int creds_chain_resolve(struct creds_chain *ch, struct objstore_credentia
     }
     bool found;
     *source = "profile";
-    rc = creds_profile_load(ch->profile, out, &found);
+    rc = os3_creds_profile_load(ch->profile, out, &found);
     if (rc != -ENOENT)
         return rc;
-    const char *name = creds_profile_name(ch->profile);
+    const char *name = os3_creds_profile_name(ch->profile);
     char cred_path[OS3_CREDS_PATH_MAX], conf_path[OS3_CREDS_PATH_MAX];
-    creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
-    if (!found && (ch->profile || creds_env("AWS_PROFILE"))) {
+    os3_creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
+    if (!found && (ch->profile || os3_creds_env("AWS_PROFILE"))) {
         TLOG_E("credentials: profile '%s' not found in %s or %s", name,
                cred_path[0] ? cred_path : "(no credentials file)",
                conf_path[0] ? conf_path : "(no config file)");
@@ -710,24 +712,24 @@ static int creds_chain_resolve(struct creds_chain *ch, struct objstore_credentia
            ch->profile ? "" : "the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), ", name,
            cred_path[0] ? cred_path : "no credentials file",
            conf_path[0] ? conf_path : "no config file",
-           creds_env_true("AWS_EC2_METADATA_DISABLED") ? "disabled" : "unreachable or no role");
+           os3_creds_env_true("AWS_EC2_METADATA_DISABLED") ? "disabled" : "unreachable or no role");
     return -EACCES;
 }
 
-static bool creds_fresh(const struct objstore_credentials *cr, int64_t now)
+static bool os3_creds_fresh(const struct objstore_credentials *cr, int64_t now)
 {
     return cr->expiration == 0 || now < cr->expiration - OS3_CREDS_REFRESH_AHEAD_S;
 }
 
-static int creds_chain_fetch(struct objstore_creds *c, struct objstore_credentials *out)
+static int os3_creds_chain_fetch(struct objstore_creds *c, struct objstore_credentials *out)
 {
-    struct creds_chain *ch = (struct creds_chain *)c;
+    struct os3_creds_chain *ch = (struct os3_creds_chain *)c;
     int rc = 0;
     pthread_mutex_lock(&ch->lock);
-    int64_t now = creds_wall_s();
-    if (ch->have && creds_fresh(&ch->cur, now))
+    int64_t now = os3_creds_wall_s();
+    if (ch->have && os3_creds_fresh(&ch->cur, now))
         goto serve;
-    if (creds_mono_s() < ch->quiet_until) {
+    if (os3_creds_mono_s() < ch->quiet_until) {
         /* a recent attempt failed: do not pay the timeouts again on every request */
         if (ch->have && now < ch->cur.expiration)
             goto serve;
@@ -736,7 +738,7 @@ static int creds_chain_fetch(struct objstore_creds *c, struct objstore_credentia
     }
     struct objstore_credentials fresh;
     const char *source = NULL;
-    rc = creds_chain_resolve(ch, &fresh, &source);
+    rc = os3_creds_chain_resolve(ch, &fresh, &source);
     if (rc == 0) {
         if (!ch->have || ch->source != source)
             TLOG_I("credentials: using %s%s", source, fresh.expiration ? " (temporary)" : "");
@@ -747,7 +749,7 @@ static int creds_chain_fetch(struct objstore_creds *c, struct objstore_credentia
         goto serve;
     }
     ch->last_err = rc;
-    ch->quiet_until = creds_mono_s() + OS3_CREDS_RETRY_AFTER_S;
+    ch->quiet_until = os3_creds_mono_s() + OS3_CREDS_RETRY_AFTER_S;
     if (ch->have && now < ch->cur.expiration) {
         TLOG_W("credentials: refresh from %s failed (%s); using the current ones until they "
                "expire in %llds",
@@ -764,29 +766,29 @@ unlock:
     return rc;
 }
 
-static void creds_chain_destroy(struct objstore_creds *c)
+static void os3_creds_chain_destroy(struct objstore_creds *c)
 {
-    struct creds_chain *ch = (struct creds_chain *)c;
+    struct os3_creds_chain *ch = (struct os3_creds_chain *)c;
     pthread_mutex_destroy(&ch->lock);
     free(ch->profile);
     OPENSSL_cleanse(&ch->cur, sizeof(ch->cur));
     free(ch);
 }
 
-static const struct objstore_creds_ops creds_chain_ops = {
+static const struct objstore_creds_ops os3_creds_chain_ops = {
     .name = "default-chain",
-    .fetch = creds_chain_fetch,
-    .destroy = creds_chain_destroy,
+    .fetch = os3_creds_chain_fetch,
+    .destroy = os3_creds_chain_destroy,
 };
 
 int objstore_creds_default(const char *profile, struct objstore_creds **out)
 {
     if (!out)
         return -EINVAL;
-    struct creds_chain *ch = calloc(1, sizeof(*ch));
+    struct os3_creds_chain *ch = calloc(1, sizeof(*ch));
     if (!ch)
         return -ENOMEM;
-    ch->base.ops = &creds_chain_ops;
+    ch->base.ops = &os3_creds_chain_ops;
     if (profile && profile[0]) {
         ch->profile = strdup(profile);
         if (!ch->profile)

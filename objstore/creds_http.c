@@ -367,7 +367,7 @@ int os3_creds_http(const char *method, const char *url, const char *const *heade
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         TLOG_D("credentials: %s %s: %s", method, url, curl_easy_strerror(cc));
-        rc = os3_map_curl_error((int)cc);
+        rc = objstore_map_curl_error((int)cc);
         if (rc == 0 || rc == -ECONNRESET)
             rc = -EIO;
         goto free_handle;

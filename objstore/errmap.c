@@ -24,14 +24,14 @@
 #include "common/util.h"
 #include "objstore/objstore_i.h"
 
-struct os3_err_row {
+struct objstore_err_row {
     int status_lo, status_hi; /* inclusive; used by rows without a code */
     const char *code;         /* S3 error code; NULL for status rows */
     int err;                  /* positive errno */
 };
 
 /* Code rows first (matched by code alone), then status rows (first match wins). */
-static const struct os3_err_row os3_err_table[] = {
+static const struct objstore_err_row objstore_err_table[] = {
     {0, 0, "NoSuchKey", ENOENT},
     {0, 0, "NoSuchBucket", ENOENT},
     {0, 0, "NoSuchVersion", ENOENT},
@@ -64,26 +64,26 @@ static const struct os3_err_row os3_err_table[] = {
     {300, 399, NULL, EIO}, /* PermanentRedirect: wrong region or endpoint */
 };
 
-int os3_map_error(int http_status, const char *s3_code)
+int objstore_map_error(int http_status, const char *s3_code)
 {
     if (http_status >= 200 && http_status < 300)
         return 0;
     if (s3_code && *s3_code) {
-        for (size_t i = 0; i < CMN_ARRAY_SIZE(os3_err_table); i++) {
-            const struct os3_err_row *r = &os3_err_table[i];
+        for (size_t i = 0; i < CMN_ARRAY_SIZE(objstore_err_table); i++) {
+            const struct objstore_err_row *r = &objstore_err_table[i];
             if (r->code && strcmp(r->code, s3_code) == 0)
                 return -r->err;
         }
     }
-    for (size_t i = 0; i < CMN_ARRAY_SIZE(os3_err_table); i++) {
-        const struct os3_err_row *r = &os3_err_table[i];
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(objstore_err_table); i++) {
+        const struct objstore_err_row *r = &objstore_err_table[i];
         if (!r->code && http_status >= r->status_lo && http_status <= r->status_hi)
             return -r->err;
     }
     return -EIO;
 }
 
-int os3_map_curl_error(int curl_code)
+int objstore_map_curl_error(int curl_code)
 {
     switch ((CURLcode)curl_code) {
     case CURLE_OK:
@@ -119,7 +119,7 @@ int os3_map_curl_error(int curl_code)
     }
 }
 
-bool os3_is_retryable(int neg_errno, int http_status)
+bool objstore_is_retryable(int neg_errno, int http_status)
 {
     if (neg_errno >= 0)
         return false;
@@ -177,16 +177,16 @@ const char *objstore_strerror(int neg_errno)
     }
 }
 
-const char *os3_op_name(enum objstore_op op)
+const char *objstore_op_name(enum objstore_op op)
 {
     static const char *const names[OBJSTORE_OP_COUNT] = {"HEAD", "GET", "LIST", "PUT"};
     return (unsigned)op < OBJSTORE_OP_COUNT ? names[op] : "?";
 }
 
 /* One limiter for the whole module: a dead endpoint makes every request fail the same way. */
-static struct tlog_ratelimit os3_log_rl = {.interval_ms = 5000, .burst = 10};
+static struct tlog_ratelimit objstore_log_rl = {.interval_ms = 5000, .burst = 10};
 
-void os3_log_failure(const struct objstore_req *req)
+void objstore_log_failure(const struct objstore_req *req)
 {
     int level;
     switch (-req->result) {
@@ -200,11 +200,11 @@ void os3_log_failure(const struct objstore_req *req)
     default:
         level = TLOG_WARNING;
     }
-    tlog_rl_msg(&os3_log_rl, level, "objstore: %s",
+    tlog_rl_msg(&objstore_log_rl, level, "objstore: %s",
                 req->errmsg[0] ? req->errmsg : objstore_strerror(req->result));
 }
 
-uint64_t os3_backoff_ms(unsigned retry, unsigned base_ms, unsigned max_ms, uint64_t *rng)
+uint64_t objstore_backoff_ms(unsigned retry, unsigned base_ms, unsigned max_ms, uint64_t *rng)
 {
     uint64_t cap = base_ms;
     for (unsigned i = 0; i < retry && cap < max_ms; i++)

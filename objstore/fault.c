@@ -19,15 +19,15 @@
 #include "common/util.h"
 #include "objstore/objstore_i.h"
 
-struct ft_ctx {
-    struct ft_store *ft;
+struct objstore_fault_ctx {
+    struct objstore_fault_store *ft;
     struct objstore_req *user;
     struct objstore_req inner; /* short body: the request really sent */
     enum objstore_fault_kind kind;
-    struct ft_ctx *next; /* worker queue, protected by ft->lock */
+    struct objstore_fault_ctx *next; /* worker queue, protected by ft->lock */
 };
 
-struct ft_store {
+struct objstore_fault_store {
     struct objstore base; /* first: the vtable pointer */
     struct objstore *inner;
 
@@ -35,8 +35,8 @@ struct ft_store {
     pthread_cond_t work_cond; /* worker: queue not empty or stop */
     pthread_cond_t idle_cond; /* destroy: inflight reached 0 */
     pthread_t worker;
-    struct ft_ctx *head, *tail; /* protected by lock */
-    bool stop;                  /* protected by lock */
+    struct objstore_fault_ctx *head, *tail; /* protected by lock */
+    bool stop;                              /* protected by lock */
     /* the plan and its progress, protected by lock */
     struct objstore_fault_conf conf;
     uint64_t seen;
@@ -50,7 +50,8 @@ struct ft_store {
 };
 
 /* Decide whether this request gets a fault. Called with ft->lock held. */
-static enum objstore_fault_kind ft_decide(struct ft_store *ft, enum objstore_op op)
+static enum objstore_fault_kind objstore_fault_decide(struct objstore_fault_store *ft,
+                                                      enum objstore_op op)
 {
     const struct objstore_fault_conf *c = &ft->conf;
     if (c->kind == OBJSTORE_FAULT_NONE)
@@ -75,7 +76,7 @@ static enum objstore_fault_kind ft_decide(struct ft_store *ft, enum objstore_op 
 }
 
 /* Fill @req with the answer of a fault that does not reach the inner store. */
-static void ft_answer(struct objstore_req *req, enum objstore_fault_kind kind)
+static void objstore_fault_answer(struct objstore_req *req, enum objstore_fault_kind kind)
 {
     int status = 0;
     const char *code = NULL, *what = NULL;
@@ -104,17 +105,17 @@ static void ft_answer(struct objstore_req *req, enum objstore_fault_kind kind)
     req->attempts = 1;
     req->got = 0;
     if (code) {
-        req->result = os3_map_error(status, code);
+        req->result = objstore_map_error(status, code);
         snprintf(req->errmsg, sizeof(req->errmsg), "%s %s: %s: injected fault (HTTP %d)",
-                 os3_op_name(req->op), req->key ? req->key : "", code, status);
+                 objstore_op_name(req->op), req->key ? req->key : "", code, status);
     } else {
         snprintf(req->errmsg, sizeof(req->errmsg), "%s %s: %s (injected fault)",
-                 os3_op_name(req->op), req->key ? req->key : "", what);
+                 objstore_op_name(req->op), req->key ? req->key : "", what);
     }
 }
 
 /* Complete a request this layer owns: done, then let destroy know. */
-static void ft_finish(struct ft_store *ft, struct objstore_req *user)
+static void objstore_fault_finish(struct objstore_fault_store *ft, struct objstore_req *user)
 {
     /* Before done (see retry.c): destroy joins the threads that run done anyway. */
     pthread_mutex_lock(&ft->lock);
@@ -126,12 +127,12 @@ static void ft_finish(struct ft_store *ft, struct objstore_req *user)
     user->done(user);
 }
 
-static void *ft_worker_main(void *arg)
+static void *objstore_fault_worker_main(void *arg)
 {
-    struct ft_store *ft = arg;
+    struct objstore_fault_store *ft = arg;
     pthread_mutex_lock(&ft->lock);
     for (;;) {
-        struct ft_ctx *ctx = ft->head;
+        struct objstore_fault_ctx *ctx = ft->head;
         if (!ctx) {
             if (ft->stop)
                 break;
@@ -143,26 +144,26 @@ static void *ft_worker_main(void *arg)
             ft->tail = NULL;
         pthread_mutex_unlock(&ft->lock);
         struct objstore_req *user = ctx->user;
-        ft_answer(user, ctx->kind);
+        objstore_fault_answer(user, ctx->kind);
         free(ctx);
-        ft_finish(ft, user);
+        objstore_fault_finish(ft, user);
         pthread_mutex_lock(&ft->lock);
     }
     pthread_mutex_unlock(&ft->lock);
     return NULL;
 }
 
-static void ft_short_progress(struct objstore_req *inner, size_t valid)
+static void objstore_fault_short_progress(struct objstore_req *inner, size_t valid)
 {
-    struct ft_ctx *ctx = inner->arg;
+    struct objstore_fault_ctx *ctx = inner->arg;
     ctx->user->progress(ctx->user, valid);
 }
 
 /* The real request of a short-body fault finished: cut its body. */
-static void ft_short_done(struct objstore_req *inner)
+static void objstore_fault_short_done(struct objstore_req *inner)
 {
-    struct ft_ctx *ctx = inner->arg;
-    struct ft_store *ft = ctx->ft;
+    struct objstore_fault_ctx *ctx = inner->arg;
+    struct objstore_fault_store *ft = ctx->ft;
     struct objstore_req *u = ctx->user;
 
     u->http_status = inner->http_status;
@@ -173,7 +174,7 @@ static void ft_short_done(struct objstore_req *inner)
         u->got = inner->got / 2; /* the bytes that "arrived" are real data */
         objstore_list_result_free(&inner->list_result);
         snprintf(u->errmsg, sizeof(u->errmsg),
-                 "%s %s: body cut short after %zu bytes (injected fault)", os3_op_name(u->op),
+                 "%s %s: body cut short after %zu bytes (injected fault)", objstore_op_name(u->op),
                  u->key ? u->key : "", u->got);
     } else {
         u->result = inner->result;
@@ -181,14 +182,14 @@ static void ft_short_done(struct objstore_req *inner)
         memcpy(u->errmsg, inner->errmsg, sizeof(u->errmsg));
     }
     free(ctx);
-    ft_finish(ft, u);
+    objstore_fault_finish(ft, u);
 }
 
-static int ft_submit(struct objstore *os, struct objstore_req *req)
+static int objstore_fault_submit(struct objstore *os, struct objstore_req *req)
 {
-    struct ft_store *ft = (struct ft_store *)os;
+    struct objstore_fault_store *ft = (struct objstore_fault_store *)os;
     pthread_mutex_lock(&ft->lock);
-    enum objstore_fault_kind kind = ft_decide(ft, req->op);
+    enum objstore_fault_kind kind = objstore_fault_decide(ft, req->op);
     if (kind != OBJSTORE_FAULT_NONE)
         ft->inflight++;
     pthread_mutex_unlock(&ft->lock);
@@ -196,7 +197,7 @@ static int ft_submit(struct objstore *os, struct objstore_req *req)
     if (kind == OBJSTORE_FAULT_NONE)
         return objstore_submit(ft->inner, req); /* done goes straight to the caller */
 
-    struct ft_ctx *ctx = calloc(1, sizeof(*ctx));
+    struct objstore_fault_ctx *ctx = calloc(1, sizeof(*ctx));
     int rc = -ENOMEM;
     if (!ctx)
         goto fail_count;
@@ -205,9 +206,9 @@ static int ft_submit(struct objstore *os, struct objstore_req *req)
     ctx->kind = kind;
     if (kind == OBJSTORE_FAULT_SHORT_BODY) {
         ctx->inner = *req;
-        ctx->inner.done = ft_short_done;
+        ctx->inner.done = objstore_fault_short_done;
         ctx->inner.arg = ctx;
-        ctx->inner.progress = req->progress ? ft_short_progress : NULL;
+        ctx->inner.progress = req->progress ? objstore_fault_short_progress : NULL;
         rc = objstore_submit(ft->inner, &ctx->inner);
         if (rc < 0)
             goto fail_ctx;
@@ -234,9 +235,9 @@ fail_count:
     return rc;
 }
 
-static void ft_get_stats(struct objstore *os, struct objstore_stats *st)
+static void objstore_fault_get_stats(struct objstore *os, struct objstore_stats *st)
 {
-    struct ft_store *ft = (struct ft_store *)os;
+    struct objstore_fault_store *ft = (struct objstore_fault_store *)os;
     objstore_get_stats(ft->inner, st);
     pthread_mutex_lock(&ft->lock);
     st->faults_injected += ft->faults_injected;
@@ -247,9 +248,9 @@ static void ft_get_stats(struct objstore *os, struct objstore_stats *st)
     pthread_mutex_unlock(&ft->lock);
 }
 
-static void ft_destroy(struct objstore *os)
+static void objstore_fault_destroy(struct objstore *os)
 {
-    struct ft_store *ft = (struct ft_store *)os;
+    struct objstore_fault_store *ft = (struct objstore_fault_store *)os;
     pthread_mutex_lock(&ft->lock);
     while (ft->inflight > 0)
         pthread_cond_wait(&ft->idle_cond, &ft->lock);
@@ -264,19 +265,19 @@ static void ft_destroy(struct objstore *os)
     free(ft);
 }
 
-static const struct objstore_ops ft_ops = {
+static const struct objstore_ops objstore_fault_ops = {
     .version = OBJSTORE_OPS_VERSION,
     .name = "fault",
-    .submit = ft_submit,
-    .get_stats = ft_get_stats,
-    .destroy = ft_destroy,
+    .submit = objstore_fault_submit,
+    .get_stats = objstore_fault_get_stats,
+    .destroy = objstore_fault_destroy,
 };
 
 void objstore_fault_set(struct objstore *fault_store, const struct objstore_fault_conf *conf)
 {
-    if (!fault_store || fault_store->ops != &ft_ops)
+    if (!fault_store || fault_store->ops != &objstore_fault_ops)
         return;
-    struct ft_store *ft = (struct ft_store *)fault_store;
+    struct objstore_fault_store *ft = (struct objstore_fault_store *)fault_store;
     pthread_mutex_lock(&ft->lock);
     if (conf)
         ft->conf = *conf;
@@ -291,7 +292,7 @@ void objstore_fault_set(struct objstore *fault_store, const struct objstore_faul
 int objstore_fault_create(struct objstore *inner, const struct objstore_fault_conf *conf,
                           struct objstore **out)
 {
-    struct ft_store *ft = NULL;
+    struct objstore_fault_store *ft = NULL;
     int rc = -EINVAL;
     if (!inner || !out)
         goto fail_inner;
@@ -299,13 +300,13 @@ int objstore_fault_create(struct objstore *inner, const struct objstore_fault_co
     ft = calloc(1, sizeof(*ft));
     if (!ft)
         goto fail_inner;
-    ft->base.ops = &ft_ops;
+    ft->base.ops = &objstore_fault_ops;
     ft->inner = inner;
     pthread_mutex_init(&ft->lock, NULL);
     pthread_cond_init(&ft->work_cond, NULL);
     pthread_cond_init(&ft->idle_cond, NULL);
     objstore_fault_set(&ft->base, conf);
-    rc = -pthread_create(&ft->worker, NULL, ft_worker_main, ft);
+    rc = -pthread_create(&ft->worker, NULL, objstore_fault_worker_main, ft);
     if (rc < 0)
         goto fail_locks;
     *out = &ft->base;

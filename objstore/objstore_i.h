@@ -2,11 +2,15 @@
 /*
  * objstore_i.h: private interfaces between the parts of objstore/:
  *   sigv4.c   - URI encoding, canonical request, SigV4 signing (os3_sigv4_*, os3_uri_encode)
- *   creds.c   - credential providers (objstore_creds_*)
- *   s3.c      - the S3 backend (curl multi event thread)
+ *   creds.c   - credential providers and the default chain (objstore_creds_*, os3_creds_*)
+ *   creds_http.c - the providers' HTTP request, JSON and time parsing (os3_creds_http, ...)
+ *   s3.c, s3_setup.c - the S3 backend (curl multi event thread; s3_i.h)
  *   s3xml.c   - ListObjectsV2 and error XML parsing (os3_xml_*)
- *   errmap.c  - the one HTTP/S3-code -> errno table (os3_map_error)
- *   retry.c, fault.c, sync.c - wrappers and the synchronous helpers
+ *   errmap.c  - the one HTTP/S3-code -> errno table (objstore_map_error)
+ *   retry.c, stats.c, fault.c - the wrapper layers (objstore_retry_*, _stats_*, _fault_*)
+ *   sync.c    - the synchronous helpers and the public wrappers (objstore_submit, ...)
+ * Prefixes: objstore_ for the module's generic code, public or not; os3_ only for what is
+ * particular to S3 and AWS (the backend, SigV4, the XML, the AWS credential sources).
  * Unit tests include this header.
  */
 #ifndef TIERFS_OBJSTORE_I_H
@@ -99,11 +103,11 @@ int os3_xml_parse_error(const char *body, size_t len, char *code, size_t code_ca
 /* ---- errors ---- */
 
 /* The one table: HTTP status + S3 error code (may be NULL) -> -errno. */
-int os3_map_error(int http_status, const char *s3_code);
+int objstore_map_error(int http_status, const char *s3_code);
 /* Curl transport failures -> -errno (CURLcode passed as int to keep curl out of this header). */
-int os3_map_curl_error(int curl_code);
+int objstore_map_curl_error(int curl_code);
 /* True when a failed attempt with this result is worth retrying. */
-bool os3_is_retryable(int neg_errno, int http_status);
+bool objstore_is_retryable(int neg_errno, int http_status);
 
 /* ---- shared by the layers (errmap.c) ---- */
 
@@ -111,11 +115,11 @@ bool os3_is_retryable(int neg_errno, int http_status);
  * Set by the retry layer on the attempts it sends, passed down by the fault layer. */
 #define OS3_REQ_QUIET 0x80000000u
 /* "HEAD", "GET", "LIST", "PUT". */
-const char *os3_op_name(enum objstore_op op);
+const char *objstore_op_name(enum objstore_op op);
 /* Log req->errmsg once, rate-limited, at a level that fits req->result (ENOENT is debug). */
-void os3_log_failure(const struct objstore_req *req);
+void objstore_log_failure(const struct objstore_req *req);
 /* Full-jitter backoff before retry number @retry (0 = the first retry):
  * a uniform draw from [0, min(max_ms, base_ms * 2^retry)]. @return milliseconds. */
-uint64_t os3_backoff_ms(unsigned retry, unsigned base_ms, unsigned max_ms, uint64_t *rng);
+uint64_t objstore_backoff_ms(unsigned retry, unsigned base_ms, unsigned max_ms, uint64_t *rng);
 
 #endif

@@ -5,7 +5,7 @@
  *
  * DESIGN
  * Each user request gets a context holding its own inner request, so the user's request
- * is only written once, when it completes. A failed attempt that os3_is_retryable() accepts
+ * is only written once, when it completes. A failed attempt that objstore_is_retryable() accepts
  * is parked on a timer list (sorted by due time) that one timer thread serves; the thread
  * resubmits it to the inner store. Delays are full jitter: uniform in
  * [0, min(max_delay, base_delay * 2^retry)], which spreads a burst of failures instead of
@@ -33,9 +33,9 @@
 #include "common/util.h"
 #include "objstore/objstore_i.h"
 
-struct rt_ctx;
+struct objstore_retry_ctx;
 
-struct rt_store {
+struct objstore_retry_store {
     struct objstore base; /* first: the vtable pointer */
     struct objstore *inner;
     unsigned max_attempts, base_delay_ms, max_delay_ms;
@@ -44,9 +44,9 @@ struct rt_store {
     pthread_cond_t timer_cond; /* timer thread: a new head or stop */
     pthread_cond_t idle_cond;  /* destroy: inflight reached 0 */
     pthread_t timer_thread;
-    struct rt_ctx *timers; /* protected by lock; sorted by due_ms */
-    bool stop;             /* protected by lock */
-    uint64_t rng;          /* protected by lock */
+    struct objstore_retry_ctx *timers; /* protected by lock; sorted by due_ms */
+    bool stop;                         /* protected by lock */
+    uint64_t rng;                      /* protected by lock */
     /* counters, protected by lock */
     uint64_t retries;
     uint64_t errors[OBJSTORE_OP_COUNT];
@@ -54,8 +54,8 @@ struct rt_store {
     uint32_t inflight, inflight_max;
 };
 
-struct rt_ctx {
-    struct rt_store *rt;
+struct objstore_retry_ctx {
+    struct objstore_retry_store *rt;
     struct objstore_req *user;
     struct objstore_req inner;
     unsigned attempts;
@@ -64,15 +64,15 @@ struct rt_ctx {
     char etag[OBJSTORE_ETAG_MAX]; /* version pinned for a resumed GET */
     uint64_t t0_ns;
     uint64_t due_ms;
-    struct rt_ctx *next; /* timer list, protected by rt->lock */
-    struct iovec iov[];  /* a scattered GET: the user's iov from got onwards */
+    struct objstore_retry_ctx *next; /* timer list, protected by rt->lock */
+    struct iovec iov[];              /* a scattered GET: the user's iov from got onwards */
 };
 
-static void rt_done(struct objstore_req *inner);
+static void objstore_retry_done(struct objstore_req *inner);
 
-static void rt_progress(struct objstore_req *inner, size_t valid)
+static void objstore_retry_progress(struct objstore_req *inner, size_t valid)
 {
-    struct rt_ctx *ctx = inner->arg;
+    struct objstore_retry_ctx *ctx = inner->arg;
     size_t total = ctx->got + valid;
     /* A restarted attempt rewrites bytes already reported; never report backwards. */
     if (total > ctx->reported) {
@@ -82,7 +82,7 @@ static void rt_progress(struct objstore_req *inner, size_t valid)
 }
 
 /* Send the next attempt for @ctx. @return 0 or the inner submit error. */
-static int rt_send(struct rt_ctx *ctx)
+static int objstore_retry_send(struct objstore_retry_ctx *ctx)
 {
     struct objstore_req *u = ctx->user, *in = &ctx->inner;
     memset(in, 0, sizeof(*in));
@@ -112,18 +112,18 @@ static int rt_send(struct rt_ctx *ctx)
         in->buf_cap = u->buf_cap;
     }
     in->flags = u->flags | OS3_REQ_QUIET;
-    in->progress = u->progress ? rt_progress : NULL;
+    in->progress = u->progress ? objstore_retry_progress : NULL;
     in->list = u->list;
-    in->done = rt_done;
+    in->done = objstore_retry_done;
     in->arg = ctx;
     ctx->attempts++;
     return objstore_submit(ctx->rt->inner, in);
 }
 
 /* Finish @ctx with @rc: fill the user request, free ctx, call done. */
-static void rt_complete(struct rt_ctx *ctx, int rc)
+static void objstore_retry_complete(struct objstore_retry_ctx *ctx, int rc)
 {
-    struct rt_store *rt = ctx->rt;
+    struct objstore_retry_store *rt = ctx->rt;
     struct objstore_req *u = ctx->user;
     struct objstore_req *in = &ctx->inner;
 
@@ -144,7 +144,7 @@ static void rt_complete(struct rt_ctx *ctx, int rc)
             snprintf(u->errmsg + n, sizeof(u->errmsg) - n, " (after %u attempts)", ctx->attempts);
         }
         if (!(u->flags & OS3_REQ_QUIET))
-            os3_log_failure(u);
+            objstore_log_failure(u);
     }
     uint64_t lat = cmn_now_ns() - ctx->t0_ns;
     enum objstore_op op = u->op;
@@ -163,14 +163,14 @@ static void rt_complete(struct rt_ctx *ctx, int rc)
     u->done(u);
 }
 
-static void rt_schedule(struct rt_store *rt, struct rt_ctx *ctx)
+static void objstore_retry_schedule(struct objstore_retry_store *rt, struct objstore_retry_ctx *ctx)
 {
     pthread_mutex_lock(&rt->lock);
     uint64_t delay =
-        os3_backoff_ms(ctx->attempts - 1, rt->base_delay_ms, rt->max_delay_ms, &rt->rng);
+        objstore_backoff_ms(ctx->attempts - 1, rt->base_delay_ms, rt->max_delay_ms, &rt->rng);
     ctx->due_ms = cmn_now_ms() + delay;
     rt->retries++;
-    struct rt_ctx **pp = &rt->timers;
+    struct objstore_retry_ctx **pp = &rt->timers;
     while (*pp && (*pp)->due_ms <= ctx->due_ms)
         pp = &(*pp)->next;
     ctx->next = *pp;
@@ -181,19 +181,19 @@ static void rt_schedule(struct rt_store *rt, struct rt_ctx *ctx)
 }
 
 /* Inner attempt finished (on the inner store's thread). */
-static void rt_done(struct objstore_req *in)
+static void objstore_retry_done(struct objstore_req *in)
 {
-    struct rt_ctx *ctx = in->arg;
-    struct rt_store *rt = ctx->rt;
+    struct objstore_retry_ctx *ctx = in->arg;
+    struct objstore_retry_store *rt = ctx->rt;
     int rc = in->result;
 
     if (rc == 0) {
-        rt_complete(ctx, 0);
+        objstore_retry_complete(ctx, 0);
         return;
     }
-    if (!os3_is_retryable(rc, in->http_status) || ctx->attempts >= rt->max_attempts) {
+    if (!objstore_is_retryable(rc, in->http_status) || ctx->attempts >= rt->max_attempts) {
         /* A reset is an attempt-level event; to the caller it is an I/O error. */
-        rt_complete(ctx, rc == -ECONNRESET ? -EIO : rc);
+        objstore_retry_complete(ctx, rc == -ECONNRESET ? -EIO : rc);
         return;
     }
     if (ctx->user->op == OBJSTORE_OP_GET && in->got > 0 && in->got < in->buf_cap &&
@@ -205,12 +205,12 @@ static void rt_done(struct objstore_req *in)
         ctx->got += in->got;
     }
     objstore_list_result_free(&in->list_result);
-    rt_schedule(rt, ctx);
+    objstore_retry_schedule(rt, ctx);
 }
 
-static void *rt_timer_main(void *arg)
+static void *objstore_retry_timer_main(void *arg)
 {
-    struct rt_store *rt = arg;
+    struct objstore_retry_store *rt = arg;
     pthread_mutex_lock(&rt->lock);
     for (;;) {
         if (rt->stop && !rt->timers)
@@ -229,15 +229,15 @@ static void *rt_timer_main(void *arg)
             pthread_cond_timedwait(&rt->timer_cond, &rt->lock, &ts);
             continue;
         }
-        struct rt_ctx *ctx = rt->timers;
+        struct objstore_retry_ctx *ctx = rt->timers;
         rt->timers = ctx->next;
         pthread_mutex_unlock(&rt->lock);
-        int rc = rt_send(ctx);
+        int rc = objstore_retry_send(ctx);
         if (rc < 0) {
             snprintf(ctx->inner.errmsg, sizeof(ctx->inner.errmsg), "%s %s: retry not sent: %s",
-                     os3_op_name(ctx->user->op), ctx->user->key ? ctx->user->key : "",
+                     objstore_op_name(ctx->user->op), ctx->user->key ? ctx->user->key : "",
                      objstore_strerror(rc));
-            rt_complete(ctx, rc);
+            objstore_retry_complete(ctx, rc);
         }
         pthread_mutex_lock(&rt->lock);
     }
@@ -245,11 +245,11 @@ static void *rt_timer_main(void *arg)
     return NULL;
 }
 
-static int rt_submit(struct objstore *os, struct objstore_req *req)
+static int objstore_retry_submit(struct objstore *os, struct objstore_req *req)
 {
-    struct rt_store *rt = (struct rt_store *)os;
+    struct objstore_retry_store *rt = (struct objstore_retry_store *)os;
     size_t niov = req->op == OBJSTORE_OP_GET && req->iov ? req->iovcnt : 0;
-    struct rt_ctx *ctx = calloc(1, sizeof(*ctx) + niov * sizeof(ctx->iov[0]));
+    struct objstore_retry_ctx *ctx = calloc(1, sizeof(*ctx) + niov * sizeof(ctx->iov[0]));
     if (!ctx)
         return -ENOMEM;
     ctx->rt = rt;
@@ -262,7 +262,7 @@ static int rt_submit(struct objstore *os, struct objstore_req *req)
         rt->inflight_max = rt->inflight;
     pthread_mutex_unlock(&rt->lock);
 
-    int rc = rt_send(ctx);
+    int rc = objstore_retry_send(ctx);
     if (rc < 0) {
         memcpy(req->errmsg, ctx->inner.errmsg, sizeof(req->errmsg)); /* why it was refused */
         free(ctx);
@@ -274,9 +274,9 @@ static int rt_submit(struct objstore *os, struct objstore_req *req)
     return rc;
 }
 
-static void rt_get_stats(struct objstore *os, struct objstore_stats *st)
+static void objstore_retry_get_stats(struct objstore *os, struct objstore_stats *st)
 {
-    struct rt_store *rt = (struct rt_store *)os;
+    struct objstore_retry_store *rt = (struct objstore_retry_store *)os;
     objstore_get_stats(rt->inner, st);
     pthread_mutex_lock(&rt->lock);
     st->retries += rt->retries;
@@ -288,9 +288,9 @@ static void rt_get_stats(struct objstore *os, struct objstore_stats *st)
     pthread_mutex_unlock(&rt->lock);
 }
 
-static void rt_destroy(struct objstore *os)
+static void objstore_retry_destroy(struct objstore *os)
 {
-    struct rt_store *rt = (struct rt_store *)os;
+    struct objstore_retry_store *rt = (struct objstore_retry_store *)os;
     pthread_mutex_lock(&rt->lock);
     while (rt->inflight > 0)
         pthread_cond_wait(&rt->idle_cond, &rt->lock);
@@ -298,7 +298,7 @@ static void rt_destroy(struct objstore *os)
     pthread_cond_signal(&rt->timer_cond);
     pthread_mutex_unlock(&rt->lock);
     pthread_join(rt->timer_thread, NULL);
-    /* Joins the inner event thread, so no rt_done is still running after this. */
+    /* Joins the inner event thread, so no objstore_retry_done is still running after this. */
     objstore_destroy(rt->inner);
     pthread_cond_destroy(&rt->idle_cond);
     pthread_cond_destroy(&rt->timer_cond);
@@ -306,18 +306,18 @@ static void rt_destroy(struct objstore *os)
     free(rt);
 }
 
-static const struct objstore_ops rt_ops = {
+static const struct objstore_ops objstore_retry_ops = {
     .version = OBJSTORE_OPS_VERSION,
     .name = "retry",
-    .submit = rt_submit,
-    .get_stats = rt_get_stats,
-    .destroy = rt_destroy,
+    .submit = objstore_retry_submit,
+    .get_stats = objstore_retry_get_stats,
+    .destroy = objstore_retry_destroy,
 };
 
 int objstore_retry_create(struct objstore *inner, const struct objstore_retry_conf *conf,
                           struct objstore **out)
 {
-    struct rt_store *rt = NULL;
+    struct objstore_retry_store *rt = NULL;
     int rc = -EINVAL;
     if (!inner || !out)
         goto fail_inner;
@@ -325,7 +325,7 @@ int objstore_retry_create(struct objstore *inner, const struct objstore_retry_co
     rt = calloc(1, sizeof(*rt));
     if (!rt)
         goto fail_inner;
-    rt->base.ops = &rt_ops;
+    rt->base.ops = &objstore_retry_ops;
     rt->inner = inner;
     rt->max_attempts = conf && conf->max_attempts ? conf->max_attempts : 5;
     rt->base_delay_ms = conf && conf->base_delay_ms ? conf->base_delay_ms : 50;
@@ -339,7 +339,7 @@ int objstore_retry_create(struct objstore *inner, const struct objstore_retry_co
     pthread_cond_init(&rt->timer_cond, &ca);
     pthread_cond_init(&rt->idle_cond, NULL);
     pthread_condattr_destroy(&ca);
-    rc = -pthread_create(&rt->timer_thread, NULL, rt_timer_main, rt);
+    rc = -pthread_create(&rt->timer_thread, NULL, objstore_retry_timer_main, rt);
     if (rc < 0)
         goto fail_locks;
     *out = &rt->base;

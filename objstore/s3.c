@@ -346,7 +346,8 @@ void os3_errmsg(const struct os3_store *st, struct objstore_req *req, const char
     __attribute__((format(printf, 3, 4)));
 void os3_errmsg(const struct os3_store *st, struct objstore_req *req, const char *fmt, ...)
 {
-    int n = snprintf(req->errmsg, sizeof(req->errmsg), "%s %s/", os3_op_name(req->op), st->bucket);
+    int n =
+        snprintf(req->errmsg, sizeof(req->errmsg), "%s %s/", objstore_op_name(req->op), st->bucket);
     size_t off = CMN_MIN((size_t)(n < 0 ? 0 : n), sizeof(req->errmsg) - 1);
     /* Long keys are cut so the cause still fits. */
     n = snprintf(req->errmsg + off, sizeof(req->errmsg) - off, "%.120s: ", os3_req_what(req));
@@ -376,7 +377,7 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
         } else {
             long oserr = 0;
             curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
-            rc = os3_map_curl_error(cc);
+            rc = objstore_map_curl_error(cc);
             if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
                 rc = -ETIMEDOUT; /* retried, like curl's own timeouts */
                 snprintf(x->errbuf, sizeof(x->errbuf), "no data for %u ms (stall timeout)",
@@ -429,7 +430,7 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
     } else {
         if (x->body_len)
             os3_xml_parse_error(x->body, x->body_len, code, sizeof(code), msg, sizeof(msg));
-        rc = os3_map_error(x->status, code);
+        rc = objstore_map_error(x->status, code);
     }
     if (rc < 0) {
         if (why && x->status)
@@ -465,7 +466,7 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
     pthread_mutex_unlock(&st->lock);
 
     if (rc < 0 && !(req->flags & OS3_REQ_QUIET))
-        os3_log_failure(req);
+        objstore_log_failure(req);
     os3_xfer_free(x);
     req->done(req);
 }

@@ -17,7 +17,7 @@
 #include "common/util.h"
 #include "objstore/objstore_i.h"
 
-struct os3_stats_store {
+struct objstore_stats_store {
     struct objstore base; /* first: the vtable pointer */
     struct objstore *inner;
     /* relaxed atomics */
@@ -26,18 +26,18 @@ struct os3_stats_store {
     struct cmn_hist latency[OBJSTORE_OP_COUNT];
 };
 
-static enum objstore_status_class os3_stats_class(int status)
+static enum objstore_status_class objstore_stats_class(int status)
 {
     return status >= 200 && status < 600 ? (enum objstore_status_class)(status / 100 - 2)
                                          : OBJSTORE_STATUS_NONE;
 }
 
-static void os3_stats_done(struct objstore_req *req)
+static void objstore_stats_done(struct objstore_req *req)
 {
-    struct os3_stats_store *s = (struct os3_stats_store *)req->stats_layer;
+    struct objstore_stats_store *s = (struct objstore_stats_store *)req->stats_layer;
     unsigned op = (unsigned)req->op;
 
-    __atomic_add_fetch(&s->done[op][os3_stats_class(req->http_status)], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->done[op][objstore_stats_class(req->http_status)], 1, __ATOMIC_RELAXED);
     if (req->result < 0)
         __atomic_add_fetch(&s->errors[op], 1, __ATOMIC_RELAXED);
     cmn_hist_observe(&s->latency[op], cmn_now_ns() - req->stats_t0_ns);
@@ -47,9 +47,9 @@ static void os3_stats_done(struct objstore_req *req)
     req->done(req);
 }
 
-static int os3_stats_submit(struct objstore *os, struct objstore_req *req)
+static int objstore_stats_submit(struct objstore *os, struct objstore_req *req)
 {
-    struct os3_stats_store *s = (struct os3_stats_store *)os;
+    struct objstore_stats_store *s = (struct objstore_stats_store *)os;
     int rc;
 
     if ((unsigned)req->op >= OBJSTORE_OP_COUNT)
@@ -57,7 +57,7 @@ static int os3_stats_submit(struct objstore *os, struct objstore_req *req)
     req->stats_layer = os;
     req->stats_done = req->done;
     req->stats_t0_ns = cmn_now_ns();
-    req->done = os3_stats_done;
+    req->done = objstore_stats_done;
     rc = objstore_submit(s->inner, req);
     if (rc != 0) { /* never submitted: no done will come, the request is the caller's */
         req->done = req->stats_done;
@@ -67,9 +67,9 @@ static int os3_stats_submit(struct objstore *os, struct objstore_req *req)
     return rc;
 }
 
-static void os3_stats_get_stats(struct objstore *os, struct objstore_stats *st)
+static void objstore_stats_get_stats(struct objstore *os, struct objstore_stats *st)
 {
-    struct os3_stats_store *s = (struct os3_stats_store *)os;
+    struct objstore_stats_store *s = (struct objstore_stats_store *)os;
 
     objstore_get_stats(s->inner, st);
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++) {
@@ -80,29 +80,29 @@ static void os3_stats_get_stats(struct objstore *os, struct objstore_stats *st)
     }
 }
 
-static void os3_stats_destroy(struct objstore *os)
+static void objstore_stats_destroy(struct objstore *os)
 {
-    struct os3_stats_store *s = (struct os3_stats_store *)os;
+    struct objstore_stats_store *s = (struct objstore_stats_store *)os;
     objstore_destroy(s->inner);
     free(s);
 }
 
-static const struct objstore_ops os3_stats_ops = {
+static const struct objstore_ops objstore_stats_ops = {
     .version = OBJSTORE_OPS_VERSION,
     .name = "stats",
-    .submit = os3_stats_submit,
-    .get_stats = os3_stats_get_stats,
-    .destroy = os3_stats_destroy,
+    .submit = objstore_stats_submit,
+    .get_stats = objstore_stats_get_stats,
+    .destroy = objstore_stats_destroy,
 };
 
 int objstore_stats_create(struct objstore *inner, struct objstore **out)
 {
-    struct os3_stats_store *s = calloc(1, sizeof(*s));
+    struct objstore_stats_store *s = calloc(1, sizeof(*s));
     if (!s) {
         objstore_destroy(inner);
         return -ENOMEM;
     }
-    s->base.ops = &os3_stats_ops;
+    s->base.ops = &objstore_stats_ops;
     s->inner = inner;
     *out = &s->base;
     return 0;

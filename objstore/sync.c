@@ -15,7 +15,7 @@
 #include "objstore/objstore_i.h"
 
 /* @return 0 when @req is well formed for its op, else -EINVAL. */
-static int os3_check_req(const struct objstore_req *req)
+static int objstore_check_req(const struct objstore_req *req)
 {
     if (!req->done || (unsigned)req->op >= OBJSTORE_OP_COUNT)
         return -EINVAL;
@@ -48,7 +48,7 @@ int objstore_submit(struct objstore *os, struct objstore_req *req)
 {
     if (!os || !req)
         return -EINVAL;
-    int rc = os3_check_req(req);
+    int rc = objstore_check_req(req);
     if (rc < 0)
         return rc;
     req->result = 0;
@@ -76,15 +76,15 @@ void objstore_destroy(struct objstore *os)
 
 /* ---- synchronous helpers ---- */
 
-struct os3_waiter {
+struct objstore_waiter {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done; /* protected by lock */
 };
 
-static void os3_sync_done(struct objstore_req *req)
+static void objstore_sync_done(struct objstore_req *req)
 {
-    struct os3_waiter *w = req->arg;
+    struct objstore_waiter *w = req->arg;
     pthread_mutex_lock(&w->lock);
     w->done = true;
     pthread_cond_signal(&w->cond);
@@ -93,12 +93,13 @@ static void os3_sync_done(struct objstore_req *req)
 }
 
 /* Submit @req and wait for it. @return req->result (or the submit error). */
-static int os3_sync_run(struct objstore *os, struct objstore_req *req, char *errmsg, size_t cap)
+static int objstore_sync_run(struct objstore *os, struct objstore_req *req, char *errmsg,
+                             size_t cap)
 {
-    struct os3_waiter w = {.done = false};
+    struct objstore_waiter w = {.done = false};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
-    req->done = os3_sync_done;
+    req->done = objstore_sync_done;
     /* w outlives the request: done runs before the wait below returns */
     /* cppcheck-suppress autoVariables */
     req->arg = &w;
@@ -110,7 +111,7 @@ static int os3_sync_run(struct objstore *os, struct objstore_req *req, char *err
         pthread_mutex_unlock(&w.lock);
         rc = req->result;
     } else if (!req->errmsg[0]) { /* a layer may have said why already */
-        snprintf(req->errmsg, sizeof(req->errmsg), "%s %s: %s", os3_op_name(req->op),
+        snprintf(req->errmsg, sizeof(req->errmsg), "%s %s: %s", objstore_op_name(req->op),
                  req->key ? req->key : "", objstore_strerror(rc));
     }
     pthread_cond_destroy(&w.cond);
@@ -128,7 +129,7 @@ int objstore_head(struct objstore *os, const char *key, struct objstore_object_i
         return -ENOMEM;
     req->op = OBJSTORE_OP_HEAD;
     req->key = key;
-    int rc = os3_sync_run(os, req, errmsg, errmsg_cap);
+    int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
     if (rc == 0 && info)
         *info = req->info;
     free(req);
@@ -150,7 +151,7 @@ ssize_t objstore_get(struct objstore *os, const char *key, uint64_t off, uint64_
     req->buf = buf;
     req->buf_cap = buf_cap;
     req->flags = flags;
-    ssize_t rc = os3_sync_run(os, req, errmsg, errmsg_cap);
+    ssize_t rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
     if (rc == 0) {
         rc = (ssize_t)req->got;
         if (info)
@@ -170,7 +171,7 @@ int objstore_list(struct objstore *os, const struct objstore_list_args *args,
     req->op = OBJSTORE_OP_LIST;
     if (args)
         req->list = *args;
-    int rc = os3_sync_run(os, req, errmsg, errmsg_cap);
+    int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
     if (rc == 0)
         *res = req->list_result; /* ownership moves to the caller */
     else
@@ -190,7 +191,7 @@ int objstore_put(struct objstore *os, const char *key, const void *buf, size_t l
     req->buf = (void *)buf; /* PUT only reads it */
     req->len = len;
     req->buf_cap = len;
-    int rc = os3_sync_run(os, req, errmsg, errmsg_cap);
+    int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
     if (rc == 0 && info)
         *info = req->info;
     free(req);

@@ -206,32 +206,32 @@ static void test_errmap_table(void **state)
         {301, "PermanentRedirect", -EIO},
     };
     for (size_t i = 0; i < CMN_ARRAY_SIZE(cases); i++)
-        assert_int_equal(os3_map_error(cases[i].status, cases[i].code), cases[i].want);
+        assert_int_equal(objstore_map_error(cases[i].status, cases[i].code), cases[i].want);
 
-    assert_int_equal(os3_map_curl_error(0), 0);
-    assert_int_equal(os3_map_curl_error(7 /* COULDNT_CONNECT */), -ECONNREFUSED);
-    assert_int_equal(os3_map_curl_error(6 /* COULDNT_RESOLVE_HOST */), -EHOSTUNREACH);
-    assert_int_equal(os3_map_curl_error(28 /* OPERATION_TIMEDOUT */), -ETIMEDOUT);
-    assert_int_equal(os3_map_curl_error(56 /* RECV_ERROR */), -ECONNRESET);
-    assert_int_equal(os3_map_curl_error(52 /* GOT_NOTHING */), -ECONNRESET);
-    assert_int_equal(os3_map_curl_error(18 /* PARTIAL_FILE */), -EIO);
-    assert_int_equal(os3_map_curl_error(60 /* PEER_FAILED_VERIFICATION */), -EPROTO);
+    assert_int_equal(objstore_map_curl_error(0), 0);
+    assert_int_equal(objstore_map_curl_error(7 /* COULDNT_CONNECT */), -ECONNREFUSED);
+    assert_int_equal(objstore_map_curl_error(6 /* COULDNT_RESOLVE_HOST */), -EHOSTUNREACH);
+    assert_int_equal(objstore_map_curl_error(28 /* OPERATION_TIMEDOUT */), -ETIMEDOUT);
+    assert_int_equal(objstore_map_curl_error(56 /* RECV_ERROR */), -ECONNRESET);
+    assert_int_equal(objstore_map_curl_error(52 /* GOT_NOTHING */), -ECONNRESET);
+    assert_int_equal(objstore_map_curl_error(18 /* PARTIAL_FILE */), -EIO);
+    assert_int_equal(objstore_map_curl_error(60 /* PEER_FAILED_VERIFICATION */), -EPROTO);
 
     /* The retry policy: 5xx, resets, timeouts and short bodies yes; 4xx and refusals no. */
-    assert_true(os3_is_retryable(-EIO, 503));
-    assert_true(os3_is_retryable(-EIO, 500));
-    assert_true(os3_is_retryable(-ECONNRESET, 0));
-    assert_true(os3_is_retryable(-ETIMEDOUT, 0));
-    assert_true(os3_is_retryable(-EIO, 206)); /* short body */
-    assert_true(os3_is_retryable(-EIO, 200));
-    assert_false(os3_is_retryable(0, 200));
-    assert_false(os3_is_retryable(-EACCES, 403));
-    assert_false(os3_is_retryable(-ENOENT, 404));
-    assert_false(os3_is_retryable(-ESTALE, 412));
-    assert_false(os3_is_retryable(-EIO, 429));
-    assert_false(os3_is_retryable(-ECONNREFUSED, 0));
-    assert_false(os3_is_retryable(-EHOSTUNREACH, 0));
-    assert_false(os3_is_retryable(-EPROTO, 0));
+    assert_true(objstore_is_retryable(-EIO, 503));
+    assert_true(objstore_is_retryable(-EIO, 500));
+    assert_true(objstore_is_retryable(-ECONNRESET, 0));
+    assert_true(objstore_is_retryable(-ETIMEDOUT, 0));
+    assert_true(objstore_is_retryable(-EIO, 206)); /* short body */
+    assert_true(objstore_is_retryable(-EIO, 200));
+    assert_false(objstore_is_retryable(0, 200));
+    assert_false(objstore_is_retryable(-EACCES, 403));
+    assert_false(objstore_is_retryable(-ENOENT, 404));
+    assert_false(objstore_is_retryable(-ESTALE, 412));
+    assert_false(objstore_is_retryable(-EIO, 429));
+    assert_false(objstore_is_retryable(-ECONNREFUSED, 0));
+    assert_false(objstore_is_retryable(-EHOSTUNREACH, 0));
+    assert_false(objstore_is_retryable(-EPROTO, 0));
 
     assert_string_equal(objstore_strerror(-ENOENT), "no such key or bucket");
     assert_string_not_equal(objstore_strerror(-EACCES), objstore_strerror(-ESTALE));
@@ -245,7 +245,7 @@ static void test_backoff_bounds(void **state)
         uint64_t cap = CMN_MIN(50ull << retry, 2000ull);
         uint64_t lo = UINT64_MAX, hi = 0, sum = 0;
         for (int i = 0; i < 2000; i++) {
-            uint64_t d = os3_backoff_ms(retry, 50, 2000, &rng);
+            uint64_t d = objstore_backoff_ms(retry, 50, 2000, &rng);
             assert_true(d <= cap);
             lo = CMN_MIN(lo, d);
             hi = CMN_MAX(hi, d);
@@ -257,7 +257,7 @@ static void test_backoff_bounds(void **state)
         uint64_t mean = sum / 2000;
         assert_true(mean > cap * 4 / 10 && mean < cap * 6 / 10);
     }
-    assert_true(os3_backoff_ms(40, 50, 2000, &rng) <= 2000); /* no overflow for big retries */
+    assert_true(objstore_backoff_ms(40, 50, 2000, &rng) <= 2000); /* no overflow for big retries */
 }
 
 /* ================= fake store ================= */
