@@ -381,15 +381,42 @@ static bool hc_key_ok(const void *key, size_t klen)
     return key && klen > 0 && klen <= HC_KEY_MAX;
 }
 
+/*
+ * Add a waiter to @f, the key's flight (under its shard lock): its done runs with the
+ * flight's result; a caller that may go to the origin lends the flight its fetcher if it
+ * has none yet, and a non-prefetch caller makes it place the value in memory.
+ * @return 0 or -ENOMEM.
+ */
+static int hc_flight_join(struct hc_cache *c, struct hc_flight *f, unsigned flags,
+                          hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg)
+{
+    bool no_origin = flags & HC_FETCH_NO_ORIGIN;
+    struct hc_waiter *w = malloc(sizeof(*w));
+
+    if (!w)
+        return -ENOMEM;
+    *w = (struct hc_waiter){.done = done, .arg = done_arg, .flags = flags};
+    *f->wtail = w;
+    f->wtail = &w->next;
+    if (!no_origin && !f->fetcher) {
+        f->fetcher = fetcher;
+        f->fetcher_arg = fetcher_arg;
+    }
+    if (!(flags & (HC_FETCH_PREFETCH | HC_FETCH_STREAM)))
+        f->want_mem = true;
+    hc_add(&c->merges, 1);
+    return 0;
+}
+
 int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
              hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg)
 {
     bool no_origin = flags & HC_FETCH_NO_ORIGIN;
     struct hc_flight_shard *s;
     struct hc_flight *f;
-    struct hc_waiter *w;
     struct hc_entry *e;
     uint64_t hash;
+    int rc;
 
     if (!c || !hc_key_ok(key, klen) || !done || (!fetcher && !no_origin))
         return -EINVAL;
@@ -418,30 +445,16 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
         pthread_mutex_unlock(&s->lock);
         return -EEXIST;
     }
-    if (f) {
-        if (no_origin && f->state == HC_FL_ORIGIN) {
-            /* Past the disk already: this caller asked not to wait for the origin. */
-            pthread_mutex_unlock(&s->lock);
-            done(-ENOENT, NULL, HC_SRC_MERGED, done_arg);
-            return 0;
-        }
-        w = malloc(sizeof(*w));
-        if (!w) {
-            pthread_mutex_unlock(&s->lock);
-            return -ENOMEM;
-        }
-        *w = (struct hc_waiter){.done = done, .arg = done_arg, .flags = flags};
-        *f->wtail = w;
-        f->wtail = &w->next;
-        if (!no_origin && !f->fetcher) {
-            f->fetcher = fetcher;
-            f->fetcher_arg = fetcher_arg;
-        }
-        if (!(flags & (HC_FETCH_PREFETCH | HC_FETCH_STREAM)))
-            f->want_mem = true;
+    if (f && no_origin && f->state == HC_FL_ORIGIN) {
+        /* Past the disk already: this caller asked not to wait for the origin. */
         pthread_mutex_unlock(&s->lock);
-        hc_add(&c->merges, 1);
+        done(-ENOENT, NULL, HC_SRC_MERGED, done_arg);
         return 0;
+    }
+    if (f) {
+        rc = hc_flight_join(c, f, flags, fetcher, fetcher_arg, done, done_arg);
+        pthread_mutex_unlock(&s->lock);
+        return rc;
     }
     /* A flight for this key may have finished between the lookup above and the lock:
      * it placed the value before leaving the table, so look again (under the lock, so

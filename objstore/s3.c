@@ -358,6 +358,67 @@ void os3_errmsg(const struct os3_store *st, struct objstore_req *req, const char
     va_end(ap);
 }
 
+/* A transfer curl could not complete (@cc): the errno, the cause in *why, and for a 2xx
+ * GET body cut short the valid prefix that landed. @return the -errno. */
+static int os3_transport_error(struct os3_xfer *x, CURLcode cc, const char **why)
+{
+    struct os3_store *st = x->st;
+    struct objstore_req *req = x->req;
+    int rc;
+
+    long oserr = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
+    rc = objstore_map_curl_error(cc);
+    if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
+        rc = -ETIMEDOUT; /* retried, like curl's own timeouts */
+        snprintf(x->errbuf, sizeof(x->errbuf), "no data for %u ms (stall timeout)",
+                 st->stall_timeout_ms);
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK && x->overtime) {
+        rc = -ETIMEDOUT;
+        snprintf(x->errbuf, sizeof(x->errbuf), "not done after %u ms (request timeout)",
+                 st->request_timeout_ms);
+    }
+    /* CURLE_COULDNT_CONNECT covers refused and unreachable: the OS knows which. */
+    if (cc == CURLE_COULDNT_CONNECT && (oserr == EHOSTUNREACH || oserr == ENETUNREACH))
+        rc = -EHOSTUNREACH;
+    *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc);
+    /* A 2xx body cut short: what did land is a valid prefix of the range asked for.
+     * The retry layer resumes from it (pinned to this ETag); callers see got = 0. */
+    if (req->op == OBJSTORE_OP_GET && os3_status_ok(x->status) &&
+        (x->status == 206 ? x->have_cr && x->cr_first == req->off : req->off == 0)) {
+        req->got = x->got;
+        memcpy(req->info.etag, x->etag, sizeof(req->info.etag));
+        req->info.mtime_sec = x->mtime;
+    }
+    return rc;
+}
+
+/* Count a finished attempt of @x (result @rc) in the store's stats. */
+static void os3_count(struct os3_xfer *x, int rc)
+{
+    struct os3_store *st = x->st;
+    struct objstore_req *req = x->req;
+    uint64_t lat = cmn_now_ns() - x->t0_ns;
+    pthread_mutex_lock(&st->lock);
+    struct objstore_stats *s = &st->stats;
+    s->bytes_received += req->op == OBJSTORE_OP_GET ? x->got : x->body_len;
+    s->latency_ns_total[req->op] += lat;
+    if (rc < 0)
+        s->errors[req->op]++;
+    if (x->status == 0)
+        s->status_none++;
+    else if (x->status < 300)
+        s->status_2xx++;
+    else if (x->status < 400)
+        s->status_3xx++;
+    else if (x->status < 500)
+        s->status_4xx++;
+    else
+        s->status_5xx++;
+    s->inflight--; /* before done: a caller woken by done sees itself finished */
+    pthread_mutex_unlock(&st->lock);
+}
+
 static void os3_finish(struct os3_xfer *x, CURLcode cc)
 {
     struct os3_store *st = x->st;
@@ -370,36 +431,12 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
     req->attempts = 1;
     req->got = 0;
     if (cc != CURLE_OK) {
-        if (x->overflow) {
+        if (x->overflow)
             rc = -EIO, why = "body longer than the buffer";
-        } else if (x->body_too_big) {
+        else if (x->body_too_big)
             rc = -EIO, why = "listing body too large";
-        } else {
-            long oserr = 0;
-            curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
-            rc = objstore_map_curl_error(cc);
-            if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
-                rc = -ETIMEDOUT; /* retried, like curl's own timeouts */
-                snprintf(x->errbuf, sizeof(x->errbuf), "no data for %u ms (stall timeout)",
-                         st->stall_timeout_ms);
-            } else if (cc == CURLE_ABORTED_BY_CALLBACK && x->overtime) {
-                rc = -ETIMEDOUT;
-                snprintf(x->errbuf, sizeof(x->errbuf), "not done after %u ms (request timeout)",
-                         st->request_timeout_ms);
-            }
-            /* CURLE_COULDNT_CONNECT covers refused and unreachable: the OS knows which. */
-            if (cc == CURLE_COULDNT_CONNECT && (oserr == EHOSTUNREACH || oserr == ENETUNREACH))
-                rc = -EHOSTUNREACH;
-            why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc);
-            /* A 2xx body cut short: what did land is a valid prefix of the range asked for.
-             * The retry layer resumes from it (pinned to this ETag); callers see got = 0. */
-            if (req->op == OBJSTORE_OP_GET && os3_status_ok(x->status) &&
-                (x->status == 206 ? x->have_cr && x->cr_first == req->off : req->off == 0)) {
-                req->got = x->got;
-                memcpy(req->info.etag, x->etag, sizeof(req->info.etag));
-                req->info.mtime_sec = x->mtime;
-            }
-        }
+        else
+            rc = os3_transport_error(x, cc, &why);
     } else if (os3_status_ok(x->status)) {
         struct objstore_object_info *info = &req->info;
         memcpy(info->etag, x->etag, sizeof(info->etag));
@@ -445,25 +482,7 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
     }
     req->result = rc;
 
-    uint64_t lat = cmn_now_ns() - x->t0_ns;
-    pthread_mutex_lock(&st->lock);
-    struct objstore_stats *s = &st->stats;
-    s->bytes_received += req->op == OBJSTORE_OP_GET ? x->got : x->body_len;
-    s->latency_ns_total[req->op] += lat;
-    if (rc < 0)
-        s->errors[req->op]++;
-    if (x->status == 0)
-        s->status_none++;
-    else if (x->status < 300)
-        s->status_2xx++;
-    else if (x->status < 400)
-        s->status_3xx++;
-    else if (x->status < 500)
-        s->status_4xx++;
-    else
-        s->status_5xx++;
-    s->inflight--; /* before done: a caller woken by done sees itself finished */
-    pthread_mutex_unlock(&st->lock);
+    os3_count(x, rc);
 
     if (rc < 0 && !(req->flags & OS3_REQ_QUIET))
         objstore_log_failure(req);
