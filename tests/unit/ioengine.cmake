@@ -1,2 +1,7 @@
-# ioengine: devices, fault wrapper, psync and uring engines (each test runs with both engines).
-tierfs_unit_test(test_ioengine SOURCES test_ioengine.c LIBS tierfs_ioengine TIMEOUT 120 LABELS tsan)
+# ioengine: devices, fault wrapper, psync and uring engines (each test runs with both engines):
+# test_ioengine (registry, devices, alignment, many in flight, lifecycle), test_ioengine_fault
+# (short transfers, errors, the psync fallback, raw block devices); ioengine_testlib.c.
+foreach(t test_ioengine test_ioengine_fault)
+  tierfs_unit_test(${t} SOURCES ${t}.c ioengine_testlib.c LIBS tierfs_ioengine TIMEOUT 120
+                   LABELS tsan)
+endforeach()

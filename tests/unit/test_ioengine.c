@@ -1,190 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_ioengine.c: unit tests for ioengine/ (devices, fault wrapper, psync and uring engines). */
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <liburing.h>
-#include <limits.h>
-#include <linux/filter.h>
-#include <linux/fs.h>
-#include <linux/seccomp.h>
-#include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
-#include "common/log.h"
-#include "common/util.h"
-#include "ioengine/ioengine.h"
-
-/*
- * Every device/engine test is registered twice, with the engine name as its prestate:
- * once for "psync" and once for "uring". Where io_uring cannot be set up (old kernel,
- * seccomp) the uring variants skip; psync always runs, so the program never has only
- * skips and never exits 77.
- */
-
-#define KIB 1024u
-#define MIB (1024u * 1024u)
-
-static bool uring_ok;
-
-struct fx {
-    const char *engine;
-    char dir[PATH_MAX];
-    char path[PATH_MAX + 16];
-    char loopdev[64]; /* set when a test attached a loop device */
-};
-
-static int fx_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
-static int fx_setup(void **state)
-{
-    const char *base = getenv("TIERFS_TEST_TMPDIR");
-    struct fx *f = calloc(1, sizeof(*f));
-
-    if (!f)
-        return -1;
-    f->engine = *state;
-    snprintf(f->dir, sizeof(f->dir), "%s/ioeng-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/cache.img", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *f = *state;
-    char cmd[128];
-
-    if (f->loopdev[0]) {
-        snprintf(cmd, sizeof(cmd), "losetup -d %s 2>/dev/null", f->loopdev);
-        if (system(cmd) != 0)
-            fprintf(stderr, "warning: could not detach %s\n", f->loopdev);
-    }
-    nftw(f->dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-/* The engine under test; skips the uring variant where io_uring cannot run. */
-static struct fx *fx_get(void **state)
-{
-    struct fx *f = *state;
-    if (f->engine && strcmp(f->engine, "uring") == 0 && !uring_ok)
-        skip();
-    return f;
-}
-
-static struct dev *open_dev(const char *path, uint64_t size, bool direct)
-{
-    struct dev_conf conf = {.path = path, .size = size, .direct_io = direct, .create = true};
-    struct dev *d = NULL;
-    assert_int_equal(dev_open(&conf, &d), 0);
-    assert_non_null(d);
-    return d;
-}
-
-/* An engine of the fixture's kind; on a device with an fd, uring must really be uring. */
-static struct ioeng *make_eng(struct fx *f, struct dev *d, unsigned qd, bool reg)
-{
-    struct ioeng_conf conf = {.queue_depth = qd, .register_files = reg};
-    struct ioeng *e = NULL;
-    assert_int_equal(ioeng_create(f->engine, d, &conf, &e), 0);
-    assert_non_null(e);
-    if (d->ops->fd(d) >= 0)
-        assert_string_equal(ioeng_name(e), f->engine);
-    return e;
-}
-
-static void fill_rand(void *buf, size_t len, uint64_t *seed)
-{
-    uint64_t *p = buf;
-    for (size_t i = 0; i < len / 8; i++)
-        p[i] = cmn_rand64(seed);
-}
-
-/* ---- asynchronous batches ---- */
-
-struct batch {
-    pthread_mutex_t lock;
-    pthread_cond_t cv;
-    unsigned remaining; /* protected by lock */
-};
-
-struct treq {
-    struct ioeng_req r; /* first: the callback gets &r */
-    struct batch *b;
-    int calls; /* atomic: how often done ran */
-};
-
-static void batch_init(struct batch *b, unsigned n)
-{
-    pthread_mutex_init(&b->lock, NULL);
-    pthread_cond_init(&b->cv, NULL);
-    b->remaining = n;
-}
-
-static void batch_wait(struct batch *b)
-{
-    pthread_mutex_lock(&b->lock);
-    while (b->remaining > 0)
-        pthread_cond_wait(&b->cv, &b->lock);
-    pthread_mutex_unlock(&b->lock);
-    pthread_cond_destroy(&b->cv);
-    pthread_mutex_destroy(&b->lock);
-}
-
-static void batch_one_done(struct batch *b)
-{
-    pthread_mutex_lock(&b->lock);
-    b->remaining--;
-    if (b->remaining == 0)
-        pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->lock);
-}
-
-static void treq_done(struct ioeng_req *r)
-{
-    struct treq *t = (struct treq *)r;
-    __atomic_fetch_add(&t->calls, 1, __ATOMIC_RELAXED);
-    batch_one_done(t->b);
-}
-
-static void treq_set(struct treq *t, struct batch *b, enum ioeng_op op, void *buf, size_t len,
-                     uint64_t off)
-{
-    memset(t, 0, sizeof(*t));
-    t->r.op = op;
-    t->r.buf = buf;
-    t->r.len = len;
-    t->r.off = off;
-    t->r.done = treq_done;
-    t->b = b;
-}
+/* test_ioengine.c: ioengine/: the engine registry, devices (create, reopen, direct IO, open
+ * errors), alignment, many requests in flight, callbacks that resubmit, lifecycle; each
+ * device/engine test on psync and uring. Short transfers, errors, the psync fallback and raw block
+ * devices: test_ioengine_fault.c. */
+#include "tests/unit/ioengine_testlib.h"
 
 /* ---- engine registry ---- */
-
 static void test_names_unknown(void **state)
 {
     const char *const *names = ioeng_names();
@@ -221,7 +42,6 @@ static void test_buf_alloc(void **state)
 }
 
 /* ---- devices ---- */
-
 static void test_create_size(void **state)
 {
     struct fx *f = fx_get(state);
@@ -383,7 +203,6 @@ static void test_open_errors(void **state)
 }
 
 /* ---- alignment ---- */
-
 static void test_alignment(void **state)
 {
     struct fx *f = fx_get(state);
@@ -439,9 +258,10 @@ static void test_alignment(void **state)
 }
 
 /* ---- many requests in flight ---- */
-
 #define RT_SLOT (64 * KIB)
+
 #define RT_NREQ 400
+
 #define RT_THREADS 4
 
 struct rt_job {
@@ -542,6 +362,7 @@ static void test_many_inflight(void **state)
 
 /* Completion callbacks may submit again (a chain per request) without deadlocking. */
 #define CH_CHAINS 48
+
 #define CH_STEPS 20
 
 struct chain {
@@ -612,187 +433,7 @@ static void test_destroy_chains(void **state)
     run_chains(state, true);
 }
 
-/* ---- short transfers ---- */
-
-static struct dev *open_fault_dev(struct fx *f, uint64_t size)
-{
-    struct dev *inner = open_dev(f->path, size, true), *d = NULL;
-    assert_int_equal(dev_fault_wrap(inner, &d), 0);
-    assert_int_equal(dev_size(d), size);
-    assert_int_equal(dev_align(d), dev_align(inner));
-    return d;
-}
-
-static void set_fault(struct dev *d, enum dev_fault_kind kind, unsigned countdown, unsigned repeat)
-{
-    struct dev_fault_conf fc = {.kind = kind, .countdown = countdown, .repeat = repeat};
-    dev_fault_set(d, &fc);
-}
-
-static void test_short_fault(void **state)
-{
-    struct fx *f = fx_get(state);
-    struct dev *d = open_fault_dev(f, MIB);
-    struct ioeng *e = make_eng(f, d, 0, false);
-    uint32_t a = dev_align(d);
-    char *w = ioeng_buf_alloc(64 * KIB), *r = ioeng_buf_alloc(64 * KIB);
-    struct ioeng_stats st;
-    uint64_t seed = 5;
-    struct batch b;
-    struct treq t;
-
-    fill_rand(w, 64 * KIB, &seed);
-    /* One short write: the engine writes the rest, the data is all there. */
-    set_fault(d, DEV_FAULT_SHORT_WRITE, 1, 0);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, w, 64 * KIB, 256 * KIB), 64 * KIB);
-    ioeng_get_stats(e, &st);
-    assert_true(st.short_resubmits >= 1);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, 64 * KIB, 256 * KIB), 64 * KIB);
-    assert_memory_equal(w, r, 64 * KIB);
-
-    /* Several short reads in a row: finished piece by piece, still complete and correct. */
-    set_fault(d, DEV_FAULT_SHORT_READ, 1, 2);
-    memset(r, 0, 64 * KIB);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, 64 * KIB, 256 * KIB), 64 * KIB);
-    assert_memory_equal(w, r, 64 * KIB);
-    ioeng_get_stats(e, &st);
-    assert_true(st.short_resubmits >= 4);
-
-    /* Always short: shrinks to a partial block, which fails; never a short success. */
-    set_fault(d, DEV_FAULT_SHORT_READ, 1, UINT32_MAX);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, 64 * KIB, 256 * KIB), -EIO);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, a, 0), -EIO);
-    set_fault(d, DEV_FAULT_SHORT_WRITE, 1, UINT32_MAX);
-    batch_init(&b, 1);
-    treq_set(&t, &b, IOENG_WRITE, w, 64 * KIB, 0);
-    assert_int_equal(ioeng_submit(e, &t.r), 0);
-    batch_wait(&b);
-    assert_int_equal(t.calls, 1);
-    assert_int_equal(t.r.result, -EIO);
-    dev_fault_set(d, NULL);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, w, 64 * KIB, 0), 64 * KIB);
-    ioeng_get_stats(e, &st);
-    assert_int_equal(st.errors, 3);
-    ioeng_destroy(e);
-    dev_close(d);
-    ioeng_buf_free(w);
-    ioeng_buf_free(r);
-}
-
-/* A real short read: the file shrinks under the device, a read crosses the new EOF. */
-static void test_short_eof(void **state)
-{
-    struct fx *f = fx_get(state);
-    struct dev *d = open_dev(f->path, MIB, true);
-    struct ioeng *e = make_eng(f, d, 4, false);
-    char *buf = ioeng_buf_alloc(64 * KIB);
-    struct ioeng_stats st;
-    struct batch b;
-    struct treq t;
-
-    memset(buf, 0x33, 64 * KIB);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 64 * KIB, MIB - 64 * KIB), 64 * KIB);
-    assert_int_equal(truncate(f->path, MIB - 8 * KIB), 0);
-
-    /* Before the new EOF: still fine. */
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, buf, 32 * KIB, MIB - 64 * KIB), 32 * KIB);
-    /* Across it: the first attempt gets 56 KiB, the rest hits EOF, the request fails. */
-    batch_init(&b, 1);
-    treq_set(&t, &b, IOENG_READ, buf, 64 * KIB, MIB - 64 * KIB);
-    assert_int_equal(ioeng_submit(e, &t.r), 0);
-    batch_wait(&b);
-    assert_int_equal(t.calls, 1);
-    assert_int_equal(t.r.result, -EIO);
-    ioeng_get_stats(e, &st);
-    assert_int_equal(st.short_resubmits, 1);
-    assert_int_equal(st.errors, 1);
-    /* Wholly past EOF: 0 bytes, no progress, -EIO. */
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, buf, 8 * KIB, MIB - 8 * KIB), -EIO);
-    ioeng_destroy(e);
-    dev_close(d);
-    ioeng_buf_free(buf);
-}
-
-/* ---- errors ---- */
-
-static void test_fault_errors(void **state)
-{
-    struct fx *f = fx_get(state);
-    struct dev *d = open_fault_dev(f, MIB);
-    struct ioeng *e = make_eng(f, d, 0, false);
-    char *buf = ioeng_buf_alloc(16 * KIB);
-    struct ioeng_stats st;
-    struct batch b;
-    struct treq t;
-
-    memset(buf, 0x11, 16 * KIB);
-    set_fault(d, DEV_FAULT_EIO_READ, 1, 0);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), 16 * KIB); /* reads only */
-    batch_init(&b, 1);
-    treq_set(&t, &b, IOENG_READ, buf, 16 * KIB, 0);
-    assert_int_equal(ioeng_submit(e, &t.r), 0);
-    batch_wait(&b);
-    assert_int_equal(t.calls, 1);
-    assert_int_equal(t.r.result, -EIO);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, buf, 16 * KIB, 0), 16 * KIB); /* once only */
-
-    set_fault(d, DEV_FAULT_EIO_WRITE, 1, 0);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, buf, 16 * KIB, 0), 16 * KIB);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), -EIO);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), 16 * KIB);
-
-    set_fault(d, DEV_FAULT_ENOSPC_WRITE, 1, 0);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), -ENOSPC);
-
-    /* Countdown 3, repeat 1: the 3rd and 4th writes fail, the rest pass. */
-    set_fault(d, DEV_FAULT_ENOSPC_WRITE, 3, 1);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), 16 * KIB);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), 16 * KIB);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), -ENOSPC);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), -ENOSPC);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, buf, 16 * KIB, 0), 16 * KIB);
-
-    /* The wrapper's own sync ops inject too. */
-    set_fault(d, DEV_FAULT_EIO_READ, 1, 0);
-    assert_int_equal(dev_pread(d, buf, 16 * KIB, 0), -EIO);
-    assert_int_equal(dev_pread(d, buf, 16 * KIB, 0), 16 * KIB);
-    assert_int_equal(dev_flush(d), 0);
-
-    ioeng_get_stats(e, &st);
-    assert_int_equal(st.errors, 5);
-    assert_int_equal(st.inflight, 0);
-    ioeng_destroy(e);
-    dev_close(d);
-    ioeng_buf_free(buf);
-}
-
-static void test_fault_flip(void **state)
-{
-    struct fx *f = fx_get(state);
-    struct dev *d = open_fault_dev(f, MIB);
-    struct ioeng *e = make_eng(f, d, 0, false);
-    char *w = ioeng_buf_alloc(32 * KIB), *r = ioeng_buf_alloc(32 * KIB);
-    uint64_t seed = 6;
-    size_t diff = 0;
-
-    fill_rand(w, 32 * KIB, &seed);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, w, 32 * KIB, 96 * KIB), 32 * KIB);
-    set_fault(d, DEV_FAULT_FLIP_READ, 1, 0);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, 32 * KIB, 96 * KIB), 32 * KIB);
-    for (size_t i = 0; i < 32 * KIB; i++)
-        diff += w[i] != r[i];
-    assert_int_equal(diff, 1);
-    /* The device itself was never corrupted. */
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, 32 * KIB, 96 * KIB), 32 * KIB);
-    assert_memory_equal(w, r, 32 * KIB);
-    ioeng_destroy(e);
-    dev_close(d);
-    ioeng_buf_free(w);
-    ioeng_buf_free(r);
-}
-
 /* ---- lifecycle ---- */
-
 static void test_destroy_waits(void **state)
 {
     struct fx *f = fx_get(state);
@@ -852,146 +493,6 @@ static void test_idle_no_spin(void **state)
     ioeng_buf_free(buf);
 }
 
-/* ---- no io_uring: fallback to psync ---- */
-
-static int log_unavailable; /* the child's count of "not available" lines */
-
-static void count_sink(int level, const char *msg, void *arg)
-{
-    if (strstr(msg, "io_uring is not available"))
-        log_unavailable++;
-}
-
-/* In a child: io_uring_setup fails with @err, as under a seccomp policy or an old kernel. */
-static int fallback_child(const char *path, int err)
-{
-    struct sock_filter filt[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {.len = CMN_ARRAY_SIZE(filt), .filter = filt};
-    struct dev_conf conf = {.path = path, .size = MIB, .direct_io = true, .create = true};
-    struct ioeng *e[2];
-    struct dev *d;
-    char *buf;
-
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
-        return 10;
-    tlog_set_sink(count_sink, NULL);
-    if (dev_open(&conf, &d) != 0)
-        return 11;
-    buf = ioeng_buf_alloc(4 * KIB);
-    memset(buf, 0x5c, 4 * KIB);
-    for (int i = 0; i < 2; i++) {
-        if (ioeng_create("uring", d, NULL, &e[i]) != 0)
-            return 12;
-        if (strcmp(ioeng_name(e[i]), "psync") != 0)
-            return 13;
-        if (ioeng_rw_sync(e[i], IOENG_WRITE, buf, 4 * KIB, 0) != 4 * KIB)
-            return 14;
-    }
-    ioeng_destroy(e[0]);
-    ioeng_destroy(e[1]);
-    dev_close(d);
-    ioeng_buf_free(buf);
-    return log_unavailable == 1 ? 0 : 15; /* one line, not one per engine */
-}
-
-static void test_uring_fallback(void **state)
-{
-    struct fx *f = *state;
-    const int errs[] = {ENOSYS, EPERM};
-
-    for (size_t i = 0; i < CMN_ARRAY_SIZE(errs); i++) {
-        int status;
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0)
-            _exit(fallback_child(f->path, errs[i]));
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-        assert_int_equal(unlink(f->path), 0);
-    }
-}
-
-/* ---- raw block device ---- */
-
-static void test_blockdev(void **state)
-{
-    struct fx *f = fx_get(state);
-    char cmd[PATH_MAX + 64], *nl;
-    struct dev_conf conf = {.direct_io = true};
-    struct dev *d;
-    struct ioeng *e;
-    char *w = ioeng_buf_alloc(64 * KIB), *r = ioeng_buf_alloc(64 * KIB);
-    uint64_t seed = 7;
-    FILE *p;
-    int fd;
-
-    fd = open(f->path, O_CREAT | O_RDWR, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(ftruncate(fd, 8 * MIB), 0);
-    close(fd);
-    snprintf(cmd, sizeof(cmd), "losetup -f --show %s 2>/dev/null", f->path);
-    p = geteuid() == 0 ? popen(cmd, "r") : NULL;
-    if (!p || !fgets(f->loopdev, sizeof(f->loopdev), p) || strncmp(f->loopdev, "/dev/", 5)) {
-        f->loopdev[0] = '\0';
-        if (p)
-            pclose(p);
-        ioeng_buf_free(w);
-        ioeng_buf_free(r);
-        skip(); /* no losetup, not root, or no loop devices in this container */
-    }
-    pclose(p);
-    nl = strchr(f->loopdev, '\n');
-    if (nl)
-        *nl = '\0';
-
-    conf.path = f->loopdev;
-    assert_int_equal(dev_open(&conf, &d), 0);
-    assert_true(d->is_blockdev);
-    assert_int_equal(dev_size(d), 8 * MIB);
-    assert_true(dev_align(d) >= 512 && CMN_IS_POW2(dev_align(d)));
-    e = make_eng(f, d, 0, true);
-    fill_rand(w, 64 * KIB, &seed);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_WRITE, w, 64 * KIB, 8 * MIB - 64 * KIB), 64 * KIB);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, 64 * KIB, 8 * MIB - 64 * KIB), 64 * KIB);
-    assert_memory_equal(w, r, 64 * KIB);
-    assert_int_equal(ioeng_rw_sync(e, IOENG_READ, r, 64 * KIB, 8 * MIB), -EINVAL);
-    assert_int_equal(dev_flush(d), 0);
-    ioeng_destroy(e);
-    dev_close(d);
-
-    /* A size below the device's limits the usable part. */
-    conf.size = 2 * MIB;
-    assert_int_equal(dev_open(&conf, &d), 0);
-    assert_int_equal(dev_size(d), 2 * MIB);
-    dev_close(d);
-    ioeng_buf_free(w);
-    ioeng_buf_free(r);
-}
-
-/* ---- main ---- */
-
-static bool probe_uring(void)
-{
-    struct io_uring ring;
-    if (io_uring_queue_init(4, &ring, 0) != 0)
-        return false;
-    io_uring_queue_exit(&ring);
-    return true;
-}
-
-/* Both variants of a device/engine test, named "<test>/psync" and "<test>/uring". */
-/* clang-format off */
-#define BOTH(fn)                                                        \
-    {#fn "/psync", fn, fx_setup, fx_teardown, (void *)"psync"},         \
-    {#fn "/uring", fn, fx_setup, fx_teardown, (void *)"uring"}
-/* clang-format on */
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1005,14 +506,8 @@ int main(void)
         BOTH(test_many_inflight),
         BOTH(test_callback_resubmit),
         BOTH(test_destroy_chains),
-        BOTH(test_short_fault),
-        BOTH(test_short_eof),
-        BOTH(test_fault_errors),
-        BOTH(test_fault_flip),
         BOTH(test_destroy_waits),
         BOTH(test_idle_no_spin),
-        BOTH(test_blockdev),
-        cmocka_unit_test_prestate_setup_teardown(test_uring_fallback, fx_setup, fx_teardown, NULL),
     };
 
     uring_ok = probe_uring();
