@@ -514,6 +514,102 @@ static void chomp(char *s)
         s[--n] = '\0';
 }
 
+/* Check vector @name (of @group) of the suite in @dir against our signer, with region and
+ * service from @cfg. @return true when it matched (counting what was special about it). */
+static bool aws_check_vector(const char *dir, const char *group, const char *name, char **cfg,
+                             const struct objstore_credentials *cr, int *prenormalized,
+                             int *creq_only)
+{
+    char *req = read_file(dir, name, ".req");
+    char *want_creq = read_file(dir, name, ".creq");
+    char *want_sts = read_file(dir, name, ".sts");
+    char *want_authz = read_file(dir, name, ".authz");
+    assert_non_null(req);
+    assert_non_null(want_creq);
+    assert_non_null(want_sts);
+    assert_non_null(want_authz);
+    chomp(want_authz);
+
+    struct parsed_req r;
+    parse_req(req, &r);
+    const char *date = NULL;
+    for (size_t i = 0; i < r.n_headers; i++)
+        if (strcasecmp(r.headers[i].name, "x-amz-date") == 0)
+            date = r.headers[i].value;
+    assert_non_null(date);
+    char payload_hash[65];
+    os3_sha256_hex(r.body, strlen(r.body), payload_hash);
+
+    /*
+     * S3 signs the path exactly as sent, so os3 takes the canonical URI as given and
+     * does not remove "." / ".." / empty segments. For the vectors of that feature,
+     * sign with the normalised path from the .creq (what a normalising caller would
+     * pass) and check everything else.
+     */
+    char uri[2048];
+    snprintf(uri, sizeof(uri), "%s", r.uri);
+    if (needs_path_normalization(r.uri)) {
+        const char *p = strchr(want_creq, '\n');
+        assert_non_null(p);
+        const char *e = strchr(p + 1, '\n');
+        assert_non_null(e);
+        snprintf(uri, sizeof(uri), "%.*s", (int)(e - p - 1), p + 1);
+        printf("[  NOTE    ] %s (%s): path '%s' normalised by the test to '%s' "
+               "(os3 signs S3 paths as given)\n",
+               name, group, r.uri, uri);
+        (*prenormalized)++;
+    }
+
+    struct os3_sign_input in = {
+        .method = r.method,
+        .canonical_uri = uri,
+        .query = r.query,
+        .n_query = r.n_query,
+        .headers = r.headers,
+        .n_headers = r.n_headers,
+        .payload_hash = payload_hash,
+        .amz_date = date,
+        .region = cfg[2],
+        .service = cfg[3],
+    };
+    char *creq = os3_sigv4_canonical_request(&in, NULL);
+    char *sts = creq ? os3_sigv4_string_to_sign(&in, creq) : NULL;
+    char authz[1024] = "";
+    int rc = os3_sigv4_authorization(&in, cr, authz, sizeof(authz));
+
+    /*
+     * A few vectors in the package are stale upstream: their .sts does not hold the
+     * hash of their own .creq. No signer can match both, so those are checked up to
+     * the canonical request and counted separately.
+     */
+    char creq_hash[65];
+    os3_sha256_hex(want_creq, strlen(want_creq), creq_hash);
+    const char *nl = strrchr(want_sts, '\n');
+    bool consistent = strcmp(nl ? nl + 1 : want_sts, creq_hash) == 0;
+    bool ok = creq && sts && rc == 0 && strcmp(creq, want_creq) == 0;
+    if (consistent)
+        ok = ok && strcmp(sts, want_sts) == 0 && strcmp(authz, want_authz) == 0;
+    else {
+        (*creq_only)++;
+        printf("[  NOTE    ] %s: canonical request checked; .sts/.authz skipped because the "
+               "vector's .sts is not the SHA-256 of its own .creq\n",
+               name);
+    }
+    if (!ok) {
+        printf("[  FAILED  ] %s:\n--- creq want\n%s\n--- creq got\n%s\n--- sts want\n%s\n"
+               "--- sts got\n%s\n--- authz want\n%s\n--- authz got (%d)\n%s\n",
+               name, want_creq, creq ? creq : "(null)", want_sts, sts ? sts : "(null)", want_authz,
+               rc, authz);
+    }
+    free(creq);
+    free(sts);
+    free(want_creq);
+    free(want_sts);
+    free(want_authz);
+    parsed_req_free(&r);
+    return ok;
+}
+
 static void test_aws_suite(void **state)
 {
     const char *dir = getenv("TIERFS_SIGV4_SUITE_DIR");
@@ -541,95 +637,9 @@ static void test_aws_suite(void **state)
     for (char *line = strtok_r(index, "\n", &isave); line; line = strtok_r(NULL, "\n", &isave)) {
         char group[64], name[256];
         assert_int_equal(sscanf(line, "%63s %255s", group, name), 2);
-        char *req = read_file(dir, name, ".req");
-        char *want_creq = read_file(dir, name, ".creq");
-        char *want_sts = read_file(dir, name, ".sts");
-        char *want_authz = read_file(dir, name, ".authz");
-        assert_non_null(req);
-        assert_non_null(want_creq);
-        assert_non_null(want_sts);
-        assert_non_null(want_authz);
-        chomp(want_authz);
-
-        struct parsed_req r;
-        parse_req(req, &r);
-        const char *date = NULL;
-        for (size_t i = 0; i < r.n_headers; i++)
-            if (strcasecmp(r.headers[i].name, "x-amz-date") == 0)
-                date = r.headers[i].value;
-        assert_non_null(date);
-        char payload_hash[65];
-        os3_sha256_hex(r.body, strlen(r.body), payload_hash);
-
-        /*
-         * S3 signs the path exactly as sent, so os3 takes the canonical URI as given and
-         * does not remove "." / ".." / empty segments. For the vectors of that feature,
-         * sign with the normalised path from the .creq (what a normalising caller would
-         * pass) and check everything else.
-         */
-        char uri[2048];
-        snprintf(uri, sizeof(uri), "%s", r.uri);
-        if (needs_path_normalization(r.uri)) {
-            const char *p = strchr(want_creq, '\n');
-            assert_non_null(p);
-            const char *e = strchr(p + 1, '\n');
-            assert_non_null(e);
-            snprintf(uri, sizeof(uri), "%.*s", (int)(e - p - 1), p + 1);
-            printf("[  NOTE    ] %s (%s): path '%s' normalised by the test to '%s' "
-                   "(os3 signs S3 paths as given)\n",
-                   name, group, r.uri, uri);
-            prenormalized++;
-        }
-
-        struct os3_sign_input in = {
-            .method = r.method,
-            .canonical_uri = uri,
-            .query = r.query,
-            .n_query = r.n_query,
-            .headers = r.headers,
-            .n_headers = r.n_headers,
-            .payload_hash = payload_hash,
-            .amz_date = date,
-            .region = cfg[2],
-            .service = cfg[3],
-        };
-        char *creq = os3_sigv4_canonical_request(&in, NULL);
-        char *sts = creq ? os3_sigv4_string_to_sign(&in, creq) : NULL;
-        char authz[1024] = "";
-        int rc = os3_sigv4_authorization(&in, &cr, authz, sizeof(authz));
-
-        /*
-         * A few vectors in the package are stale upstream: their .sts does not hold the
-         * hash of their own .creq. No signer can match both, so those are checked up to
-         * the canonical request and counted separately.
-         */
-        char creq_hash[65];
-        os3_sha256_hex(want_creq, strlen(want_creq), creq_hash);
-        const char *nl = strrchr(want_sts, '\n');
-        bool consistent = strcmp(nl ? nl + 1 : want_sts, creq_hash) == 0;
-        bool ok = creq && sts && rc == 0 && strcmp(creq, want_creq) == 0;
-        if (consistent)
-            ok = ok && strcmp(sts, want_sts) == 0 && strcmp(authz, want_authz) == 0;
-        else {
-            creq_only++;
-            printf("[  NOTE    ] %s: canonical request checked; .sts/.authz skipped because the "
-                   "vector's .sts is not the SHA-256 of its own .creq\n",
-                   name);
-        }
-        if (!ok) {
+        if (!aws_check_vector(dir, group, name, cfg, &cr, &prenormalized, &creq_only))
             failed++;
-            printf("[  FAILED  ] %s:\n--- creq want\n%s\n--- creq got\n%s\n--- sts want\n%s\n"
-                   "--- sts got\n%s\n--- authz want\n%s\n--- authz got (%d)\n%s\n",
-                   name, want_creq, creq ? creq : "(null)", want_sts, sts ? sts : "(null)",
-                   want_authz, rc, authz);
-        }
         checked++;
-        free(creq);
-        free(sts);
-        free(want_creq);
-        free(want_sts);
-        free(want_authz);
-        parsed_req_free(&r);
     }
     printf("[  INFO    ] AWS SigV4 suite: %d vectors checked (%d with a pre-normalised path, "
            "%d inconsistent upstream so canonical request only), %d failed, 0 skipped\n",
