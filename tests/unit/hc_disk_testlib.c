@@ -195,3 +195,33 @@ bool t_uring_available(void)
     unlink(e.path);
     return ok;
 }
+
+int t_run_cases(const struct t_case *cases, size_t n)
+{
+    const char *engines[2] = {"psync", "uring"};
+    struct CMUnitTest *run = calloc(2 * n, sizeof(*run));
+    size_t nrun = 0;
+    int nengines = t_uring_available() ? 2 : 1;
+    int rc = 1;
+
+    if (!run)
+        return 1;
+    if (nengines == 1)
+        printf("io_uring unavailable here: uring variants skipped\n");
+    tlog_set_level(TLOG_NOTICE);
+    for (int k = 0; k < nengines; k++) {
+        for (size_t i = 0; i < n; i++) {
+            char *name = NULL;
+            if (asprintf(&name, "%s/%s", cases[i].name, engines[k]) < 0)
+                goto out;
+            run[nrun++] = (struct CMUnitTest){
+                .name = name, .test_func = cases[i].fn, .initial_state = (void *)engines[k]};
+        }
+    }
+    rc = _cmocka_run_group_tests("hc_disk", run, nrun, NULL, NULL);
+out:
+    for (size_t i = 0; i < nrun; i++)
+        free((char *)run[i].name);
+    free(run);
+    return rc;
+}

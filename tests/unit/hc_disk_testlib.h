@@ -70,4 +70,13 @@ ssize_t t_lookup_range(struct hc_disk *d, const char *key, uint32_t off, uint32_
                        size_t cap);
 bool t_uring_available(void);
 
+/* A test to run on each engine: its state is the engine's name. */
+struct t_case {
+    const char *name;
+    CMUnitTestFunction fn;
+};
+/* Run every case on psync and, when io_uring can be set up here, on uring, named
+ * "<name>/<engine>". @return cmocka's status (the program's exit code). */
+int t_run_cases(const struct t_case *cases, size_t n);
+
 #endif

@@ -473,34 +473,11 @@ static void test_insert_nomem(void **state)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CMUnitTestFunction fn;
-    } tests[] = {
+    static const struct t_case cases[] = {
         {"roundtrip", test_roundtrip},       {"index_bytes_per_entry", test_index_bytes_per_entry},
         {"fifo_reclaim", test_fifo_reclaim}, {"device_errors", test_device_errors},
         {"admission", test_admission},       {"concurrent", test_concurrent},
         {"buffer_reuse", test_buffer_reuse}, {"insert_nomem", test_insert_nomem},
     };
-    const char *engines[2] = {"psync", "uring"};
-    struct CMUnitTest run[2 * CMN_ARRAY_SIZE(tests)];
-    size_t n = 0;
-    int nengines = t_uring_available() ? 2 : 1;
-
-    if (nengines == 1)
-        printf("io_uring unavailable here: uring variants skipped\n");
-    tlog_set_level(TLOG_NOTICE);
-    for (int k = 0; k < nengines; k++) {
-        for (size_t i = 0; i < CMN_ARRAY_SIZE(tests); i++) {
-            char *name = NULL;
-            if (asprintf(&name, "%s/%s", tests[i].name, engines[k]) < 0)
-                return 1;
-            run[n++] = (struct CMUnitTest){
-                .name = name, .test_func = tests[i].fn, .initial_state = (void *)engines[k]};
-        }
-    }
-    int rc = _cmocka_run_group_tests("hc_disk", run, n, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        free((char *)run[i].name);
-    return rc;
+    return t_run_cases(cases, CMN_ARRAY_SIZE(cases));
 }

@@ -168,33 +168,10 @@ static void test_partial_fallback(void **state)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CMUnitTestFunction fn;
-    } tests[] = {
+    static const struct t_case cases[] = {
         {"partial_reads", test_partial_reads},
         {"partial_corrupt_chunk", test_partial_corrupt_chunk},
         {"partial_fallback", test_partial_fallback},
     };
-    const char *engines[2] = {"psync", "uring"};
-    struct CMUnitTest run[2 * CMN_ARRAY_SIZE(tests)];
-    size_t n = 0;
-    int nengines = t_uring_available() ? 2 : 1;
-
-    if (nengines == 1)
-        printf("io_uring unavailable here: uring variants skipped\n");
-    tlog_set_level(TLOG_NOTICE);
-    for (int k = 0; k < nengines; k++) {
-        for (size_t i = 0; i < CMN_ARRAY_SIZE(tests); i++) {
-            char *name = NULL;
-            if (asprintf(&name, "%s/%s", tests[i].name, engines[k]) < 0)
-                return 1;
-            run[n++] = (struct CMUnitTest){
-                .name = name, .test_func = tests[i].fn, .initial_state = (void *)engines[k]};
-        }
-    }
-    int rc = _cmocka_run_group_tests("hc_disk", run, n, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        free((char *)run[i].name);
-    return rc;
+    return t_run_cases(cases, CMN_ARRAY_SIZE(cases));
 }
