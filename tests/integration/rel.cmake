@@ -5,6 +5,10 @@
 if(TARGET tierfs)
   add_executable(test_rel_reader ${CMAKE_CURRENT_SOURCE_DIR}/test_rel_reader.c)
   set_target_properties(test_rel_reader PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${TIERFS_TEST_BIN_DIR})
+  # The checker itself, on plain directories (no mount, no server).
+  add_test(NAME check_rel_reader
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_rel_reader.sh ${TIERFS_TEST_BIN_DIR})
+  set_tests_properties(check_rel_reader PROPERTIES LABELS "unit;rel" TIMEOUT 60)
   foreach(t s3faults cachefile badinput crash load guard)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_rel_${t}.sh)
       tierfs_integration_test(test_rel_${t} SCRIPT test_rel_${t}.sh TIMEOUT 180 LABELS rel)

@@ -46,8 +46,11 @@ for i in $(seq 1 "$N"); do
   fs_kill9 "$FS_PID"
   wait "$rpid"
   rc=$?
-  # the readers saw ENOTCONN/ECONNABORTED after the kill: that ends them, not wrong bytes
+  # the readers saw ENOTCONN/ECONNABORTED after the kill: that ends them, not wrong bytes.
+  # Every worker reports its reason, and the summary counts wrong reads of all of them.
   grep -q "wrong bytes" "$T/r.out" && { cat "$T/r.out" >&2; fail "crash $i: wrong bytes before the kill"; }
+  wrong=$(sed -n 's/.* wrong \([0-9][0-9]*\) short .*/\1/p' "$T/r.out" | head -n 1)
+  [ "$wrong" = 0 ] || { cat "$T/r.out" >&2; fail "crash $i: the readers counted ${wrong:-no summary} wrong reads"; }
   fs_log "crash $i: killed after $(head -n 1 "$T/r.out" | cut -c1-120) (reader status $rc)"
   dead_umount
 done

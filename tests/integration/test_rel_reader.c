@@ -387,8 +387,9 @@ int main(int argc, char **argv)
         if (cs[i].max_ms > t.max_ms)
             t.max_ms = cs[i].max_ms;
         if (cs[i].fatal) {
-            if (!fatal)
-                fprintf(stderr, "test_rel_reader: process %u: %s\n", i, cs[i].why);
+            /* every worker's reason: a wrong byte seen by a later worker must not hide
+             * behind an earlier worker's error */
+            fprintf(stderr, "test_rel_reader: process %u: %s\n", i, cs[i].why);
             fatal = 1;
         }
     }
