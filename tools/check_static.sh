@@ -33,7 +33,12 @@ if command -v cppcheck >/dev/null; then
     echo "check_static: cppcheck clean ($(cppcheck --version))"
   fi
 else
-  echo "check_static: cppcheck not installed, skipped"
+  if [ "${TIERFS_STRICT:-0}" = 1 ]; then
+    echo "check_static: FAILED: cppcheck is not installed (tools/setup.sh installs it)"
+    rc=1
+  else
+    echo "check_static: cppcheck not installed, skipped"
+  fi
 fi
 
 if [ -n "$tidy_build" ]; then

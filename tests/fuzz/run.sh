@@ -4,7 +4,8 @@
 # (default 30) from a temporary copy of its seed corpus (the committed corpus never grows).
 # Exits non-zero when any harness finds a crash, leak, timeout or failed invariant; the
 # reproducer is kept in the output directory. Exits 0 with a SKIP line when clang with
-# libFuzzer is not available and cannot be installed.
+# libFuzzer is not available and cannot be installed (1 with a FAILED line under
+# TIERFS_STRICT=1: CI and tests/run-all.sh --strict).
 #
 # Usage: bash tests/fuzz/run.sh [SECONDS]
 #   FUZZ_BUILD_DIR  build directory      (default: $BUILD_ROOT/fuzz, BUILD_ROOT=<repo>/build-tests)
@@ -23,7 +24,15 @@ harnesses=(fuzz_xml_list fuzz_xml_error fuzz_sigv4 fuzz_uri fuzz_opts fuzz_disk_
 if [ -n "${FUZZ_ONLY:-}" ]; then read -r -a harnesses <<<"$FUZZ_ONLY"; fi
 
 log() { printf '=== fuzz: %s\n' "$*"; }
-skip() { echo "SKIP: tests/fuzz: $*"; exit 0; }
+# Strict runs (TIERFS_STRICT=1: CI, run-all.sh --strict) fail where others skip.
+skip() {
+    if [ "${TIERFS_STRICT:-0}" = 1 ]; then
+        echo "FAILED: tests/fuzz: $*"
+        exit 1
+    fi
+    echo "SKIP: tests/fuzz: $*"
+    exit 0
+}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tierfs-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT

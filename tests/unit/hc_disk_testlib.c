@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hc_disk_testlib.c: the helpers of hc_disk_testlib.h. */
 #include "tests/unit/hc_disk_testlib.h"
+#include "tests/unit/t_strict.h"
 
 void t_path(struct t_env *e, const char *name)
 {
@@ -206,6 +207,12 @@ int t_run_cases(const struct t_case *cases, size_t n)
 
     if (!run)
         return 1;
+    if (nengines == 1 && t_strict()) {
+        printf("TIERFS_STRICT: io_uring cannot be set up on this machine: the uring variants "
+               "cannot run\n");
+        free(run);
+        return 1;
+    }
     if (nengines == 1)
         printf("io_uring unavailable here: uring variants skipped\n");
     tlog_set_level(TLOG_NOTICE);

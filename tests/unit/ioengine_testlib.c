@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ioengine_testlib.c: the helpers of ioengine_testlib.h. */
 #include "tests/unit/ioengine_testlib.h"
+#include "tests/unit/t_strict.h"
 
 bool uring_ok;
 
@@ -47,7 +48,7 @@ struct fx *fx_get(void **state)
 {
     struct fx *f = *state;
     if (f->engine && strcmp(f->engine, "uring") == 0 && !uring_ok)
-        skip();
+        T_SKIP("io_uring cannot be set up on this machine");
     return f;
 }
 

@@ -9,3 +9,6 @@ set_tests_properties(check_structure PROPERTIES LABELS unit TIMEOUT 60)
 # Formatting (issue #15): every C file as .clang-format says.
 add_test(NAME check_format COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/check_format.sh)
 set_tests_properties(check_format PROPERTIES LABELS unit TIMEOUT 120)
+# run-all.sh's judgement of a run (issue #16): counts, and skips fail a strict run.
+add_test(NAME check_run_all COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/check_run_all.sh)
+set_tests_properties(check_run_all PROPERTIES LABELS unit TIMEOUT 60)

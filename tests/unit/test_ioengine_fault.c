@@ -3,6 +3,7 @@
  * (the fault device), the fallback to psync without io_uring, a raw block device; each
  * device/engine test on psync and uring. */
 #include "tests/unit/ioengine_testlib.h"
+#include "tests/unit/t_strict.h"
 
 /* ---- short transfers ---- */
 static struct dev *open_fault_dev(struct fx *f, uint64_t size)
@@ -270,7 +271,7 @@ static void test_blockdev(void **state)
             pclose(p);
         ioeng_buf_free(w);
         ioeng_buf_free(r);
-        skip(); /* no losetup, not root, or no loop devices in this container */
+        T_SKIP("no loop device (no losetup, not root, or none in this container)");
     }
     pclose(p);
     nl = strchr(f->loopdev, '\n');
