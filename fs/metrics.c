@@ -304,7 +304,8 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
     fs_snap_take(fs, &sn);
 
     fs_prom_head(f, "tierfs_info", "gauge", "tierfs version and mount (always 1)");
-    fprintf(f, "tierfs_info{version=\"%s\"} 1\n", TIERFS_VERSION);
+    fprintf(f, "tierfs_info{version=\"%s\",io_engine=\"%s\"} 1\n", TIERFS_VERSION,
+            sn.hc.disk_engine ? sn.hc.disk_engine : "none");
     fs_prom_one(f, "tierfs_start_time_seconds", "gauge", "when the daemon mounted (unix time)",
                 (uint64_t)fs->mount_time);
     fs_prom_one(f, "tierfs_log_level", "gauge", "current syslog level (3 err .. 7 debug)",
@@ -363,6 +364,7 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_s(f, "source", fs->conf->source);
     fs_json_s(f, "mountpoint", fs->mnt);
     fs_json_s(f, "disk_cache", fs->conf->disk_cache);
+    fs_json_s(f, "io_engine", sn.hc.disk_engine);
     fs_json_s(f, "metrics_address", m->httpd ? m->addr : "");
     fs_json_u(f, "pid", (uint64_t)getpid(), false);
     fs_json_u(f, "start_time", (uint64_t)fs->mount_time, false);

@@ -210,6 +210,7 @@ struct hc_disk_stats {
     uint64_t used, capacity, entries, index_bytes, recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;
     uint64_t partial_hits, partial_bytes; /* hc_disk_lookup_range hits (also in hits) */
+    const char *engine;                   /* ioeng_name() of the engine it runs on */
 };
 void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st);
 

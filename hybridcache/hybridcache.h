@@ -97,6 +97,8 @@ struct hc_stats {
     uint64_t disk_partial_hits;  /* hc_fetch_range disk hits that read only some chunks
                                     (also counted in disk_hits) */
     uint64_t disk_partial_bytes; /* bytes those returned (also in disk_bytes_read) */
+    const char *disk_engine;     /* the IO engine the disk tier runs on ("uring", "psync":
+                                    what runs, after any fallback); NULL without a disk tier */
 };
 
 /* ---- lifecycle ---- */
