@@ -67,9 +67,19 @@ fusermount3 -u "$M" || fail "unmount"
 # --help, --version and the man page cover every option
 "$BIN/tierfs" --help >"$T/help" || fail "--help exit status"
 "$BIN/tierfs" --version | grep -q '^tierfs [0-9]' || fail "--version"
+# Every name of the option table, valued (FS_OPT) and flags (FS_BOOL), matched as a whole
+# word (so "prefetch" is not found inside "prefetch_window") in --help and in the page as
+# a reader sees it (rendered to text).
 MAN=$TIERFS_SOURCE_DIR/man/tierfs.1
-for o in $(grep -o 'FS_OPT("[a-z_]*' "$TIERFS_SOURCE_DIR/fs/opts.c" | cut -d'"' -f2) allow_other; do
-  grep -q -- "$o" "$T/help" || fail "option $o missing from --help"
-  grep -q -- "$(echo "$o" | sed 's/_/\\\\*_/g')" "$MAN" || grep -q -- "$o" "$MAN" || fail "option $o missing from $MAN"
+groff -mandoc -Tascii -rLL=2000n -rHY=0 -P-cbou "$MAN" 2>/dev/null | col -bx >"$T/man.txt"
+[ -s "$T/man.txt" ] || fail "cannot render $MAN (groff)"
+opts=$( { grep -oE 'FS_OPT\("[a-z_]+' "$TIERFS_SOURCE_DIR/fs/opts.c";
+          grep -oE 'FS_BOOL\("[a-z_]+' "$TIERFS_SOURCE_DIR/fs/opts.c"; } | cut -d'"' -f2 | sort -u)
+nbool=$(grep -cE '^ *FS_BOOL\("' "$TIERFS_SOURCE_DIR/fs/opts.c")
+[ "$(wc -w <<<"$opts")" -ge 30 ] && [ "$nbool" -ge 4 ] ||
+  fail "only $(wc -w <<<"$opts") options ($nbool flags) found in fs/opts.c: the table moved?"
+for o in $opts allow_other; do
+  grep -qw -- "$o" "$T/help" || fail "option $o missing from --help"
+  grep -qw -- "$o" "$T/man.txt" || fail "option $o missing from $MAN"
 done
 fs_log "PASS"

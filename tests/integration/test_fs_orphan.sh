@@ -34,5 +34,6 @@ grep -q "released 2 directory handle(s) whose RELEASEDIR did not arrive" "$T/tie
 counters_reset
 fs_mount "$M" "$S3_BUCKET:/$P" "block_size=64K,disk_cache=$T/cache.img,disk_cache_size=64M"
 head -c 1000000 "$M/big.bin" | cmp - <(head -c 1000000 "$T/src/big.bin") || fail "read after remount"
+[ "$(counter get)" -eq 0 ] || fail "the remount read $(counter get) GETs: the flushed cache did not serve it"
 fs_umount "$M"
 fs_log "PASS"

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # test_fs_remount.sh: the disk tier survives unmount (fusermount3 -u, SIGTERM, umount of
 # a daemonized mount): the next mount with the same disk_cache re-reads with zero GETs;
-# lone small reads of disk-resident blocks are partial disk hits.
+# lone small reads of disk-resident blocks are partial disk hits. The disk tier runs on
+# io_uring when io_engine is left at its default (no silent fallback to psync), on psync
+# when asked.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init fs_remount
 
@@ -14,8 +16,13 @@ M=$T/mnt
 OPTS="block_size=64K,disk_cache=$T/cache.img,disk_cache_size=64M"
 
 read_all() { for f in a.bin d/b.bin d/c.bin; do cmp "$T/src/$f" "$M/$f" || fail "$1: $f differs"; done; }
+stat_field() { python3 -c 'import json,os,sys; print(json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats"))[sys.argv[2]])' "$M" "$1"; }
 
 fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS"
+eng=$(stat_field io_engine)
+[ "$eng" = uring ] || fail "default io_engine: the disk tier runs on '$eng', not uring"
+"$BIN/tierfs-stat" "$M" | grep -q "^disk tier .*, uring)" || fail "tierfs-stat does not show the engine"
+counters_reset
 read_all cold
 [ "$(counter get)" -gt 0 ] || fail "cold read issued no GET"
 fs_umount "$M"
@@ -55,5 +62,12 @@ partial=$(python3 -c 'import json,os,sys; print(json.loads(os.getxattr(sys.argv[
 [ "$partial" -ge 4 ] || fail "lone 4 KiB reads: $partial partial disk hits, want 4"
 read_all "after umount of a daemon"
 [ "$(counter get)" -eq 0 ] || fail "remount after umount: $(counter get) GETs"
+fs_umount "$M"
+# asked for psync: psync, and the cache it wrote on io_uring reads the same
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS,io_engine=psync"
+[ "$(stat_field io_engine)" = psync ] || fail "io_engine=psync: the disk tier runs on '$(stat_field io_engine)'"
+counters_reset
+read_all "psync remount"
+[ "$(counter get)" -eq 0 ] || fail "psync remount: $(counter get) GETs"
 fs_umount "$M"
 fs_log "PASS"

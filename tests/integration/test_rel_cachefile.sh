@@ -46,6 +46,7 @@ rel_read "after flips (unmounted)" -p 8 -n 60 -s 5 -m 300000 -D "$M" "$T/src"
 gets=$(counter get) csum=$(rel_stat "$M" checksum_failures) hits=$(rel_stat "$M" disk_hits)
 rel_note "flipped 300 x 4 KiB of a warm cache ($DATA bytes of data) while unmounted: wrong bytes 0, GETs $gets (warm remount before: $warm_gets), checksum failures $csum, disk hits $hits"
 [ "$gets" -gt "$warm_gets" ] || fail "no block was fetched again after the flips"
+[ "$csum" != "?" ] && [ "$csum" -ge 1 ] || fail "flipped bytes of the cache were read with $csum checksum failures"
 
 # 2. flip bytes while mounted (the daemon reads the file with O_DIRECT)
 counters_reset
