@@ -175,6 +175,12 @@ static void test_bad_values(void **state)
     t_bad("eviction=fifo", "eviction", "fifo");
     t_bad("compression=zstd", "compression", "zstd");
     t_bad("prefetch=8G", "prefetch", "8G");
+    t_bad("prefetch_window=512K", "prefetch_window", "512K"); /* under one 1M block */
+    t_bad("prefetch_window=5G", "prefetch_window", "5G");
+    t_bad("prefetch_window=wide", "prefetch_window", "wide");
+    t_bad("prefetch_max_request=512K", "prefetch_max_request", "512K");
+    t_bad("prefetch_max_request=2G", "prefetch_max_request", "2G");
+    t_bad("prefetch_window=8M,prefetch_max_request=16M", "prefetch_max_request", "16M");
     t_bad("read_ahead=2G", "read_ahead", "2G");
     t_bad("page_cache_fill=12K", "page_cache_fill", "12K"); /* not a power of two */
     t_bad("page_cache_fill=2K", "page_cache_fill", "2K");   /* below a page */
@@ -461,6 +467,48 @@ static void test_cache_conf(void **state)
     rmdir(dir);
 }
 
+/* prefetch_window and prefetch_max_request: the window as given, requests in whole blocks
+ * and never above the window; prefetch=no turns the window off, a size sets it. */
+static void test_prefetch_opts(void **state)
+{
+    struct t_run r;
+
+    (void)state;
+    t_run_o(&r, "mem_cache_size=512M");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.prefetch_window, FS_DEFAULT_PREFETCH_WINDOW);
+    assert_int_equal(r.conf.prefetch_max_request, FS_DEFAULT_PREFETCH_MAX_REQUEST);
+    t_done(&r);
+    t_run_o(&r, "prefetch_window=32M,prefetch_max_request=4M");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.prefetch_window, 32u << 20);
+    assert_int_equal(r.conf.prefetch_max_request, 4u << 20);
+    t_done(&r);
+    /* whole blocks: 3.5M of 1M blocks is 3M; with 2M blocks 5M is 4M */
+    t_run_o(&r, "prefetch_max_request=3584K");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.prefetch_max_request, 3u << 20);
+    t_done(&r);
+    t_run_o(&r, "block_size=2M,prefetch_max_request=5M");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.prefetch_max_request, 4u << 20);
+    t_done(&r);
+    /* a window smaller than the default request: requests shrink to it */
+    t_run_o(&r, "prefetch_window=2M");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.prefetch_window, 2u << 20);
+    assert_int_equal(r.conf.prefetch_max_request, 2u << 20);
+    t_done(&r);
+    t_run_o(&r, "prefetch=no,prefetch_window=64M");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.prefetch_window, 0);
+    t_done(&r);
+    t_run_o(&r, "prefetch=48M");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.prefetch_window, 48u << 20);
+    t_done(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,7 +516,7 @@ int main(void)
         cmocka_unit_test(test_default_mem_cache), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_s3_timeouts),       cmocka_unit_test(test_bools),
         cmocka_unit_test(test_sources),           cmocka_unit_test(test_passthrough),
-        cmocka_unit_test(test_cache_conf),
+        cmocka_unit_test(test_cache_conf),        cmocka_unit_test(test_prefetch_opts),
     };
     return cmocka_run_group_tests_name("fs_opts", tests, NULL, NULL);
 }
