@@ -12,14 +12,14 @@
  * DESIGN
  * The namespace is an S3 key space seen through "/" delimiter listings. A directory
  * inode stands for a key prefix ending in "/" (the root for the mount prefix), a file
- * inode for one key. Inodes live in two hash tables under one mutex (fs->ns.lock): by inode
+ * inode for one key. Inodes live in two hash tables under one mutex (fs->ns->lock): by inode
  * number, and by (parent inode, name). Inode numbers are never reused within a mount,
  * so the generation is constant. An inode the kernel forgot stays on an idle list while
  * its metadata is fresh, so caching never depends on the kernel's inode cache.
  * Listings are immutable refcounted snapshots that readdir hands out; lookups answer
  * from a fresh listing, from an inode whose attributes are fresh, from the negative
  * cache, or from S3 (HEAD key + LIST key/ in parallel).
- * File data never passes through fs->ns.lock: an open handle pins key, ETag and size, and
+ * File data never passes through fs->ns->lock: an open handle pins key, ETag and size, and
  * reads go to the hybrid cache, whose fetcher issues ranged GETs with If-Match.
  */
 #ifndef TIERFS_FS_I_H
@@ -44,6 +44,10 @@
 struct hc_cache;
 struct fs_metrics;
 struct fs_fill;
+struct fs_ns;
+struct fs_handles;
+struct fs_fill_state;
+struct fs_fill_stats;
 
 /* One entry of a directory listing. */
 struct fs_dirent {
@@ -70,15 +74,15 @@ struct fs_neg {
 };
 
 struct fs_inode {
-    struct fs_inode *ino_next;  /* chain in fs->ns.ino_tab; protected by fs->ns.lock */
-    struct fs_inode *name_next; /* chain in fs->ns.name_tab; protected by fs->ns.lock */
+    struct fs_inode *ino_next;  /* chain in fs->ns->ino_tab; protected by fs->ns->lock */
+    struct fs_inode *name_next; /* chain in fs->ns->name_tab; protected by fs->ns->lock */
     uint64_t ino;
     uint64_t parent; /* parent inode number (root: itself) */
     char *name;      /* component ("" for the root) */
     char *key;       /* file: S3 key; dir: prefix ending in "/" ("" at the top) */
     bool is_dir;
     bool name_hashed; /* still reachable by (parent, name) */
-    /* protected by fs->ns.lock */
+    /* protected by fs->ns->lock */
     uint64_t nlookup; /* kernel references (lookup counts) */
     unsigned opens;   /* open handles and readdir handles */
     uint64_t size;
@@ -88,51 +92,22 @@ struct fs_inode {
     char open_etag[OBJSTORE_ETAG_MAX]; /* ETag at the last open: keep_cache if unchanged */
     unsigned cache_opens;              /* open handles reading open_etag's version through the
                                           kernel's page cache (fs_ns_pin/fs_ns_unpin) */
-    /* directories only, protected by fs->ns.lock */
+    /* directories only, protected by fs->ns->lock */
     struct fs_listing *listing; /* the last snapshot, or NULL */
     bool loading;               /* a listing load is in flight (others wait on fs->cond) */
     struct fs_neg *neg;         /* names known missing, newest first */
     unsigned n_neg;
     /* the idle list (ns.c): unreferenced inodes kept while their metadata is fresh;
-     * protected by fs->ns.lock */
+     * protected by fs->ns->lock */
     struct cmn_link idle_link;
     bool idle;
     size_t idle_bytes; /* what it was charged when it went idle */
 };
 
-struct fs_htab {
-    struct fs_inode **b;
-    size_t nb, n;
-};
-
-/* An entry of one of the lists of open handles (fs->hs.files, hs.dirs), under fs->hs.lock. */
+/* An entry of one of the lists of open handles (handle.c), under their lock. */
 struct fs_open_link {
     struct cmn_link link;
     void *owner; /* the handle */
-};
-
-/* The namespace (ns.c, listing.c): the inode tables, the idle list, listing loads. */
-struct fs_ns {
-    pthread_mutex_t lock; /* the namespace lock: both tables, inode fields above */
-    pthread_cond_t cond;  /* listing loads finished */
-    struct fs_htab ino_tab;
-    struct fs_htab name_tab;
-    uint64_t next_ino;
-    struct fs_inode *root;
-    struct cmn_list idle;      /* idle inodes (idle_link), least recently used first */
-    size_t n_idle, idle_bytes; /* protected by lock */
-    struct tlog_ratelimit rl;  /* metadata errors, logged once per burst */
-};
-
-/* Open handles (handle.c): every file handle (read.c) and directory handle (ops.c), so
- * the ones whose RELEASE never came (the kernel sends it asynchronously and may drop it
- * when the mount goes away right after the last close) are released at unmount instead
- * of leaking their held blocks. */
-struct fs_handles {
-    pthread_mutex_t lock;  /* protects both lists */
-    struct cmn_list files; /* of struct fs_open_link */
-    struct cmn_list dirs;
-    struct tlog_ratelimit rl_read; /* read errors, logged once per burst */
 };
 
 /* What the daemon counts itself (fs/metrics.c exports them; docs/observability.md), with
@@ -143,13 +118,6 @@ struct fs_counters {
     uint64_t prefetch_used;   /* prefetch.c: prefetched blocks a read then found */
     uint64_t prefetch_wasted; /* prefetch.c: prefetched blocks dropped unread */
     uint64_t prefetch_disk;   /* prefetch.c: of those issued, read ahead from the disk tier */
-};
-
-/* The page-cache fill (read.c over fill.c): pages around lone small reads go to the
- * kernel's page cache. */
-struct fs_fill_state {
-    struct fs_fill *q;                      /* the fill queue and thread; NULL: off */
-    uint64_t seen[1u << FS_FILL_SEEN_BITS]; /* blocks read alone lately */
 };
 
 /* The daemon: what every part shares, and one struct per owner. */
@@ -163,10 +131,10 @@ struct fs {
     const char *mnt;            /* the absolute mountpoint (main's buffer) */
     struct fs_metrics *metrics; /* always created; served only with -o metrics */
 
-    struct fs_ns ns;
-    struct fs_handles hs;
+    struct fs_ns *ns;      /* ns.c, listing.c (ns_i.h) */
+    struct fs_handles *hs; /* handle.c */
     struct fs_counters ctr;
-    struct fs_fill_state fill;
+    struct fs_fill_state *fill; /* read.c: the page-cache fill; NULL when off */
 };
 
 /* ---- ns.c ---- */
@@ -199,7 +167,7 @@ void fs_listing_put(struct fs_listing *l);
  */
 int fs_ns_entry(struct fs *fs, struct fs_inode *dir, const struct fs_listing *l,
                 const struct fs_dirent *de, struct fuse_entry_param *e);
-/* Fill @st for @ino (no I/O). Caller holds fs->ns.lock. */
+/* Fill @st for @ino (no I/O). Caller holds fs->ns->lock. */
 void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct stat *st);
 /*
  * Pin the version of file @ino for an open: HEAD when the attributes are older than the
@@ -232,19 +200,28 @@ void fs_listing_finish(struct fs_listing *l, const char *dkey);
 /* Binary search of a finished listing. @return the entry or NULL. */
 const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *name);
 
-/* ns.c, for listing.c: is metadata confirmed at @t_ms still fresh at @now_ms (metadata_ttl)?
- * Drop every negative entry of @dir (a new listing is the authority). Under fs->ns.lock. */
-bool fs_fresh(const struct fs *fs, uint64_t t_ms, uint64_t now_ms);
-void fs_neg_clear(struct fs_inode *dir);
+/* Is @ino still the version a handle pinned (@etag, @size)? Takes fs->ns->lock.
+ * @return true if so. */
+bool fs_ns_same_version(struct fs *fs, const struct fs_inode *ino, const char *etag, uint64_t size);
 
-/* ---- handle.c: the lists of open handles (fs->hs.files, hs.dirs), under fs->hs.lock ---- */
+/* ---- handle.c: the lists of open handles ---- */
 
-/* Put handle @owner on the open list @head / take @l off it. */
-void fs_open_add(struct fs *fs, struct cmn_list *list, struct fs_open_link *l, void *owner);
-void fs_open_del(struct fs *fs, struct cmn_list *list, struct fs_open_link *l);
-/* After the session loop (no FUSE thread runs): @release each handle still on @head
+/*
+ * Every file handle (read.c) and directory handle (ops.c) is on a list, so the ones
+ * whose RELEASE never came (the kernel sends it asynchronously and may drop it when the
+ * mount goes away right after the last close) are released at unmount instead of
+ * leaking their held blocks.
+ */
+enum fs_open_kind { FS_OPEN_FILE = 0, FS_OPEN_DIR, FS_OPEN_KINDS };
+/* Set up / free the lists (and the read-error rate limit). @return 0 or -ENOMEM. */
+int fs_handles_init(struct fs *fs);
+void fs_handles_fini(struct fs *fs);
+/* Put handle @owner on list @kind / take @l off it. */
+void fs_open_add(struct fs *fs, enum fs_open_kind kind, struct fs_open_link *l, void *owner);
+void fs_open_del(struct fs *fs, enum fs_open_kind kind, struct fs_open_link *l);
+/* After the session loop (no FUSE thread runs): @release each handle still on list @kind
  * (it must take it off the list). @return how many there were. */
-unsigned fs_open_drain(struct fs *fs, struct cmn_list *list,
+unsigned fs_open_drain(struct fs *fs, enum fs_open_kind kind,
                        void (*release)(struct fs *fs, void *owner));
 
 /* ---- read.c ---- */
@@ -266,6 +243,8 @@ unsigned fs_read_release_all(struct fs *fs);
  * (after the session loop, before the handles are released). @return 0 or -errno. */
 int fs_read_fill_start(struct fs *fs);
 void fs_read_fill_stop(struct fs *fs);
+/* The fill's counters into *st. @return false (and *st untouched) when the fill is off. */
+bool fs_read_fill_stats(struct fs *fs, struct fs_fill_stats *st);
 /* Build the cache key of one block into @buf. @return its length, or 0 if it does not fit. */
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk, void *buf,
                     size_t cap);

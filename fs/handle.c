@@ -20,6 +20,13 @@
 #include "fs/read_i.h"
 #include "hybridcache/hybridcache.h"
 
+/* The lists of open handles, one per kind; owned here. */
+struct fs_handles {
+    pthread_mutex_t lock;                /* protects the lists */
+    struct cmn_list open[FS_OPEN_KINDS]; /* of struct fs_open_link, by enum fs_open_kind */
+    struct tlog_ratelimit rl_read;       /* read errors, logged once per burst */
+};
+
 /* One ranged GET in flight. */
 struct fs_get {
     struct objstore_req req;
@@ -68,10 +75,10 @@ int fs_get_check(struct fs_handle *fh, const struct objstore_req *req, size_t wa
            req->info.etag[0] ? req->info.etag : "(none)", req->got);
     if (res == 0 && req->got != want) {
         res = -EIO;
-        tlog_rl_msg(&fh->fs->hs.rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,
+        tlog_rl_msg(&fh->fs->hs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu): got %zu bytes", fh->key,
                     (unsigned long long)req->off, want, req->got);
     } else if (res < 0) {
-        tlog_rl_msg(&fh->fs->hs.rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu) failed: %s", fh->key,
+        tlog_rl_msg(&fh->fs->hs->rl_read, TLOG_ERR, "GET '%s' [%llu, +%zu) failed: %s", fh->key,
                     (unsigned long long)req->off, want,
                     req->errmsg[0] ? req->errmsg : objstore_strerror(res));
         if (res == -ESTALE)
@@ -133,22 +140,41 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 
 /* ---- the lists of open handles (file handles here, directory handles in ops.c) ---- */
 
-void fs_open_add(struct fs *fs, struct cmn_list *list, struct fs_open_link *l, void *owner)
+int fs_handles_init(struct fs *fs)
 {
-    pthread_mutex_lock(&fs->hs.lock);
+    fs->hs = calloc(1, sizeof(*fs->hs));
+    if (!fs->hs)
+        return -ENOMEM;
+    pthread_mutex_init(&fs->hs->lock, NULL);
+    fs->hs->rl_read = (struct tlog_ratelimit){.interval_ms = 10000, .burst = 1};
+    return 0;
+}
+
+void fs_handles_fini(struct fs *fs)
+{
+    if (!fs->hs)
+        return;
+    pthread_mutex_destroy(&fs->hs->lock);
+    free(fs->hs);
+    fs->hs = NULL;
+}
+
+void fs_open_add(struct fs *fs, enum fs_open_kind kind, struct fs_open_link *l, void *owner)
+{
+    pthread_mutex_lock(&fs->hs->lock);
     l->owner = owner;
-    cmn_list_push_head(list, &l->link);
-    pthread_mutex_unlock(&fs->hs.lock);
+    cmn_list_push_head(&fs->hs->open[kind], &l->link);
+    pthread_mutex_unlock(&fs->hs->lock);
 }
 
-void fs_open_del(struct fs *fs, struct cmn_list *list, struct fs_open_link *l)
+void fs_open_del(struct fs *fs, enum fs_open_kind kind, struct fs_open_link *l)
 {
-    pthread_mutex_lock(&fs->hs.lock);
-    cmn_list_unlink(list, &l->link);
-    pthread_mutex_unlock(&fs->hs.lock);
+    pthread_mutex_lock(&fs->hs->lock);
+    cmn_list_unlink(&fs->hs->open[kind], &l->link);
+    pthread_mutex_unlock(&fs->hs->lock);
 }
 
-unsigned fs_open_drain(struct fs *fs, struct cmn_list *list,
+unsigned fs_open_drain(struct fs *fs, enum fs_open_kind kind,
                        void (*release)(struct fs *fs, void *owner))
 {
     unsigned n = 0;
@@ -156,10 +182,10 @@ unsigned fs_open_drain(struct fs *fs, struct cmn_list *list,
     /* The list only shrinks under us (completions put references, never unlink), so
      * take the head each time. */
     for (;;) {
-        pthread_mutex_lock(&fs->hs.lock);
-        struct fs_open_link *l = CMN_LIST_ENTRY(list->head, struct fs_open_link, link);
+        pthread_mutex_lock(&fs->hs->lock);
+        struct fs_open_link *l = CMN_LIST_ENTRY(fs->hs->open[kind].head, struct fs_open_link, link);
         void *owner = l ? l->owner : NULL;
-        pthread_mutex_unlock(&fs->hs.lock);
+        pthread_mutex_unlock(&fs->hs->lock);
         if (!owner)
             return n;
         release(fs, owner);

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/fs_i.h"
+#include "fs/ns_i.h"
 
 #define FS_LIST_PAGE 1000
 #define FS_INO_NEXT offsetof(struct fs_inode, ino_next)
@@ -146,7 +147,7 @@ static int fs_listing_load(struct fs *fs, const char *dkey, struct fs_listing **
         errmsg[0] = '\0';
         rc = objstore_list(fs->os, &args, &res, errmsg, sizeof(errmsg));
         if (rc < 0) {
-            tlog_rl_msg(&fs->ns.rl, TLOG_ERR, "listing '%s' failed: %s", dkey,
+            tlog_rl_msg(&fs->ns->rl, TLOG_ERR, "listing '%s' failed: %s", dkey,
                         errmsg[0] ? errmsg : objstore_strerror(rc));
             break;
         }
@@ -193,30 +194,30 @@ int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out)
     char *dkey;
     int rc;
 
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     /* One load per directory at a time; the others wait for it (single-flight). */
     while (dir->loading)
-        pthread_cond_wait(&fs->ns.cond, &fs->ns.lock);
+        pthread_cond_wait(&fs->ns->cond, &fs->ns->lock);
     if (dir->listing && fs_fresh(fs, dir->listing->loaded_ms, cmn_now_ms())) {
         l = dir->listing;
         __atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&fs->ns.lock);
+        pthread_mutex_unlock(&fs->ns->lock);
         *out = l;
         return 0;
     }
     dkey = strdup(dir->key);
     if (!dkey) {
-        pthread_mutex_unlock(&fs->ns.lock);
+        pthread_mutex_unlock(&fs->ns->lock);
         return -ENOMEM;
     }
     dir->loading = true;
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
 
     rc = fs_listing_load(fs, dkey, &l);
 
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     dir->loading = false;
-    pthread_cond_broadcast(&fs->ns.cond);
+    pthread_cond_broadcast(&fs->ns->cond);
     if (rc == 0) {
         fs_listing_put(dir->listing);
         dir->listing = l;
@@ -230,7 +231,7 @@ int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out)
         *out = l;
         rc = 0;
     }
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
     free(dkey);
     return rc;
 }

@@ -438,7 +438,7 @@ int main(int argc, char **argv)
     /* Before any thread exists, so every thread inherits it (see fs_sig_thread). */
     fs_sig_block(&sigs);
     fs.mnt = mnt;
-    if (fs_metrics_create(&fs.metrics) != 0 || fs_ns_init(&fs) != 0) {
+    if (fs_metrics_create(&fs.metrics) != 0 || fs_ns_init(&fs) != 0 || fs_handles_init(&fs) != 0) {
         fprintf(stderr, "tierfs: out of memory\n");
         goto out_session;
     }
@@ -519,8 +519,9 @@ out_cache:
     hc_destroy(fs.cache);
 out_store:
     objstore_destroy(fs.os);
+    fs_handles_fini(&fs);
     fs_ns_fini(&fs);
-    fs_metrics_destroy(fs.metrics); /* after the store: its wrapper counts into it */
+    fs_metrics_destroy(fs.metrics); /* last: the FUSE threads counted into it */
 out_session:
     fuse_session_destroy(se);
 out_opts:

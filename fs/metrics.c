@@ -109,8 +109,7 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
     sn->pf_used = fs_get(&fs->ctr.prefetch_used);
     sn->pf_wasted = fs_get(&fs->ctr.prefetch_wasted);
     sn->pf_disk = fs_get(&fs->ctr.prefetch_disk);
-    if (fs->fill.q)
-        fs_fill_get_stats(fs->fill.q, &sn->fill);
+    fs_read_fill_stats(fs, &sn->fill); /* zero when the fill is off */
 }
 
 static void fs_prom_head(FILE *f, const char *name, const char *type, const char *help)

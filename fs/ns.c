@@ -10,11 +10,11 @@
  * number and its cache. Expired ones are freed from the head of the list as it moves,
  * and the list is bounded by FS_IDLE_MAX_BYTES (inodes plus their listings).
  *
- * INVARIANTS (all under fs->ns.lock)
+ * INVARIANTS (all under fs->ns->lock)
  * - Every inode is in ino_tab. It is in name_tab under (parent, name) iff name_hashed;
  *   at most one hashed inode per (parent, name).
  * - An inode other than the root with nlookup == 0 and opens == 0 is either on the idle
- *   list (idle, name_hashed, fs->ns.idle_bytes counts it) or freed; a referenced inode is
+ *   list (idle, name_hashed, fs->ns->idle_bytes counts it) or freed; a referenced inode is
  *   never idle. So an inode number the kernel still knows always resolves, and numbers
  *   are never reused.
  * - A listing snapshot is immutable once published; dir->listing holds one reference.
@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/fs_i.h"
+#include "fs/ns_i.h"
 
 #define FS_LIST_PAGE 1000
 #define FS_INO_NEXT offsetof(struct fs_inode, ino_next)
@@ -109,7 +110,7 @@ static void fs_htab_remove(struct fs_htab *t, struct fs_inode *n, size_t off)
 
 static struct fs_inode *fs_ino_find(struct fs *fs, uint64_t ino)
 {
-    struct fs_inode *n = fs->ns.ino_tab.b[fs_ino_hash(ino) & (fs->ns.ino_tab.nb - 1)];
+    struct fs_inode *n = fs->ns->ino_tab.b[fs_ino_hash(ino) & (fs->ns->ino_tab.nb - 1)];
     while (n && n->ino != ino)
         n = n->ino_next;
     return n;
@@ -117,7 +118,7 @@ static struct fs_inode *fs_ino_find(struct fs *fs, uint64_t ino)
 
 static struct fs_inode *fs_name_find(struct fs *fs, uint64_t parent, const char *name)
 {
-    struct fs_inode *n = fs->ns.name_tab.b[fs_name_hash(parent, name) & (fs->ns.name_tab.nb - 1)];
+    struct fs_inode *n = fs->ns->name_tab.b[fs_name_hash(parent, name) & (fs->ns->name_tab.nb - 1)];
     while (n && (n->parent != parent || strcmp(n->name, name) != 0))
         n = n->name_next;
     return n;
@@ -243,19 +244,19 @@ static void fs_idle_unlink(struct fs *fs, struct fs_inode *n)
 {
     if (!n->idle)
         return;
-    cmn_list_unlink(&fs->ns.idle, &n->idle_link);
+    cmn_list_unlink(&fs->ns->idle, &n->idle_link);
     n->idle = false;
-    fs->ns.n_idle--;
-    fs->ns.idle_bytes -= n->idle_bytes;
+    fs->ns->n_idle--;
+    fs->ns->idle_bytes -= n->idle_bytes;
 }
 
-/* Remove @n from both tables and free it. Caller holds fs->ns.lock. */
+/* Remove @n from both tables and free it. Caller holds fs->ns->lock. */
 static void fs_inode_destroy(struct fs *fs, struct fs_inode *n)
 {
     fs_idle_unlink(fs, n);
-    fs_htab_remove(&fs->ns.ino_tab, n, FS_INO_NEXT);
+    fs_htab_remove(&fs->ns->ino_tab, n, FS_INO_NEXT);
     if (n->name_hashed)
-        fs_htab_remove(&fs->ns.name_tab, n, FS_NAME_NEXT);
+        fs_htab_remove(&fs->ns->name_tab, n, FS_NAME_NEXT);
     fs_inode_free(n);
 }
 
@@ -266,8 +267,8 @@ static void fs_idle_trim(struct fs *fs, uint64_t now)
 {
     struct fs_inode *oldest;
 
-    while ((oldest = FS_IDLE_INODE(fs->ns.idle.head)) &&
-           (fs->ns.idle_bytes > FS_IDLE_MAX_BYTES || !fs_inode_fresh(fs, oldest, now)))
+    while ((oldest = FS_IDLE_INODE(fs->ns->idle.head)) &&
+           (fs->ns->idle_bytes > FS_IDLE_MAX_BYTES || !fs_inode_fresh(fs, oldest, now)))
         fs_inode_destroy(fs, oldest);
 }
 
@@ -279,13 +280,13 @@ static void fs_inode_ref(struct fs *fs, struct fs_inode *n)
 
 /*
  * Called when a reference to @n went away: keep it on the idle list if its metadata is
- * fresh and its name can find it again, otherwise free it. Caller holds fs->ns.lock.
+ * fresh and its name can find it again, otherwise free it. Caller holds fs->ns->lock.
  */
 static void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
 {
     uint64_t now;
 
-    if (n == fs->ns.root || n->nlookup > 0 || n->opens > 0)
+    if (n == fs->ns->root || n->nlookup > 0 || n->opens > 0)
         return;
     if (n->idle && n->name_hashed)
         return;
@@ -295,9 +296,9 @@ static void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
                         (n->listing ? n->listing->bytes : 0) +
                         n->n_neg * (sizeof(struct fs_neg) + 32);
         n->idle = true;
-        cmn_list_push_tail(&fs->ns.idle, &n->idle_link);
-        fs->ns.n_idle++;
-        fs->ns.idle_bytes += n->idle_bytes;
+        cmn_list_push_tail(&fs->ns->idle, &n->idle_link);
+        fs->ns->n_idle++;
+        fs->ns->idle_bytes += n->idle_bytes;
         fs_idle_trim(fs, now);
         return;
     }
@@ -322,7 +323,7 @@ static struct fs_inode *fs_inode_new(struct fs *fs, const struct fs_inode *paren
     if (is_dir)
         n->key[plen + nlen++] = '/';
     n->key[plen + nlen] = '\0';
-    n->ino = fs->ns.next_ino++;
+    n->ino = fs->ns->next_ino++;
     n->parent = parent->ino;
     n->is_dir = is_dir;
     return n;
@@ -340,14 +341,14 @@ struct fs_attr {
 /*
  * Find or create the child @name of @parent with @a, count one lookup, fill @e.
  * A child whose type changed gets a new inode; the old one lives on unhashed until
- * the kernel forgets it. Caller holds fs->ns.lock. @return 0 or -ENOMEM.
+ * the kernel forgets it. Caller holds fs->ns->lock. @return 0 or -ENOMEM.
  */
 static int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
                      const struct fs_attr *a, struct fuse_entry_param *e)
 {
     struct fs_inode *n = fs_name_find(fs, parent->ino, name);
     if (n && n->is_dir != a->is_dir) {
-        fs_htab_remove(&fs->ns.name_tab, n, FS_NAME_NEXT);
+        fs_htab_remove(&fs->ns->name_tab, n, FS_NAME_NEXT);
         n->name_hashed = false;
         fs_inode_maybe_free(fs, n);
         n = NULL;
@@ -356,8 +357,8 @@ static int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
         n = fs_inode_new(fs, parent, name, a->is_dir);
         if (!n)
             return -ENOMEM;
-        fs_htab_insert(&fs->ns.ino_tab, n, FS_INO_NEXT);
-        fs_htab_insert(&fs->ns.name_tab, n, FS_NAME_NEXT);
+        fs_htab_insert(&fs->ns->ino_tab, n, FS_INO_NEXT);
+        fs_htab_insert(&fs->ns->name_tab, n, FS_NAME_NEXT);
         n->name_hashed = true;
     }
     /* Never let an older listing overwrite what a newer HEAD said. A lookup within the
@@ -487,7 +488,7 @@ static int fs_probe(struct fs *fs, const char *key, struct fs_attr *a, char *eta
         rc = -ENOENT;
     } else {
         rc = head.result != -ENOENT ? head.result : list.result;
-        tlog_rl_msg(&fs->ns.rl, TLOG_ERR, "lookup of '%s' failed: %s", key,
+        tlog_rl_msg(&fs->ns->rl, TLOG_ERR, "lookup of '%s' failed: %s", key,
                     head.result != -ENOENT ? head.errmsg : list.errmsg);
     }
     if (list.result == 0)
@@ -503,63 +504,74 @@ static int fs_probe(struct fs *fs, const char *key, struct fs_attr *a, char *eta
 int fs_ns_init(struct fs *fs)
 {
     int rc;
-    pthread_mutex_init(&fs->ns.lock, NULL);
-    pthread_cond_init(&fs->ns.cond, NULL);
-    pthread_mutex_init(&fs->hs.lock, NULL);
-    fs->hs.files = fs->hs.dirs = (struct cmn_list){NULL, NULL};
-    fs->ns.idle = (struct cmn_list){NULL, NULL};
-    if ((rc = fs_htab_init(&fs->ns.ino_tab)) != 0)
+    fs->ns = calloc(1, sizeof(*fs->ns));
+    if (!fs->ns)
+        return -ENOMEM;
+    pthread_mutex_init(&fs->ns->lock, NULL);
+    pthread_cond_init(&fs->ns->cond, NULL);
+    fs->ns->idle = (struct cmn_list){NULL, NULL};
+    if ((rc = fs_htab_init(&fs->ns->ino_tab)) != 0)
         goto fail_ino;
-    if ((rc = fs_htab_init(&fs->ns.name_tab)) != 0)
+    if ((rc = fs_htab_init(&fs->ns->name_tab)) != 0)
         goto fail_name;
-    fs->ns.root = calloc(1, sizeof(*fs->ns.root));
-    if (!fs->ns.root)
+    fs->ns->root = calloc(1, sizeof(*fs->ns->root));
+    if (!fs->ns->root)
         goto fail_root;
-    fs->ns.root->ino = FUSE_ROOT_ID;
-    fs->ns.root->parent = FUSE_ROOT_ID;
-    fs->ns.root->name = strdup("");
-    fs->ns.root->key = strdup(fs->conf->prefix);
-    if (!fs->ns.root->name || !fs->ns.root->key)
+    fs->ns->root->ino = FUSE_ROOT_ID;
+    fs->ns->root->parent = FUSE_ROOT_ID;
+    fs->ns->root->name = strdup("");
+    fs->ns->root->key = strdup(fs->conf->prefix);
+    if (!fs->ns->root->name || !fs->ns->root->key)
         goto fail_root;
-    fs->ns.root->is_dir = true;
-    fs->ns.root->nlookup = 1;
-    fs->ns.next_ino = FUSE_ROOT_ID + 1;
-    fs_htab_insert(&fs->ns.ino_tab, fs->ns.root, FS_INO_NEXT);
-    fs->hs.rl_read = (struct tlog_ratelimit){.interval_ms = 10000, .burst = 1};
-    fs->ns.rl = (struct tlog_ratelimit){.interval_ms = 10000, .burst = 1};
+    fs->ns->root->is_dir = true;
+    fs->ns->root->nlookup = 1;
+    fs->ns->next_ino = FUSE_ROOT_ID + 1;
+    fs_htab_insert(&fs->ns->ino_tab, fs->ns->root, FS_INO_NEXT);
+    fs->ns->rl = (struct tlog_ratelimit){.interval_ms = 10000, .burst = 1};
     return 0;
 
 fail_root:
-    fs_inode_free(fs->ns.root);
-    fs->ns.root = NULL;
-    free(fs->ns.name_tab.b);
+    fs_inode_free(fs->ns->root);
+    fs->ns->root = NULL;
+    free(fs->ns->name_tab.b);
 fail_name:
-    free(fs->ns.ino_tab.b);
+    free(fs->ns->ino_tab.b);
 fail_ino:
-    pthread_cond_destroy(&fs->ns.cond);
-    pthread_mutex_destroy(&fs->ns.lock);
-    pthread_mutex_destroy(&fs->hs.lock);
+    pthread_cond_destroy(&fs->ns->cond);
+    pthread_mutex_destroy(&fs->ns->lock);
+    free(fs->ns);
+    fs->ns = NULL;
     return -ENOMEM;
 }
 
 void fs_ns_fini(struct fs *fs)
 {
-    if (!fs->ns.ino_tab.b)
+    if (!fs->ns)
         return;
-    for (size_t i = 0; i < fs->ns.ino_tab.nb; i++) {
-        struct fs_inode *n = fs->ns.ino_tab.b[i];
+    for (size_t i = 0; i < fs->ns->ino_tab.nb; i++) {
+        struct fs_inode *n = fs->ns->ino_tab.b[i];
         while (n) {
             struct fs_inode *next = n->ino_next;
             fs_inode_free(n);
             n = next;
         }
     }
-    free(fs->ns.ino_tab.b);
-    free(fs->ns.name_tab.b);
-    fs->ns.ino_tab.b = fs->ns.name_tab.b = NULL;
-    pthread_cond_destroy(&fs->ns.cond);
-    pthread_mutex_destroy(&fs->ns.lock);
-    pthread_mutex_destroy(&fs->hs.lock);
+    free(fs->ns->ino_tab.b);
+    free(fs->ns->name_tab.b);
+    pthread_cond_destroy(&fs->ns->cond);
+    pthread_mutex_destroy(&fs->ns->lock);
+    free(fs->ns);
+    fs->ns = NULL;
+}
+
+bool fs_ns_same_version(struct fs *fs, const struct fs_inode *ino, const char *etag, uint64_t size)
+{
+    bool same;
+
+    pthread_mutex_lock(&fs->ns->lock);
+    same = strcmp(ino->etag, etag) == 0 && ino->size == size;
+    pthread_mutex_unlock(&fs->ns->lock);
+    return same;
 }
 
 int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
@@ -574,7 +586,7 @@ int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse
 
     if (nlen > NAME_MAX)
         return -ENAMETOOLONG;
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     dir = fs_ino_find(fs, parent);
     if (!dir) {
         rc = -ENOENT;
@@ -624,11 +636,11 @@ int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse
     }
     memcpy(key, dir->key, plen);
     memcpy(key + plen, name, nlen + 1);
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
 
     rc = fs_probe(fs, key, &a, etag);
 
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     /* The kernel holds a reference on @parent for the whole lookup. */
     dir = fs_ino_find(fs, parent);
     if (!dir) {
@@ -640,7 +652,7 @@ int fs_ns_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse
         fs_neg_add(fs, dir, name, now);
     }
 out_unlock:
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
     free(key);
     if (rc == -ENOENT)
         fs_negative_entry(fs, e);
@@ -649,18 +661,18 @@ out_unlock:
 
 void fs_ns_forget(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     struct fs_inode *n = fs_ino_find(fs, ino);
     if (n) {
         n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
         fs_inode_maybe_free(fs, n);
     }
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
 }
 
 /*
  * Refresh the attributes of file @n with a HEAD when they are older than the TTL.
- * Called with fs->ns.lock held and @n pinned (opens > 0); drops and retakes the lock.
+ * Called with fs->ns->lock held and @n pinned (opens > 0); drops and retakes the lock.
  * On errors other than "gone" the cached attributes are kept (S3 down: stay usable).
  */
 static int fs_refresh_locked(struct fs *fs, struct fs_inode *n)
@@ -672,9 +684,9 @@ static int fs_refresh_locked(struct fs *fs, struct fs_inode *n)
 
     if (n->is_dir || fs_fresh(fs, n->attr_ms, now))
         return 0;
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
     rc = objstore_head(fs->os, n->key, &info, errmsg, sizeof(errmsg));
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     if (rc == 0) {
         if (now >= n->attr_ms) {
             n->size = info.size;
@@ -686,7 +698,7 @@ static int fs_refresh_locked(struct fs *fs, struct fs_inode *n)
     }
     if (rc == -ENOENT || rc == -EACCES || !n->etag[0])
         return rc;
-    tlog_rl_msg(&fs->ns.rl, TLOG_WARNING, "HEAD '%s' failed (%s); using cached attributes", n->key,
+    tlog_rl_msg(&fs->ns->rl, TLOG_WARNING, "HEAD '%s' failed (%s); using cached attributes", n->key,
                 errmsg[0] ? errmsg : objstore_strerror(rc));
     return 0;
 }
@@ -694,10 +706,10 @@ static int fs_refresh_locked(struct fs *fs, struct fs_inode *n)
 int fs_ns_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 {
     int rc;
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     struct fs_inode *n = fs_ino_find(fs, ino);
     if (!n) {
-        pthread_mutex_unlock(&fs->ns.lock);
+        pthread_mutex_unlock(&fs->ns->lock);
         return -ENOENT;
     }
     n->opens++; /* pin across the HEAD */
@@ -707,19 +719,19 @@ int fs_ns_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st)
         fs_ns_fill_stat(fs, n, st);
     n->opens--;
     fs_inode_maybe_free(fs, n);
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
     return rc;
 }
 
 struct fs_inode *fs_ns_open(struct fs *fs, fuse_ino_t ino)
 {
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     struct fs_inode *n = fs_ino_find(fs, ino);
     if (n) {
         n->opens++;
         fs_inode_ref(fs, n);
     }
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
     return n;
 }
 
@@ -727,24 +739,24 @@ void fs_ns_release(struct fs *fs, struct fs_inode *n)
 {
     if (!n)
         return;
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     n->opens--;
     fs_inode_maybe_free(fs, n);
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
 }
 
 int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, bool *keep_cache,
               bool *direct_io)
 {
     int rc;
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     /* A handle is pinned by its ETag (cache keys, If-Match): never pin an empty one that a
      * HEAD could fill, whatever the TTL says. */
     if (!n->is_dir && !n->etag[0])
         n->attr_ms = 0;
     rc = fs_refresh_locked(fs, n);
     if (rc == 0 && !n->etag[0])
-        tlog_rl_msg(&fs->ns.rl, TLOG_WARNING,
+        tlog_rl_msg(&fs->ns->rl, TLOG_WARNING,
                     "'%s' has no ETag: its reads are not pinned to one version", n->key);
     if (rc == 0) {
         snprintf(etag, OBJSTORE_ETAG_MAX, "%s", n->etag);
@@ -760,23 +772,23 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
             n->cache_opens++;
         }
     }
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
     return rc;
 }
 
 void fs_ns_unpin(struct fs *fs, struct fs_inode *n)
 {
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     n->cache_opens--;
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
 }
 
 void fs_ns_invalidate(struct fs *fs, struct fs_inode *n)
 {
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     n->attr_ms = 0;
     n->open_etag[0] = '\0';
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
 }
 
 int fs_ns_entry(struct fs *fs, struct fs_inode *dir, const struct fs_listing *l,
@@ -787,8 +799,8 @@ int fs_ns_entry(struct fs *fs, struct fs_inode *dir, const struct fs_listing *l,
                         .mtime = de->mtime,
                         .etag = de->etag,
                         .seen_ms = l->loaded_ms};
-    pthread_mutex_lock(&fs->ns.lock);
+    pthread_mutex_lock(&fs->ns->lock);
     int rc = fs_upsert(fs, dir, de->name, &a, e);
-    pthread_mutex_unlock(&fs->ns.lock);
+    pthread_mutex_unlock(&fs->ns->lock);
     return rc;
 }

@@ -24,14 +24,14 @@
 struct fs_dirh {
     struct fs_inode *dir;     /* an "opens" reference */
     struct fs_listing *l;     /* a reference */
-    struct fs_open_link open; /* on fs->hs.dirs */
+    struct fs_open_link open; /* on the FS_OPEN_DIR list */
 };
 
 /* Take one directory handle off the open list and free it (listing, "opens" reference). */
 static void fs_dirh_free(struct fs *fs, void *owner)
 {
     struct fs_dirh *dh = owner;
-    fs_open_del(fs, &fs->hs.dirs, &dh->open);
+    fs_open_del(fs, FS_OPEN_DIR, &dh->open);
     fs_listing_put(dh->l);
     fs_ns_release(fs, dh->dir);
     free(dh);
@@ -39,7 +39,7 @@ static void fs_dirh_free(struct fs *fs, void *owner)
 
 unsigned fs_ops_release_dirs(struct fs *fs)
 {
-    return fs_open_drain(fs, &fs->hs.dirs, fs_dirh_free);
+    return fs_open_drain(fs, FS_OPEN_DIR, fs_dirh_free);
 }
 
 static struct fs *fs_of(fuse_req_t req)
@@ -201,7 +201,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         goto fail_release;
     fi->fh = (uintptr_t)dh;
     fi->cache_readdir = 0;
-    fs_open_add(fs, &fs->hs.dirs, &dh->open, dh);
+    fs_open_add(fs, FS_OPEN_DIR, &dh->open, dh);
     if (fuse_reply_open(req, fi) != 0)
         fs_dirh_free(fs, dh);
     return;

@@ -65,6 +65,13 @@ static int fs_read_errno(int err)
     }
 }
 
+/* The page-cache fill (over fill.c): pages around lone small reads go to the kernel's
+ * page cache. Owned here; struct fs holds it while the fill runs. */
+struct fs_fill_state {
+    struct fs_fill *q;                      /* the fill queue and thread */
+    uint64_t seen[1u << FS_FILL_SEEN_BITS]; /* blocks read alone lately */
+};
+
 /* What a queued page-cache fill keeps alive: the bytes, and the handle's pin. */
 struct fs_fill_ref {
     struct hc_entry *e;
@@ -91,13 +98,7 @@ static int fs_fill_store(void *ctx, const struct fs_fill_job *j)
 {
     struct fs *fs = ctx;
     const struct fs_fill_ref *r = j->arg;
-    struct fs_inode *ino = r->fh->ino;
-    bool same;
-
-    pthread_mutex_lock(&fs->ns.lock);
-    same = strcmp(ino->etag, r->fh->etag) == 0 && ino->size == r->fh->size;
-    pthread_mutex_unlock(&fs->ns.lock);
-    if (!same)
+    if (!fs_ns_same_version(fs, r->fh->ino, r->fh->etag, r->fh->size))
         return -ESTALE;
     struct fuse_bufvec bv = FUSE_BUFVEC_INIT(j->len);
     bv.buf[0].mem = (void *)j->data;
@@ -112,13 +113,33 @@ int fs_read_fill_start(struct fs *fs)
         return 0;
     /* At most 32 MiB of cache entries held for fills (outside the memory tier's count
      * once the tier drops them), past that a fill is skipped. */
-    return fs_fill_create(256, 32u << 20, &sink, &fs->fill.q);
+    struct fs_fill_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    int rc = fs_fill_create(256, 32u << 20, &sink, &st->q);
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    fs->fill = st;
+    return 0;
 }
 
 void fs_read_fill_stop(struct fs *fs)
 {
-    fs_fill_destroy(fs->fill.q);
-    fs->fill.q = NULL;
+    if (!fs->fill)
+        return;
+    fs_fill_destroy(fs->fill->q);
+    free(fs->fill);
+    fs->fill = NULL;
+}
+
+bool fs_read_fill_stats(struct fs *fs, struct fs_fill_stats *st)
+{
+    if (!fs->fill)
+        return false;
+    fs_fill_get_stats(fs->fill->q, st);
+    return true;
 }
 
 /*
@@ -130,7 +151,7 @@ static bool fs_fill_seen(struct fs *fs, uint64_t ino, uint64_t blk)
 {
     uint64_t h = (ino * 0x9E3779B97F4A7C15ull) ^ ((blk + 1) * 0xC2B2AE3D27D4EB4Full);
     h |= 1; /* 0 is an empty slot */
-    uint64_t *slot = &fs->fill.seen[h >> (64 - FS_FILL_SEEN_BITS)];
+    uint64_t *slot = &fs->fill->seen[h >> (64 - FS_FILL_SEEN_BITS)];
     return __atomic_exchange_n(slot, h, __ATOMIC_RELAXED) == h;
 }
 
@@ -155,7 +176,7 @@ static void fs_read_fill(struct fs_read *rd)
                             .off = rd->first * fh->fs->conf->block_size + hc_entry_off(e),
                             .release = fs_fill_release,
                             .arg = r};
-    if (!fs_fill_submit(fh->fs->fill.q, &j))
+    if (!fs_fill_submit(fh->fs->fill->q, &j))
         fs_fill_release(r);
 }
 
@@ -262,7 +283,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
      * random reads are answered by the kernel (what a cache file in the page cache gives
      * s3fs) instead of each costing a round trip and a disk read here. */
     uint64_t ask_off = (uint64_t)off, ask_end = end;
-    if (lone && fh->page_cache && fs->fill.q) {
+    if (lone && fh->page_cache && fs->fill) {
         uint64_t u = fs->conf->page_cache_fill;
         uint64_t bstart = first * bs, bend = CMN_MIN(bstart + bs, fh->size);
         if (fs_fill_seen(fs, fh->ino->ino, first)) {
@@ -325,7 +346,7 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh->key = ino->key;
     fh->page_cache = !*direct_io;
     pthread_mutex_init(&fh->ra_lock, NULL);
-    fs_open_add(fs, &fs->hs.files, &fh->open, fh);
+    fs_open_add(fs, FS_OPEN_FILE, &fh->open, fh);
     *out = fh;
     return 0;
 }
@@ -334,7 +355,7 @@ void fs_read_release(struct fs *fs, struct fs_handle *fh)
 {
     if (!fh)
         return;
-    fs_open_del(fs, &fs->hs.files, &fh->open);
+    fs_open_del(fs, FS_OPEN_FILE, &fh->open);
     pthread_mutex_lock(&fh->ra_lock);
     fs_pf_drop_all(fs, fh);
     fh->ra_gen++; /* prefetches still in flight let their blocks go */
@@ -349,5 +370,5 @@ static void fs_read_release_one(struct fs *fs, void *owner)
 
 unsigned fs_read_release_all(struct fs *fs)
 {
-    return fs_open_drain(fs, &fs->hs.files, fs_read_release_one);
+    return fs_open_drain(fs, FS_OPEN_FILE, fs_read_release_one);
 }

@@ -33,7 +33,7 @@ struct fs_handle {
     uint64_t ra_grow_at;        /* the window doubles when ra_next reaches this */
     uint64_t ra_issued;         /* blocks below this were handed to the prefetcher (run) */
     uint64_t ra_gen;            /* runs so far (and +1 at release): older blocks not held */
-    struct fs_open_link open;   /* on fs->hs.files */
+    struct fs_open_link open;   /* on the FS_OPEN_FILE list */
     struct fs_pf_held *ra_held; /* prefetched blocks kept for the reader, by block % size */
     uint64_t ra_held_mask;      /* ring size - 1 (a power of two) */
     uint64_t ra_held_low;       /* no block below this is held */

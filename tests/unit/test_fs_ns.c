@@ -24,6 +24,7 @@
 #include "common/util.h"
 #include "fs/blockkey.h"
 #include "fs/fs_i.h"
+#include "fs/ns_i.h"
 
 /* ---- an object store in memory: sorted keys, LIST with "/" and pages, HEAD ---- */
 
@@ -346,8 +347,8 @@ static void test_forget_keeps_metadata(void **state)
     fs_ns_forget(&t->fs, deep, 1);
     fs_ns_forget(&t->fs, sub, 1);
     fs_ns_forget(&t->fs, a, 1);
-    assert_int_equal(t->fs.ns.n_idle, 3);
-    assert_true(t->fs.ns.idle_bytes > 0);
+    assert_int_equal(t->fs.ns->n_idle, 3);
+    assert_true(t->fs.ns->idle_bytes > 0);
 
     /* Same walk again: same inode numbers, no request. */
     assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "a"), a);
@@ -357,7 +358,7 @@ static void test_forget_keeps_metadata(void **state)
     assert_int_equal(t_lookup(t, sub, "deep.txt"), deep);
     assert_int_equal(t_lookup(t, sub, "nothere"), 0);
     assert_int_equal(t_requests(t), before);
-    assert_int_equal(t->fs.ns.n_idle, 0); /* referenced again: off the idle list */
+    assert_int_equal(t->fs.ns->n_idle, 0); /* referenced again: off the idle list */
     t_ns_free(t);
 }
 
@@ -370,7 +371,7 @@ static void test_forget_after_ttl(void **state)
     assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "gone"), 0);
     unsigned before = t_requests(t);
     fs_ns_forget(&t->fs, a, 1);
-    assert_int_equal(t->fs.ns.n_idle, 1);
+    assert_int_equal(t->fs.ns->n_idle, 1);
     /* Within the TTL: nothing sent (the negative entry of "gone" too). */
     assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "gone"), 0);
     assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "a"), a);
@@ -397,8 +398,8 @@ static void test_forget_ttl_zero(void **state)
     uint64_t a = t_lookup(t, FUSE_ROOT_ID, "a");
     t_list(t, a);
     fs_ns_forget(&t->fs, a, 1);
-    assert_int_equal(t->fs.ns.n_idle, 0);
-    assert_int_equal(t->fs.ns.idle_bytes, 0);
+    assert_int_equal(t->fs.ns->n_idle, 0);
+    assert_int_equal(t->fs.ns->idle_bytes, 0);
     t_ns_free(t);
 }
 
@@ -427,14 +428,14 @@ static void test_idle_bound(void **state)
         struct fuse_entry_param e;
         assert_int_equal(fs_ns_entry(&t->fs, dir, l, &l->ents[i], &e), 0);
         fs_ns_forget(&t->fs, e.ino, 1);
-        assert_true(t->fs.ns.idle_bytes <= FS_IDLE_MAX_BYTES);
+        assert_true(t->fs.ns->idle_bytes <= FS_IDLE_MAX_BYTES);
     }
-    assert_true(t->fs.ns.n_idle > 1000 && t->fs.ns.n_idle < n);
+    assert_true(t->fs.ns->n_idle > 1000 && t->fs.ns->n_idle < n);
     fs_listing_put(l);
     fs_ns_release(&t->fs, dir);
     /* The directory itself, with its big listing, is kept like any other. */
     fs_ns_forget(&t->fs, big, 1);
-    assert_true(t->fs.ns.idle_bytes <= FS_IDLE_MAX_BYTES);
+    assert_true(t->fs.ns->idle_bytes <= FS_IDLE_MAX_BYTES);
     unsigned before = t_requests(t);
     assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "big"), big);
     assert_int_equal(t_list(t, big), n);
@@ -460,7 +461,7 @@ static void test_type_change(void **state)
     uint64_t d = t_lookup(t, FUSE_ROOT_ID, "x");
     assert_true(d != f);
     fs_ns_forget(&t->fs, f, 1);
-    assert_int_equal(t->fs.ns.n_idle, 0);
+    assert_int_equal(t->fs.ns->n_idle, 0);
     struct stat st;
     assert_int_equal(fs_ns_getattr(&t->fs, f, &st), -ENOENT);
     assert_int_equal(fs_ns_getattr(&t->fs, d, &st), 0);
