@@ -3,7 +3,8 @@
 # test_fs_prefetch.sh: sequential prefetch against the shaped server (30 ms first byte,
 # 80 MB/s per response): a cold sequential read is served by few multi-block GETs at
 # several times one GET's speed, with every byte right; cold 4 KiB random reads fetch
-# only their own blocks; 8 readers of one cold file pull it from S3 once; prefetch=no
+# only their own blocks; 8 readers of one cold file pull it from S3 once; a small
+# prefetch_window / prefetch_max_request bound the GETs' size and number; prefetch=no
 # falls back to one GET per block; with mem_cache_size=256M about eight GETs are in
 # flight within the memory bound and the scan does not fill the memory tier (its blocks
 # stay in the page cache); a warm sequential read from the disk tier is read ahead (disk
@@ -72,7 +73,10 @@ fs_log "cold random: 200 reads of 4 KiB, GETs $gets, S3 bytes $bytes"
 counters_reset
 cmp_parallel 8 "$T/src/shared.bin" "$M/shared.bin"
 bytes=$(counter bytes_sent)
-fs_log "8 readers of one cold 64 MiB file: GETs $(counter get), S3 bytes $bytes"
+# what explains bytes over the file's size, should there be any: blocks evicted while
+# other readers still needed them, or GETs retried (their bytes are sent twice)
+diag=$(python3 -c 'import json,os,sys; d=json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats")); print("memory evictions %d, S3 retries %d, merges %d" % (d["mem_evictions"], d["s3_retries"], d["singleflight_merges"]))' "$M")
+fs_log "8 readers of one cold 64 MiB file: GETs $(counter get), S3 bytes $bytes, $diag"
 [ "$bytes" -le $(((64 * MB + 12345) * 102 / 100)) ] || fail "S3 sent $bytes bytes for one 64 MiB file"
 fs_umount "$M"
 
@@ -86,6 +90,20 @@ t1=$(now_ms)
 gets=$(counter get)
 fs_log "prefetch=no, 16 MiB: $((t1 - t0)) ms, GETs $gets"
 [ "$gets" -eq 16 ] || fail "prefetch=no: $gets GETs for 16 blocks"
+fs_umount "$M"
+
+# ---- 4b. prefetch_window=4M,prefetch_max_request=2M: GETs of at most two blocks, at most
+# a window of them in flight ----
+fs_mount "$M" "$S3_BUCKET:/$P" "mem_cache_size=256M,prefetch_window=4M,prefetch_max_request=2M"
+stat "$M/off.bin" >/dev/null
+counters_reset
+cmp "$T/src/off.bin" "$M/off.bin" || fail "off.bin differs (small window)"
+gets=$(counter get) bytes=$(counter bytes_sent) maxc=$(counter max_concurrent)
+fs_log "prefetch_window=4M, prefetch_max_request=2M, 16 MiB: GETs $gets, S3 bytes $bytes, max concurrent $maxc"
+[ "$gets" -ge 8 ] || fail "prefetch_max_request=2M: $gets GETs for 16 MiB (a GET of more than 2 blocks)"
+[ "$gets" -lt 16 ] || fail "prefetch_max_request=2M: $gets GETs for 16 blocks (no multi-block GET)"
+[ "$maxc" -le 5 ] || fail "prefetch_window=4M: $maxc GETs at once (want the window's 2 and a few of the reader's own)"
+[ "$bytes" -le $((16 * MB + 16 * MB / 50)) ] || fail "S3 sent $bytes bytes for a 16 MiB file"
 fs_umount "$M"
 
 # ---- 5. a disk cache, mem_cache_size=256M: the window keeps ~9 GETs in flight ----
