@@ -355,6 +355,9 @@ int objstore_s3_create(const struct objstore_s3_conf *conf, struct objstore **ou
         goto fail_store;
     st->anonymous = conf->anonymous;
     st->insecure = conf->insecure;
+    if (st->insecure)
+        TLOG_W("objstore: TLS certificate and host name checks are off (insecure): anyone on "
+               "the path to the endpoint can read and change what tierfs reads");
     st->connect_timeout_ms = conf->connect_timeout_ms ? conf->connect_timeout_ms : 3000;
     st->low_speed_time_s = conf->low_speed_time_s ? conf->low_speed_time_s : 10;
     st->low_speed_limit = conf->low_speed_limit ? conf->low_speed_limit : 1024;
