@@ -39,8 +39,9 @@ BUILD_PKGS=(cmake gcc make pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev li
 # What tests/run-all.sh runs besides the build: the format check (clang-format), static
 # analysis (cppcheck), the valgrind test, the libFuzzer harnesses (clang with compiler-rt),
 # git (the format check lists the tree's files with it), groff and col (the man-page
-# checks read the pages as rendered).
-CHECK_PKGS=(git clang-format cppcheck valgrind clang libclang-rt-14-dev groff-base bsdextrautils)
+# checks read the pages as rendered), openssl (the TLS test makes its CA with it).
+CHECK_PKGS=(git clang-format cppcheck valgrind clang libclang-rt-14-dev groff-base bsdextrautils
+            openssl)
 # Test S3 server (tests/s3server): single-node Ceph with radosgw; uuidgen; clients; gdb for
 # the stacks tests/integration/fs_lib.sh's watchdog writes when a test hangs.
 SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps gdb)
