@@ -364,6 +364,8 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_s(f, "mountpoint", fs->mnt);
     fs_json_s(f, "disk_cache", fs->conf->disk_cache);
     fs_json_s(f, "io_engine", sn.hc.disk_engine);
+    fs_json_s(f, "eviction", fs->conf->eviction ? fs->conf->eviction : "s3fifo");
+    fs_json_s(f, "compression", fs->conf->compress ? "lz4" : "none");
     fs_json_s(f, "metrics_address", m->httpd ? m->addr : "");
     fs_json_u(f, "pid", (uint64_t)getpid(), false);
     fs_json_u(f, "start_time", (uint64_t)fs->mount_time, false);
@@ -387,6 +389,8 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "disk_used", h->disk_used, false);
     fs_json_u(f, "disk_capacity", h->disk_capacity, false);
     fs_json_u(f, "disk_entries", h->disk_entries, false);
+    fs_json_u(f, "disk_compressed_blocks", h->compressed_blocks, false);
+    fs_json_u(f, "disk_compressed_saved_bytes", h->compressed_saved_bytes, false);
     fs_json_u(f, "admission_drops", h->admission_drops, false);
     fs_json_u(f, "checksum_failures", h->checksum_failures, false);
     fs_json_u(f, "origin_fetches", h->origin_fetches, false);
