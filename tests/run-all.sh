@@ -4,7 +4,8 @@
 #   1. the normal build: cmocka unit tests + integration tests against a local radosgw
 #      (started and stopped by the ctest fixture) through the shaping proxy;
 #   2. the unit and integration tests again under ASan+UBSan (not valgrind, not long);
-#   3. the concurrency tests (label tsan) under ThreadSanitizer;
+#   3. the concurrency tests (label tsan: unit tests and the mount tests that drive
+#      concurrency, against a TSan build of the daemon) under ThreadSanitizer;
 #   4. static analysis of our code (tools/check_static.sh: cppcheck);
 #   5. each libFuzzer harness for a short bounded time (tests/fuzz/run.sh, clang).
 # The long reliability variants (label long: 2-minute load, 20 crashes, 30 s per S3
@@ -167,7 +168,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 log "asan: $((SECONDS - t0)) s"
 t0=$SECONDS
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    run_build tsan -L tsan -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_TSAN=ON -DTIERFS_INTEGRATION=OFF || fail=1
+    run_build tsan -L tsan -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_TSAN=ON -DTIERFS_INTEGRATION=ON || fail=1
 log "tsan: $((SECONDS - t0)) s"
 log "static analysis"
 tool_stage static bash "$here/tools/check_static.sh" || fail=1

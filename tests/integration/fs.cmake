@@ -6,7 +6,13 @@ if(TARGET tierfs)
   foreach(t tree pread concurrent readdir remount outage orphan options fstab consistency prefetch
           timeouts pagecache tls cacheopts)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_fs_${t}.sh)
-      tierfs_integration_test(test_fs_${t} SCRIPT test_fs_${t}.sh TIMEOUT 120 LABELS fs)
+      # The mount tests that drive concurrency also run against a TSan build of the
+      # daemon (label tsan; run-all.sh's tsan stage).
+      if(t STREQUAL "concurrent" OR t STREQUAL "prefetch")
+        tierfs_integration_test(test_fs_${t} SCRIPT test_fs_${t}.sh TIMEOUT 240 LABELS fs tsan)
+      else()
+        tierfs_integration_test(test_fs_${t} SCRIPT test_fs_${t}.sh TIMEOUT 120 LABELS fs)
+      endif()
     endif()
   endforeach()
 endif()

@@ -9,7 +9,7 @@
 # Every daemon must end well: fs_umount and the trap fail the test when a daemon fs_mount
 # started exits non-zero (unless the test killed it on purpose with fs_kill9), and when
 # any program of the test (daemons, daemonized mounts, tools) wrote a sanitizer report:
-# ASAN_OPTIONS/UBSAN_OPTIONS get log_path=$T/sanitizer, and the trap prints those files
+# ASAN_OPTIONS/UBSAN_OPTIONS/TSAN_OPTIONS get log_path=$T/sanitizer, and the trap prints those files
 # and fails. A watchdog dumps the stacks of every process of the test (gdb and the kernel
 # stacks) into the test log 30 s before ctest's TIMEOUT ($TIERFS_TEST_TIMEOUT) kills it,
 # then ends the stuck step so the trap can unmount.
@@ -258,6 +258,7 @@ fs_init() {
   # sanitizer reports go to files the trap checks (daemonized mounts have no stderr)
   export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/sanitizer"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/sanitizer"
+  export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$T/sanitizer"
   trap fs_cleanup EXIT
   trap 'exit 130' INT TERM
   fs_watchdog_start
