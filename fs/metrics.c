@@ -364,6 +364,10 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_s(f, "mountpoint", fs->mnt);
     fs_json_s(f, "disk_cache", fs->conf->disk_cache);
     fs_json_s(f, "io_engine", sn.hc.disk_engine);
+    fs_json_s(f, "disk_device",
+              !sn.hc.disk_engine    ? ""
+              : sn.hc.disk_blockdev ? "block device"
+                                    : "file");
     fs_json_s(f, "eviction", fs->conf->eviction ? fs->conf->eviction : "s3fifo");
     fs_json_s(f, "compression", fs->conf->compress ? "lz4" : "none");
     fs_json_s(f, "metrics_address", m->httpd ? m->addr : "");

@@ -207,6 +207,7 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st)
         st->disk_used = ds.used;
         st->disk_capacity = ds.capacity;
         st->disk_engine = ds.engine;
+        st->disk_blockdev = ds.blockdev;
         st->disk_entries = ds.entries;
         st->disk_index_bytes = ds.index_bytes;
         st->recovered_entries = ds.recovered_entries;

@@ -623,6 +623,7 @@ void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st)
     if (!d)
         return;
     st->engine = ioeng_name(d->eng);
+    st->blockdev = d->dev->is_blockdev;
     st->hits = HC_DISK_GET(d, hits);
     st->misses = HC_DISK_GET(d, misses);
     st->inserts = HC_DISK_GET(d, inserts);

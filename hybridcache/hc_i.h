@@ -211,6 +211,7 @@ struct hc_disk_stats {
     uint64_t compressed_blocks, compressed_saved_bytes;
     uint64_t partial_hits, partial_bytes; /* hc_disk_lookup_range hits (also in hits) */
     const char *engine;                   /* ioeng_name() of the engine it runs on */
+    bool blockdev;                        /* the tier is on a block device, not a file */
 };
 void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st);
 

@@ -99,6 +99,7 @@ struct hc_stats {
     uint64_t disk_partial_bytes; /* bytes those returned (also in disk_bytes_read) */
     const char *disk_engine;     /* the IO engine the disk tier runs on ("uring", "psync":
                                     what runs, after any fallback); NULL without a disk tier */
+    bool disk_blockdev;          /* the disk tier is on a block device (else a file) */
 };
 
 /* ---- lifecycle ---- */

@@ -116,6 +116,11 @@ static int dev_blk_geometry(const struct dev_conf *conf, int fd, uint64_t *size,
         return rc;
     }
     *align = (uint32_t)CMN_MAX(ssz, 512);
+    /* A device cannot grow: a larger size asked for is the whole device, said once. */
+    if (conf->size > bytes)
+        TLOG_W("dev: %s: the size asked for (%llu bytes) is larger than the device: using "
+               "all of it (%llu bytes)",
+               conf->path, (unsigned long long)conf->size, (unsigned long long)bytes);
     *size = conf->size ? CMN_MIN(conf->size, bytes) : bytes;
     return 0;
 }

@@ -98,7 +98,7 @@ static double stat_pct(uint64_t a, uint64_t b)
 
 static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_snap *prev)
 {
-    char a[32], b[32], c[32], src[512], mnt[512], disk[512], eng[16], maddr[128];
+    char a[32], b[32], c[32], src[512], mnt[512], disk[512], eng[16], kind[16], maddr[128];
     uint64_t up = (uint64_t)time(NULL) - CMN_MIN((uint64_t)time(NULL), stat_u(s, "start_time"));
     uint64_t reads = stat_u(s, "fuse_reads");
 
@@ -122,12 +122,13 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
     if (stat_u(s, "disk_capacity"))
         fprintf(f,
                 "disk tier     %" PRIu64 " hits (%" PRIu64 " partial), %" PRIu64 " misses "
-                "(%.1f%% hits), %s of %s used, %" PRIu64 " blocks (%s, %s)\n",
+                "(%.1f%% hits), %s of %s used, %" PRIu64 " blocks (%s, %s, %s)\n",
                 stat_u(s, "disk_hits"), stat_u(s, "disk_partial_hits"), stat_u(s, "disk_misses"),
                 stat_pct(stat_u(s, "disk_hits"), stat_u(s, "disk_misses")),
                 cmn_fmt_size(stat_u(s, "disk_used"), a, sizeof(a)),
                 cmn_fmt_size(stat_u(s, "disk_capacity"), b, sizeof(b)), stat_u(s, "disk_entries"),
                 stat_s(s, "disk_cache", disk, sizeof(disk)),
+                stat_s(s, "disk_device", kind, sizeof(kind)),
                 stat_s(s, "io_engine", eng, sizeof(eng)));
     else
         fprintf(f, "disk tier     none (memory only)\n");

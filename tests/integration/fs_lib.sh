@@ -18,6 +18,7 @@ set -uo pipefail
 
 FS_MOUNTS=()
 FS_PIDS=()     # daemons fs_mount started and nobody reaped yet
+FS_AT_EXIT=()  # commands the trap runs after the daemons ended (fs_at_exit)
 FS_WATCHDOG=
 FS_DUMPER=     # the watchdog's own PID, inside the watchdog
 
@@ -192,6 +193,10 @@ fs_reap() {
   return 1
 }
 
+# fs_at_exit COMMAND: the trap runs COMMAND (eval) once the test's daemons have ended and
+# before the temp dir goes (a loop device to detach, a server to stop).
+fs_at_exit() { FS_AT_EXIT+=("$1"); }
+
 fs_cleanup() {
   local rc=$?
   local rc0=$rc m p
@@ -210,6 +215,7 @@ fs_cleanup() {
       kill -9 "$p" 2>/dev/null
     fi
   done
+  for p in "${FS_AT_EXIT[@]}"; do eval "$p"; done
   fs_sanitizer_reports || { [ "$rc" -eq 0 ] && rc=1; }
   if [ "$rc" -ne 0 ] && [ -n "${T:-}" ] && [ -s "$T/tierfs.log" ]; then
     fs_log "last 40 lines of the daemon log:"
