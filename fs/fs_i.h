@@ -42,6 +42,7 @@
 #include "objstore/objstore.h"
 
 struct hc_cache;
+struct hc_fleet;
 struct fs_metrics;
 struct fs_fill;
 struct fs_ns;
@@ -118,6 +119,7 @@ struct fs_counters {
     uint64_t prefetch_used;   /* prefetch.c: prefetched blocks a read then found */
     uint64_t prefetch_wasted; /* prefetch.c: prefetched blocks dropped unread */
     uint64_t prefetch_disk;   /* prefetch.c: of those issued, read ahead from the disk tier */
+    uint64_t prefetch_fleet;  /* prefetch.c: of those issued, copied from the fleet tier */
 };
 
 /* The daemon: what every part shares, and one struct per owner. */
@@ -125,6 +127,7 @@ struct fs {
     struct fs_conf *conf;
     struct objstore *os;
     struct hc_cache *cache;
+    struct hc_fleet *fleet; /* the fleet tier (-o fleet), or NULL */
     char *cache_identity;
     struct fuse_session *se;
     int64_t mount_time;

@@ -67,6 +67,8 @@ struct fs_conf {
     char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
     char *metrics; /* HOST:PORT of the metrics endpoint, or NULL (off) */
+    char *fleet, *fleet_secret, *fleet_timeout_s, *fleet_lease_s, *fleet_retry_s;
+    char *fleet_piece_size_s, *fleet_store_queue_s;
     int foreground, debug, show_help, show_version;
     char *source, *mountpoint; /* the two positional arguments */
 
@@ -92,6 +94,11 @@ struct fs_conf {
     gid_t gid;
     mode_t file_mode, dir_mode;
     int log_level;
+    const char *fleet_servers; /* -o fleet without "memcached://" (in fleet), or NULL */
+    uint64_t fleet_timeout_ms, fleet_lease_ms, fleet_retry_ms, fleet_store_queue;
+    uint32_t fleet_piece_size;
+    uint8_t *fleet_key; /* owned: the contents of fleet_secret, or NULL */
+    size_t fleet_key_len;
     struct sockaddr_storage metrics_addr; /* valid when metrics != NULL */
     socklen_t metrics_addr_len;
 };

@@ -18,6 +18,7 @@
 #include "fs/fs_i.h"
 #include "fs/metrics.h"
 #include "fs/read_i.h"
+#include "hybridcache/fleet.h"
 #include "hybridcache/hybridcache.h"
 
 /* The lists of open handles, one per kind; owned here. */
@@ -27,12 +28,18 @@ struct fs_handles {
     struct tlog_ratelimit rl_read;       /* read errors, logged once per burst */
 };
 
-/* One ranged GET in flight. */
+/* One ranged GET in flight (and, with the fleet tier, its lookup there first). */
 struct fs_get {
     struct objstore_req req;
     struct hc_flight *ctx;
     struct fs_handle *fh; /* a reference */
     size_t want;
+    uint64_t off;
+    void *buf;
+    size_t cap;
+    bool fleet;             /* fr was looked up in the fleet: store or abandon it */
+    struct hc_fleet_req fr; /* with the fleet tier */
+    struct hc_fleet_req *frs[1];
 };
 
 void fs_handle_get(struct fs_handle *fh)
@@ -95,19 +102,73 @@ static void fs_get_done(struct objstore_req *req)
 
     if (res == 0)
         res = (ssize_t)req->got;
+    if (g->fleet && res > 0) /* copied before the buffer becomes the cache's */
+        hc_fleet_store(fh->fs->fleet, &g->fr, g->buf, (size_t)res);
+    else if (g->fleet)
+        hc_fleet_abandon(fh->fs->fleet, &g->fr);
     hc_fetch_complete(g->ctx, res);
     fs_handle_put(fh);
     free(g);
+}
+
+/* Submit @g's GET (the handle reference is taken); a refused one completes the flight. */
+static void fs_get_submit(struct fs_get *g)
+{
+    struct fs_handle *fh = g->fh;
+    int rc;
+
+    g->req = (struct objstore_req){.op = OBJSTORE_OP_GET,
+                                   .key = fh->key,
+                                   .off = g->off,
+                                   .len = g->want,
+                                   .if_match = fh->etag[0] ? fh->etag : NULL,
+                                   .buf = g->buf,
+                                   .buf_cap = g->cap,
+                                   .done = fs_get_done,
+                                   .arg = g};
+    if ((rc = objstore_submit(fh->fs->os, &g->req)) != 0) {
+        if (g->fleet)
+            hc_fleet_abandon(fh->fs->fleet, &g->fr);
+        hc_fetch_complete(g->ctx, rc);
+        fs_handle_put(fh);
+        free(g);
+    }
+}
+
+/* The fleet's answer for a lone block: its bytes, or go to S3. */
+static void fs_get_fleet_done(struct hc_fleet_req *r, enum hc_fleet_result res)
+{
+    struct fs_get *g = r->arg;
+
+    if (res == HC_FLEET_HIT) {
+        hc_fetch_complete(g->ctx, (ssize_t)g->want);
+        fs_handle_put(g->fh);
+        free(g);
+        return;
+    }
+    fs_get_submit(g);
+}
+
+size_t fs_fleet_id(const struct fs *fs, const struct fs_handle *fh, uint64_t blk, uint8_t *buf,
+                   size_t cap)
+{
+    size_t il = strlen(fs->cache_identity) + 1;
+
+    if (il >= cap)
+        return 0;
+    memcpy(buf, fs->cache_identity, il); /* endpoint and bucket, then the block key */
+    size_t kl = fs_block_key(fs, fh->key, fh->etag, blk, buf + il, cap - il);
+    return kl ? il + kl : 0;
 }
 
 void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 {
     const struct fs_blk *b = arg;
     struct fs_handle *fh = b->fh;
-    uint64_t bs = fh->fs->conf->block_size;
+    struct fs *fs = fh->fs;
+    uint64_t bs = fs->conf->block_size;
     uint64_t off = b->blk * bs;
     struct fs_get *g;
-    int rc;
 
     if (off >= fh->size) {
         hc_fetch_complete(ctx, -EINVAL);
@@ -120,22 +181,27 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
     }
     g->ctx = ctx;
     g->fh = fh;
+    g->off = off;
     g->want = (size_t)CMN_MIN(bs, fh->size - off);
+    g->buf = buf;
+    g->cap = cap;
     fs_handle_get(fh);
-    g->req.op = OBJSTORE_OP_GET;
-    g->req.key = fh->key;
-    g->req.off = off;
-    g->req.len = g->want;
-    g->req.if_match = fh->etag[0] ? fh->etag : NULL;
-    g->req.buf = buf;
-    g->req.buf_cap = cap;
-    g->req.done = fs_get_done;
-    g->req.arg = g;
-    if ((rc = objstore_submit(fh->fs->os, &g->req)) != 0) {
-        fs_handle_put(fh);
-        free(g);
-        hc_fetch_complete(ctx, rc);
+    if (fs->fleet) {
+        uint8_t id[HC_FLEET_ID_MAX];
+        g->fr = (struct hc_fleet_req){.id = id,
+                                      .idlen = fs_fleet_id(fs, fh, b->blk, id, sizeof(id)),
+                                      .buf = buf,
+                                      .len = g->want,
+                                      .done = fs_get_fleet_done,
+                                      .arg = g};
+        g->frs[0] = &g->fr;
+        g->fleet = true;
+        if (hc_fleet_prepare(fs->fleet, &g->fr) == 0 &&
+            hc_fleet_lookup(fs->fleet, g->frs, 1, NULL, NULL) == 0)
+            return; /* the answer submits the GET, or completes a hit */
+        g->fleet = false;
     }
+    fs_get_submit(g);
 }
 
 /* ---- the lists of open handles (file handles here, directory handles in ops.c) ---- */

@@ -30,6 +30,7 @@
 #include "fs/fs_i.h"
 #include "fs/guard.h"
 #include "fs/metrics.h"
+#include "hybridcache/fleet.h"
 #include "hybridcache/hybridcache.h"
 
 #ifndef TIERFS_VERSION
@@ -319,6 +320,33 @@ static int fs_start_cache(struct fs *fs, struct fs_capture *cap)
     return 0;
 }
 
+/* The fleet tier, with -o fleet (no server is contacted here: one that is down only
+ * sends its share to S3). @return 0, or -errno after printing one line. */
+static int fs_start_fleet(struct fs *fs, struct fs_capture *cap)
+{
+    const struct fs_conf *c = fs->conf;
+    struct hc_fleet_backend *be;
+    struct hc_fleet_conf fc = {
+        .piece_size = c->fleet_piece_size,
+        .lease_ms = (unsigned)c->fleet_lease_ms,
+        .store_queue = c->fleet_store_queue ? c->fleet_store_queue : 1,
+        .secret = c->fleet_key,
+        .secret_len = c->fleet_key_len,
+    };
+    int rc;
+
+    if (!c->fleet_servers)
+        return 0;
+    rc = hc_fleet_memcached_create(c->fleet_servers, (unsigned)c->fleet_timeout_ms,
+                                   (unsigned)((c->fleet_retry_ms + 999) / 1000), &be);
+    if (rc == 0)
+        rc = hc_fleet_create(&fc, be, &fs->fleet);
+    if (rc < 0)
+        fprintf(stderr, "tierfs: cannot start the fleet tier %s: %s\n", c->fleet,
+                fs_capture_last(cap, strerror(-rc)));
+    return rc;
+}
+
 /*
  * Is a tierfs already mounted on @mnt (an absolute, resolved path)? The kernel would stack
  * a second mount on top of it, hiding the first: an fstab line mounted twice, or a mount
@@ -446,6 +474,8 @@ int main(int argc, char **argv)
     rc = fs_start_store(&fs, &cap);
     if (rc == 0)
         rc = fs_start_cache(&fs, &cap);
+    if (rc == 0 && (rc = fs_start_fleet(&fs, &cap)) < 0)
+        hc_destroy(fs.cache);
     tlog_set_sink(NULL, NULL);
     if (rc < 0)
         goto out_store;
@@ -517,6 +547,7 @@ out_cache:
     fs_metrics_stop(fs.metrics); /* no scrape may read the cache or store past here */
     /* Flushes the disk tier's index so the next mount with this cache recovers it. */
     hc_destroy(fs.cache);
+    hc_fleet_destroy(fs.fleet); /* after the cache: its last fetches stored or abandoned */
 out_store:
     objstore_destroy(fs.os);
     fs_handles_fini(&fs);

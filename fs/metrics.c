@@ -20,6 +20,7 @@
 #include "fs/fill.h"
 #include "fs/fs_i.h"
 #include "fs/metrics.h"
+#include "hybridcache/fleet.h"
 #include "hybridcache/hybridcache.h"
 
 #ifndef TIERFS_VERSION
@@ -93,7 +94,8 @@ void fs_metrics_disk_read(struct fs_metrics *m, uint64_t start_ns)
 struct fs_snap {
     struct hc_stats hc;
     struct objstore_stats os;
-    uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_disk;
+    uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_disk, pf_fleet;
+    struct hc_fleet_stats fl;  /* zero without the fleet tier */
     struct fs_fill_stats fill; /* zero when page_cache_fill is off */
 };
 
@@ -109,6 +111,8 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
     sn->pf_used = fs_get(&fs->ctr.prefetch_used);
     sn->pf_wasted = fs_get(&fs->ctr.prefetch_wasted);
     sn->pf_disk = fs_get(&fs->ctr.prefetch_disk);
+    sn->pf_fleet = fs_get(&fs->ctr.prefetch_fleet);
+    hc_fleet_get_stats(fs->fleet, &sn->fl);
     fs_read_fill_stats(fs, &sn->fill); /* zero when the fill is off */
 }
 
@@ -290,6 +294,57 @@ static void fs_prom_reads(FILE *f, const struct fs_metrics *m, const struct fs_s
     fs_prom_one(f, "tierfs_open_files", "gauge", "open file handles", sn->open_files);
 }
 
+/* The fleet tier's counters: metric and JSON names (tierfs_fleet_NAME_total, fleet_NAME). */
+static const struct {
+    const char *name, *help;
+    size_t off;
+} fs_fleet_ctrs[] = {
+#define FS_FLEET_CTR(n, h)                                                                         \
+    {                                                                                              \
+#n, h, offsetof(struct hc_fleet_stats, n)                                                  \
+    }
+    FS_FLEET_CTR(lookups, "blocks looked up in the fleet tier"),
+    FS_FLEET_CTR(hits, "blocks the fleet tier served (verified)"),
+    FS_FLEET_CTR(misses, "blocks the fleet tier did not have (or had bad)"),
+    FS_FLEET_CTR(bad_values, "values under tierfs keys that did not verify (never served)"),
+    FS_FLEET_CTR(lease_taken, "misses this mount fetched from S3 under its lease"),
+    FS_FLEET_CTR(lease_waits, "misses that waited for another mount's fetch"),
+    FS_FLEET_CTR(lease_wait_hits, "waits that ended with the other mount's copy"),
+    FS_FLEET_CTR(lease_timeouts, "waits that ran out the lease period and fetched from S3"),
+    FS_FLEET_CTR(stores, "blocks stored into the fleet tier"),
+    FS_FLEET_CTR(store_drops, "stores dropped because the store queue was full"),
+    FS_FLEET_CTR(store_errors, "stores that failed on a server"),
+    FS_FLEET_CTR(errors, "failed memcached calls (timeouts, refused, ...)"),
+    FS_FLEET_CTR(bytes_in, "bytes of values read from the fleet tier"),
+    FS_FLEET_CTR(bytes_out, "bytes of values written to the fleet tier"),
+#undef FS_FLEET_CTR
+};
+
+static uint64_t fs_fleet_ctr(const struct hc_fleet_stats *st, size_t i)
+{
+    return *(const uint64_t *)((const char *)st + fs_fleet_ctrs[i].off);
+}
+
+static void fs_prom_fleet(FILE *f, const struct fs_snap *sn)
+{
+    char name[96];
+
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(fs_fleet_ctrs); i++) {
+        snprintf(name, sizeof(name), "tierfs_fleet_%s_total", fs_fleet_ctrs[i].name);
+        fs_prom_one(f, name, "counter", fs_fleet_ctrs[i].help, fs_fleet_ctr(&sn->fl, i));
+    }
+    fs_prom_one(f, "tierfs_fleet_store_queue_bytes", "gauge",
+                "bytes of blocks waiting to be stored into the fleet tier",
+                sn->fl.store_queue_bytes);
+    fs_prom_one(f, "tierfs_prefetch_fleet_total", "counter",
+                "prefetched blocks copied from the fleet tier", sn->pf_fleet);
+    fs_prom_head(f, "tierfs_fleet_server_errors_total", "counter",
+                 "failed memcached calls per server");
+    for (unsigned s = 0; s < sn->fl.servers && s < 16; s++)
+        fprintf(f, "tierfs_fleet_server_errors_total{server=\"%s\"} %llu\n", sn->fl.server_names[s],
+                (unsigned long long)sn->fl.server_errors[s]);
+}
+
 int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
 {
     struct fs_metrics *m = fs->metrics;
@@ -313,6 +368,7 @@ int fs_metrics_prometheus(struct fs *fs, char **out, size_t *len)
     fs_prom_cache(f, &sn.hc);
     fs_prom_s3(f, &sn.os);
     fs_prom_reads(f, m, &sn);
+    fs_prom_fleet(f, &sn);
     return fs_render_close(f, out, len);
 }
 
@@ -414,6 +470,14 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "prefetch_used", sn.pf_used, false);
     fs_json_u(f, "prefetch_wasted", sn.pf_wasted, false);
     fs_json_u(f, "prefetch_disk", sn.pf_disk, false);
+    fs_json_u(f, "prefetch_fleet", sn.pf_fleet, false);
+    fs_json_s(f, "fleet", fs->conf->fleet);
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(fs_fleet_ctrs); i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "fleet_%s", fs_fleet_ctrs[i].name);
+        fs_json_u(f, name, fs_fleet_ctr(&sn.fl, i), false);
+    }
+    fs_json_u(f, "fleet_store_queue_bytes", sn.fl.store_queue_bytes, false);
     fs_json_u(f, "page_cache_fills", sn.fill.stored, false);
     fs_json_u(f, "page_cache_fill_bytes", sn.fill.stored_bytes, false);
     fs_json_u(f, "page_cache_fills_skipped", sn.fill.dropped + sn.fill.failed, false);

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/fs_i.h"
+#include "hybridcache/fleet.h"
 #include "hybridcache/hybridcache.h"
 #include "ioengine/ioengine.h"
 
@@ -83,6 +85,14 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("max_threads=%s", max_threads_s),
     FS_OPT("log_level=%s", log_level_s),
     FS_OPT("metrics=%s", metrics),
+    /* fleet tier */
+    FS_OPT("fleet=%s", fleet),
+    FS_OPT("fleet_secret=%s", fleet_secret),
+    FS_OPT("fleet_timeout=%s", fleet_timeout_s),
+    FS_OPT("fleet_lease=%s", fleet_lease_s),
+    FS_OPT("fleet_retry=%s", fleet_retry_s),
+    FS_OPT("fleet_piece_size=%s", fleet_piece_size_s),
+    FS_OPT("fleet_store_queue=%s", fleet_store_queue_s),
     FUSE_OPT_KEY("-h", FS_KEY_HELP),
     FUSE_OPT_KEY("--help", FS_KEY_HELP),
     FUSE_OPT_KEY("-V", FS_KEY_VERSION),
@@ -581,6 +591,84 @@ static int fs_parse_cache_opts(struct fs_conf *conf)
     return 0;
 }
 
+/* The key of fleet_secret=FILE: its bytes, one trailing newline dropped, at least 16.
+ * @return 0 or -EINVAL (one line printed). */
+static int fs_read_fleet_key(struct fs_conf *conf)
+{
+    FILE *fp = fopen(conf->fleet_secret, "rb");
+    uint8_t buf[4097];
+    size_t n;
+
+    if (!fp)
+        return fs_bad("fleet_secret", conf->fleet_secret, "a readable file holding the key");
+    n = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    if (n && buf[n - 1] == '\n')
+        n--;
+    if (n && buf[n - 1] == '\r')
+        n--;
+    if (n < 16 || n > 4096) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return fs_bad("fleet_secret", conf->fleet_secret, "a file of 16 to 4096 bytes of key");
+    }
+    conf->fleet_key = malloc(n);
+    if (!conf->fleet_key)
+        return -ENOMEM;
+    memcpy(conf->fleet_key, buf, n);
+    conf->fleet_key_len = n;
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return 0;
+}
+
+/* The fleet tier's options. @return 0 or -EINVAL (one line printed). */
+static int fs_parse_fleet_opts(struct fs_conf *conf)
+{
+    struct hc_fleet_backend *be = NULL;
+    const char *dur = "a duration like 50ms or 2s";
+    int rc;
+
+    conf->fleet_timeout_ms = 50;
+    conf->fleet_lease_ms = 2000;
+    conf->fleet_retry_ms = 2000;
+    conf->fleet_piece_size = HC_FLEET_PIECE_DEFAULT;
+    conf->fleet_store_queue = CMN_MIN(32ull << 20, conf->mem_cache_size / 4);
+    if ((rc = fs_parse_duration_opt("fleet_timeout", conf->fleet_timeout_s, 1, 60000, dur,
+                                    &conf->fleet_timeout_ms)) != 0 ||
+        (rc = fs_parse_duration_opt("fleet_lease", conf->fleet_lease_s, 10, 600000, dur,
+                                    &conf->fleet_lease_ms)) != 0 ||
+        (rc = fs_parse_duration_opt("fleet_retry", conf->fleet_retry_s, 1000, 3600000,
+                                    "a duration from 1s, like 2s", &conf->fleet_retry_ms)) != 0 ||
+        (rc = fs_parse_size_opt("fleet_store_queue", conf->fleet_store_queue_s, 0, 1ull << 30,
+                                "a size up to 1G, like 32M (0: never store)",
+                                &conf->fleet_store_queue)) != 0)
+        return rc;
+    if (conf->fleet_piece_size_s) {
+        uint64_t v;
+        if (cmn_parse_size(conf->fleet_piece_size_s, &v) != 0 || v < HC_FLEET_PIECE_MIN ||
+            v > HC_FLEET_PIECE_MAX - 4096)
+            return fs_bad("fleet_piece_size", conf->fleet_piece_size_s,
+                          "a size from 16K to 1020K (under memcached's item limit)");
+        conf->fleet_piece_size = (uint32_t)v;
+    }
+    if (!conf->fleet) {
+        if (conf->fleet_secret)
+            return fs_bad("fleet_secret", conf->fleet_secret, "fleet=SERVERS with it");
+        return 0;
+    }
+    conf->fleet_servers = conf->fleet;
+    if (strncmp(conf->fleet, "memcached://", 12) == 0)
+        conf->fleet_servers = conf->fleet + 12;
+    else if (strstr(conf->fleet, "://"))
+        return fs_bad("fleet", conf->fleet, "memcached://HOST[:PORT]+HOST[:PORT]... or @FILE");
+    /* the same parse as the mount's, which names what is wrong in one line */
+    if (hc_fleet_memcached_create(conf->fleet_servers, 50, 2, &be) != 0)
+        return -EINVAL;
+    hc_fleet_backend_destroy(be);
+    if (conf->fleet_secret && (rc = fs_read_fleet_key(conf)) != 0)
+        return rc;
+    return 0;
+}
+
 /* Prefetch, read-ahead and the page-cache fill. @return 0 or -EINVAL (one line printed). */
 static int fs_parse_read_opts(struct fs_conf *conf)
 {
@@ -656,7 +744,7 @@ int fs_opts_validate(struct fs_conf *conf)
             return fs_bad("max_connections", conf->max_connections_s, "a number from 1 to 4096");
         conf->max_connections = (unsigned)v;
     }
-    if ((rc = fs_parse_s3_timeouts(conf)) != 0)
+    if ((rc = fs_parse_s3_timeouts(conf)) != 0 || (rc = fs_parse_fleet_opts(conf)) != 0)
         return rc;
     if (conf->max_threads_s) {
         if (cmn_parse_u64(conf->max_threads_s, 1024, &v) != 0 || v == 0)
@@ -685,87 +773,6 @@ int fs_opts_validate(struct fs_conf *conf)
         strncmp(conf->endpoint, "https://", 8) != 0)
         return fs_bad("endpoint", conf->endpoint, "a URL starting with http:// or https://");
     return 0;
-}
-
-void fs_opts_help(const char *argv0)
-{
-    printf(
-        "usage: %s BUCKET[:/PREFIX] MOUNTPOINT [-f] [-d] [-o option[,option...]]\n"
-        "       %s s3://BUCKET/PREFIX MOUNTPOINT [-o ...]\n"
-        "\n"
-        "Mounts an S3 bucket (or a prefix of it) read-only. File data is read in blocks\n"
-        "through a memory cache and an optional persistent disk cache.\n"
-        "\n"
-        "general:\n"
-        "    -h, --help             this text\n"
-        "    -V, --version          print the version\n"
-        "    -f                     stay in the foreground (log to stderr)\n"
-        "    -d, -o debug           foreground, debug logging and FUSE request tracing\n"
-        "    -o log_level=LEVEL     err|warning|notice|info|debug (default notice);\n"
-        "                           SIGUSR1 raises it one step at run time, SIGUSR2 lowers it\n"
-        "    -o metrics=HOST:PORT   serve Prometheus /metrics and /stats.json there\n"
-        "                           (default: off; tierfs-stat MOUNTPOINT works without it)\n"
-        "    -o max_threads=N       FUSE worker threads (default %u)\n"
-        "\n"
-        "object store:\n"
-        "    -o endpoint=URL        S3 endpoint (default $AWS_ENDPOINT_URL, else AWS)\n"
-        "    -o region=NAME         signing region (default $AWS_REGION, else us-east-1)\n"
-        "    -o path_style          path-style URLs (endpoint/BUCKET/KEY)\n"
-        "    -o profile=NAME        credentials profile (default $AWS_PROFILE, else default)\n"
-        "    -o no_sign_request     anonymous, unsigned requests (public buckets)\n"
-        "    -o access_key=ID       static credentials (with secret_key); otherwise the\n"
-        "    -o secret_key=KEY        environment, profile, container or instance role\n"
-        "    -o ca_bundle=FILE      CA certificates for TLS (default: the system store)\n"
-        "    -o insecure            do not verify TLS certificates (testing only)\n"
-        "    -o max_connections=N   parallel HTTP connections (default 64)\n"
-        "    -o connect_timeout=DUR give up connecting (TCP and TLS) after this (default 3s)\n"
-        "    -o read_timeout=DUR    fail an attempt that receives nothing this long, or\n"
-        "                           under 1K/s for as long (default 10s); it is retried\n"
-        "    -o request_timeout=DUR fail an attempt not done after this, however slowly\n"
-        "                           it moves (default 0: none); it is retried\n"
-        "    -o retries=N           retries of a failed S3 request, with backoff (default %u)\n"
-        "\n"
-        "cache:\n"
-        "    -o block_size=SIZE     cache block and GET size, power of two 64K..16M (default 1M)\n"
-        "    -o mem_cache_size=SIZE memory tier (default 1/16 of RAM or cgroup limit, 256M..4G)\n"
-        "    -o disk_cache=PATH     disk tier on a file or block device (default: none);\n"
-        "                           survives unmount, reused by the next mount\n"
-        "    -o disk_cache_size=SIZE disk tier size, at least 49M (default: device size; 1G new "
-        "file)\n"
-        "    -o disk_cache_overwrite  format a disk_cache that holds other data (refused by "
-        "default)\n"
-        "    -o direct_io=yes|no    O_DIRECT on the disk tier (default yes)\n"
-        "    -o io_engine=uring|psync  disk I/O engine (default uring, falls back to psync)\n"
-        "    -o eviction=POLICY     memory tier policy: lru|s3fifo|sieve|tinylfu (default s3fifo)\n"
-        "    -o compression=none|lz4  compress blocks on the disk tier (default none)\n"
-        "    -o prefetch=yes|no     prefetch ahead of files read sequentially (default yes)\n"
-        "    -o prefetch_window=SIZE  largest prefetch window per open file (default 128M)\n"
-        "    -o prefetch_max_request=SIZE  bytes of one prefetch GET, whole blocks (default 8M)\n"
-        "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel "
-        "default)\n"
-        "    -o page_cache_fill=SIZE  put this aligned range around a small random read in\n"
-        "                           the kernel's page cache, so reads near it never reach\n"
-        "                           the daemon (default 64K or a quarter block if less;\n"
-        "                           0 = off)\n"
-        "\n"
-        "metadata:\n"
-        "    -o metadata_ttl=DUR    cache listings and attributes this long (default 60s)\n"
-        "    -o negative_ttl=DUR    cache \"no such file\" this long (default 5s)\n"
-        "\n"
-        "ownership:\n"
-        "    -o uid=USER, gid=GROUP owner of every file (default: the mounting user)\n"
-        "    -o file_mode=OCTAL     file permissions (default 0444)\n"
-        "    -o dir_mode=OCTAL      directory permissions (default 0555)\n"
-        "    -o allow_other         let other users access the mount\n"
-        "\n"
-        "Sizes take K, M, G suffixes (powers of 1024); durations ms, s, m, h.\n"
-        "Flags (path_style, no_sign_request, insecure, disk_cache_overwrite, direct_io,\n"
-        "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
-        "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
-        "--guard-internal PID MS is how tierfs starts its own guard process\n"
-        "(tierfs-guard, see page_cache_fill); it is not for direct use.\n"
-        "See tierfs(1).\n",
-        argv0, argv0, FS_DEFAULT_MAX_THREADS, FS_DEFAULT_RETRIES);
 }
 
 void fs_opts_free(struct fs_conf *conf)
@@ -804,6 +811,13 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->dir_mode_s,
         &conf->log_level_s,
         &conf->metrics,
+        &conf->fleet,
+        &conf->fleet_secret,
+        &conf->fleet_timeout_s,
+        &conf->fleet_lease_s,
+        &conf->fleet_retry_s,
+        &conf->fleet_piece_size_s,
+        &conf->fleet_store_queue_s,
         &conf->source,
         &conf->mountpoint,
         &conf->bucket,
@@ -813,4 +827,9 @@ void fs_opts_free(struct fs_conf *conf)
         free(*strs[i]);
         *strs[i] = NULL;
     }
+    if (conf->fleet_key)
+        OPENSSL_cleanse(conf->fleet_key, conf->fleet_key_len);
+    free(conf->fleet_key);
+    conf->fleet_key = NULL;
+    conf->fleet_servers = NULL;
 }

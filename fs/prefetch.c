@@ -52,6 +52,7 @@
 #include "fs/fs_i.h"
 #include "fs/metrics.h"
 #include "fs/read_i.h"
+#include "hybridcache/fleet.h"
 #include "hybridcache/hybridcache.h"
 
 #define FS_PF_START_WINDOW (16ull << 20) /* first window (bytes), capped by prefetch_window */
@@ -78,27 +79,40 @@ struct fs_pf_slot {
     uint64_t blk;
     struct hc_flight *ctx; /* protected by g->lock: the fetcher ran, not completed */
     void *buf;             /* the flight's block buffer (with ctx): the GET fills it */
+    bool get;              /* with the fleet: its first answer was "fetch it" */
 };
 
 /*
- * A ranged GET of n consecutive blocks whose body is scattered straight into the
- * blocks' flight buffers (req.iov): no staging buffer, no copy, and the only memory
- * charged is the flights' own (each block once, by the cache).
+ * n consecutive blocks whose flights' buffers are filled by ranged GETs scattered straight
+ * into them (req.iov): no staging buffer, no copy, and the only memory charged is the
+ * flights' own (each block once, by the cache). Without the fleet tier one GET (one run)
+ * covers them all; with it, the blocks the fleet has are copied from there and each run of
+ * consecutive blocks it lacks is one GET.
  */
 struct fs_pf_group {
-    struct objstore_req req;
-    struct fs_handle *fh; /* a reference */
-    int refs;             /* atomic: the issuer, the GET, each accepted hc_fetch */
-    pthread_mutex_t lock; /* protects the fields marked so and the slots' ctx/buf */
-    uint64_t first;       /* first block */
-    unsigned cap, n;      /* slots allocated / blocks in the GET */
-    uint64_t off;         /* first byte */
-    uint64_t gen;         /* fh->ra_gen when issued */
-    size_t len;           /* bytes the GET asks for */
-    unsigned next;        /* slots below were completed; protected by lock */
-    bool closed;          /* n is final: a fetcher of slot n (or later) runs alone */
-    struct iovec *iov;    /* n segments: the slots' buffers, for req.iov */
+    struct fs_handle *fh;      /* a reference */
+    int refs;                  /* atomic: the issuer, each GET, each accepted hc_fetch, the fleet */
+    pthread_mutex_t lock;      /* protects the fields marked so and the slots' ctx/buf */
+    uint64_t first;            /* first block */
+    unsigned cap, n;           /* slots allocated / blocks in the group */
+    uint64_t off;              /* first byte */
+    uint64_t gen;              /* fh->ra_gen when issued */
+    bool closed;               /* n is final: a fetcher of slot n (or later) runs alone */
+    bool batch_over;           /* the fleet's first answers are in; protected by lock */
+    struct iovec *iov;         /* n segments: the slots' buffers, for req.iov */
+    struct hc_fleet_req *fr;   /* with the fleet: one request per slot */
+    struct hc_fleet_req **frp; /* pointers to them, for hc_fleet_lookup */
     struct fs_pf_slot slots[];
+};
+
+/* One ranged GET of slots [from, to) of a group. */
+struct fs_pf_run {
+    struct objstore_req req;
+    struct fs_pf_group *g;
+    unsigned from, to;
+    unsigned next; /* slots below were completed; protected by g->lock */
+    uint64_t off;  /* first byte */
+    size_t len;
 };
 
 static void fs_pf_group_put(struct fs_pf_group *g)
@@ -107,6 +121,8 @@ static void fs_pf_group_put(struct fs_pf_group *g)
         return;
     fs_handle_put(g->fh);
     pthread_mutex_destroy(&g->lock);
+    free(g->fr);
+    free(g->frp);
     free(g);
 }
 
@@ -117,54 +133,69 @@ static size_t fs_pf_blen(const struct fs_pf_group *g, unsigned i)
     return (size_t)CMN_MIN(bs, g->fh->size - off);
 }
 
-/* Where block @i ends in the GET's body. */
-static size_t fs_pf_bend(const struct fs_pf_group *g, unsigned i)
+/* Where block @i ends in the body of the GET @r. */
+static size_t fs_pf_bend(const struct fs_pf_run *r, unsigned i)
 {
-    return (size_t)((g->first + i) * g->fh->fs->conf->block_size - g->off) + fs_pf_blen(g, i);
+    const struct fs_pf_group *g = r->g;
+    return (size_t)((g->first + i) * g->fh->fs->conf->block_size - r->off) + fs_pf_blen(g, i);
+}
+
+/* Block @i of @g is in (@ok) or failed: with the fleet tier its bytes go there (copied
+ * before the buffer becomes the cache's) or its lease goes; then its flight completes. */
+static void fs_pf_complete(struct fs_pf_group *g, unsigned i, bool ok, int err)
+{
+    struct fs_pf_slot *sl = &g->slots[i];
+    struct hc_fleet *fleet = g->fh->fs->fleet;
+
+    if (g->fr && ok)
+        hc_fleet_store(fleet, &g->fr[i], sl->buf, fs_pf_blen(g, i));
+    else if (g->fr)
+        hc_fleet_abandon(fleet, &g->fr[i]);
+    hc_fetch_complete(sl->ctx, ok ? (ssize_t)fs_pf_blen(g, i) : (err ? err : -EIO));
 }
 
 /*
- * Complete the flights of the blocks whose bytes have all landed (@valid bytes of the
- * body), or, once the GET is over (@ended), every remaining one with @err. The slots
+ * Complete the flights of the blocks of @r whose bytes have all landed (@valid bytes of
+ * the body), or, once the GET is over (@ended), every remaining one with @err. The slots
  * passed here (next moves over them under the lock) belong to this call, so each flight
  * is completed exactly once, and as soon as its last byte is in: a reader waiting for
  * block N wakes then, not when the whole GET ends.
  */
-static void fs_pf_deliver(struct fs_pf_group *g, size_t valid, bool ended, int err)
+static void fs_pf_deliver(struct fs_pf_run *r, size_t valid, bool ended, int err)
 {
+    struct fs_pf_group *g = r->g;
     unsigned from, to;
 
     pthread_mutex_lock(&g->lock);
-    from = g->next;
-    for (to = from; to < g->n && (ended || fs_pf_bend(g, to) <= valid); to++)
+    from = r->next;
+    for (to = from; to < r->to && (ended || fs_pf_bend(r, to) <= valid); to++)
         ;
-    g->next = to;
+    r->next = to;
     pthread_mutex_unlock(&g->lock);
-    for (unsigned i = from; i < to; i++) {
-        struct fs_pf_slot *sl = &g->slots[i];
-        bool ok = fs_pf_bend(g, i) <= valid;
-        hc_fetch_complete(sl->ctx, ok ? (ssize_t)fs_pf_blen(g, i) : (err ? err : -EIO));
-    }
+    for (unsigned i = from; i < to; i++)
+        fs_pf_complete(g, i, fs_pf_bend(r, i) <= valid, err);
 }
 
-/* The group of a GET: the group embeds its request (no lookup through req->arg). */
-static struct fs_pf_group *fs_pf_group_of(struct objstore_req *req)
+/* The run of a GET: the run embeds its request (no lookup through req->arg). */
+static struct fs_pf_run *fs_pf_run_of(struct objstore_req *req)
 {
-    return (struct fs_pf_group *)((char *)req - offsetof(struct fs_pf_group, req));
+    return (struct fs_pf_run *)((char *)req - offsetof(struct fs_pf_run, req));
 }
 
 static void fs_pf_progress(struct objstore_req *req, size_t valid)
 {
-    fs_pf_deliver(fs_pf_group_of(req), valid, false, 0);
+    fs_pf_deliver(fs_pf_run_of(req), valid, false, 0);
 }
 
 static void fs_pf_get_done(struct objstore_req *req)
 {
-    struct fs_pf_group *g = fs_pf_group_of(req);
-    int res = fs_get_check(g->fh, req, g->len);
+    struct fs_pf_run *r = fs_pf_run_of(req);
+    struct fs_pf_group *g = r->g;
+    int res = fs_get_check(g->fh, req, r->len);
 
     /* A failed GET may still have delivered (progress) the blocks that fully landed. */
-    fs_pf_deliver(g, res == 0 ? g->len : 0, true, res);
+    fs_pf_deliver(r, res == 0 ? r->len : 0, true, res);
+    free(r);
     fs_pf_group_put(g);
 }
 
@@ -295,13 +326,137 @@ static struct fs_pf_group *fs_pf_group_new(struct fs_handle *fh, uint64_t first,
     return g;
 }
 
-/* Close @g (a fetcher of a slot past n runs alone from now on) and start the GET of its
- * n blocks; the issuer's reference goes. */
-static void fs_pf_group_submit(struct fs_pf_group *g)
+/* Start the GET of slots [from, to) of @g (closed); a refused one fails them. */
+static void fs_pf_run_start(struct fs_pf_group *g, unsigned from, unsigned to)
 {
     struct fs_handle *fh = g->fh;
+    uint64_t bs = fh->fs->conf->block_size;
+    struct fs_pf_run *r = calloc(1, sizeof(*r));
     int rc;
 
+    if (!r) {
+        for (unsigned i = from; i < to; i++)
+            fs_pf_complete(g, i, false, -ENOMEM);
+        return;
+    }
+    *r = (struct fs_pf_run){
+        .g = g, .from = from, .to = to, .next = from, .off = (g->first + from) * bs};
+    r->len = fs_pf_bend(r, to - 1);
+    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* the GET's */
+    r->req.op = OBJSTORE_OP_GET;
+    r->req.key = fh->key;
+    r->req.off = r->off;
+    r->req.len = r->len;
+    r->req.if_match = fh->etag[0] ? fh->etag : NULL;
+    r->req.iov = g->iov + from;
+    r->req.iovcnt = to - from;
+    r->req.buf_cap = r->len;
+    r->req.progress = fs_pf_progress;
+    r->req.done = fs_pf_get_done;
+    r->req.arg = r;
+    if ((rc = objstore_submit(fh->fs->os, &r->req)) != 0) {
+        fs_pf_deliver(r, 0, true, rc);
+        free(r);
+        fs_pf_group_put(g); /* the GET's */
+    }
+}
+
+/* The fleet's answer for a block of a group: a hit completes it; "fetch it" marks it for
+ * the run GETs after the first answers, or, for a block that waited for another mount's
+ * copy past them, GETs it alone. */
+static void fs_pf_fleet_done(struct hc_fleet_req *fr, enum hc_fleet_result res)
+{
+    struct fs_pf_group *g = fr->arg;
+    unsigned i = (unsigned)(fr - g->fr);
+    bool late;
+
+    if (res == HC_FLEET_HIT) {
+        __atomic_add_fetch(&g->fh->fs->ctr.prefetch_fleet, 1, __ATOMIC_RELAXED);
+        hc_fetch_complete(g->slots[i].ctx, (ssize_t)fs_pf_blen(g, i));
+        if (fr->waited)
+            fs_pf_group_put(g); /* the wait's */
+        return;
+    }
+    pthread_mutex_lock(&g->lock);
+    late = g->batch_over;
+    g->slots[i].get = !late;
+    pthread_mutex_unlock(&g->lock);
+    if (late) {
+        fs_pf_run_start(g, i, i + 1);
+        fs_pf_group_put(g); /* the wait's */
+    }
+}
+
+/* The fleet's first answers for a group are in: one GET per run of blocks to fetch. Blocks
+ * still waiting for another mount hold a reference each until their answer. */
+static void fs_pf_fleet_batch(void *arg)
+{
+    struct fs_pf_group *g = arg;
+    unsigned i = 0, waiting = 0;
+
+    pthread_mutex_lock(&g->lock);
+    g->batch_over = true;
+    for (unsigned k = 0; k < g->n; k++)
+        waiting += g->fr[k].waited;
+    pthread_mutex_unlock(&g->lock);
+    __atomic_add_fetch(&g->refs, (int)waiting, __ATOMIC_RELAXED);
+    while (i < g->n) {
+        if (!g->slots[i].get) {
+            i++;
+            continue;
+        }
+        unsigned j = i;
+        while (j < g->n && g->slots[j].get)
+            j++;
+        fs_pf_run_start(g, i, j);
+        i = j;
+    }
+    fs_pf_group_put(g); /* the fleet batch's */
+}
+
+/* Look the blocks of @g up in the fleet first. @return false when it cannot (the caller
+ * GETs them all). */
+static bool fs_pf_fleet_lookup(struct fs_pf_group *g)
+{
+    struct fs *fs = g->fh->fs;
+    uint8_t id[HC_FLEET_ID_MAX];
+
+    g->fr = calloc(g->n, sizeof(*g->fr));
+    g->frp = calloc(g->n, sizeof(*g->frp));
+    if (!g->fr || !g->frp)
+        goto no;
+    for (unsigned i = 0; i < g->n; i++) {
+        /* hc_fleet_lookup hashes the id before it returns: one buffer serves all */
+        g->fr[i] = (struct hc_fleet_req){
+            .buf = g->slots[i].buf, .len = fs_pf_blen(g, i), .done = fs_pf_fleet_done, .arg = g};
+        g->frp[i] = &g->fr[i];
+    }
+    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* the fleet batch's */
+    for (unsigned i = 0; i < g->n; i++) {
+        size_t il = fs_fleet_id(fs, g->fh, g->first + i, id, sizeof(id));
+        if (!il)
+            goto unref;
+        g->fr[i].id = id;
+        g->fr[i].idlen = il;
+        if (hc_fleet_prepare(fs->fleet, &g->fr[i]) != 0)
+            goto unref;
+    }
+    if (hc_fleet_lookup(fs->fleet, g->frp, g->n, fs_pf_fleet_batch, g) == 0)
+        return true;
+unref:
+    __atomic_sub_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+no:
+    free(g->fr);
+    free(g->frp);
+    g->fr = NULL;
+    g->frp = NULL;
+    return false;
+}
+
+/* Close @g (a fetcher of a slot past n runs alone from now on) and start the GETs of its
+ * n blocks (through the fleet tier when there is one); the issuer's reference goes. */
+static void fs_pf_group_submit(struct fs_pf_group *g)
+{
     pthread_mutex_lock(&g->lock);
     g->closed = true;
     pthread_mutex_unlock(&g->lock);
@@ -309,25 +464,10 @@ static void fs_pf_group_submit(struct fs_pf_group *g)
         fs_pf_group_put(g);
         return;
     }
-    g->len = fs_pf_bend(g, g->n - 1);
     for (unsigned i = 0; i < g->n; i++)
         g->iov[i] = (struct iovec){.iov_base = g->slots[i].buf, .iov_len = fs_pf_blen(g, i)};
-    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* the GET's */
-    g->req.op = OBJSTORE_OP_GET;
-    g->req.key = fh->key;
-    g->req.off = g->off;
-    g->req.len = g->len;
-    g->req.if_match = fh->etag[0] ? fh->etag : NULL;
-    g->req.iov = g->iov;
-    g->req.iovcnt = g->n;
-    g->req.buf_cap = g->len;
-    g->req.progress = fs_pf_progress;
-    g->req.done = fs_pf_get_done;
-    g->req.arg = g;
-    if ((rc = objstore_submit(fh->fs->os, &g->req)) != 0) {
-        fs_pf_deliver(g, 0, true, rc);
-        fs_pf_group_put(g); /* the GET's */
-    }
+    if (!g->fh->fs->fleet || !fs_pf_fleet_lookup(g))
+        fs_pf_run_start(g, 0, g->n);
     fs_pf_group_put(g);
 }
 

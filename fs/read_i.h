@@ -70,6 +70,10 @@ void fs_handle_put(struct fs_handle *fh);
 /* The cache's fetcher for one block: @arg is a struct fs_blk; GETs the block's range with
  * If-Match into @buf and completes @ctx (with -errno on failure). */
 void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg);
+/* The fleet tier's identity of block @blk of @fh (the cache identity, then the block key)
+ * into @buf. @return its length, 0 when it does not fit. */
+size_t fs_fleet_id(const struct fs *fs, const struct fs_handle *fh, uint64_t blk, uint8_t *buf,
+                   size_t cap);
 /* Check a finished GET of @want bytes for @fh (failures logged once per burst; ESTALE
  * invalidates the inode). @return 0 when every byte came, else -errno. */
 int fs_get_check(struct fs_handle *fh, const struct objstore_req *req, size_t want);

@@ -35,7 +35,8 @@ fi
 
 # Build: compiler, CMake, pkg-config modules checked by CMakeLists.txt, FUSE runtime.
 BUILD_PKGS=(cmake gcc make pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev libxml2-dev
-            libssl-dev liburing-dev liblz4-dev libcmocka-dev libmicrohttpd-dev)
+            libssl-dev liburing-dev liblz4-dev libcmocka-dev libmicrohttpd-dev
+            libmemcached-dev)
 # What tests/run-all.sh runs besides the build: the format check (clang-format), static
 # analysis (cppcheck), the valgrind test, the libFuzzer harnesses (clang with compiler-rt),
 # git (the format check lists the tree's files with it), groff and col (the man-page
@@ -43,8 +44,9 @@ BUILD_PKGS=(cmake gcc make pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev li
 CHECK_PKGS=(git clang-format cppcheck valgrind clang libclang-rt-14-dev groff-base bsdextrautils
             openssl)
 # Test S3 server (tests/s3server): single-node Ceph with radosgw; uuidgen; clients; gdb for
-# the stacks tests/integration/fs_lib.sh's watchdog writes when a test hangs.
-SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps gdb)
+# the stacks tests/integration/fs_lib.sh's watchdog writes when a test hangs; memcached (the
+# fleet tests start their own servers).
+SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps gdb memcached)
 BENCH_PKGS=(fio s3fs rclone awscli gnuplot-nox)
 
 want=("${BUILD_PKGS[@]}" "${CHECK_PKGS[@]}" "${SERVER_PKGS[@]}")

@@ -98,7 +98,8 @@ static double stat_pct(uint64_t a, uint64_t b)
 
 static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_snap *prev)
 {
-    char a[32], b[32], c[32], src[512], mnt[512], disk[512], eng[16], kind[16], maddr[128];
+    char a[32], b[32], c[32], src[512], mnt[512], disk[512], eng[16], kind[16], maddr[128],
+        fleet[512];
     uint64_t up = (uint64_t)time(NULL) - CMN_MIN((uint64_t)time(NULL), stat_u(s, "start_time"));
     uint64_t reads = stat_u(s, "fuse_reads");
 
@@ -132,6 +133,16 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
                 stat_s(s, "io_engine", eng, sizeof(eng)));
     else
         fprintf(f, "disk tier     none (memory only)\n");
+    if (stat_s(s, "fleet", fleet, sizeof(fleet))[0])
+        fprintf(f,
+                "fleet tier    %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %" PRIu64
+                " bad values, %" PRIu64 " lease waits (%" PRIu64 " timed out), %" PRIu64
+                " stores (%" PRIu64 " dropped), %" PRIu64 " errors (%s)\n",
+                stat_u(s, "fleet_hits"), stat_u(s, "fleet_misses"),
+                stat_pct(stat_u(s, "fleet_hits"), stat_u(s, "fleet_misses")),
+                stat_u(s, "fleet_bad_values"), stat_u(s, "fleet_lease_waits"),
+                stat_u(s, "fleet_lease_timeouts"), stat_u(s, "fleet_stores"),
+                stat_u(s, "fleet_store_drops"), stat_u(s, "fleet_errors"), fleet);
     fprintf(f,
             "S3            %" PRIu64 " requests (%" PRIu64 " GET), %s received, %" PRIu64
             " errors, %" PRIu64 " retries, %" PRIu64 " in flight\n",

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fleet.h: the fleet tier, blocks shared by many mounts through a memcached cluster.
+ *
+ * DESIGN
+ * A third tier behind memory and disk: on a miss of both, a block is looked up in the
+ * fleet (one multi-get for a batch of blocks); a hit is verified and copied into the
+ * caller's buffer; a miss takes a short lease (memcached `add` of a lease key) so that
+ * of several mounts missing the same block at once one fetches it from the origin and
+ * the others wait for its copy, polling, at most conf.lease_ms, before they fetch it
+ * themselves. The fetcher then hands the bytes to hc_fleet_store(), which copies them
+ * into a bounded queue that a store thread writes in the background (dropped, never
+ * waited for, when it falls behind) and which releases the lease.
+ *
+ * A block is stored as pieces of at most conf.piece_size bytes (memcached's default item
+ * limit is 1 MiB). Each piece carries a header (fleet_i.h) with the SHA-256 of the
+ * block's identity (the caller's id bytes: endpoint, bucket, object key, ETag, block size,
+ * block index), the piece's place, the block's length and CRC32C, the piece's CRC32C,
+ * and with conf.secret an HMAC-SHA256 under the shared key. A value that does not match
+ * in every field is a miss of the whole block, counted (bad_values) and never served.
+ *
+ * Nothing here blocks the caller: lookups, waits and stores run on the fleet's own
+ * threads, each with its own connection, and every server call has conf.timeout_ms.
+ */
+#ifndef TIERFS_HC_FLEET_H
+#define TIERFS_HC_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hc_fleet;
+struct hc_fleet_backend; /* fleet_i.h: a store of values by key (memcached, test fakes) */
+
+#define HC_FLEET_ID_MAX 4096
+#define HC_FLEET_PIECE_DEFAULT (512u << 10)
+#define HC_FLEET_PIECE_MIN (16u << 10)
+#define HC_FLEET_PIECE_MAX (1u << 20)
+
+struct hc_fleet_conf {
+    uint32_t piece_size;   /* 0 = HC_FLEET_PIECE_DEFAULT; bytes of a block per value */
+    unsigned lease_ms;     /* 0 = 2000: how long a miss waits for another mount */
+    unsigned poll_ms;      /* 0 = 5: how often a waiting miss looks again */
+    unsigned threads;      /* 0 = 4 lookup threads */
+    uint64_t store_queue;  /* 0 = 32 MiB: bytes of blocks waiting to be stored */
+    uint32_t ttl_s;        /* 0 = no expiry of stored blocks (memcached evicts LRU) */
+    const uint8_t *secret; /* NULL: values are not signed (and signatures not asked) */
+    size_t secret_len;
+};
+
+/* What became of a lookup of one block. */
+enum hc_fleet_result {
+    HC_FLEET_HIT = 0, /* the block's bytes are in req->buf (req->len of them) */
+    HC_FLEET_FETCH,   /* fetch it from the origin, then hc_fleet_store() or
+                         hc_fleet_abandon(): req->leased says whether we hold the lease */
+};
+
+struct hc_fleet_req;
+typedef void (*hc_fleet_done_fn)(struct hc_fleet_req *r, enum hc_fleet_result res);
+
+/* One block to look up. The caller fills the public fields, calls hc_fleet_prepare, and
+ * keeps the request (and the array of a batch) alive until done ran and, for
+ * HC_FLEET_FETCH, until hc_fleet_store/abandon returned. */
+struct hc_fleet_req {
+    const void *id; /* identity bytes of the block (copied by hc_fleet_lookup) */
+    size_t idlen;   /* at most HC_FLEET_ID_MAX */
+    void *buf;      /* where a hit's bytes go */
+    size_t len;     /* the block's length: a value of another length is a miss */
+    hc_fleet_done_fn done;
+    void *arg;
+    /* set by the fleet */
+    bool leased; /* with HC_FLEET_FETCH: this mount holds the block's lease */
+    bool waited; /* another mount held the lease: the request waited for its copy */
+    uint8_t hash[32];
+    uint64_t deadline_ns; /* while waiting */
+    struct hc_fleet_req *next;
+};
+
+/* A batch: done runs for every request of it, and then batch_done once, from a fleet
+ * thread; a request that waits for another mount's copy may get its done after
+ * batch_done (the batch's first answers are all in by then). */
+typedef void (*hc_fleet_batch_fn)(void *arg);
+
+struct hc_fleet_stats {
+    uint64_t lookups;      /* blocks looked up */
+    uint64_t hits, misses; /* misses: not there (or bad) */
+    uint64_t bad_values;   /* values there that did not verify */
+    uint64_t lease_taken;  /* misses this mount fetched under its own lease */
+    uint64_t lease_waits;  /* misses that waited for another mount */
+    uint64_t lease_wait_hits, lease_timeouts;
+    uint64_t stores, store_drops, store_errors;
+    uint64_t errors; /* failed server calls (timeouts, refused, ...) */
+    uint64_t bytes_in, bytes_out;
+    uint64_t store_queue_bytes;
+    unsigned servers;
+    uint64_t server_errors[16]; /* per server, in the order given (first 16) */
+    char server_names[16][64];
+};
+
+/* Create a fleet over @backend (owned from now on, destroyed with the fleet, also on
+ * failure). @return 0 and *out, or -errno (logged). */
+int hc_fleet_create(const struct hc_fleet_conf *conf, struct hc_fleet_backend *backend,
+                    struct hc_fleet **out);
+/* Stop the threads (pending stores are written first, for at most 2 s), free. NULL ok. */
+void hc_fleet_destroy(struct hc_fleet *f);
+
+/* Hash @r's identity (r->id, r->idlen) into r->hash: call it for each request before
+ * hc_fleet_lookup (the id may go right after). @return 0 or -EINVAL (an id too long). */
+int hc_fleet_prepare(struct hc_fleet *f, struct hc_fleet_req *r);
+/*
+ * Look up @n blocks (@reqs, each filled as above); @batch_done(@arg) after every first
+ * answer. Thread safe; never blocks on the servers. @return 0, or -errno (nothing was
+ * queued: the caller fetches from the origin itself).
+ */
+int hc_fleet_lookup(struct hc_fleet *f, struct hc_fleet_req **reqs, unsigned n,
+                    hc_fleet_batch_fn batch_done, void *arg);
+/* The origin's bytes for a request that got HC_FLEET_FETCH: copied into the store queue
+ * (or dropped, counted, when the queue is full); the lease is released once stored. */
+void hc_fleet_store(struct hc_fleet *f, struct hc_fleet_req *r, const void *data, size_t len);
+/* The fetch of a HC_FLEET_FETCH request failed: release its lease, if held. */
+void hc_fleet_abandon(struct hc_fleet *f, struct hc_fleet_req *r);
+
+void hc_fleet_get_stats(struct hc_fleet *f, struct hc_fleet_stats *st);
+
+/* Free a backend that no fleet took (NULL is fine). */
+void hc_fleet_backend_destroy(struct hc_fleet_backend *b);
+
+/* The memcached backend: @servers is "host[:port]" items separated by '+' (fstab-safe),
+ * or "@FILE" naming a file with one server per line. @timeout_ms bounds every server call
+ * (connect, send, receive); a server that fails is skipped for @retry_s seconds.
+ * @return 0 and *out, or -errno with one log line naming what was wrong. */
+int hc_fleet_memcached_create(const char *servers, unsigned timeout_ms, unsigned retry_s,
+                              struct hc_fleet_backend **out);
+
+#endif
