@@ -126,18 +126,24 @@ static void hc_fleet_found(void *arg, unsigned i, const void *v, size_t len)
     g->ok++;
 }
 
-/* After the multi-get: is @g's block whole and right? Counts and logs bad values. */
-static bool hc_fleet_whole(struct hc_fleet *f, struct hc_fleet_got *g)
+/* After the multi-get: is @g's block whole and right? With @count, counts and logs a bad
+ * value (a second look at the same block does not count it again). */
+static bool hc_fleet_whole_as(struct hc_fleet *f, struct hc_fleet_got *g, bool count)
 {
     if (!g->bad && g->ok == g->pieces && cmn_crc32c(0, g->r->buf, g->r->len) == g->crc)
         return true;
-    if (g->bad || g->ok == g->pieces) {
+    if (count && (g->bad || g->ok == g->pieces)) {
         HC_FLEET_CTR(f, bad_values);
         tlog_rl_msg(&f->rl_bad, TLOG_WARNING,
                     "fleet: a value under a tierfs key did not verify (%s): a miss, not served",
                     g->bad ? hc_fleet_verdict_str(g->why) : "block checksum mismatch");
     }
     return false;
+}
+
+static bool hc_fleet_whole(struct hc_fleet *f, struct hc_fleet_got *g)
+{
+    return hc_fleet_whole_as(f, g, true);
 }
 
 /* Count a failed server call (per server when the backend says which). */
@@ -230,7 +236,7 @@ static void hc_fleet_recheck(struct hc_fleet *f, struct hc_fleet_conn *c,
     int rc = got ? hc_fleet_fetch(f, c, reqs, n, false, got) : -ENOMEM;
 
     for (unsigned i = 0; i < n; i++) {
-        if (rc == 0 && hc_fleet_whole(f, &got[i])) {
+        if (rc == 0 && hc_fleet_whole_as(f, &got[i], false)) {
             char key[HC_FLEET_KEY_MAX];
             size_t kl = hc_fleet_key(reqs[i]->hash, -1, key);
             f->be->ops->del(c, key, kl); /* failing, it expires by itself */
@@ -386,11 +392,11 @@ static void *hc_fleet_poll(void *arg)
         while (!f->waiting && !f->stop_poll)
             pthread_cond_wait(&f->waitc, &f->lock);
         struct hc_fleet_req *list = f->waiting, *keep = NULL;
+        if (!list)
+            break; /* stop_poll, and nobody waits */
         f->waiting = NULL;
         bool stop = f->stop;
         pthread_mutex_unlock(&f->lock);
-        if (!list)
-            break;
         if (stop || !c) { /* nobody will answer them from here on: the origin will */
             for (struct hc_fleet_req *r = list, *next; r; r = next) {
                 next = r->next;
@@ -561,6 +567,8 @@ void hc_fleet_store(struct hc_fleet *f, struct hc_fleet_req *r, const void *data
     struct hc_fleet_job *j;
 
     if (len != r->len || len > f->conf.store_queue) {
+        if (len == r->len)
+            HC_FLEET_CTR(f, store_drops);
         hc_fleet_abandon(f, r);
         return;
     }

@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_hc_fleet.c: the fleet tier without memcached: the key and value format (pieces,
+ * every field checked, HMAC), and the lease logic of hybridcache/fleet.c over an
+ * in-process backend that two fleets share (two mounts): a hit, a miss that waits for
+ * another mount's copy, a holder that stalls (the waiter fetches after one lease period),
+ * a holder that gives up (the waiter takes the lease over), a sick backend (no waiting,
+ * no hang), bad values, a full store queue, and waiters answered at destroy. Also the
+ * memcached server list parser.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "hybridcache/fleet_i.h"
+
+/* ---- the format ---- */
+
+static void t_block(uint8_t *b, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        b[i] = (uint8_t)(i * 131 + seed * 7 + (i >> 9));
+}
+
+/* Encode every piece of a block and decode them back into a fresh buffer. */
+static void t_roundtrip(size_t len, uint32_t ps, const uint8_t *secret, size_t slen)
+{
+    uint8_t hash[32], *blk = malloc(len + 1), *out = calloc(1, len + 1);
+    uint8_t *v = malloc(HC_FLEET_HDR + HC_FLEET_MAC + ps);
+    unsigned pieces = hc_fleet_pieces(len, ps);
+    uint32_t crc, got = 0;
+
+    assert_non_null(blk);
+    t_block(blk, len, (unsigned)len);
+    crc = cmn_crc32c(0, blk, len);
+    hc_fleet_hash("id", 2, ps, hash);
+    for (unsigned p = 0; p < pieces; p++) {
+        ssize_t vl = hc_fleet_encode(hash, blk, len, crc, ps, p, secret, slen, v,
+                                     HC_FLEET_HDR + HC_FLEET_MAC + ps);
+        assert_true(vl > 0);
+        assert_int_equal(hc_fleet_decode(hash, len, ps, p, secret, slen, v, (size_t)vl, out, &got),
+                         HC_FLEET_OK);
+        assert_int_equal(got, crc);
+        if (secret) /* a mount without the key still reads it (the CRCs hold) */
+            assert_int_equal(hc_fleet_decode(hash, len, ps, p, NULL, 0, v, (size_t)vl, out, &got),
+                             HC_FLEET_OK);
+    }
+    assert_memory_equal(blk, out, len);
+    free(blk);
+    free(out);
+    free(v);
+}
+
+static void test_roundtrip(void **state)
+{
+    (void)state;
+    const uint32_t ps = 64 << 10;
+    const size_t lens[] = {1, 100, ps - 1, ps, ps + 1, 2 * ps + 12345, 1 << 20};
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(lens); i++) {
+        t_roundtrip(lens[i], ps, NULL, 0);
+        t_roundtrip(lens[i], ps, (const uint8_t *)"0123456789abcdef", 16);
+    }
+    assert_int_equal(hc_fleet_pieces(1 << 20, 512 << 10), 2);
+    assert_int_equal(hc_fleet_pieces((1 << 20) + 1, 512 << 10), 3);
+    assert_int_equal(hc_fleet_pieces(1, 512 << 10), 1);
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    uint8_t h1[32], h2[32], h3[32];
+    char k0[HC_FLEET_KEY_MAX], k1[HC_FLEET_KEY_MAX], kl[HC_FLEET_KEY_MAX];
+
+    hc_fleet_hash("bucket\0key\0etag", 15, 512 << 10, h1);
+    hc_fleet_hash("bucket\0key\0etaG", 15, 512 << 10, h2);
+    hc_fleet_hash("bucket\0key\0etag", 15, 256 << 10, h3);
+    assert_memory_not_equal(h1, h2, 32);
+    assert_memory_not_equal(h1, h3, 32); /* another piece size: other keys */
+    size_t l0 = hc_fleet_key(h1, 0, k0), l1 = hc_fleet_key(h1, 1, k1),
+           ll = hc_fleet_key(h1, -1, kl);
+    assert_true(l0 < HC_FLEET_KEY_MAX && l1 < HC_FLEET_KEY_MAX && ll < HC_FLEET_KEY_MAX);
+    assert_int_equal(l0, 8 + 40 + 2);
+    assert_memory_equal(k0, "tierfs1:", 8);
+    assert_memory_equal(kl + ll - 2, ":L", 2);
+    assert_memory_not_equal(k0, k1, l0);
+    for (size_t i = 0; i < l0; i++) /* memcached: no spaces or control characters */
+        assert_true(k0[i] > ' ' && k0[i] < 127);
+}
+
+/* Every kind of bad value is told apart and nothing is copied. */
+static void test_bad_values(void **state)
+{
+    (void)state;
+    const uint32_t ps = 16 << 10;
+    const size_t len = 40000;
+    const uint8_t *key = (const uint8_t *)"a secret of sixteen";
+    uint8_t hash[32], other[32], blk[40000], out[40000], v[HC_FLEET_HDR + HC_FLEET_MAC + 16384];
+    uint8_t w[sizeof(v)];
+    uint32_t crc = 0, got;
+    ssize_t vl, sl;
+
+    t_block(blk, len, 3);
+    crc = cmn_crc32c(0, blk, len);
+    hc_fleet_hash("x", 1, ps, hash);
+    hc_fleet_hash("y", 1, ps, other);
+    vl = hc_fleet_encode(hash, blk, len, crc, ps, 1, NULL, 0, v, sizeof(v));
+    assert_true(vl > 0);
+    memset(out, 0xee, sizeof(out));
+#define T_VERDICT(want, h, piece, sec, seclen, val, vlen)                                          \
+    assert_int_equal(hc_fleet_decode(h, len, ps, piece, sec, seclen, val, vlen, out, &got), want)
+    T_VERDICT(HC_FLEET_BAD_SHORT, hash, 1, NULL, 0, v, 10);
+    T_VERDICT(HC_FLEET_BAD_SHORT, hash, 1, NULL, 0, v, (size_t)vl - 1);
+    memcpy(w, v, (size_t)vl);
+    w[0] ^= 1;
+    T_VERDICT(HC_FLEET_BAD_MAGIC, hash, 1, NULL, 0, w, (size_t)vl);
+    memcpy(w, v, (size_t)vl);
+    w[4] = HC_FLEET_VERSION + 1;
+    T_VERDICT(HC_FLEET_BAD_MAGIC, hash, 1, NULL, 0, w, (size_t)vl);
+    T_VERDICT(HC_FLEET_BAD_ID, other, 1, NULL, 0, v, (size_t)vl);
+    T_VERDICT(HC_FLEET_BAD_PLACE, hash, 0, NULL, 0, v, (size_t)vl); /* piece 1 asked as 0 */
+    memcpy(w, v, (size_t)vl);
+    w[vl - 1] ^= 0x10;
+    T_VERDICT(HC_FLEET_BAD_CRC, hash, 1, NULL, 0, w, (size_t)vl);
+    T_VERDICT(HC_FLEET_BAD_UNSIGNED, hash, 1, key, 16, v, (size_t)vl);
+    sl = hc_fleet_encode(hash, blk, len, crc, ps, 1, (const uint8_t *)"another secret!!", 16, w,
+                         sizeof(w));
+    T_VERDICT(HC_FLEET_BAD_MAC, hash, 1, key, 16, w, (size_t)sl);
+    sl = hc_fleet_encode(hash, blk, len, crc, ps, 1, key, 16, w, sizeof(w));
+    w[HC_FLEET_HDR + HC_FLEET_MAC + 5] ^= 1; /* a byte changed under a good MAC */
+    T_VERDICT(HC_FLEET_BAD_MAC, hash, 1, key, 16, w, (size_t)sl);
+    for (size_t i = 0; i < sizeof(out); i++)
+        assert_int_equal(out[i], 0xee); /* nothing copied by a bad value */
+#undef T_VERDICT
+}
+
+/* The value test_bad_values spoils, unspoilt: piece 1 of a 40000-byte block decodes. */
+static void test_good_piece(void **state)
+{
+    (void)state;
+    const uint32_t ps = 16 << 10;
+    uint8_t hash[32], blk[40000], out[40000], v[HC_FLEET_HDR + 16384];
+    uint32_t crc, got;
+
+    t_block(blk, sizeof(blk), 3);
+    crc = cmn_crc32c(0, blk, sizeof(blk));
+    hc_fleet_hash("x", 1, ps, hash);
+    ssize_t vl = hc_fleet_encode(hash, blk, sizeof(blk), crc, ps, 1, NULL, 0, v, sizeof(v));
+    assert_int_equal(hc_fleet_decode(hash, sizeof(blk), ps, 1, NULL, 0, v, (size_t)vl, out, &got),
+                     HC_FLEET_OK);
+    assert_memory_equal(out + ps, blk + ps, ps);
+}
+
+/* ---- a backend in this process: a locked table of values, shared by two fleets ---- */
+
+struct t_val {
+    char key[HC_FLEET_KEY_MAX];
+    size_t klen;
+    uint8_t *v;
+    size_t len;
+};
+
+struct t_store {
+    pthread_mutex_t lock;
+    struct t_val vals[512];
+    unsigned n;
+    int down; /* every call fails with -ECONNREFUSED */
+    int refs;
+};
+
+struct t_backend {
+    struct hc_fleet_backend base;
+    struct t_store *st;
+};
+
+struct hc_fleet_conn {
+    struct t_store *st;
+};
+
+static struct t_val *t_find(struct t_store *s, const char *k, size_t kl)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->vals[i].klen == kl && memcmp(s->vals[i].key, k, kl) == 0)
+            return &s->vals[i];
+    return NULL;
+}
+
+static int t_open(struct hc_fleet_backend *b, unsigned ms, struct hc_fleet_conn **out)
+{
+    (void)ms;
+    *out = malloc(sizeof(**out));
+    (*out)->st = ((struct t_backend *)b)->st;
+    return 0;
+}
+
+static void t_close(struct hc_fleet_conn *c)
+{
+    free(c);
+}
+
+static int t_mget(struct hc_fleet_conn *c, const char *const *keys, const size_t *klens, unsigned n,
+                  hc_fleet_found_fn found, void *arg)
+{
+    pthread_mutex_lock(&c->st->lock);
+    if (__atomic_load_n(&c->st->down, __ATOMIC_RELAXED)) {
+        pthread_mutex_unlock(&c->st->lock);
+        return -ECONNREFUSED;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct t_val *v = t_find(c->st, keys[i], klens[i]);
+        if (v)
+            found(arg, i, v->v, v->len);
+    }
+    pthread_mutex_unlock(&c->st->lock);
+    return 0;
+}
+
+static int t_put(struct hc_fleet_conn *c, const char *k, size_t kl, const void *v, size_t len,
+                 bool only_new)
+{
+    struct t_store *s = c->st;
+    int rc = 0;
+
+    pthread_mutex_lock(&s->lock);
+    struct t_val *x = t_find(s, k, kl);
+    if (__atomic_load_n(&s->down, __ATOMIC_RELAXED))
+        rc = -ECONNREFUSED;
+    else if (x && only_new)
+        rc = -EEXIST;
+    else if (!x && s->n == CMN_ARRAY_SIZE(s->vals))
+        rc = -ENOSPC;
+    if (rc == 0) {
+        if (!x) {
+            x = &s->vals[s->n++];
+            memcpy(x->key, k, kl);
+            x->klen = kl;
+        } else {
+            free(x->v);
+        }
+        x->v = malloc(len ? len : 1);
+        memcpy(x->v, v, len);
+        x->len = len;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int t_add(struct hc_fleet_conn *c, const char *k, size_t kl, const void *v, size_t len,
+                 uint32_t ttl)
+{
+    (void)ttl;
+    return t_put(c, k, kl, v, len, true);
+}
+
+static int t_set(struct hc_fleet_conn *c, const char *k, size_t kl, const void *v, size_t len,
+                 uint32_t ttl)
+{
+    (void)ttl;
+    return t_put(c, k, kl, v, len, false);
+}
+
+static int t_del(struct hc_fleet_conn *c, const char *k, size_t kl)
+{
+    struct t_store *s = c->st;
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&s->lock);
+    struct t_val *x = t_find(s, k, kl);
+    if (__atomic_load_n(&s->down, __ATOMIC_RELAXED)) {
+        rc = -ECONNREFUSED;
+    } else if (x) {
+        free(x->v);
+        *x = s->vals[--s->n];
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void t_store_unref(struct t_store *s)
+{
+    if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
+        return;
+    for (unsigned i = 0; i < s->n; i++)
+        free(s->vals[i].v);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static void t_destroy(struct hc_fleet_backend *b)
+{
+    t_store_unref(((struct t_backend *)b)->st);
+    free(b);
+}
+
+static const struct hc_fleet_backend_ops t_ops = {
+    .version = HC_FLEET_BACKEND_V1,
+    .name = "test",
+    .open = t_open,
+    .close = t_close,
+    .mget = t_mget,
+    .add = t_add,
+    .set = t_set,
+    .del = t_del,
+    .destroy = t_destroy,
+};
+
+static struct hc_fleet_backend *t_backend(struct t_store *s)
+{
+    struct t_backend *b = calloc(1, sizeof(*b));
+    b->base.ops = &t_ops;
+    b->base.nservers = 1;
+    b->st = s;
+    __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+    return &b->base;
+}
+
+static struct t_store *t_store_new(void)
+{
+    struct t_store *s = calloc(1, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    s->refs = 1;
+    return s;
+}
+
+/* ---- a request and its answer ---- */
+
+struct t_req {
+    struct hc_fleet_req r;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int answers;
+    enum hc_fleet_result res;
+    uint64_t at_ns;
+    struct hc_fleet_req *one[1]; /* the batch array: it must outlive the lookup */
+    uint8_t buf[100000];
+};
+
+static void t_done(struct hc_fleet_req *r, enum hc_fleet_result res)
+{
+    struct t_req *t = r->arg;
+    pthread_mutex_lock(&t->lock);
+    t->answers++;
+    t->res = res;
+    t->at_ns = cmn_now_ns();
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static struct t_req *t_req_new(struct hc_fleet *f, const char *id, size_t len)
+{
+    struct t_req *t = calloc(1, sizeof(*t));
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    t->r = (struct hc_fleet_req){
+        .id = id, .idlen = strlen(id), .buf = t->buf, .len = len, .done = t_done, .arg = t};
+    assert_int_equal(hc_fleet_prepare(f, &t->r), 0);
+    return t;
+}
+
+static void t_req_free(struct t_req *t)
+{
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+/* Wait up to @ms for @t's answer. @return true when it came. */
+static bool t_wait(struct t_req *t, unsigned ms)
+{
+    uint64_t end = cmn_now_ns() + (uint64_t)ms * 1000000;
+    pthread_mutex_lock(&t->lock);
+    while (!t->answers && cmn_now_ns() < end) {
+        pthread_mutex_unlock(&t->lock);
+        usleep(1000);
+        pthread_mutex_lock(&t->lock);
+    }
+    bool got = t->answers > 0;
+    pthread_mutex_unlock(&t->lock);
+    return got;
+}
+
+static void t_lookup(struct hc_fleet *f, struct t_req *t)
+{
+    t->one[0] = &t->r;
+    t->answers = 0;
+    assert_int_equal(hc_fleet_lookup(f, t->one, 1, NULL, NULL), 0);
+}
+
+#define T_LEASE_MS 300
+static struct hc_fleet *t_fleet(struct t_store *s, uint64_t queue)
+{
+    struct hc_fleet_conf c = {
+        .piece_size = 16 << 10, .lease_ms = T_LEASE_MS, .poll_ms = 2, .store_queue = queue};
+    struct hc_fleet *f;
+    assert_int_equal(hc_fleet_create(&c, t_backend(s), &f), 0);
+    return f;
+}
+
+static void t_wait_stored(struct hc_fleet *f)
+{
+    struct hc_fleet_stats st;
+    for (int i = 0; i < 2000; i++) {
+        hc_fleet_get_stats(f, &st);
+        if (st.store_queue_bytes == 0 && st.stores + st.store_errors + st.store_drops > 0)
+            return;
+        usleep(1000);
+    }
+    fail_msg("the store queue did not drain");
+}
+
+/* A miss takes the lease; a second mount waits; the first stores; the second gets it. */
+static void test_lease_wait_hit(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
+    const size_t len = 50000;
+    struct t_req *ra = t_req_new(a, "blk-1", len), *rb = t_req_new(b, "blk-1", len);
+    uint8_t data[50000];
+    struct hc_fleet_stats st;
+
+    t_block(data, len, 9);
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    assert_int_equal(ra->res, HC_FLEET_FETCH);
+    assert_true(ra->r.leased);
+    t_lookup(b, rb);
+    usleep(50 * 1000);
+    assert_int_equal(rb->answers, 0); /* waiting for a's copy, not fetching */
+    hc_fleet_store(a, &ra->r, data, len);
+    assert_true(t_wait(rb, T_LEASE_MS));
+    assert_int_equal(rb->res, HC_FLEET_HIT);
+    assert_memory_equal(rb->buf, data, len);
+    hc_fleet_get_stats(b, &st);
+    assert_int_equal(st.lease_waits, 1);
+    assert_int_equal(st.lease_wait_hits, 1);
+    assert_int_equal(st.lease_timeouts, 0);
+    /* a third look is a plain hit, and the lease was released */
+    t_lookup(b, rb);
+    assert_true(t_wait(rb, 2000));
+    assert_int_equal(rb->res, HC_FLEET_HIT);
+    hc_fleet_get_stats(b, &st);
+    assert_int_equal(st.hits, 1);
+    hc_fleet_destroy(a);
+    hc_fleet_destroy(b);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_store_unref(s);
+}
+
+/* The holder stalls (never stores): the waiter fetches itself after one lease period. */
+static void test_lease_stalled_holder(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
+    struct t_req *ra = t_req_new(a, "blk-2", 1000), *rb = t_req_new(b, "blk-2", 1000);
+    struct hc_fleet_stats st;
+
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    assert_true(ra->r.leased);
+    uint64_t t0 = cmn_now_ns();
+    t_lookup(b, rb);
+    assert_true(t_wait(rb, 3 * T_LEASE_MS));
+    uint64_t waited_ms = (rb->at_ns - t0) / 1000000;
+    assert_int_equal(rb->res, HC_FLEET_FETCH);
+    assert_false(rb->r.leased);
+    assert_true(waited_ms >= T_LEASE_MS - 20);
+    assert_true(waited_ms < 2 * T_LEASE_MS);
+    hc_fleet_get_stats(b, &st);
+    assert_int_equal(st.lease_timeouts, 1);
+    hc_fleet_abandon(a, &ra->r);
+    hc_fleet_destroy(a);
+    hc_fleet_destroy(b);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_store_unref(s);
+}
+
+/* The holder's fetch failed (it lets the lease go): the waiter takes it over at once. */
+static void test_lease_abandoned(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
+    struct t_req *ra = t_req_new(a, "blk-3", 1000), *rb = t_req_new(b, "blk-3", 1000);
+
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    assert_true(ra->r.leased);
+    uint64_t t0 = cmn_now_ns();
+    t_lookup(b, rb);
+    usleep(20 * 1000);
+    hc_fleet_abandon(a, &ra->r);
+    assert_true(t_wait(rb, T_LEASE_MS));
+    assert_int_equal(rb->res, HC_FLEET_FETCH);
+    assert_true(rb->r.leased); /* the lease is b's now */
+    assert_true((rb->at_ns - t0) / 1000000 < T_LEASE_MS - 50);
+    hc_fleet_abandon(b, &rb->r);
+    hc_fleet_destroy(a);
+    hc_fleet_destroy(b);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_store_unref(s);
+}
+
+/* A sick backend: every lookup goes to the origin at once, no lease, no wait. */
+static void test_backend_down(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20);
+    struct t_req *ra = t_req_new(a, "blk-4", 1000);
+    struct hc_fleet_stats st;
+
+    s->down = 1;
+    uint64_t t0 = cmn_now_ns();
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 1000));
+    assert_int_equal(ra->res, HC_FLEET_FETCH);
+    assert_false(ra->r.leased);
+    assert_true((ra->at_ns - t0) / 1000000 < 100);
+    hc_fleet_store(a, &ra->r, ra->buf, 1000); /* fails in the background, counted */
+    t_wait_stored(a);
+    hc_fleet_get_stats(a, &st);
+    assert_true(st.errors >= 2);
+    assert_int_equal(st.store_errors, 1);
+    hc_fleet_destroy(a);
+    t_req_free(ra);
+    t_store_unref(s);
+}
+
+/* A bad value under the block's key is a miss, counted, and the fetch stores a good one. */
+static void test_bad_value_is_miss(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20);
+    struct t_req *ra = t_req_new(a, "blk-5", 1000);
+    struct hc_fleet_conn *c;
+    char key[HC_FLEET_KEY_MAX];
+    struct hc_fleet_stats st;
+    uint8_t data[1000];
+
+    t_block(data, sizeof(data), 5);
+    c = malloc(sizeof(*c));
+    c->st = s;
+    size_t kl = hc_fleet_key(ra->r.hash, 0, key);
+    assert_int_equal(t_set(c, key, kl,
+                           "garbage that is long enough for a header, but wrong ..."
+                           "................",
+                           72, 0),
+                     0);
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    assert_int_equal(ra->res, HC_FLEET_FETCH);
+    hc_fleet_get_stats(a, &st);
+    assert_int_equal(st.bad_values, 1);
+    assert_int_equal(st.hits, 0);
+    hc_fleet_store(a, &ra->r, data, sizeof(data));
+    t_wait_stored(a);
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    assert_int_equal(ra->res, HC_FLEET_HIT);
+    assert_memory_equal(ra->buf, data, sizeof(data));
+    free(c);
+    hc_fleet_destroy(a);
+    t_req_free(ra);
+    t_store_unref(s);
+}
+
+/* A block larger than the store queue is dropped (counted) and its lease released. */
+static void test_store_queue_full(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1000), *b = t_fleet(s, 1 << 20);
+    struct t_req *ra = t_req_new(a, "blk-6", 5000), *rb = t_req_new(b, "blk-6", 5000);
+    struct hc_fleet_stats st;
+
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    assert_true(ra->r.leased);
+    hc_fleet_store(a, &ra->r, ra->buf, 5000);
+    hc_fleet_get_stats(a, &st);
+    assert_int_equal(st.store_drops, 1);
+    t_wait_stored(a);
+    /* the lease went with the drop: b takes it at once, it does not wait */
+    t_lookup(b, rb);
+    assert_true(t_wait(rb, T_LEASE_MS / 2));
+    assert_int_equal(rb->res, HC_FLEET_FETCH);
+    assert_true(rb->r.leased);
+    hc_fleet_abandon(b, &rb->r);
+    hc_fleet_destroy(a);
+    hc_fleet_destroy(b);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_store_unref(s);
+}
+
+/* A fleet destroyed while a request waits answers it (the origin), no hang. */
+static void test_destroy_answers_waiters(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
+    struct t_req *ra = t_req_new(a, "blk-7", 100), *rb = t_req_new(b, "blk-7", 100);
+
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    t_lookup(b, rb);
+    usleep(20 * 1000);
+    hc_fleet_destroy(b);
+    assert_int_equal(rb->answers, 1);
+    assert_int_equal(rb->res, HC_FLEET_FETCH);
+    hc_fleet_abandon(a, &ra->r);
+    hc_fleet_destroy(a);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_store_unref(s);
+}
+
+/* A batch: every first answer, then batch_done once. */
+static int t_batches;
+static void t_batch_done(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&t_batches, 1, __ATOMIC_RELAXED);
+}
+
+static void test_batch(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20);
+    struct t_req *r[5];
+    struct hc_fleet_req *rp[5];
+    char ids[5][8];
+    uint8_t data[20000];
+
+    t_block(data, sizeof(data), 1);
+    for (int i = 0; i < 5; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "b%d", i);
+        r[i] = t_req_new(a, ids[i], sizeof(data));
+        rp[i] = &r[i]->r;
+    }
+    assert_int_equal(hc_fleet_lookup(a, rp, 5, t_batch_done, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_true(t_wait(r[i], 2000));
+        assert_int_equal(r[i]->res, HC_FLEET_FETCH);
+        if (i % 2 == 0)
+            hc_fleet_store(a, rp[i], data, sizeof(data));
+        else
+            hc_fleet_abandon(a, rp[i]);
+    }
+    for (int i = 0; i < 2000 && __atomic_load_n(&t_batches, __ATOMIC_RELAXED) < 1; i++)
+        usleep(1000);
+    assert_int_equal(t_batches, 1);
+    t_wait_stored(a);
+    usleep(20 * 1000);
+    for (int i = 0; i < 5; i++)
+        r[i]->answers = 0;
+    assert_int_equal(hc_fleet_lookup(a, rp, 5, t_batch_done, NULL), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_true(t_wait(r[i], 2000));
+        assert_int_equal(r[i]->res, i % 2 == 0 ? HC_FLEET_HIT : HC_FLEET_FETCH);
+        if (i % 2)
+            hc_fleet_abandon(a, rp[i]);
+    }
+    hc_fleet_destroy(a);
+    for (int i = 0; i < 5; i++)
+        t_req_free(r[i]);
+    t_store_unref(s);
+}
+
+/* The server list of -o fleet: '+' between servers, or @FILE. */
+static void test_server_list(void **state)
+{
+    (void)state;
+    struct hc_fleet_backend *b;
+    const char *bad[] = {"", "h:0", "h:abc", "h:70000", "a++b", "+a", "h:", "@/nonexistent/list"};
+    char path[] = "/tmp/test_hc_fleet.XXXXXX";
+    int fd;
+
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(bad); i++) {
+        int rc = hc_fleet_memcached_create(bad[i], 50, 2, &b);
+        assert_int_equal(rc, bad[i][0] == '@' ? -ENOENT : -EINVAL);
+        assert_null(b);
+    }
+    assert_int_equal(hc_fleet_memcached_create("10.0.0.1:11311+cache-2+ 10.0.0.3 ", 50, 2, &b), 0);
+    assert_int_equal(b->nservers, 3);
+    assert_string_equal(b->server_names[0], "10.0.0.1:11311");
+    assert_string_equal(b->server_names[1], "cache-2:11211");
+    hc_fleet_backend_destroy(b);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char text[] = "# the fleet\n127.0.0.1:11211\n\n  127.0.0.2  # second\n";
+    assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    close(fd);
+    char arg[64];
+    snprintf(arg, sizeof(arg), "@%s", path);
+    assert_int_equal(hc_fleet_memcached_create(arg, 50, 2, &b), 0);
+    assert_int_equal(b->nservers, 2);
+    assert_string_equal(b->server_names[1], "127.0.0.2:11211");
+    hc_fleet_backend_destroy(b);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_good_piece),
+        cmocka_unit_test(test_lease_wait_hit),
+        cmocka_unit_test(test_lease_stalled_holder),
+        cmocka_unit_test(test_lease_abandoned),
+        cmocka_unit_test(test_backend_down),
+        cmocka_unit_test(test_bad_value_is_miss),
+        cmocka_unit_test(test_store_queue_full),
+        cmocka_unit_test(test_destroy_answers_waiters),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_server_list),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
