@@ -208,8 +208,10 @@ static int hc_fleet_lease(struct hc_fleet *f, struct hc_fleet_conn *c, struct hc
 {
     char key[HC_FLEET_KEY_MAX];
     size_t kl = hc_fleet_key(r->hash, -1, key);
-    /* memcached expiries are whole seconds; the waiters' bound is the lease period */
-    uint32_t ttl = (f->conf.lease_ms + 999) / 1000 + 1;
+    /* memcached expiries are whole seconds on a clock that ticks once a second, so a
+     * lease lives at least the lease period only with 2 s to spare; the waiters' bound
+     * is their own deadline, the expiry only frees the lease of a holder that died */
+    uint32_t ttl = (f->conf.lease_ms + 999) / 1000 + 2;
     int rc = f->be->ops->add(c, key, kl, f->lease_val, strlen(f->lease_val), ttl);
 
     if (rc < 0 && rc != -EEXIST)

@@ -4,7 +4,8 @@
 # 1. a mount reads a file set (a prefetched scan and lone blocks) and stores it; a second
 #    mount with its own disk cache reads every byte right with zero S3 GETs;
 # 2. three fresh mounts reading one cold file at the same time pull it from S3 about once
-#    (the leases), every byte right;
+#    (the leases), every byte right; a lease holder that is SIGSTOPped costs another mount
+#    one lease period, no hang;
 # 3. garbage, truncated, wrong-version and bit-flipped values written straight into
 #    memcached under tierfs's keys: counted as bad values, never served;
 # 4. fleet_secret: unsigned values are refused, signed ones serve a mount with the key,
@@ -45,7 +46,9 @@ wait_stored() { # wait_stored MNT: the store queue drained
   done
   fail "the fleet store queue of $1 did not drain"
 }
-OPTS="block_size=1M,fleet=$FLEET"
+# fleet_timeout: a busy 2-core CI machine (ASan builds) can stall a loopback call past the
+# 50 ms default, and a call that times out sends its block to S3 (as it must)
+OPTS="block_size=1M,fleet=$FLEET,fleet_timeout=1s"
 
 # ---- 1. one mount fills the fleet, another reads from it ----
 fs_mount "$T/a" "$S3_BUCKET:/$P" "$OPTS,disk_cache=$T/a.img,disk_cache_size=64M"
@@ -88,15 +91,44 @@ for m in c1 c2 c3; do [ -s "$T/$m.cmp" ] && fail "$m: $(cat "$T/$m.cmp")"; done
 bytes=$(counter bytes_sent)
 waits=0
 for m in c1 c2 c3; do waits=$((waits + $(stat_field "$T/$m" fleet_lease_waits))); done
-taken=0 timeouts=0 whits=0
+taken=0 timeouts=0 whits=0 errs=0
 for m in c1 c2 c3; do
+  errs=$((errs + $(stat_field "$T/$m" fleet_errors)))
   taken=$((taken + $(stat_field "$T/$m" fleet_lease_taken)))
   timeouts=$((timeouts + $(stat_field "$T/$m" fleet_lease_timeouts)))
   whits=$((whits + $(stat_field "$T/$m" fleet_lease_wait_hits)))
 done
-fs_log "3 mounts, one cold 32 MiB file at once: $bytes bytes from S3 ($((bytes * 100 / (32 * 1048576)))%), $(counter get) GETs, leases taken $taken, waits $waits ($whits ended with the copy, $timeouts timed out)"
+fs_log "3 mounts, one cold 32 MiB file at once: $bytes bytes from S3 ($((bytes * 100 / (32 * 1048576)))%), $(counter get) GETs, leases taken $taken, waits $waits ($whits ended with the copy, $timeouts timed out), $errs fleet errors"
 [ "$bytes" -le $((32 * 1048576 * 110 / 100)) ] || fail "3 mounts pulled $bytes bytes for a 32 MiB file (more than 1.10x)"
 for m in c1 c2 c3; do fs_umount "$T/$m" "${CPID[$m]}"; done
+
+# ---- 2b. a lease holder that is SIGSTOPped: the others fetch after one lease period ----
+mkfile "$T/src3/p.bin" $((4 * 1048576))
+seed "$T/src3" "${P}p/"
+fs_mount "$T/p1" "$S3_BUCKET:/${P}p/" "$OPTS,fleet_lease=1s,prefetch=no"
+P1=$FS_PID
+fs_mount "$T/p2" "$S3_BUCKET:/${P}p/" "$OPTS,fleet_lease=1s,prefetch=no"
+P2=$FS_PID
+stat "$T/p1/p.bin" "$T/p2/p.bin" >/dev/null # metadata first: the opens need no S3 below
+proxy '{"ttfb_ms":1500}' # p1's GETs are slow: it holds the leases while it is stopped
+dd if="$T/p1/p.bin" of=/dev/null bs=1M count=1 iflag=direct status=none &
+DD1=$!
+for _ in $(seq 1 100); do [ "$(stat_field "$T/p1" fleet_lease_taken)" -gt 0 ] && break; sleep 0.02; done
+[ "$(stat_field "$T/p1" fleet_lease_taken)" -gt 0 ] || fail "p1 took no lease"
+kill -STOP "$P1"
+t0=$(date +%s%N)
+cmp <(dd if="$T/p2/p.bin" bs=1M count=1 iflag=direct status=none) <(head -c 1048576 "$T/src3/p.bin") ||
+  { kill -CONT "$P1"; fail "p2 read wrong bytes while p1 was stopped"; }
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$P1"
+wait "$DD1" || fail "p1's read failed after SIGCONT"
+proxy '{}'
+to=$(stat_field "$T/p2" fleet_lease_timeouts)
+fs_log "lease holder stopped: the other mount read its block in $ms ms after $to lease timeout(s) ($(stat_field "$T/p2" fleet_lease_waits) waits, $(stat_field "$T/p2" fleet_lease_taken) leases taken, $(stat_field "$T/p2" fleet_errors) errors)"
+[ "$to" -ge 1 ] || fail "p2 did not wait out p1's lease"
+[ "$ms" -ge 900 ] && [ "$ms" -lt 6000 ] || fail "p2 took $ms ms with a 1 s lease and 1.5 s to first byte"
+fs_umount "$T/p1" "$P1"
+fs_umount "$T/p2" "$P2"
 
 # ---- 3. bad values under tierfs's keys ----
 python3 - "${MC_PORTS[@]}" <<'EOF' || fail "could not rewrite the fleet's values"
