@@ -5,6 +5,7 @@
 #
 #   bash tools/demo.sh          run the demo; leaves the mount and the server running
 #   bash tools/demo.sh stop     unmount and stop the server
+#   bash tools/demo.sh --fleet  the fleet tier instead (tools/demo_fleet.sh)
 # Settings (environment): DEMO_DIR (state, default /var/tmp/tierfs-demo),
 # DEMO_MNT (default $DEMO_DIR/mnt), DEMO_BIG (size of the big file, default 1G),
 # BUILD_DIR (default ./build).
@@ -33,8 +34,11 @@ stop() {
 if [ "${1:-}" = stop ]; then
   stop
   exit 0
+elif [ "${1:-}" = --fleet ]; then
+  shift
+  exec bash "$ROOT/tools/demo_fleet.sh" "$@" # the fleet tier: two mounts, three memcached
 elif [ $# -gt 0 ]; then
-  die "usage: bash tools/demo.sh [stop]"
+  die "usage: bash tools/demo.sh [stop | --fleet [stop]]"
 fi
 
 say "1. dependencies (tools/setup.sh installs only what is missing)"
