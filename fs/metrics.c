@@ -241,6 +241,11 @@ static void fs_prom_s3(FILE *f, const struct objstore_stats *os)
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
         fprintf(f, "tierfs_s3_request_errors_total{op=\"%s\"} %llu\n", objstore_op_label(op),
                 (unsigned long long)os->done_errors[op]);
+    fs_prom_head(f, "tierfs_s3_not_found_total", "counter",
+                 "HEADs answered 404 (a lookup of a name that is no object): not errors");
+    for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
+        fprintf(f, "tierfs_s3_not_found_total{op=\"%s\"} %llu\n", objstore_op_label(op),
+                (unsigned long long)os->done_not_found[op]);
     fs_prom_head(f, "tierfs_s3_attempts_total", "counter",
                  "HTTP requests sent to S3, retries included, by op");
     for (unsigned op = 0; op < OBJSTORE_OP_COUNT; op++)
@@ -397,7 +402,7 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     struct fs_metrics *m = fs->metrics;
     struct fs_snap sn;
     FILE *f;
-    uint64_t s3_req = 0, s3_err = 0;
+    uint64_t s3_req = 0, s3_err = 0, s3_nf = 0;
 
     *out = NULL;
     f = open_memstream(out, len);
@@ -409,6 +414,7 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
         for (unsigned c = 0; c < OBJSTORE_STATUS_COUNT; c++)
             s3_req += sn.os.done[op][c];
         s3_err += sn.os.done_errors[op];
+        s3_nf += sn.os.done_not_found[op];
     }
     uint64_t gets = 0;
     for (unsigned c = 0; c < OBJSTORE_STATUS_COUNT; c++)
@@ -459,6 +465,7 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "s3_requests", s3_req, false);
     fs_json_u(f, "s3_gets", gets, false);
     fs_json_u(f, "s3_errors", s3_err, false);
+    fs_json_u(f, "s3_not_found", s3_nf, false);
     fs_json_u(f, "s3_retries", sn.os.retries, false);
     fs_json_u(f, "s3_bytes", sn.os.bytes_received, false);
     fs_json_u(f, "s3_inflight", sn.os.inflight, false);

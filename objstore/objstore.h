@@ -168,7 +168,10 @@ struct objstore_stats {
      * after retries, by op and by the class of their last HTTP status, and their
      * latency from submit to done */
     uint64_t done[OBJSTORE_OP_COUNT][OBJSTORE_STATUS_COUNT];
-    uint64_t done_errors[OBJSTORE_OP_COUNT]; /* of those, completed with result < 0 */
+    uint64_t done_errors[OBJSTORE_OP_COUNT];    /* of those, completed with result < 0, but: */
+    uint64_t done_not_found[OBJSTORE_OP_COUNT]; /* HEADs answered 404: "no such object" is
+                                                   an answer (a lookup of a directory
+                                                   name HEADs it), not an error */
     struct cmn_hist latency[OBJSTORE_OP_COUNT];
     uint32_t inflight; /* requests submitted and not yet done */
     uint32_t inflight_max;

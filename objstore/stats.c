@@ -23,6 +23,7 @@ struct objstore_stats_store {
     /* relaxed atomics */
     uint64_t done[OBJSTORE_OP_COUNT][OBJSTORE_STATUS_COUNT];
     uint64_t errors[OBJSTORE_OP_COUNT];
+    uint64_t not_found[OBJSTORE_OP_COUNT]; /* HEADs answered 404 (not in errors) */
     struct cmn_hist latency[OBJSTORE_OP_COUNT];
 };
 
@@ -38,7 +39,9 @@ static void objstore_stats_done(struct objstore_req *req)
     unsigned op = (unsigned)req->op;
 
     __atomic_add_fetch(&s->done[op][objstore_stats_class(req->http_status)], 1, __ATOMIC_RELAXED);
-    if (req->result < 0)
+    if (req->result == -ENOENT && op == OBJSTORE_OP_HEAD)
+        __atomic_add_fetch(&s->not_found[op], 1, __ATOMIC_RELAXED);
+    else if (req->result < 0)
         __atomic_add_fetch(&s->errors[op], 1, __ATOMIC_RELAXED);
     cmn_hist_observe(&s->latency[op], cmn_now_ns() - req->stats_t0_ns);
     req->done = req->stats_done;
@@ -76,6 +79,7 @@ static void objstore_stats_get_stats(struct objstore *os, struct objstore_stats 
         for (unsigned c = 0; c < OBJSTORE_STATUS_COUNT; c++)
             st->done[op][c] = __atomic_load_n(&s->done[op][c], __ATOMIC_RELAXED);
         st->done_errors[op] = __atomic_load_n(&s->errors[op], __ATOMIC_RELAXED);
+        st->done_not_found[op] = __atomic_load_n(&s->not_found[op], __ATOMIC_RELAXED);
         cmn_hist_read(&s->latency[op], &st->latency[op]);
     }
 }

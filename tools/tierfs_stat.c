@@ -145,10 +145,10 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
                 stat_u(s, "fleet_store_drops"), stat_u(s, "fleet_errors"), fleet);
     fprintf(f,
             "S3            %" PRIu64 " requests (%" PRIu64 " GET), %s received, %" PRIu64
-            " errors, %" PRIu64 " retries, %" PRIu64 " in flight\n",
+            " errors, %" PRIu64 " not found, %" PRIu64 " retries, %" PRIu64 " in flight\n",
             stat_u(s, "s3_requests"), stat_u(s, "s3_gets"),
             cmn_fmt_size(stat_u(s, "s3_bytes"), a, sizeof(a)), stat_u(s, "s3_errors"),
-            stat_u(s, "s3_retries"), stat_u(s, "s3_inflight"));
+            stat_u(s, "s3_not_found"), stat_u(s, "s3_retries"), stat_u(s, "s3_inflight"));
     fprintf(f,
             "cache         %" PRIu64 " single-flight merges, %" PRIu64 " admission drops, %" PRIu64
             " checksum failures\n",

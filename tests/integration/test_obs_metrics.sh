@@ -14,6 +14,8 @@ seed "$T/src" "$P"
 # keys that cannot be file names: listing their directory logs one debug line each
 s3put "${P}d1/bad//name" "$T/src/f.bin"
 s3put "${P}d2/bad//name" "$T/src/f.bin"
+s3put "${P}e1/x" "$T/src/f.bin" # directories for the not-found check
+s3put "${P}e2/x" "$T/src/f.bin"
 M=$T/mnt
 PORT=$(free_port) || fail "no free port"
 
@@ -73,6 +75,17 @@ grep -q "^memory tier   $h2 hits, $m2 misses.* used, .* pooled$" "$T/stat.txt" |
 grep -q "($g2 GET)" "$T/stat.txt" || { cat "$T/stat.txt" >&2; fail "tierfs-stat S3 line"; }
 grep -q "^metrics       http://127.0.0.1:$PORT/metrics" "$T/stat.txt" || fail "tierfs-stat metrics line"
 "$BIN/tierfs-stat" "$T" >/dev/null 2>&1 && fail "tierfs-stat on a non-tierfs dir succeeded"
+# A lookup of a directory name HEADs it (404: no object of that name) while it lists under
+# it: the 404 is an answer, counted as "not found", not as an S3 error.
+js() { python3 -c 'import json,os,sys; print(json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats"))[sys.argv[2]])' "$M" "$1"; }
+e0=$(js s3_errors) nf0=$(js s3_not_found)
+counters_reset
+for d in e1 e2; do [ -d "$M/$d" ] || fail "$d is not a directory"; done
+heads=$(counter head)
+fs_log "lookups of 2 directory names: $heads HEADs, s3_not_found $nf0 -> $(js s3_not_found), s3_errors $e0 -> $(js s3_errors)"
+[ "$(js s3_errors)" -eq "$e0" ] || fail "a HEAD's expected 404 counted as an S3 error"
+[ $(($(js s3_not_found) - nf0)) -eq "$heads" ] || fail "s3_not_found moved by $(($(js s3_not_found) - nf0)) for $heads HEADs"
+"$BIN/tierfs-stat" "$M" | grep -q "^S3 .* $(js s3_not_found) not found" || fail "tierfs-stat has no not-found count"
 # --watch ends by its count, not by `timeout`: timeout sends SIGCONT right after SIGTERM,
 # and a SIGCONT that lands while LeakSanitizer stops the exiting tierfs-stat for its leak
 # check cancels the stop: the ASan build then spins forever (issue #7, 3 of 23 loaded runs)
