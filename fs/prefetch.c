@@ -263,15 +263,19 @@ static void fs_pf_hold(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64
     struct fs_pf_held *h;
 
     pthread_mutex_lock(&fh->ra_lock);
-    if (!fh->ra_held || gen != fh->ra_gen || blk < fs_pf_floor(fs, fh)) {
+    h = fh->ra_held ? &fh->ra_held[blk & fh->ra_held_mask] : NULL;
+    /* A read that asked for the block while its prefetch was in flight joined the flight
+     * (fs_pf_take left a mark): the prefetch was used, though nobody takes the hold. */
+    bool seen = h && !h->e && h->blk == blk && h->used;
+    if (!h || gen != fh->ra_gen || blk < fs_pf_floor(fs, fh)) {
         pthread_mutex_unlock(&fh->ra_lock);
-        __atomic_add_fetch(&fs->ctr.prefetch_wasted, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(seen ? &fs->ctr.prefetch_used : &fs->ctr.prefetch_wasted, 1,
+                           __ATOMIC_RELAXED);
         hc_entry_put(e);
         return;
     }
-    h = &fh->ra_held[blk & fh->ra_held_mask];
     fs_pf_drop(fs, h); /* a block a full ring ahead: the ring is sized so this is rare */
-    *h = (struct fs_pf_held){.e = e, .blk = blk};
+    *h = (struct fs_pf_held){.e = e, .blk = blk, .used = seen};
     pthread_mutex_unlock(&fh->ra_lock);
 }
 
@@ -287,6 +291,9 @@ struct hc_entry *fs_pf_take(struct fs_handle *fh, uint64_t blk)
             e = h->e;
             hc_entry_ref(e);
             h->used = true;
+        } else if (!h->e) {
+            /* not held (yet): mark that a read wanted it, for fs_pf_hold's count */
+            *h = (struct fs_pf_held){.blk = blk, .used = true};
         }
     }
     pthread_mutex_unlock(&fh->ra_lock);

@@ -40,6 +40,8 @@ proxy "{\"ttfb_ms\":30,\"bandwidth\":$BW}"
   { cat "$T/bench.log" >&2; fail "tierfs-bench-objstore"; }
 ceil_s=$(grep -o 'in [0-9.]* s' "$T/bench.log" | tail -1 | awk '{print $2}')
 ceil_ms=$(awk -v s="$ceil_s" 'BEGIN{printf "%d", s * 1000}')
+pfs() { python3 -c 'import json,os,sys; d=json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats")); print(d["prefetch_issued"], d["prefetch_used"], d["prefetch_wasted"])' "$M"; }
+read -r i0 u0 w0 < <(pfs)
 counters_reset
 t0=$(now_ms)
 dd if="$M/big.bin" of=/dev/null bs=1M 2>/dev/null || fail "dd of big.bin"
@@ -52,6 +54,12 @@ ideal_ms=$((SIZE * 1000 / (16 * BW)))
 one_ms=$((SIZE * 1000 / BW))
 fs_log "cold sequential 256 MiB: ${ms} ms ($((SIZE / 1000 / (ms > 0 ? ms : 1))) MB/s), GETs $gets for $BLOCKS blocks, S3 bytes $bytes, max concurrent $maxc"
 fs_log "network ceiling now (16 x 8 MiB GETs at once): ${ceil_ms} ms; on paper ${ideal_ms} ms; one GET at a time ${one_ms} ms; tierfs / ceiling = $(awk -v a="$ms" -v b="$ceil_ms" 'BEGIN{printf "%.2f", a / (b > 0 ? b : 1)}')"
+# every prefetched block of a scan read end to end was read: none counted wasted (a read
+# that joined a block's flight before the prefetch held it used it too)
+sleep 0.5 # the last holds are dropped when the handle is released
+read -r i1 u1 w1 < <(pfs)
+fs_log "prefetch in the cold scan: $((i1 - i0)) issued, $((u1 - u0)) used, $((w1 - w0)) wasted"
+[ $((w1 - w0)) -le 1 ] || fail "a scan read end to end counted $((w1 - w0)) of $((i1 - i0)) prefetched blocks wasted"
 [ "$gets" -le $((BLOCKS / 4)) ] || fail "$gets GETs for $BLOCKS blocks: not multi-block"
 [ "$bytes" -le $((SIZE + SIZE / 50)) ] || fail "S3 sent $bytes bytes for a $SIZE-byte file"
 [ "$maxc" -ge 3 ] || fail "at most $maxc GETs at once: no parallel prefetch"
@@ -139,6 +147,12 @@ used=$(stats mem_used)
 limit=$(stats mem_limit)
 fs_log "256M memory tier, cold 256 MiB: $ms ms, GETs $gets, S3 bytes $bytes, max concurrent $maxc, peak RSS $((hwm / 1024)) MiB, memory used after $((used / MB)) of $((limit / MB)) MiB"
 [ "$maxc" -ge 6 ] || fail "at most $maxc GETs at once with default options (want ~9)"
+# every prefetched block of a scan read end to end was read: none counted wasted (a read
+# that joined a block's flight before the prefetch held it used it too)
+sleep 0.5 # the last holds are dropped when the handle is released
+read -r i1 u1 w1 < <(pfs)
+fs_log "prefetch in the cold scan: $((i1 - i0)) issued, $((u1 - u0)) used, $((w1 - w0)) wasted"
+[ $((w1 - w0)) -le 1 ] || fail "a scan read end to end counted $((w1 - w0)) of $((i1 - i0)) prefetched blocks wasted"
 [ "$gets" -le $((BLOCKS / 4)) ] || fail "$gets GETs for $BLOCKS blocks: not multi-block"
 [ "$bytes" -le $((SIZE + SIZE / 50)) ] || fail "S3 sent $bytes bytes for a $SIZE-byte file: a block fetched twice"
 # mem_cache_size bounds the cache's memory; 96 MiB for the rest (libraries, thread
