@@ -112,6 +112,10 @@ umount_all() {
   for p in "${PIDS[@]}"; do wait "$p"; done
   MNTS=() PIDS=()
 }
+fleet_stats() { # fleet_stats MNT: hits leases waits timeouts stores drops errors
+  python3 -c 'import json,os,sys; d=json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats"))
+print(*[d["fleet_" + k] for k in ("hits", "lease_taken", "lease_waits", "lease_timeouts", "stores", "store_drops", "errors")])' "$1"
+}
 echo "case,mode,mounts,wall_s,s3_bytes,s3_gets,ratio_bytes,extra" >"$CSV"
 
 # 1. N mounts, one cold file, at once
@@ -129,7 +133,12 @@ for n in $MOUNTS_LIST; do
     wall=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')
     bytes=$(counter bytes_sent) gets=$(counter get)
     ratio=$(awk -v a="$bytes" -v b="$BYTES" 'BEGIN { printf "%.3f", a / b }')
-    echo "concurrent,$mode,$n,$wall,$bytes,$gets,$ratio,$([ $ok = 1 ] && echo ok || echo READ-FAILED)" >>"$CSV"
+    note=$([ $ok = 1 ] && echo ok || echo READ-FAILED)
+    if [ $mode = fleet ]; then # why a block came from S3 twice: the mounts' fleet counters
+      note+=" $(for i in $(seq 1 "$n"); do fleet_stats "$WORK/m$i"; done | awk '{ for (i = 1; i <= NF; i++) t[i] += $i }
+        END { printf "hits %d; leases %d; waits %d (timeouts %d); stores %d; drops %d; errors %d", t[1], t[2], t[3], t[4], t[5], t[6], t[7] }')"
+    fi
+    echo "concurrent,$mode,$n,$wall,$bytes,$gets,$ratio,$note" >>"$CSV"
     say "$n mount(s), $mode: $wall s, S3 ${ratio}x of the file, $gets GETs"
     umount_all
   done
