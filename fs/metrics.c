@@ -206,6 +206,9 @@ static void fs_prom_cache(FILE *f, const struct hc_stats *h)
                  h->disk_read_errors, "write", h->disk_write_errors);
     fs_prom_one(f, "tierfs_cache_admission_drops_total", "counter",
                 "disk writes dropped because the disk fell behind", h->admission_drops);
+    fs_prom_one(f, "tierfs_cache_disk_deferred_total", "counter",
+                "disk writes that waited for room in the write queue instead of being dropped",
+                h->disk_deferred);
     fs_prom_one(f, "tierfs_cache_checksum_failures_total", "counter",
                 "disk entries that failed their checksum (read as misses)", h->checksum_failures);
     fs_prom_one(f, "tierfs_cache_origin_fetches_total", "counter",
@@ -454,10 +457,14 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "disk_evictions", h->disk_evictions, false);
     fs_json_u(f, "disk_used", h->disk_used, false);
     fs_json_u(f, "disk_capacity", h->disk_capacity, false);
+    fs_json_u(f, "disk_region_size", h->disk_region_size, false);
     fs_json_u(f, "disk_entries", h->disk_entries, false);
     fs_json_u(f, "disk_compressed_blocks", h->compressed_blocks, false);
     fs_json_u(f, "disk_compressed_saved_bytes", h->compressed_saved_bytes, false);
     fs_json_u(f, "admission_drops", h->admission_drops, false);
+    fs_json_u(f, "disk_deferred", h->disk_deferred, false);
+    fs_json_u(f, "disk_defer_pending", h->disk_defer_pending, false);
+    fs_json_u(f, "disk_defer_holds", h->disk_defer_holds, false);
     fs_json_u(f, "checksum_failures", h->checksum_failures, false);
     fs_json_u(f, "origin_fetches", h->origin_fetches, false);
     fs_json_u(f, "origin_bytes", h->origin_bytes, false);

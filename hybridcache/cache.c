@@ -152,20 +152,25 @@ static void hc_queue_drain_unlock(struct hc_cache *c)
     struct hc_flight *f;
 
     if (c->draining) {
-        /* The drainer re-checks the queue under the lock after this, so it sees us. */
+        /* The drainer looks again before it stops (drain_again), so it sees us. */
+        c->drain_again = true;
         pthread_mutex_unlock(&c->lock);
         return;
     }
     c->draining = true;
+again:
     while (c->queue_head) {
-        bool fits;
+        bool fits, held;
 
         pthread_mutex_unlock(&c->lock);
         hc_mem_make_room(c->mem, c->block_size);
         fits = atomic_load(&c->acct.used) + c->block_size <= c->acct.limit;
+        held = hc_defer_full(c->defer);
         pthread_mutex_lock(&c->lock);
         f = c->queue_head;
-        if (!f || (!fits && c->nrunning >= HC_FLIGHT_MIN_RUNNING))
+        if (f && held)
+            hc_add(&c->defer_holds, 1);
+        if (!f || held || (!fits && c->nrunning >= HC_FLIGHT_MIN_RUNNING))
             break;
         c->queue_head = f->queue_next;
         if (!c->queue_head)
@@ -177,20 +182,39 @@ static void hc_queue_drain_unlock(struct hc_cache *c)
         hc_flight_run(f);
         pthread_mutex_lock(&c->lock);
     }
+    /* Someone called while we were here (a flight's end, the deferred writer's kick after
+     * it made room) and left the queue to us: look again, whatever stopped the loop. */
+    if (c->drain_again) {
+        c->drain_again = false;
+        goto again;
+    }
     c->draining = false;
     pthread_mutex_unlock(&c->lock);
+}
+
+void hc_queue_kick(void *cache)
+{
+    struct hc_cache *c = cache;
+
+    pthread_mutex_lock(&c->lock);
+    hc_queue_drain_unlock(c);
 }
 
 /* A new flight: run it now if its buffer fits, else queue it behind earlier ones. */
 static void hc_flight_admit(struct hc_flight *f)
 {
     struct hc_cache *c = f->c;
-    bool fits, run = false;
+    bool fits, held, run = false;
 
     hc_mem_make_room(c->mem, c->block_size);
     fits = atomic_load(&c->acct.used) + c->block_size <= c->acct.limit;
+    /* A full deferred disk writer holds back every flight, the overcommitted ones too:
+     * the block would be dropped, and the writer frees room on its own (cache_defer.c). */
+    held = hc_defer_full(c->defer);
+    if (held)
+        hc_add(&c->defer_holds, 1);
     pthread_mutex_lock(&c->lock);
-    if (!c->queue_head && (fits || c->nrunning < HC_FLIGHT_MIN_RUNNING)) {
+    if (!c->queue_head && !held && (fits || c->nrunning < HC_FLIGHT_MIN_RUNNING)) {
         c->nrunning++;
         run = true;
         if (!fits)
@@ -206,6 +230,8 @@ static void hc_flight_admit(struct hc_flight *f)
     pthread_mutex_unlock(&c->lock);
     if (run)
         hc_flight_run(f);
+    else if (held && !hc_defer_full(c->defer))
+        hc_queue_kick(c); /* the writer made room (and kicked) before we were queued */
 }
 
 /* ---- one flight ---- */
@@ -218,7 +244,7 @@ static void hc_place(struct hc_cache *c, struct hc_entry *e, enum hc_source src,
     if (!c->disk || want_mem || src == HC_SRC_ORIGIN)
         (void)hc_mem_insert(c->mem, e);
     if (c->disk && src == HC_SRC_ORIGIN && (c->write_mode == HC_WRITE_ON_INSERT || !want_mem))
-        (void)hc_disk_insert(c->disk, e->hash, e->key, e->klen, e->data, e->len);
+        hc_defer_insert(c->defer, e);
 }
 
 /* A small value (the tail of an object) need not keep a whole block charged. */
@@ -704,7 +730,7 @@ int hc_insert(struct hc_cache *c, const void *key, size_t klen, const void *data
     e->low_priority = (flags & HC_INSERT_DISK_ONLY) != 0;
     rc = hc_mem_insert(c->mem, e);
     if (rc == 0 && c->disk && c->write_mode == HC_WRITE_ON_INSERT)
-        (void)hc_disk_insert(c->disk, e->hash, key, klen, data, len);
+        hc_defer_insert(c->defer, e);
     hc_entry_put(e);
     return rc;
 }

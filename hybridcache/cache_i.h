@@ -69,21 +69,43 @@ struct hc_cache {
     struct hc_accounting acct;      /* limit = mem_capacity - disk reserve */
     struct hc_accounting disk_acct; /* the disk tier's buffers; limit = its reserve */
     struct hc_mem *mem;
-    struct hc_disk *disk; /* NULL: memory-only */
+    struct hc_disk *disk;   /* NULL: memory-only */
+    struct hc_defer *defer; /* the deferred disk writer (cache_defer.c), with the disk */
     struct hc_flight_shard fl[HC_FLIGHT_SHARDS];
 
     pthread_mutex_t lock; /* protects the fields below; a leaf lock */
     pthread_cond_t idle;  /* nflights reached 0 */
     uint64_t nflights, nrunning;
     struct hc_flight *queue_head, *queue_tail;
-    bool draining; /* a thread is starting queued flights */
+    bool draining;    /* a thread is starting queued flights */
+    bool drain_again; /* ... and must look again before it stops */
     bool closing;
 
     _Atomic uint64_t merges, origin_fetches, origin_errors, origin_bytes;
     _Atomic uint64_t overcommits, recheck_misses, inflight_bytes;
+    _Atomic uint64_t defer_holds; /* flights queued because the deferred writer was full */
 };
 
 /* ---- between cache.c and cache_life.c ---- */
+
+/* cache_defer.c: a block for the disk tier, written now if the write queue has room,
+ * else queued (a reference) for the deferred writer; dropped (counted) when that queue
+ * is full. Never blocks. */
+struct hc_defer;
+/* @hold: queued blocks at which hc_defer_full says so (the queue takes twice that). */
+int hc_defer_create(struct hc_disk *disk, unsigned hold, void (*on_room)(void *), void *arg,
+                    struct hc_defer **out);
+/* The queue is full: start no flight (its block would be dropped) until on_room runs. */
+bool hc_defer_full(struct hc_defer *q);
+/* cache.c: on_room, start flights the budget queue held back. */
+void hc_queue_kick(void *cache);
+void hc_defer_insert(struct hc_defer *q, struct hc_entry *e);
+/* Blocks queued so far, and queued or being written now. */
+void hc_defer_stats(struct hc_defer *q, uint64_t *deferred, uint64_t *pending);
+/* Wait until everything queued has been handed to the disk tier. */
+void hc_defer_drain(struct hc_defer *q);
+/* Write what is queued (each with its wait), stop the thread, free. NULL is fine. */
+void hc_defer_destroy(struct hc_defer *q);
 
 /* cache.c: the flight shard of @hash (cache_life.c checks the flights' invariants). */
 struct hc_flight_shard *hc_flight_shard_of(struct hc_cache *c, uint64_t hash);

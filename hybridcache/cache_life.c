@@ -106,6 +106,7 @@ int hc_flush(struct hc_cache *c)
         return -EINVAL;
     if (!c->disk)
         return 0;
+    hc_defer_drain(c->defer);
     return c->write_mode == HC_WRITE_ON_EVICT ? hc_spill(c, "flush") : hc_disk_flush(c->disk);
 }
 
@@ -204,8 +205,11 @@ void hc_get_stats(struct hc_cache *c, struct hc_stats *st)
         st->disk_write_errors = ds.write_errors;
         st->checksum_failures = ds.checksum_failures;
         st->admission_drops = ds.admission_drops;
+        hc_defer_stats(c->defer, &st->disk_deferred, &st->disk_defer_pending);
+        st->disk_defer_holds = atomic_load(&c->defer_holds);
         st->disk_used = ds.used;
         st->disk_capacity = ds.capacity;
+        st->disk_region_size = ds.region_size;
         st->disk_engine = ds.engine;
         st->disk_blockdev = ds.blockdev;
         st->disk_entries = ds.entries;
@@ -227,33 +231,57 @@ static void hc_on_evict(struct hc_entry *e, void *arg)
     struct hc_cache *c = arg;
 
     if (!hc_disk_may_contain(c->disk, e->hash))
-        (void)hc_disk_insert(c->disk, e->hash, e->key, e->klen, e->data, e->len);
+        hc_defer_insert(c->defer, e);
     hc_entry_put(e);
 }
 
 /*
- * An estimate, before the device is open, of what the disk tier may hold at once
- * (hc_disk_mem_max() gives the exact figure after): its write queue (whole region
- * buffers, at least one; the disk tier rounds the same way) and its lookup read buffers
- * (io_depth reads of a block with header, key and alignment slack; a read is not aligned
- * to the entry, so it cannot land in the flight's buffer directly).
+ * The disk tier's layout and memory, chosen from the memory budget before the device is
+ * open: region size (for a new cache; an existing one keeps its own, disk_format.c), the
+ * write queue (a quarter of the budget, at most four regions, at least one) and the
+ * lookup depth. The write queue should hold two region buffers, one filling while the
+ * other is written: with one 16 MiB buffer a 64 MiB mount could not take a block while
+ * the sealed region was being written and dropped 188 of 1,024 blocks of a cold scan
+ * (docs/performance.md "Small memory"). So when two 16 MiB regions exceed a quarter of
+ * the budget, a new cache gets regions of as many whole blocks as an eighth of the budget
+ * holds (at least two), and fewer lookup read buffers (one block each, an eighth of the
+ * budget, at least two), which is what lets mem_cache_size go down to 16M. A block that
+ * still finds the queue full waits in the deferred writer (cache_defer.c).
  */
-static uint64_t hc_disk_reserve(const struct hc_conf *conf, uint32_t bs, uint64_t *wq_out)
+struct hc_disk_plan {
+    uint32_t region_size; /* for a new format (0 when the conf gives none: the default) */
+    unsigned io_depth;
+    uint64_t wq;      /* write queue bytes */
+    uint64_t reserve; /* the estimate of what the disk tier may hold in memory at once */
+};
+
+static void hc_disk_plan(const struct hc_conf *conf, uint32_t bs, struct hc_disk_plan *p)
 {
-    uint64_t rs = conf->region_size, wq = conf->write_queue_bytes;
-    unsigned depth = conf->io_depth ? conf->io_depth : HC_DISK_IO_DEPTH_DEFAULT;
+    uint64_t mem = conf->mem_capacity, rs = conf->region_size;
+    uint64_t need2 = hc_disk_region_for(bs, 2);
+    unsigned depth = conf->io_depth;
 
     if (!rs) {
         rs = HC_REGION_DEFAULT;
-        while (rs < 2ull * (bs + HC_KEY_MAX + 2 * IOENG_BUF_ALIGN))
+        while (rs < need2)
             rs *= 2;
+        if (2 * rs > mem / 4) {
+            /* Whole blocks: halving 16 MiB to 4 MiB would hold 3 of 1 MiB (25 % wasted). */
+            uint64_t k = CMN_MAX(2ull, mem / 8 / hc_disk_region_for(bs, 1));
+            rs = CMN_MIN(rs, hc_disk_region_for(bs, (unsigned)CMN_MIN(k, 1024ull)));
+        }
     }
+    uint64_t wq = conf->write_queue_bytes;
     if (!wq)
-        wq = CMN_MIN(4 * rs, conf->mem_capacity / 4);
+        wq = CMN_MIN(4 * rs, mem / 4);
     wq = CMN_MAX(wq / rs, 1) * rs;
-    *wq_out = wq;
+    if (!depth)
+        depth = (unsigned)CMN_MAX(2, CMN_MIN((uint64_t)HC_DISK_IO_DEPTH_DEFAULT, mem / 8 / bs));
+    p->region_size = conf->region_size ? conf->region_size : (uint32_t)rs;
+    p->io_depth = depth;
+    p->wq = wq;
     /* + one crc a 4 KiB chunk: the chunk table (disk_i.h) */
-    return wq + (uint64_t)depth * (bs + bs / 1024 + HC_KEY_MAX + 4ull * IOENG_BUF_ALIGN);
+    p->reserve = wq + (uint64_t)depth * (bs + bs / 1024 + HC_KEY_MAX + 4ull * IOENG_BUF_ALIGN);
 }
 
 static unsigned hc_auto_shards(uint64_t tier, uint32_t bs)
@@ -266,7 +294,8 @@ static unsigned hc_auto_shards(uint64_t tier, uint32_t bs)
     return n;
 }
 
-static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t wq)
+static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf,
+                        const struct hc_disk_plan *plan)
 {
     struct dev *dev = conf->disk_dev;
     bool created = false;
@@ -293,14 +322,15 @@ static int hc_open_disk(struct hc_cache *c, const struct hc_conf *conf, uint64_t
     struct hc_disk_conf dconf = {
         .dev = dev, /* the disk tier owns it from here, failure included */
         .io_engine = conf->io_engine ? conf->io_engine : "uring",
-        .io_depth = conf->io_depth ? conf->io_depth : HC_DISK_IO_DEPTH_DEFAULT,
+        .io_depth = plan->io_depth,
         .block_size = c->block_size,
         .region_size = conf->region_size,
+        .region_size_new = plan->region_size,
         .capacity = conf->disk_capacity,
         .compression = conf->compression,
         .identity = conf->identity,
         .refuse_unknown = conf->refuse_unknown,
-        .write_queue_bytes = wq,
+        .write_queue_bytes = plan->wq,
         .acct = &c->disk_acct,
     };
     if ((rc = hc_disk_open(&dconf, &c->disk)) >= 0)
@@ -361,7 +391,8 @@ static uint64_t hc_tier_size(const struct hc_conf *conf, uint32_t bs, uint64_t r
 int hc_create(const struct hc_conf *conf, struct hc_cache **out)
 {
     uint32_t bs;
-    uint64_t reserve = 0, wq = 0, tier;
+    uint64_t reserve = 0, tier;
+    struct hc_disk_plan plan = {0};
     unsigned shards, i;
     bool has_disk;
     struct hc_cache *c;
@@ -375,8 +406,10 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     if (rc < 0)
         return rc;
     has_disk = conf->disk_path || conf->disk_dev;
-    if (has_disk)
-        reserve = hc_disk_reserve(conf, bs, &wq);
+    if (has_disk) {
+        hc_disk_plan(conf, bs, &plan);
+        reserve = plan.reserve;
+    }
     /* Checked before the device is touched: a conf that cannot work formats nothing. */
     tier = hc_tier_size(conf, bs, reserve, has_disk, &shards);
     if (!tier) {
@@ -400,7 +433,7 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
 
     /* The disk first: from hc_disk_open() on it owns conf->disk_dev, failure included. */
     if (has_disk) {
-        rc = hc_open_disk(c, conf, wq);
+        rc = hc_open_disk(c, conf, &plan);
         if (rc < 0) {
             /* -ERANGE (too small) and -EEXIST (someone else's data) were logged in words
              * already; a generic line after them would be the one an operator sees. */
@@ -437,6 +470,16 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     rc = hc_mem_create(&mconf, &c->mem);
     if (rc < 0)
         goto fail_pool;
+    /* As many blocks as the tier holds may wait for the disk: with write-on-insert a queued
+     * block is the memory tier's own entry (no copy), and one the tier evicted meanwhile
+     * stays charged, so new fetches wait for memory rather than the process growing. A
+     * shorter queue dropped blocks of a prefetch burst (8 blocks land at once). */
+    if (has_disk && (rc = hc_defer_create(
+                         c->disk,
+                         conf->defer_blocks ? conf->defer_blocks
+                                            : (unsigned)CMN_MAX(2ull, CMN_MIN(1024ull, tier / bs)),
+                         hc_queue_kick, c, &c->defer)) < 0)
+        goto fail_mem;
     TLOG_I("hybridcache: %u-byte blocks, memory %llu bytes (%llu for the tier and in-flight "
            "fetches, %u shards, %s)%s",
            bs, (unsigned long long)conf->mem_capacity, (unsigned long long)tier, shards,
@@ -444,6 +487,8 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     *out = c;
     return 0;
 
+fail_mem:
+    hc_mem_destroy(c->mem);
 fail_pool:
     hc_buf_pool_destroy(c->acct.pool);
 fail_disk:
@@ -478,6 +523,7 @@ void hc_destroy(struct hc_cache *c)
      * write-on-insert the blocks whose disk write was dropped because the disk fell
      * behind (a fast cold read) — without this a remount fetches them from S3 again.
      * Then the disk (it flushes), then the memory tier, dropped without on_evict. */
+    hc_defer_destroy(c->defer); /* what it queued reaches the disk before the spill looks */
     if (c->disk)
         (void)hc_spill(c, "closing");
     hc_disk_close(c->disk);

@@ -361,6 +361,21 @@ static int hc_disk_append(struct hc_disk *d, const struct hc_disk_rec *rec,
 int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t klen, const void *data,
                    size_t len)
 {
+    int rc = hc_disk_insert_wait(d, hash, key, klen, data, len, 0);
+
+    if (rc == -EAGAIN)
+        hc_disk_note_drop(d);
+    return rc;
+}
+
+void hc_disk_note_drop(struct hc_disk *d)
+{
+    HC_DISK_ADD(d, admission_drops, 1);
+}
+
+int hc_disk_insert_wait(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
+                        const void *data, size_t len, unsigned wait_ms)
+{
     struct hc_disk_rec rec = {.hash = hash,
                               .key = key,
                               .klen = klen,
@@ -407,15 +422,38 @@ int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t kle
         rec.data_crc = cmn_crc32c(cmn_crc32c(0, key, klen), rec.val, rec.stored_len);
     }
 
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&d->lock);
-    rc = hc_disk_append(d, &rec, NULL, &sealed);
+    /* A full write queue (or no free region yet) frees up as writes complete and the
+     * reclaimer runs, both of which broadcast d->cond: a caller that may wait does. */
+    for (;;) {
+        rc = hc_disk_append(d, &rec, NULL, &sealed);
+        if (rc != -EAGAIN || !wait_ms || d->stop)
+            break;
+        if (sealed) { /* the full region goes to the device before anyone waits for it */
+            pthread_mutex_unlock(&d->lock);
+            hc_disk_wbuf_submit(d, sealed);
+            sealed = NULL;
+            pthread_mutex_lock(&d->lock);
+            continue;
+        }
+        if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT) {
+            rc = hc_disk_append(d, &rec, NULL, &sealed);
+            break;
+        }
+    }
     pthread_mutex_unlock(&d->lock);
     if (sealed)
         hc_disk_wbuf_submit(d, sealed);
 
-    if (rc == -EAGAIN) {
-        HC_DISK_ADD(d, admission_drops, 1);
-    } else if (rc == 0) {
+    if (rc == 0) {
         HC_DISK_ADD(d, inserts, 1);
         if (rec.flags & HC_DISK_EF_COMPRESSED) {
             HC_DISK_ADD(d, compressed_blocks, 1);
@@ -642,6 +680,7 @@ void hc_disk_get_stats(struct hc_disk *d, struct hc_disk_stats *st)
     int64_t used = HC_DISK_GET(d, used);
     st->used = used > 0 ? (uint64_t)used : 0;
     st->capacity = (uint64_t)d->region_count * d->region_size;
+    st->region_size = d->region_size;
     hc_dindex_usage(d->ix, &st->entries, &ix_bytes);
     /* The region table is index overhead too: count it in bytes per entry. */
     st->index_bytes =

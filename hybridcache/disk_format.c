@@ -545,6 +545,16 @@ static uint64_t hc_disk_region_auto(uint32_t block_size)
     return rs;
 }
 
+uint64_t hc_disk_region_for(uint32_t block_size, unsigned k)
+{
+    uint32_t max_entry =
+        hc_disk_entry_size(HC_KEY_MAX, hc_disk_table_bytes(block_size), block_size);
+    uint64_t rs = (uint64_t)k * (max_entry + HC_DISK_SUM_BYTES) + HC_DISK_FOOTER_BYTES;
+
+    /* 64 KiB: a multiple of any device's logical block and of IOENG_BUF_ALIGN. */
+    return CMN_ALIGN_UP(rs, (uint64_t)64 << 10);
+}
+
 uint64_t hc_disk_min_capacity(uint32_t block_size)
 {
     uint64_t hdr = CMN_ALIGN_UP((uint64_t)sizeof(struct hc_disk_hdr), (uint64_t)IOENG_BUF_ALIGN);
@@ -572,7 +582,9 @@ static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
     d->table_len = hc_disk_table_bytes(d->block_size);
     d->max_entry = hc_disk_entry_size(HC_KEY_MAX, d->table_len, d->block_size);
     uint64_t need = hc_disk_region_need(d->block_size);
-    uint64_t rs = conf->region_size ? conf->region_size : hc_disk_region_auto(d->block_size);
+    uint64_t rs = conf->region_size       ? conf->region_size
+                  : conf->region_size_new ? conf->region_size_new
+                                          : hc_disk_region_auto(d->block_size);
     if (rs % d->align || rs % IOENG_BUF_ALIGN || rs < need || rs > HC_DISK_REGION_MAX) {
         TLOG_E("disk cache: region size %llu must be a multiple of %u, at least %llu and at "
                "most %u",
@@ -613,6 +625,39 @@ static int hc_disk_layout(struct hc_disk *d, const struct hc_disk_conf *conf)
     return 0;
 }
 
+/*
+ * With no region size given, a device that already holds this cache (same block size and
+ * identity) keeps its layout: the size picked for a new format follows the memory budget,
+ * and a remount with another budget must not wipe the cache. @return 0 (the layout is
+ * redone when the header's region size differs), or -errno when the device cannot be read.
+ */
+static int hc_disk_adopt_layout(struct hc_disk *d, const struct hc_disk_conf *conf,
+                                const char *identity)
+{
+    struct hc_disk_hdr h;
+    uint8_t *buf;
+    int rc = 0;
+
+    if (conf->region_size)
+        return 0;
+    if (!(buf = ioeng_buf_alloc(d->data_off)))
+        return -ENOMEM;
+    ssize_t n = ioeng_rw_sync(d->eng, IOENG_READ, buf, d->data_off, 0);
+    size_t ilen = strlen(identity);
+    if (n < 0)
+        rc = (int)n;
+    else if (hc_disk_hdr_kind(buf, &h) == HC_DISK_KIND_CACHE && h.block_size == d->block_size &&
+             h.region_size != d->region_size && h.identity_len == ilen &&
+             h.identity_hash == cmn_hash64(identity, ilen, 0)) {
+        struct hc_disk_conf c2 = *conf;
+        c2.region_size = h.region_size;
+        TLOG_I("disk cache: keeping the cache's %u KiB regions", h.region_size >> 10);
+        rc = hc_disk_layout(d, &c2);
+    }
+    ioeng_buf_free(buf);
+    return rc;
+}
+
 int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out)
 {
     struct hc_disk *d;
@@ -646,6 +691,8 @@ int hc_disk_open(const struct hc_disk_conf *conf, struct hc_disk **out)
     rc = ioeng_create(conf->io_engine ? conf->io_engine : "uring", d->dev, &ec, &d->eng);
     if (rc < 0)
         goto fail_dev;
+    if ((rc = hc_disk_adopt_layout(d, conf, identity)) < 0)
+        goto fail_tables;
     d->regions = calloc(d->region_count, sizeof(*d->regions));
     d->fifo = calloc(d->region_count, sizeof(*d->fifo));
     d->free_ids = calloc(d->region_count, sizeof(*d->free_ids));

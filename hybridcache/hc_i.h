@@ -146,8 +146,12 @@ struct hc_disk_conf {
     const char *io_engine; /* "uring" | "psync" */
     unsigned io_depth;
     uint32_t block_size;  /* max value size */
-    uint32_t region_size; /* 0 = 16 MiB */
-    uint64_t capacity;    /* 0 = device size */
+    uint32_t region_size; /* 0 = 16 MiB, or an existing cache's own */
+    /* With region_size 0: the size for a new format (0 = 16 MiB); a device that already
+     * holds this cache keeps its region size, so a remount with another memory budget
+     * (which picks another size) does not wipe it. */
+    uint32_t region_size_new;
+    uint64_t capacity; /* 0 = device size */
     bool compression;
     const char *identity;       /* mismatch with the device header wipes the cache */
     bool refuse_unknown;        /* data that is no tierfs cache: -EEXIST instead of a format */
@@ -201,6 +205,15 @@ uint32_t hc_disk_range_cap(uint32_t off, uint32_t len);
  * write queue is full (admission drop, counted), or -errno. */
 int hc_disk_insert(struct hc_disk *d, uint64_t hash, const void *key, size_t klen, const void *data,
                    size_t len);
+/* hc_disk_insert, but a full write queue is waited for up to @wait_ms (0: not at all; a
+ * caller that may block, the cache's deferred writer, waits) and -EAGAIN is not counted:
+ * the caller counts the drop (hc_disk_note_drop) when it gives the block up. */
+int hc_disk_insert_wait(struct hc_disk *d, uint64_t hash, const void *key, size_t klen,
+                        const void *data, size_t len, unsigned wait_ms);
+void hc_disk_note_drop(struct hc_disk *d);
+/* The smallest region that holds @k of the largest entries of @block_size: what a small
+ * memory budget can afford (two 16 MiB region buffers need 32 MiB). */
+uint64_t hc_disk_region_for(uint32_t block_size, unsigned k);
 int hc_disk_remove(struct hc_disk *d, uint64_t hash, const void *key, size_t klen);
 /* True when the index has an entry for @hash (may be a hash collision). */
 bool hc_disk_may_contain(struct hc_disk *d, uint64_t hash);
@@ -208,6 +221,7 @@ struct hc_disk_stats {
     uint64_t hits, misses, inserts, evictions, reinserts, bytes_read, bytes_written;
     uint64_t read_errors, write_errors, checksum_failures, admission_drops;
     uint64_t used, capacity, entries, index_bytes, recovered_entries, recovery_ns;
+    uint64_t region_size;
     uint64_t compressed_blocks, compressed_saved_bytes;
     uint64_t partial_hits, partial_bytes; /* hc_disk_lookup_range hits (also in hits) */
     const char *engine;                   /* ioeng_name() of the engine it runs on */

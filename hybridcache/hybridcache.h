@@ -58,11 +58,16 @@ struct hc_conf {
     uint64_t disk_capacity; /* bytes; 0 = the device's size */
     bool direct_io;         /* O_DIRECT on disk_path */
     const char *io_engine;  /* "uring" | "psync"; NULL = "uring" (falls back to psync) */
-    unsigned io_depth;      /* 0 = 32 */
-    uint32_t region_size;   /* 0 = 16 MiB; a multiple of block_size-with-header rounded up */
-    bool compression;       /* lz4 for blocks that shrink */
+    unsigned io_depth;      /* 0 = an eighth of mem_capacity in blocks, 2 to 32 */
+    /* 0 = 16 MiB, halved while two regions exceed a quarter of mem_capacity (down to two
+     * blocks' worth); an existing cache keeps its own. A multiple of the device's
+     * alignment, at least two blocks with headers. */
+    uint32_t region_size;
+    bool compression; /* lz4 for blocks that shrink */
     enum hc_write_mode write_mode;
     uint64_t write_queue_bytes; /* 0 = 4 regions' worth, capped by mem_capacity / 4 */
+    unsigned defer_blocks;      /* fetched blocks that may wait for room in the write
+                                   queue (cache_defer.c); 0 = the memory tier's blocks */
     const char *identity;       /* cache identity (fs: endpoint + bucket); mismatch wipes */
     bool refuse_unknown;        /* a device holding data that is no tierfs cache (no magic,
                                    not all zero) fails hc_create with -EEXIST instead of
@@ -83,13 +88,17 @@ struct hc_stats {
     uint64_t disk_hits, disk_misses, disk_inserts, disk_evictions, disk_reinserts;
     uint64_t disk_bytes_read, disk_bytes_written, disk_read_errors, disk_write_errors;
     uint64_t origin_fetches, origin_errors, origin_bytes;
-    uint64_t merges;          /* single-flight: callers that joined an in-flight lookup/fetch */
-    uint64_t admission_drops; /* disk writes dropped because the disk fell behind */
+    uint64_t merges;             /* single-flight: callers that joined an in-flight lookup/fetch */
+    uint64_t admission_drops;    /* disk writes dropped because the disk fell behind */
+    uint64_t disk_deferred;      /* disk writes that waited for room in the write queue */
+    uint64_t disk_defer_pending; /* ... and are waiting now (current) */
+    uint64_t disk_defer_holds;   /* times new fetches were held back: too many waited */
     uint64_t checksum_failures;
     uint64_t mem_used, mem_limit; /* bytes, current */
     uint64_t inflight_bytes, write_queue_bytes;
     uint64_t pool_bytes;               /* idle block buffers kept for reuse; not in mem_used */
     uint64_t disk_used, disk_capacity; /* bytes, current */
+    uint64_t disk_region_size;         /* the disk tier's region size */
     uint64_t disk_entries, disk_index_bytes; /* index_bytes / entries = bytes per entry */
     uint64_t recovered_entries, recovery_ns;
     uint64_t compressed_blocks, compressed_saved_bytes;

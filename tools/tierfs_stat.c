@@ -150,10 +150,10 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
             cmn_fmt_size(stat_u(s, "s3_bytes"), a, sizeof(a)), stat_u(s, "s3_errors"),
             stat_u(s, "s3_not_found"), stat_u(s, "s3_retries"), stat_u(s, "s3_inflight"));
     fprintf(f,
-            "cache         %" PRIu64 " single-flight merges, %" PRIu64 " admission drops, %" PRIu64
-            " checksum failures\n",
+            "cache         %" PRIu64 " single-flight merges, %" PRIu64 " admission drops (%" PRIu64
+            " disk writes waited), %" PRIu64 " checksum failures\n",
             stat_u(s, "singleflight_merges"), stat_u(s, "admission_drops"),
-            stat_u(s, "checksum_failures"));
+            stat_u(s, "disk_deferred"), stat_u(s, "checksum_failures"));
     fprintf(f, "prefetch      %" PRIu64 " issued, %" PRIu64 " used, %" PRIu64 " wasted\n",
             stat_u(s, "prefetch_issued"), stat_u(s, "prefetch_used"), stat_u(s, "prefetch_wasted"));
     fprintf(f, "page cache    %" PRIu64 " fills (%s), %" PRIu64 " merged, %" PRIu64 " skipped\n",

@@ -365,6 +365,21 @@ struct hc_cache *disk_cache(const char *path, enum hc_write_mode wm, uint64_t me
     return disk_cache_conf(&conf);
 }
 
+uint64_t wait_defer(struct hc_cache *c)
+{
+    struct hc_stats st;
+
+    for (unsigned i = 0; i < 10000; i++) {
+        hc_get_stats(c, &st);
+        if (!st.disk_defer_pending)
+            return st.disk_deferred;
+        usleep(1000);
+    }
+    fail_msg("the deferred disk writer still holds %llu blocks after 10 s",
+             (unsigned long long)st.disk_defer_pending);
+    return 0;
+}
+
 struct dev *t_dev(const char *path)
 {
     struct dev_conf dc = {.path = path, .size = DISK_BYTES, .direct_io = true, .create = true};

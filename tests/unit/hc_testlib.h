@@ -119,6 +119,9 @@ void t_path(char *path, size_t cap, const char *name);
 struct hc_conf disk_conf(const char *path, enum hc_write_mode wm, uint64_t mem);
 struct hc_cache *disk_cache_conf(struct hc_conf *conf);
 struct hc_cache *disk_cache(const char *path, enum hc_write_mode wm, uint64_t mem);
+/* Wait (up to 10 s) until the deferred disk writer holds no block; @return its count of
+ * blocks deferred so far. */
+uint64_t wait_defer(struct hc_cache *c);
 struct dev *t_dev(const char *path);
 void stream_done_box(int result, struct hc_entry *e, enum hc_source src, void *arg);
 

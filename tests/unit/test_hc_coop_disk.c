@@ -104,6 +104,7 @@ static void test_disk_write_on_evict(void **state)
     assert_int_equal(st.disk_inserts, 0); /* nothing evicted, nothing written */
     for (unsigned id = 10; id < 100; id++)
         assert_int_equal(fetch_id(c, &o, id, 0, &src, BS), 0);
+    (void)wait_defer(c); /* evictions that found the write queue full wait there */
     hc_get_stats(c, &st);
     assert_true(st.mem_evictions >= 40);
     assert_true(st.disk_inserts > 0);
@@ -116,8 +117,15 @@ static void test_disk_write_on_evict(void **state)
         }
     }
     assert_true(on_disk > 0);
-    /* Disk hits promoted blocks into a full tier: the evicted entries' buffers wait in the
-     * pool, which is bounded by 16 blocks and 1/16 of the tier (less than the budget). */
+    /* Freed entries' buffers wait in the pool, which is bounded by 64 blocks and 1/16 of
+     * the tier (less than the budget): the newest blocks, in memory, removed. */
+    (void)wait_defer(c);
+    for (unsigned id = 0; id < 20; id++) {
+        char key[32];
+        int klen = key_of(id, key);
+        if (fetch_id(c, &o, id, HC_FETCH_NO_ORIGIN, &src, BS) == 0)
+            (void)hc_remove(c, key, (size_t)klen); /* in memory now: its buffer is free */
+    }
     hc_get_stats(c, &st);
     assert_true(st.pool_bytes > 0);
     assert_true(st.pool_bytes <= 64ull * BS && st.pool_bytes <= st.mem_limit / 16);
@@ -235,7 +243,10 @@ struct slow_dev {
     struct dev base;
     struct dev *inner;
     unsigned delay_us;
+    _Atomic unsigned write_delay_us; /* writes only, when set (a disk that stalls) */
 };
+
+static struct slow_dev *last_slow; /* the device of the last slow_cache_defer() */
 
 static ssize_t slow_pread(struct dev *d, void *buf, size_t len, uint64_t off)
 {
@@ -246,7 +257,8 @@ static ssize_t slow_pread(struct dev *d, void *buf, size_t len, uint64_t off)
 static ssize_t slow_pwrite(struct dev *d, const void *buf, size_t len, uint64_t off)
 {
     struct slow_dev *s = (struct slow_dev *)d;
-    usleep(s->delay_us);
+    unsigned wd = atomic_load(&s->write_delay_us);
+    usleep(wd ? wd : s->delay_us);
     return s->inner->ops->pwrite(s->inner, buf, len, off);
 }
 
@@ -278,7 +290,7 @@ static const struct dev_ops slow_ops = {
 
 /* A write-on-insert cache on a file at @path behind a device slowed by @delay_us per IO,
  * with a write queue of one region: the disk falls behind and writes are dropped. */
-static struct hc_cache *slow_cache(const char *path, unsigned delay_us)
+static struct hc_cache *slow_cache_defer(const char *path, unsigned delay_us, unsigned defer)
 {
     struct slow_dev *sd = calloc(1, sizeof(*sd));
     struct hc_conf conf;
@@ -289,11 +301,18 @@ static struct hc_cache *slow_cache(const char *path, unsigned delay_us)
     sd->base = *sd->inner;
     sd->base.ops = &slow_ops;
     sd->delay_us = delay_us;
+    last_slow = sd;
     conf = disk_conf(NULL, HC_WRITE_ON_INSERT, 8u << 20);
     conf.disk_dev = &sd->base;
     conf.write_queue_bytes = REGION;
+    conf.defer_blocks = defer;
     assert_int_equal(hc_create(&conf, &c), 0);
     return c;
+}
+
+static struct hc_cache *slow_cache(const char *path, unsigned delay_us)
+{
+    return slow_cache_defer(path, delay_us, 0);
 }
 
 static void test_disk_admission_drops(void **state)
@@ -342,7 +361,8 @@ static void test_disk_dropped_writes_spilled_at_close(void **state)
 
     assert_non_null(data);
     t_path(path, sizeof(path), "dropspill");
-    c = slow_cache(path, 50000); /* 8 MiB of memory: the N blocks fit */
+    /* 8 MiB of memory: the N blocks fit; 2 may wait for the write queue, the rest drop */
+    c = slow_cache_defer(path, 50000, 2);
     for (unsigned id = 0; id < N; id++) {
         int klen = key_of(id, key);
         memset(data, pattern(id), BS);
@@ -436,6 +456,151 @@ static void test_disk_memory_bound(void **state)
     origin_stop(&o);
     hc_destroy(c);
     unlink(path);
+}
+
+/* A disk slower than the fetches (100 ms an IO, a write queue of one region): a block that
+ * finds the write queue full waits in the deferred writer instead of being dropped, new
+ * fetches are held back while too many wait, memory stays bounded, and every block is on
+ * the disk afterwards (issue #17: a 64M mount used to drop 188 of 1,024 blocks). */
+static void test_disk_deferred_writes(void **state)
+{
+    const uint64_t mem = 8u << 20, slack = (4 + 5) * (uint64_t)BS;
+    const unsigned n = 300;
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct stream s;
+    struct hc_stats st;
+    enum hc_source src;
+    uint64_t max_used;
+
+    t_path(path, sizeof(path), "defer");
+    c = slow_cache(path, 100000);
+    origin_start(&o, true);
+    max_used = run_stream(c, &o, 0, n, false, &s);
+    stream_free(&s);
+    assert_true(wait_defer(c) > 0); /* the case under test happened */
+    hc_get_stats(c, &st);
+    assert_int_equal(st.admission_drops, 0);
+    assert_int_equal(st.disk_inserts, n);
+    assert_int_equal(st.origin_fetches, n);
+    assert_true(max_used <= mem + slack);
+    origin_stop(&o);
+    hc_destroy(c);
+
+    origin_start(&o, false);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, mem);
+    hc_get_stats(c, &st);
+    assert_int_equal(st.disk_entries, n);
+    for (unsigned id = 0; id < n; id += 7)
+        assert_int_equal(fetch_id(c, &o, id, HC_FETCH_NO_ORIGIN, &src, BS), 0);
+    assert_int_equal(atomic_load(&o.calls), 0);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+
+    /* A short queue (4 blocks) fills: new fetches are held back until it has room. */
+    t_path(path, sizeof(path), "defer4");
+    c = slow_cache_defer(path, 100000, 4);
+    origin_start(&o, true);
+    max_used = run_stream(c, &o, 0, n, false, &s);
+    stream_free(&s);
+    (void)wait_defer(c);
+    hc_get_stats(c, &st);
+    assert_true(st.disk_defer_holds > 0);
+    assert_int_equal(st.disk_inserts + st.admission_drops, n);
+    assert_true(max_used <= mem + slack);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
+/* A disk that stalls (a region write takes 2.3 s): the deferred writer waits 2 s for the
+ * first block, then drops the rest at once (counted) until the disk takes one again; the
+ * readers never wait for the disk, and no wrong byte. */
+static void test_disk_stalled_drops(void **state)
+{
+    const unsigned n = 60;
+    char path[512];
+    struct hc_cache *c;
+    struct origin o;
+    struct stream s;
+    struct hc_stats st;
+
+    t_path(path, sizeof(path), "stall");
+    c = slow_cache(path, 0);
+    atomic_store(&last_slow->write_delay_us, 2300000);
+    origin_start(&o, true);
+    (void)run_stream(c, &o, 0, n, false, &s); /* all n, right bytes (asserted there) */
+    stream_free(&s);
+    (void)wait_defer(c); /* within its 10 s: not a 2 s wait per block */
+    hc_get_stats(c, &st);
+    assert_true(st.admission_drops > 0);
+    assert_true(st.disk_deferred > 0);
+    assert_int_equal(st.disk_inserts + st.admission_drops, n);
+    atomic_store(&last_slow->write_delay_us, 0);
+    origin_stop(&o);
+    hc_destroy(c);
+    unlink(path);
+}
+
+/* 1 MiB blocks in 16 MiB of memory with a disk tier: the cache opens (regions of two
+ * blocks, a write queue of one), keeps its blocks, and a mount with 64 MiB (which would
+ * make regions of 7) keeps the cache it finds instead of wiping it; and the other way. */
+static void test_disk_small_memory(void **state)
+{
+    const uint32_t bs = 1u << 20;
+    const uint64_t mems[2][2] = {{16u << 20, 64u << 20}, {64u << 20, 16u << 20}};
+    unsigned char *data = malloc(bs);
+    char path[512], key[32];
+    struct hc_cache *c;
+    struct hc_stats st;
+
+    assert_non_null(data);
+    t_path(path, sizeof(path), "smallmem");
+    for (unsigned round = 0; round < 2; round++) {
+        struct hc_conf conf = disk_conf(path, HC_WRITE_ON_INSERT, mems[round][0]);
+        conf.block_size = bs;
+        conf.region_size = 0;
+        conf.io_depth = 0;
+        unlink(path);
+        c = disk_cache_conf(&conf);
+        hc_get_stats(c, &st);
+        /* 16M: regions of 2 blocks (one in the write queue); 64M: of 7 (two) */
+        const uint64_t rs = hc_disk_region_for(bs, round == 0 ? 2 : 7);
+        assert_int_equal(st.disk_region_size, rs);
+        assert_true(st.mem_limit == mems[round][0]);
+        for (unsigned id = 0; id < 6; id++) {
+            int klen = key_of(id, key);
+            memset(data, pattern(id), bs);
+            assert_int_equal(hc_insert(c, key, (size_t)klen, data, bs, 0), 0);
+        }
+        (void)wait_defer(c);
+        assert_int_equal(hc_flush(c), 0);
+        hc_get_stats(c, &st);
+        assert_int_equal(st.admission_drops, 0);
+        assert_int_equal(st.disk_inserts, 6);
+        hc_destroy(c);
+
+        conf.mem_capacity = mems[round][1];
+        c = disk_cache_conf(&conf);
+        hc_get_stats(c, &st);
+        assert_int_equal(st.disk_region_size, rs);
+        assert_int_equal(st.disk_entries, 6); /* not wiped */
+        for (unsigned id = 0; id < 6; id++) {
+            struct hc_entry *e = NULL;
+            enum hc_source src;
+            int klen = key_of(id, key);
+            assert_int_equal(
+                hc_fetch_sync(c, key, (size_t)klen, HC_FETCH_NO_ORIGIN, NULL, NULL, &e, &src), 0);
+            assert_int_equal(src, HC_SRC_DISK);
+            assert_true(bytes_are(e, id, bs));
+            hc_entry_put(e);
+        }
+        hc_destroy(c);
+    }
+    unlink(path);
+    free(data);
 }
 
 /* A working set that fits the memory tier stays in memory with a disk tier too: the disk's
@@ -612,6 +777,9 @@ int main(void)
         cmocka_unit_test(test_disk_dropped_writes_spilled_at_close),
         cmocka_unit_test(test_disk_eio_goes_to_origin),
         cmocka_unit_test(test_disk_memory_bound),
+        cmocka_unit_test(test_disk_deferred_writes),
+        cmocka_unit_test(test_disk_stalled_drops),
+        cmocka_unit_test(test_disk_small_memory),
         cmocka_unit_test(test_disk_working_set_fits),
         cmocka_unit_test(test_disk_hit_promoted_once),
         cmocka_unit_test(test_stream_scan),
