@@ -126,29 +126,16 @@ static void hc_buf_pool_put(struct hc_buf_pool *p, void *b)
 
 /* ---- entries ---- */
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older glibc headers lack it */
-#endif
-
 /*
- * Fault in a fresh block buffer's pages with one call. A new buffer is a fresh mapping
- * (malloc's mmap threshold is below a block), and the GET or disk read that fills it
- * would otherwise take one page fault per 4 KiB, which made a cold read while a large
- * memory tier is still growing much slower than with a small tier whose evicted buffers
- * are reused (docs/performance.md, "Constants"). Best effort:
- * a kernel without MADV_POPULATE_WRITE faults them in as before.
+ * A fresh block buffer's pages are faulted in with one call (ioeng_buf_prefault): the GET
+ * or disk read that fills it would otherwise take one page fault per 4 KiB, which made a
+ * cold read while a large memory tier is still growing much slower than with a small
+ * tier whose evicted buffers are reused (docs/performance.md, "Constants").
  */
 static void hc_buf_prefault(void *buf, size_t len)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t a = (uintptr_t)buf, start, end;
-
-    if (pg <= 0 || len < HC_BLOCK_SIZE_MIN)
-        return;
-    start = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
-    end = (a + len) & ~((uintptr_t)pg - 1);
-    if (end > start)
-        (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+    if (len >= HC_BLOCK_SIZE_MIN)
+        (void)ioeng_buf_prefault(buf, len);
 }
 
 /*

@@ -34,6 +34,9 @@ struct ioeng;
  * ioeng_buf_free. */
 void *ioeng_buf_alloc(size_t size);
 void ioeng_buf_free(void *buf);
+/* Fault in @buf's pages with one call (for a large fresh buffer about to be filled).
+ * @return 0, or -errno (-EINVAL: a kernel before 5.14); callers may ignore it. */
+int ioeng_buf_prefault(void *buf, size_t len);
 
 /* ---- devices ---- */
 

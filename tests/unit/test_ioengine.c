@@ -3,6 +3,8 @@
  * errors), alignment, many requests in flight, callbacks that resubmit, lifecycle; each
  * device/engine test on psync and uring. Short transfers, errors, the psync fallback and raw block
  * devices: test_ioengine_fault.c. */
+#include <sys/resource.h>
+
 #include "tests/unit/ioengine_testlib.h"
 
 /* ---- engine registry ---- */
@@ -42,6 +44,27 @@ static void test_buf_alloc(void **state)
 }
 
 /* ---- devices ---- */
+/* A prefaulted buffer takes (almost) no page fault when it is filled: one madvise did
+ * them (16 MiB region buffers were 4,096 faults each in a cold scan's memcpy). */
+static void test_buf_prefault(void **state)
+{
+    const size_t len = 8u << 20;
+    struct rusage r0, r1, r2;
+    char *b = ioeng_buf_alloc(len);
+
+    assert_non_null(b);
+    getrusage(RUSAGE_THREAD, &r0);
+    assert_int_equal(ioeng_buf_prefault(b, len), 0);
+    getrusage(RUSAGE_THREAD, &r1);
+    memset(b, 0x5a, len);
+    getrusage(RUSAGE_THREAD, &r2);
+    /* 2,048 pages: without the prefault the memset takes one fault each */
+    assert_true(r2.ru_minflt - r1.ru_minflt < 64);
+    assert_true(b[len - 1] == 0x5a);
+    ioeng_buf_free(b);
+    assert_int_equal(ioeng_buf_prefault(NULL, len), -EINVAL);
+}
+
 static void test_create_size(void **state)
 {
     struct fx *f = fx_get(state);
@@ -498,6 +521,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_names_unknown, fx_setup, fx_teardown, NULL),
         cmocka_unit_test(test_buf_alloc),
+        cmocka_unit_test(test_buf_prefault),
         cmocka_unit_test_prestate_setup_teardown(test_open_errors, fx_setup, fx_teardown, NULL),
         BOTH(test_create_size),
         BOTH(test_reopen),
