@@ -23,13 +23,11 @@
 /* With a disk tier, unread prefetched blocks hold at most 1/8 of a memory shard. */
 #define HC_MEM_UNREAD_SHARE 8
 
-/* Block-sized entry buffers kept for reuse (struct hc_buf_pool): at most this many and at
- * most 1/16 of the tier's budget. Not charged: idle memory beyond mem_capacity. 64, not
- * 16: a cold scan frees and takes buffers in bursts of a prefetch request (8 blocks) or
- * more, and with 16 the excess went back to malloc, whose trimmed heap faulted fresh pages
- * in for the next flights (docs/performance.md, "Constants"). */
-#define HC_POOL_MAX 64
-#define HC_POOL_BUDGET_SHIFT 4
+/* Block-sized entry buffers kept for reuse (struct hc_buf_pool): as many as the budget has
+ * free room for (entry.c), at most this many slots. A fixed 64 (1/16 of the tier) still
+ * sent buffers back to malloc in a cold scan, which then faulted fresh pages in for the
+ * next flights (docs/performance.md, "Constants"). */
+#define HC_POOL_MAX 65536
 
 enum hc_flight_state { HC_FL_QUEUED = 0, HC_FL_DISK, HC_FL_ORIGIN };
 

@@ -453,9 +453,8 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
     c->acct.limit = tier;
     c->disk_acct.limit = reserve;
     /* Without the pool (too small a budget, or no memory for it) entries map their own. */
-    (void)hc_buf_pool_create(
-        bs, (unsigned)CMN_MIN((uint64_t)HC_POOL_MAX, (tier >> HC_POOL_BUDGET_SHIFT) / bs),
-        &c->acct.pool);
+    (void)hc_buf_pool_create(bs, (unsigned)CMN_MIN((uint64_t)HC_POOL_MAX, tier / bs),
+                             &c->acct.pool);
     struct hc_mem_conf mconf = {
         .capacity = tier,
         .policy = conf->mem_policy,

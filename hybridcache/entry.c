@@ -105,15 +105,16 @@ static void *hc_buf_pool_get(struct hc_buf_pool *p)
     return b;
 }
 
-/* Keep @b (buf_size bytes from ioeng_buf_alloc) if there is room, else free it. */
-static void hc_buf_pool_put(struct hc_buf_pool *p, void *b)
+/* Keep @b (buf_size bytes from ioeng_buf_alloc) if the pool has a slot and, with it,
+ * holds at most @room bytes (what the budget has free), else free it. */
+static void hc_buf_pool_put(struct hc_buf_pool *p, void *b, uint64_t room)
 {
     bool kept = false;
 
     /* Poisoned before it is visible to another thread's get, which unpoisons it. */
     HC_POOL_POISON(b, p->buf_size);
     pthread_mutex_lock(&p->lock);
-    if (p->n < p->max) {
+    if (p->n < p->max && (p->n + 1ull) * p->buf_size <= room) {
         p->bufs[p->n++] = b;
         kept = true;
     }
@@ -193,10 +194,11 @@ void hc_entry_put(struct hc_entry *e)
         return;
     if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1)
         return;
+    uint64_t used = 0;
     if (e->acct)
-        atomic_fetch_sub_explicit(&e->acct->used, e->cap, memory_order_relaxed);
+        used = atomic_fetch_sub_explicit(&e->acct->used, e->cap, memory_order_relaxed) - e->cap;
     if (e->data && e->acct && e->acct->pool && e->cap == e->acct->pool->buf_size)
-        hc_buf_pool_put(e->acct->pool, e->data);
+        hc_buf_pool_put(e->acct->pool, e->data, e->acct->limit > used ? e->acct->limit - used : 0);
     else if (e->data)
         ioeng_buf_free(e->data);
     free(e);

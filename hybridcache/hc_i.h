@@ -66,9 +66,11 @@ struct hc_accounting {
 /*
  * A bounded free list of data buffers of one size (entry.c), per cache: a block-sized
  * entry buffer is above glibc's mmap threshold, so without it every flight maps a fresh
- * block (page faults included) and every freed entry unmaps one. Pooled buffers are NOT
- * charged to any accounting: they are idle memory beyond the budget, at most @max
- * buffers (cache.c keeps that small). Thread-safe (one mutex, a leaf lock).
+ * block (page faults included, and on a VM the host's first touch too) and every freed
+ * entry unmaps one. Pooled buffers are NOT charged to any accounting, but a buffer is
+ * kept only while the pool and what its accounting charges stay within its limit (the
+ * budget's free room: used + pooled <= limit), so they never add to the memory bound;
+ * at most @max buffers. Thread-safe (one mutex, a leaf lock).
  */
 struct hc_buf_pool;
 /* @return 0 and *out (NULL when @max is 0: no pool), or -ENOMEM / -EINVAL. */

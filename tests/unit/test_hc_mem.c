@@ -112,7 +112,7 @@ static void test_entry_refs(void **state)
 }
 
 /* Buffers of the pool's size are reused (uncharged while pooled), others are not, and
- * the pool keeps at most its bound. */
+ * the pool keeps at most its bound and at most the budget's free room. */
 static void test_buf_pool(void **state)
 {
     struct hc_accounting a = {.limit = 1 << 20};
@@ -159,6 +159,22 @@ static void test_buf_pool(void **state)
     assert_int_equal(hc_buf_pool_bytes(p), 4 * 16 * KB); /* bounded */
     assert_int_equal(atomic_load(&a.used), 0);
     hc_buf_pool_destroy(p); /* frees the pooled buffers */
+
+    /* The pool keeps a buffer only while charged + pooled stays within the limit: with
+     * 40 KiB, of three 16 KiB entries put in turn the first is freed (32 KiB still
+     * charged), the next two are kept (16 + 16, then 0 + 32). */
+    assert_int_equal(hc_buf_pool_create(16 * KB, 8, &p), 0);
+    a = (struct hc_accounting){.limit = 40 * KB, .pool = p};
+    for (unsigned i = 0; i < 3; i++)
+        many[i] = mk(&a, 20 + i, 16 * KB);
+    hc_entry_put(many[0]);
+    assert_int_equal(hc_buf_pool_bytes(p), 0);
+    hc_entry_put(many[1]);
+    assert_int_equal(hc_buf_pool_bytes(p), 16 * KB);
+    hc_entry_put(many[2]);
+    assert_int_equal(hc_buf_pool_bytes(p), 32 * KB);
+    assert_int_equal(atomic_load(&a.used), 0);
+    hc_buf_pool_destroy(p);
 }
 
 static void test_basic(void **state)
