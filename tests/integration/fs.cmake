@@ -8,7 +8,10 @@ if(TARGET tierfs)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_fs_${t}.sh)
       # The mount tests that drive concurrency also run against a TSan build of the
       # daemon (label tsan; run-all.sh's tsan stage).
-      if(t STREQUAL "concurrent" OR t STREQUAL "prefetch")
+      if(t STREQUAL "smallmem")
+        # Three cold reads and three remounts of 512 MiB: about a minute on 2 quiet cores.
+        tierfs_integration_test(test_fs_${t} SCRIPT test_fs_${t}.sh TIMEOUT 300 LABELS fs)
+      elseif(t STREQUAL "concurrent" OR t STREQUAL "prefetch")
         tierfs_integration_test(test_fs_${t} SCRIPT test_fs_${t}.sh TIMEOUT 240 LABELS fs tsan)
       else()
         tierfs_integration_test(test_fs_${t} SCRIPT test_fs_${t}.sh TIMEOUT 120 LABELS fs)
