@@ -21,7 +21,9 @@ mkfile "$T/src/big.bin" $((SIZE_MB * 1048576))
 seed_direct "$T/src" "$P"
 M=$T/mnt
 
-# tools/bench_smallmem.sh does the reads and prints a row per size; check every row
+# tools/bench_smallmem.sh does the reads and prints a row per size; check every row.
+# Its mount is ours to unmount too should the bench be killed (the watchdog).
+FS_MOUNTS+=("$T/bench/mnt")
 "$(dirname "$0")/../../tools/bench_smallmem.sh" --env "$TIERFS_S3_ENV" --prefix "${P%/}" --file big.bin \
   --build "$(dirname "$BIN")" --dir "$T/bench" --ref "$T/src/big.bin" >"$T/bench.out" 2>&1 ||
   { cat "$T/bench.out" >&2; fail "bench_smallmem.sh failed"; }
