@@ -221,7 +221,8 @@ static void fs_prom_cache(FILE *f, const struct hc_stats *h)
                 "memory tier, in-flight fetches and disk write queue", h->mem_used);
     fs_prom_one(f, "tierfs_cache_memory_limit_bytes", "gauge", "mem_cache_size", h->mem_limit);
     fs_prom_one(f, "tierfs_cache_pool_bytes", "gauge",
-                "idle block buffers kept for reuse (the budget's free room, not in memory_used)", h->pool_bytes);
+                "idle block buffers kept for reuse (the budget's free room, not in memory_used)",
+                h->pool_bytes);
     fs_prom_one(f, "tierfs_cache_disk_used_bytes", "gauge", "bytes of live disk entries",
                 h->disk_used);
     fs_prom_one(f, "tierfs_cache_disk_capacity_bytes", "gauge", "disk tier size", h->disk_capacity);
