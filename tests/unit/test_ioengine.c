@@ -58,8 +58,11 @@ static void test_buf_prefault(void **state)
     getrusage(RUSAGE_THREAD, &r1);
     memset(b, 0x5a, len);
     getrusage(RUSAGE_THREAD, &r2);
-    /* 2,048 pages: without the prefault the memset takes one fault each */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    /* 2,048 pages: without the prefault the memset takes one fault each. (Not under a
+     * sanitizer: its memset touches the buffer's shadow memory, which faults on its own.) */
     assert_true(r2.ru_minflt - r1.ru_minflt < 64);
+#endif
     assert_true(b[len - 1] == 0x5a);
     ioeng_buf_free(b);
     assert_int_equal(ioeng_buf_prefault(NULL, len), -EINVAL);
