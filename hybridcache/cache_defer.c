@@ -67,14 +67,13 @@ static void *hc_defer_main(void *arg)
          * without waiting (dropped when there is no room) until an insert gets in. */
         stalled = rc == -EAGAIN;
         hc_entry_put(e);
+        /* Flights held back while the queue was full start now. Still busy meanwhile: a
+         * queue of held flights with nothing running is fine while this is pending. */
+        if (q->on_room)
+            q->on_room(q->on_room_arg);
         pthread_mutex_lock(&q->lock);
         q->busy = false;
         pthread_cond_broadcast(&q->cond);
-        if (q->on_room) {
-            pthread_mutex_unlock(&q->lock);
-            q->on_room(q->on_room_arg); /* flights held back while the queue was full */
-            pthread_mutex_lock(&q->lock);
-        }
     }
     pthread_mutex_unlock(&q->lock);
     return NULL;

@@ -71,7 +71,8 @@ struct hc_cache {
     struct hc_defer *defer; /* the deferred disk writer (cache_defer.c), with the disk */
     struct hc_flight_shard fl[HC_FLIGHT_SHARDS];
 
-    pthread_mutex_t lock; /* protects the fields below; a leaf lock */
+    pthread_mutex_t lock; /* protects the fields below; a leaf lock but for the deferred
+                             writer's (a leaf), which the invariants check takes under it */
     pthread_cond_t idle;  /* nflights reached 0 */
     uint64_t nflights, nrunning;
     struct hc_flight *queue_head, *queue_tail;

@@ -150,7 +150,12 @@ static void hc_check_invariants(struct hc_cache *c)
     for (f = c->queue_head; f; f = f->queue_next)
         queued++;
     HC_CHECK(queued + c->nrunning <= c->nflights);
-    HC_CHECK(!c->queue_head || c->nrunning > 0 || c->draining);
+    /* Queued flights with none running: someone drains, or the deferred disk writer holds
+     * blocks (flights wait for it; it kicks the queue after each block it writes). The
+     * writer's lock is a leaf: taking it under c->lock is fine. */
+    uint64_t deferred, pending;
+    hc_defer_stats(c->defer, &deferred, &pending);
+    HC_CHECK(!c->queue_head || c->nrunning > 0 || c->draining || pending > 0);
     HC_CHECK(!c->queue_head == !c->queue_tail);
     pthread_mutex_unlock(&c->lock);
     /* The disk tier never holds more than the reserve set aside for it. */
