@@ -17,8 +17,7 @@
 #define HC_FLIGHT_SHARDS 64
 #define HC_FLIGHT_MIN_RUNNING 4
 #define HC_MEM_SHARDS_AUTO_MAX 64
-#define HC_MEM_BLOCKS_PER_SHARD 16    /* automatic sharding keeps this many blocks a shard */
-#define HC_REGION_DEFAULT (16u << 20) /* the disk tier's default region size */
+#define HC_MEM_BLOCKS_PER_SHARD 16 /* automatic sharding keeps this many blocks a shard */
 #define HC_DISK_IO_DEPTH_DEFAULT 32
 /* With a disk tier, unread prefetched blocks hold at most 1/8 of a memory shard. */
 #define HC_MEM_UNREAD_SHARE 8

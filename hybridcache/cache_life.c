@@ -263,13 +263,10 @@ struct hc_disk_plan {
 static void hc_disk_plan(const struct hc_conf *conf, uint32_t bs, struct hc_disk_plan *p)
 {
     uint64_t mem = conf->mem_capacity, rs = conf->region_size;
-    uint64_t need2 = hc_disk_region_for(bs, 2);
     unsigned depth = conf->io_depth;
 
     if (!rs) {
-        rs = HC_REGION_DEFAULT;
-        while (rs < need2)
-            rs *= 2;
+        rs = hc_disk_region_auto(bs);
         if (2 * rs > mem / 4) {
             /* Whole blocks: halving 16 MiB to 4 MiB would hold 3 of 1 MiB (25 % wasted). */
             uint64_t k = CMN_MAX(2ull, mem / 8 / hc_disk_region_for(bs, 1));

@@ -536,7 +536,7 @@ static uint64_t hc_disk_region_need(uint32_t block_size)
 }
 
 /* The default region size: HC_DISK_REGION_DEFAULT, doubled until two largest entries fit. */
-static uint64_t hc_disk_region_auto(uint32_t block_size)
+uint64_t hc_disk_region_auto(uint32_t block_size)
 {
     uint64_t need = hc_disk_region_need(block_size), rs = HC_DISK_REGION_DEFAULT;
 

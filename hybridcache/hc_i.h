@@ -216,6 +216,9 @@ void hc_disk_note_drop(struct hc_disk *d);
 /* The smallest region that holds @k of the largest entries of @block_size: what a small
  * memory budget can afford (two 16 MiB region buffers need 32 MiB). */
 uint64_t hc_disk_region_for(uint32_t block_size, unsigned k);
+/* The region size of a new cache when nothing asks for another: 16 MiB, doubled until
+ * two of the largest entries fit. */
+uint64_t hc_disk_region_auto(uint32_t block_size);
 int hc_disk_remove(struct hc_disk *d, uint64_t hash, const void *key, size_t klen);
 /* True when the index has an entry for @hash (may be a hash collision). */
 bool hc_disk_may_contain(struct hc_disk *d, uint64_t hash);
