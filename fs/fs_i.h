@@ -114,12 +114,14 @@ struct fs_open_link {
 /* What the daemon counts itself (fs/metrics.c exports them; docs/observability.md), with
  * __atomic_* (relaxed) by whoever owns the event. */
 struct fs_counters {
-    uint64_t open_files;      /* ops.c: open file handles */
-    uint64_t prefetch_issued; /* prefetch.c: blocks prefetch handed to the cache */
-    uint64_t prefetch_used;   /* prefetch.c: prefetched blocks a read then found */
-    uint64_t prefetch_wasted; /* prefetch.c: prefetched blocks dropped unread */
-    uint64_t prefetch_disk;   /* prefetch.c: of those issued, read ahead from the disk tier */
-    uint64_t prefetch_fleet;  /* prefetch.c: of those issued, copied from the fleet tier */
+    uint64_t open_files;            /* ops.c: open file handles */
+    uint64_t prefetch_issued;       /* prefetch.c: blocks prefetch handed to the cache */
+    uint64_t prefetch_used;         /* prefetch.c: prefetched blocks a read then found */
+    uint64_t prefetch_wasted;       /* prefetch.c: prefetched blocks dropped unread */
+    uint64_t prefetch_wasted_bytes; /* prefetch.c: their bytes */
+    uint64_t read_skips;            /* prefetch.c: reads that skipped forward within a run */
+    uint64_t prefetch_disk;         /* prefetch.c: of those issued, read ahead from the disk tier */
+    uint64_t prefetch_fleet;        /* prefetch.c: of those issued, copied from the fleet tier */
 };
 
 /* The daemon: what every part shares, and one struct per owner. */

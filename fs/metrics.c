@@ -94,7 +94,8 @@ void fs_metrics_disk_read(struct fs_metrics *m, uint64_t start_ns)
 struct fs_snap {
     struct hc_stats hc;
     struct objstore_stats os;
-    uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_disk, pf_fleet;
+    uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_wasted_bytes, pf_disk, pf_fleet;
+    uint64_t read_skips;
     struct hc_fleet_stats fl;  /* zero without the fleet tier */
     struct fs_fill_stats fill; /* zero when page_cache_fill is off */
 };
@@ -110,6 +111,8 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
     sn->pf_issued = fs_get(&fs->ctr.prefetch_issued);
     sn->pf_used = fs_get(&fs->ctr.prefetch_used);
     sn->pf_wasted = fs_get(&fs->ctr.prefetch_wasted);
+    sn->pf_wasted_bytes = fs_get(&fs->ctr.prefetch_wasted_bytes);
+    sn->read_skips = fs_get(&fs->ctr.read_skips);
     sn->pf_disk = fs_get(&fs->ctr.prefetch_disk);
     sn->pf_fleet = fs_get(&fs->ctr.prefetch_fleet);
     hc_fleet_get_stats(fs->fleet, &sn->fl);
@@ -288,6 +291,12 @@ static void fs_prom_reads(FILE *f, const struct fs_metrics *m, const struct fs_s
                 sn->pf_used);
     fs_prom_one(f, "tierfs_prefetch_wasted_total", "counter",
                 "prefetched blocks dropped before any read used them", sn->pf_wasted);
+    fs_prom_one(f, "tierfs_prefetch_wasted_bytes_total", "counter",
+                "bytes of prefetched blocks dropped before any read used them",
+                sn->pf_wasted_bytes);
+    fs_prom_one(f, "tierfs_read_skips_total", "counter",
+                "reads that skipped forward over unread bytes within a run (column chunks)",
+                sn->read_skips);
     fs_prom_one(f, "tierfs_prefetch_disk_total", "counter",
                 "prefetched blocks read ahead from the disk tier", sn->pf_disk);
     fs_prom_one(f, "tierfs_page_cache_fill_total", "counter",
@@ -484,6 +493,8 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "prefetch_issued", sn.pf_issued, false);
     fs_json_u(f, "prefetch_used", sn.pf_used, false);
     fs_json_u(f, "prefetch_wasted", sn.pf_wasted, false);
+    fs_json_u(f, "prefetch_wasted_bytes", sn.pf_wasted_bytes, false);
+    fs_json_u(f, "read_skips", sn.read_skips, false);
     fs_json_u(f, "prefetch_disk", sn.pf_disk, false);
     fs_json_u(f, "prefetch_fleet", sn.pf_fleet, false);
     fs_json_s(f, "fleet", fs->conf->fleet);

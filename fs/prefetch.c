@@ -12,6 +12,14 @@
  * prefetch_window option) and 1/FS_PF_BUDGET_SHARE of the cache's memory budget. A lone
  * small read (random access) fetches just its blocks.
  *
+ * How much of the window is in flight follows the reads (fs_pf_ahead). A read more than
+ * fs_pf_skip_min past the run's end skips forward: the run goes on in stretches of
+ * contiguous reads, the way a query reads the column chunks it needs from each row
+ * group of a Parquet file and skips the others. Each finished stretch joins a moving
+ * average; the prefetch of a stretch stops where the average says it ends, so the
+ * skipped bytes are not fetched (before this a column-selective query pulled the whole
+ * file). Blocks are still whole: a chunk costs the blocks it touches.
+ *
  * The fetch size is decoupled from the block size: a group of up to
  * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET whose
  * body is scattered straight into the blocks' own cache buffers (objstore req.iov): no
@@ -68,6 +76,52 @@
  * blocks): enough disk reads in flight to keep the disk busy (block-sized reads reach its
  * throughput at a small queue depth), without pinning a whole window of memory for them. */
 #define FS_PF_DISK_AHEAD (8ull << 20)
+/* Until a handle has skipped, the bytes ahead in flight are at most this many times the
+ * current stretch (at least two blocks): a scan reaches the full window within a few
+ * reads, and a reader that reads one column chunk and moves on has not had a whole
+ * window fetched for it. */
+#define FS_PF_RAMP 2
+
+/* A forward gap larger than this ends a stretch (a skip over bytes not read): more than a
+ * block (a smaller gap saves nothing) and more than the kernel's read-ahead can put
+ * between two reads arriving out of order on several FUSE threads. */
+static uint64_t fs_pf_skip_min(const struct fs *fs)
+{
+    return CMN_MAX((uint64_t)fs->conf->block_size, 2 * fs->conf->read_ahead);
+}
+
+/* The stretch of contiguous reads ends (a skip forward or a seek); the next starts at
+ * @off. Its length joins the moving average that predicts where the next one ends.
+ * Under fh->ra_lock. */
+static void fs_pf_stretch_end(struct fs_handle *fh, uint64_t off)
+{
+    uint64_t len = fh->ra_next > fh->ra_sub_start ? fh->ra_next - fh->ra_sub_start : 0;
+
+    if (len)
+        fh->ra_sub_avg = fh->ra_sub_avg ? (3 * fh->ra_sub_avg + len) / 4 : len;
+    fh->ra_sub_start = off;
+}
+
+/*
+ * Bytes to keep in flight past the reader's end (before the window's cap). A reader that
+ * never skipped ramps up with its stretch (FS_PF_RAMP). One that skips forward over
+ * bytes it does not read (the column chunks a query does not need in Parquet, ORC or
+ * Arrow files, tensors a loader skips) reads in stretches: up to the end the average
+ * stretch predicts, the prefetch covers just that (all its blocks in one GET, none past
+ * it); past the prediction it covers as much as the stretch overran it, so a stretch
+ * that ends where predicted costs no block beyond, and a long one (a scan after all)
+ * doubles its way to the full window. Under fh->ra_lock.
+ */
+static uint64_t fs_pf_ahead(const struct fs *fs, const struct fs_handle *fh)
+{
+    uint64_t sub = fh->ra_next - fh->ra_sub_start;
+
+    if (!fh->ra_sub_avg)
+        return CMN_MAX(2ull * fs->conf->block_size, FS_PF_RAMP * sub);
+    if (fh->ra_sub_start + fh->ra_sub_avg > fh->ra_next)
+        return fh->ra_sub_start + fh->ra_sub_avg - fh->ra_next;
+    return sub - fh->ra_sub_avg;
+}
 
 /* ---- prefetch: groups of blocks read with one ranged GET ---- */
 
@@ -224,13 +278,23 @@ static void fs_pf_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *ar
     }
 }
 
+/* A prefetched block @e no read used: counted, with its bytes (what S3 or the disk tier
+ * delivered for nothing). */
+static void fs_pf_count_wasted(struct fs *fs, const struct hc_entry *e)
+{
+    __atomic_add_fetch(&fs->ctr.prefetch_wasted, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&fs->ctr.prefetch_wasted_bytes, hc_entry_len(e), __ATOMIC_RELAXED);
+}
+
 /* Let go of a held block, counting whether a read used it. Under fh->ra_lock. */
 static void fs_pf_drop(struct fs *fs, struct fs_pf_held *h)
 {
     if (!h->e)
         return;
-    __atomic_add_fetch(h->used ? &fs->ctr.prefetch_used : &fs->ctr.prefetch_wasted, 1,
-                       __ATOMIC_RELAXED);
+    if (h->used)
+        __atomic_add_fetch(&fs->ctr.prefetch_used, 1, __ATOMIC_RELAXED);
+    else
+        fs_pf_count_wasted(fs, h->e);
     hc_entry_put(h->e);
     h->e = NULL;
 }
@@ -269,8 +333,10 @@ static void fs_pf_hold(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64
     bool seen = h && !h->e && h->blk == blk && h->used;
     if (!h || gen != fh->ra_gen || blk < fs_pf_floor(fs, fh)) {
         pthread_mutex_unlock(&fh->ra_lock);
-        __atomic_add_fetch(seen ? &fs->ctr.prefetch_used : &fs->ctr.prefetch_wasted, 1,
-                           __ATOMIC_RELAXED);
+        if (seen)
+            __atomic_add_fetch(&fs->ctr.prefetch_used, 1, __ATOMIC_RELAXED);
+        else
+            fs_pf_count_wasted(fs, e);
         hc_entry_put(e);
         return;
     }
@@ -631,7 +697,7 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         CMN_MIN(fs->conf->prefetch_window, hc_mem_budget(fs->cache) / FS_PF_BUDGET_SHARE);
     uint64_t nblocks = (fh->size + bs - 1) / bs;
     uint64_t back = fs_pf_back(fs);
-    uint64_t start, target, chunk, got, stop, gen, floor, disk_end;
+    uint64_t start, target, chunk, got, stop, gen, floor, disk_end, ahead;
     bool nomem;
 
     if (fs->conf->prefetch_window == 0)
@@ -641,6 +707,10 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
     bool seq = fh->ra_run_reads > 0 && off + back >= fh->ra_next &&
                off <= fh->ra_next + CMN_MAX(fh->ra_window, 2 * bs);
     if (!seq) {
+        if (fh->ra_run_reads > 0)
+            fs_pf_stretch_end(fh, off);
+        else
+            fh->ra_sub_start = off;
         fs_pf_drop_all(fs, fh);
         fh->ra_gen++;
         fh->ra_next = end;
@@ -651,6 +721,10 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         fh->ra_issued = 0;
         pthread_mutex_unlock(&fh->ra_lock);
         return;
+    }
+    if (off > fh->ra_next + fs_pf_skip_min(fs)) {
+        fs_pf_stretch_end(fh, off); /* the blocks it skipped go below (the floor moves) */
+        __atomic_add_fetch(&fs->ctr.read_skips, 1, __ATOMIC_RELAXED);
     }
     fh->ra_next = CMN_MAX(fh->ra_next, end);
     fh->ra_run_bytes += end - off;
@@ -683,11 +757,13 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         fh->ra_window = CMN_MIN(2 * fh->ra_window, max_window);
         fh->ra_grow_at = fh->ra_next + fh->ra_window / 4;
     }
+    ahead = CMN_MIN(fh->ra_window, fs_pf_ahead(fs, fh));
     start = CMN_MAX(fh->ra_issued, (fh->ra_next + bs - 1) / bs);
-    target = CMN_MIN((fh->ra_next + fh->ra_window + bs - 1) / bs, nblocks);
-    /* Top up in pieces of a whole request (half the window while it is small), so that
-     * the GETs stay large: the window refills request by request, not block by block. */
-    chunk = CMN_MAX(CMN_MIN(fs->conf->prefetch_max_request, fh->ra_window / 2) / bs, 1);
+    target = CMN_MIN((fh->ra_next + ahead + bs - 1) / bs, nblocks);
+    /* Top up in pieces of a whole request (half of what is ahead while that is small), so
+     * that the GETs stay large: the window refills request by request, not block by
+     * block. */
+    chunk = CMN_MAX(CMN_MIN(fs->conf->prefetch_max_request, ahead / 2) / bs, 1);
     if (start >= target || (target - start < chunk && target < nblocks)) {
         pthread_mutex_unlock(&fh->ra_lock);
         return;

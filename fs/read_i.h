@@ -33,6 +33,8 @@ struct fs_handle {
     uint64_t ra_grow_at;        /* the window doubles when ra_next reaches this */
     uint64_t ra_issued;         /* blocks below this were handed to the prefetcher (run) */
     uint64_t ra_gen;            /* runs so far (and +1 at release): older blocks not held */
+    uint64_t ra_sub_start;      /* where the current stretch (contiguous reads) began */
+    uint64_t ra_sub_avg;        /* moving average of finished stretches' lengths; 0: none */
     struct fs_open_link open;   /* on the FS_OPEN_FILE list */
     struct fs_pf_held *ra_held; /* prefetched blocks kept for the reader, by block % size */
     uint64_t ra_held_mask;      /* ring size - 1 (a power of two) */

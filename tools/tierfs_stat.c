@@ -154,8 +154,12 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
             " disk writes waited), %" PRIu64 " checksum failures\n",
             stat_u(s, "singleflight_merges"), stat_u(s, "admission_drops"),
             stat_u(s, "disk_deferred"), stat_u(s, "checksum_failures"));
-    fprintf(f, "prefetch      %" PRIu64 " issued, %" PRIu64 " used, %" PRIu64 " wasted\n",
-            stat_u(s, "prefetch_issued"), stat_u(s, "prefetch_used"), stat_u(s, "prefetch_wasted"));
+    fprintf(f,
+            "prefetch      %" PRIu64 " issued, %" PRIu64 " used, %" PRIu64 " wasted (%s), %" PRIu64
+            " forward skips\n",
+            stat_u(s, "prefetch_issued"), stat_u(s, "prefetch_used"), stat_u(s, "prefetch_wasted"),
+            cmn_fmt_size(stat_u(s, "prefetch_wasted_bytes"), a, sizeof(a)),
+            stat_u(s, "read_skips"));
     fprintf(f, "page cache    %" PRIu64 " fills (%s), %" PRIu64 " merged, %" PRIu64 " skipped\n",
             stat_u(s, "page_cache_fills"),
             cmn_fmt_size(stat_u(s, "page_cache_fill_bytes"), a, sizeof(a)),
