@@ -2,6 +2,7 @@
 /* util.c: checksums, hashing, clocks and parsers shared by every module. */
 #include "common/util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -456,4 +457,53 @@ void cmn_hist_read(const struct cmn_hist *h, struct cmn_hist *out)
         out->b[i] = __atomic_load_n(&h->b[i], __ATOMIC_RELAXED);
     out->sum_ns = __atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED);
     out->count = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+}
+
+/*
+ * Parse HOST:PORT (an IPv4 address or [IPv6], port 0-65535; 0 picks a free port) into
+ * @ss. Host names are refused: the address is bound before the network may be up.
+ * @return 0 or -EINVAL.
+ */
+int cmn_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[64];
+    const char *colon, *h = s;
+    size_t hl;
+    uint64_t port;
+
+    memset(ss, 0, sizeof(*ss));
+    if (!s)
+        return -EINVAL;
+    if (*s == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -EINVAL;
+        h = s + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -EINVAL;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= sizeof(host) || cmn_parse_u64(colon + 1, 65535, &port) != 0)
+        return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (*s != '[' && inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*a4);
+        return 0;
+    }
+    if (*s == '[' && inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        return 0;
+    }
+    return -EINVAL;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define CMN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define CMN_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -43,6 +44,12 @@ uint64_t cmn_wall_ns(void);
 int cmn_parse_size(const char *s, uint64_t *out);
 /* Parse a non-negative integer (decimal) that fits @max. @return 0 or -EINVAL. */
 int cmn_parse_u64(const char *s, uint64_t max, uint64_t *out);
+/*
+ * Parse HOST:PORT (an IPv4 address or [IPv6], port 0-65535; 0 picks a free port) into
+ * @ss and *@len. Host names are refused: the address is bound before the network may be
+ * up. @return 0 or -EINVAL.
+ */
+int cmn_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 /* Parse a boolean: 1/0, true/false, yes/no, on/off. @return 0 or -EINVAL. */
 int cmn_parse_bool(const char *s, int *out);
 /* Parse a duration: a number with optional ms, s, m, h suffix (default s). @return 0 / -EINVAL. */

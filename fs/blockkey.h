@@ -22,6 +22,16 @@ size_t fs_blockkey_build(const char *bucket, uint32_t block_size, const char *ke
                          uint64_t blk, void *buf, size_t cap);
 
 /*
+ * The cache key of piece @piece (bytes [@piece * @piece_size, + @piece_size) of the object)
+ * of the same object version: the block key's layout with the piece index in place of the
+ * block index and 4 more bytes (the piece size, LE), so no piece key equals a block key.
+ * A piece holds the same bytes as that range of a block (the ETag pins both), so a reader
+ * may take either. @return the key length, or 0 if it does not fit (or @piece_size is 0).
+ */
+size_t fs_piecekey_build(const char *bucket, uint32_t block_size, const char *key, const char *etag,
+                         uint64_t piece, uint32_t piece_size, void *buf, size_t cap);
+
+/*
  * The cache identity stored in the disk tier's header: "ENDPOINT BUCKET", where ENDPOINT
  * is @endpoint, else $AWS_ENDPOINT_URL, else "aws". A cache opened with another identity
  * is wiped, so blocks of one bucket are never served for another.

@@ -83,6 +83,8 @@ struct fs_inode {
     char *key;       /* file: S3 key; dir: prefix ending in "/" ("" at the top) */
     bool is_dir;
     bool name_hashed; /* still reachable by (parent, name) */
+    bool had_pieces;  /* atomic: a read or prefetch asked for pieces of it (read.c, prefetch.c):
+                         only then are whole-block fetches checked for pieces to copy */
     /* protected by fs->ns->lock */
     uint64_t nlookup; /* kernel references (lookup counts) */
     unsigned opens;   /* open handles and readdir handles */
@@ -122,7 +124,16 @@ struct fs_counters {
     uint64_t read_skips;            /* prefetch.c: reads that skipped forward within a run */
     uint64_t prefetch_disk;         /* prefetch.c: of those issued, read ahead from the disk tier */
     uint64_t prefetch_fleet;        /* prefetch.c: of those issued, copied from the fleet tier */
+    uint64_t piece_prefetched;      /* prefetch.c: pieces prefetched for skipping readers */
+    uint64_t piece_fetches;         /* group.c: pieces GET from S3 (partial_grain) */
+    uint64_t piece_bytes;           /* group.c: their bytes */
+    uint64_t piece_reads;           /* read.c: FUSE reads that took pieces */
+    uint64_t piece_assembled;       /* handle.c: blocks completed from cached pieces */
+    uint64_t dense_sweeps;          /* dense.c: files fetched whole for dense random reads */
+    uint64_t dense_blocks;          /* dense.c: blocks those sweeps handed to the cache */
 };
+
+#define FS_READ_SEEN_BITS 12 /* blocks remembered as read lately: 4096 */
 
 /* The daemon: what every part shares, and one struct per owner. */
 struct fs {
@@ -140,6 +151,9 @@ struct fs {
     struct fs_handles *hs; /* handle.c */
     struct fs_counters ctr;
     struct fs_fill_state *fill; /* read.c: the page-cache fill; NULL when off */
+    /* prefetch.c: hashes of (inode, block) that FUSE reads asked for lately, lossy
+     * (fs_pf_note_read), to tell a reader's skips from its page cache's gaps */
+    uint64_t read_seen[1u << FS_READ_SEEN_BITS];
 };
 
 /* ---- ns.c ---- */

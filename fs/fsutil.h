@@ -41,6 +41,12 @@ struct hc_conf;
  * page cache (fs/fill.c). 64 KiB: sixteen pages per disk read, at about the cost of one
  * 4 KiB O_DIRECT read plus a 64 KiB copy. */
 #define FS_DEFAULT_PAGE_CACHE_FILL (64u << 10)
+/* partial_grain: the piece a forward-skipping reader fetches and caches (fs/piece.c); 64 KiB
+ * keeps a 20 KB column chunk at one or two pieces and a GET per piece run
+ * (docs/performance.md, "Column-selective reads"). */
+#define FS_DEFAULT_PARTIAL_GRAIN (64u << 10)
+/* dense_prefetch: the largest file fetched whole for a dense random reader (fs/dense.c) */
+#define FS_DEFAULT_DENSE_PREFETCH (1ull << 30)
 #define FS_FILL_SEEN_BITS 12 /* blocks remembered for "read alone again": 4096 */
 #define FS_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define FS_DEFAULT_READ_TIMEOUT_MS 10000
@@ -64,7 +70,8 @@ struct fs_conf {
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
     char *connect_timeout_s, *read_timeout_s, *request_timeout_s, *retries_s;
     char *read_ahead_s, *prefetch_s;
-    char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s;
+    char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s, *partial_grain_s;
+    char *dense_prefetch_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
     char *metrics; /* HOST:PORT of the metrics endpoint, or NULL (off) */
     char *fleet, *fleet_secret, *fleet_timeout_s, *fleet_lease_s, *fleet_retry_s;
@@ -90,6 +97,8 @@ struct fs_conf {
                                       window in bytes, 0 = off */
     uint64_t prefetch_max_request; /* bytes of one prefetch GET, whole blocks */
     uint64_t page_cache_fill;      /* 0 = off, else a power of two from 4K to the block */
+    uint64_t partial_grain;        /* 0 = off, else a power of two from 4K to half a block */
+    uint64_t dense_prefetch;       /* 0 = off, else the largest file fetched whole (dense.c) */
     uid_t uid;
     gid_t gid;
     mode_t file_mode, dir_mode;

@@ -58,6 +58,7 @@ void fs_handle_put(struct fs_handle *fh)
         fs_ns_unpin(fh->fs, fh->ino);
     fs_ns_release(fh->fs, fh->ino);
     free(fh->ra_held); /* emptied at release; nothing is held after it */
+    free(fh->dense);
     pthread_mutex_destroy(&fh->ra_lock);
     free(fh);
 }
@@ -67,6 +68,13 @@ size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint
 {
     /* The format lives in fs/blockkey.c: tierfs-cache warm builds the same keys. */
     return fs_blockkey_build(fs->conf->bucket, fs->conf->block_size, key, etag, blk, buf, cap);
+}
+
+size_t fs_piece_key(const struct fs *fs, const struct fs_handle *fh, uint64_t piece, void *buf,
+                    size_t cap)
+{
+    return fs_piecekey_build(fs->conf->bucket, fs->conf->block_size, fh->key, fh->etag, piece,
+                             (uint32_t)fs->conf->partial_grain, buf, cap);
 }
 
 /* ---- the fetcher: one ranged GET per cache miss ---- */
@@ -161,12 +169,128 @@ size_t fs_fleet_id(const struct fs *fs, const struct fs_handle *fh, uint64_t blk
     return kl ? il + kl : 0;
 }
 
+/* ---- a block completed from its pieces ---- */
+
+/* A block assembled from the pieces in memory and GETs of the ranges they lack. */
+struct fs_asm {
+    struct hc_flight *ctx;
+    struct fs_handle *fh; /* a reference */
+    size_t want;
+    int pending; /* atomic: GETs not done */
+    int err;     /* atomic: first error */
+    struct fs_asm_get {
+        struct objstore_req req;
+        struct fs_asm *a;
+    } gets[];
+};
+
+/* One part of @a is over (@res: 0 or -errno); the last completes the flight. */
+static void fs_asm_drop(struct fs_asm *a, int res)
+{
+    int expected = 0;
+
+    if (res < 0)
+        __atomic_compare_exchange_n(&a->err, &expected, res, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED);
+    if (__atomic_sub_fetch(&a->pending, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    res = __atomic_load_n(&a->err, __ATOMIC_ACQUIRE);
+    hc_fetch_complete(a->ctx, res < 0 ? res : (ssize_t)a->want);
+    fs_handle_put(a->fh);
+    free(a);
+}
+
+static void fs_asm_get_done(struct objstore_req *req)
+{
+    struct fs_asm_get *ag = req->arg;
+    fs_asm_drop(ag->a, fs_get_check(ag->a->fh, req, req->len));
+}
+
+bool fs_pieces_cached(struct fs *fs, const struct fs_handle *fh, uint64_t blk)
+{
+    uint64_t grain = fs->conf->partial_grain, bs = fs->conf->block_size;
+    uint8_t key[HC_KEY_MAX];
+
+    if (!grain || blk * bs >= fh->size || !__atomic_load_n(&fh->ino->had_pieces, __ATOMIC_RELAXED))
+        return false;
+    uint64_t p0 = blk * bs / grain, p1 = (CMN_MIN((blk + 1) * bs, fh->size) + grain - 1) / grain;
+    for (uint64_t p = p0; p < p1; p++) {
+        size_t kl = fs_piece_key(fs, fh, p, key, sizeof(key));
+        if (kl && hc_contains(fs->cache, key, kl))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Block @blk of @fh is fetched whole (a reader that does not skip wants it) while pieces
+ * of it a skipping reader fetched earlier are in the memory tier: copy those into @buf
+ * and GET only the ranges they lack, one GET per range (none when every piece is there).
+ * The S3 bytes of a column query are not paid twice when a scan follows it.
+ * @return true when it took the flight; false: no piece is in memory (GET it all).
+ */
+static bool fs_fetch_assemble(struct hc_flight *ctx, void *buf, struct fs_handle *fh, uint64_t blk,
+                              size_t want)
+{
+    struct fs *fs = fh->fs;
+    uint64_t grain = fs->conf->partial_grain, off = blk * fs->conf->block_size;
+    unsigned np = (unsigned)((want + grain - 1) / grain), have = 0, runs = 0;
+    uint8_t key[HC_KEY_MAX];
+    bool got[np];
+
+    for (unsigned i = 0; i < np; i++) {
+        size_t kl = fs_piece_key(fs, fh, off / grain + i, key, sizeof(key));
+        struct hc_entry *e = kl ? hc_get(fs->cache, key, kl) : NULL;
+        size_t plen = (size_t)CMN_MIN(grain, want - i * grain);
+        got[i] = e && hc_entry_off(e) == 0 && hc_entry_len(e) == plen;
+        if (got[i]) {
+            memcpy((char *)buf + i * grain, hc_entry_data(e), plen);
+            have++;
+        }
+        hc_entry_put(e);
+        runs += !got[i] && (i == 0 || got[i - 1]);
+    }
+    if (!have)
+        return false;
+    struct fs_asm *a = calloc(1, sizeof(*a) + runs * sizeof(a->gets[0]));
+    if (!a)
+        return false;
+    *a = (struct fs_asm){.ctx = ctx, .fh = fh, .want = want, .pending = (int)runs + 1};
+    fs_handle_get(fh);
+    __atomic_add_fetch(&fs->ctr.piece_assembled, 1, __ATOMIC_RELAXED);
+    for (unsigned i = 0, r = 0; i < np; i++) {
+        if (got[i])
+            continue;
+        unsigned j = i;
+        while (j < np && !got[j])
+            j++;
+        struct fs_asm_get *ag = &a->gets[r++];
+        size_t len = (size_t)CMN_MIN((uint64_t)(j - i) * grain, want - i * grain);
+        ag->a = a;
+        ag->req = (struct objstore_req){.op = OBJSTORE_OP_GET,
+                                        .key = fh->key,
+                                        .off = off + i * grain,
+                                        .len = len,
+                                        .if_match = fh->etag[0] ? fh->etag : NULL,
+                                        .buf = (char *)buf + i * grain,
+                                        .buf_cap = len,
+                                        .done = fs_asm_get_done,
+                                        .arg = ag};
+        int rc = objstore_submit(fs->os, &ag->req);
+        if (rc != 0)
+            fs_asm_drop(a, rc);
+        i = j;
+    }
+    fs_asm_drop(a, 0); /* the issuer's part */
+    return true;
+}
+
 void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
 {
     const struct fs_blk *b = arg;
     struct fs_handle *fh = b->fh;
     struct fs *fs = fh->fs;
-    uint64_t bs = fs->conf->block_size;
+    uint64_t bs = b->unit ? b->unit : fs->conf->block_size;
     uint64_t off = b->blk * bs;
     struct fs_get *g;
 
@@ -183,10 +307,16 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
     g->fh = fh;
     g->off = off;
     g->want = (size_t)CMN_MIN(bs, fh->size - off);
+    if (!b->unit && fs->conf->partial_grain &&
+        __atomic_load_n(&fh->ino->had_pieces, __ATOMIC_RELAXED) &&
+        fs_fetch_assemble(ctx, buf, fh, b->blk, g->want)) {
+        free(g);
+        return;
+    }
     g->buf = buf;
     g->cap = cap;
     fs_handle_get(fh);
-    if (fs->fleet) {
+    if (fs->fleet && !b->unit) { /* the fleet holds whole blocks only */
         uint8_t id[HC_FLEET_ID_MAX];
         g->fr = (struct hc_fleet_req){.id = id,
                                       .idlen = fs_fleet_id(fs, fh, b->blk, id, sizeof(id)),

@@ -95,7 +95,8 @@ struct fs_snap {
     struct hc_stats hc;
     struct objstore_stats os;
     uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_wasted_bytes, pf_disk, pf_fleet;
-    uint64_t read_skips;
+    uint64_t read_skips, piece_prefetched, piece_fetches, piece_bytes, piece_reads, piece_asm;
+    uint64_t dense_sweeps, dense_blocks;
     struct hc_fleet_stats fl;  /* zero without the fleet tier */
     struct fs_fill_stats fill; /* zero when page_cache_fill is off */
 };
@@ -113,6 +114,13 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
     sn->pf_wasted = fs_get(&fs->ctr.prefetch_wasted);
     sn->pf_wasted_bytes = fs_get(&fs->ctr.prefetch_wasted_bytes);
     sn->read_skips = fs_get(&fs->ctr.read_skips);
+    sn->piece_prefetched = fs_get(&fs->ctr.piece_prefetched);
+    sn->piece_fetches = fs_get(&fs->ctr.piece_fetches);
+    sn->piece_bytes = fs_get(&fs->ctr.piece_bytes);
+    sn->piece_reads = fs_get(&fs->ctr.piece_reads);
+    sn->piece_asm = fs_get(&fs->ctr.piece_assembled);
+    sn->dense_sweeps = fs_get(&fs->ctr.dense_sweeps);
+    sn->dense_blocks = fs_get(&fs->ctr.dense_blocks);
     sn->pf_disk = fs_get(&fs->ctr.prefetch_disk);
     sn->pf_fleet = fs_get(&fs->ctr.prefetch_fleet);
     hc_fleet_get_stats(fs->fleet, &sn->fl);
@@ -297,6 +305,23 @@ static void fs_prom_reads(FILE *f, const struct fs_metrics *m, const struct fs_s
     fs_prom_one(f, "tierfs_read_skips_total", "counter",
                 "reads that skipped forward over unread bytes within a run (column chunks)",
                 sn->read_skips);
+    fs_prom_one(f, "tierfs_piece_reads_total", "counter",
+                "reads of skipping readers that took pieces of blocks (partial_grain)",
+                sn->piece_reads);
+    fs_prom_one(f, "tierfs_piece_prefetched_total", "counter",
+                "pieces prefetched up to a skipping reader's predicted stretch end",
+                sn->piece_prefetched);
+    fs_prom_one(f, "tierfs_piece_fetches_total", "counter", "pieces fetched from S3",
+                sn->piece_fetches);
+    fs_prom_one(f, "tierfs_piece_fetch_bytes_total", "counter", "bytes of pieces fetched from S3",
+                sn->piece_bytes);
+    fs_prom_one(f, "tierfs_piece_assembled_total", "counter",
+                "blocks fetched whole that copied cached pieces and GET only the rest",
+                sn->piece_asm);
+    fs_prom_one(f, "tierfs_dense_sweeps_total", "counter",
+                "files fetched whole in the background for dense random reads", sn->dense_sweeps);
+    fs_prom_one(f, "tierfs_dense_blocks_total", "counter",
+                "blocks the dense-random sweeps handed to the cache", sn->dense_blocks);
     fs_prom_one(f, "tierfs_prefetch_disk_total", "counter",
                 "prefetched blocks read ahead from the disk tier", sn->pf_disk);
     fs_prom_one(f, "tierfs_page_cache_fill_total", "counter",
@@ -495,6 +520,13 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "prefetch_wasted", sn.pf_wasted, false);
     fs_json_u(f, "prefetch_wasted_bytes", sn.pf_wasted_bytes, false);
     fs_json_u(f, "read_skips", sn.read_skips, false);
+    fs_json_u(f, "piece_reads", sn.piece_reads, false);
+    fs_json_u(f, "piece_prefetched", sn.piece_prefetched, false);
+    fs_json_u(f, "piece_fetches", sn.piece_fetches, false);
+    fs_json_u(f, "piece_bytes", sn.piece_bytes, false);
+    fs_json_u(f, "piece_assembled", sn.piece_asm, false);
+    fs_json_u(f, "dense_sweeps", sn.dense_sweeps, false);
+    fs_json_u(f, "dense_blocks", sn.dense_blocks, false);
     fs_json_u(f, "prefetch_disk", sn.pf_disk, false);
     fs_json_u(f, "prefetch_fleet", sn.pf_fleet, false);
     fs_json_s(f, "fleet", fs->conf->fleet);

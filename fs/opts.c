@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* opts.c: the one fuse_opt table of tierfs, validation with one-line messages, --help. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -73,6 +71,8 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("prefetch_max_request=%s", prefetch_max_request_s),
     FS_OPT("read_ahead=%s", read_ahead_s),
     FS_OPT("page_cache_fill=%s", page_cache_fill_s),
+    FS_OPT("partial_grain=%s", partial_grain_s),
+    FS_OPT("dense_prefetch=%s", dense_prefetch_s),
     /* metadata */
     FS_OPT("metadata_ttl=%s", metadata_ttl_s),
     FS_OPT("negative_ttl=%s", negative_ttl_s),
@@ -362,55 +362,6 @@ static bool fs_in_list(const char *val, const char *const *names)
 }
 
 /*
- * Parse HOST:PORT (an IPv4 address or [IPv6], port 0-65535; 0 picks a free port) into
- * @ss. Host names are refused: the address is bound before the network may be up.
- * @return 0 or -EINVAL.
- */
-static int fs_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[64];
-    const char *colon, *h = s;
-    size_t hl;
-    uint64_t port;
-
-    memset(ss, 0, sizeof(*ss));
-    if (!s)
-        return -EINVAL;
-    if (*s == '[') {
-        const char *rb = strchr(s, ']');
-        if (!rb || rb[1] != ':')
-            return -EINVAL;
-        h = s + 1;
-        hl = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon)
-            return -EINVAL;
-        hl = (size_t)(colon - s);
-    }
-    if (hl == 0 || hl >= sizeof(host) || cmn_parse_u64(colon + 1, 65535, &port) != 0)
-        return -EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (*s != '[' && inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *len = sizeof(*a4);
-        return 0;
-    }
-    if (*s == '[' && inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*a6);
-        return 0;
-    }
-    return -EINVAL;
-}
-
-/*
  * prefetch=yes|no (a size, the older form, sets the window), prefetch_window=SIZE,
  * prefetch_max_request=SIZE (rounded down to whole blocks). conf->prefetch_window ends as the
  * window in bytes, 0 when prefetch is off.
@@ -669,6 +620,16 @@ static int fs_parse_fleet_opts(struct fs_conf *conf)
     return 0;
 }
 
+/* A size option that is 0 or a power of two from 4K to @max (*@out holds the default). */
+static int fs_parse_pow2_opt(const char *name, const char *s, uint64_t max, const char *what,
+                             uint64_t *out)
+{
+    int rc = fs_parse_size_opt(name, s, 0, max, what, out);
+    if (rc == 0 && *out && (*out < 4096 || !CMN_IS_POW2(*out)))
+        return fs_bad(name, s, what);
+    return rc;
+}
+
 /* Prefetch, read-ahead and the page-cache fill. @return 0 or -EINVAL (one line printed). */
 static int fs_parse_read_opts(struct fs_conf *conf)
 {
@@ -682,17 +643,21 @@ static int fs_parse_read_opts(struct fs_conf *conf)
         return rc;
     /* At most a quarter block by default: the range a disk hit can read alone (partial). */
     conf->page_cache_fill = CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size / 4);
-    if ((rc = fs_parse_size_opt("page_cache_fill", conf->page_cache_fill_s, 0, conf->block_size,
-                                "0 (off) or a power of two from 4K to "
-                                "block_size, like 64K",
+    if ((rc = fs_parse_pow2_opt("page_cache_fill", conf->page_cache_fill_s, conf->block_size,
+                                "0 (off) or a power of two from 4K to block_size, like 64K",
                                 &conf->page_cache_fill)) != 0)
         return rc;
-    if (conf->page_cache_fill &&
-        (conf->page_cache_fill < 4096 || !CMN_IS_POW2(conf->page_cache_fill)))
-        return fs_bad("page_cache_fill", conf->page_cache_fill_s,
-                      "0 (off) or a power of two from 4K to block_size, like 64K");
-
-    return 0;
+    /* Pieces of a block for forward-skipping reads (fs/prefetch.c, PIECES): at most half a
+     * block, or there is nothing to save. */
+    conf->partial_grain = CMN_MIN(FS_DEFAULT_PARTIAL_GRAIN, conf->block_size / 4);
+    if ((rc = fs_parse_pow2_opt("partial_grain", conf->partial_grain_s, conf->block_size / 2,
+                                "0 (off) or a power of two from 4K to half the block, like 64K",
+                                &conf->partial_grain)) != 0)
+        return rc;
+    conf->dense_prefetch = FS_DEFAULT_DENSE_PREFETCH;
+    return fs_parse_size_opt("dense_prefetch", conf->dense_prefetch_s, 0, 1ull << 40,
+                             "0 (off) or the largest file to fetch whole, like 1G",
+                             &conf->dense_prefetch);
 }
 
 /* Owner and modes of what the mount shows. @return 0 or -EINVAL (one line printed). */
@@ -761,7 +726,7 @@ int fs_opts_validate(struct fs_conf *conf)
         conf->log_level = lvl;
     }
     if (conf->metrics &&
-        fs_parse_addr(conf->metrics, &conf->metrics_addr, &conf->metrics_addr_len) != 0)
+        cmn_parse_hostport(conf->metrics, &conf->metrics_addr, &conf->metrics_addr_len) != 0)
         return fs_bad("metrics", conf->metrics,
                       "HOST:PORT with a numeric host, like 127.0.0.1:9464 or [::1]:9464");
     if (!!conf->access_key != !!conf->secret_key)
@@ -805,6 +770,8 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->prefetch_window_s,
         &conf->prefetch_max_request_s,
         &conf->page_cache_fill_s,
+        &conf->partial_grain_s,
+        &conf->dense_prefetch_s,
         &conf->uid_s,
         &conf->gid_s,
         &conf->file_mode_s,

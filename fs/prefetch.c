@@ -18,20 +18,28 @@
  * group of a Parquet file and skips the others. Each finished stretch joins a moving
  * average; the prefetch of a stretch stops where the average says it ends, so the
  * skipped bytes are not fetched (before this a column-selective query pulled the whole
- * file). Blocks are still whole: a chunk costs the blocks it touches.
+ * file).
+ *
+ * PIECES
+ * Whole blocks would still cost a skipping reader every block its chunks touch: with 1 MiB
+ * blocks and row groups of a few MiB that is most of the file. So once a handle has
+ * skipped forward (ra_skips), its reads within a stretch that has not overrun twice the
+ * average (and its seeks, which start one; and the first stretch, up to two blocks, of a
+ * handle whose first read was past its first block, as a query's reader's is) take the
+ * blocks that are not cached whole as
+ * pieces of conf.partial_grain bytes, cached under keys of their own (fs_piece_key), and
+ * the prefetch of such a stretch fetches the pieces up to its predicted end, one GET per
+ * run of missing pieces (group.c), instead of blocks (fs_pf_pieces). A piece holds the
+ * same bytes as that part of its block (the ETag is in both keys), so a reader takes a
+ * whole block when one is cached and pieces otherwise; a stretch that overruns is a scan
+ * and goes back to whole blocks and the window.
  *
  * The fetch size is decoupled from the block size: a group of up to
  * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET whose
- * body is scattered straight into the blocks' own cache buffers (objstore req.iov): no
- * staging buffer, no copy, and each byte of the window is charged to the budget once,
- * by the cache, as a flight buffer. Every block of a group is an ordinary
- * hc_fetch(HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT) whose fetcher runs inside hc_fetch
- * when the flight gets its buffer at once and parks the buffer for the GET; as the body
- * arrives (objstore progress callback) each block whose last byte landed completes its
- * flight, so a reader that wants block N while the group is in flight joins N's flight
- * (single-flight: never a second GET) and wakes as soon as N's bytes are in, not when the
- * whole GET ends. A flight that has to wait for memory (the budget is pinned) ends the
- * group; its fetcher, when it runs later, GETs that block alone, and the window is
+ * body is scattered straight into the blocks' own cache buffers (group.c); each block of
+ * a group is an ordinary hc_fetch(HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT), so a reader
+ * that wants block N while the group is in flight joins N's flight and wakes as soon as
+ * N's bytes are in. A flight that has to wait for memory ends the group and the window is
  * halved. IF_ABSENT makes blocks that are cached (memory, disk index) or already in
  * flight cost no disk read and split the group; those on the disk tier only are read
  * ahead from it instead (HC_FETCH_NO_ORIGIN | HC_FETCH_PREFETCH | HC_FETCH_NOT_IN_MEM),
@@ -81,6 +89,10 @@
  * reads, and a reader that reads one column chunk and moves on has not had a whole
  * window fetched for it. */
 #define FS_PF_RAMP 2
+/* A stretch's second read may start this far from the first's end and keep the stretch
+ * contiguous: the kernel splits a large read into requests that reach the daemon out of
+ * order, a few requests apart. */
+#define FS_PF_FIRST_GAP (512ull << 10)
 
 /* A forward gap larger than this ends a stretch (a skip over bytes not read): more than a
  * block (a smaller gap saves nothing) and more than the kernel's read-ahead can put
@@ -100,6 +112,168 @@ static void fs_pf_stretch_end(struct fs_handle *fh, uint64_t off)
     if (len)
         fh->ra_sub_avg = fh->ra_sub_avg ? (3 * fh->ra_sub_avg + len) / 4 : len;
     fh->ra_sub_start = off;
+    fh->ra_piece_end = off;
+    fh->ra_sub_reads = 0;
+    fh->ra_sub_gappy = false;
+}
+
+/* The slot of block @blk of @fh in fs->read_seen, and the value that marks it read by @fh:
+ * the (inode, block) hash in the high 48 bits, a tag of the handle in the low 16. */
+static uint64_t *fs_pf_seen_slot(struct fs *fs, const struct fs_handle *fh, uint64_t blk,
+                                 uint64_t *h)
+{
+    uint64_t k = (fh->ino->ino * 0x9E3779B97F4A7C15ull) ^ ((blk + 1) * 0xC2B2AE3D27D4EB4Full);
+    uint64_t tag = (((uintptr_t)fh >> 4) * 0x9E3779B97F4A7C15ull) >> 48;
+    *h = (k & ~0xFFFFull) | tag | 1ull << 16;
+    return &fs->read_seen[k >> (64 - FS_READ_SEEN_BITS)];
+}
+
+void fs_pf_note_read(struct fs *fs, const struct fs_handle *fh, uint64_t first, uint64_t last)
+{
+    uint64_t h = 0;
+
+    if (!fh->page_cache)
+        return; /* direct_io: every read reaches the daemon, no gap to explain */
+    for (uint64_t b = first; b <= last; b++) {
+        uint64_t *slot = fs_pf_seen_slot(fs, fh, b, &h); /* sets h: called before the store */
+        __atomic_store_n(slot, h, __ATOMIC_RELAXED);
+    }
+}
+
+/* Whether no FUSE read of another handle asked for block @b of @fh lately (the last one to
+ * ask was this handle: its own kernel read-ahead past a chunk, or nobody). */
+static bool fs_pf_gap_unread(struct fs *fs, const struct fs_handle *fh, uint64_t b)
+{
+    uint64_t h = 0;
+    const uint64_t *slot = fs_pf_seen_slot(fs, fh, b, &h); /* sets h */
+    uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    return (v & ~0xFFFFull) != (h & ~0xFFFFull) || v == h;
+}
+
+/*
+ * Whether a read at @off that continues the run skips forward over bytes the reader does
+ * not read: it lands more than fs_pf_skip_min past the run's end, after a contiguous stretch of at
+ * least two reads, and (through the page cache) some block inside the gap is one no other
+ * handle read lately (fs_pf_gap_unread). That last check tells a skip from the gaps the
+ * kernel's page cache leaves when other readers of the file read those bytes (several
+ * processes reading one file: each handle sees only the pages the others had not read); a
+ * column reader's gap holds chunks nobody reads. At most 8 blocks of the gap are looked at. Under
+ * fh->ra_lock.
+ */
+static bool fs_pf_is_skip(struct fs *fs, const struct fs_handle *fh, uint64_t off)
+{
+    uint64_t bs = fs->conf->block_size;
+
+    if (off <= fh->ra_next + fs_pf_skip_min(fs) || fh->ra_sub_reads < 2 || fh->ra_sub_gappy)
+        return false;
+    uint64_t g0 = (fh->ra_next + bs - 1) / bs, g1 = off / bs; /* blocks wholly in the gap */
+    if (!fh->page_cache || g1 <= g0)
+        return true;
+    uint64_t step = CMN_MAX((g1 - g0) / 8, 1);
+    for (uint64_t b = g0; b < g1; b += step)
+        if (fs_pf_gap_unread(fs, fh, b))
+            return true;
+    return false;
+}
+
+/* Whether a read at @off that continues the run keeps its stretch contiguous: the second
+ * read of a stretch starts close to where the first ended (a page header, then the chunk
+ * after it), where a random reader's next read lands anywhere in the run's tolerance. */
+static bool fs_pf_contiguous(const struct fs_handle *fh, uint64_t off)
+{
+    if (fh->ra_sub_gappy)
+        return false;
+    return fh->ra_sub_reads > 1 ||
+           (off >= fh->ra_sub_start && off <= fh->ra_next + FS_PF_FIRST_GAP);
+}
+
+/* Whether a read at @off (@in_run: it continues the run) takes pieces: see PIECES above.
+ * Under fh->ra_lock. */
+static bool fs_pf_piecewise(struct fs *fs, const struct fs_handle *fh, uint64_t off, bool in_run)
+{
+    if (!fs->conf->partial_grain)
+        return false;
+    if (fs_pf_is_skip(fs, fh, off))
+        return true; /* this read skips forward (or seeks forward, a window away): it starts
+                        a stretch */
+    if (!fh->ra_skips)
+        /* A handle whose first read was past its first block (a query's reader, which
+         * reads a footer or a chunk first, where a scan starts at 0) reads its first
+         * stretch in pieces too, up to two blocks: it costs no whole blocks of bytes a
+         * column query never reads before it has skipped once. */
+        return in_run && fh->ra_mid && fs_pf_contiguous(fh, off) &&
+               fh->ra_next - fh->ra_sub_start <= 2ull * fs->conf->block_size;
+    if (!in_run)
+        return true; /* a seek of a skipping reader starts a stretch too */
+    return fs_pf_contiguous(fh, off) &&
+           fh->ra_next - fh->ra_sub_start <= 2 * fh->ra_sub_avg + fs->conf->partial_grain;
+}
+
+static void fs_pf_piece_done(struct fs_handle *fh, uint64_t gen, uint64_t idx, int result,
+                             struct hc_entry *e, enum hc_source src, void *arg)
+{
+    (void)fh, (void)gen, (void)idx, (void)result, (void)src, (void)arg;
+    hc_entry_put(e); /* the memory tier (and the disk) keep it for the reader */
+}
+
+/*
+ * Prefetch the pieces of bytes [@from, @to) of @fh that are not cached, in blocks that are
+ * not cached whole: each run of missing consecutive pieces, up to prefetch_max_request, is
+ * one GET (group.c). @return the pieces the cache took.
+ */
+static uint64_t fs_pf_pieces(struct fs *fs, struct fs_handle *fh, uint64_t from, uint64_t to)
+{
+    uint64_t grain = fs->conf->partial_grain, bs = fs->conf->block_size;
+    uint64_t p1 = (CMN_MIN(to, fh->size) + grain - 1) / grain, blk = UINT64_MAX, n = 0;
+    unsigned per = (unsigned)CMN_MAX(fs->conf->prefetch_max_request / grain, 1);
+    uint8_t key[HC_KEY_MAX];
+    struct fs_grp *g = NULL;
+    bool whole = false;
+
+    for (uint64_t p = from / grain; p < p1; p++) {
+        if (p * grain / bs != blk) {
+            blk = p * grain / bs;
+            size_t bl = fs_block_key(fs, fh->key, fh->etag, blk, key, sizeof(key));
+            whole = !bl || hc_contains(fs->cache, key, bl); /* the reader takes the block */
+        }
+        size_t klen = whole ? 0 : fs_piece_key(fs, fh, p, key, sizeof(key));
+        if (g && (!klen || fs_grp_next(g) != p || fs_grp_full(g))) {
+            fs_grp_submit(g);
+            g = NULL;
+        }
+        if (!klen)
+            continue;
+        if (!g && !(g = fs_grp_new(fh, p, (unsigned)CMN_MIN(per, p1 - p), (uint32_t)grain, 0)))
+            break;
+        int rc = fs_grp_add(g, key, klen, HC_FETCH_IF_ABSENT, fs_pf_piece_done, NULL);
+        if (rc >= 0)
+            n++;
+        if (rc == 0) { /* waits for memory: the rest is left to the reader */
+            fs_grp_submit(g);
+            g = NULL;
+            break;
+        }
+    }
+    if (g)
+        fs_grp_submit(g);
+    __atomic_store_n(&fh->ino->had_pieces, true, __ATOMIC_RELAXED);
+    return n;
+}
+
+/* A skipping reader's stretch (see PIECES): prefetch its pieces up to where the average
+ * says it ends, at most @max bytes past the reader. Takes and drops fh->ra_lock (held on
+ * entry, released on return). */
+static void fs_pf_stretch_unlock(struct fs *fs, struct fs_handle *fh, uint64_t max)
+{
+    uint64_t from = CMN_MAX(fh->ra_next, fh->ra_piece_end);
+    uint64_t to = CMN_MIN(fh->ra_sub_start + fh->ra_sub_avg, fh->ra_next + max);
+
+    if (to > from)
+        fh->ra_piece_end = to;
+    pthread_mutex_unlock(&fh->ra_lock);
+    if (to > from)
+        __atomic_add_fetch(&fs->ctr.piece_prefetched, fs_pf_pieces(fs, fh, from, to),
+                           __ATOMIC_RELAXED);
 }
 
 /*
@@ -121,161 +295,6 @@ static uint64_t fs_pf_ahead(const struct fs *fs, const struct fs_handle *fh)
     if (fh->ra_sub_start + fh->ra_sub_avg > fh->ra_next)
         return fh->ra_sub_start + fh->ra_sub_avg - fh->ra_next;
     return sub - fh->ra_sub_avg;
-}
-
-/* ---- prefetch: groups of blocks read with one ranged GET ---- */
-
-struct fs_pf_group;
-
-/* One block of a group: the cache's flight for it calls our fetcher with ctx and buf. */
-struct fs_pf_slot {
-    struct fs_pf_group *g;
-    uint64_t blk;
-    struct hc_flight *ctx; /* protected by g->lock: the fetcher ran, not completed */
-    void *buf;             /* the flight's block buffer (with ctx): the GET fills it */
-    bool get;              /* with the fleet: its first answer was "fetch it" */
-};
-
-/*
- * n consecutive blocks whose flights' buffers are filled by ranged GETs scattered straight
- * into them (req.iov): no staging buffer, no copy, and the only memory charged is the
- * flights' own (each block once, by the cache). Without the fleet tier one GET (one run)
- * covers them all; with it, the blocks the fleet has are copied from there and each run of
- * consecutive blocks it lacks is one GET.
- */
-struct fs_pf_group {
-    struct fs_handle *fh;      /* a reference */
-    int refs;                  /* atomic: the issuer, each GET, each accepted hc_fetch, the fleet */
-    pthread_mutex_t lock;      /* protects the fields marked so and the slots' ctx/buf */
-    uint64_t first;            /* first block */
-    unsigned cap, n;           /* slots allocated / blocks in the group */
-    uint64_t off;              /* first byte */
-    uint64_t gen;              /* fh->ra_gen when issued */
-    bool closed;               /* n is final: a fetcher of slot n (or later) runs alone */
-    bool batch_over;           /* the fleet's first answers are in; protected by lock */
-    struct iovec *iov;         /* n segments: the slots' buffers, for req.iov */
-    struct hc_fleet_req *fr;   /* with the fleet: one request per slot */
-    struct hc_fleet_req **frp; /* pointers to them, for hc_fleet_lookup */
-    struct fs_pf_slot slots[];
-};
-
-/* One ranged GET of slots [from, to) of a group. */
-struct fs_pf_run {
-    struct objstore_req req;
-    struct fs_pf_group *g;
-    unsigned from, to;
-    unsigned next; /* slots below were completed; protected by g->lock */
-    uint64_t off;  /* first byte */
-    size_t len;
-};
-
-static void fs_pf_group_put(struct fs_pf_group *g)
-{
-    if (__atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    fs_handle_put(g->fh);
-    pthread_mutex_destroy(&g->lock);
-    free(g->fr);
-    free(g->frp);
-    free(g);
-}
-
-/* Bytes of block @i of @g (the object's last block may be short). */
-static size_t fs_pf_blen(const struct fs_pf_group *g, unsigned i)
-{
-    uint64_t bs = g->fh->fs->conf->block_size, off = (g->first + i) * bs;
-    return (size_t)CMN_MIN(bs, g->fh->size - off);
-}
-
-/* Where block @i ends in the body of the GET @r. */
-static size_t fs_pf_bend(const struct fs_pf_run *r, unsigned i)
-{
-    const struct fs_pf_group *g = r->g;
-    return (size_t)((g->first + i) * g->fh->fs->conf->block_size - r->off) + fs_pf_blen(g, i);
-}
-
-/* Block @i of @g is in (@ok) or failed: with the fleet tier its bytes go there (copied
- * before the buffer becomes the cache's) or its lease goes; then its flight completes. */
-static void fs_pf_complete(struct fs_pf_group *g, unsigned i, bool ok, int err)
-{
-    struct fs_pf_slot *sl = &g->slots[i];
-    struct hc_fleet *fleet = g->fh->fs->fleet;
-
-    if (g->fr && ok)
-        hc_fleet_store(fleet, &g->fr[i], sl->buf, fs_pf_blen(g, i));
-    else if (g->fr)
-        hc_fleet_abandon(fleet, &g->fr[i]);
-    hc_fetch_complete(sl->ctx, ok ? (ssize_t)fs_pf_blen(g, i) : (err ? err : -EIO));
-}
-
-/*
- * Complete the flights of the blocks of @r whose bytes have all landed (@valid bytes of
- * the body), or, once the GET is over (@ended), every remaining one with @err. The slots
- * passed here (next moves over them under the lock) belong to this call, so each flight
- * is completed exactly once, and as soon as its last byte is in: a reader waiting for
- * block N wakes then, not when the whole GET ends.
- */
-static void fs_pf_deliver(struct fs_pf_run *r, size_t valid, bool ended, int err)
-{
-    struct fs_pf_group *g = r->g;
-    unsigned from, to;
-
-    pthread_mutex_lock(&g->lock);
-    from = r->next;
-    for (to = from; to < r->to && (ended || fs_pf_bend(r, to) <= valid); to++)
-        ;
-    r->next = to;
-    pthread_mutex_unlock(&g->lock);
-    for (unsigned i = from; i < to; i++)
-        fs_pf_complete(g, i, fs_pf_bend(r, i) <= valid, err);
-}
-
-/* The run of a GET: the run embeds its request (no lookup through req->arg). */
-static struct fs_pf_run *fs_pf_run_of(struct objstore_req *req)
-{
-    return (struct fs_pf_run *)((char *)req - offsetof(struct fs_pf_run, req));
-}
-
-static void fs_pf_progress(struct objstore_req *req, size_t valid)
-{
-    fs_pf_deliver(fs_pf_run_of(req), valid, false, 0);
-}
-
-static void fs_pf_get_done(struct objstore_req *req)
-{
-    struct fs_pf_run *r = fs_pf_run_of(req);
-    struct fs_pf_group *g = r->g;
-    int res = fs_get_check(g->fh, req, r->len);
-
-    /* A failed GET may still have delivered (progress) the blocks that fully landed. */
-    fs_pf_deliver(r, res == 0 ? r->len : 0, true, res);
-    free(r);
-    fs_pf_group_put(g);
-}
-
-/*
- * The cache's fetcher for a block of a group. While the group is being built the
- * fetcher runs inside hc_fetch (the flight got its buffer at once): park ctx and buf
- * for the GET. A flight that had to wait for memory runs its fetcher later, after the
- * group was closed without it: that block is read alone, like a reader's miss.
- */
-static void fs_pf_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
-{
-    struct fs_pf_slot *sl = arg;
-    struct fs_pf_group *g = sl->g;
-    bool alone;
-
-    pthread_mutex_lock(&g->lock);
-    alone = g->closed;
-    if (!alone) {
-        sl->ctx = ctx;
-        sl->buf = buf;
-    }
-    pthread_mutex_unlock(&g->lock);
-    if (alone) {
-        struct fs_blk b = {.fh = g->fh, .blk = sl->blk}; /* read before fs_fetcher returns */
-        fs_fetcher(ctx, buf, cap, &b);
-    }
 }
 
 /* A prefetched block @e no read used: counted, with its bytes (what S3 or the disk tier
@@ -367,181 +386,15 @@ struct hc_entry *fs_pf_take(struct fs_handle *fh, uint64_t blk)
 }
 
 /* The prefetch of one block is over: hold the block for the reader. */
-static void fs_pf_block_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
+static void fs_pf_block_done(struct fs_handle *fh, uint64_t gen, uint64_t blk, int result,
+                             struct hc_entry *e, enum hc_source src, void *arg)
 {
-    struct fs_pf_slot *sl = arg;
-    struct fs_pf_group *g = sl->g;
-
     (void)src;
+    (void)arg;
     if (result == 0 && e)
-        fs_pf_hold(g->fh->fs, g->fh, g->gen, sl->blk, e);
+        fs_pf_hold(fh->fs, fh, gen, blk, e);
     else
         hc_entry_put(e);
-    fs_pf_group_put(g);
-}
-
-/* A group for up to @cap blocks from @first. @return NULL when out of memory. */
-static struct fs_pf_group *fs_pf_group_new(struct fs_handle *fh, uint64_t first, unsigned cap)
-{
-    struct fs_pf_group *g;
-
-    g = calloc(1, sizeof(*g) + cap * (sizeof(g->slots[0]) + sizeof(g->iov[0])));
-    if (!g)
-        return NULL;
-    g->iov = (struct iovec *)&g->slots[cap];
-    g->fh = fh;
-    fs_handle_get(fh);
-    g->refs = 1; /* the issuer's */
-    pthread_mutex_init(&g->lock, NULL);
-    g->first = first;
-    g->cap = cap;
-    g->off = first * fh->fs->conf->block_size;
-    return g;
-}
-
-/* Start the GET of slots [from, to) of @g (closed); a refused one fails them. */
-static void fs_pf_run_start(struct fs_pf_group *g, unsigned from, unsigned to)
-{
-    struct fs_handle *fh = g->fh;
-    uint64_t bs = fh->fs->conf->block_size;
-    struct fs_pf_run *r = calloc(1, sizeof(*r));
-    int rc;
-
-    if (!r) {
-        for (unsigned i = from; i < to; i++)
-            fs_pf_complete(g, i, false, -ENOMEM);
-        return;
-    }
-    *r = (struct fs_pf_run){
-        .g = g, .from = from, .to = to, .next = from, .off = (g->first + from) * bs};
-    r->len = fs_pf_bend(r, to - 1);
-    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* the GET's */
-    r->req.op = OBJSTORE_OP_GET;
-    r->req.key = fh->key;
-    r->req.off = r->off;
-    r->req.len = r->len;
-    r->req.if_match = fh->etag[0] ? fh->etag : NULL;
-    r->req.iov = g->iov + from;
-    r->req.iovcnt = to - from;
-    r->req.buf_cap = r->len;
-    r->req.progress = fs_pf_progress;
-    r->req.done = fs_pf_get_done;
-    r->req.arg = r;
-    if ((rc = objstore_submit(fh->fs->os, &r->req)) != 0) {
-        fs_pf_deliver(r, 0, true, rc);
-        free(r);
-        fs_pf_group_put(g); /* the GET's */
-    }
-}
-
-/* The fleet's answer for a block of a group: a hit completes it; "fetch it" marks it for
- * the run GETs after the first answers, or, for a block that waited for another mount's
- * copy past them, GETs it alone. */
-static void fs_pf_fleet_done(struct hc_fleet_req *fr, enum hc_fleet_result res)
-{
-    struct fs_pf_group *g = fr->arg;
-    unsigned i = (unsigned)(fr - g->fr);
-    bool late;
-
-    if (res == HC_FLEET_HIT) {
-        __atomic_add_fetch(&g->fh->fs->ctr.prefetch_fleet, 1, __ATOMIC_RELAXED);
-        hc_fetch_complete(g->slots[i].ctx, (ssize_t)fs_pf_blen(g, i));
-        if (fr->waited)
-            fs_pf_group_put(g); /* the wait's */
-        return;
-    }
-    pthread_mutex_lock(&g->lock);
-    late = g->batch_over;
-    g->slots[i].get = !late;
-    pthread_mutex_unlock(&g->lock);
-    if (late) {
-        fs_pf_run_start(g, i, i + 1);
-        fs_pf_group_put(g); /* the wait's */
-    }
-}
-
-/* The fleet's first answers for a group are in: one GET per run of blocks to fetch. Blocks
- * still waiting for another mount hold a reference each until their answer. */
-static void fs_pf_fleet_batch(void *arg)
-{
-    struct fs_pf_group *g = arg;
-    unsigned i = 0, waiting = 0;
-
-    pthread_mutex_lock(&g->lock);
-    g->batch_over = true;
-    for (unsigned k = 0; k < g->n; k++)
-        waiting += g->fr[k].waited;
-    pthread_mutex_unlock(&g->lock);
-    __atomic_add_fetch(&g->refs, (int)waiting, __ATOMIC_RELAXED);
-    while (i < g->n) {
-        if (!g->slots[i].get) {
-            i++;
-            continue;
-        }
-        unsigned j = i;
-        while (j < g->n && g->slots[j].get)
-            j++;
-        fs_pf_run_start(g, i, j);
-        i = j;
-    }
-    fs_pf_group_put(g); /* the fleet batch's */
-}
-
-/* Look the blocks of @g up in the fleet first. @return false when it cannot (the caller
- * GETs them all). */
-static bool fs_pf_fleet_lookup(struct fs_pf_group *g)
-{
-    struct fs *fs = g->fh->fs;
-    uint8_t id[HC_FLEET_ID_MAX];
-
-    g->fr = calloc(g->n, sizeof(*g->fr));
-    g->frp = calloc(g->n, sizeof(*g->frp));
-    if (!g->fr || !g->frp)
-        goto no;
-    for (unsigned i = 0; i < g->n; i++) {
-        /* hc_fleet_lookup hashes the id before it returns: one buffer serves all */
-        g->fr[i] = (struct hc_fleet_req){
-            .buf = g->slots[i].buf, .len = fs_pf_blen(g, i), .done = fs_pf_fleet_done, .arg = g};
-        g->frp[i] = &g->fr[i];
-    }
-    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* the fleet batch's */
-    for (unsigned i = 0; i < g->n; i++) {
-        size_t il = fs_fleet_id(fs, g->fh, g->first + i, id, sizeof(id));
-        if (!il)
-            goto unref;
-        g->fr[i].id = id;
-        g->fr[i].idlen = il;
-        if (hc_fleet_prepare(fs->fleet, &g->fr[i]) != 0)
-            goto unref;
-    }
-    if (hc_fleet_lookup(fs->fleet, g->frp, g->n, fs_pf_fleet_batch, g) == 0)
-        return true;
-unref:
-    __atomic_sub_fetch(&g->refs, 1, __ATOMIC_RELAXED);
-no:
-    free(g->fr);
-    free(g->frp);
-    g->fr = NULL;
-    g->frp = NULL;
-    return false;
-}
-
-/* Close @g (a fetcher of a slot past n runs alone from now on) and start the GETs of its
- * n blocks (through the fleet tier when there is one); the issuer's reference goes. */
-static void fs_pf_group_submit(struct fs_pf_group *g)
-{
-    pthread_mutex_lock(&g->lock);
-    g->closed = true;
-    pthread_mutex_unlock(&g->lock);
-    if (g->n == 0) {
-        fs_pf_group_put(g);
-        return;
-    }
-    for (unsigned i = 0; i < g->n; i++)
-        g->iov[i] = (struct iovec){.iov_base = g->slots[i].buf, .iov_len = fs_pf_blen(g, i)};
-    if (!g->fh->fs->fleet || !fs_pf_fleet_lookup(g))
-        fs_pf_run_start(g, 0, g->n);
-    fs_pf_group_put(g);
 }
 
 /* Read-ahead of a block that is cached on the disk tier. */
@@ -596,6 +449,42 @@ static bool fs_pf_near(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64
     return true;
 }
 
+/* A block prefetched alone because pieces of it are cached: the lone fetcher (fs_fetcher)
+ * copies those and GETs the rest. */
+struct fs_pf_whole {
+    struct fs_blk b; /* the fetcher's argument; b.fh is a reference */
+    uint64_t gen;
+};
+
+static void fs_pf_whole_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
+{
+    struct fs_pf_whole *w = arg;
+
+    fs_pf_block_done(w->b.fh, w->gen, w->b.blk, result, e, src, NULL);
+    fs_handle_put(w->b.fh);
+    free(w);
+}
+
+/* @return 0 (the cache took it), -EEXIST (cached or in flight) or another -errno. */
+static int fs_pf_whole(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64_t blk,
+                       const void *key, size_t klen)
+{
+    struct fs_pf_whole *w = malloc(sizeof(*w));
+    int rc;
+
+    if (!w)
+        return -ENOMEM;
+    *w = (struct fs_pf_whole){.b = {.fh = fh, .blk = blk}, .gen = gen};
+    fs_handle_get(fh);
+    rc = hc_fetch(fs->cache, key, klen, HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT, fs_fetcher, &w->b,
+                  fs_pf_whole_done, w);
+    if (rc != 0) {
+        fs_handle_put(fh);
+        free(w);
+    }
+    return rc;
+}
+
 /* Whether block @blk is already held for the reader (its read-ahead was issued). */
 static bool fs_pf_is_held(struct fs_handle *fh, uint64_t blk)
 {
@@ -624,69 +513,110 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, u
 {
     uint64_t bs = fs->conf->block_size;
     unsigned per = (unsigned)CMN_MAX(fs->conf->prefetch_max_request / bs, 1);
-    struct fs_pf_group *g = NULL;
+    struct fs_grp *g = NULL;
     uint8_t key[HC_KEY_MAX];
     uint64_t accepted = 0, b;
-    bool parked;
 
     *nomem = true; /* every early break but one below is for want of memory */
     for (b = first; b < first + n; b++) {
         size_t klen = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
         if (!klen)
             break;
-        if (!g && !(g = fs_pf_group_new(fh, b, (unsigned)CMN_MIN(per, first + n - b))))
+        bool alone = fs_pieces_cached(fs, fh, b); /* completed from them: its own fetch */
+        if (alone && g) {
+            fs_grp_submit(g);
+            g = NULL;
+        }
+        if (!alone && !g &&
+            !(g = fs_grp_new(fh, b, (unsigned)CMN_MIN(per, first + n - b), (uint32_t)bs, gen)))
             break;
-        g->gen = gen;
-        struct fs_pf_slot *sl = &g->slots[g->n];
-        sl->g = g;
-        sl->blk = b;
-        __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED); /* this block's fetch */
-        /* The fetcher runs inside hc_fetch when the flight gets its buffer at once. */
-        int rc = hc_fetch(fs->cache, key, klen, HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT,
-                          fs_pf_fetcher, sl, fs_pf_block_done, sl);
-        if (rc != 0) {
+        int rc = alone ? fs_pf_whole(fs, fh, gen, b, key, klen)
+                       : fs_grp_add(g, key, klen, HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT,
+                                    fs_pf_block_done, NULL);
+        if (alone && rc == 0) {
+            accepted++;
+            continue;
+        }
+        if (rc < 0) {
             /* Cached, in flight or no memory: the group ends before this block; an
              * empty one moves on to the next block. */
-            __atomic_sub_fetch(&g->refs, 1, __ATOMIC_RELAXED);
             if (rc == -EEXIST && b >= disk_end) {
                 *nomem = false; /* a cached block too far ahead to read from disk yet */
                 break;
             }
             if (rc == -EEXIST && !fs_pf_is_held(fh, b) && fs_pf_near(fs, fh, gen, b, key, klen))
                 accepted++;
-            if (g->n == 0) {
-                g->first = b + 1;
-                g->off = (b + 1) * bs;
+            if (!g)
+                continue;
+            if (fs_grp_count(g) == 0) {
+                fs_grp_skip(g);
                 continue;
             }
-            fs_pf_group_submit(g);
+            fs_grp_submit(g);
             g = NULL;
             continue;
         }
         accepted++;
-        pthread_mutex_lock(&g->lock);
-        parked = sl->ctx != NULL;
-        if (!parked)
-            g->closed = true; /* its fetcher, when the flight starts, reads it alone */
-        pthread_mutex_unlock(&g->lock);
-        if (!parked) {
+        if (rc == 0) {
             /* The flight waits for memory (the budget is pinned by readers and
              * flights), or ended already: stop here and let the window back off. */
-            fs_pf_group_submit(g);
+            fs_grp_submit(g);
             g = NULL;
             b++;
             break;
         }
-        g->n++;
-        if (g->n == g->cap) {
-            fs_pf_group_submit(g);
+        if (fs_grp_full(g)) {
+            fs_grp_submit(g);
             g = NULL;
         }
     }
     if (g)
-        fs_pf_group_submit(g);
+        fs_grp_submit(g);
     *stopped_at = b;
     return accepted;
+}
+
+/* A read at @off that does not continue the run (a seek): a new run starts. Takes fh->ra_lock
+ * held, releases it. */
+static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end,
+                              uint64_t max_window)
+{
+    uint64_t bs = fs->conf->block_size;
+    bool pieces = fs_pf_piecewise(fs, fh, off, false);
+    /* A seek after a stretch of one read, by a handle that does not skip: a random
+     * reader's (a column reader's stretches hold a header and a chunk at least). */
+    bool random = fh->ra_sub_reads <= 1 && !fh->ra_skips && !pieces;
+
+    if (fs_pf_is_skip(fs, fh, off)) { /* a forward skip past the window */
+        fh->ra_skips++;
+        __atomic_add_fetch(&fs->ctr.read_skips, 1, __ATOMIC_RELAXED);
+    } else {
+        /* Any other seek (backward, or after a stretch of one read or with gaps in it: a
+         * random reader's) halves the evidence: a random reader whose two reads fell
+         * close together once does not read pieces for long. */
+        fh->ra_skips /= 2;
+    }
+    if (fh->ra_run_reads > 0)
+        fs_pf_stretch_end(fh, off);
+    else
+        fh->ra_sub_start = fh->ra_piece_end = off;
+    if (fh->ra_run_reads == 0) /* a first read past pages others read is a scan's */
+        fh->ra_mid = off >= bs && (!fh->page_cache || fs_pf_gap_unread(fs, fh, off / bs - 1));
+    fs_pf_drop_all(fs, fh);
+    fh->ra_gen++;
+    fh->ra_next = end;
+    fh->ra_held_low = fs_pf_floor(fs, fh);
+    fh->ra_run_bytes = end - off;
+    fh->ra_run_reads = 1;
+    fh->ra_sub_reads = 1;
+    fh->ra_window = 0;
+    fh->ra_issued = 0;
+    if (pieces)
+        fs_pf_stretch_unlock(fs, fh, max_window);
+    else
+        pthread_mutex_unlock(&fh->ra_lock);
+    if (random)
+        fs_dense_read(fs, fh, off);
 }
 
 /* Follow the handle's access pattern; while it is sequential keep the window in flight. */
@@ -707,25 +637,23 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
     bool seq = fh->ra_run_reads > 0 && off + back >= fh->ra_next &&
                off <= fh->ra_next + CMN_MAX(fh->ra_window, 2 * bs);
     if (!seq) {
-        if (fh->ra_run_reads > 0)
-            fs_pf_stretch_end(fh, off);
-        else
-            fh->ra_sub_start = off;
-        fs_pf_drop_all(fs, fh);
-        fh->ra_gen++;
-        fh->ra_next = end;
-        fh->ra_held_low = fs_pf_floor(fs, fh);
-        fh->ra_run_bytes = end - off;
-        fh->ra_run_reads = 1;
-        fh->ra_window = 0;
-        fh->ra_issued = 0;
-        pthread_mutex_unlock(&fh->ra_lock);
+        fs_pf_seek_unlock(fs, fh, off, end, max_window);
         return;
     }
+    bool pieces = fs_pf_piecewise(fs, fh, off, true);
     if (off > fh->ra_next + fs_pf_skip_min(fs)) {
-        fs_pf_stretch_end(fh, off); /* the blocks it skipped go below (the floor moves) */
-        __atomic_add_fetch(&fs->ctr.read_skips, 1, __ATOMIC_RELAXED);
+        /* A jump forward ends the stretch whatever it is (the blocks it skipped go below:
+         * the floor moves); it counts as a skip over bytes not read only when it is one. */
+        bool skip = fs_pf_is_skip(fs, fh, off);
+        fs_pf_stretch_end(fh, off);
+        if (skip) {
+            fh->ra_skips++;
+            __atomic_add_fetch(&fs->ctr.read_skips, 1, __ATOMIC_RELAXED);
+        }
+    } else if (!fs_pf_contiguous(fh, off)) {
+        fh->ra_sub_gappy = true; /* a random reader's near reads */
     }
+    fh->ra_sub_reads++;
     fh->ra_next = CMN_MAX(fh->ra_next, end);
     fh->ra_run_bytes += end - off;
     fh->ra_run_reads++;
@@ -734,6 +662,10 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         struct fs_pf_held *h = &fh->ra_held[fh->ra_held_low & fh->ra_held_mask];
         if (h->e && h->blk == fh->ra_held_low)
             fs_pf_drop(fs, h);
+    }
+    if (pieces) {
+        fs_pf_stretch_unlock(fs, fh, max_window);
+        return;
     }
     if (fh->ra_run_bytes < FS_PF_MIN_RUN) {
         pthread_mutex_unlock(&fh->ra_lock);
@@ -794,7 +726,7 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
  * kernel's page cache (unless direct_io), so its hits do not make them hot in the memory
  * tier (HC_FETCH_STREAM): a long scan then recycles a few block buffers there instead of
  * filling the tier with a second copy of what it read (fresh memory for every block). */
-enum fs_read_kind fs_read_kind(struct fs *fs, struct fs_handle *fh, uint64_t off)
+enum fs_read_kind fs_read_kind(struct fs *fs, struct fs_handle *fh, uint64_t off, bool *pieces)
 {
     enum fs_read_kind kind = FS_RD_LONE;
     uint64_t win;
@@ -803,6 +735,7 @@ enum fs_read_kind fs_read_kind(struct fs *fs, struct fs_handle *fh, uint64_t off
     win = CMN_MAX(fh->ra_window, 2ull * fs->conf->block_size);
     if (fh->ra_run_reads > 0 && off + fs_pf_back(fs) >= fh->ra_next && off <= fh->ra_next + win)
         kind = fh->ra_window && fh->page_cache ? FS_RD_STREAM : FS_RD_RUN;
+    *pieces = fs->conf->prefetch_window && fs_pf_piecewise(fs, fh, off, kind != FS_RD_LONE);
     pthread_mutex_unlock(&fh->ra_lock);
     return kind;
 }

@@ -31,22 +31,24 @@
 #include "fs/read_i.h"
 #include "hybridcache/hybridcache.h"
 
+/* One unit of a read: a block, or a piece of one (fs_read_pieces). */
 struct fs_slot {
     struct fs_read *rd;
     struct fs_blk arg;
     struct hc_entry *e;
+    uint64_t ustart; /* the unit's first byte in the object */
+    uint64_t ulen;   /* its size: the block size or partial_grain */
 };
 
 struct fs_read {
     fuse_req_t req;
     struct fs_handle *fh; /* a reference */
-    int pending;          /* atomic: blocks not done + 1 while submitting */
+    int pending;          /* atomic: units not done + 1 while submitting */
     int err;              /* atomic: first error */
     uint64_t off, end;
     uint64_t t0_ns; /* metrics: when the FUSE read arrived */
-    uint64_t first;
-    unsigned n;
-    bool fill; /* a lone read: what its entry holds goes to the page cache */
+    unsigned n;     /* units, in order of offset */
+    bool fill;      /* a lone read: what its entry holds goes to the page cache */
     struct fs_slot slots[];
 };
 
@@ -173,7 +175,7 @@ static void fs_read_fill(struct fs_read *rd)
     struct fs_fill_job j = {.nodeid = fh->ino->ino,
                             .len = len,
                             .data = hc_entry_data(e),
-                            .off = rd->first * fh->fs->conf->block_size + hc_entry_off(e),
+                            .off = rd->slots[0].ustart + hc_entry_off(e),
                             .release = fs_fill_release,
                             .arg = r};
     if (!fs_fill_submit(fh->fs->fill->q, &j))
@@ -183,7 +185,6 @@ static void fs_read_fill(struct fs_read *rd)
 static void fs_read_finish(struct fs_read *rd)
 {
     struct fs_handle *fh = rd->fh;
-    uint64_t bs = fh->fs->conf->block_size;
     int err = __atomic_load_n(&rd->err, __ATOMIC_ACQUIRE);
 
     if (err) {
@@ -193,7 +194,7 @@ static void fs_read_finish(struct fs_read *rd)
         struct iovec iov[rd->n];
         int cnt = 0;
         for (unsigned i = 0; i < rd->n; i++) {
-            uint64_t bstart = (rd->first + i) * bs;
+            uint64_t bstart = rd->slots[i].ustart, bs = rd->slots[i].ulen;
             uint64_t from = CMN_MAX(rd->off, bstart) - bstart;
             uint64_t to = CMN_MIN(rd->end, bstart + bs) - bstart;
             /* A partial entry (hc_fetch_range) holds the block from eoff on, covering from. */
@@ -243,6 +244,112 @@ static void fs_read_block_done(int result, struct hc_entry *e, enum hc_source sr
     fs_read_drop(s->rd);
 }
 
+static void fs_read_piece_done(struct fs_handle *fh, uint64_t gen, uint64_t idx, int result,
+                               struct hc_entry *e, enum hc_source src, void *arg)
+{
+    (void)fh, (void)gen, (void)idx;
+    fs_read_block_done(result, e, src, arg);
+}
+
+/* Unit @s of a read: a block at @ustart (a piece: @unit is its size), not issued yet. */
+static struct fs_slot *fs_read_unit(struct fs_read *rd, unsigned i, uint64_t idx, uint64_t ustart,
+                                    uint64_t ulen, uint32_t unit)
+{
+    struct fs_slot *s = &rd->slots[i];
+
+    *s = (struct fs_slot){
+        .rd = rd, .arg = {.fh = rd->fh, .blk = idx, .unit = unit}, .ustart = ustart, .ulen = ulen};
+    return s;
+}
+
+/*
+ * Issue a skipping reader's read (prefetch.c, PIECES): a block that is held for it or cached
+ * whole is taken whole; the others as the pieces the read touches, each run of consecutive
+ * pieces in one group (one GET for those missing, single-flight with any in flight).
+ * @return the units used (slots filled, in order of offset).
+ */
+static unsigned fs_read_pieces(struct fs *fs, struct fs_read *rd, unsigned fflags, uint8_t *key)
+{
+    struct fs_handle *fh = rd->fh;
+    uint64_t bs = fs->conf->block_size, grain = fs->conf->partial_grain;
+    uint64_t pos = rd->off, plast = (rd->end - 1) / grain;
+    struct fs_grp *g = NULL;
+    unsigned n = 0;
+    int rc;
+
+    while (pos < rd->end) {
+        uint64_t blk = pos / bs, stop = CMN_MIN(rd->end, (blk + 1) * bs);
+        struct hc_entry *held = fs_pf_take(fh, blk);
+        size_t klen = held ? 0 : fs_block_key(fs, fh->key, fh->etag, blk, key, HC_KEY_MAX);
+        if (held || (klen && hc_contains(fs->cache, key, klen))) {
+            struct fs_slot *s = fs_read_unit(rd, n++, blk, blk * bs, bs, 0);
+            if (held)
+                fs_read_block_done(0, held, HC_SRC_MEMORY, s);
+            else if ((rc = hc_fetch(fs->cache, key, klen, fflags, fs_fetcher, &s->arg,
+                                    fs_read_block_done, s)) != 0)
+                fs_read_block_done(rc, NULL, HC_SRC_ORIGIN, s);
+            pos = stop;
+            continue;
+        }
+        for (uint64_t p = pos / grain; p * grain < stop; p++) {
+            struct fs_slot *s = fs_read_unit(rd, n++, p, p * grain, grain, (uint32_t)grain);
+            klen = fs_piece_key(fs, fh, p, key, HC_KEY_MAX);
+            if (g && (fs_grp_next(g) != p || fs_grp_full(g))) {
+                fs_grp_submit(g);
+                g = NULL;
+            }
+            if (!g && klen)
+                g = fs_grp_new(fh, p, (unsigned)(plast - p + 1), (uint32_t)grain, 0);
+            rc = !klen ? -ENAMETOOLONG
+                 : !g  ? -ENOMEM
+                       : fs_grp_add(g, key, klen, 0, fs_read_piece_done, s);
+            if (rc < 0)
+                fs_read_block_done(rc, NULL, HC_SRC_ORIGIN, s);
+            if (rc <= 0 && g) { /* a hit, a flight already running or refused: the run ends */
+                fs_grp_submit(g);
+                g = NULL;
+            }
+        }
+        pos = stop;
+    }
+    if (g)
+        fs_grp_submit(g);
+    __atomic_add_fetch(&fs->ctr.piece_reads, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&fh->ino->had_pieces, true, __ATOMIC_RELAXED);
+    return n;
+}
+
+/*
+ * Whether a read of [@off, @end) of @fh finds every byte it wants in cached pieces or
+ * whole blocks, some of it in pieces only (a query run again, whose reads before the
+ * handle skips take whole blocks): then it takes the pieces (fs_read_pieces) instead of
+ * fetching the blocks whole for bytes it does not read.
+ */
+static bool fs_read_pieces_cached(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end)
+{
+    uint64_t bs = fs->conf->block_size, grain = fs->conf->partial_grain;
+    uint8_t key[HC_KEY_MAX];
+    bool some = false;
+
+    if (!grain)
+        return false;
+    for (uint64_t b = off / bs; b * bs < end; b++) {
+        size_t kl = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
+        if (!kl)
+            return false;
+        if (hc_contains(fs->cache, key, kl))
+            continue;
+        uint64_t from = CMN_MAX(off, b * bs), to = CMN_MIN(end, (b + 1) * bs);
+        for (uint64_t p = from / grain; p * grain < to; p++) {
+            kl = fs_piece_key(fs, fh, p, key, sizeof(key));
+            if (!kl || !hc_contains(fs->cache, key, kl))
+                return false;
+        }
+        some = true;
+    }
+    return some;
+}
+
 void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off)
 {
     uint64_t bs = fs->conf->block_size;
@@ -259,9 +366,21 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     }
     uint64_t end = CMN_MIN((uint64_t)off + size, fh->size);
     uint64_t first = (uint64_t)off / bs, last = (end - 1) / bs;
-    unsigned n = (unsigned)(last - first + 1);
+    unsigned n = (unsigned)(last - first + 1), cap = n;
+    bool pieces;
+    /* Noted first: a reader of the same file whose page cache these pages will fill must
+     * find them noted when its next read arrives (fs_pf_is_skip), even while this one is
+     * still being issued on another thread. The read's own check looks at the gap before
+     * it, which these blocks are not in. */
+    fs_pf_note_read(fs, fh, first, last);
+    enum fs_read_kind kind = fs_read_kind(fs, fh, (uint64_t)off, &pieces);
+    if (!pieces)
+        pieces = fs_read_pieces_cached(fs, fh, (uint64_t)off, end);
 
-    rd = calloc(1, sizeof(*rd) + n * sizeof(rd->slots[0]));
+    if (pieces) /* at most every piece of the read */
+        cap = (unsigned)((end - 1) / fs->conf->partial_grain -
+                         (uint64_t)off / fs->conf->partial_grain + 1);
+    rd = calloc(1, sizeof(*rd) + cap * sizeof(rd->slots[0]));
     if (!rd) {
         fuse_reply_err(req, ENOMEM);
         return;
@@ -272,11 +391,9 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     fs_handle_get(fh);
     rd->off = (uint64_t)off;
     rd->end = end;
-    rd->first = first;
     rd->n = n;
-    rd->pending = (int)n + 1; /* +1: no reply before every block was submitted */
-    enum fs_read_kind kind = fs_read_kind(fs, fh, (uint64_t)off);
-    bool lone = n == 1 && kind == FS_RD_LONE;
+    rd->pending = (int)cap + 1; /* +1: no reply before every unit was submitted */
+    bool lone = n == 1 && kind == FS_RD_LONE && !pieces;
     unsigned fflags = kind == FS_RD_STREAM ? HC_FETCH_STREAM : 0;
     /* The range a lone read asks the cache for: the read, or the aligned page_cache_fill
      * range around it when that goes to the page cache afterwards, so that neighbouring
@@ -301,10 +418,14 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
          * S3 anyway (no extra read), the chunks read when it was a partial disk hit. */
         rd->fill = true;
     }
+    if (pieces) {
+        rd->n = fs_read_pieces(fs, rd, fflags, key);
+        /* the slots left unused count as done (rd->n is read only after the last drop) */
+        __atomic_sub_fetch(&rd->pending, (int)(cap - rd->n), __ATOMIC_RELEASE);
+        n = 0;
+    }
     for (unsigned i = 0; i < n; i++) {
-        struct fs_slot *s = &rd->slots[i];
-        s->rd = rd;
-        s->arg = (struct fs_blk){.fh = fh, .blk = first + i};
+        struct fs_slot *s = fs_read_unit(rd, i, first + i, (first + i) * bs, bs, 0);
         struct hc_entry *held = fs_pf_take(fh, first + i);
         if (held) {
             fs_read_block_done(0, held, HC_SRC_MEMORY, s);
@@ -320,7 +441,11 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
         if (rc != 0)
             fs_read_block_done(rc, NULL, HC_SRC_ORIGIN, s);
     }
-    fs_prefetch(fs, fh, (uint64_t)off, end);
+    /* A lone read whose block goes to the page cache (fill) has those bytes read for the
+     * reader: its next read through the page cache starts past them, and the pattern
+     * must see that as contiguous (fs_prefetch). */
+    fs_prefetch(fs, fh, (uint64_t)off,
+                rd->fill ? CMN_MAX(end, CMN_MIN((first + 1) * bs, fh->size)) : end);
     fs_read_drop(rd);
 }
 

@@ -206,8 +206,8 @@ static void hc_flight_admit(struct hc_flight *f)
     struct hc_cache *c = f->c;
     bool fits, held, run = false;
 
-    hc_mem_make_room(c->mem, c->block_size);
-    fits = atomic_load(&c->acct.used) + c->block_size <= c->acct.limit;
+    hc_mem_make_room(c->mem, f->cap);
+    fits = atomic_load(&c->acct.used) + f->cap <= c->acct.limit;
     /* A full deferred disk writer holds back every flight, the overcommitted ones too:
      * the block would be dropped, and the writer frees room on its own (cache_defer.c). */
     held = hc_defer_full(c->defer);
@@ -279,7 +279,7 @@ static void hc_flight_finish(struct hc_flight *f, int result, enum hc_source src
         else
             hc_entry_put(f->buf);
         f->buf = NULL;
-        atomic_fetch_sub_explicit(&c->inflight_bytes, c->block_size, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&c->inflight_bytes, f->cap, memory_order_relaxed);
     }
     if (e) {
         pthread_mutex_lock(&s->lock);
@@ -341,7 +341,7 @@ static void hc_flight_origin(struct hc_flight *f)
         return;
     }
     hc_add(&c->origin_fetches, 1);
-    fetcher(f, f->buf->data, c->block_size, f->fetcher_arg);
+    fetcher(f, f->buf->data, f->cap, f->fetcher_arg);
 }
 
 static void hc_flight_disk_done(ssize_t result, void *arg)
@@ -363,18 +363,18 @@ static void hc_flight_run(struct hc_flight *f)
     struct hc_cache *c = f->c;
     struct hc_flight_shard *s = hc_flight_shard_of(c, f->hash);
 
-    f->buf = hc_entry_alloc(f->key, f->klen, c->block_size, &c->acct);
+    f->buf = hc_entry_alloc(f->key, f->klen, f->cap, &c->acct);
     if (!f->buf) {
         hc_flight_finish(f, -ENOMEM, HC_SRC_ORIGIN);
         return;
     }
-    hc_add(&c->inflight_bytes, c->block_size);
+    hc_add(&c->inflight_bytes, f->cap);
     if (c->disk && hc_disk_may_contain(c->disk, f->hash)) {
         pthread_mutex_lock(&s->lock);
         f->state = HC_FL_DISK;
         pthread_mutex_unlock(&s->lock);
         /* done may run before this returns (region still in memory): f is not ours after */
-        if (hc_disk_lookup(c->disk, f->hash, f->key, f->klen, f->buf->data, c->block_size,
+        if (hc_disk_lookup(c->disk, f->hash, f->key, f->klen, f->buf->data, f->cap,
                            hc_flight_disk_done, f) == 0)
             return;
     }
@@ -387,9 +387,8 @@ void hc_fetch_complete(struct hc_flight *f, ssize_t len_or_err)
 
     /* Called exactly once per fetcher call (the contract): the flight is freed inside,
      * so a second call could not even be detected safely. */
-    if (len_or_err > (ssize_t)c->block_size) {
-        TLOG_E("hybridcache: fetcher returned %zd bytes for a %u-byte block", len_or_err,
-               c->block_size);
+    if (len_or_err > (ssize_t)f->cap) {
+        TLOG_E("hybridcache: fetcher returned %zd bytes for a %u-byte buffer", len_or_err, f->cap);
         len_or_err = -EIO;
     }
     if (len_or_err < 0) {
@@ -434,8 +433,10 @@ static int hc_flight_join(struct hc_cache *c, struct hc_flight *f, unsigned flag
     return 0;
 }
 
-int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
-             hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg)
+/* hc_fetch with a flight buffer of @cap bytes (hc_fetch_sized). */
+static int hc_fetch_cap(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+                        size_t cap, hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done,
+                        void *done_arg)
 {
     bool no_origin = flags & HC_FETCH_NO_ORIGIN;
     struct hc_flight_shard *s;
@@ -444,7 +445,8 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
     uint64_t hash;
     int rc;
 
-    if (!c || !hc_key_ok(key, klen) || !done || (!fetcher && !no_origin))
+    if (!c || !hc_key_ok(key, klen) || !done || (!fetcher && !no_origin) || cap == 0 ||
+        cap > c->block_size)
         return -EINVAL;
     hash = hc_key_hash(key, klen);
     if (flags & HC_FETCH_IF_ABSENT) {
@@ -515,6 +517,7 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
     pthread_mutex_unlock(&c->lock);
     f->c = c;
     f->hash = hash;
+    f->cap = (uint32_t)cap;
     f->klen = (uint32_t)klen;
     memcpy(f->key, key, klen);
     f->state = HC_FL_QUEUED;
@@ -531,6 +534,36 @@ int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
 
     hc_flight_admit(f);
     return 0;
+}
+
+int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
+             hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg)
+{
+    return hc_fetch_cap(c, key, klen, flags, c ? c->block_size : 1, fetcher, fetcher_arg, done,
+                        done_arg);
+}
+
+int hc_fetch_sized(struct hc_cache *c, const void *key, size_t klen, unsigned flags, size_t cap,
+                   hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg)
+{
+    return hc_fetch_cap(c, key, klen, flags, cap, fetcher, fetcher_arg, done, done_arg);
+}
+
+bool hc_contains(struct hc_cache *c, const void *key, size_t klen)
+{
+    uint64_t hash;
+    bool in;
+
+    if (!c || !hc_key_ok(key, klen))
+        return false;
+    hash = hc_key_hash(key, klen);
+    if (hc_mem_contains(c->mem, hash, key, klen) || (c->disk && hc_disk_may_contain(c->disk, hash)))
+        return true;
+    struct hc_flight_shard *s = hc_flight_shard_of(c, hash);
+    pthread_mutex_lock(&s->lock);
+    in = hc_flight_find(s, hash, key, klen) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return in;
 }
 
 /* ---- partial disk reads (hc_fetch_range) ---- */

@@ -49,7 +49,9 @@ struct hc_flight {
     void *fetcher_arg;
     struct hc_waiter *waiters, **wtail; /* protected by the shard lock */
     struct hc_waiter first;             /* the creator's, saves a malloc per miss */
-    struct hc_entry *buf;               /* owned by the flight; block-sized, charged */
+    struct hc_entry *buf;               /* owned by the flight; cap bytes, charged */
+    uint32_t cap;                       /* the buffer's size: the block size, or less for
+                                           hc_fetch_sized (fixed per key by its caller) */
     uint32_t klen;
     char key[];
 };

@@ -186,6 +186,22 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
 int hc_fetch(struct hc_cache *c, const void *key, size_t klen, unsigned flags,
              hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg);
 /*
+ * hc_fetch of a value that is never longer than @cap bytes (at most the block size): the
+ * flight's buffer, and the budget it is charged while the fetch runs, is @cap bytes, not
+ * a block. For keys whose values are short by construction (tierfs's pieces of a block);
+ * every caller must pass the same @cap for a key. The fetcher's buffer is @cap bytes.
+ */
+int hc_fetch_sized(struct hc_cache *c, const void *key, size_t klen, unsigned flags, size_t cap,
+                   hc_fetcher_fn fetcher, void *fetcher_arg, hc_done_fn done, void *done_arg);
+
+/*
+ * Whether @key is in the memory tier, maybe on the disk tier (its index has the key's
+ * hash: a later read may still miss) or being fetched. No read, no hit counted, the
+ * policy does not see it. Thread safe.
+ */
+bool hc_contains(struct hc_cache *c, const void *key, size_t klen);
+
+/*
  * hc_fetch for a caller that needs only bytes [@off, @off + @len) of the block now (a lone
  * small read). A memory hit and an origin fetch give the whole block, as hc_fetch. A disk
  * hit for a range of at most a quarter of the block reads and verifies only the chunks

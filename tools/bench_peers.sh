@@ -20,6 +20,10 @@
 #   rand   fio random reads (psync, 2 jobs, fixed duration) at 4k, 64k, 1m: cold on a
 #          fresh mount with an empty cache, then warm after one full read of the file
 #   conc   8 concurrent readers of one cold file
+#   dense  dense random reads of a cold file, one at a time (fs/dense.c): fio randread 4k,
+#          1 job, iodepth 1, fixed duration; and an index walk: random lookups by primary
+#          key in a SQLite database file (python3's sqlite3, immutable), each lookup a
+#          walk down the B-tree, for the same duration
 #   small  many 64 KiB files (8 readers in parallel), cold then warm
 #   meta   `ls -l` of a flat directory of many objects, `find` of a nested tree; cold, warm
 #   net    the network ceiling: one object pulled with N parallel ranged GETs
@@ -48,7 +52,7 @@ CMDLINE="bash tools/bench_peers.sh $*"
 
 QUICK=0
 ONLY=tierfs,s3fs,rclone
-WORKLOADS=seq,rand,conc,small,meta,net,null,disk
+WORKLOADS=seq,rand,dense,conc,small,meta,net,null,disk
 OUT=
 BUILD=$ROOT/build
 SERVER_ENV=
@@ -84,8 +88,8 @@ for s in ${ONLY//,/ }; do
   case "$s" in tierfs|s3fs|rclone) ;; *) die "--only: unknown system '$s' (tierfs|s3fs|rclone)" ;; esac
 done
 for w in ${WORKLOADS//,/ }; do
-  case "$w" in seq|rand|conc|small|meta|net|null|disk) ;;
-    *) die "--workloads: unknown workload '$w' (seq,rand,conc,small,meta,net,null,disk)" ;; esac
+  case "$w" in seq|rand|dense|conc|small|meta|net|null|disk) ;;
+    *) die "--workloads: unknown workload '$w' (seq,rand,dense,conc,small,meta,net,null,disk)" ;; esac
 done
 [[ "$TTFB_MS" =~ ^[0-9]+$ ]] || die "--ttfb-ms: expected a number of milliseconds"
 [[ "$BANDWIDTH" =~ ^[0-9]+$ ]] || die "--bandwidth: expected bytes per second (0 = unlimited)"
@@ -97,10 +101,10 @@ case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 # ---------------------------------------------------------------- sizes
 MIB=$((1 << 20))
 if [ $QUICK = 1 ]; then
-  SEQ_SIZE=$((64 * MIB)); RAND_SIZE=$((64 * MIB)); CONC_SIZE=$((32 * MIB))
+  SEQ_SIZE=$((64 * MIB)); RAND_SIZE=$((64 * MIB)); CONC_SIZE=$((32 * MIB)); DENSE_SIZE=$((64 * MIB))
   N_SMALL=100; N_LIST=500; TREE_FAN=3; TREE_FILES=4; FIO_RUNTIME=3; CASE_TIMEOUT=300
 else
-  SEQ_SIZE=$((2048 * MIB)); RAND_SIZE=$((1024 * MIB)); CONC_SIZE=$((512 * MIB))
+  SEQ_SIZE=$((2048 * MIB)); RAND_SIZE=$((1024 * MIB)); CONC_SIZE=$((512 * MIB)); DENSE_SIZE=$((256 * MIB))
   N_SMALL=1000; N_LIST=10000; TREE_FAN=5; TREE_FILES=8; FIO_RUNTIME=30; CASE_TIMEOUT=1200
 fi
 SMALL_SIZE=$((64 * 1024))
@@ -122,7 +126,7 @@ TIERFS_GETS=$(($(opt_mib prefetch_window 128) / $(opt_mib prefetch_max_request 8
 NET_STREAMS=$(printf '%s\n' 8 "$TIERFS_GETS" 32 | sort -nu | tr '\n' ' ')
 PREFIX=bench-$([ $QUICK = 1 ] && echo quick || echo full)
 # A manifest object records what was seeded, so --server-env runs can skip seeding.
-MANIFEST="seq=$SEQ_SIZE rand=$RAND_SIZE conc=$CONC_SIZE small=$N_SMALL list=$N_LIST tree=$TREE_FAN/$TREE_FILES v1"
+MANIFEST="seq=$SEQ_SIZE rand=$RAND_SIZE conc=$CONC_SIZE dense=$DENSE_SIZE small=$N_SMALL list=$N_LIST tree=$TREE_FAN/$TREE_FILES v2"
 
 # ---------------------------------------------------------------- preconditions
 [ "$(id -u)" -eq 0 ] || die "run as root: drop_caches, bdi read_ahead_kb and the peers' mounts need it"
@@ -137,7 +141,7 @@ need=()
 cmds=(curl node fusermount3 mountpoint timeout)
 case ",$ONLY," in *,s3fs,*) cmds+=(s3fs) ;; esac
 case ",$ONLY," in *,rclone,*) cmds+=(rclone) ;; *) [ -x "$BUILD/bin/tierfs-seed" ] || cmds+=(rclone) ;; esac
-case ",$WORKLOADS," in *,rand,* | *,null,* | *,disk,*) cmds+=(fio) ;; esac
+case ",$WORKLOADS," in *,rand,* | *,dense,* | *,null,* | *,disk,*) cmds+=(fio) ;; esac
 [ $CHARTS = 1 ] && cmds+=(gnuplot)
 for c in "${cmds[@]}"; do
   command -v "$c" >/dev/null 2>&1 || need+=("$c")
@@ -278,6 +282,23 @@ seed() {
   "${S3CLI[@]}" put-random "$S3_BUCKET" "$PREFIX/seq.bin" "$SEQ_SIZE" 1 >>"$LOG" 2>&1 || die "seed seq.bin failed"
   "${S3CLI[@]}" put-random "$S3_BUCKET" "$PREFIX/rand.bin" "$RAND_SIZE" 2 >>"$LOG" 2>&1 || die "seed rand.bin failed"
   "${S3CLI[@]}" put-random "$S3_BUCKET" "$PREFIX/conc.bin" "$CONC_SIZE" 3 >>"$LOG" 2>&1 || die "seed conc.bin failed"
+  "${S3CLI[@]}" put-random "$S3_BUCKET" "$PREFIX/dense.bin" "$DENSE_SIZE" 4 >>"$LOG" 2>&1 || die "seed dense.bin failed"
+  # the index walk's database: rows of 200 random bytes by integer key, DENSE_SIZE bytes
+  python3 - "$WORK/idx.db" "$DENSE_SIZE" <<'PY' >>"$LOG" 2>&1 || die "building idx.db failed"
+import os, sqlite3, sys
+path, size = sys.argv[1], int(sys.argv[2])
+if os.path.exists(path): os.unlink(path)
+db = sqlite3.connect(path)
+db.execute("PRAGMA page_size=4096")
+db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+n = size // 240
+db.executemany("INSERT INTO t VALUES (?, ?)", ((i, os.urandom(200)) for i in range(n)))
+db.commit()
+db.execute("VACUUM")
+db.close()
+print("idx.db: %d rows, %d bytes" % (n, os.path.getsize(path)))
+PY
+  "${S3CLI[@]}" put "$S3_BUCKET" "$PREFIX/idx.db" "$WORK/idx.db" >>"$LOG" 2>&1 || die "seed idx.db failed"
   stage=$WORK/stage
   rm -rf "$stage"
   node - "$stage/$PREFIX" "$N_SMALL" "$SMALL_SIZE" "$N_LIST" "$TREE_FAN" "$TREE_FILES" <<'EOF' || die "staging failed"
@@ -465,6 +486,34 @@ fio_rand() {
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).jobs[0].read;
     console.log(`${r.io_bytes} ${r.iops} ${r.bw_bytes}`);' "$out" >"$RES"
 }
+# fio_dense FILE: psync random 4k reads, one job, one at a time; "BYTES IOPS" to $RES.
+fio_dense() {
+  local out=$WORK/fio.json
+  fio --name=dense --filename="$1" --readonly --rw=randread --bs=4k --ioengine=psync \
+    --numjobs=1 --iodepth=1 --time_based --runtime="$FIO_RUNTIME" --invalidate=1 \
+    --output-format=json --output="$out" || return 1
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).jobs[0].read;
+    console.log(`${r.io_bytes} ${r.iops} ${r.bw_bytes}`);' "$out" >"$RES"
+}
+# index_walk DB: random lookups by key for FIO_RUNTIME seconds; "BYTES LOOKUPS/S" to $RES.
+index_walk() {
+  python3 - "$1" "$FIO_RUNTIME" "$RES" <<'PY'
+import random, sqlite3, sys, time
+path, secs, res = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+db = sqlite3.connect("file:%s?mode=ro&immutable=1" % path, uri=True)
+db.execute("PRAGMA cache_size=0")
+n = db.execute("SELECT max(id) FROM t").fetchone()[0]
+rnd, done, t0 = random.Random(7), 0, time.time()
+while time.time() - t0 < secs:
+    row = db.execute("SELECT v FROM t WHERE id = ?", (rnd.randrange(n + 1),)).fetchone()
+    if row is None or len(row[0]) != 200:
+        sys.exit("lookup failed")
+    done += 1
+el = time.time() - t0
+open(res, "w").write("%d %f\n" % (done * 200, done / el))
+PY
+}
 # read_tree DIR N_EXPECTED: every file under DIR read by 8 parallel cats.
 read_tree() {
   local n
@@ -486,7 +535,7 @@ find_tree() {
 }
 
 # run_case runs these in a child bash: export them and what they read.
-export -f read_all readers fio_rand read_tree list_dir find_tree
+export -f read_all readers fio_rand fio_dense index_walk read_tree list_dir find_tree
 export RES WORK FIO_RUNTIME N_READERS
 
 # ---------------------------------------------------------------- workloads per system
@@ -521,6 +570,20 @@ bench_system() {
         drop_caches
         read_all "$MNT/$D/rand.bin" "$RAND_SIZE" >>"$LOG" 2>&1 # fill the cache
         run_case "$sys" rand "warm-$bs" 0 fio_rand "$MNT/$D/rand.bin" "$bs"
+        umount_fs
+      fi
+      rm -rf "$cache"
+    done
+  fi
+  if has dense; then
+    for w in fio-4k-qd1 index-walk; do
+      cache=$WORK/cache/$sys.dense
+      if mount_fs "$sys" "$cache"; then
+        if [ $w = fio-4k-qd1 ]; then
+          run_case "$sys" dense "cold-$w" 0 fio_dense "$MNT/$D/dense.bin"
+        else
+          run_case "$sys" dense "cold-$w" 0 index_walk "$MNT/$D/idx.db"
+        fi
         umount_fs
       fi
       rm -rf "$cache"
@@ -740,7 +803,7 @@ repeat_summary() {
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- S3: local Ceph radosgw (memstore) behind tests/s3server/proxy.js: ttfb ${TTFB_MS} ms, $((BANDWIDTH / 1000000)) MB/s per response"
-  echo "- sizes: seq $((SEQ_SIZE / MIB)) MiB, rand $((RAND_SIZE / MIB)) MiB (fio psync, 2 jobs, ${FIO_RUNTIME}s), conc $N_READERS readers x $((CONC_SIZE / MIB)) MiB, small $N_SMALL x 64 KiB ($N_READERS readers), ls -l $N_LIST, find $N_TREE files"
+  echo "- sizes: seq $((SEQ_SIZE / MIB)) MiB, rand $((RAND_SIZE / MIB)) MiB (fio psync, 2 jobs, ${FIO_RUNTIME}s), dense $((DENSE_SIZE / MIB)) MiB (fio 1 job qd 1, and a SQLite index walk of as many MiB, ${FIO_RUNTIME}s each), conc $N_READERS readers x $((CONC_SIZE / MIB)) MiB, small $N_SMALL x 64 KiB ($N_READERS readers), ls -l $N_LIST, find $N_TREE files"
   echo "- versions: $(versions)"
   echo "- mounts: tierfs \`-o disk_cache=...,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}\` (defaults otherwise); s3fs \`-o use_cache=DIR\`; rclone \`--vfs-cache-mode full\`; bdi read_ahead_kb (as mounted):$(for k in tierfs s3fs rclone fuse-null; do [ -n "${RA_KB[$k]:-}" ] && printf ' %s %s,' "$k" "${RA_KB[$k]}"; done | sed 's/,$//')"
   echo "- total benchmark time ${T_TOTAL} s (seeding excluded)"

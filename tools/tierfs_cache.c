@@ -133,7 +133,8 @@ static uint64_t ctool_le(const uint8_t *p, int n)
 
 /*
  * Print a cache key readably. The filesystem's block key (fs/blockkey.c fs_blockkey_build) is
- * "bucket NUL key NUL etag NUL, block index (8 bytes LE), block size (4 bytes LE)";
+ * "bucket NUL key NUL etag NUL, block index (8 bytes LE), block size (4 bytes LE)", and a
+ * piece key (fs_piecekey_build) has the piece index and then 4 more bytes, the piece size;
  * anything else is shown as text when printable, else in hex.
  */
 static void ctool_put_key(FILE *f, const uint8_t *k, size_t n)
@@ -142,8 +143,10 @@ static void ctool_put_key(FILE *f, const uint8_t *k, size_t n)
     const uint8_t *k_end = b_end ? memchr(b_end + 1, 0, n - (size_t)(b_end + 1 - k)) : NULL;
     const uint8_t *e_end = k_end ? memchr(k_end + 1, 0, n - (size_t)(k_end + 1 - k)) : NULL;
 
-    if (e_end && b_end > k && k_end > b_end + 1 && n - (size_t)(e_end + 1 - k) == 12) {
+    size_t tail = e_end ? n - (size_t)(e_end + 1 - k) : 0;
+    if (e_end && b_end > k && k_end > b_end + 1 && (tail == 12 || tail == 16)) {
         uint64_t blk = ctool_le(e_end + 1, 8), bs = ctool_le(e_end + 9, 4);
+        uint64_t ps = tail == 16 ? ctool_le(e_end + 13, 4) : 0;
         char sz[32];
         fputs("s3://", f);
         ctool_put_text(f, k, (size_t)(b_end - k));
@@ -151,8 +154,12 @@ static void ctool_put_key(FILE *f, const uint8_t *k, size_t n)
         ctool_put_text(f, b_end + 1, (size_t)(k_end - b_end - 1));
         fputs(" etag ", f);
         ctool_put_text(f, k_end + 1, (size_t)(e_end - k_end - 1));
-        fprintf(f, " block %llu (object offset %llu, block size %s)", (unsigned long long)blk,
-                (unsigned long long)(blk * bs), cmn_fmt_size(bs, sz, sizeof(sz)));
+        if (ps)
+            fprintf(f, " piece %llu (object offset %llu, piece size %s)", (unsigned long long)blk,
+                    (unsigned long long)(blk * ps), cmn_fmt_size(ps, sz, sizeof(sz)));
+        else
+            fprintf(f, " block %llu (object offset %llu, block size %s)", (unsigned long long)blk,
+                    (unsigned long long)(blk * bs), cmn_fmt_size(bs, sz, sizeof(sz)));
         return;
     }
     bool text = n > 0;

@@ -160,6 +160,14 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
             stat_u(s, "prefetch_issued"), stat_u(s, "prefetch_used"), stat_u(s, "prefetch_wasted"),
             cmn_fmt_size(stat_u(s, "prefetch_wasted_bytes"), a, sizeof(a)),
             stat_u(s, "read_skips"));
+    fprintf(f,
+            "pieces        %" PRIu64 " reads took pieces, %" PRIu64 " fetched (%s), %" PRIu64
+            " prefetched, %" PRIu64 " blocks completed from them\n",
+            stat_u(s, "piece_reads"), stat_u(s, "piece_fetches"),
+            cmn_fmt_size(stat_u(s, "piece_bytes"), a, sizeof(a)), stat_u(s, "piece_prefetched"),
+            stat_u(s, "piece_assembled"));
+    fprintf(f, "dense random  %" PRIu64 " files fetched whole, %" PRIu64 " blocks\n",
+            stat_u(s, "dense_sweeps"), stat_u(s, "dense_blocks"));
     fprintf(f, "page cache    %" PRIu64 " fills (%s), %" PRIu64 " merged, %" PRIu64 " skipped\n",
             stat_u(s, "page_cache_fills"),
             cmn_fmt_size(stat_u(s, "page_cache_fill_bytes"), a, sizeof(a)),

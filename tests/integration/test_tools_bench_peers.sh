@@ -37,7 +37,7 @@ bad "unknown argument" --frobnicate
 
 # ---- a quick run in two rounds ----
 W=seq,conc,small,meta,net
-command -v fio >/dev/null 2>&1 && W+=,rand,null,disk
+command -v fio >/dev/null 2>&1 && W+=,rand,dense,null,disk
 CHARTS=(--no-charts)
 command -v gnuplot >/dev/null 2>&1 && CHARTS=()
 before=$(ls -d /var/tmp/tierfs-bench.* 2>/dev/null | sort)
@@ -69,8 +69,11 @@ for c in "tierfs seq cold" "tierfs seq warm-remount" "objstore net get-8par-1M" 
   # shellcheck disable=SC2086
   [ "$(rows $c)" -eq 2 ] || fail "'$c': $(rows $c) rows, want one per round"
 done
+dense=
+command -v fio >/dev/null 2>&1 && dense='tierfs dense cold-fio-4k-qd1|tierfs dense cold-index-walk'
+IFS='|' read -r -a dense_cases <<<"$dense"
 for c in "tierfs conc cold-8readers" "tierfs small cold-100x64k" "tierfs small warm-100x64k" \
-  "tierfs meta ls-l-cold-500" "tierfs meta ls-l-warm-500"; do
+  "tierfs meta ls-l-cold-500" "tierfs meta ls-l-warm-500" "${dense_cases[@]}"; do
   # shellcheck disable=SC2086
   [ "$(rows $c)" -eq 1 ] || fail "'$c': $(rows $c) rows, want one (round 1 only)"
 done

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_common.c: unit tests for common/ (parsers, CRC-32C, hash, log sink, rate limit). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,6 +67,29 @@ static void test_parse_misc(void **state)
     assert_int_equal(v, 3600000);
     assert_int_equal(cmn_parse_duration_ms("5d", &v), -EINVAL);
     assert_int_equal(cmn_parse_duration_ms("s", &v), -EINVAL);
+}
+
+static void test_parse_hostport(void **state)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
+    (void)state;
+
+    assert_int_equal(cmn_parse_hostport("127.0.0.1:9100", &ss, &len), 0);
+    assert_int_equal(a4->sin_family, AF_INET);
+    assert_int_equal(ntohs(a4->sin_port), 9100);
+    assert_int_equal(len, sizeof(*a4));
+    assert_int_equal(cmn_parse_hostport("[::1]:0", &ss, &len), 0); /* 0: a free port */
+    assert_int_equal(a6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(a6->sin6_port), 0);
+    assert_int_equal(len, sizeof(*a6));
+    const char *bad[] = {NULL,           "",          "127.0.0.1",     ":80",
+                         "localhost:80", "1.2.3.4:x", "1.2.3.4:65536", "[::1]80",
+                         "[::1:80",      "::1:80",    "[1.2.3.4]:80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(cmn_parse_hostport(bad[i], &ss, &len), -EINVAL);
 }
 
 static void test_crc32c(void **state)
@@ -349,7 +373,7 @@ int main(void)
         cmocka_unit_test(test_parse_misc),   cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_crc32c_large), cmocka_unit_test(test_crc32c_chunks),
         cmocka_unit_test(test_hash64),       cmocka_unit_test(test_log_levels_and_sink),
-        cmocka_unit_test(test_mem_limit),
+        cmocka_unit_test(test_mem_limit),    cmocka_unit_test(test_parse_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -297,6 +297,18 @@ static void test_block_key(void **state)
     m = fs_blockkey_build("bk", 1u << 20, "/x", "\"e\"", 0x102, other, sizeof(other));
     assert_int_equal(m, n);
     assert_memory_not_equal(buf, other, n);
+    /* A piece key: the block key's layout, the piece index, and the piece size after. */
+    static const uint8_t pwant[] = {'b', 0, 'k', '/', 'x', 0, '"', 'e', '"',  0, 0x02, 0x01,
+                                    0,   0, 0,   0,   0,   0, 0,   0,   0x10, 0, /* block size */
+                                    0,   0, 1,   0};                             /* 64 KiB, LE */
+    m = fs_piecekey_build("b", 1u << 20, "k/x", "\"e\"", 0x102, 64u << 10, other, sizeof(other));
+    assert_int_equal(m, sizeof(pwant));
+    assert_memory_equal(other, pwant, sizeof(pwant));
+    assert_memory_equal(other, buf, n - 0); /* the block key's bytes, then 4 more */
+    assert_int_equal(
+        fs_piecekey_build("b", 1u << 20, "k/x", "\"e\"", 0x102, 64u << 10, other, m - 1), 0);
+    assert_int_equal(
+        fs_piecekey_build("b", 1u << 20, "k/x", "\"e\"", 0x102, 0, other, sizeof(other)), 0);
 }
 
 /* ---- the inode table over the fake store ---- */

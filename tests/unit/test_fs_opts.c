@@ -107,6 +107,8 @@ static void test_defaults(void **state)
     assert_int_equal(r.conf.negative_ttl_ms, FS_DEFAULT_NEG_TTL_MS);
     assert_int_equal(r.conf.read_ahead, FS_DEFAULT_READ_AHEAD);
     assert_int_equal(r.conf.page_cache_fill, FS_DEFAULT_PAGE_CACHE_FILL);
+    assert_int_equal(r.conf.partial_grain, FS_DEFAULT_PARTIAL_GRAIN);
+    assert_int_equal(r.conf.dense_prefetch, FS_DEFAULT_DENSE_PREFETCH);
     assert_int_equal(r.conf.connect_timeout_ms, FS_DEFAULT_CONNECT_TIMEOUT_MS);
     assert_int_equal(r.conf.read_timeout_ms, FS_DEFAULT_READ_TIMEOUT_MS);
     assert_int_equal(r.conf.request_timeout_ms, 0); /* none */
@@ -134,6 +136,7 @@ static void test_sizes_and_durations(void **state)
     assert_int_equal(r.conf.disk_cache_size, 49ull << 20);
     assert_int_equal(r.conf.read_ahead, 4u << 20);
     assert_int_equal(r.conf.page_cache_fill, 16u << 10); /* a quarter of the 64K block */
+    assert_int_equal(r.conf.partial_grain, 16u << 10);   /* likewise */
     assert_int_equal(r.conf.prefetch_window, 0);
     assert_int_equal(r.conf.metadata_ttl_ms, 300000);
     assert_int_equal(r.conf.negative_ttl_ms, 500);
@@ -185,6 +188,12 @@ static void test_bad_values(void **state)
     t_bad("page_cache_fill=12K", "page_cache_fill", "12K"); /* not a power of two */
     t_bad("page_cache_fill=2K", "page_cache_fill", "2K");   /* below a page */
     t_bad("page_cache_fill=2M", "page_cache_fill", "2M");   /* above the 1M block */
+    t_bad("partial_grain=96K", "partial_grain", "96K");     /* not a power of two */
+    t_bad("partial_grain=2K", "partial_grain", "2K");       /* below a page */
+    t_bad("partial_grain=1M", "partial_grain", "1M");       /* not less than the block */
+    t_bad("partial_grain=x", "partial_grain", "x");
+    t_bad("dense_prefetch=lots", "dense_prefetch", "lots");
+    t_bad("dense_prefetch=2T", "dense_prefetch", "2T"); /* over 1T */
     t_bad("metadata_ttl=soon", "metadata_ttl", "soon");
     t_bad("negative_ttl=-1", "negative_ttl", "-1");
     t_bad("max_connections=0", "max_connections", "0");
@@ -506,6 +515,15 @@ static void test_prefetch_opts(void **state)
     t_run_o(&r, "prefetch=48M");
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.conf.prefetch_window, 48u << 20);
+    t_done(&r);
+    t_run_o(&r, "partial_grain=0");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.partial_grain, 0); /* off: skipping readers take whole blocks */
+    t_done(&r);
+    t_run_o(&r, "dense_prefetch=0,partial_grain=512K");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.conf.partial_grain, 512u << 10);
+    assert_int_equal(r.conf.dense_prefetch, 0);
     t_done(&r);
 }
 

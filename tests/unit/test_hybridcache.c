@@ -3,7 +3,8 @@
  * test_hybridcache.c: the cooperator (hybridcache.h): conf checks, single-flight under
  * many threads (one fetcher call, every waiter gets the bytes or the error, a later fetch
  * retries), the memory bound under a stream of fetches with a slow asynchronous origin,
- * insert/remove/NO_ORIGIN/prefetch, ranged fetches, IF_ABSENT and NOT_IN_MEM. With a
+ * insert/remove/NO_ORIGIN/prefetch, ranged fetches, IF_ABSENT and NOT_IN_MEM, sized
+ * fetches (hc_fetch_sized: the pieces tierfs caches) and hc_contains. With a
  * disk tier: test_hc_coop_disk.c; the helpers both use: hc_testlib.c.
  */
 #include <errno.h>
@@ -411,13 +412,126 @@ static void test_not_in_mem(void **state)
     unlink(path);
 }
 
+/* ---- hc_fetch_sized and hc_contains ---- */
+
+#define PIECE (64 * KB)
+
+/* A piece fetcher: checks the buffer is the piece's size, fills it with @arg's byte, or
+ * parks the flight in *held (completed by the test) when @arg's byte is 0. */
+struct piece_req {
+    unsigned char fill;
+    size_t len; /* bytes to return */
+    struct hc_flight *held;
+    int calls;
+};
+
+static void piece_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
+{
+    struct piece_req *r = arg;
+
+    assert_int_equal(cap, PIECE);
+    r->calls++;
+    if (!r->fill) {
+        r->held = ctx;
+        return;
+    }
+    memset(buf, r->fill, cap);
+    hc_fetch_complete(ctx, (ssize_t)r->len);
+}
+
+static void piece_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
+{
+    struct hc_count_box *box = arg;
+    (void)src;
+    if (result == 0 && e && hc_entry_len(e) == PIECE &&
+        ((const unsigned char *)hc_entry_data(e))[0])
+        pthread_mutex_lock(&box->lock), box->n++, pthread_mutex_unlock(&box->lock);
+    else
+        pthread_mutex_lock(&box->lock), box->n += 1000, pthread_mutex_unlock(&box->lock);
+    hc_entry_put(e);
+}
+
+/* A sized fetch charges its own size, not a block, in flight and in memory; a fetcher
+ * returning more than that is an error; hc_contains sees memory, flights and the disk. */
+static void test_fetch_sized(void **state)
+{
+    char path[512];
+    struct hc_cache *c = mem_cache(16u << 20, NULL);
+    struct piece_req r = {.fill = 0x5a, .len = PIECE};
+    struct hc_count_box box = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct hc_stats st0, st;
+    (void)state;
+
+    assert_int_equal(hc_fetch_sized(c, "p1", 2, 0, 0, piece_fetcher, &r, piece_done, &box),
+                     -EINVAL);
+    assert_int_equal(hc_fetch_sized(c, "p1", 2, 0, BS + 4096, piece_fetcher, &r, piece_done, &box),
+                     -EINVAL);
+    assert_false(hc_contains(c, "p1", 2));
+    hc_get_stats(c, &st0);
+    assert_int_equal(hc_fetch_sized(c, "p1", 2, 0, PIECE, piece_fetcher, &r, piece_done, &box), 0);
+    assert_int_equal(box.n, 1);
+    assert_true(hc_contains(c, "p1", 2));
+    hc_get_stats(c, &st);
+    assert_int_equal(st.mem_used - st0.mem_used, PIECE); /* not a whole block */
+    assert_int_equal(st.origin_bytes - st0.origin_bytes, PIECE);
+    /* A memory hit: no fetcher call. */
+    assert_int_equal(hc_fetch_sized(c, "p1", 2, 0, PIECE, piece_fetcher, &r, piece_done, &box), 0);
+    assert_int_equal(box.n, 2);
+    assert_int_equal(r.calls, 1);
+    /* Too many bytes for the buffer: an error, nothing cached. */
+    struct piece_req big = {.fill = 1, .len = PIECE + 1};
+    assert_int_equal(hc_fetch_sized(c, "p2", 2, 0, PIECE, piece_fetcher, &big, piece_done, &box),
+                     0);
+    assert_int_equal(box.n, 1002);
+    assert_false(hc_contains(c, "p2", 2));
+    /* In flight: contained, and charged the piece's size while it runs. */
+    struct piece_req slow = {.fill = 0, .len = PIECE};
+    hc_get_stats(c, &st0);
+    assert_int_equal(hc_fetch_sized(c, "p3", 2, 0, PIECE, piece_fetcher, &slow, piece_done, &box),
+                     0);
+    assert_non_null(slow.held);
+    assert_true(hc_contains(c, "p3", 2));
+    hc_get_stats(c, &st);
+    assert_int_equal(st.inflight_bytes - st0.inflight_bytes, PIECE);
+    hc_fetch_complete(slow.held, -EIO);
+    assert_false(hc_contains(c, "p3", 2));
+    assert_int_equal(box.n, 2002);
+    hc_destroy(c);
+
+    /* On the disk tier: the piece survives a reopen and is read into a piece-sized buffer. */
+    t_path(path, sizeof(path), "sized");
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    box.n = 0;
+    r.fill = 0x6b;
+    assert_int_equal(hc_fetch_sized(c, "p4", 2, 0, PIECE, piece_fetcher, &r, piece_done, &box), 0);
+    wait_defer(c);
+    assert_int_equal(hc_flush(c), 0);
+    hc_destroy(c);
+    c = disk_cache(path, HC_WRITE_ON_INSERT, 8u << 20);
+    assert_true(hc_contains(c, "p4", 2));
+    struct hc_entry *e = NULL;
+    enum hc_source src;
+    assert_int_equal(
+        hc_fetch_range_sync(c, "p4", 2, HC_FETCH_NO_ORIGIN, 0, PIECE, NULL, NULL, &e, &src), 0);
+    assert_int_equal(src, HC_SRC_DISK);
+    assert_int_equal(hc_entry_len(e) + hc_entry_off(e) >= PIECE, 1);
+    assert_int_equal(((const unsigned char *)hc_entry_data(e))[0], 0x6b);
+    hc_entry_put(e);
+    int calls = r.calls;
+    assert_int_equal(hc_fetch_sized(c, "p4", 2, 0, PIECE, piece_fetcher, &r, piece_done, &box), 0);
+    assert_int_equal(r.calls, calls); /* from the disk */
+    assert_int_equal(box.n, 2);
+    hc_destroy(c);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf),         cmocka_unit_test(test_single_flight),
         cmocka_unit_test(test_memory_bound), cmocka_unit_test(test_insert_remove_no_origin),
         cmocka_unit_test(test_if_absent),    cmocka_unit_test(test_fetch_range),
-        cmocka_unit_test(test_not_in_mem),
+        cmocka_unit_test(test_not_in_mem),   cmocka_unit_test(test_fetch_sized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
