@@ -93,6 +93,8 @@
  * contiguous: the kernel splits a large read into requests that reach the daemon out of
  * order, a few requests apart. */
 #define FS_PF_FIRST_GAP (512ull << 10)
+/* Files below this (and below 8 blocks) never take pieces (fs_pf_piecewise). */
+#define FS_PF_PIECE_FILE_MIN (8ull << 20)
 
 /* A forward gap larger than this ends a stretch (a skip over bytes not read): more than a
  * block (a smaller gap saves nothing) and more than the kernel's read-ahead can put
@@ -150,28 +152,49 @@ static bool fs_pf_gap_unread(struct fs *fs, const struct fs_handle *fh, uint64_t
     return (v & ~0xFFFFull) != (h & ~0xFFFFull) || v == h;
 }
 
+/* How far past the run's end a read must land to be a skip: with pieces, two of them (a
+ * skip over a column chunk or two of a few hundred KiB saves their bytes), at least 256 KiB;
+ * without, fs_pf_skip_min (a smaller gap saves nothing). */
+static uint64_t fs_pf_jump_min(const struct fs *fs)
+{
+    uint64_t g = fs->conf->partial_grain;
+    return g ? CMN_MAX(2 * g, 256ull << 10) : fs_pf_skip_min(fs);
+}
+
+/* Whether block @b, in the gap a read of @fh jumped over, holds bytes nobody reads: no
+ * other handle read it lately (through the page cache: its pages are not a gap of the
+ * page cache's making), and the cache neither holds it whole nor fetches it (a scan's
+ * read-ahead does: a scan's reads arriving out of order are not skips). */
+static bool fs_pf_gap_block_unread(struct fs *fs, const struct fs_handle *fh, uint64_t b)
+{
+    uint8_t key[HC_KEY_MAX];
+
+    if (fh->page_cache && !fs_pf_gap_unread(fs, fh, b))
+        return false;
+    size_t kl = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
+    return kl && !hc_contains(fs->cache, key, kl);
+}
+
 /*
  * Whether a read at @off that continues the run skips forward over bytes the reader does
- * not read: it lands more than fs_pf_skip_min past the run's end, after a contiguous stretch of at
- * least two reads, and (through the page cache) some block inside the gap is one no other
- * handle read lately (fs_pf_gap_unread). That last check tells a skip from the gaps the
- * kernel's page cache leaves when other readers of the file read those bytes (several
- * processes reading one file: each handle sees only the pages the others had not read); a
- * column reader's gap holds chunks nobody reads. At most 8 blocks of the gap are looked at. Under
+ * not read: it lands more than fs_pf_jump_min past the run's end, after a contiguous
+ * stretch of at least two reads, and some block the gap touches holds bytes nobody reads
+ * (fs_pf_gap_block_unread). That tells a column reader's skips from the gaps the kernel's
+ * page cache leaves when other readers of the file read those bytes (several processes
+ * reading one file: each handle sees only the pages the others had not read) and from a
+ * scan's reads arriving out of order. At most 8 blocks of the gap are looked at. Under
  * fh->ra_lock.
  */
 static bool fs_pf_is_skip(struct fs *fs, const struct fs_handle *fh, uint64_t off)
 {
     uint64_t bs = fs->conf->block_size;
 
-    if (off <= fh->ra_next + fs_pf_skip_min(fs) || fh->ra_sub_reads < 2 || fh->ra_sub_gappy)
+    if (off <= fh->ra_next + fs_pf_jump_min(fs) || fh->ra_sub_reads < 2 || fh->ra_sub_gappy)
         return false;
-    uint64_t g0 = (fh->ra_next + bs - 1) / bs, g1 = off / bs; /* blocks wholly in the gap */
-    if (!fh->page_cache || g1 <= g0)
-        return true;
-    uint64_t step = CMN_MAX((g1 - g0) / 8, 1);
-    for (uint64_t b = g0; b < g1; b += step)
-        if (fs_pf_gap_unread(fs, fh, b))
+    uint64_t b0 = fh->ra_next / bs, b1 = (off - 1) / bs; /* blocks the gap touches */
+    uint64_t step = CMN_MAX((b1 - b0 + 1) / 8, 1);
+    for (uint64_t b = b0; b <= b1; b += step)
+        if (fs_pf_gap_block_unread(fs, fh, b))
             return true;
     return false;
 }
@@ -191,7 +214,10 @@ static bool fs_pf_contiguous(const struct fs_handle *fh, uint64_t off)
  * Under fh->ra_lock. */
 static bool fs_pf_piecewise(struct fs *fs, const struct fs_handle *fh, uint64_t off, bool in_run)
 {
-    if (!fs->conf->partial_grain)
+    /* A small file is read whole at little cost, and its random readers would look
+     * contiguous: no pieces (each small buffer also costs malloc more than it is charged). */
+    if (!fs->conf->partial_grain ||
+        fh->size < CMN_MAX(FS_PF_PIECE_FILE_MIN, 8ull * fs->conf->block_size))
         return false;
     if (fs_pf_is_skip(fs, fh, off))
         return true; /* this read skips forward (or seeks forward, a window away): it starts
@@ -601,7 +627,8 @@ static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off,
     else
         fh->ra_sub_start = fh->ra_piece_end = off;
     if (fh->ra_run_reads == 0) /* a first read past pages others read is a scan's */
-        fh->ra_mid = off >= bs && (!fh->page_cache || fs_pf_gap_unread(fs, fh, off / bs - 1));
+        fh->ra_mid =
+            off > 0 && (!fh->page_cache || off < bs || fs_pf_gap_unread(fs, fh, off / bs - 1));
     fs_pf_drop_all(fs, fh);
     fh->ra_gen++;
     fh->ra_next = end;
@@ -641,10 +668,10 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         return;
     }
     bool pieces = fs_pf_piecewise(fs, fh, off, true);
-    if (off > fh->ra_next + fs_pf_skip_min(fs)) {
-        /* A jump forward ends the stretch whatever it is (the blocks it skipped go below:
-         * the floor moves); it counts as a skip over bytes not read only when it is one. */
-        bool skip = fs_pf_is_skip(fs, fh, off);
+    bool skip = fs_pf_is_skip(fs, fh, off);
+    if (skip || off > fh->ra_next + fs_pf_skip_min(fs)) {
+        /* A skip, or any jump past fs_pf_skip_min, ends the stretch (the blocks it skipped
+         * go below: the floor moves); only a skip over bytes not read counts as one. */
         fs_pf_stretch_end(fh, off);
         if (skip) {
             fh->ra_skips++;

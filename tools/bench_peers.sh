@@ -19,11 +19,16 @@
 #          drop the page cache and read it again (warm-remount)
 #   rand   fio random reads (psync, 2 jobs, fixed duration) at 4k, 64k, 1m: cold on a
 #          fresh mount with an empty cache, then warm after one full read of the file
+#   columnar  DuckDB queries on Parquet files (tools/bench_columnar.cjs): 2 of 4 columns,
+#          3 of 20, a filtered query, the whole table, each on a fresh mount; a query over
+#          48 Hive-partitioned files, cold then again on the same mount (warm). The bytes
+#          each query really reads come from an strace of it on a local copy; results.md
+#          sets S3's bytes against them and the file. Installs @duckdb/node-api with npm.
 #   conc   8 concurrent readers of one cold file
 #   dense  dense random reads of a cold file, one at a time (fs/dense.c): fio randread 4k,
-#          1 job, iodepth 1, fixed duration; and an index walk: random lookups by primary
-#          key in a SQLite database file (python3's sqlite3, immutable), each lookup a
-#          walk down the B-tree, for the same duration
+#          1 job, iodepth 1, fixed duration; and an index walk: 20,000 random lookups by
+#          primary key in a SQLite database file of as many MiB (python3's sqlite3,
+#          immutable, no SQLite page cache), each a walk down the B-tree
 #   small  many 64 KiB files (8 readers in parallel), cold then warm
 #   meta   `ls -l` of a flat directory of many objects, `find` of a nested tree; cold, warm
 #   net    the network ceiling: one object pulled with N parallel ranged GETs
@@ -52,7 +57,7 @@ CMDLINE="bash tools/bench_peers.sh $*"
 
 QUICK=0
 ONLY=tierfs,s3fs,rclone
-WORKLOADS=seq,rand,dense,conc,small,meta,net,null,disk
+WORKLOADS=seq,rand,dense,columnar,conc,small,meta,net,null,disk
 OUT=
 BUILD=$ROOT/build
 SERVER_ENV=
@@ -88,8 +93,8 @@ for s in ${ONLY//,/ }; do
   case "$s" in tierfs|s3fs|rclone) ;; *) die "--only: unknown system '$s' (tierfs|s3fs|rclone)" ;; esac
 done
 for w in ${WORKLOADS//,/ }; do
-  case "$w" in seq|rand|dense|conc|small|meta|net|null|disk) ;;
-    *) die "--workloads: unknown workload '$w' (seq,rand,dense,conc,small,meta,net,null,disk)" ;; esac
+  case "$w" in seq|rand|dense|columnar|conc|small|meta|net|null|disk) ;;
+    *) die "--workloads: unknown workload '$w' (seq,rand,dense,columnar,conc,small,meta,net,null,disk)" ;; esac
 done
 [[ "$TTFB_MS" =~ ^[0-9]+$ ]] || die "--ttfb-ms: expected a number of milliseconds"
 [[ "$BANDWIDTH" =~ ^[0-9]+$ ]] || die "--bandwidth: expected bytes per second (0 = unlimited)"
@@ -109,6 +114,7 @@ else
 fi
 SMALL_SIZE=$((64 * 1024))
 N_READERS=8
+INDEX_LOOKUPS=$([ $QUICK = 1 ] && echo 2000 || echo 20000) # the dense workload's index walk
 NET_REQ=$([ $QUICK = 1 ] && echo 1M || echo 8M) # GET size of tierfs-bench-objstore
 # tierfs's own GETs in flight in a cold scan: prefetch_window / prefetch_max_request
 # (defaults 128M / 8M = 16, or as --tierfs-opts sets them); the ceiling that the target
@@ -142,6 +148,7 @@ cmds=(curl node fusermount3 mountpoint timeout)
 case ",$ONLY," in *,s3fs,*) cmds+=(s3fs) ;; esac
 case ",$ONLY," in *,rclone,*) cmds+=(rclone) ;; *) [ -x "$BUILD/bin/tierfs-seed" ] || cmds+=(rclone) ;; esac
 case ",$WORKLOADS," in *,rand,* | *,dense,* | *,null,* | *,disk,*) cmds+=(fio) ;; esac
+case ",$WORKLOADS," in *,columnar,*) cmds+=(npm strace) ;; esac
 [ $CHARTS = 1 ] && cmds+=(gnuplot)
 for c in "${cmds[@]}"; do
   command -v "$c" >/dev/null 2>&1 || need+=("$c")
@@ -496,23 +503,26 @@ fio_dense() {
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).jobs[0].read;
     console.log(`${r.io_bytes} ${r.iops} ${r.bw_bytes}`);' "$out" >"$RES"
 }
-# index_walk DB: random lookups by key for FIO_RUNTIME seconds; "BYTES LOOKUPS/S" to $RES.
+# index_walk DB: INDEX_LOOKUPS random lookups by key, one after another (the wall time is
+# the case's); "BYTES LOOKUPS/S" to $RES.
 index_walk() {
-  python3 - "$1" "$FIO_RUNTIME" "$RES" <<'PY'
+  python3 - "$1" "$INDEX_LOOKUPS" "$RES" <<'PY'
 import random, sqlite3, sys, time
-path, secs, res = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+path, count, res = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 db = sqlite3.connect("file:%s?mode=ro&immutable=1" % path, uri=True)
 db.execute("PRAGMA cache_size=0")
 n = db.execute("SELECT max(id) FROM t").fetchone()[0]
-rnd, done, t0 = random.Random(7), 0, time.time()
-while time.time() - t0 < secs:
+rnd, t0 = random.Random(7), time.time()
+for _ in range(count):
     row = db.execute("SELECT v FROM t WHERE id = ?", (rnd.randrange(n + 1),)).fetchone()
     if row is None or len(row[0]) != 200:
         sys.exit("lookup failed")
-    done += 1
-el = time.time() - t0
-open(res, "w").write("%d %f\n" % (done * 200, done / el))
+open(res, "w").write("%d %f\n" % (count * 200, count / (time.time() - t0)))
 PY
+}
+# col_query DIR CASE: one DuckDB query of tools/bench_columnar.cjs on the files under DIR.
+col_query() {
+  NODE_PATH=$DUCKDB_DIR/node_modules BENCH_COLUMNAR_SCALE=$COL_SCALE node "$HERE/bench_columnar.cjs" query "$1" "$2"
 }
 # read_tree DIR N_EXPECTED: every file under DIR read by 8 parallel cats.
 read_tree() {
@@ -535,8 +545,8 @@ find_tree() {
 }
 
 # run_case runs these in a child bash: export them and what they read.
-export -f read_all readers fio_rand fio_dense index_walk read_tree list_dir find_tree
-export RES WORK FIO_RUNTIME N_READERS
+export -f read_all readers fio_rand fio_dense index_walk col_query read_tree list_dir find_tree
+export RES WORK FIO_RUNTIME N_READERS DUCKDB_DIR COL_SCALE HERE INDEX_LOOKUPS
 
 # ---------------------------------------------------------------- workloads per system
 # has WORKLOAD: selected, and in rounds after the first only seq and net are run again.
@@ -584,6 +594,17 @@ bench_system() {
         else
           run_case "$sys" dense "cold-$w" 0 index_walk "$MNT/$D/idx.db"
         fi
+        umount_fs
+      fi
+      rm -rf "$cache"
+    done
+  fi
+  if has columnar; then
+    for c in 2of4 3of20 filter full hive; do
+      cache=$WORK/cache/$sys.col
+      if mount_fs "$sys" "$cache"; then
+        run_case "$sys" columnar "cold-$c" 0 col_query "$MNT/$D/col" "$c"
+        [ $c = hive ] && run_case "$sys" columnar "warm-$c" 0 col_query "$MNT/$D/col" "$c"
         umount_fs
       fi
       rm -rf "$cache"
@@ -709,10 +730,46 @@ bench_disk() {
   rm -f "$f"
 }
 
+# The columnar workload's data: generated by DuckDB into $WORK/colref (deterministic, a few
+# seconds; also the local copy the traced bytes come from) and uploaded under $PREFIX/col/
+# unless a run with the same scale did it already.
+COL_SCALE=$([ $QUICK = 1 ] && echo 8 || echo 1)
+DUCKDB_DIR=/var/tmp/tierfs-bench-duckdb
+seed_columnar() {
+  local want="columnar scale=$COL_SCALE v1"
+  if [ ! -d "$DUCKDB_DIR/node_modules/@duckdb/node-api" ]; then
+    say "installing @duckdb/node-api in $DUCKDB_DIR (npm)"
+    mkdir -p "$DUCKDB_DIR"
+    npm install --prefix "$DUCKDB_DIR" --no-audit --no-fund @duckdb/node-api@1.5.6-r.1 >>"$LOG" 2>&1 ||
+      npm install --prefix "$DUCKDB_DIR" --no-audit --no-fund @duckdb/node-api >>"$LOG" 2>&1 ||
+      die "npm install @duckdb/node-api failed (see $LOG)"
+  fi
+  rm -rf "$WORK/colref"
+  NODE_PATH=$DUCKDB_DIR/node_modules node "$HERE/bench_columnar.cjs" gen "$WORK/colref" "$COL_SCALE" >>"$LOG" 2>&1 ||
+    die "bench_columnar.cjs gen failed (see $LOG)"
+  [ "$("${S3CLI[@]}" get "$S3_BUCKET" "$PREFIX/col/manifest" - 2>/dev/null)" = "$want" ] && return 0
+  say "seeding $PREFIX/col/ (DuckDB, scale 1/$COL_SCALE)"
+  "$BUILD/bin/tierfs-seed" --endpoint "$S3_DIRECT" --bucket "$S3_BUCKET" --path-style \
+    --region "$S3_REGION" --access-key "$S3_KEY" --secret-key "$S3_SECRET" \
+    --jobs 16 --dir "$WORK/colref" --prefix "$PREFIX/col/" >>"$LOG" 2>&1 || die "seeding col/ failed (see $LOG)"
+  printf '%s' "$want" | "${S3CLI[@]}" put "$S3_BUCKET" "$PREFIX/col/manifest" - >>"$LOG" 2>&1 ||
+    die "writing col/manifest failed"
+}
+# col_traced CASE: bytes the query reads from its Parquet files, traced on the local copy
+# (-ff: a file per thread, so no call is split into "unfinished" and "resumed" lines)
+col_traced() {
+  local tr=$WORK/col.strace
+  rm -f "$tr".*
+  NODE_PATH=$DUCKDB_DIR/node_modules BENCH_COLUMNAR_SCALE=$COL_SCALE strace -ff -y -e trace=pread64,read \
+    -o "$tr" node "$HERE/bench_columnar.cjs" query "$WORK/colref" "$1" >>"$LOG" 2>&1 || return 1
+  cat "$tr".* | grep -E '\.parquet>' | sed -nE 's/.*= ([0-9]+)$/\1/p' | awk '{ s += $1 } END { print s + 0 }'
+}
+
 # ---------------------------------------------------------------- run
 say "output: $OUT (log: $LOG)"
 unshape
 seed
+case ",$WORKLOADS," in *,columnar,*) seed_columnar ;; esac
 shape
 T_START=$(now)
 for ROUND in $(seq 1 "$REPEAT"); do
@@ -796,6 +853,28 @@ repeat_summary() {
   echo
 }
 
+# columnar_summary: per columnar case, S3's bytes against the files it queries and against
+# the bytes the query really reads (col_traced on the local copy).
+columnar_summary() {
+  local c file traced t4 t20 hive
+  t4=$(stat -c %s "$WORK/colref/t4.parquet") t20=$(stat -c %s "$WORK/colref/t20.parquet")
+  hive=$(find "$WORK/colref/hive" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+  echo "## Columnar (DuckDB $(NODE_PATH=$DUCKDB_DIR/node_modules node -e 'console.log(require("@duckdb/node-api/package.json").version)' 2>/dev/null))"
+  echo
+  echo "Files: t4.parquet $t4 bytes (4 columns), t20.parquet $t20 bytes (20 columns), hive/ $hive bytes in 48 files; row groups of 100,000 rows. 'read' is what the query read from the files in a local run (strace of its pread/read calls)."
+  echo
+  echo "| system | case | wall s | S3 GETs | S3 MB | of the file(s) | of what the query reads |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+  for c in 2of4 3of20 filter full hive; do
+    case $c in 3of20) file=$t20 ;; hive) file=$hive ;; *) file=$t4 ;; esac
+    traced=$(col_traced "$c")
+    awk -F, -v c="$c" -v f="$file" -v t="${traced:-0}" 'NR > 1 && $2 == "columnar" && ($3 == ("cold-" c) || $3 == ("warm-" c)) && $14 == "ok" {
+      printf "| %s | %s | %.3f | %s | %.1f | %.2fx | %s |\n", $1, $3, $4, $9, $12 / 1e6, $12 / f,
+        (t > 0 ? sprintf("%.2fx (read %.1f MB)", $12 / t, t / 1e6) : "-") }' "$CSV"
+  done
+  echo
+}
+
 {
   echo "# tierfs side-by-side benchmark$([ $QUICK = 1 ] && echo ' (--quick smoke run)')"
   echo
@@ -803,7 +882,7 @@ repeat_summary() {
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- S3: local Ceph radosgw (memstore) behind tests/s3server/proxy.js: ttfb ${TTFB_MS} ms, $((BANDWIDTH / 1000000)) MB/s per response"
-  echo "- sizes: seq $((SEQ_SIZE / MIB)) MiB, rand $((RAND_SIZE / MIB)) MiB (fio psync, 2 jobs, ${FIO_RUNTIME}s), dense $((DENSE_SIZE / MIB)) MiB (fio 1 job qd 1, and a SQLite index walk of as many MiB, ${FIO_RUNTIME}s each), conc $N_READERS readers x $((CONC_SIZE / MIB)) MiB, small $N_SMALL x 64 KiB ($N_READERS readers), ls -l $N_LIST, find $N_TREE files"
+  echo "- sizes: seq $((SEQ_SIZE / MIB)) MiB, rand $((RAND_SIZE / MIB)) MiB (fio psync, 2 jobs, ${FIO_RUNTIME}s), dense $((DENSE_SIZE / MIB)) MiB (fio 1 job qd 1 ${FIO_RUNTIME}s; a SQLite index walk of as many MiB, $INDEX_LOOKUPS lookups), conc $N_READERS readers x $((CONC_SIZE / MIB)) MiB, small $N_SMALL x 64 KiB ($N_READERS readers), ls -l $N_LIST, find $N_TREE files"
   echo "- versions: $(versions)"
   echo "- mounts: tierfs \`-o disk_cache=...,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}\` (defaults otherwise); s3fs \`-o use_cache=DIR\`; rclone \`--vfs-cache-mode full\`; bdi read_ahead_kb (as mounted):$(for k in tierfs s3fs rclone fuse-null; do [ -n "${RA_KB[$k]:-}" ] && printf ' %s %s,' "$k" "${RA_KB[$k]}"; done | sed 's/,$//')"
   echo "- total benchmark time ${T_TOTAL} s (seeding excluded)"
@@ -825,6 +904,7 @@ repeat_summary() {
   }' "$CSV"
   echo
   [ "$REPEAT" -gt 1 ] && repeat_summary
+  grep -q ',columnar,' "$CSV" && columnar_summary
   if [ $CHARTS = 1 ]; then
     echo "Charts: throughput.png (MB/s, log scale), metadata.png (seconds). Raw rows: results.csv."
   else

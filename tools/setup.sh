@@ -7,7 +7,7 @@
 # no-op. Non-interactive. Run as root (or with sudo available).
 #   default : build deps, the test tools (clang-format, cppcheck, valgrind, clang), the test
 #             S3 server (Ceph mon/osd + radosgw), Node.js, curl
-#   --bench : also fio s3fs rclone awscli gnuplot-nox for tools/ benchmarks
+#   --bench : also fio s3fs rclone awscli gnuplot-nox strace for tools/ benchmarks
 #   --dry-run: only print what would be installed
 set -euo pipefail
 
@@ -47,7 +47,7 @@ CHECK_PKGS=(git clang-format cppcheck valgrind clang libclang-rt-14-dev groff-ba
 # the stacks tests/integration/fs_lib.sh's watchdog writes when a test hangs; memcached (the
 # fleet tests start their own servers).
 SERVER_PKGS=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl psmisc procps gdb memcached)
-BENCH_PKGS=(fio s3fs rclone awscli gnuplot-nox)
+BENCH_PKGS=(fio s3fs rclone awscli gnuplot-nox strace)
 
 want=("${BUILD_PKGS[@]}" "${CHECK_PKGS[@]}" "${SERVER_PKGS[@]}")
 # tests/s3server is Node (standard library only). npm is added after nodejs, and only if

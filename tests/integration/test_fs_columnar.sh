@@ -8,7 +8,7 @@
 # stretch stops where the past stretches say it ends, so S3 sends about what the reader
 # reads. Checked: S3's bytes against the bytes read and the file, the pieces counted,
 # the skips counted, the bytes of prefetched blocks nobody read (prefetch_wasted_bytes);
-# a second run of the query makes no GET; a scan after the query copies the cached pieces
+# a second run of the query pulls at most a few read-ahead windows; a scan after the query copies the cached pieces
 # into its blocks and GETs only the rest; with a disk tier a remount runs the query with
 # no GET; with partial_grain=0 the same query pulls whole blocks (the floor the pieces
 # beat). A reader that skips and then reads on to the end is a scan again: multi-block
@@ -74,9 +74,13 @@ columnar() {
   [ $((pbytes * 10)) -le $((READ * 13)) ] || fail "$NAME: $pbytes bytes of pieces for $READ bytes read (over 1.3x)"
   [ "$BYTES" -le $((READ * 13 / 10 + 2 * FIRST)) ] || fail "$NAME: S3 sent $BYTES bytes for $READ read (over 1.3x and the two handles' first stretches)"
   [ "$wasted" -le $((2 * FIRST)) ] || fail "$NAME: $wasted bytes prefetched and never read"
-  # the same query again: every piece and block is cached
+  # the same query again: what it read is cached. Not always every byte it asks for: the
+  # pages it read the first time are in the page cache now, and when a read hits a page
+  # the kernel marked for read-ahead it reads further ahead than the first run did.
+  local first=$BYTES
   query "$chunks"
-  [ "$GETS" -eq 0 ] || fail "$NAME: the second run of the query made $GETS GETs ($BYTES bytes)"
+  fs_log "$NAME: the same query again: $GETS GETs, $BYTES bytes"
+  [ $((BYTES * 100)) -le $((first * 15)) ] || fail "$NAME: the second run of the query pulled $BYTES bytes in $GETS GETs (the first $first)"
   proxy '{}'
 }
 

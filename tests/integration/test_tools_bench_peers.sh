@@ -4,7 +4,9 @@
 # (64 MiB) two-round run of tierfs against the shaped proxy (the peers are not installed
 # on a CI machine; the script needs only what the selection runs) must exit 0, record
 # every case as ok with the proxy's S3 counters (a cold scan and 8 concurrent readers
-# pull each byte once, warm cases pull none), write results.md with the command, the
+# pull each byte once, warm cases pull none; with fio the dense workload, with npm and
+# strace the DuckDB columnar one and its table of S3 bytes against the bytes the queries
+# read), write results.md with the command, the
 # machine, the medians and per-round ratios computed from results.csv, draw the charts
 # when gnuplot is there, and leave no mount, daemon or work directory behind and the
 # proxy unshaped. Bad arguments get a one-line error and a non-zero exit.
@@ -38,6 +40,7 @@ bad "unknown argument" --frobnicate
 # ---- a quick run in two rounds ----
 W=seq,conc,small,meta,net
 command -v fio >/dev/null 2>&1 && W+=,rand,dense,null,disk
+command -v npm >/dev/null 2>&1 && command -v strace >/dev/null 2>&1 && W+=,columnar
 CHARTS=(--no-charts)
 command -v gnuplot >/dev/null 2>&1 && CHARTS=()
 before=$(ls -d /var/tmp/tierfs-bench.* 2>/dev/null | sort)
@@ -49,6 +52,13 @@ bash "$BENCH" --quick --repeat 2 --only tierfs --workloads "$W" --server-env "$T
 CSV=$OUT/results.csv
 MD=$OUT/results.md
 [ -s "$CSV" ] && [ -s "$MD" ] || fail "no results.csv / results.md in $OUT"
+
+# The columnar workload's own table: S3 bytes against the files and the traced bytes
+case ",$W," in *,columnar,*)
+  grep -q '^## Columnar (DuckDB ' "$MD" || fail "results.md has no Columnar section"
+  grep -qE '^\| tierfs \| cold-2of4 \| .*\| [0-9.]+x \| [0-9.]+x \(read ' "$MD" ||
+    fail "results.md: no tierfs cold-2of4 row with both ratios: $(grep -A8 '^## Columnar' "$MD")" ;;
+esac
 
 # Nothing left behind: mounts, daemons, the work directory; the proxy unshaped.
 grep -q " /var/tmp/tierfs-bench" /proc/self/mounts && fail "a bench mount is still there"
@@ -69,11 +79,12 @@ for c in "tierfs seq cold" "tierfs seq warm-remount" "objstore net get-8par-1M" 
   # shellcheck disable=SC2086
   [ "$(rows $c)" -eq 2 ] || fail "'$c': $(rows $c) rows, want one per round"
 done
-dense=
-command -v fio >/dev/null 2>&1 && dense='tierfs dense cold-fio-4k-qd1|tierfs dense cold-index-walk'
-IFS='|' read -r -a dense_cases <<<"$dense"
+extra=
+command -v fio >/dev/null 2>&1 && extra='tierfs dense cold-fio-4k-qd1|tierfs dense cold-index-walk'
+case ",$W," in *,columnar,*) extra+="${extra:+|}tierfs columnar cold-2of4|tierfs columnar cold-hive|tierfs columnar warm-hive" ;; esac
+IFS='|' read -r -a extra_cases <<<"$extra"
 for c in "tierfs conc cold-8readers" "tierfs small cold-100x64k" "tierfs small warm-100x64k" \
-  "tierfs meta ls-l-cold-500" "tierfs meta ls-l-warm-500" "${dense_cases[@]}"; do
+  "tierfs meta ls-l-cold-500" "tierfs meta ls-l-warm-500" "${extra_cases[@]}"; do
   # shellcheck disable=SC2086
   [ "$(rows $c)" -eq 1 ] || fail "'$c': $(rows $c) rows, want one (round 1 only)"
 done
