@@ -12,7 +12,7 @@
  * fetched twice. A sparse reader (few blocks of a large file) never reaches the count, or
  * its file is over the cap: it still fetches one block per read.
  *
- * "Many" is FS_DENSE_SHARE of the file's blocks (at least FS_DENSE_MIN) read at random
+ * "Many" is 1/FS_DENSE_SHARE of the file's blocks (at least FS_DENSE_MIN) read at random
  * within FS_DENSE_WINDOW_NS; the count starts again after a window without a sweep. Each
  * open file sweeps at most once. State per handle, allocated at its first random read of
  * a file under the cap, under fh->ra_lock; the sweep itself runs outside it.
@@ -27,7 +27,7 @@
 #include "fs/read_i.h"
 #include "hybridcache/hybridcache.h"
 
-#define FS_DENSE_SHARE 16                 /* 1/16 of the file's blocks ... */
+#define FS_DENSE_SHARE 32                 /* 1/32 of the file's blocks ... */
 #define FS_DENSE_MIN 8                    /* ... and at least 8 of them ... */
 #define FS_DENSE_WINDOW_NS 10000000000ull /* ... within 10 s */
 

@@ -93,6 +93,11 @@
  * contiguous: the kernel splits a large read into requests that reach the daemon out of
  * order, a few requests apart. */
 #define FS_PF_FIRST_GAP (512ull << 10)
+/* A stretch shorter than this (bytes read) is a random reader's (a B-tree walk reads a page
+ * or two near each other), not a column chunk's: no skip after it, and the seek after it
+ * counts for the dense-random sweep (dense.c). The kernel's read-ahead makes a chunk's
+ * reads longer than this even for small chunks. */
+#define FS_PF_STRETCH_MIN (64ull << 10)
 /* Files below this (and below 8 blocks) never take pieces (fs_pf_piecewise). */
 #define FS_PF_PIECE_FILE_MIN (8ull << 20)
 
@@ -116,6 +121,7 @@ static void fs_pf_stretch_end(struct fs_handle *fh, uint64_t off)
     fh->ra_sub_start = off;
     fh->ra_piece_end = off;
     fh->ra_sub_reads = 0;
+    fh->ra_sub_bytes = 0;
     fh->ra_sub_gappy = false;
 }
 
@@ -189,7 +195,8 @@ static bool fs_pf_is_skip(struct fs *fs, const struct fs_handle *fh, uint64_t of
 {
     uint64_t bs = fs->conf->block_size;
 
-    if (off <= fh->ra_next + fs_pf_jump_min(fs) || fh->ra_sub_reads < 2 || fh->ra_sub_gappy)
+    if (off <= fh->ra_next + fs_pf_jump_min(fs) || fh->ra_sub_reads < 2 || fh->ra_sub_gappy ||
+        fh->ra_sub_bytes < FS_PF_STRETCH_MIN)
         return false;
     uint64_t b0 = fh->ra_next / bs, b1 = (off - 1) / bs; /* blocks the gap touches */
     uint64_t step = CMN_MAX((b1 - b0 + 1) / 8, 1);
@@ -605,13 +612,13 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, u
 /* A read at @off that does not continue the run (a seek): a new run starts. Takes fh->ra_lock
  * held, releases it. */
 static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end,
-                              uint64_t max_window)
+                              uint64_t reach, uint64_t max_window)
 {
     uint64_t bs = fs->conf->block_size;
     bool pieces = fs_pf_piecewise(fs, fh, off, false);
-    /* A seek after a stretch of one read, by a handle that does not skip: a random
-     * reader's (a column reader's stretches hold a header and a chunk at least). */
-    bool random = fh->ra_sub_reads <= 1 && !fh->ra_skips && !pieces;
+    /* A seek after a short stretch, by a handle that does not skip: a random reader's (a
+     * column reader's stretches hold a header and a chunk at least). */
+    bool random = fh->ra_sub_bytes < FS_PF_STRETCH_MIN && !fh->ra_skips && !pieces;
 
     if (fs_pf_is_skip(fs, fh, off)) { /* a forward skip past the window */
         fh->ra_skips++;
@@ -631,11 +638,12 @@ static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off,
             off > 0 && (!fh->page_cache || off < bs || fs_pf_gap_unread(fs, fh, off / bs - 1));
     fs_pf_drop_all(fs, fh);
     fh->ra_gen++;
-    fh->ra_next = end;
+    fh->ra_next = reach;
     fh->ra_held_low = fs_pf_floor(fs, fh);
     fh->ra_run_bytes = end - off;
     fh->ra_run_reads = 1;
     fh->ra_sub_reads = 1;
+    fh->ra_sub_bytes = end - off;
     fh->ra_window = 0;
     fh->ra_issued = 0;
     if (pieces)
@@ -647,7 +655,7 @@ static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off,
 }
 
 /* Follow the handle's access pattern; while it is sequential keep the window in flight. */
-void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end)
+void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end, uint64_t reach)
 {
     uint64_t bs = fs->conf->block_size;
     uint64_t max_window =
@@ -664,7 +672,7 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
     bool seq = fh->ra_run_reads > 0 && off + back >= fh->ra_next &&
                off <= fh->ra_next + CMN_MAX(fh->ra_window, 2 * bs);
     if (!seq) {
-        fs_pf_seek_unlock(fs, fh, off, end, max_window);
+        fs_pf_seek_unlock(fs, fh, off, end, reach, max_window);
         return;
     }
     bool pieces = fs_pf_piecewise(fs, fh, off, true);
@@ -681,7 +689,8 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         fh->ra_sub_gappy = true; /* a random reader's near reads */
     }
     fh->ra_sub_reads++;
-    fh->ra_next = CMN_MAX(fh->ra_next, end);
+    fh->ra_sub_bytes += end - off;
+    fh->ra_next = CMN_MAX(fh->ra_next, reach);
     fh->ra_run_bytes += end - off;
     fh->ra_run_reads++;
     floor = fs_pf_floor(fs, fh);

@@ -441,10 +441,10 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
         if (rc != 0)
             fs_read_block_done(rc, NULL, HC_SRC_ORIGIN, s);
     }
-    /* A lone read whose block goes to the page cache (fill) has those bytes read for the
-     * reader: its next read through the page cache starts past them, and the pattern
-     * must see that as contiguous (fs_prefetch). */
-    fs_prefetch(fs, fh, (uint64_t)off,
+    /* A lone read whose block goes to the page cache (fill) has those bytes for the
+     * reader (@reach): its next read through the page cache starts past them, and the
+     * pattern must see that as contiguous; the bytes it asked for are [off, end). */
+    fs_prefetch(fs, fh, (uint64_t)off, end,
                 rd->fill ? CMN_MAX(end, CMN_MIN((first + 1) * bs, fh->size)) : end);
     fs_read_drop(rd);
 }

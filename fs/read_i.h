@@ -43,6 +43,7 @@ struct fs_handle {
     uint64_t ra_piece_end;   /* pieces below this byte were prefetched for the stretch */
     bool ra_mid;             /* the first read was past the first block (not a scan's) */
     unsigned ra_sub_reads;   /* reads in the current stretch */
+    uint64_t ra_sub_bytes;   /* bytes they asked for */
     bool ra_sub_gappy;
     struct fs_dense *dense;
     /* dense.c: the random reads counted; NULL until one */ /* a read of the stretch started
@@ -143,9 +144,10 @@ void fs_dense_read(struct fs *fs, struct fs_handle *fh, uint64_t off);
 /* How a read at @off relates to @fh's sequential run (takes fh->ra_lock); *@pieces: its
  * blocks that are not cached whole are read as pieces (fs_piece_key). */
 enum fs_read_kind fs_read_kind(struct fs *fs, struct fs_handle *fh, uint64_t off, bool *pieces);
-/* Follow @fh's access pattern after a read of [@off, @end); while it is sequential keep
+/* Follow @fh's access pattern after a read of [@off, @end) that left the reader with
+ * [@off, @reach) (the page-cache fill may add to it); while it is sequential keep
  * the window in flight. */
-void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end);
+void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end, uint64_t reach);
 /* Blocks [@first, @last] of @fh were asked for by a FUSE read (fs_read). */
 void fs_pf_note_read(struct fs *fs, const struct fs_handle *fh, uint64_t first, uint64_t last);
 /* A held prefetched block for a read: @return a new reference, or NULL. */

@@ -3,7 +3,7 @@
 # test_fs_dense.sh: dense random reads (issue #17 point 5, fs/dense.c). A reader doing
 # random preads across a cold 96 MiB file (test_fs_check rand: one thread, each read
 # waiting for the last, as an index walk does) has the whole file fetched in the
-# background once it has read a sixteenth of its blocks (at least 8): one sweep, the file
+# background once it has read a thirty-second of its blocks (at least 8): one sweep, the file
 # pulled at most once (1.05x), in multi-block GETs, and afterwards reads of every part of
 # it make no GET. A reader of a file over dense_prefetch, one that reads only a few
 # blocks, and a mount with dense_prefetch=0 fetch one block per read and sweep nothing.
