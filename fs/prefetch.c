@@ -183,7 +183,8 @@ static bool fs_pf_gap_block_unread(struct fs *fs, const struct fs_handle *fh, ui
 
 /*
  * Whether a read at @off that continues the run skips forward over bytes the reader does
- * not read: it lands more than fs_pf_jump_min past the run's end, after a contiguous
+ * not read: it lands more than fs_pf_jump_min past the run's end (fs_pf_skip_min while the
+ * run prefetches a window), after a contiguous
  * stretch of at least two reads, and some block the gap touches holds bytes nobody reads
  * (fs_pf_gap_block_unread). That tells a column reader's skips from the gaps the kernel's
  * page cache leaves when other readers of the file read those bytes (several processes
@@ -195,7 +196,12 @@ static bool fs_pf_is_skip(struct fs *fs, const struct fs_handle *fh, uint64_t of
 {
     uint64_t bs = fs->conf->block_size;
 
-    if (off <= fh->ra_next + fs_pf_jump_min(fs) || fh->ra_sub_reads < 2 || fh->ra_sub_gappy ||
+    /* A run that keeps a window in flight is a scan so far: its reads arrive out of order
+     * by up to two read-ahead windows, and with a small memory budget the gap they leave
+     * need not be in flight yet. It skips only past fs_pf_skip_min. */
+    uint64_t min = fh->ra_window ? fs_pf_skip_min(fs) : fs_pf_jump_min(fs);
+
+    if (off <= fh->ra_next + min || fh->ra_sub_reads < 2 || fh->ra_sub_gappy ||
         fh->ra_sub_bytes < FS_PF_STRETCH_MIN)
         return false;
     uint64_t b0 = fh->ra_next / bs, b1 = (off - 1) / bs; /* blocks the gap touches */
