@@ -135,6 +135,13 @@ struct fs_counters {
 
 #define FS_READ_SEEN_BITS 12 /* blocks remembered as read lately: 4096 */
 
+/* A hash of block @blk of inode @ino, for the lossy tables of blocks seen lately (the
+ * page-cache fill's in read.c, the reads' in prefetch.c): they index by its top bits. */
+static inline uint64_t fs_ino_blk_hash(uint64_t ino, uint64_t blk)
+{
+    return (ino * 0x9E3779B97F4A7C15ull) ^ ((blk + 1) * 0xC2B2AE3D27D4EB4Full);
+}
+
 /* The daemon: what every part shares, and one struct per owner. */
 struct fs {
     struct fs_conf *conf;

@@ -298,6 +298,11 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
         hc_fetch_complete(ctx, -EINVAL);
         return;
     }
+    size_t want = (size_t)CMN_MIN(bs, fh->size - off);
+    if (!b->unit && fs->conf->partial_grain &&
+        __atomic_load_n(&fh->ino->had_pieces, __ATOMIC_RELAXED) &&
+        fs_fetch_assemble(ctx, buf, fh, b->blk, want))
+        return;
     g = calloc(1, sizeof(*g));
     if (!g) {
         hc_fetch_complete(ctx, -ENOMEM);
@@ -306,13 +311,7 @@ void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg)
     g->ctx = ctx;
     g->fh = fh;
     g->off = off;
-    g->want = (size_t)CMN_MIN(bs, fh->size - off);
-    if (!b->unit && fs->conf->partial_grain &&
-        __atomic_load_n(&fh->ino->had_pieces, __ATOMIC_RELAXED) &&
-        fs_fetch_assemble(ctx, buf, fh, b->blk, g->want)) {
-        free(g);
-        return;
-    }
+    g->want = want;
     g->buf = buf;
     g->cap = cap;
     fs_handle_get(fh);

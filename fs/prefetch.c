@@ -130,7 +130,7 @@ static void fs_pf_stretch_end(struct fs_handle *fh, uint64_t off)
 static uint64_t *fs_pf_seen_slot(struct fs *fs, const struct fs_handle *fh, uint64_t blk,
                                  uint64_t *h)
 {
-    uint64_t k = (fh->ino->ino * 0x9E3779B97F4A7C15ull) ^ ((blk + 1) * 0xC2B2AE3D27D4EB4Full);
+    uint64_t k = fs_ino_blk_hash(fh->ino->ino, blk);
     uint64_t tag = (((uintptr_t)fh >> 4) * 0x9E3779B97F4A7C15ull) >> 48;
     *h = (k & ~0xFFFFull) | tag | 1ull << 16;
     return &fs->read_seen[k >> (64 - FS_READ_SEEN_BITS)];
@@ -223,16 +223,17 @@ static bool fs_pf_contiguous(const struct fs_handle *fh, uint64_t off)
            (off >= fh->ra_sub_start && off <= fh->ra_next + FS_PF_FIRST_GAP);
 }
 
-/* Whether a read at @off (@in_run: it continues the run) takes pieces: see PIECES above.
- * Under fh->ra_lock. */
-static bool fs_pf_piecewise(struct fs *fs, const struct fs_handle *fh, uint64_t off, bool in_run)
+/* Whether a read at @off (@in_run: it continues the run; @skip: fs_pf_is_skip says it
+ * skips) takes pieces: see PIECES above. Under fh->ra_lock. */
+static bool fs_pf_piecewise(const struct fs *fs, const struct fs_handle *fh, uint64_t off,
+                            bool in_run, bool skip)
 {
     /* A small file is read whole at little cost, and its random readers would look
      * contiguous: no pieces (each small buffer also costs malloc more than it is charged). */
     if (!fs->conf->partial_grain ||
         fh->size < CMN_MAX(FS_PF_PIECE_FILE_MIN, 8ull * fs->conf->block_size))
         return false;
-    if (fs_pf_is_skip(fs, fh, off))
+    if (skip)
         return true; /* this read skips forward (or seeks forward, a window away): it starts
                         a stretch */
     if (!fh->ra_skips)
@@ -621,12 +622,13 @@ static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off,
                               uint64_t reach, uint64_t max_window)
 {
     uint64_t bs = fs->conf->block_size;
-    bool pieces = fs_pf_piecewise(fs, fh, off, false);
+    bool skip = fs_pf_is_skip(fs, fh, off);
+    bool pieces = fs_pf_piecewise(fs, fh, off, false, skip);
     /* A seek after a short stretch, by a handle that does not skip: a random reader's (a
      * column reader's stretches hold a header and a chunk at least). */
     bool random = fh->ra_sub_bytes < FS_PF_STRETCH_MIN && !fh->ra_skips && !pieces;
 
-    if (fs_pf_is_skip(fs, fh, off)) { /* a forward skip past the window */
+    if (skip) { /* a forward skip past the window */
         fh->ra_skips++;
         __atomic_add_fetch(&fs->ctr.read_skips, 1, __ATOMIC_RELAXED);
     } else {
@@ -681,8 +683,8 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         fs_pf_seek_unlock(fs, fh, off, end, reach, max_window);
         return;
     }
-    bool pieces = fs_pf_piecewise(fs, fh, off, true);
     bool skip = fs_pf_is_skip(fs, fh, off);
+    bool pieces = fs_pf_piecewise(fs, fh, off, true, skip);
     if (skip || off > fh->ra_next + fs_pf_skip_min(fs)) {
         /* A skip, or any jump past fs_pf_skip_min, ends the stretch (the blocks it skipped
          * go below: the floor moves); only a skip over bytes not read counts as one. */
@@ -777,7 +779,8 @@ enum fs_read_kind fs_read_kind(struct fs *fs, struct fs_handle *fh, uint64_t off
     win = CMN_MAX(fh->ra_window, 2ull * fs->conf->block_size);
     if (fh->ra_run_reads > 0 && off + fs_pf_back(fs) >= fh->ra_next && off <= fh->ra_next + win)
         kind = fh->ra_window && fh->page_cache ? FS_RD_STREAM : FS_RD_RUN;
-    *pieces = fs->conf->prefetch_window && fs_pf_piecewise(fs, fh, off, kind != FS_RD_LONE);
+    *pieces = fs->conf->prefetch_window &&
+              fs_pf_piecewise(fs, fh, off, kind != FS_RD_LONE, fs_pf_is_skip(fs, fh, off));
     pthread_mutex_unlock(&fh->ra_lock);
     return kind;
 }

@@ -151,8 +151,7 @@ bool fs_read_fill_stats(struct fs *fs, struct fs_fill_stats *st)
  */
 static bool fs_fill_seen(struct fs *fs, uint64_t ino, uint64_t blk)
 {
-    uint64_t h = (ino * 0x9E3779B97F4A7C15ull) ^ ((blk + 1) * 0xC2B2AE3D27D4EB4Full);
-    h |= 1; /* 0 is an empty slot */
+    uint64_t h = fs_ino_blk_hash(ino, blk) | 1; /* 0 is an empty slot */
     uint64_t *slot = &fs->fill->seen[h >> (64 - FS_FILL_SEEN_BITS)];
     return __atomic_exchange_n(slot, h, __ATOMIC_RELAXED) == h;
 }
