@@ -171,17 +171,24 @@ size_t fs_fleet_id(const struct fs *fs, const struct fs_handle *fh, uint64_t blk
 
 /* ---- a block completed from its pieces ---- */
 
-/* A block assembled from the pieces in memory and GETs of the ranges they lack. */
+/* A block assembled from its cached pieces and GETs of the ranges they lack. */
 struct fs_asm {
     struct hc_flight *ctx;
     struct fs_handle *fh; /* a reference */
+    char *buf;            /* the flight's buffer */
+    uint64_t off;         /* the block's first byte in the object */
     size_t want;
-    int pending; /* atomic: GETs not done */
+    int pending; /* atomic: parts not done */
     int err;     /* atomic: first error */
-    struct fs_asm_get {
-        struct objstore_req req;
-        struct fs_asm *a;
-    } gets[];
+};
+
+/* One GET of a range of the block: a run of pieces nobody holds, or a joined piece that
+ * missed after all. */
+struct fs_asm_get {
+    struct objstore_req req;
+    struct fs_asm *a;
+    size_t plen; /* a joined piece's length; 0 for a run */
+    unsigned i;  /* the first piece's index in the block */
 };
 
 /* One part of @a is over (@res: 0 or -errno); the last completes the flight. */
@@ -203,7 +210,53 @@ static void fs_asm_drop(struct fs_asm *a, int res)
 static void fs_asm_get_done(struct objstore_req *req)
 {
     struct fs_asm_get *ag = req->arg;
-    fs_asm_drop(ag->a, fs_get_check(ag->a->fh, req, req->len));
+    struct fs_asm *a = ag->a;
+    int res = fs_get_check(a->fh, req, req->len);
+
+    free(ag);
+    fs_asm_drop(a, res);
+}
+
+/* GET @len bytes of @a's block from piece @i on into the flight's buffer. Owns @ag. */
+static void fs_asm_get(struct fs_asm *a, struct fs_asm_get *ag, unsigned i, size_t len)
+{
+    uint64_t at = (uint64_t)i * a->fh->fs->conf->partial_grain;
+
+    ag->a = a;
+    ag->i = i;
+    ag->req = (struct objstore_req){.op = OBJSTORE_OP_GET,
+                                    .key = a->fh->key,
+                                    .off = a->off + at,
+                                    .len = len,
+                                    .if_match = a->fh->etag[0] ? a->fh->etag : NULL,
+                                    .buf = a->buf + at,
+                                    .buf_cap = len,
+                                    .done = fs_asm_get_done,
+                                    .arg = ag};
+    int rc = objstore_submit(a->fh->fs->os, &ag->req);
+    if (rc != 0) {
+        free(ag);
+        fs_asm_drop(a, rc);
+    }
+}
+
+/* A joined piece is here (copy it) or missed after all (GET its range instead). */
+static void fs_asm_join_done(int result, struct hc_entry *e, enum hc_source src, void *arg)
+{
+    struct fs_asm_get *ag = arg;
+    struct fs_asm *a = ag->a;
+
+    (void)src;
+    if (result == 0 && e && hc_entry_off(e) == 0 && hc_entry_len(e) == ag->plen) {
+        memcpy(a->buf + (uint64_t)ag->i * a->fh->fs->conf->partial_grain, hc_entry_data(e),
+               ag->plen);
+        hc_entry_put(e);
+        free(ag);
+        fs_asm_drop(a, 0);
+        return;
+    }
+    hc_entry_put(e);
+    fs_asm_get(a, ag, ag->i, ag->plen);
 }
 
 bool fs_pieces_cached(struct fs *fs, const struct fs_handle *fh, uint64_t blk)
@@ -222,64 +275,77 @@ bool fs_pieces_cached(struct fs *fs, const struct fs_handle *fh, uint64_t blk)
     return false;
 }
 
+/* Where piece @i of a block stands for its assembly. */
+enum fs_asm_have { FS_ASM_NONE, FS_ASM_COPIED, FS_ASM_JOIN };
+
 /*
  * Block @blk of @fh is fetched whole (a reader that does not skip wants it) while pieces
- * of it a skipping reader fetched earlier are in the memory tier: copy those into @buf
- * and GET only the ranges they lack, one GET per range (none when every piece is there).
- * The S3 bytes of a column query are not paid twice when a scan follows it.
- * @return true when it took the flight; false: no piece is in memory (GET it all).
+ * of it a skipping reader fetched earlier are cached or being fetched: copy those in
+ * memory into @buf, join those in flight or on the disk tier (single-flight: several
+ * readers of one file, one of them taken for a column reader for a while, pay each byte
+ * once), and GET only the ranges nobody holds, one GET per range (none when every piece
+ * is there). The S3 bytes of a column query are not paid twice when a scan follows it.
+ * @return true when it took the flight; false: no piece is cached (GET it all).
  */
 static bool fs_fetch_assemble(struct hc_flight *ctx, void *buf, struct fs_handle *fh, uint64_t blk,
                               size_t want)
 {
     struct fs *fs = fh->fs;
     uint64_t grain = fs->conf->partial_grain, off = blk * fs->conf->block_size;
-    unsigned np = (unsigned)((want + grain - 1) / grain), have = 0, runs = 0;
+    unsigned np = (unsigned)((want + grain - 1) / grain), have = 0, parts = 0;
     uint8_t key[HC_KEY_MAX];
-    bool got[np];
+    enum fs_asm_have st[np];
 
     for (unsigned i = 0; i < np; i++) {
         size_t kl = fs_piece_key(fs, fh, off / grain + i, key, sizeof(key));
         struct hc_entry *e = kl ? hc_get(fs->cache, key, kl) : NULL;
         size_t plen = (size_t)CMN_MIN(grain, want - i * grain);
-        got[i] = e && hc_entry_off(e) == 0 && hc_entry_len(e) == plen;
-        if (got[i]) {
+        st[i] = FS_ASM_NONE;
+        if (e && hc_entry_off(e) == 0 && hc_entry_len(e) == plen) {
             memcpy((char *)buf + i * grain, hc_entry_data(e), plen);
-            have++;
+            st[i] = FS_ASM_COPIED;
+        } else if (kl && hc_contains(fs->cache, key, kl)) {
+            st[i] = FS_ASM_JOIN;
         }
         hc_entry_put(e);
-        runs += !got[i] && (i == 0 || got[i - 1]);
+        have += st[i] != FS_ASM_NONE;
+        parts += st[i] == FS_ASM_JOIN ||
+                 (st[i] == FS_ASM_NONE && (i == 0 || st[i - 1] != FS_ASM_NONE));
     }
     if (!have)
         return false;
-    struct fs_asm *a = calloc(1, sizeof(*a) + runs * sizeof(a->gets[0]));
+    struct fs_asm *a = calloc(1, sizeof(*a));
     if (!a)
         return false;
-    *a = (struct fs_asm){.ctx = ctx, .fh = fh, .want = want, .pending = (int)runs + 1};
+    *a = (struct fs_asm){
+        .ctx = ctx, .fh = fh, .buf = buf, .off = off, .want = want, .pending = (int)parts + 1};
     fs_handle_get(fh);
     __atomic_add_fetch(&fs->ctr.piece_assembled, 1, __ATOMIC_RELAXED);
-    for (unsigned i = 0, r = 0; i < np; i++) {
-        if (got[i])
+    for (unsigned i = 0, j; i < np; i = j) {
+        j = i + 1;
+        if (st[i] == FS_ASM_COPIED)
             continue;
-        unsigned j = i;
-        while (j < np && !got[j])
-            j++;
-        struct fs_asm_get *ag = &a->gets[r++];
+        while (st[i] == FS_ASM_NONE && j < np && st[j] == FS_ASM_NONE)
+            j++; /* a run nobody holds: one GET */
         size_t len = (size_t)CMN_MIN((uint64_t)(j - i) * grain, want - i * grain);
-        ag->a = a;
-        ag->req = (struct objstore_req){.op = OBJSTORE_OP_GET,
-                                        .key = fh->key,
-                                        .off = off + i * grain,
-                                        .len = len,
-                                        .if_match = fh->etag[0] ? fh->etag : NULL,
-                                        .buf = (char *)buf + i * grain,
-                                        .buf_cap = len,
-                                        .done = fs_asm_get_done,
-                                        .arg = ag};
-        int rc = objstore_submit(fs->os, &ag->req);
+        struct fs_asm_get *ag = calloc(1, sizeof(*ag));
+        if (!ag) {
+            fs_asm_drop(a, -ENOMEM);
+            continue;
+        }
+        if (st[i] == FS_ASM_NONE) {
+            fs_asm_get(a, ag, i, len);
+            continue;
+        }
+        *ag = (struct fs_asm_get){.a = a, .i = i, .plen = len};
+        size_t kl = fs_piece_key(fs, fh, off / grain + i, key, sizeof(key));
+        /* Joined, never fetched from here: one that left in between is GOT by
+         * fs_asm_join_done. */
+        int rc = hc_fetch_sized(fs->cache, key, kl,
+                                HC_FETCH_NO_ORIGIN | HC_FETCH_JOIN | HC_FETCH_PREFETCH,
+                                (size_t)grain, NULL, NULL, fs_asm_join_done, ag);
         if (rc != 0)
-            fs_asm_drop(a, rc);
-        i = j;
+            fs_asm_join_done(rc, NULL, HC_SRC_ORIGIN, ag);
     }
     fs_asm_drop(a, 0); /* the issuer's part */
     return true;

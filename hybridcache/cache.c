@@ -305,7 +305,7 @@ static void hc_flight_finish(struct hc_flight *f, int result, enum hc_source src
 }
 
 /* Disk missed (or failed, or was skipped): go to the origin for the waiters that allow
- * it; HC_FETCH_NO_ORIGIN waiters get -ENOENT now. */
+ * it; HC_FETCH_NO_ORIGIN waiters get -ENOENT now (but those that came to join it). */
 static void hc_flight_origin(struct hc_flight *f)
 {
     struct hc_cache *c = f->c;
@@ -317,7 +317,7 @@ static void hc_flight_origin(struct hc_flight *f)
     pthread_mutex_lock(&s->lock);
     f->state = HC_FL_ORIGIN;
     for (pp = &f->waiters; (w = *pp);) {
-        if (w->flags & HC_FETCH_NO_ORIGIN) {
+        if ((w->flags & (HC_FETCH_NO_ORIGIN | HC_FETCH_JOIN)) == HC_FETCH_NO_ORIGIN) {
             *pp = w->next;
             w->next = NULL;
             *ntail = w;
@@ -331,8 +331,8 @@ static void hc_flight_origin(struct hc_flight *f)
     /* Nobody may go to the origin: leave the table now, in the same critical section, so
      * a caller arriving with a fetcher starts a new flight instead of joining a dead one. */
     give_up = !fetcher;
-    if (give_up)
-        (void)hc_flight_unlink(s, f);
+    if (give_up) /* the waiters that came to join it miss too */
+        *ntail = hc_flight_unlink(s, f);
     pthread_mutex_unlock(&s->lock);
 
     hc_waiters_call(f, no_origin, -ENOENT, NULL, HC_SRC_DISK);
@@ -473,8 +473,10 @@ static int hc_fetch_cap(struct hc_cache *c, const void *key, size_t klen, unsign
         pthread_mutex_unlock(&s->lock);
         return -EEXIST;
     }
-    if (f && no_origin && f->state == HC_FL_ORIGIN) {
-        /* Past the disk already: this caller asked not to wait for the origin. */
+    if (f && no_origin &&
+        ((flags & HC_FETCH_JOIN) ? f->state == HC_FL_QUEUED : f->state == HC_FL_ORIGIN)) {
+        /* Past the disk already: this caller asked not to wait for the origin (or, to
+         * join, a flight with a buffer: this one waits for memory). */
         pthread_mutex_unlock(&s->lock);
         done(-ENOENT, NULL, HC_SRC_MERGED, done_arg);
         return 0;

@@ -115,6 +115,24 @@ fs_log "scan after the query: S3 sent $BYTES bytes for the $SIZE-byte file ($((B
 [ "$BYTES" -le $((SIZE - PIECE_BYTES + 8 * MB)) ] || fail "scan after the query: S3 sent $BYTES bytes: the $PIECE_BYTES bytes of cached pieces were fetched again"
 fs_umount "$M"
 
+# ---- a query and a scan at once: each byte is fetched once ----
+# The scan's whole-block fetches join the query's piece fetches in flight (or read them
+# from memory) instead of GETting those bytes again (HC_FETCH_JOIN).
+fs_mount "$M" "$S3_BUCKET:/$P" "mem_cache_size=512M"
+stat "$M/t.bin" >/dev/null || fail "stat t.bin"
+proxy '{"ttfb_ms":30,"bandwidth":80000000}'
+counters_reset
+python3 "$COLREAD" "$M/t.bin" "$T/src/t.bin" $RG "1000000:983081" 2 >/dev/null &
+QPID=$!
+sleep 0.2 # the query is under way, its pieces in flight
+dd if="$M/t.bin" iflag=direct bs=1M status=none | cmp - "$T/src/t.bin" || fail "query and scan at once: the scan's bytes are wrong"
+wait $QPID || fail "query and scan at once: the query's bytes are wrong"
+BYTES=$(counter bytes_sent) ASM=$(stat_of piece_assembled)
+fs_log "query and scan at once: S3 sent $BYTES bytes for the $SIZE-byte file ($((BYTES * 100 / SIZE)) %), pieces fetched $(stat_of piece_fetches), $ASM blocks completed from pieces"
+[ "$BYTES" -le $((SIZE + 2 * MB)) ] || fail "query and scan at once: S3 sent $BYTES bytes for the $SIZE-byte file: bytes fetched twice"
+proxy '{}'
+fs_umount "$M"
+
 # ---- with a disk tier, the pieces survive a remount ----
 DISK="disk_cache=$T/cache.img,disk_cache_size=256M,mem_cache_size=256M"
 fs_mount "$M" "$S3_BUCKET:/$P" "$DISK"

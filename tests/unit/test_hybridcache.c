@@ -422,6 +422,7 @@ struct piece_req {
     unsigned char fill;
     size_t len; /* bytes to return */
     struct hc_flight *held;
+    void *buf; /* the held flight's buffer */
     int calls;
 };
 
@@ -430,9 +431,10 @@ static void piece_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *ar
     struct piece_req *r = arg;
 
     assert_int_equal(cap, PIECE);
-    r->calls++;
+    __atomic_add_fetch(&r->calls, 1, __ATOMIC_SEQ_CST);
     if (!r->fill) {
-        r->held = ctx;
+        r->buf = buf;
+        __atomic_store_n(&r->held, ctx, __ATOMIC_SEQ_CST);
         return;
     }
     memset(buf, r->fill, cap);
@@ -525,6 +527,65 @@ static void test_fetch_sized(void **state)
     unlink(path);
 }
 
+/* Wait up to 5 s for @r's fetcher to be called. */
+static bool piece_called(struct piece_req *r)
+{
+    for (int i = 0; i < 5000 && !__atomic_load_n(&r->held, __ATOMIC_SEQ_CST); i++)
+        usleep(1000);
+    return __atomic_load_n(&r->held, __ATOMIC_SEQ_CST) != NULL;
+}
+
+/* HC_FETCH_JOIN: a lookup that must not go to the origin itself waits for a flight that
+ * does (tierfs assembling a block from pieces another reader is fetching); plain
+ * NO_ORIGIN does not wait; a flight still queued for memory is a miss, so a flight that
+ * holds memory never waits on one waiting for memory; nothing in flight is a miss. */
+static void test_fetch_join(void **state)
+{
+    enum { NQ = 40 };
+    const unsigned join = HC_FETCH_NO_ORIGIN | HC_FETCH_JOIN | HC_FETCH_PREFETCH;
+    struct hc_cache *c = mem_cache(1u << 20, NULL);
+    struct hc_count_box box = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct hc_count_box plain = box, joined = box, none = box, queued = box;
+    struct piece_req r[NQ];
+    char key[16];
+    (void)state;
+
+    memset(r, 0, sizeof(r));
+    assert_int_equal(hc_fetch_sized(c, "j0", 2, 0, PIECE, piece_fetcher, &r[0], piece_done, &box), 0);
+    assert_true(piece_called(&r[0])); /* at the origin now */
+    assert_int_equal(hc_fetch_sized(c, "j0", 2, HC_FETCH_NO_ORIGIN, PIECE, NULL, NULL, piece_done,
+                                    &plain), 0);
+    assert_int_equal(plain.n, 1000); /* -ENOENT at once */
+    assert_int_equal(hc_fetch_sized(c, "j0", 2, join, PIECE, NULL, NULL, piece_done, &joined), 0);
+    assert_int_equal(joined.n, 0); /* waits */
+    assert_int_equal(hc_fetch_sized(c, "jx", 2, join, PIECE, NULL, NULL, piece_done, &none), 0);
+    for (int i = 0; i < 5000 && !__atomic_load_n(&none.n, __ATOMIC_SEQ_CST); i++)
+        usleep(1000); /* a flight that looks at the disk tier first (there is none) */
+    assert_int_equal(none.n, 1000); /* nowhere: a miss, no flight to the origin */
+    memset(r[0].buf, 0x77, PIECE);
+    hc_fetch_complete(r[0].held, PIECE);
+    assert_int_equal(box.n, 1);
+    assert_int_equal(joined.n, 1); /* the flight's bytes */
+    assert_int_equal(r[0].calls, 1);
+
+    /* 40 pieces held at the origin against a 1 MiB budget: the last ones queue. */
+    for (int i = 1; i < NQ; i++) {
+        snprintf(key, sizeof(key), "q%02d", i);
+        assert_int_equal(hc_fetch_sized(c, key, 3, 0, PIECE, piece_fetcher, &r[i], piece_done, &box),
+                         0);
+    }
+    assert_int_equal(__atomic_load_n(&r[NQ - 1].calls, __ATOMIC_SEQ_CST), 0);
+    assert_int_equal(hc_fetch_sized(c, "q39", 3, join, PIECE, NULL, NULL, piece_done, &queued), 0);
+    assert_int_equal(queued.n, 1000); /* queued for memory: a miss */
+    for (int i = 1; i < NQ; i++) { /* completing them admits the queued ones */
+        assert_true(piece_called(&r[i]));
+        memset(r[i].buf, 0x42, PIECE);
+        hc_fetch_complete(r[i].held, PIECE);
+    }
+    assert_int_equal(box.n, NQ);
+    hc_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_memory_bound), cmocka_unit_test(test_insert_remove_no_origin),
         cmocka_unit_test(test_if_absent),    cmocka_unit_test(test_fetch_range),
         cmocka_unit_test(test_not_in_mem),   cmocka_unit_test(test_fetch_sized),
+        cmocka_unit_test(test_fetch_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
