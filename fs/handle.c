@@ -309,8 +309,8 @@ static bool fs_fetch_assemble(struct hc_flight *ctx, void *buf, struct fs_handle
         }
         hc_entry_put(e);
         have += st[i] != FS_ASM_NONE;
-        parts += st[i] == FS_ASM_JOIN ||
-                 (st[i] == FS_ASM_NONE && (i == 0 || st[i - 1] != FS_ASM_NONE));
+        parts +=
+            st[i] == FS_ASM_JOIN || (st[i] == FS_ASM_NONE && (i == 0 || st[i - 1] != FS_ASM_NONE));
     }
     if (!have)
         return false;

@@ -178,9 +178,9 @@ typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, v
             a use for the policy or the unread quota, and a fetched                                \
             or disk-read value is placed as for HC_FETCH_PREFETCH */
 #define HC_FETCH_JOIN                                                                              \
-    0x20 /* with HC_FETCH_NO_ORIGIN: a flight of the key that has its buffer (reading the        \
-            disk or the origin) is waited for, origin fetch included, instead of missing at   \
-            once; one still queued for memory is a miss (-ENOENT), so a flight that holds     \
+    0x20 /* with HC_FETCH_NO_ORIGIN: a flight of the key that has its buffer (reading the          \
+            disk or the origin) is waited for, origin fetch included, instead of missing at        \
+            once; one still queued for memory is a miss (-ENOENT), so a flight that holds          \
             memory never waits for one that waits for memory */
 
 /*

@@ -551,16 +551,17 @@ static void test_fetch_join(void **state)
     (void)state;
 
     memset(r, 0, sizeof(r));
-    assert_int_equal(hc_fetch_sized(c, "j0", 2, 0, PIECE, piece_fetcher, &r[0], piece_done, &box), 0);
+    assert_int_equal(hc_fetch_sized(c, "j0", 2, 0, PIECE, piece_fetcher, &r[0], piece_done, &box),
+                     0);
     assert_true(piece_called(&r[0])); /* at the origin now */
-    assert_int_equal(hc_fetch_sized(c, "j0", 2, HC_FETCH_NO_ORIGIN, PIECE, NULL, NULL, piece_done,
-                                    &plain), 0);
+    assert_int_equal(
+        hc_fetch_sized(c, "j0", 2, HC_FETCH_NO_ORIGIN, PIECE, NULL, NULL, piece_done, &plain), 0);
     assert_int_equal(plain.n, 1000); /* -ENOENT at once */
     assert_int_equal(hc_fetch_sized(c, "j0", 2, join, PIECE, NULL, NULL, piece_done, &joined), 0);
     assert_int_equal(joined.n, 0); /* waits */
     assert_int_equal(hc_fetch_sized(c, "jx", 2, join, PIECE, NULL, NULL, piece_done, &none), 0);
     for (int i = 0; i < 5000 && !__atomic_load_n(&none.n, __ATOMIC_SEQ_CST); i++)
-        usleep(1000); /* a flight that looks at the disk tier first (there is none) */
+        usleep(1000);               /* a flight that looks at the disk tier first (there is none) */
     assert_int_equal(none.n, 1000); /* nowhere: a miss, no flight to the origin */
     memset(r[0].buf, 0x77, PIECE);
     hc_fetch_complete(r[0].held, PIECE);
@@ -571,13 +572,13 @@ static void test_fetch_join(void **state)
     /* 40 pieces held at the origin against a 1 MiB budget: the last ones queue. */
     for (int i = 1; i < NQ; i++) {
         snprintf(key, sizeof(key), "q%02d", i);
-        assert_int_equal(hc_fetch_sized(c, key, 3, 0, PIECE, piece_fetcher, &r[i], piece_done, &box),
-                         0);
+        assert_int_equal(
+            hc_fetch_sized(c, key, 3, 0, PIECE, piece_fetcher, &r[i], piece_done, &box), 0);
     }
     assert_int_equal(__atomic_load_n(&r[NQ - 1].calls, __ATOMIC_SEQ_CST), 0);
     assert_int_equal(hc_fetch_sized(c, "q39", 3, join, PIECE, NULL, NULL, piece_done, &queued), 0);
     assert_int_equal(queued.n, 1000); /* queued for memory: a miss */
-    for (int i = 1; i < NQ; i++) { /* completing them admits the queued ones */
+    for (int i = 1; i < NQ; i++) {    /* completing them admits the queued ones */
         assert_true(piece_called(&r[i]));
         memset(r[i].buf, 0x42, PIECE);
         hc_fetch_complete(r[i].held, PIECE);
