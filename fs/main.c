@@ -392,6 +392,29 @@ out:
     return rc;
 }
 
+/* --explain-credentials: which credentials a mount with these options would sign with,
+ * and why (tierfs(1), CREDENTIALS). Prints no secret. @return 0 or -errno. */
+static int fs_explain_creds(const struct fs_conf *conf)
+{
+    if (conf->no_sign_request) {
+        printf("credentials: none: -o no_sign_request sends anonymous, unsigned requests\n");
+        return 0;
+    }
+    if (conf->access_key || conf->secret_key) {
+        if (!conf->access_key || !conf->secret_key) {
+            fprintf(stderr, "tierfs: -o access_key and -o secret_key go together\n");
+            return -EINVAL;
+        }
+        size_t n = strlen(conf->access_key);
+        printf("credentials: chosen: -o access_key/secret_key (static); access key %.4s...%s\n",
+               conf->access_key, n >= 12 ? conf->access_key + n - 4 : "");
+        return 0;
+    }
+    int lvl = conf->log_level_s ? tlog_parse_level(conf->log_level_s) : TLOG_WARNING;
+    tlog_set_level(lvl >= 0 ? lvl : TLOG_WARNING);
+    return objstore_creds_explain(conf->profile, stdout);
+}
+
 int main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -431,6 +454,10 @@ int main(int argc, char **argv)
     if (conf.show_version) {
         printf("tierfs %s (libfuse %s)\n", TIERFS_VERSION, fuse_pkgversion());
         ret = 0;
+        goto out_opts;
+    }
+    if (conf.explain_creds) {
+        ret = fs_explain_creds(&conf) == 0 ? 0 : 1;
         goto out_opts;
     }
     if (fs_opts_validate(&conf) != 0)

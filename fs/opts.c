@@ -21,6 +21,7 @@
 enum {
     FS_KEY_HELP,
     FS_KEY_VERSION,
+    FS_KEY_EXPLAIN_CREDS,
     FS_KEY_FOREGROUND,
     FS_KEY_DEBUG,     /* ours and libfuse's: kept for fuse_session_new() too */
     FS_KEY_DISCARD,   /* mount(8)/fstab words that mean nothing to a FUSE mount */
@@ -97,6 +98,7 @@ static const struct fuse_opt fs_opt_table[] = {
     FUSE_OPT_KEY("--help", FS_KEY_HELP),
     FUSE_OPT_KEY("-V", FS_KEY_VERSION),
     FUSE_OPT_KEY("--version", FS_KEY_VERSION),
+    FUSE_OPT_KEY("--explain-credentials", FS_KEY_EXPLAIN_CREDS),
     FUSE_OPT_KEY("-f", FS_KEY_FOREGROUND),
     FUSE_OPT_KEY("foreground", FS_KEY_FOREGROUND),
     FUSE_OPT_KEY("-d", FS_KEY_DEBUG),
@@ -183,6 +185,9 @@ static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
         return 0;
     case FS_KEY_VERSION:
         conf->show_version = 1;
+        return 0;
+    case FS_KEY_EXPLAIN_CREDS:
+        conf->explain_creds = 1;
         return 0;
     case FS_KEY_FOREGROUND:
         conf->foreground = 1;

@@ -31,7 +31,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
-#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,13 +59,13 @@
 
 /* ---- small helpers ---- */
 
-static const char *os3_creds_env(const char *name)
+const char *os3_creds_env(const char *name)
 {
     const char *v = getenv(name);
     return v && v[0] ? v : NULL;
 }
 
-static bool os3_creds_env_true(const char *name)
+bool os3_creds_env_true(const char *name)
 {
     const char *v = os3_creds_env(name);
     return v && strcasecmp(v, "true") == 0;
@@ -86,8 +86,8 @@ static int os3_creds_copy(char *dst, size_t cap, const char *src, const char *fi
 }
 
 /* Fill @out from parts; @token may be NULL. @return 0 or -EINVAL (logged). */
-static int os3_creds_fill(struct objstore_credentials *out, const char *ak, const char *sk,
-                          const char *token, int64_t expiration, const char *from)
+int os3_creds_fill(struct objstore_credentials *out, const char *ak, const char *sk,
+                   const char *token, int64_t expiration, const char *from)
 {
     memset(out, 0, sizeof(*out));
     int rc = os3_creds_copy(out->access_key, sizeof(out->access_key), ak, "access key", from);
@@ -111,7 +111,7 @@ static int64_t os3_creds_mono_s(void)
     return (int64_t)(cmn_now_ns() / 1000000000ull);
 }
 
-static char *os3_creds_trim(char *s)
+char *os3_creds_trim(char *s)
 {
     while (*s && isspace((unsigned char)*s))
         s++;
@@ -142,208 +142,6 @@ int os3_creds_from_env(struct objstore_credentials *out)
         return -EINVAL;
     }
     return os3_creds_fill(out, ak, sk, os3_creds_env("AWS_SESSION_TOKEN"), 0, "the environment");
-}
-
-/* ---- shared credentials / config files ---- */
-
-/* What one file says about one profile. */
-struct os3_creds_ini {
-    bool section_found;
-    char access_key[sizeof(((struct objstore_credentials *)0)->access_key)];
-    char secret_key[sizeof(((struct objstore_credentials *)0)->secret_key)];
-    char session_token[sizeof(((struct objstore_credentials *)0)->session_token)];
-    char security_token[sizeof(((struct objstore_credentials *)0)->session_token)];
-    bool too_long;
-};
-
-/* Does the section header text name @profile? Config files say "profile NAME"
- * (and plain "default"); credentials files say just "NAME". */
-static bool os3_creds_ini_section_match(const char *section, const char *profile, bool config_style)
-{
-    if (!config_style)
-        return strcmp(section, profile) == 0;
-    if (strcmp(section, "default") == 0)
-        return strcmp(profile, "default") == 0;
-    if (strncmp(section, "profile", 7) != 0 || !isspace((unsigned char)section[7]))
-        return false; /* [sso-session x], [services x], ... are not profiles */
-    const char *name = section + 7;
-    while (isspace((unsigned char)*name))
-        name++;
-    return strcmp(name, profile) == 0;
-}
-
-static void os3_creds_ini_set(struct os3_creds_ini *res, char *dst, size_t cap, const char *value)
-{
-    size_t n = strlen(value);
-    if (n >= cap) {
-        res->too_long = true;
-        return;
-    }
-    memcpy(dst, value, n + 1);
-}
-
-/*
- * Read @profile's keys from the INI file at @path. Follows the CLI's parser: '#' and ';'
- * start comment lines, "key = value" or "key: value", key names case-insensitive, and an
- * indented line after a key is a nested setting (e.g. "s3 =\n  addressing_style = path")
- * rather than a key of the profile. A missing file is no error.
- * @return 0, or -EINVAL when a value does not fit (logged).
- */
-static int os3_creds_ini_read(const char *path, const char *profile, bool config_style,
-                              struct os3_creds_ini *res)
-{
-    memset(res, 0, sizeof(*res));
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno != ENOENT)
-            TLOG_W("credentials: cannot read %s: %s", path, strerror(errno));
-        return 0;
-    }
-    char *line = NULL;
-    size_t linecap = 0;
-    bool in_profile = false, key_seen = false;
-    while (getline(&line, &linecap, f) >= 0) {
-        bool indented = line[0] == ' ' || line[0] == '\t';
-        char *s = os3_creds_trim(line);
-        if (!*s || *s == '#' || *s == ';')
-            continue;
-        if (*s == '[') {
-            char *end = strrchr(s, ']');
-            if (!end)
-                continue; /* malformed header: the CLI would refuse the file; ignore it */
-            *end = '\0';
-            in_profile = os3_creds_ini_section_match(os3_creds_trim(s + 1), profile, config_style);
-            res->section_found |= in_profile;
-            key_seen = false;
-            continue;
-        }
-        if (indented && key_seen)
-            continue; /* nested setting of the previous key */
-        char *sep = strpbrk(s, "=:");
-        if (!sep)
-            continue;
-        *sep = '\0';
-        key_seen = true;
-        if (!in_profile)
-            continue;
-        char *key = os3_creds_trim(s), *value = os3_creds_trim(sep + 1);
-        if (strcasecmp(key, "aws_access_key_id") == 0)
-            os3_creds_ini_set(res, res->access_key, sizeof(res->access_key), value);
-        else if (strcasecmp(key, "aws_secret_access_key") == 0)
-            os3_creds_ini_set(res, res->secret_key, sizeof(res->secret_key), value);
-        else if (strcasecmp(key, "aws_session_token") == 0)
-            os3_creds_ini_set(res, res->session_token, sizeof(res->session_token), value);
-        else if (strcasecmp(key, "aws_security_token") == 0) /* the old name */
-            os3_creds_ini_set(res, res->security_token, sizeof(res->security_token), value);
-    }
-    free(line);
-    fclose(f);
-    if (res->too_long) {
-        TLOG_E("credentials: a value of profile '%s' in %s is too long", profile, path);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-/* Expand a leading "~/" with $HOME (or the password database). @return 0 / -ENAMETOOLONG. */
-static int os3_creds_expand_home(const char *path, char *out, size_t cap)
-{
-    const char *home = NULL;
-    if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
-        home = os3_creds_env("HOME");
-        struct passwd pw, *pwp = NULL;
-        char pwbuf[1024];
-        if (!home && getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
-            home = pwp->pw_dir;
-        if (!home)
-            return -ENOENT;
-        path++;
-    }
-    int n = snprintf(out, cap, "%s%s", home ? home : "", path);
-    return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
-}
-
-static void os3_creds_profile_paths(char *cred_path, char *conf_path, size_t cap)
-{
-    const char *c = os3_creds_env("AWS_SHARED_CREDENTIALS_FILE");
-    const char *k = os3_creds_env("AWS_CONFIG_FILE");
-    if (os3_creds_expand_home(c ? c : "~/.aws/credentials", cred_path, cap) < 0)
-        cred_path[0] = '\0';
-    if (os3_creds_expand_home(k ? k : "~/.aws/config", conf_path, cap) < 0)
-        conf_path[0] = '\0';
-}
-
-static const char *os3_creds_profile_name(const char *profile)
-{
-    if (profile && profile[0])
-        return profile;
-    const char *env = os3_creds_env("AWS_PROFILE");
-    return env ? env : "default";
-}
-
-/* Turn one file's view of the profile into credentials. @return 0, -ENOENT, -EINVAL. */
-static int os3_creds_ini_take(const struct os3_creds_ini *ini, const char *name, const char *path,
-                              struct objstore_credentials *out)
-{
-    if (!ini->access_key[0] && !ini->secret_key[0])
-        return -ENOENT;
-    if (!ini->access_key[0] || !ini->secret_key[0]) {
-        TLOG_E("credentials: profile '%s' in %s has %s but not %s", name, path,
-               ini->access_key[0] ? "aws_access_key_id" : "aws_secret_access_key",
-               ini->access_key[0] ? "aws_secret_access_key" : "aws_access_key_id");
-        return -EINVAL;
-    }
-    const char *token = ini->session_token[0] ? ini->session_token : ini->security_token;
-    return os3_creds_fill(out, ini->access_key, ini->secret_key, token, 0, path);
-}
-
-/*
- * The profile source; @found says whether the profile exists in either file (the chain
- * treats a missing, explicitly named profile as an error).
- */
-static int os3_creds_profile_load(const char *profile, struct objstore_credentials *out,
-                                  bool *found)
-{
-    const char *name = os3_creds_profile_name(profile);
-    char cred_path[OS3_CREDS_PATH_MAX], conf_path[OS3_CREDS_PATH_MAX];
-    os3_creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
-    *found = false;
-
-    /* struct os3_creds_ini holds two 2 KiB tokens: keep it off small thread stacks */
-    struct os3_creds_ini *ini = malloc(sizeof(*ini));
-    if (!ini)
-        return -ENOMEM;
-    /* The credentials file wins over the config file, as in the CLI. */
-    const struct {
-        const char *path;
-        bool config_style;
-    } files[] = {{cred_path, false}, {conf_path, true}};
-    int rc = -ENOENT;
-    for (size_t i = 0; i < CMN_ARRAY_SIZE(files); i++) {
-        if (!files[i].path[0])
-            continue;
-        rc = os3_creds_ini_read(files[i].path, name, files[i].config_style, ini);
-        *found |= ini->section_found;
-        if (!rc)
-            rc = os3_creds_ini_take(ini, name, files[i].path, out);
-        if (rc != -ENOENT)
-            goto done;
-    }
-    rc = -ENOENT;
-    if (*found)
-        TLOG_W("credentials: profile '%s' has no aws_access_key_id/aws_secret_access_key "
-               "(role, SSO and credential_process profiles are not supported)",
-               name);
-done:
-    OPENSSL_cleanse(ini, sizeof(*ini));
-    free(ini);
-    return rc;
-}
-
-int os3_creds_from_profile(const char *profile, struct objstore_credentials *out)
-{
-    bool found;
-    return os3_creds_profile_load(profile, out, &found);
 }
 
 /* Credentials from a container/IMDS JSON document. @return 0 or -EIO (logged). */
@@ -665,86 +463,189 @@ int objstore_creds_static(const char *access_key, const char *secret_key, const 
 struct os3_creds_chain {
     struct objstore_creds base;      /* first */
     char *profile;                   /* explicit profile argument (skips env), or NULL */
-    pthread_mutex_t lock;            /* held across a whole refresh */
+    pthread_mutex_t lock;            /* guards the fields below */
+    pthread_cond_t done;             /* a refresh finished */
+    bool refreshing;                 /* by lock: a thread is resolving the chain */
     struct objstore_credentials cur; /* by lock */
     bool have;                       /* by lock: cur is valid */
-    const char *source;              /* by lock: which source gave cur */
+    char source[96];                 /* by lock: which source gave cur */
+    int64_t got_at;                  /* by lock: wall s when cur was fetched */
     int64_t quiet_until;             /* by lock: monotonic s; no new attempt before this */
     int last_err;                    /* by lock: result of the last failed attempt */
 };
 
-/* Walk the sources in order. @return 0 and *source, or -errno (logged). */
-static int os3_creds_chain_resolve(struct os3_creds_chain *ch, struct objstore_credentials *out,
-                                   const char **source)
+/* Explaining (objstore_creds_explain): the thread's notes go here. */
+static __thread FILE *os3_creds_explain_out;
+
+void os3_creds_why(const char *fmt, ...)
 {
+    va_list ap;
+
+    if (!os3_creds_explain_out)
+        return;
+    fputs("  ", os3_creds_explain_out);
+    va_start(ap, fmt);
+    vfprintf(os3_creds_explain_out, fmt, ap);
+    va_end(ap);
+    fputc('\n', os3_creds_explain_out);
+}
+
+void os3_creds_key_hint(const char *ak, char *out, size_t cap)
+{
+    size_t n = strlen(ak);
+    if (n < 12)
+        snprintf(out, cap, "(%zu characters)", n);
+    else
+        snprintf(out, cap, "%.4s...%s", ak, ak + n - 4);
+}
+
+/* One source of the chain: @rc its result. @return true when the chain stops here. */
+static bool os3_creds_step(int rc, const char *what, const char *source, char *src_out, size_t cap)
+{
+    if (rc == -ENOENT) {
+        os3_creds_why("%s: nothing there, next", what);
+        return false;
+    }
+    snprintf(src_out, cap, "%s", source);
+    if (!rc)
+        os3_creds_why("%s: taken", what);
+    else
+        os3_creds_why("%s: configured but failed (%s): the chain stops here", what, strerror(-rc));
+    return true;
+}
+
+/*
+ * Walk the sources in the SDKs' order (tierfs(1), CREDENTIALS): the environment's keys,
+ * the profile's assumed role, a web identity (the environment's, else the profile's), the
+ * profile's keys or credential_process, the container endpoint, EC2 instance metadata.
+ * An explicit profile (-o profile=) skips the environment's keys and web identity, as the
+ * SDKs' explicit profile does. @return 0 and @source, or -errno (logged).
+ */
+static int os3_creds_chain_resolve(const char *profile, struct objstore_credentials *out,
+                                   char *source, size_t scap)
+{
+    const char *name = os3_creds_profile_name(profile);
+    char what[300], label[96];
+    bool found = false, any = false;
     int rc;
-    if (!ch->profile) {
-        *source = "environment";
+
+    if (!profile) {
         rc = os3_creds_from_env(out);
-        if (rc != -ENOENT)
+        if (os3_creds_step(rc, "environment (AWS_ACCESS_KEY_ID)", "environment", source, scap))
             return rc;
     }
-    bool found;
-    *source = "profile";
-    rc = os3_creds_profile_load(ch->profile, out, &found);
-    if (rc != -ENOENT)
+    snprintf(what, sizeof(what),
+             "profile '%s': role_arn with source_profile or "
+             "credential_source",
+             name);
+    rc = os3_creds_profile_part(name, OS3_PROFILE_ROLE, out, &found);
+    any |= found;
+    snprintf(label, sizeof(label), "profile '%s' (assumed role)", name);
+    if (os3_creds_step(rc, what, label, source, scap))
         return rc;
-    const char *name = os3_creds_profile_name(ch->profile);
+    if (!profile) {
+        rc = os3_creds_web_identity_env(out);
+        if (os3_creds_step(rc, "environment (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN)",
+                           "web identity (environment)", source, scap))
+            return rc;
+    }
+    snprintf(what, sizeof(what), "profile '%s': role_arn with web_identity_token_file", name);
+    rc = os3_creds_profile_part(name, OS3_PROFILE_WEB_IDENTITY, out, &found);
+    snprintf(label, sizeof(label), "profile '%s' (web identity)", name);
+    if (os3_creds_step(rc, what, label, source, scap))
+        return rc;
+    snprintf(what, sizeof(what), "profile '%s': keys or credential_process", name);
+    rc = os3_creds_profile_part(name, OS3_PROFILE_KEYS, out, &found);
+    snprintf(label, sizeof(label), "profile '%s'", name);
+    if (os3_creds_step(rc, what, label, source, scap))
+        return rc;
     char cred_path[OS3_CREDS_PATH_MAX], conf_path[OS3_CREDS_PATH_MAX];
     os3_creds_profile_paths(cred_path, conf_path, sizeof(cred_path));
-    if (!found && (ch->profile || os3_creds_env("AWS_PROFILE"))) {
+    if (!any && !found && (profile || os3_creds_env("AWS_PROFILE"))) {
         TLOG_E("credentials: profile '%s' not found in %s or %s", name,
                cred_path[0] ? cred_path : "(no credentials file)",
                conf_path[0] ? conf_path : "(no config file)");
+        os3_creds_why("profile '%s' was asked for and exists in neither file: the chain stops",
+                      name);
         return -EACCES;
     }
-    *source = "container endpoint";
     rc = os3_creds_from_container(out);
-    if (rc != -ENOENT)
+    if (os3_creds_step(rc, "container endpoint (AWS_CONTAINER_CREDENTIALS_*_URI)",
+                       "container endpoint", source, scap))
         return rc;
-    *source = "EC2 instance metadata";
     rc = os3_creds_from_imds(NULL, out);
-    if (rc != -ENOENT)
+    if (os3_creds_step(rc, "EC2 instance metadata (IMDSv2)", "EC2 instance metadata", source, scap))
         return rc;
     TLOG_E("credentials: none found; tried %sprofile '%s' (%s, %s), the container endpoint "
            "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI unset) and EC2 instance metadata "
            "(%s)",
-           ch->profile ? "" : "the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), ", name,
-           cred_path[0] ? cred_path : "no credentials file",
+           profile ? ""
+                   : "the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                     "AWS_WEB_IDENTITY_TOKEN_FILE), ",
+           name, cred_path[0] ? cred_path : "no credentials file",
            conf_path[0] ? conf_path : "no config file",
            os3_creds_env_true("AWS_EC2_METADATA_DISABLED") ? "disabled" : "unreachable or no role");
     return -EACCES;
 }
 
-static bool os3_creds_fresh(const struct objstore_credentials *cr, int64_t now)
+/* Whether @cr (fetched at @got_at) is still good to use without a refresh at @now: a
+ * refresh starts OS3_CREDS_REFRESH_AHEAD_S before the expiry, or half-way through a
+ * shorter life (credentials of a few minutes are refreshed before they run out too). */
+static bool os3_creds_fresh(const struct objstore_credentials *cr, int64_t got_at, int64_t now)
 {
-    return cr->expiration == 0 || now < cr->expiration - OS3_CREDS_REFRESH_AHEAD_S;
+    if (cr->expiration == 0)
+        return true;
+    int64_t ahead = CMN_MIN((int64_t)OS3_CREDS_REFRESH_AHEAD_S, (cr->expiration - got_at) / 2);
+    return now < cr->expiration - CMN_MAX(ahead, 1);
 }
 
+/*
+ * The cached credentials, refreshed when due. One thread refreshes at a time; the
+ * others keep signing with the current credentials while they are valid (no request
+ * waits for STS or a helper then), or wait for the refresh when there are none.
+ */
 static int os3_creds_chain_fetch(struct objstore_creds *c, struct objstore_credentials *out)
 {
     struct os3_creds_chain *ch = (struct os3_creds_chain *)c;
     int rc = 0;
     pthread_mutex_lock(&ch->lock);
-    int64_t now = os3_creds_wall_s();
-    if (ch->have && os3_creds_fresh(&ch->cur, now))
-        goto serve;
-    if (os3_creds_mono_s() < ch->quiet_until) {
-        /* a recent attempt failed: do not pay the timeouts again on every request */
-        if (ch->have && now < ch->cur.expiration)
+    for (;;) {
+        int64_t now = os3_creds_wall_s();
+        if (ch->have && os3_creds_fresh(&ch->cur, ch->got_at, now))
             goto serve;
-        rc = ch->last_err;
-        goto unlock;
+        if (ch->refreshing) {
+            if (ch->have && now < ch->cur.expiration)
+                goto serve;
+            pthread_cond_wait(&ch->done, &ch->lock);
+            continue;
+        }
+        if (os3_creds_mono_s() < ch->quiet_until) {
+            /* a recent attempt failed: do not pay the timeouts again on every request */
+            if (ch->have && now < ch->cur.expiration)
+                goto serve;
+            rc = ch->last_err;
+            goto unlock;
+        }
+        break;
     }
+    ch->refreshing = true;
+    pthread_mutex_unlock(&ch->lock);
     struct objstore_credentials fresh;
-    const char *source = NULL;
-    rc = os3_creds_chain_resolve(ch, &fresh, &source);
+    char source[sizeof(ch->source)];
+    rc = os3_creds_chain_resolve(ch->profile, &fresh, source, sizeof(source));
+    pthread_mutex_lock(&ch->lock);
+    ch->refreshing = false;
+    pthread_cond_broadcast(&ch->done);
+    int64_t now = os3_creds_wall_s();
     if (rc == 0) {
-        if (!ch->have || ch->source != source)
+        if (!ch->have || strcmp(ch->source, source) != 0)
             TLOG_I("credentials: using %s%s", source, fresh.expiration ? " (temporary)" : "");
+        else if (fresh.expiration)
+            TLOG_D("credentials: refreshed from %s", source);
         ch->cur = fresh;
         ch->have = true;
-        ch->source = source;
+        ch->got_at = now;
+        snprintf(ch->source, sizeof(ch->source), "%s", source);
         OPENSSL_cleanse(&fresh, sizeof(fresh));
         goto serve;
     }
@@ -769,6 +670,7 @@ unlock:
 static void os3_creds_chain_destroy(struct objstore_creds *c)
 {
     struct os3_creds_chain *ch = (struct os3_creds_chain *)c;
+    pthread_cond_destroy(&ch->done);
     pthread_mutex_destroy(&ch->lock);
     free(ch->profile);
     OPENSSL_cleanse(&ch->cur, sizeof(ch->cur));
@@ -796,13 +698,48 @@ int objstore_creds_default(const char *profile, struct objstore_creds **out)
     }
     if (pthread_mutex_init(&ch->lock, NULL) != 0)
         goto free_profile;
+    if (pthread_cond_init(&ch->done, NULL) != 0)
+        goto free_lock;
     *out = &ch->base;
     return 0;
+free_lock:
+    pthread_mutex_destroy(&ch->lock);
 free_profile:
     free(ch->profile);
 free_chain:
     free(ch);
     return -ENOMEM;
+}
+
+int objstore_creds_explain(const char *profile, FILE *out)
+{
+    struct objstore_credentials cr;
+    char source[96], hint[48];
+
+    fprintf(out, "credentials: the chain, in order%s:\n",
+            profile && profile[0] ? " (an explicit profile: the environment is skipped)" : "");
+    os3_creds_explain_out = out;
+    int rc = os3_creds_chain_resolve(profile && profile[0] ? profile : NULL, &cr, source,
+                                     sizeof(source));
+    os3_creds_explain_out = NULL;
+    if (rc) {
+        fprintf(out, "credentials: none usable (%s); see the error above\n", strerror(-rc));
+        return rc;
+    }
+    os3_creds_key_hint(cr.access_key, hint, sizeof(hint));
+    fprintf(out, "credentials: chosen: %s; access key %s%s", source, hint,
+            cr.session_token[0] ? ", with a session token" : "");
+    if (cr.expiration) {
+        char when[32];
+        time_t t = (time_t)cr.expiration;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        fprintf(out, ", expires %s (refreshed before then)", when);
+    }
+    fputc('\n', out);
+    OPENSSL_cleanse(&cr, sizeof(cr));
+    return 0;
 }
 
 /* ---- wrappers ---- */

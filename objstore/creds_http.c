@@ -19,6 +19,9 @@
 #include "objstore/objstore_i.h"
 
 #define OS3_CREDS_HTTP_TIMEOUT_MS 1000
+/* STS is a remote service: connect within 5 s, answer within 15 s (it must not hang a
+ * refresh for long, but a slow link is not a machine without metadata). */
+#define OS3_CREDS_REMOTE_TIMEOUT_MS 5000
 
 /* ---- a careful little JSON reader (flat objects of the metadata endpoints) ---- */
 
@@ -218,7 +221,8 @@ static int os3_json_skip(const char **p, int depth)
  * @return 0, -ENOENT (absent or not a string), -EINVAL (malformed document),
  * -ENAMETOOLONG (value longer than @cap - 1).
  */
-int os3_json_get(const char *json, const char *key, char *out, size_t cap)
+/* Point *@val at the value of top-level member @key of @json. @return 0, -ENOENT, -EINVAL. */
+static int os3_json_find(const char *json, const char *key, const char **val)
 {
     const char *s = json;
     char name[64];
@@ -237,10 +241,10 @@ int os3_json_get(const char *json, const char *key, char *out, size_t cap)
         if (*s++ != ':')
             return -EINVAL;
         os3_json_ws(&s);
-        if (match && *s == '"')
-            return os3_json_string(&s, out, cap);
-        if (match)
-            return -ENOENT;
+        if (match) {
+            *val = s;
+            return 0;
+        }
         if (os3_json_skip(&s, 0) < 0)
             return -EINVAL;
         os3_json_ws(&s);
@@ -250,6 +254,37 @@ int os3_json_get(const char *json, const char *key, char *out, size_t cap)
             return -EINVAL;
         os3_json_ws(&s);
     }
+}
+
+int os3_json_get(const char *json, const char *key, char *out, size_t cap)
+{
+    const char *s;
+    int rc = os3_json_find(json, key, &s);
+    if (rc)
+        return rc;
+    return *s == '"' ? os3_json_string(&s, out, cap) : -ENOENT;
+}
+
+int os3_json_get_int(const char *json, const char *key, long long *out)
+{
+    const char *s;
+    char digits[24];
+    int rc = os3_json_find(json, key, &s);
+    if (rc)
+        return rc;
+    if (*s == '"') { /* some tools quote it */
+        rc = os3_json_string(&s, digits, sizeof(digits));
+        if (rc)
+            return -EINVAL;
+        s = digits;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || (*end && !strchr(" \t\r\n,}", *end)))
+        return -EINVAL;
+    *out = v;
+    return 0;
 }
 
 /* Parse "2024-05-01T12:00:00Z" (fraction and +HH:MM offsets accepted). @return 0/-EINVAL. */
@@ -325,14 +360,13 @@ static size_t os3_creds_http_write(char *ptr, size_t size, size_t nmemb, void *a
     return n;
 }
 
-/*
- * One request. @headers is NULL-terminated ("Name: value"). The body lands NUL-terminated
- * in @body (at most @cap - 1 bytes). @return 0 with *status set (any HTTP status), or a
- * transport -errno (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EIO, -ENOMEM).
- */
-int os3_creds_http(const char *method, const char *url, const char *const *headers, char *body,
-                   size_t cap, long *status)
+/* One request (os3_creds_http, os3_creds_http_remote): @remote: through the environment's
+ * proxy, with the remote timeouts; @send: a body to send, or NULL. */
+static int os3_creds_http_do(const char *method, const char *url, const char *const *headers,
+                             const char *send, bool remote, char *body, size_t cap, long *status)
 {
+    long tmo = remote ? OS3_CREDS_REMOTE_TIMEOUT_MS : OS3_CREDS_HTTP_TIMEOUT_MS;
+
     pthread_once(&os3_creds_curl_once, os3_creds_curl_init);
     struct os3_creds_http_body b = {.buf = body, .cap = cap};
     body[0] = '\0';
@@ -356,11 +390,16 @@ int os3_creds_http(const char *method, const char *url, const char *const *heade
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never via $http_proxy: link-local/loopback */
+    if (!remote)
+        curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never via $http_proxy: link-local/loopback */
+    if (send) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, send);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(send));
+    }
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)OS3_CREDS_HTTP_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)OS3_CREDS_HTTP_TIMEOUT_MS * 2);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, tmo);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tmo * (remote ? 3 : 2));
     curl_easy_setopt(h, CURLOPT_USERAGENT, "tierfs");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, os3_creds_http_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -379,4 +418,16 @@ free_handle:
     curl_easy_cleanup(h);
 out:
     return rc;
+}
+
+int os3_creds_http(const char *method, const char *url, const char *const *headers, char *body,
+                   size_t cap, long *status)
+{
+    return os3_creds_http_do(method, url, headers, NULL, false, body, cap, status);
+}
+
+int os3_creds_http_remote(const char *method, const char *url, const char *const *headers,
+                          const char *send, char *body, size_t cap, long *status)
+{
+    return os3_creds_http_do(method, url, headers, send, true, body, cap, status);
 }

@@ -37,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -309,6 +310,11 @@ struct objstore_credentials {
 int objstore_creds_static(const char *access_key, const char *secret_key, const char *token,
                           struct objstore_creds **out);
 int objstore_creds_default(const char *profile, struct objstore_creds **out);
+/* Walk the default chain once as a mount would (@profile: -o profile=, or NULL), printing
+ * to @out each source looked at, why it was passed over or taken, and the result: the
+ * source, the access key's first and last 4 characters, the expiry. No secret is printed.
+ * @return 0, or the chain's -errno. */
+int objstore_creds_explain(const char *profile, FILE *out);
 /*
  * Current credentials (refreshing if within 5 minutes of expiry). Thread safe.
  * @return 0, -EACCES when no source has credentials (one log line names every source

@@ -72,7 +72,29 @@ struct objstore_creds {
 };
 /* Individual sources, exposed for tests (each honours the env vars the CLI does). */
 int os3_creds_from_env(struct objstore_credentials *out);
+/* A profile whole (role, web identity, keys, credential_process), without the chain. */
 int os3_creds_from_profile(const char *profile, struct objstore_credentials *out);
+/* AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (+ AWS_ROLE_SESSION_NAME). @return 0,
+ * -ENOENT (no token file named), -errno. */
+int os3_creds_web_identity_env(struct objstore_credentials *out);
+/* creds_profile.c: the parts of a profile, in the order the chain takes them. */
+enum os3_profile_part {
+    OS3_PROFILE_ROLE,         /* role_arn with source_profile or credential_source */
+    OS3_PROFILE_WEB_IDENTITY, /* role_arn with web_identity_token_file */
+    OS3_PROFILE_KEYS,         /* static keys, else credential_process */
+};
+/* @found: the profile exists in either file. @return 0, -ENOENT (not this part), -errno. */
+int os3_creds_profile_part(const char *name, enum os3_profile_part part,
+                           struct objstore_credentials *out, bool *found);
+void os3_creds_profile_paths(char *cred_path, char *conf_path, size_t cap);
+/* @profile, else $AWS_PROFILE, else "default". */
+const char *os3_creds_profile_name(const char *profile);
+/* creds.c helpers shared with the other sources */
+const char *os3_creds_env(const char *name); /* NULL when unset or empty */
+bool os3_creds_env_true(const char *name);
+int os3_creds_fill(struct objstore_credentials *out, const char *ak, const char *sk,
+                   const char *token, int64_t expiration, const char *from);
+char *os3_creds_trim(char *s);
 int os3_creds_from_container(struct objstore_credentials *out);
 /* @imds_endpoint: NULL = $AWS_EC2_METADATA_SERVICE_ENDPOINT or http://169.254.169.254 */
 int os3_creds_from_imds(const char *imds_endpoint, struct objstore_credentials *out);
@@ -84,6 +106,51 @@ int os3_creds_from_imds(const char *imds_endpoint, struct objstore_credentials *
  * -ENOMEM). */
 int os3_creds_http(const char *method, const char *url, const char *const *headers, char *body,
                    size_t cap, long *status);
+/* os3_creds_http for a remote service (STS): sends @send (NULL: no body), through the
+ * proxy the environment names, with longer timeouts (OS3_CREDS_REMOTE_TIMEOUT_MS). */
+int os3_creds_http_remote(const char *method, const char *url, const char *const *headers,
+                          const char *send, char *body, size_t cap, long *status);
+/* The integer value of top-level member @key of the JSON object @json (a number, or a
+ * string of digits). @return 0, -ENOENT, -EINVAL. */
+int os3_json_get_int(const char *json, const char *key, long long *out);
+
+/* ---- credential sources that take settings (creds_sts.c, creds_process.c) ---- */
+
+/* Where STS is: AWS_ENDPOINT_URL_STS, else the regional endpoint of @region (or of
+ * AWS_REGION / AWS_DEFAULT_REGION) unless @regional_mode (or AWS_STS_REGIONAL_ENDPOINTS)
+ * says "legacy", else the global one. @region_out: the region to sign for. */
+void os3_sts_endpoint(const char *region, const char *regional_mode, char *url, size_t cap,
+                      char *region_out, size_t rcap);
+struct os3_sts_role {
+    const char *role_arn;
+    const char *session_name;  /* NULL: "tierfs-<unix time>" */
+    const char *external_id;   /* AssumeRole only; NULL: none */
+    int duration_s;            /* 0: STS's default */
+    const char *region;        /* NULL: the environment's */
+    const char *regional_mode; /* "regional", "legacy" or NULL */
+};
+/* AssumeRoleWithWebIdentity with the token read now from @token_file (Kubernetes rotates
+ * it). @return 0, or -EACCES (STS refused; logged with its code), -EIO, transport -errno. */
+int os3_sts_web_identity(const struct os3_sts_role *r, const char *token_file,
+                         struct objstore_credentials *out);
+/* AssumeRole signed with @src. @return as os3_sts_web_identity. */
+int os3_sts_assume_role(const struct os3_sts_role *r, const struct objstore_credentials *src,
+                        struct objstore_credentials *out);
+/* credential_process: run @cmdline (split like a shell's words, no shell), parse its JSON
+ * (Version 1). Gives up after $TIERFS_CREDENTIAL_PROCESS_TIMEOUT seconds (default 60).
+ * Its output is never logged. @return 0, -EINVAL (bad command line or JSON), -ETIMEDOUT,
+ * -EIO (failed to run or a non-zero exit). */
+int os3_creds_from_process(const char *cmdline, struct objstore_credentials *out);
+/* Split @cmdline into at most @max - 1 words (NULL-terminated @argv) in @buf, with the
+ * quoting of a POSIX shell's words: '...' literal, "..." with \ \" \$ \` escapes, \ outside
+ * quotes. @return the word count, or -EINVAL (unbalanced quote, nothing, too many words). */
+int os3_split_cmdline(const char *cmdline, char *buf, size_t cap, char **argv, int max);
+
+/* Explaining the chain: while a thread explains (objstore_creds_explain), the sources
+ * note what they looked at and why they were taken or passed over. */
+void os3_creds_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "AKIA...WXYZ": an access key id with all but its first 4 and last 4 characters hidden. */
+void os3_creds_key_hint(const char *access_key, char *out, size_t cap);
 /* The string value of top-level member @key of the JSON object @json, copied to @out.
  * @return 0, -ENOENT (absent or not a string), -EINVAL (malformed), -ENAMETOOLONG. */
 int os3_json_get(const char *json, const char *key, char *out, size_t cap);
@@ -99,6 +166,13 @@ int os3_xml_parse_list(const char *body, size_t len, struct objstore_list_result
 /* Parse an S3 error body into code/message (either may come back ""). @return 0 / -EIO. */
 int os3_xml_parse_error(const char *body, size_t len, char *code, size_t code_cap, char *msg,
                         size_t msg_cap);
+/* Parse an STS reply to @action ("AssumeRole", "AssumeRoleWithWebIdentity"): its
+ * Credentials (all four members, none cut). @return 0 or -EIO; @out cleared on failure. */
+int os3_xml_parse_sts(const char *body, size_t len, const char *action,
+                      struct objstore_credentials *out);
+/* Parse an STS ErrorResponse into code/message. @return 0 / -EIO. */
+int os3_xml_parse_sts_error(const char *body, size_t len, char *code, size_t code_cap, char *msg,
+                            size_t msg_cap);
 
 /* ---- errors ---- */
 

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "objstore/objstore_i.h"
 
 #define OS3_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
@@ -211,4 +213,65 @@ int os3_xml_parse_error(const char *body, size_t len, char *code, size_t code_ca
         os3_xml_child_text(root, "Message", msg, msg_cap);
     xmlFreeDoc(doc);
     return 0;
+}
+
+/* The first child element @name of @parent, or NULL. */
+static const xmlNode *os3_xml_child(const xmlNode *parent, const char *name)
+{
+    for (const xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
+        if (os3_xml_is(c, name))
+            return c;
+    return NULL;
+}
+
+int os3_xml_parse_sts(const char *body, size_t len, const char *action,
+                      struct objstore_credentials *out)
+{
+    char root_name[64], result_name[64], exp[64];
+    int rc = -EIO;
+    xmlNode *root;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(root_name, sizeof(root_name), "%sResponse", action);
+    snprintf(result_name, sizeof(result_name), "%sResult", action);
+    xmlDoc *doc = os3_xml_read(body, len, root_name, &root);
+    if (!doc)
+        return -EIO;
+    const xmlNode *cr = os3_xml_child(os3_xml_child(root, result_name), "Credentials");
+    if (!cr)
+        goto out;
+    os3_xml_child_text(cr, "AccessKeyId", out->access_key, sizeof(out->access_key));
+    os3_xml_child_text(cr, "SecretAccessKey", out->secret_key, sizeof(out->secret_key));
+    os3_xml_child_text(cr, "SessionToken", out->session_token, sizeof(out->session_token));
+    os3_xml_child_text(cr, "Expiration", exp, sizeof(exp));
+    /* A value cut by the fixed fields would sign with the wrong key: refuse it. */
+    if (!out->access_key[0] || !out->secret_key[0] || !out->session_token[0] ||
+        strlen(out->session_token) + 1 >= sizeof(out->session_token) ||
+        strlen(out->secret_key) + 1 >= sizeof(out->secret_key) ||
+        os3_parse_iso8601(exp, &out->expiration) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc)
+        OPENSSL_cleanse(out, sizeof(*out));
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+int os3_xml_parse_sts_error(const char *body, size_t len, char *code, size_t code_cap, char *msg,
+                            size_t msg_cap)
+{
+    xmlNode *root;
+
+    code[0] = msg[0] = '\0';
+    xmlDoc *doc = os3_xml_read(body, len, "ErrorResponse", &root);
+    if (!doc)
+        return -EIO;
+    const xmlNode *e = os3_xml_child(root, "Error");
+    if (e) {
+        os3_xml_child_text(e, "Code", code, code_cap);
+        os3_xml_child_text(e, "Message", msg, msg_cap);
+    }
+    xmlFreeDoc(doc);
+    return e ? 0 : -EIO;
 }

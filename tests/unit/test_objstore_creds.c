@@ -51,6 +51,14 @@ static const char *const aws_vars[] = {
     "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
     "AWS_EC2_METADATA_V1_DISABLED",
     "AWS_EC2_METADATA_DISABLED",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "TIERFS_CREDENTIAL_PROCESS_TIMEOUT",
 };
 
 static char tmpdir[4096];
@@ -95,6 +103,7 @@ static int env_setup(void **state)
         return -1;
     setenv("HOME", tmpdir, 1);
     setenv("AWS_EC2_METADATA_DISABLED", "true", 1); /* never probe the real 169.254.169.254 */
+    setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1); /* nor the real STS */
     return 0;
 }
 
@@ -264,6 +273,14 @@ static void *srv_main(void *arg)
         close(fd);
     }
     return NULL;
+}
+
+/* Wait for the wall clock's next second (expiry times are whole seconds). */
+static void next_second(void)
+{
+    time_t t = time(NULL);
+    while (time(NULL) == t)
+        usleep(5000);
 }
 
 static void iso_time(int64_t t, char *out, size_t cap)
@@ -454,7 +471,7 @@ static void test_profile_source(void **state)
     expect_profile("partial", -EINVAL, NULL, NULL, NULL);
     expect_profile("cfgbare", -ENOENT, NULL, NULL, NULL);
     expect_profile("corp", -ENOENT, NULL, NULL, NULL);
-    expect_profile("rolebased", -ENOENT, NULL, NULL, NULL);
+    expect_profile("rolebased", -ECONNREFUSED, NULL, NULL, NULL); /* STS: test_objstore_sts */
     expect_profile("nosuch", -ENOENT, NULL, NULL, NULL);
 
     setenv("AWS_PROFILE", "cfgonly", 1);
@@ -689,31 +706,48 @@ static void test_chain_refresh(void **state)
     assert_int_equal(srv_count(&s, &s.n_container), 1);
     objstore_creds_destroy(c);
 
-    /* expiring within 5 minutes: every get refreshes, and picks up rotated keys */
-    pthread_mutex_lock(&s.lock);
-    creds_json(s.container_json, sizeof(s.container_json), "AKSHORT1", 120);
-    pthread_mutex_unlock(&s.lock);
+    /* short-lived: refreshed half-way through its life (at most 5 minutes before the
+     * expiry), not on every get; the refresh picks up rotated keys */
     assert_int_equal(objstore_creds_default(NULL, &c), 0);
+    next_second(); /* the steps below each take well under a second */
+    pthread_mutex_lock(&s.lock);
+    creds_json(s.container_json, sizeof(s.container_json), "AKSHORT1", 4);
+    pthread_mutex_unlock(&s.lock);
     assert_int_equal(objstore_creds_get(c, &cr), 0);
     assert_string_equal(cr.access_key, "AKSHORT1");
     assert_int_equal(srv_count(&s, &s.n_container), 2);
+    assert_int_equal(objstore_creds_get(c, &cr), 0);
+    assert_int_equal(srv_count(&s, &s.n_container), 2); /* 4 s to live: not yet */
     pthread_mutex_lock(&s.lock);
-    creds_json(s.container_json, sizeof(s.container_json), "AKSHORT2", 120);
+    creds_json(s.container_json, sizeof(s.container_json), "AKSHORT2", 3600);
     pthread_mutex_unlock(&s.lock);
+    next_second();
+    next_second(); /* half its life is over */
     assert_int_equal(objstore_creds_get(c, &cr), 0);
     assert_string_equal(cr.access_key, "AKSHORT2");
     assert_int_equal(srv_count(&s, &s.n_container), 3);
+    objstore_creds_destroy(c);
 
     /* a failed refresh keeps the still-valid keys and does not retry at once */
+    assert_int_equal(objstore_creds_default(NULL, &c), 0);
+    next_second();
+    pthread_mutex_lock(&s.lock);
+    creds_json(s.container_json, sizeof(s.container_json), "AKSHORT3", 4);
+    pthread_mutex_unlock(&s.lock);
+    assert_int_equal(objstore_creds_get(c, &cr), 0);
+    assert_string_equal(cr.access_key, "AKSHORT3");
+    assert_int_equal(srv_count(&s, &s.n_container), 4);
     pthread_mutex_lock(&s.lock);
     s.container_status = 503;
     pthread_mutex_unlock(&s.lock);
+    next_second();
+    next_second(); /* due for a refresh, 2 s still to live */
     log_capture();
     assert_int_equal(objstore_creds_get(c, &cr), 0);
-    assert_string_equal(cr.access_key, "AKSHORT2");
-    assert_int_equal(srv_count(&s, &s.n_container), 4);
+    assert_string_equal(cr.access_key, "AKSHORT3");
+    assert_int_equal(srv_count(&s, &s.n_container), 5);
     assert_int_equal(objstore_creds_get(c, &cr), 0);
-    assert_int_equal(srv_count(&s, &s.n_container), 4);
+    assert_int_equal(srv_count(&s, &s.n_container), 5);
     tlog_set_sink(NULL, NULL);
     assert_non_null(strstr(logbuf, "refresh from container endpoint failed"));
     objstore_creds_destroy(c);
@@ -769,8 +803,8 @@ static void test_chain_threads(void **state)
         pthread_join(th[i], NULL);
         assert_int_equal(args[i].bad, 0);
     }
-    /* short-lived: every get refetched, one at a time */
-    assert_int_equal(srv_count(&s, &s.n_container), 80);
+    /* one fetch for all of them: the others waited for it, then used its keys */
+    assert_int_equal(srv_count(&s, &s.n_container), 1);
     objstore_creds_destroy(c);
     srv_stop(&s);
 }
