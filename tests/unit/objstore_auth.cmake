@@ -22,3 +22,13 @@ set_property(TEST test_objstore_sigv4 APPEND PROPERTY ENVIRONMENT
 # in-test HTTP server on 127.0.0.1 playing the container endpoint and IMDSv2.
 tierfs_unit_test(test_objstore_creds SOURCES test_objstore_creds.c LIBS tierfs_objstore
                  LABELS tsan TIMEOUT 60)
+
+# Web identity and assumed roles against an in-test fake STS on 127.0.0.1: request
+# parameters, AssumeRole's signature, replies and errors, profile chains, the chain's
+# order and refresh, the STS endpoint, --explain-credentials.
+tierfs_unit_test(test_objstore_sts SOURCES test_objstore_sts.c LIBS tierfs_objstore TIMEOUT 60)
+
+# credential_process: the command line split, good, bad, failing, missing and hanging
+# helpers, a profile's helper through the chain with refresh, nothing it prints logged.
+tierfs_unit_test(test_objstore_credproc SOURCES test_objstore_credproc.c LIBS tierfs_objstore
+                 TIMEOUT 60)
