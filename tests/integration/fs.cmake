@@ -4,7 +4,7 @@ if(TARGET tierfs)
   add_executable(test_fs_check ${CMAKE_CURRENT_SOURCE_DIR}/test_fs_check.c)
   set_target_properties(test_fs_check PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${TIERFS_TEST_BIN_DIR})
   foreach(t tree pread concurrent readdir remount outage orphan options fstab consistency prefetch
-          timeouts pagecache tls cacheopts blockdev fleet smallmem columnar dense)
+          timeouts pagecache tls cacheopts blockdev fleet smallmem columnar dense creds)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_fs_${t}.sh)
       # The mount tests that drive concurrency also run against a TSan build of the
       # daemon (label tsan; run-all.sh's tsan stage).
