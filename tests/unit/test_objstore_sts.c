@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_objstore_sts.c: unit tests for objstore/creds_sts.c and creds_profile.c: web
+ * test_objstore_sts.c: unit tests for objstore/creds_sts.c and creds_profile.c: where
+ * the profile files are looked for, web
  * identity and assumed roles against a fake STS on 127.0.0.1 (request parameters, the
  * SigV4 signature of AssumeRole, XML replies, error replies, expiry), profile chains,
  * credential_source, the chain's order, the STS endpoint, and --explain-credentials'
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -506,6 +508,38 @@ static void test_assume_role_chain(void **state)
     log_clean();
 }
 
+/* ---- profile files where the SDKs look for them ---- */
+
+static void expect_keys(const char *profile, const char *ak, const char *sk)
+{
+    struct objstore_credentials cr;
+    assert_int_equal(os3_creds_from_profile(profile, &cr), 0);
+    assert_string_equal(cr.access_key, ak);
+    assert_string_equal(cr.secret_key, sk);
+}
+
+static void test_profile_default_paths(void **state)
+{
+    (void)state;
+    char d[4200], p[4200];
+
+    /* No AWS_SHARED_CREDENTIALS_FILE: ~/.aws/credentials, with HOME = tmpdir */
+    snprintf(d, sizeof(d), "%s/.aws", tmpdir);
+    assert_int_equal(mkdir(d, 0700), 0);
+    tmp_file(".aws/credentials",
+             "[default]\naws_access_key_id=AKHOME\naws_secret_access_key=SKHOME\n", p, sizeof(p));
+    tmp_file(".aws/config",
+             "[profile other]\naws_access_key_id=AKHOMECFG\naws_secret_access_key=SKHOMECFG\n", p,
+             sizeof(p));
+    expect_keys(NULL, "AKHOME", "SKHOME");
+    expect_keys("other", "AKHOMECFG", "SKHOMECFG");
+    /* "~/" in the variable expands to HOME too */
+    tmp_file("elsewhere", "[default]\naws_access_key_id=AKTILDE\naws_secret_access_key=SKT\n", p,
+             sizeof(p));
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "~/elsewhere", 1);
+    expect_keys(NULL, "AKTILDE", "SKT");
+}
+
 /* ---- the endpoint ---- */
 
 static void test_endpoint(void **state)
@@ -571,6 +605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_web_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_web_identity_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_assume_role_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_default_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_explain, setup, teardown),
     };
