@@ -179,7 +179,10 @@ const char *objstore_strerror(int neg_errno)
 
 const char *objstore_op_name(enum objstore_op op)
 {
-    static const char *const names[OBJSTORE_OP_COUNT] = {"HEAD", "GET", "LIST", "PUT"};
+    static const char *const names[OBJSTORE_OP_COUNT] = {"HEAD",       "GET",
+                                                         "LIST",       "PUT",
+                                                         "DELETE",     "CreateMultipartUpload",
+                                                         "UploadPart", "CompleteMultipartUpload"};
     return (unsigned)op < OBJSTORE_OP_COUNT ? names[op] : "?";
 }
 

@@ -45,14 +45,20 @@
 
 struct objstore;
 
-#define OBJSTORE_ETAG_MAX 128 /* bytes incl. NUL; S3 ETags are 34-ish, quotes kept */
+#define OBJSTORE_ETAG_MAX 128      /* bytes incl. NUL; S3 ETags are 34-ish, quotes kept */
+#define OBJSTORE_UPLOAD_ID_MAX 512 /* a multipart upload's id, incl. NUL */
+#define OBJSTORE_PARTS_MAX 10000   /* S3's limit of parts per upload */
 #define OBJSTORE_ERRMSG_MAX 256
 
 enum objstore_op {
     OBJSTORE_OP_HEAD = 0,
     OBJSTORE_OP_GET,
     OBJSTORE_OP_LIST,
-    OBJSTORE_OP_PUT, /* PutObject of buf[0, len) in one request (multipart comes later) */
+    OBJSTORE_OP_PUT,          /* PutObject of buf[0, len) in one request */
+    OBJSTORE_OP_DELETE,       /* DeleteObject; with upload_id: AbortMultipartUpload */
+    OBJSTORE_OP_MPU_CREATE,   /* CreateMultipartUpload: upload_id_out */
+    OBJSTORE_OP_MPU_PART,     /* UploadPart part_number of upload_id: buf[0, len); info.etag */
+    OBJSTORE_OP_MPU_COMPLETE, /* CompleteMultipartUpload of parts[0, nparts); info.etag */
     OBJSTORE_OP_COUNT
 };
 /* The class of a request's last HTTP status: 2xx .. 5xx, or none (no answer at all). */
@@ -70,6 +76,12 @@ struct objstore_object_info {
     uint64_t size;                /* whole object size (from Content-Length / Content-Range) */
     char etag[OBJSTORE_ETAG_MAX]; /* as S3 sends it, including the quotes */
     int64_t mtime_sec;            /* Last-Modified, seconds since the epoch */
+};
+
+/* One part of a multipart upload, as CompleteMultipartUpload names it. */
+struct objstore_part {
+    unsigned number;              /* 1 .. OBJSTORE_PARTS_MAX, ascending in the list */
+    char etag[OBJSTORE_ETAG_MAX]; /* what UploadPart answered, quotes kept */
 };
 
 /* One key of a listing. */
@@ -132,6 +144,12 @@ struct objstore_req {
     objstore_progress_fn progress; /* optional */
     /* LIST */
     struct objstore_list_args list;
+    /* PUT, MPU_PART: buf[0, len) is sent with Content-MD5 (S3 refuses a corrupt body).
+     * MPU_PART, MPU_COMPLETE, DELETE of an upload: */
+    const char *upload_id;
+    unsigned part_number;              /* MPU_PART */
+    const struct objstore_part *parts; /* MPU_COMPLETE: caller-owned until done */
+    unsigned nparts;
     /* completion */
     objstore_done_fn done;
     void *arg; /* caller's cookie */
@@ -144,8 +162,9 @@ struct objstore_req {
                                        * resumes from it); the retry layer reports 0 on failure */
     struct objstore_object_info info; /* HEAD and GET */
     struct objstore_list_result list_result; /* LIST; caller frees with objstore_list_result_free */
-    unsigned attempts;                       /* how many tries it took (retry layer) */
-    char errmsg[OBJSTORE_ERRMSG_MAX];        /* readable cause when result < 0 */
+    char upload_id_out[OBJSTORE_UPLOAD_ID_MAX]; /* MPU_CREATE */
+    unsigned attempts;                          /* how many tries it took (retry layer) */
+    char errmsg[OBJSTORE_ERRMSG_MAX];           /* readable cause when result < 0 */
 
     /* ---- private to the layers: do not touch ----
      * The stats layer (stats.c; at most one in a stack) keeps its per-request state here,
@@ -285,6 +304,18 @@ int objstore_list(struct objstore *os, const struct objstore_list_args *args,
 /* PUT @len bytes of @buf as @key (one request). @return 0 or -errno; info gets the new ETag. */
 int objstore_put(struct objstore *os, const char *key, const void *buf, size_t len,
                  struct objstore_object_info *info, char *errmsg, size_t errmsg_cap);
+/* DeleteObject of @key, or with @upload_id, AbortMultipartUpload of that upload. */
+int objstore_delete(struct objstore *os, const char *key, const char *upload_id, char *errmsg,
+                    size_t errmsg_cap);
+/* Multipart upload, synchronously: create (@upload_id gets the id), one part (@etag gets
+ * its ETag, OBJSTORE_ETAG_MAX bytes), complete (@info gets the object's ETag). */
+int objstore_mpu_create(struct objstore *os, const char *key, char *upload_id, size_t cap,
+                        char *errmsg, size_t errmsg_cap);
+int objstore_mpu_part(struct objstore *os, const char *key, const char *upload_id, unsigned number,
+                      const void *buf, size_t len, char *etag, char *errmsg, size_t errmsg_cap);
+int objstore_mpu_complete(struct objstore *os, const char *key, const char *upload_id,
+                          const struct objstore_part *parts, unsigned nparts,
+                          struct objstore_object_info *info, char *errmsg, size_t errmsg_cap);
 void objstore_list_result_free(struct objstore_list_result *res);
 
 /* ---- credentials ---- */

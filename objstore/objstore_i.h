@@ -53,9 +53,13 @@ char *os3_sigv4_string_to_sign(const struct os3_sign_input *in, const char *cano
  * Signature=..."). @return 0 or -errno. */
 int os3_sigv4_authorization(const struct os3_sign_input *in, const struct objstore_credentials *cr,
                             char *out, size_t cap);
+/* Base64 of the MD5 of @len bytes into @out (25 bytes): a Content-MD5 value. */
+void os3_md5_base64(const void *data, size_t len, char out[32]);
 /* Hex SHA-256 of @len bytes into @hex (65 bytes). */
 void os3_sha256_hex(const void *data, size_t len, char hex[65]);
 #define OS3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/* The HTTP method of @op ("POST" for CreateMultipartUpload, ...). */
+const char *os3_method(enum objstore_op op);
 /* Format @t (unix seconds) as "YYYYMMDDTHHMMSSZ". */
 void os3_amz_date(int64_t t, char out[17]);
 
@@ -170,6 +174,12 @@ int os3_xml_parse_error(const char *body, size_t len, char *code, size_t code_ca
  * Credentials (all four members, none cut). @return 0 or -EIO; @out cleared on failure. */
 int os3_xml_parse_sts(const char *body, size_t len, const char *action,
                       struct objstore_credentials *out);
+/* Parse an InitiateMultipartUploadResult: its UploadId. @return 0 or -EIO. */
+int os3_xml_parse_mpu_create(const char *body, size_t len, char *upload_id, size_t cap);
+/* Parse the answer to CompleteMultipartUpload: the object's ETag (0), an Error document
+ * sent with status 200 (-EAGAIN, code and message set), or neither (-EIO). */
+int os3_xml_parse_mpu_complete(const char *body, size_t len, char *etag, size_t etag_cap,
+                               char *code, size_t code_cap, char *msg, size_t msg_cap);
 /* Parse an STS ErrorResponse into code/message. @return 0 / -EIO. */
 int os3_xml_parse_sts_error(const char *body, size_t len, char *code, size_t code_cap, char *msg,
                             size_t msg_cap);

@@ -107,10 +107,14 @@ static int objstore_retry_send(struct objstore_retry_ctx *ctx)
         in->iov = ctx->iov;
         in->iovcnt = n;
     }
-    if (u->op == OBJSTORE_OP_PUT) {
+    if (u->op == OBJSTORE_OP_PUT || u->op == OBJSTORE_OP_MPU_PART) {
         in->len = u->len;
         in->buf_cap = u->buf_cap;
     }
+    in->upload_id = u->upload_id;
+    in->part_number = u->part_number;
+    in->parts = u->parts;
+    in->nparts = u->nparts;
     in->flags = u->flags | OS3_REQ_QUIET;
     in->progress = u->progress ? objstore_retry_progress : NULL;
     in->list = u->list;
@@ -134,6 +138,7 @@ static void objstore_retry_complete(struct objstore_retry_ctx *ctx, int rc)
         u->got = ctx->got + in->got;
         u->info = in->info;
         u->list_result = in->list_result; /* ownership moves to the user */
+        memcpy(u->upload_id_out, in->upload_id_out, sizeof(u->upload_id_out));
     } else {
         u->got = 0; /* never partial data as success */
         objstore_list_result_free(&in->list_result);

@@ -75,6 +75,7 @@ static void os3_xfer_free(struct os3_xfer *x)
     curl_slist_free_all(x->hdrs);
     free(x->url);
     free(x->body);
+    free(x->send);
     free(x);
 }
 
@@ -191,7 +192,9 @@ size_t os3_write_cb(char *data, size_t size, size_t n, void *arg)
             req->progress(req, x->got);
         return len;
     }
-    bool list_ok = req->op == OBJSTORE_OP_LIST && os3_status_ok(x->status);
+    bool list_ok = (req->op == OBJSTORE_OP_LIST || req->op == OBJSTORE_OP_MPU_CREATE ||
+                    req->op == OBJSTORE_OP_MPU_COMPLETE) &&
+                   os3_status_ok(x->status);
     size_t limit = list_ok ? OS3_LISTBODY_MAX : OS3_ERRBODY_MAX;
     if (x->body_len + len > limit) {
         if (!list_ok)
@@ -454,6 +457,28 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
             rc = os3_xml_parse_list(x->body, x->body_len, &req->list_result);
             if (rc < 0)
                 why = "malformed ListObjectsV2 response";
+            break;
+        case OBJSTORE_OP_MPU_CREATE:
+            rc = os3_xml_parse_mpu_create(x->body, x->body_len, req->upload_id_out,
+                                          sizeof(req->upload_id_out));
+            if (rc < 0)
+                why = "no UploadId in the CreateMultipartUpload response";
+            break;
+        case OBJSTORE_OP_MPU_COMPLETE:
+            /* S3 may answer 200 and then an Error document: the upload did not complete */
+            rc = os3_xml_parse_mpu_complete(x->body, x->body_len, info->etag, sizeof(info->etag),
+                                            code, sizeof(code), msg, sizeof(msg));
+            if (rc == -EAGAIN) { /* retried as the 500 it is */
+                req->http_status = 500;
+                rc = objstore_map_error(500, code);
+            } else if (rc < 0)
+                why = "malformed CompleteMultipartUpload response";
+            break;
+        case OBJSTORE_OP_MPU_PART:
+        case OBJSTORE_OP_PUT:
+            info->size = req->len;
+            if (!info->etag[0])
+                rc = -EIO, why = "no ETag in the response";
             break;
         default:
             info->size = req->len;

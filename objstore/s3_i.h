@@ -54,7 +54,9 @@ struct os3_xfer {
     bool body_too_big; /* listing body past OS3_LISTBODY_MAX */
     char *body;        /* LIST body or error body */
     size_t body_len, body_cap;
-    size_t put_pos;        /* PUT bytes handed to curl */
+    size_t put_pos; /* PUT bytes handed to curl */
+    char *send;     /* a POST's body (CompleteMultipartUpload), or NULL */
+    size_t send_len;
     uint64_t moved_ms;     /* stall check: when a byte last moved (0 = not yet
                             * sending; the connect timeout covers that part) */
     bool stalled;          /* aborted by the stall check */

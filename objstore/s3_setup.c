@@ -60,10 +60,10 @@ static struct curl_slist *os3_hdr_add(struct curl_slist *l, const char *name, co
 
 /* A request's URL, headers and their values while it is prepared (os3_prepare). */
 struct os3_prep {
-    struct os3_kv query[8], headers[8];
+    struct os3_kv query[8], headers[10];
     size_t nq, nh;
     char *path, *qs, *enc;
-    char range[64], maxkeys[16], date[17], sha[65], auth[1024];
+    char range[64], maxkeys[16], partno[16], date[17], sha[65], md5[32], auth[1024];
 };
 
 /* The path as sent is the canonical URI: S3 keys are not normalised (PATH_AS_IS).
@@ -91,6 +91,16 @@ static int os3_prep_url(const struct os3_store *st, struct os3_xfer *x, struct o
             p->query[p->nq++] = (struct os3_kv){"max-keys", p->maxkeys};
         }
     } else {
+        if (req->op == OBJSTORE_OP_MPU_CREATE)
+            p->query[p->nq++] = (struct os3_kv){"uploads", ""};
+        if (req->op == OBJSTORE_OP_MPU_PART) {
+            snprintf(p->partno, sizeof(p->partno), "%u", req->part_number);
+            p->query[p->nq++] = (struct os3_kv){"partNumber", p->partno};
+        }
+        if (req->upload_id &&
+            (req->op == OBJSTORE_OP_MPU_PART || req->op == OBJSTORE_OP_MPU_COMPLETE ||
+             req->op == OBJSTORE_OP_DELETE))
+            p->query[p->nq++] = (struct os3_kv){"uploadId", req->upload_id};
         p->enc = os3_uri_encode(req->key, true);
         if (!p->enc || asprintf(&p->path, "%s/%s", st->path_prefix, p->enc) < 0)
             p->path = NULL;
@@ -118,10 +128,17 @@ static int os3_prep_headers(const struct os3_store *st, struct os3_xfer *x, stru
     bool bad = false;
     int rc;
 
-    if (req->op == OBJSTORE_OP_PUT)
+    if (req->op == OBJSTORE_OP_PUT || req->op == OBJSTORE_OP_MPU_PART) {
         os3_sha256_hex(req->buf, req->len, p->sha);
-    else
+        os3_md5_base64(req->buf, req->len, p->md5);
+        p->headers[p->nh++] = (struct os3_kv){"content-md5", p->md5};
+    } else if (x->send) {
+        os3_sha256_hex(x->send, x->send_len, p->sha);
+        os3_md5_base64(x->send, x->send_len, p->md5);
+        p->headers[p->nh++] = (struct os3_kv){"content-md5", p->md5};
+    } else {
         memcpy(p->sha, OS3_EMPTY_SHA256, sizeof(p->sha));
+    }
     os3_amz_date((int64_t)time(NULL), p->date);
     p->headers[p->nh++] = (struct os3_kv){"host", st->host};
     if (req->op == OBJSTORE_OP_GET && (req->off || req->len)) {
@@ -145,9 +162,8 @@ static int os3_prep_headers(const struct os3_store *st, struct os3_xfer *x, stru
         p->headers[p->nh++] = (struct os3_kv){"x-amz-content-sha256", p->sha};
         if (cr.session_token[0])
             p->headers[p->nh++] = (struct os3_kv){"x-amz-security-token", cr.session_token};
-        static const char *const methods[OBJSTORE_OP_COUNT] = {"HEAD", "GET", "GET", "PUT"};
         struct os3_sign_input in = {
-            .method = methods[req->op],
+            .method = os3_method(req->op),
             .canonical_uri = p->path,
             .query = p->query,
             .n_query = p->nq,
@@ -215,7 +231,13 @@ static int os3_prep_easy(struct os3_store *st, struct os3_xfer *x)
         curl_easy_setopt(e, CURLOPT_BUFFERSIZE, OS3_GET_BUFFER);
     if (req->op == OBJSTORE_OP_HEAD) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (req->op == OBJSTORE_OP_PUT) {
+    } else if (req->op == OBJSTORE_OP_DELETE) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+    } else if (req->op == OBJSTORE_OP_MPU_CREATE || req->op == OBJSTORE_OP_MPU_COMPLETE) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->send ? x->send : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)x->send_len);
+    } else if (req->op == OBJSTORE_OP_PUT || req->op == OBJSTORE_OP_MPU_PART) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->len);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, os3_read_cb);
@@ -226,10 +248,42 @@ static int os3_prep_easy(struct os3_store *st, struct os3_xfer *x)
     return 0;
 }
 
+/* The CompleteMultipartUpload document of @req's parts into x->send. @return 0 or -errno. */
+static int os3_prep_complete(struct os3_xfer *x)
+{
+    const struct objstore_req *req = x->req;
+    size_t cap = 64 + (size_t)req->nparts * (64 + OBJSTORE_ETAG_MAX), len = 0;
+    char *b;
+
+    if (!req->upload_id || !req->parts || req->nparts == 0 || req->nparts > OBJSTORE_PARTS_MAX)
+        return -EINVAL;
+    b = malloc(cap);
+    if (!b)
+        return -ENOMEM;
+    len += (size_t)snprintf(b, cap, "<CompleteMultipartUpload>");
+    for (unsigned i = 0; i < req->nparts; i++) {
+        const char *et = req->parts[i].etag;
+        if (strpbrk(et, "<>&")) { /* an ETag never holds markup; refuse rather than escape */
+            free(b);
+            return -EINVAL;
+        }
+        len += (size_t)snprintf(b + len, cap - len,
+                                "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>",
+                                req->parts[i].number, et);
+    }
+    len += (size_t)snprintf(b + len, cap - len, "</CompleteMultipartUpload>");
+    x->send = b;
+    x->send_len = len;
+    return 0;
+}
+
 int os3_prepare(struct os3_store *st, struct os3_xfer *x)
 {
     struct os3_prep p = {0};
-    int rc = os3_prep_url(st, x, &p);
+    int rc = x->req->op == OBJSTORE_OP_MPU_COMPLETE ? os3_prep_complete(x) : 0;
+
+    if (rc == 0)
+        rc = os3_prep_url(st, x, &p);
 
     if (rc == 0)
         rc = os3_prep_headers(st, x, &p);

@@ -275,3 +275,42 @@ int os3_xml_parse_sts_error(const char *body, size_t len, char *code, size_t cod
     xmlFreeDoc(doc);
     return e ? 0 : -EIO;
 }
+
+int os3_xml_parse_mpu_create(const char *body, size_t len, char *upload_id, size_t cap)
+{
+    xmlNode *root;
+    xmlDoc *doc = os3_xml_read(body, len, "InitiateMultipartUploadResult", &root);
+
+    upload_id[0] = '\0';
+    if (!doc)
+        return -EIO;
+    os3_xml_child_text(root, "UploadId", upload_id, cap);
+    xmlFreeDoc(doc);
+    return upload_id[0] && strlen(upload_id) + 1 < cap ? 0 : -EIO;
+}
+
+int os3_xml_parse_mpu_complete(const char *body, size_t len, char *etag, size_t etag_cap,
+                               char *code, size_t code_cap, char *msg, size_t msg_cap)
+{
+    xmlNode *root;
+    xmlDoc *doc;
+
+    code[0] = msg[0] = '\0';
+    if ((doc = os3_xml_read(body, len, "Error", &root))) {
+        os3_xml_child_text(root, "Code", code, code_cap);
+        os3_xml_child_text(root, "Message", msg, msg_cap);
+        xmlFreeDoc(doc);
+        return -EAGAIN;
+    }
+    doc = os3_xml_read(body, len, "CompleteMultipartUploadResult", &root);
+    if (!doc)
+        return -EIO;
+    char raw[OBJSTORE_ETAG_MAX];
+    os3_xml_child_text(root, "ETag", raw, sizeof(raw));
+    xmlFreeDoc(doc);
+    /* quoted like the ETag header (AWS quotes it here too; radosgw does not) */
+    if (!raw[0] ||
+        (size_t)snprintf(etag, etag_cap, raw[0] == '"' ? "%s" : "\"%s\"", raw) >= etag_cap)
+        return -EIO;
+    return 0;
+}

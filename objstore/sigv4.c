@@ -141,6 +141,24 @@ void os3_sha256_hex(const void *data, size_t len, char hex[65])
     os3_to_hex(md, 32, hex);
 }
 
+void os3_md5_base64(const void *data, size_t len, char out[32])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (!EVP_Digest(data, len, md, &n, EVP_md5(), NULL))
+        n = 0; /* no MD5 (FIPS): an empty value, which S3 refuses loudly */
+    EVP_EncodeBlock((unsigned char *)out, md, (int)n);
+}
+
+/* The HTTP method of @op. */
+const char *os3_method(enum objstore_op op)
+{
+    static const char *const m[OBJSTORE_OP_COUNT] = {"HEAD",   "GET",  "GET", "PUT",
+                                                     "DELETE", "POST", "PUT", "POST"};
+    return (unsigned)op < OBJSTORE_OP_COUNT ? m[op] : "GET";
+}
+
 void os3_amz_date(int64_t t, char out[17])
 {
     time_t tt = (time_t)t;

@@ -114,7 +114,8 @@ int objstore_stats_create(struct objstore *inner, struct objstore **out)
 
 const char *objstore_op_label(enum objstore_op op)
 {
-    static const char *const names[OBJSTORE_OP_COUNT] = {"head", "get", "list", "put"};
+    static const char *const names[OBJSTORE_OP_COUNT] = {
+        "head", "get", "list", "put", "delete", "mpu_create", "mpu_part", "mpu_complete"};
     return (unsigned)op < OBJSTORE_OP_COUNT ? names[op] : "?";
 }
 

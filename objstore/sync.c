@@ -39,7 +39,16 @@ static int objstore_check_req(const struct objstore_req *req)
         if (req->len && req->off + req->len < req->off)
             return -EINVAL;
     }
-    if (req->op == OBJSTORE_OP_PUT && req->len && !req->buf)
+    if ((req->op == OBJSTORE_OP_PUT || req->op == OBJSTORE_OP_MPU_PART) && req->len && !req->buf)
+        return -EINVAL;
+    if ((req->op == OBJSTORE_OP_MPU_PART || req->op == OBJSTORE_OP_MPU_COMPLETE) &&
+        (!req->upload_id || !req->upload_id[0]))
+        return -EINVAL;
+    if (req->op == OBJSTORE_OP_MPU_PART &&
+        (req->part_number < 1 || req->part_number > OBJSTORE_PARTS_MAX))
+        return -EINVAL;
+    if (req->op == OBJSTORE_OP_MPU_COMPLETE &&
+        (!req->parts || req->nparts < 1 || req->nparts > OBJSTORE_PARTS_MAX))
         return -EINVAL;
     return 0;
 }
@@ -56,6 +65,7 @@ int objstore_submit(struct objstore *os, struct objstore_req *req)
     req->got = 0;
     memset(&req->info, 0, sizeof(req->info));
     memset(&req->list_result, 0, sizeof(req->list_result));
+    req->upload_id_out[0] = '\0';
     req->attempts = 0;
     req->errmsg[0] = '\0';
     return os->ops->submit(os, req);
@@ -191,6 +201,74 @@ int objstore_put(struct objstore *os, const char *key, const void *buf, size_t l
     req->buf = (void *)buf; /* PUT only reads it */
     req->len = len;
     req->buf_cap = len;
+    int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
+    if (rc == 0 && info)
+        *info = req->info;
+    free(req);
+    return rc;
+}
+
+int objstore_delete(struct objstore *os, const char *key, const char *upload_id, char *errmsg,
+                    size_t errmsg_cap)
+{
+    struct objstore_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return -ENOMEM;
+    req->op = OBJSTORE_OP_DELETE;
+    req->key = key;
+    req->upload_id = upload_id;
+    int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
+    free(req);
+    return rc;
+}
+
+int objstore_mpu_create(struct objstore *os, const char *key, char *upload_id, size_t cap,
+                        char *errmsg, size_t errmsg_cap)
+{
+    struct objstore_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return -ENOMEM;
+    req->op = OBJSTORE_OP_MPU_CREATE;
+    req->key = key;
+    int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
+    if (rc == 0 && snprintf(upload_id, cap, "%s", req->upload_id_out) >= (int)cap)
+        rc = -ENAMETOOLONG;
+    free(req);
+    return rc;
+}
+
+int objstore_mpu_part(struct objstore *os, const char *key, const char *upload_id, unsigned number,
+                      const void *buf, size_t len, char *etag, char *errmsg, size_t errmsg_cap)
+{
+    struct objstore_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return -ENOMEM;
+    req->op = OBJSTORE_OP_MPU_PART;
+    req->key = key;
+    req->upload_id = upload_id;
+    req->part_number = number;
+    req->buf = (void *)buf; /* only read */
+    req->len = len;
+    req->buf_cap = len;
+    int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
+    if (rc == 0)
+        memcpy(etag, req->info.etag, OBJSTORE_ETAG_MAX);
+    free(req);
+    return rc;
+}
+
+int objstore_mpu_complete(struct objstore *os, const char *key, const char *upload_id,
+                          const struct objstore_part *parts, unsigned nparts,
+                          struct objstore_object_info *info, char *errmsg, size_t errmsg_cap)
+{
+    struct objstore_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return -ENOMEM;
+    req->op = OBJSTORE_OP_MPU_COMPLETE;
+    req->key = key;
+    req->upload_id = upload_id;
+    req->parts = parts;
+    req->nparts = nparts;
     int rc = objstore_sync_run(os, req, errmsg, errmsg_cap);
     if (rc == 0 && info)
         *info = req->info;
