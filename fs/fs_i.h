@@ -83,6 +83,8 @@ struct fs_inode {
     char *key;       /* file: S3 key; dir: prefix ending in "/" ("" at the top) */
     bool is_dir;
     bool name_hashed; /* still reachable by (parent, name) */
+    bool writing;     /* by fs->ns->lock: a write handle is creating it (write.c); not in S3
+                         yet, its size the writer's */
     bool had_pieces;  /* atomic: a read or prefetch asked for pieces of it (read.c, prefetch.c):
                          only then are whole-block fetches checked for pieces to copy */
     /* protected by fs->ns->lock */
@@ -131,6 +133,17 @@ struct fs_counters {
     uint64_t piece_assembled;       /* handle.c: blocks completed from cached pieces */
     uint64_t dense_sweeps;          /* dense.c: files fetched whole for dense random reads */
     uint64_t dense_blocks;          /* dense.c: blocks those sweeps handed to the cache */
+    /* write.c (-o rw) */
+    uint64_t uploads_open;          /* write handles open */
+    uint64_t uploads_started;       /* multipart uploads created */
+    uint64_t uploads_done;          /* files completed (a PUT or a multipart upload) */
+    uint64_t upload_failures;       /* files whose upload failed (close returned EIO) */
+    uint64_t upload_aborts;         /* multipart uploads aborted */
+    uint64_t upload_parts;          /* parts sent */
+    uint64_t upload_parts_inflight; /* parts being sent now */
+    uint64_t upload_bytes;          /* bytes S3 took (parts and PUTs) */
+    uint64_t upload_buffer_bytes;   /* part buffers allocated now (<= upload_memory) */
+    uint64_t upload_cached_blocks;  /* blocks written put in the cache under the new ETag */
 };
 
 #define FS_READ_SEEN_BITS 12 /* blocks remembered as read lately: 4096 */
@@ -158,6 +171,7 @@ struct fs {
     struct fs_handles *hs; /* handle.c */
     struct fs_counters ctr;
     struct fs_fill_state *fill; /* read.c: the page-cache fill; NULL when off */
+    struct fs_uploads *up;      /* write.c: the part buffers of all uploads (-o rw) */
     /* prefetch.c: hashes of (inode, block) that FUSE reads asked for lately, lossy
      * (fs_pf_note_read), to tell a reader's skips from its page cache's gaps */
     uint64_t read_seen[1u << FS_READ_SEEN_BITS];
@@ -274,6 +288,51 @@ bool fs_read_fill_stats(struct fs *fs, struct fs_fill_stats *st);
 /* Build the cache key of one block into @buf. @return its length, or 0 if it does not fit. */
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk, void *buf,
                     size_t cap);
+
+/* ---- write.c, ns_write.c: -o rw ---- */
+
+struct fs_whandle;
+/* Set up / free the mount's upload accounting. @return 0 or -ENOMEM. */
+int fs_write_init(struct fs *fs);
+void fs_write_fini(struct fs *fs);
+/* A write handle for @ino (taken with fs_ns_create or fs_ns_open_write; the handle owns
+ * that reference from here) writing object @key. @return 0 and *out, or -ENOMEM. */
+int fs_write_open(struct fs *fs, struct fs_inode *ino, const char *key, struct fs_whandle **out);
+/* Take @size bytes at @off (which must be where the last write ended). Waits while the
+ * mount's part buffers are full. @return bytes taken, or -EINVAL (not sequential), -EIO. */
+ssize_t fs_write(struct fs_whandle *h, const char *buf, size_t size, uint64_t off);
+/* Complete the upload (the first call; later ones return its result). @return 0 or -EIO. */
+int fs_write_flush(struct fs_whandle *h);
+/* Free the handle (completing the upload if no flush came). */
+void fs_write_release(struct fs_whandle *h);
+
+/* Name @name in @parent for a new object being written: *out pinned, marked writing.
+ * @return 0 (and @e), -EBUSY (another writer), -EISDIR, -ENOENT, -ENOTDIR. */
+int fs_ns_create(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e,
+                 struct fs_inode **out);
+/* An existing file @ino opened with O_TRUNC to be replaced. @return 0 or -errno. */
+int fs_ns_open_write(struct fs *fs, fuse_ino_t ino, struct fs_inode **out);
+/* Is @n being written (not in S3 yet)? */
+bool fs_ns_is_writing(struct fs *fs, const struct fs_inode *n);
+/* The writer's size of @n. */
+void fs_ns_write_size(struct fs *fs, struct fs_inode *n, uint64_t size);
+/* The upload of @n ended (@result 0: the object is @etag, @size bytes); drops the pin. */
+void fs_ns_write_done(struct fs *fs, struct fs_inode *n, int result, uint64_t size,
+                      const char *etag);
+/* DeleteObject of @name in @parent. @return 0 or -errno. */
+int fs_ns_unlink(struct fs *fs, fuse_ino_t parent, const char *name);
+/* A directory made on this mount (S3 has none until a file in it exists). */
+int fs_ns_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e);
+
+/* ---- ops_write.c ---- */
+/* The write operations, into a copy of fs_ops (-o rw). */
+void fs_ops_add_write(struct fuse_lowlevel_ops *ops);
+/* Is @fi a write handle's? */
+bool fs_fh_is_write(const struct fuse_file_info *fi);
+/* OPEN for writing (ops.c passes it on). Replies. */
+void fs_ops_open_write(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* RELEASE of a write handle. */
+void fs_ops_release_write(struct fs *fs, struct fuse_file_info *fi);
 
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;

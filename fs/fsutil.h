@@ -47,6 +47,10 @@ struct hc_conf;
 #define FS_DEFAULT_PARTIAL_GRAIN (64u << 10)
 /* dense_prefetch: the largest file fetched whole for a dense random reader (fs/dense.c) */
 #define FS_DEFAULT_DENSE_PREFETCH (1ull << 30)
+/* writes (-o rw): 8 MiB parts, 4 in flight per file, 64 MiB of part buffers in all */
+#define FS_DEFAULT_PART_SIZE (8ull << 20)
+#define FS_DEFAULT_UPLOAD_PARALLEL 4
+#define FS_DEFAULT_UPLOAD_MEMORY (64ull << 20)
 #define FS_FILL_SEEN_BITS 12 /* blocks remembered for "read alone again": 4096 */
 #define FS_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define FS_DEFAULT_READ_TIMEOUT_MS 10000
@@ -76,6 +80,8 @@ struct fs_conf {
     char *metrics; /* HOST:PORT of the metrics endpoint, or NULL (off) */
     char *fleet, *fleet_secret, *fleet_timeout_s, *fleet_lease_s, *fleet_retry_s;
     char *fleet_piece_size_s, *fleet_store_queue_s;
+    int rw, allow_overwrite, allow_delete; /* writes (write.c) */
+    char *part_size_s, *upload_parallel_s, *upload_memory_s;
     int foreground, debug, show_help, show_version, explain_creds;
     char *source, *mountpoint; /* the two positional arguments */
 
@@ -102,6 +108,9 @@ struct fs_conf {
     uid_t uid;
     gid_t gid;
     mode_t file_mode, dir_mode;
+    uint64_t part_size;       /* -o rw: bytes of one UploadPart (5M..5G, whole blocks) */
+    unsigned upload_parallel; /* parts of one file in flight */
+    uint64_t upload_memory;   /* part buffers of all files together */
     int log_level;
     const char *fleet_servers; /* -o fleet without "memcached://" (in fleet), or NULL */
     uint64_t fleet_timeout_ms, fleet_lease_ms, fleet_retry_ms, fleet_store_queue;

@@ -379,7 +379,8 @@ static int fs_add_mount_args(struct fuse_args *args, const struct fs_conf *conf)
 
     if (fuse_opt_add_opt_escaped(&fsname, conf->source) != 0)
         goto out;
-    if (asprintf(&opt, "-oro,default_permissions,subtype=tierfs,fsname=%s", fsname) < 0) {
+    if (asprintf(&opt, "-o%s,default_permissions,subtype=tierfs,fsname=%s", conf->rw ? "rw" : "ro",
+                 fsname) < 0) {
         opt = NULL;
         goto out;
     }
@@ -481,7 +482,10 @@ int main(int argc, char **argv)
     if (fs_add_mount_args(&args, &conf) != 0)
         goto out_opts;
     /* Unknown options fail here, before any network traffic (libfuse names them). */
-    se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+    struct fuse_lowlevel_ops ops = fs_ops;
+    if (conf.rw)
+        fs_ops_add_write(&ops); /* without them the kernel's ro mount answers EROFS */
+    se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
     if (!se)
         goto out_opts;
     fs.se = se;
@@ -493,7 +497,8 @@ int main(int argc, char **argv)
     /* Before any thread exists, so every thread inherits it (see fs_sig_thread). */
     fs_sig_block(&sigs);
     fs.mnt = mnt;
-    if (fs_metrics_create(&fs.metrics) != 0 || fs_ns_init(&fs) != 0 || fs_handles_init(&fs) != 0) {
+    if (fs_metrics_create(&fs.metrics) != 0 || fs_ns_init(&fs) != 0 || fs_handles_init(&fs) != 0 ||
+        fs_write_init(&fs) != 0) {
         fprintf(stderr, "tierfs: out of memory\n");
         goto out_session;
     }
@@ -577,6 +582,7 @@ out_cache:
     hc_fleet_destroy(fs.fleet); /* after the cache: its last fetches stored or abandoned */
 out_store:
     objstore_destroy(fs.os);
+    fs_write_fini(&fs);
     fs_handles_fini(&fs);
     fs_ns_fini(&fs);
     fs_metrics_destroy(fs.metrics); /* last: the FUSE threads counted into it */

@@ -108,7 +108,7 @@ static void fs_htab_remove(struct fs_htab *t, struct fs_inode *n, size_t off)
     }
 }
 
-static struct fs_inode *fs_ino_find(struct fs *fs, uint64_t ino)
+struct fs_inode *fs_ino_find(struct fs *fs, uint64_t ino)
 {
     struct fs_inode *n = fs->ns->ino_tab.b[fs_ino_hash(ino) & (fs->ns->ino_tab.nb - 1)];
     while (n && n->ino != ino)
@@ -116,7 +116,7 @@ static struct fs_inode *fs_ino_find(struct fs *fs, uint64_t ino)
     return n;
 }
 
-static struct fs_inode *fs_name_find(struct fs *fs, uint64_t parent, const char *name)
+struct fs_inode *fs_name_find(struct fs *fs, uint64_t parent, const char *name)
 {
     struct fs_inode *n = fs->ns->name_tab.b[fs_name_hash(parent, name) & (fs->ns->name_tab.nb - 1)];
     while (n && (n->parent != parent || strcmp(n->name, name) != 0))
@@ -128,7 +128,8 @@ static struct fs_inode *fs_name_find(struct fs *fs, uint64_t parent, const char 
 
 bool fs_fresh(const struct fs *fs, uint64_t t_ms, uint64_t now_ms)
 {
-    return t_ms && now_ms - t_ms < fs->conf->metadata_ttl_ms;
+    /* a time in the future: metadata made here that S3 cannot confirm (mkdir) */
+    return t_ms && (t_ms > now_ms || now_ms - t_ms < fs->conf->metadata_ttl_ms);
 }
 
 bool fs_name_ok(const char *name, size_t len)
@@ -193,7 +194,7 @@ static void fs_neg_remove(struct fs_inode *dir, const char *name)
 }
 
 /* Remember that @name is missing; the oldest entry goes when the list is full. */
-static void fs_neg_add(struct fs *fs, struct fs_inode *dir, const char *name, uint64_t now)
+void fs_neg_add(struct fs *fs, struct fs_inode *dir, const char *name, uint64_t now)
 {
     if (fs->conf->negative_ttl_ms == 0)
         return;
@@ -273,7 +274,7 @@ static void fs_idle_trim(struct fs *fs, uint64_t now)
 }
 
 /* @n is referenced again (a lookup or an open): it leaves the idle list. */
-static void fs_inode_ref(struct fs *fs, struct fs_inode *n)
+void fs_inode_ref(struct fs *fs, struct fs_inode *n)
 {
     fs_idle_unlink(fs, n);
 }
@@ -282,7 +283,7 @@ static void fs_inode_ref(struct fs *fs, struct fs_inode *n)
  * Called when a reference to @n went away: keep it on the idle list if its metadata is
  * fresh and its name can find it again, otherwise free it. Caller holds fs->ns->lock.
  */
-static void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
+void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n)
 {
     uint64_t now;
 
@@ -330,20 +331,13 @@ static struct fs_inode *fs_inode_new(struct fs *fs, const struct fs_inode *paren
 }
 
 /* Attributes of one name as S3 reported them. */
-struct fs_attr {
-    bool is_dir;
-    uint64_t size;
-    int64_t mtime;
-    const char *etag;
-    uint64_t seen_ms; /* when they were true */
-};
 
 /*
  * Find or create the child @name of @parent with @a, count one lookup, fill @e.
  * A child whose type changed gets a new inode; the old one lives on unhashed until
  * the kernel forgets it. Caller holds fs->ns->lock. @return 0 or -ENOMEM.
  */
-static int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
+int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
                      const struct fs_attr *a, struct fuse_entry_param *e)
 {
     struct fs_inode *n = fs_name_find(fs, parent->ino, name);
@@ -383,7 +377,15 @@ static int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
     return 0;
 }
 
-static void fs_negative_entry(const struct fs *fs, struct fuse_entry_param *e)
+void fs_name_unhash(struct fs *fs, struct fs_inode *n)
+{
+    if (!n->name_hashed)
+        return;
+    fs_htab_remove(&fs->ns->name_tab, n, FS_NAME_NEXT);
+    n->name_hashed = false;
+}
+
+void fs_negative_entry(const struct fs *fs, struct fuse_entry_param *e)
 {
     memset(e, 0, sizeof(*e));
     e->ino = 0; /* the kernel caches a negative dentry for entry_timeout */
@@ -682,8 +684,8 @@ static int fs_refresh_locked(struct fs *fs, struct fs_inode *n)
     uint64_t now = cmn_now_ms();
     int rc;
 
-    if (n->is_dir || fs_fresh(fs, n->attr_ms, now))
-        return 0;
+    if (n->is_dir || n->writing || fs_fresh(fs, n->attr_ms, now))
+        return 0; /* (a file being written is not in S3 yet: its size is the writer's) */
     pthread_mutex_unlock(&fs->ns->lock);
     rc = objstore_head(fs->os, n->key, &info, errmsg, sizeof(errmsg));
     pthread_mutex_lock(&fs->ns->lock);

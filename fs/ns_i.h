@@ -39,4 +39,24 @@ struct fs_ns {
 bool fs_fresh(const struct fs *fs, uint64_t t_ms, uint64_t now_ms);
 void fs_neg_clear(struct fs_inode *dir);
 
+struct fs_attr {
+    bool is_dir;
+    uint64_t size;
+    int64_t mtime;
+    const char *etag;
+    uint64_t seen_ms; /* when they were true */
+};
+/* ns.c, for the other parts of the namespace (ns_write.c): under fs->ns->lock. */
+struct fs_inode *fs_ino_find(struct fs *fs, uint64_t ino);
+struct fs_inode *fs_name_find(struct fs *fs, uint64_t parent, const char *name);
+void fs_neg_add(struct fs *fs, struct fs_inode *dir, const char *name, uint64_t now);
+void fs_inode_ref(struct fs *fs, struct fs_inode *n);
+void fs_inode_maybe_free(struct fs *fs, struct fs_inode *n);
+/* Find or create the child @name of @parent with @a, count one lookup, fill @e. */
+int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name, const struct fs_attr *a,
+              struct fuse_entry_param *e);
+/* @n is no longer reachable by its name (it lives on until the kernel forgets it). */
+void fs_name_unhash(struct fs *fs, struct fs_inode *n);
+void fs_negative_entry(const struct fs *fs, struct fuse_entry_param *e);
+
 #endif

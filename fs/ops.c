@@ -136,12 +136,21 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     int rc;
 
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        fuse_reply_err(req, EROFS);
+        if (fs->conf->rw)
+            fs_ops_open_write(req, ino, fi); /* ops_write.c */
+        else
+            fuse_reply_err(req, EROFS);
         return;
     }
     n = fs_ns_open(fs, ino);
     if (!n) {
         fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (fs->conf->rw && fs_ns_is_writing(fs, n)) {
+        TLOG_W("open of '%s' refused: it is being written (readable once closed)", n->key);
+        fs_ns_release(fs, n);
+        fuse_reply_err(req, EBUSY);
         return;
     }
     rc = fs_read_open(fs, n, &fh, &keep, &direct);
@@ -163,11 +172,20 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
+    if (fs_fh_is_write(fi)) {
+        fuse_reply_err(req, EBADF); /* a file being written is read once it is closed */
+        return;
+    }
     fs_read(fs_of(req), req, (struct fs_handle *)(uintptr_t)fi->fh, size, off);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    if (fs_fh_is_write(fi)) {
+        fs_ops_release_write(fs_of(req), fi);
+        fuse_reply_err(req, 0);
+        return;
+    }
     __atomic_sub_fetch(&fs_of(req)->ctr.open_files, 1, __ATOMIC_RELAXED);
     fs_read_release(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
@@ -310,7 +328,7 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
     sv.f_bfree = sv.f_bavail = (cap - CMN_MIN(cap, used)) / fs->conf->block_size;
     sv.f_files = 0;
     sv.f_namemax = NAME_MAX;
-    sv.f_flag = ST_RDONLY | ST_NOSUID;
+    sv.f_flag = (fs->conf->rw ? 0 : ST_RDONLY) | ST_NOSUID;
     fuse_reply_statfs(req, &sv);
 }
 

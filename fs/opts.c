@@ -86,6 +86,13 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("max_threads=%s", max_threads_s),
     FS_OPT("log_level=%s", log_level_s),
     FS_OPT("metrics=%s", metrics),
+    /* writes */
+    FS_BOOL("rw", rw),
+    FS_BOOL("allow_overwrite", allow_overwrite),
+    FS_BOOL("allow_delete", allow_delete),
+    FS_OPT("part_size=%s", part_size_s),
+    FS_OPT("upload_parallel=%s", upload_parallel_s),
+    FS_OPT("upload_memory=%s", upload_memory_s),
     /* fleet tier */
     FS_OPT("fleet=%s", fleet),
     FS_OPT("fleet_secret=%s", fleet_secret),
@@ -665,6 +672,35 @@ static int fs_parse_read_opts(struct fs_conf *conf)
                              &conf->dense_prefetch);
 }
 
+/* The write options (-o rw). @return 0 or -EINVAL (one line printed). */
+static int fs_parse_write_opts(struct fs_conf *conf)
+{
+    uint64_t v = FS_DEFAULT_UPLOAD_PARALLEL;
+    int rc;
+
+    if (!conf->rw && (conf->allow_overwrite || conf->allow_delete)) {
+        fprintf(stderr, "tierfs: -o %s needs -o rw\n",
+                conf->allow_overwrite ? "allow_overwrite" : "allow_delete");
+        return -EINVAL;
+    }
+    /* S3: parts of 5 MiB to 5 GiB (the last may be shorter), whole blocks here so each
+     * block written goes to the cache whole */
+    conf->part_size = CMN_MAX(FS_DEFAULT_PART_SIZE, (uint64_t)conf->block_size);
+    if ((rc = fs_parse_size_opt("part_size", conf->part_size_s, 5ull << 20, 5ull << 30,
+                                "a size from 5M to 5G, like 8M", &conf->part_size)) != 0)
+        return rc;
+    if (conf->part_size % conf->block_size)
+        return fs_bad("part_size", conf->part_size_s, "a multiple of block_size, like 8M");
+    if (conf->upload_parallel_s &&
+        (cmn_parse_u64(conf->upload_parallel_s, 64, &v) != 0 || v == 0))
+        return fs_bad("upload_parallel", conf->upload_parallel_s, "a number from 1 to 64");
+    conf->upload_parallel = (unsigned)v;
+    conf->upload_memory = CMN_MAX(FS_DEFAULT_UPLOAD_MEMORY, 2 * conf->part_size);
+    return fs_parse_size_opt("upload_memory", conf->upload_memory_s, 2 * conf->part_size,
+                             1ull << 40, "a size of at least two parts, like 64M",
+                             &conf->upload_memory);
+}
+
 /* Owner and modes of what the mount shows. @return 0 or -EINVAL (one line printed). */
 static int fs_parse_attr_opts(struct fs_conf *conf)
 {
@@ -679,6 +715,10 @@ static int fs_parse_attr_opts(struct fs_conf *conf)
     if ((rc = fs_parse_id_opt("gid", conf->gid_s, false, &id)) != 0)
         return rc;
     conf->gid = id;
+    if (conf->rw) { /* the owner may write (the kernel checks, default_permissions) */
+        conf->file_mode = 0644;
+        conf->dir_mode = 0755;
+    }
     if ((rc = fs_parse_mode_opt("file_mode", conf->file_mode_s, &conf->file_mode)) != 0)
         return rc;
     if ((rc = fs_parse_mode_opt("dir_mode", conf->dir_mode_s, &conf->dir_mode)) != 0)
@@ -722,7 +762,7 @@ int fs_opts_validate(struct fs_conf *conf)
         conf->max_threads = (unsigned)v;
     }
 
-    if ((rc = fs_parse_attr_opts(conf)) != 0)
+    if ((rc = fs_parse_attr_opts(conf)) != 0 || (rc = fs_parse_write_opts(conf)) != 0)
         return rc;
     if (conf->log_level_s) {
         int lvl = tlog_parse_level(conf->log_level_s);
@@ -790,6 +830,9 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->fleet_retry_s,
         &conf->fleet_piece_size_s,
         &conf->fleet_store_queue_s,
+        &conf->part_size_s,
+        &conf->upload_parallel_s,
+        &conf->upload_memory_s,
         &conf->source,
         &conf->mountpoint,
         &conf->bucket,
