@@ -295,6 +295,8 @@ struct fs_whandle;
 /* Set up / free the mount's upload accounting. @return 0 or -ENOMEM. */
 int fs_write_init(struct fs *fs);
 void fs_write_fini(struct fs *fs);
+/* After the session loop, while S3 is still reachable: try the failed aborts again. */
+void fs_write_stop(struct fs *fs);
 /* A write handle for @ino (taken with fs_ns_create or fs_ns_open_write; the handle owns
  * that reference from here) writing object @key. @return 0 and *out, or -ENOMEM. */
 int fs_write_open(struct fs *fs, struct fs_inode *ino, const char *key, struct fs_whandle **out);
@@ -303,6 +305,8 @@ int fs_write_open(struct fs *fs, struct fs_inode *ino, const char *key, struct f
 ssize_t fs_write(struct fs_whandle *h, const char *buf, size_t size, uint64_t off);
 /* Complete the upload (the first call; later ones return its result). @return 0 or -EIO. */
 int fs_write_flush(struct fs_whandle *h);
+/* Nothing written yet (and not completed)? */
+bool fs_write_empty(const struct fs_whandle *h);
 /* Free the handle (completing the upload if no flush came). */
 void fs_write_release(struct fs_whandle *h);
 

@@ -572,6 +572,7 @@ out_unmount:
         TLOG_N("released %u directory handle(s) whose RELEASEDIR did not arrive before the "
                "unmount",
                orphans);
+    fs_write_stop(&fs); /* aborts that failed earlier: S3 may answer now */
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);

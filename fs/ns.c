@@ -337,8 +337,8 @@ static struct fs_inode *fs_inode_new(struct fs *fs, const struct fs_inode *paren
  * A child whose type changed gets a new inode; the old one lives on unhashed until
  * the kernel forgets it. Caller holds fs->ns->lock. @return 0 or -ENOMEM.
  */
-int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name,
-                     const struct fs_attr *a, struct fuse_entry_param *e)
+int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name, const struct fs_attr *a,
+              struct fuse_entry_param *e)
 {
     struct fs_inode *n = fs_name_find(fs, parent->ino, name);
     if (n && n->is_dir != a->is_dir) {

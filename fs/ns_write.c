@@ -204,7 +204,8 @@ int fs_ns_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_
     } else {
         /* S3 has no directories: this one lives in the inode table, fresh for as long as
          * the inode lives (tierfs(1), WRITES), and in S3 once a file in it is complete. */
-        struct fs_attr a = {.is_dir = true, .mtime = time(NULL), .etag = "", .seen_ms = UINT64_MAX / 2};
+        struct fs_attr a = {
+            .is_dir = true, .mtime = time(NULL), .etag = "", .seen_ms = UINT64_MAX / 2};
         rc = fs_upsert(fs, dir, name, &a, e);
     }
     pthread_mutex_unlock(&fs->ns->lock);

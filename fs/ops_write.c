@@ -101,8 +101,14 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 void fs_ops_open_write(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_of(req);
-    struct fs_inode *n;
+    struct fs_inode *n = fs_ns_open(fs, ino);
+    bool busy = n && fs_ns_is_writing(fs, n);
 
+    fs_ns_release(fs, n);
+    if (busy) {
+        fs_refuse(req, EBUSY, "open for writing", "the file is being written (one writer)");
+        return;
+    }
     if (!(fi->flags & O_TRUNC)) {
         fs_refuse(req, EPERM, "open for writing",
                   "an existing file is replaced whole (O_TRUNC), never changed in place");
@@ -141,10 +147,16 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         fuse_reply_write(req, (size_t)n);
 }
 
+/* close() of a descriptor. A FLUSH before any byte was written is the close of a
+ * duplicate (a shell's redirection, dd's dup2): it completes nothing; an empty file is
+ * created at release. After bytes were written it completes the upload. */
 static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    fuse_reply_err(req, fs_fh_is_write(fi) ? -fs_write_flush(fs_fh_write(fi)) : 0);
+    if (!fs_fh_is_write(fi) || fs_write_empty(fs_fh_write(fi)))
+        fuse_reply_err(req, 0);
+    else
+        fuse_reply_err(req, -fs_write_flush(fs_fh_write(fi)));
 }
 
 static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -178,8 +190,9 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     (void)parent, (void)name;
-    fs_refuse(req, ENOTSUP, "rmdir", "S3 has no directories to remove (an empty one made by "
-                                     "mkdir goes away on its own)");
+    fs_refuse(req, ENOTSUP, "rmdir",
+              "S3 has no directories to remove (an empty one made by "
+              "mkdir goes away on its own)");
 }
 
 static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -225,8 +238,9 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
         return;
     }
     if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != st.st_size) {
-        fs_refuse(req, EPERM, "truncate", "only to the size a file already has (O_TRUNC at open "
-                                          "replaces a file)");
+        fs_refuse(req, EPERM, "truncate",
+                  "only to the size a file already has (O_TRUNC at open "
+                  "replaces a file)");
         return;
     }
     /* times: accepted, not kept (S3's Last-Modified is the object's time) */

@@ -691,8 +691,7 @@ static int fs_parse_write_opts(struct fs_conf *conf)
         return rc;
     if (conf->part_size % conf->block_size)
         return fs_bad("part_size", conf->part_size_s, "a multiple of block_size, like 8M");
-    if (conf->upload_parallel_s &&
-        (cmn_parse_u64(conf->upload_parallel_s, 64, &v) != 0 || v == 0))
+    if (conf->upload_parallel_s && (cmn_parse_u64(conf->upload_parallel_s, 64, &v) != 0 || v == 0))
         return fs_bad("upload_parallel", conf->upload_parallel_s, "a number from 1 to 64");
     conf->upload_parallel = (unsigned)v;
     conf->upload_memory = CMN_MAX(FS_DEFAULT_UPLOAD_MEMORY, 2 * conf->part_size);

@@ -40,12 +40,20 @@
 #include "fs/fs_i.h"
 #include "hybridcache/hybridcache.h"
 
+/* An upload whose abort failed (S3 unreachable): tried again later. */
+struct fs_abort {
+    struct fs_abort *next;
+    char *key;
+    char upload_id[OBJSTORE_UPLOAD_ID_MAX];
+};
+
 /* The uploads of the mount: the memory their part buffers take, under upload_memory. */
 struct fs_uploads {
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* buffer memory was given back */
-    uint64_t used;       /* bytes of part buffers allocated */
-    uint64_t tag_seq;    /* provisional cache tags */
+    pthread_cond_t cond;     /* buffer memory was given back */
+    uint64_t used;           /* bytes of part buffers allocated */
+    uint64_t tag_seq;        /* provisional cache tags */
+    struct fs_abort *aborts; /* aborts to try again (after the next completion, at unmount) */
 };
 
 struct fs_whandle;
@@ -92,10 +100,67 @@ int fs_write_init(struct fs *fs)
     return 0;
 }
 
+/* AbortMultipartUpload of @upload_id; a failure is kept to be tried again. @return its
+ * result. */
+static int fs_abort(struct fs *fs, const char *key, const char *upload_id, bool keep)
+{
+    char errmsg[OBJSTORE_ERRMSG_MAX] = "";
+    int rc = objstore_delete(fs->os, key, upload_id, errmsg, sizeof(errmsg));
+
+    if (rc == 0 || rc == -ENOENT) {
+        __atomic_add_fetch(&fs->ctr.upload_aborts, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    TLOG_E("write '%s': AbortMultipartUpload failed: %s%s", key,
+           errmsg[0] ? errmsg : objstore_strerror(rc), keep ? " (tried again later)" : "");
+    struct fs_abort *a = keep ? calloc(1, sizeof(*a)) : NULL;
+    if (a && (a->key = strdup(key))) {
+        snprintf(a->upload_id, sizeof(a->upload_id), "%s", upload_id);
+        pthread_mutex_lock(&fs->up->lock);
+        a->next = fs->up->aborts;
+        fs->up->aborts = a;
+        pthread_mutex_unlock(&fs->up->lock);
+    } else {
+        free(a);
+    }
+    return rc;
+}
+
+/* Try the aborts that failed before once more. */
+static void fs_abort_retry(struct fs *fs)
+{
+    pthread_mutex_lock(&fs->up->lock);
+    struct fs_abort *a = fs->up->aborts;
+    fs->up->aborts = NULL;
+    pthread_mutex_unlock(&fs->up->lock);
+    while (a) {
+        struct fs_abort *next = a->next;
+        if (fs_abort(fs, a->key, a->upload_id, false) == 0)
+            TLOG_N("write '%s': the upload that failed earlier is aborted now", a->key);
+        free(a->key);
+        free(a);
+        a = next;
+    }
+}
+
+void fs_write_stop(struct fs *fs)
+{
+    if (fs->up)
+        fs_abort_retry(fs);
+}
+
 void fs_write_fini(struct fs *fs)
 {
     if (!fs->up)
         return;
+    for (struct fs_abort *a = fs->up->aborts, *next; a; a = next) {
+        next = a->next;
+        TLOG_W("write '%s': upload %s left incomplete (S3 unreachable); a lifecycle rule "
+               "removes it",
+               a->key, a->upload_id);
+        free(a->key);
+        free(a);
+    }
     pthread_cond_destroy(&fs->up->cond);
     pthread_mutex_destroy(&fs->up->lock);
     free(fs->up);
@@ -168,8 +233,8 @@ static void fs_write_rekey(struct fs_whandle *h, const char *etag, uint64_t size
                           &e, NULL) != 0)
             continue;
         if (hc_entry_off(e) == 0 && hc_entry_len(e) == CMN_MIN(bs, size - b * bs) &&
-            hc_insert(fs->cache, to, tl, hc_entry_data(e), hc_entry_len(e),
-                      HC_INSERT_DISK_ONLY) == 0)
+            hc_insert(fs->cache, to, tl, hc_entry_data(e), hc_entry_len(e), HC_INSERT_DISK_ONLY) ==
+                0)
             moved++;
         hc_entry_put(e);
         (void)hc_remove(fs->cache, from, fl);
@@ -433,17 +498,14 @@ int fs_write_flush(struct fs_whandle *h)
         while (h->inflight)
             pthread_cond_wait(&h->cond, &h->lock);
         pthread_mutex_unlock(&h->lock);
-        int arc = objstore_delete(fs->os, h->key, h->upload_id, errmsg, sizeof(errmsg));
-        if (arc)
-            TLOG_E("write '%s': AbortMultipartUpload failed: %s", h->key,
-                   errmsg[0] ? errmsg : objstore_strerror(arc));
-        __atomic_add_fetch(&fs->ctr.upload_aborts, 1, __ATOMIC_RELAXED);
+        (void)fs_abort(fs, h->key, h->upload_id, true);
     }
     if (rc == 0) {
         fs_write_rekey(h, info.etag, h->written);
-        TLOG_I("write '%s': %llu bytes, %u parts, ETag %s", h->key,
-               (unsigned long long)h->written, h->upload_id[0] ? h->next_part - 1 : 1, info.etag);
+        TLOG_I("write '%s': %llu bytes, %u parts, ETag %s", h->key, (unsigned long long)h->written,
+               h->upload_id[0] ? h->next_part - 1 : 1, info.etag);
         __atomic_add_fetch(&fs->ctr.uploads_done, 1, __ATOMIC_RELAXED);
+        fs_abort_retry(fs); /* S3 answers again: clear what failed before */
     } else {
         __atomic_add_fetch(&fs->ctr.upload_failures, 1, __ATOMIC_RELAXED);
     }
@@ -451,6 +513,11 @@ int fs_write_flush(struct fs_whandle *h)
     h->ino = NULL;
     h->result = rc < 0 ? -EIO : 0;
     return h->result;
+}
+
+bool fs_write_empty(const struct fs_whandle *h)
+{
+    return h->written == 0 && !h->flushed && !h->failed;
 }
 
 void fs_write_release(struct fs_whandle *h)

@@ -11,6 +11,7 @@
 //     head BUCKET KEY             print status, size and ETag
 //     rm BUCKET KEY...            delete objects
 //     ls BUCKET [PREFIX]          list keys (all pages) as "SIZE KEY"
+//     uploads BUCKET [PREFIX]     list incomplete multipart uploads as "KEY UPLOADID"
 // Credentials and endpoint come from the env file (--env, or $TIERFS_S3_ENV) and/or the
 // environment: S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION (default us-east-1).
 // Exit status: 0 ok, 1 S3/HTTP error (the error body is printed), 2 usage.
@@ -25,7 +26,7 @@ const { Readable } = require('stream');
 
 function usage(msg) {
   if (msg) console.error(`s3cli: ${msg}`);
-  console.error('usage: s3cli.js [--env FILE] [--endpoint URL] mb|rb|put|put-random|get|head|rm|ls ...');
+  console.error('usage: s3cli.js [--env FILE] [--endpoint URL] mb|rb|put|put-random|get|head|rm|ls|uploads ...');
   process.exit(2);
 }
 
@@ -220,6 +221,17 @@ async function main() {
         const t = /<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(xml);
         token = /<IsTruncated>true<\/IsTruncated>/.test(xml) && t ? t[1] : null;
       } while (token);
+      break;
+    }
+    case 'uploads': {
+      const [prefix = ''] = rest;
+      const query = { uploads: '', prefix };
+      const r = check(await request('GET', bucket, null, { query }), `list uploads ${bucket}`);
+      for (const m of r.body.toString().matchAll(/<Upload>([\s\S]*?)<\/Upload>/g)) {
+        const k = /<Key>([\s\S]*?)<\/Key>/.exec(m[1])[1];
+        const id = /<UploadId>([\s\S]*?)<\/UploadId>/.exec(m[1])[1];
+        console.log(`${k} ${id}`);
+      }
       break;
     }
     default:
