@@ -133,7 +133,7 @@ struct fs_counters {
     uint64_t piece_assembled;       /* handle.c: blocks completed from cached pieces */
     uint64_t dense_sweeps;          /* dense.c: files fetched whole for dense random reads */
     uint64_t dense_blocks;          /* dense.c: blocks those sweeps handed to the cache */
-    /* write.c (-o rw) */
+    /* write.c (-o writable) */
     uint64_t uploads_open;          /* write handles open */
     uint64_t uploads_started;       /* multipart uploads created */
     uint64_t uploads_done;          /* files completed (a PUT or a multipart upload) */
@@ -171,7 +171,7 @@ struct fs {
     struct fs_handles *hs; /* handle.c */
     struct fs_counters ctr;
     struct fs_fill_state *fill; /* read.c: the page-cache fill; NULL when off */
-    struct fs_uploads *up;      /* write.c: the part buffers of all uploads (-o rw) */
+    struct fs_uploads *up;      /* write.c: the part buffers of all uploads (-o writable) */
     /* prefetch.c: hashes of (inode, block) that FUSE reads asked for lately, lossy
      * (fs_pf_note_read), to tell a reader's skips from its page cache's gaps */
     uint64_t read_seen[1u << FS_READ_SEEN_BITS];
@@ -289,7 +289,7 @@ bool fs_read_fill_stats(struct fs *fs, struct fs_fill_stats *st);
 size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint64_t blk, void *buf,
                     size_t cap);
 
-/* ---- write.c, ns_write.c: -o rw ---- */
+/* ---- write.c, ns_write.c: -o writable ---- */
 
 struct fs_whandle;
 /* Set up / free the mount's upload accounting. @return 0 or -ENOMEM. */
@@ -329,7 +329,7 @@ int fs_ns_unlink(struct fs *fs, fuse_ino_t parent, const char *name);
 int fs_ns_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e);
 
 /* ---- ops_write.c ---- */
-/* The write operations, into a copy of fs_ops (-o rw). */
+/* The write operations, into a copy of fs_ops (-o writable). */
 void fs_ops_add_write(struct fuse_lowlevel_ops *ops);
 /* Is @fi a write handle's? */
 bool fs_fh_is_write(const struct fuse_file_info *fi);

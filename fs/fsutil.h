@@ -80,7 +80,7 @@ struct fs_conf {
     char *metrics; /* HOST:PORT of the metrics endpoint, or NULL (off) */
     char *fleet, *fleet_secret, *fleet_timeout_s, *fleet_lease_s, *fleet_retry_s;
     char *fleet_piece_size_s, *fleet_store_queue_s;
-    int rw, allow_overwrite, allow_delete; /* writes (write.c) */
+    int writable, allow_overwrite, allow_delete; /* writes (write.c) */
     char *part_size_s, *upload_parallel_s, *upload_memory_s;
     int foreground, debug, show_help, show_version, explain_creds;
     char *source, *mountpoint; /* the two positional arguments */

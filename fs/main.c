@@ -379,8 +379,8 @@ static int fs_add_mount_args(struct fuse_args *args, const struct fs_conf *conf)
 
     if (fuse_opt_add_opt_escaped(&fsname, conf->source) != 0)
         goto out;
-    if (asprintf(&opt, "-o%s,default_permissions,subtype=tierfs,fsname=%s", conf->rw ? "rw" : "ro",
-                 fsname) < 0) {
+    if (asprintf(&opt, "-o%s,default_permissions,subtype=tierfs,fsname=%s",
+                 conf->writable ? "rw" : "ro", fsname) < 0) {
         opt = NULL;
         goto out;
     }
@@ -483,7 +483,7 @@ int main(int argc, char **argv)
         goto out_opts;
     /* Unknown options fail here, before any network traffic (libfuse names them). */
     struct fuse_lowlevel_ops ops = fs_ops;
-    if (conf.rw)
+    if (conf.writable)
         fs_ops_add_write(&ops); /* without them the kernel's ro mount answers EROFS */
     se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
     if (!se)

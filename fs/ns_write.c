@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ns_write.c: the namespace's side of writes (-o rw, write.c): a name taken by a writer,
+ * ns_write.c: the namespace's side of writes (-o writable, write.c): a name taken by a writer,
  * its size while it grows, its attributes once the object exists, and names removed
  * (unlink) or made (mkdir).
  *

@@ -136,7 +136,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     int rc;
 
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        if (fs->conf->rw)
+        if (fs->conf->writable)
             fs_ops_open_write(req, ino, fi); /* ops_write.c */
         else
             fuse_reply_err(req, EROFS);
@@ -147,7 +147,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (fs->conf->rw && fs_ns_is_writing(fs, n)) {
+    if (fs->conf->writable && fs_ns_is_writing(fs, n)) {
         TLOG_W("open of '%s' refused: it is being written (readable once closed)", n->key);
         fs_ns_release(fs, n);
         fuse_reply_err(req, EBUSY);
@@ -328,7 +328,7 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
     sv.f_bfree = sv.f_bavail = (cap - CMN_MIN(cap, used)) / fs->conf->block_size;
     sv.f_files = 0;
     sv.f_namemax = NAME_MAX;
-    sv.f_flag = (fs->conf->rw ? 0 : ST_RDONLY) | ST_NOSUID;
+    sv.f_flag = (fs->conf->writable ? 0 : ST_RDONLY) | ST_NOSUID;
     fuse_reply_statfs(req, &sv);
 }
 

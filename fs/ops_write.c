@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ops_write.c: the FUSE operations of -o rw (write.c, ns_write.c). Without -o rw the
+ * ops_write.c: the FUSE operations of -o writable (write.c, ns_write.c). Without -o writable the
  * mount is read-only (the kernel answers EROFS before any of these is called).
  *
  * What S3 can do is allowed: a new file written from start to end (create, write, flush,

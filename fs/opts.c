@@ -87,7 +87,7 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("log_level=%s", log_level_s),
     FS_OPT("metrics=%s", metrics),
     /* writes */
-    FS_BOOL("rw", rw),
+    FS_BOOL("writable", writable),
     FS_BOOL("allow_overwrite", allow_overwrite),
     FS_BOOL("allow_delete", allow_delete),
     FS_OPT("part_size=%s", part_size_s),
@@ -672,14 +672,14 @@ static int fs_parse_read_opts(struct fs_conf *conf)
                              &conf->dense_prefetch);
 }
 
-/* The write options (-o rw). @return 0 or -EINVAL (one line printed). */
+/* The write options (-o writable). @return 0 or -EINVAL (one line printed). */
 static int fs_parse_write_opts(struct fs_conf *conf)
 {
     uint64_t v = FS_DEFAULT_UPLOAD_PARALLEL;
     int rc;
 
-    if (!conf->rw && (conf->allow_overwrite || conf->allow_delete)) {
-        fprintf(stderr, "tierfs: -o %s needs -o rw\n",
+    if (!conf->writable && (conf->allow_overwrite || conf->allow_delete)) {
+        fprintf(stderr, "tierfs: -o %s needs -o writable\n",
                 conf->allow_overwrite ? "allow_overwrite" : "allow_delete");
         return -EINVAL;
     }
@@ -714,7 +714,7 @@ static int fs_parse_attr_opts(struct fs_conf *conf)
     if ((rc = fs_parse_id_opt("gid", conf->gid_s, false, &id)) != 0)
         return rc;
     conf->gid = id;
-    if (conf->rw) { /* the owner may write (the kernel checks, default_permissions) */
+    if (conf->writable) { /* the owner may write (the kernel checks, default_permissions) */
         conf->file_mode = 0644;
         conf->dir_mode = 0755;
     }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * write.c: new files written sequentially become S3 objects (-o rw; issue #20).
+ * write.c: new files written sequentially become S3 objects (-o writable; issue #20).
  *
  * DESIGN
  * A write handle takes bytes from offset 0 on, in order, into a part buffer of

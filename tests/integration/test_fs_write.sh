@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# test_fs_write.sh: writes through -o rw (issue #20) against radosgw through the proxy.
+# test_fs_write.sh: writes through -o writable (issue #20) against radosgw through the proxy.
 #   - cp of a 96 MiB file (12 parts of 8 MiB, 4 in flight), dd with 4 KiB writes, an
 #     empty file, tar x of 500 small files: each object byte-identical to its source
 #     (downloaded with s3cli, not through the mount), each read back through the mount
 #     with zero GETs (the blocks written are cached under the new ETag);
+#   - -o rw alone (fstab's defaults) leaves the mount read-only;
 #   - refused at once, S3 unchanged: a write at another offset, a second writer, a reader
 #     of a file being written, rename, link, symlink, chmod, truncate to another size,
 #     an existing file opened without O_TRUNC, overwrite without allow_overwrite, unlink
@@ -31,7 +32,7 @@ for i in $(seq 1 500); do head -c $((RANDOM % 5000 + 1)) /dev/urandom >"$T/tree/
 tar -C "$T/tree" -cf "$T/tree.tar" .
 
 # ---- writes, each object exact, read back with no GET ----
-fs_mount "$M" "$S3_BUCKET:/$P" "rw,mem_cache_size=512M"
+fs_mount "$M" "$S3_BUCKET:/$P" "writable,mem_cache_size=512M"
 counters_reset
 cp "$T/src/big.bin" "$M/big.bin" || fail "cp of 96 MiB failed"
 parts=$(counter put)
@@ -90,8 +91,14 @@ after=$(s3ls | md5sum)
 s3ls | grep -qE 'moved.bin|linked.bin|sym$' && fail "a refused operation changed S3"
 fs_umount "$M"
 
+# ---- rw (what mount(8) passes for fstab's defaults) does not turn writes on ----
+fs_mount "$M" "$S3_BUCKET:/$P" "rw"
+touch "$M/rw.txt" 2>"$T/touch.err" && fail "a mount with -o rw (not writable) took a new file"
+grep -q "Read-only file system" "$T/touch.err" || fail "-o rw: $(cat "$T/touch.err")"
+fs_umount "$M"
+
 # ---- overwrite and delete, when allowed ----
-fs_mount "$M" "$S3_BUCKET:/$P" "rw,allow_overwrite,allow_delete"
+fs_mount "$M" "$S3_BUCKET:/$P" "writable,allow_overwrite,allow_delete"
 head -c 5000 /dev/urandom >"$T/new2.bin"
 cp "$T/new2.bin" "$M/new.bin" || fail "overwrite with allow_overwrite"
 same new.bin "$T/new2.bin"
@@ -135,7 +142,7 @@ s3ls | grep -q 'down.bin' && fail "an upload that failed with S3 down left an ob
 [ -z "$(s3uploads)" ] || fail "the upload that failed with S3 down was not aborted at unmount: $(s3uploads)"
 
 # ---- kill -9 mid-write: nothing visible ----
-fs_mount "$M" "$S3_BUCKET:/$P" "rw"
+fs_mount "$M" "$S3_BUCKET:/$P" "writable"
 # a writer that sends one part, then pauses (killed during the pause)
 python3 -c 'import os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT)
@@ -153,7 +160,7 @@ s3ls | grep -q 'killed.bin' && fail "kill -9 mid-write left a visible object"
 # (the parts of that upload stay until a lifecycle rule removes them: tierfs(1) WRITES)
 
 # ---- memory stays bounded with 8 writers ----
-fs_mount "$M" "$S3_BUCKET:/$P" "rw,mem_cache_size=64M,upload_memory=64M"
+fs_mount "$M" "$S3_BUCKET:/$P" "writable,mem_cache_size=64M,upload_memory=64M"
 peak=0 wpids=()
 for w in $(seq 1 8); do
   head -c $((48 << 20)) /dev/zero >"$M/par$w.bin" &
