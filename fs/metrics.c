@@ -90,6 +90,32 @@ void fs_metrics_disk_read(struct fs_metrics *m, uint64_t start_ns)
 
 /* ---- rendering ---- */
 
+/* The writes' counters (write.c, -o writable): JSON name, tierfs_NAME in Prometheus (with
+ * _total for counters), type, help. */
+static const struct {
+    const char *name;
+    bool gauge;
+    const char *help;
+    size_t off;
+} fs_upload_ctrs[] = {
+#define FS_UPLOAD_CTR(n, g, h)                                                                     \
+    {                                                                                              \
+#n, g, h, offsetof(struct fs_counters, n)                                                  \
+    }
+    FS_UPLOAD_CTR(uploads_open, true, "files open for writing"),
+    FS_UPLOAD_CTR(uploads_started, false, "multipart uploads created"),
+    FS_UPLOAD_CTR(uploads_done, false, "files written and completed in S3"),
+    FS_UPLOAD_CTR(upload_failures, false, "files whose upload failed (close returned EIO)"),
+    FS_UPLOAD_CTR(upload_aborts, false, "multipart uploads aborted"),
+    FS_UPLOAD_CTR(upload_parts, false, "parts sent"),
+    FS_UPLOAD_CTR(upload_parts_inflight, true, "parts on their way to S3 now"),
+    FS_UPLOAD_CTR(upload_bytes, false, "bytes S3 took in parts and PUTs"),
+    FS_UPLOAD_CTR(upload_buffer_bytes, true, "bytes of part buffers allocated (upload_memory)"),
+    FS_UPLOAD_CTR(upload_cached_blocks, false,
+                  "blocks written put in the cache under the new ETag"),
+#undef FS_UPLOAD_CTR
+};
+
 /* Everything one rendering shows, read once. */
 struct fs_snap {
     struct hc_stats hc;
@@ -97,6 +123,7 @@ struct fs_snap {
     uint64_t open_files, pf_issued, pf_used, pf_wasted, pf_wasted_bytes, pf_disk, pf_fleet;
     uint64_t read_skips, piece_prefetched, piece_fetches, piece_bytes, piece_reads, piece_asm;
     uint64_t dense_sweeps, dense_blocks;
+    uint64_t up[CMN_ARRAY_SIZE(fs_upload_ctrs)];
     struct hc_fleet_stats fl;  /* zero without the fleet tier */
     struct fs_fill_stats fill; /* zero when page_cache_fill is off */
 };
@@ -121,6 +148,8 @@ static void fs_snap_take(struct fs *fs, struct fs_snap *sn)
     sn->piece_asm = fs_get(&fs->ctr.piece_assembled);
     sn->dense_sweeps = fs_get(&fs->ctr.dense_sweeps);
     sn->dense_blocks = fs_get(&fs->ctr.dense_blocks);
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(fs_upload_ctrs); i++)
+        sn->up[i] = fs_get((uint64_t *)((char *)&fs->ctr + fs_upload_ctrs[i].off));
     sn->pf_disk = fs_get(&fs->ctr.prefetch_disk);
     sn->pf_fleet = fs_get(&fs->ctr.prefetch_fleet);
     hc_fleet_get_stats(fs->fleet, &sn->fl);
@@ -322,6 +351,13 @@ static void fs_prom_reads(FILE *f, const struct fs_metrics *m, const struct fs_s
                 "files fetched whole in the background for dense random reads", sn->dense_sweeps);
     fs_prom_one(f, "tierfs_dense_blocks_total", "counter",
                 "blocks the dense-random sweeps handed to the cache", sn->dense_blocks);
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(fs_upload_ctrs); i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "tierfs_%s%s", fs_upload_ctrs[i].name,
+                 fs_upload_ctrs[i].gauge ? "" : "_total");
+        fs_prom_one(f, name, fs_upload_ctrs[i].gauge ? "gauge" : "counter", fs_upload_ctrs[i].help,
+                    sn->up[i]);
+    }
     fs_prom_one(f, "tierfs_prefetch_disk_total", "counter",
                 "prefetched blocks read ahead from the disk tier", sn->pf_disk);
     fs_prom_one(f, "tierfs_page_cache_fill_total", "counter",
@@ -527,6 +563,8 @@ int fs_metrics_json(struct fs *fs, char **out, size_t *len)
     fs_json_u(f, "piece_assembled", sn.piece_asm, false);
     fs_json_u(f, "dense_sweeps", sn.dense_sweeps, false);
     fs_json_u(f, "dense_blocks", sn.dense_blocks, false);
+    for (size_t i = 0; i < CMN_ARRAY_SIZE(fs_upload_ctrs); i++)
+        fs_json_u(f, fs_upload_ctrs[i].name, sn.up[i], false);
     fs_json_u(f, "prefetch_disk", sn.pf_disk, false);
     fs_json_u(f, "prefetch_fleet", sn.pf_fleet, false);
     fs_json_s(f, "fleet", fs->conf->fleet);

@@ -172,6 +172,13 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
             stat_u(s, "page_cache_fills"),
             cmn_fmt_size(stat_u(s, "page_cache_fill_bytes"), a, sizeof(a)),
             stat_u(s, "page_cache_fills_merged"), stat_u(s, "page_cache_fills_skipped"));
+    fprintf(f,
+            "uploads       %" PRIu64 " open, %" PRIu64 " done, %" PRIu64 " failed, %" PRIu64
+            " aborted; %" PRIu64 " parts (%" PRIu64 " in flight), %s sent\n",
+            stat_u(s, "uploads_open"), stat_u(s, "uploads_done"), stat_u(s, "upload_failures"),
+            stat_u(s, "upload_aborts"), stat_u(s, "upload_parts"),
+            stat_u(s, "upload_parts_inflight"),
+            cmn_fmt_size(stat_u(s, "upload_bytes"), a, sizeof(a)));
     fprintf(f, "open files    %" PRIu64 "\n", stat_u(s, "open_files"));
     stat_s(s, "metrics_address", maddr, sizeof(maddr));
     fprintf(f, "metrics       %s%s%s\n", maddr[0] ? "http://" : "off (-o metrics=HOST:PORT)", maddr,

@@ -56,6 +56,13 @@ gets=$(counter get)
 fs_log "read back through the mount: $gets GETs"
 [ "$gets" -eq 0 ] || fail "reading the files just written made $gets GETs"
 [ -z "$(s3uploads)" ] || fail "incomplete uploads left: $(s3uploads)"
+stat_of() { python3 -c 'import json,os,sys; print(json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats"))[sys.argv[2]])' "$M" "$1"; }
+fs_log "counters: $(stat_of uploads_done) done, $(stat_of upload_parts) parts, $(stat_of upload_cached_blocks) blocks cached, $(stat_of uploads_open) open"
+[ "$(stat_of uploads_done)" -ge 503 ] || fail "uploads_done $(stat_of uploads_done) < 503"
+[ "$(stat_of upload_parts)" -ge 15 ] || fail "upload_parts $(stat_of upload_parts) < 15"
+[ "$(stat_of upload_cached_blocks)" -ge 116 ] || fail "upload_cached_blocks $(stat_of upload_cached_blocks) < 116"
+[ "$(stat_of uploads_open)" -eq 0 ] || fail "uploads_open $(stat_of uploads_open) after every close"
+"$BIN/tierfs-stat" "$M" | grep -q "^uploads .* done" || fail "tierfs-stat shows no uploads line"
 
 # ---- refused operations, S3 unchanged ----
 before=$(s3ls | md5sum)
@@ -117,6 +124,8 @@ cp "$T/src/dd.bin" "$M/failed.bin" 2>"$T/cp.err" && fail "cp succeeded although 
 proxy '{}'
 fs_log "every part failing: cp said: $(tr '\n' ' ' <"$T/cp.err")"
 s3ls | grep -q 'failed.bin' && fail "a failed upload left an object"
+[ "$(stat_of upload_failures)" -ge 1 ] && [ "$(stat_of upload_aborts)" -ge 1 ] ||
+  fail "a failed upload not counted ($(stat_of upload_failures) failures, $(stat_of upload_aborts) aborts)"
 [ -z "$(s3uploads)" ] || fail "a failed upload left parts: $(s3uploads)"
 # S3 down mid-file: close fails; the abort is tried again when S3 is back (at unmount)
 python3 - "$M/down.bin" "$S3_CONTROL" <<'PY' || fail "S3 down mid-file"
