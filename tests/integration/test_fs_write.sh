@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # test_fs_write.sh: writes through -o writable (issue #20) against radosgw through the proxy.
 #   - cp of a 96 MiB file (12 parts of 8 MiB, 4 in flight), dd with 4 KiB writes, an
-#     empty file, tar x of 500 small files: each object byte-identical to its source
+#     empty file, tar x of 500 small files, DuckDB COPY TO a Parquet file: each object
+#     byte-identical to its source
 #     (downloaded with s3cli, not through the mount), each read back through the mount
 #     with zero GETs (the blocks written are cached under the new ETag);
 #   - -o rw alone (fstab's defaults) leaves the mount read-only;
@@ -52,13 +53,25 @@ counters_reset
 cmp "$T/src/big.bin" "$M/big.bin" || fail "big.bin read back differs"
 cmp "$T/src/dd.bin" "$M/dd.bin" || fail "dd.bin read back differs"
 for i in $(seq 1 500); do cmp -s "$T/tree/f$i.txt" "$M/tree/f$i.txt" || fail "tree/f$i.txt read back differs"; done
+# DuckDB COPY TO a Parquet file: the same bytes as a local COPY, and DuckDB reads it back
+DUCKDB_DIR=/var/tmp/tierfs-bench-duckdb # shared with tools/bench_peers.sh
+if [ ! -d "$DUCKDB_DIR/node_modules/@duckdb/node-api" ]; then
+  npm install --prefix "$DUCKDB_DIR" --no-audit --no-fund @duckdb/node-api@1.5.6-r.1 >"$T/npm.log" 2>&1 ||
+    { cat "$T/npm.log" >&2; fail "npm install @duckdb/node-api failed"; }
+fi
+export NODE_PATH=$DUCKDB_DIR/node_modules
+want=$(node "$(dirname "$0")/duckdb_copy.cjs" "$T/local.parquet") || fail "DuckDB COPY TO a local file"
+got=$(node "$(dirname "$0")/duckdb_copy.cjs" "$M/duck.parquet") || fail "DuckDB COPY TO the mount"
+[ "$got" = "$want" ] || fail "DuckDB read back '$got' from the mount, '$want' locally"
+cmp "$T/local.parquet" "$M/duck.parquet" || fail "duck.parquet through the mount differs from the local COPY"
 gets=$(counter get)
-fs_log "read back through the mount: $gets GETs"
+fs_log "read back through the mount (and DuckDB's query of its COPY): $gets GETs"
 [ "$gets" -eq 0 ] || fail "reading the files just written made $gets GETs"
+same duck.parquet "$T/local.parquet"
 [ -z "$(s3uploads)" ] || fail "incomplete uploads left: $(s3uploads)"
 stat_of() { python3 -c 'import json,os,sys; print(json.loads(os.getxattr(sys.argv[1], "user.tierfs.stats"))[sys.argv[2]])' "$M" "$1"; }
 fs_log "counters: $(stat_of uploads_done) done, $(stat_of upload_parts) parts, $(stat_of upload_cached_blocks) blocks cached, $(stat_of uploads_open) open"
-[ "$(stat_of uploads_done)" -ge 503 ] || fail "uploads_done $(stat_of uploads_done) < 503"
+[ "$(stat_of uploads_done)" -ge 504 ] || fail "uploads_done $(stat_of uploads_done) < 504"
 [ "$(stat_of upload_parts)" -ge 15 ] || fail "upload_parts $(stat_of upload_parts) < 15"
 [ "$(stat_of upload_cached_blocks)" -ge 116 ] || fail "upload_cached_blocks $(stat_of upload_cached_blocks) < 116"
 [ "$(stat_of uploads_open)" -eq 0 ] || fail "uploads_open $(stat_of uploads_open) after every close"
