@@ -328,6 +328,7 @@ static int fs_part_send(struct fs_whandle *h)
                                    .key = h->key,
                                    .upload_id = h->upload_id,
                                    .part_number = n,
+                                   .md5 = h->md5[n - 1],
                                    .buf = p->buf,
                                    .len = p->len,
                                    .buf_cap = p->len,

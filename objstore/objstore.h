@@ -147,7 +147,8 @@ struct objstore_req {
     /* PUT, MPU_PART: buf[0, len) is sent with Content-MD5 (S3 refuses a corrupt body).
      * MPU_PART, MPU_COMPLETE, DELETE of an upload: */
     const char *upload_id;
-    unsigned part_number;              /* MPU_PART */
+    const unsigned char *md5; /* PUT, MPU_PART: the body's MD5 if the caller has it, or NULL */
+    unsigned part_number;     /* MPU_PART */
     const struct objstore_part *parts; /* MPU_COMPLETE: caller-owned until done */
     unsigned nparts;
     /* completion */

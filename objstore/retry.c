@@ -112,6 +112,7 @@ static int objstore_retry_send(struct objstore_retry_ctx *ctx)
         in->buf_cap = u->buf_cap;
     }
     in->upload_id = u->upload_id;
+    in->md5 = u->md5;
     in->part_number = u->part_number;
     in->parts = u->parts;
     in->nparts = u->nparts;

@@ -31,6 +31,11 @@
 #          immutable, no SQLite page cache), each a walk down the B-tree
 #   small  many 64 KiB files (8 readers in parallel), cold then warm
 #   meta   `ls -l` of a flat directory of many objects, `find` of a nested tree; cold, warm
+#   write  sequential write of a new seq-sized file (cp) on a writable mount of each system,
+#          timed until the object is in S3 at its full size (rclone uploads after close);
+#          the proxy paces request bodies too (upload_bandwidth = --bandwidth); its ceiling
+#          is a multipart upload with tierfs's part size and parts in flight (8 MiB, 4),
+#          straight at the proxy (s3cli put-multipart)
 #   net    the network ceiling: one object pulled with N parallel ranged GETs
 #          (tierfs-bench-objstore when built, else curl --aws-sigv4)
 #   null   the FUSE ceiling: seq, rand and conc on tierfs-fuse-null
@@ -57,7 +62,7 @@ CMDLINE="bash tools/bench_peers.sh $*"
 
 QUICK=0
 ONLY=tierfs,s3fs,rclone
-WORKLOADS=seq,rand,dense,columnar,conc,small,meta,net,null,disk
+WORKLOADS=seq,rand,dense,columnar,conc,small,meta,write,net,null,disk
 OUT=
 BUILD=$ROOT/build
 SERVER_ENV=
@@ -93,8 +98,8 @@ for s in ${ONLY//,/ }; do
   case "$s" in tierfs|s3fs|rclone) ;; *) die "--only: unknown system '$s' (tierfs|s3fs|rclone)" ;; esac
 done
 for w in ${WORKLOADS//,/ }; do
-  case "$w" in seq|rand|dense|columnar|conc|small|meta|net|null|disk) ;;
-    *) die "--workloads: unknown workload '$w' (seq,rand,dense,columnar,conc,small,meta,net,null,disk)" ;; esac
+  case "$w" in seq|rand|dense|columnar|conc|small|meta|write|net|null|disk) ;;
+    *) die "--workloads: unknown workload '$w' (seq,rand,dense,columnar,conc,small,meta,write,net,null,disk)" ;; esac
 done
 [[ "$TTFB_MS" =~ ^[0-9]+$ ]] || die "--ttfb-ms: expected a number of milliseconds"
 [[ "$BANDWIDTH" =~ ^[0-9]+$ ]] || die "--bandwidth: expected bytes per second (0 = unlimited)"
@@ -266,8 +271,8 @@ counters() {
       console.log([c.requests, c.get, c.head, c.list, c.bytes_sent].join(" "));
     });'
 }
-shape() { ctl POST config "{\"ttfb_ms\":$TTFB_MS,\"bandwidth\":$BANDWIDTH}" >/dev/null; }
-unshape() { ctl POST config '{"ttfb_ms":0,"bandwidth":0}' >/dev/null; }
+shape() { ctl POST config "{\"ttfb_ms\":$TTFB_MS,\"bandwidth\":$BANDWIDTH,\"upload_bandwidth\":$BANDWIDTH}" >/dev/null; }
+unshape() { ctl POST config '{"ttfb_ms":0,"bandwidth":0,"upload_bandwidth":0}' >/dev/null; }
 
 S3CLI=(node "$ROOT/tests/s3server/s3cli.js" --env "$WORK/s3.env" --endpoint "$S3_DIRECT")
 
@@ -363,18 +368,21 @@ mount_fs() {
   MNT=$WORK/mnt/$sys.$NMOUNT
   mkdir -p "$MNT" "$cache"
   log=$OUT/logs/$sys.$NMOUNT.log
+  # MOUNT_RW=1: a writable mount (the write workload); read-only otherwise
+  local rw_t= rw_s=ro rw_r=(--read-only)
+  [ "${MOUNT_RW:-0}" = 1 ] && rw_t=,writable,allow_overwrite rw_s=rw rw_r=(--vfs-write-back 0s)
   case "$sys" in
     tierfs)
       "$BUILD/bin/tierfs" "$S3_BUCKET" "$MNT" -f -o "endpoint=$S3_ENDPOINT,path_style,region=$S3_REGION" \
-        -o "access_key=$S3_KEY,secret_key=$S3_SECRET,disk_cache=$cache/tierfs.cache,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}" \
+        -o "access_key=$S3_KEY,secret_key=$S3_SECRET,disk_cache=$cache/tierfs.cache,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}$rw_t" \
         >"$log" 2>&1 &
       ;;
     s3fs)
       s3fs "$S3_BUCKET" "$MNT" -f -o "url=$S3_ENDPOINT,use_path_request_style,endpoint=$S3_REGION" \
-        -o "passwd_file=$WORK/passwd-s3fs,use_cache=$cache,ro,dbglevel=warn" >"$log" 2>&1 &
+        -o "passwd_file=$WORK/passwd-s3fs,use_cache=$cache,$rw_s,dbglevel=warn" >"$log" 2>&1 &
       ;;
     rclone)
-      rclone --config "$WORK/rclone.conf" mount "tfbench:$S3_BUCKET" "$MNT" --read-only \
+      rclone --config "$WORK/rclone.conf" mount "tfbench:$S3_BUCKET" "$MNT" "${rw_r[@]}" \
         --vfs-cache-mode full --cache-dir "$cache" --log-level NOTICE >"$log" 2>&1 &
       ;;
     fuse-null)
@@ -627,6 +635,15 @@ bench_system() {
     fi
     rm -rf "$cache"
   fi
+  if has write; then
+    cache=$WORK/cache/$sys.write
+    if MOUNT_RW=1 mount_fs "$sys" "$cache"; then
+      run_case "$sys" write "cold-cp" "$SEQ_SIZE" write_file "$WORK/write-src.bin" "$MNT/$D/w-$sys-$ROUND.bin" \
+        "$D/w-$sys-$ROUND.bin"
+      umount_fs
+    fi
+    rm -rf "$cache"
+  fi
   if has meta; then
     cache=$WORK/cache/$sys.meta
     if mount_fs "$sys" "$cache"; then
@@ -682,7 +699,30 @@ objstore_get() {
   echo "$out"
   echo "$out" | awk '/ bytes in .* s:/ { printf "%s - %.0f\n", $1, $1 / $4 }' >"$RES"
 }
-export -f net_get objstore_get
+# write_file SRC DST KEY: copy SRC onto the mount, then wait until S3 holds KEY at SRC's
+# size (rclone uploads after close): the time of the case is until the object is there.
+write_file() {
+  local size i
+  size=$(stat -c %s "$1")
+  cp "$1" "$2" || return 1
+  for i in $(seq 1 3000); do
+    [ "$(node "$S3CLI_JS" --env "$S3_ENV_FILE" --endpoint "$S3_DIRECT" head "$S3_BUCKET" "$3" 2>/dev/null |
+      awk '{ print $2 }')" = "$size" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# put_ceiling FILE KEY: a multipart upload through the proxy (8 MiB parts, 4 in flight);
+# s3cli's own transfer time becomes the case's MB/s.
+put_ceiling() {
+  local out
+  out=$(node "$S3CLI_JS" --env "$S3_ENV_FILE" put-multipart "$S3_BUCKET" "$2" "$1" $((8 << 20)) 4) || return 1
+  echo "$out"
+  echo "$out" | awk '{ printf "%s - %.0f\n", $1, $1 / $2 }' >"$RES"
+}
+S3CLI_JS=$ROOT/tests/s3server/s3cli.js S3_ENV_FILE=$WORK/s3.env
+export -f net_get objstore_get write_file put_ceiling
+export S3CLI_JS S3_ENV_FILE S3_DIRECT
 export SEQ_SIZE S3_REGION S3_KEY S3_SECRET S3_ENDPOINT S3_BUCKET PREFIX
 
 # The network ceiling: seq.bin pulled through the proxy with N GETs in flight, by
@@ -690,6 +730,11 @@ export SEQ_SIZE S3_REGION S3_KEY S3_SECRET S3_ENDPOINT S3_BUCKET PREFIX
 # (N ranges, one GET each).
 bench_net() {
   local n tool=$BUILD/bin/tierfs-bench-objstore
+  if has write; then
+    say "=== upload ceiling (multipart, 8 MiB parts, 4 in flight)"
+    DPID=
+    run_case s3cli net "put-4par-8M" "$SEQ_SIZE" put_ceiling "$WORK/write-src.bin" "$PREFIX/w-ceiling-$ROUND.bin"
+  fi
   say "=== network ceiling (parallel ranged GETs)"
   for n in $NET_STREAMS; do
     DPID=
@@ -770,6 +815,11 @@ say "output: $OUT (log: $LOG)"
 unshape
 seed
 case ",$WORKLOADS," in *,columnar,*) seed_columnar ;; esac
+# the write workload's source: local, random, seq-sized (read from disk by every case)
+case ",$WORKLOADS," in *,write,*)
+  [ "$(stat -c %s "$WORK/write-src.bin" 2>/dev/null)" = "$SEQ_SIZE" ] ||
+    head -c "$SEQ_SIZE" /dev/urandom >"$WORK/write-src.bin" ;;
+esac
 shape
 T_START=$(now)
 for ROUND in $(seq 1 "$REPEAT"); do
@@ -881,10 +931,10 @@ columnar_summary() {
   echo "- command: \`$CMDLINE\`"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "- S3: local Ceph radosgw (memstore) behind tests/s3server/proxy.js: ttfb ${TTFB_MS} ms, $((BANDWIDTH / 1000000)) MB/s per response"
+  echo "- S3: local Ceph radosgw (memstore) behind tests/s3server/proxy.js: ttfb ${TTFB_MS} ms, $((BANDWIDTH / 1000000)) MB/s per response (and per request body)"
   echo "- sizes: seq $((SEQ_SIZE / MIB)) MiB, rand $((RAND_SIZE / MIB)) MiB (fio psync, 2 jobs, ${FIO_RUNTIME}s), dense $((DENSE_SIZE / MIB)) MiB (fio 1 job qd 1 ${FIO_RUNTIME}s; a SQLite index walk of as many MiB, $INDEX_LOOKUPS lookups), conc $N_READERS readers x $((CONC_SIZE / MIB)) MiB, small $N_SMALL x 64 KiB ($N_READERS readers), ls -l $N_LIST, find $N_TREE files"
   echo "- versions: $(versions)"
-  echo "- mounts: tierfs \`-o disk_cache=...,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}\` (defaults otherwise); s3fs \`-o use_cache=DIR\`; rclone \`--vfs-cache-mode full\`; bdi read_ahead_kb (as mounted):$(for k in tierfs s3fs rclone fuse-null; do [ -n "${RA_KB[$k]:-}" ] && printf ' %s %s,' "$k" "${RA_KB[$k]}"; done | sed 's/,$//')"
+  echo "- mounts: tierfs \`-o disk_cache=...,disk_cache_size=$TIERFS_DISK${TIERFS_OPTS:+,$TIERFS_OPTS}\` (defaults otherwise; the write case adds \`writable,allow_overwrite\`); s3fs \`-o use_cache=DIR\` (\`ro\`, \`rw\` for writes); rclone \`--vfs-cache-mode full\` (\`--read-only\`, \`--vfs-write-back 0s\` for writes); bdi read_ahead_kb (as mounted):$(for k in tierfs s3fs rclone fuse-null; do [ -n "${RA_KB[$k]:-}" ] && printf ' %s %s,' "$k" "${RA_KB[$k]}"; done | sed 's/,$//')"
   echo "- total benchmark time ${T_TOTAL} s (seeding excluded)"
   echo
   echo "Every case: page cache dropped, proxy counters reset, daemon VmHWM reset (clear_refs 5) first."

@@ -42,6 +42,7 @@ function defaults() {
     ttfb_ms: 0,          // extra delay before the response head goes out
     ttfb_jitter_ms: 0,   // plus uniform random 0..jitter ms
     bandwidth: 0,        // bytes/s per response body, 0 = unlimited
+    upload_bandwidth: 0, // bytes/s per request body (PUT data), 0 = unlimited
     fault: null,         // {kind, rate, every_nth, count, match, stall_ms, after_bytes}
     down: false,         // true: main port closed (connection refused)
   };
@@ -88,7 +89,7 @@ async function applyConfig(obj) {
   const next = Object.assign({}, cfg);
   for (const [k, v] of Object.entries(obj)) {
     switch (k) {
-      case 'ttfb_ms': case 'ttfb_jitter_ms': case 'bandwidth':
+      case 'ttfb_ms': case 'ttfb_jitter_ms': case 'bandwidth': case 'upload_bandwidth':
         if (typeof v !== 'number' || v < 0) throw new Error(`${k} must be a non-negative number`);
         next[k] = v;
         break;
@@ -250,7 +251,22 @@ function handle(req, res) {
   res.on('close', () => {
     if (!res.writableFinished) { clientGone = true; upReq.destroy(); }
   });
-  req.pipe(upReq);
+  const ubw = cfg.upload_bandwidth;
+  if (!ubw) {
+    req.pipe(upReq);
+  } else {
+    // Paced request body: each request's bytes leave at most ubw per second, as on a
+    // link of that speed per connection.
+    const t0 = Date.now();
+    let sent = 0;
+    req.on('data', (c) => {
+      req.pause();
+      upReq.write(c);
+      sent += c.length;
+      setTimeout(() => req.resume(), Math.max(0, t0 + (sent / ubw) * 1000 - Date.now()));
+    });
+    req.on('end', () => upReq.end());
+  }
 
   upReq.on('response', (upRes) => {
     const d = ttfbDelay();

@@ -12,6 +12,8 @@
 //     rm BUCKET KEY...            delete objects
 //     ls BUCKET [PREFIX]          list keys (all pages) as "SIZE KEY"
 //     uploads BUCKET [PREFIX]     list incomplete multipart uploads as "KEY UPLOADID"
+//     put-multipart BUCKET KEY FILE PART_BYTES PARALLEL   multipart upload of FILE, PARALLEL
+//                                 parts in flight (prints "BYTES SECONDS" of the transfer)
 // Credentials and endpoint come from the env file (--env, or $TIERFS_S3_ENV) and/or the
 // environment: S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION (default us-east-1).
 // Exit status: 0 ok, 1 S3/HTTP error (the error body is printed), 2 usage.
@@ -26,7 +28,7 @@ const { Readable } = require('stream');
 
 function usage(msg) {
   if (msg) console.error(`s3cli: ${msg}`);
-  console.error('usage: s3cli.js [--env FILE] [--endpoint URL] mb|rb|put|put-random|get|head|rm|ls|uploads ...');
+  console.error('usage: s3cli.js [--env FILE] [--endpoint URL] mb|rb|put|put-random|get|head|rm|ls|uploads|put-multipart ...');
   process.exit(2);
 }
 
@@ -221,6 +223,34 @@ async function main() {
         const t = /<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(xml);
         token = /<IsTruncated>true<\/IsTruncated>/.test(xml) && t ? t[1] : null;
       } while (token);
+      break;
+    }
+    case 'put-multipart': {
+      const [key, file, partStr, parStr] = rest;
+      if (!key || !file || !partStr || !parStr) usage('put-multipart BUCKET KEY FILE PART_BYTES PARALLEL');
+      const size = fs.statSync(file).size, part = Number(partStr), par = Number(parStr);
+      const t0 = process.hrtime.bigint();
+      const c = check(await request('POST', bucket, key, { query: { uploads: '' }, body: Buffer.alloc(0) }), 'create upload');
+      const id = /<UploadId>([\s\S]*?)<\/UploadId>/.exec(c.body.toString())[1];
+      const n = Math.max(1, Math.ceil(size / part)), etags = [];
+      const fd = fs.openSync(file, 'r');
+      let next = 0;
+      const worker = async () => {
+        while (next < n) {
+          const i = next++, len = Math.min(part, size - i * part), buf = Buffer.alloc(len);
+          fs.readSync(fd, buf, 0, len, i * part);
+          const r = check(await request('PUT', bucket, key, {
+            query: { partNumber: String(i + 1), uploadId: id }, body: buf,
+            headers: { 'content-length': len },
+          }), `part ${i + 1}`);
+          etags[i] = r.headers.etag;
+        }
+      };
+      await Promise.all(Array.from({ length: par }, worker));
+      const xml = '<CompleteMultipartUpload>' + etags.map((e, i) =>
+        `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('') + '</CompleteMultipartUpload>';
+      check(await request('POST', bucket, key, { query: { uploadId: id }, body: Buffer.from(xml) }), 'complete');
+      console.log(`${size} ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(3)}`);
       break;
     }
     case 'uploads': {
