@@ -20,7 +20,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-${BUILD_ROOT:-$repo/build-tests}/fuzz}
 out=${FUZZ_OUT:-$build/fuzz-out}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-harnesses=(fuzz_xml_list fuzz_xml_error fuzz_sigv4 fuzz_uri fuzz_opts fuzz_disk_recovery)
+harnesses=(fuzz_xml_list fuzz_xml_error fuzz_creds fuzz_sigv4 fuzz_uri fuzz_opts fuzz_disk_recovery)
 if [ -n "${FUZZ_ONLY:-}" ]; then read -r -a harnesses <<<"$FUZZ_ONLY"; fi
 
 log() { printf '=== fuzz: %s\n' "$*"; }
@@ -94,7 +94,7 @@ bin=$build/fuzz
 fail=0
 for h in "${harnesses[@]}"; do
     case $h in
-        fuzz_xml_list) seeds=xml_list ;; fuzz_xml_error) seeds=xml_error ;;
+        fuzz_xml_list) seeds=xml_list ;; fuzz_xml_error) seeds=xml_error ;; fuzz_creds) seeds=creds ;;
         fuzz_sigv4) seeds=sigv4 ;; fuzz_uri) seeds=uri ;; fuzz_opts) seeds=opts ;;
         fuzz_disk_recovery) seeds=disk ;;
         *) echo "tests/fuzz: unknown harness '$h'" >&2; exit 2 ;;
