@@ -6,7 +6,7 @@
 # every case as ok with the proxy's S3 counters (a cold scan and 8 concurrent readers
 # pull each byte once, warm cases pull none; with fio the dense workload, with npm and
 # strace the DuckDB columnar one and its table of S3 bytes against the bytes the queries
-# read), write results.md with the command, the
+# read; the write workload and its upload ceiling), write results.md with the command, the
 # machine, the medians and per-round ratios computed from results.csv, draw the charts
 # when gnuplot is there, and leave no mount, daemon or work directory behind and the
 # proxy unshaped. Bad arguments get a one-line error and a non-zero exit.
@@ -38,7 +38,7 @@ bad "--ttfb-ms" --ttfb-ms 3x
 bad "unknown argument" --frobnicate
 
 # ---- a quick run in two rounds ----
-W=seq,conc,small,meta,net
+W=seq,conc,small,meta,write,net
 command -v fio >/dev/null 2>&1 && W+=,rand,dense,null,disk
 command -v npm >/dev/null 2>&1 && command -v strace >/dev/null 2>&1 && W+=,columnar
 CHARTS=(--no-charts)
@@ -65,7 +65,7 @@ grep -q " /var/tmp/tierfs-bench" /proc/self/mounts && fail "a bench mount is sti
 [ "$(ls -d /var/tmp/tierfs-bench.* 2>/dev/null | sort)" = "$before" ] || fail "bench work directory left behind"
 pgrep -f -- "--out $OUT" >/dev/null && fail "a bench process is still running"
 cfg=$(curl -s -m 5 "$S3_CONTROL/config")
-case "$cfg" in *'"ttfb_ms":0'*'"bandwidth":0'*) ;; *) fail "proxy left shaped: $cfg" ;; esac
+case "$cfg" in *'"ttfb_ms":0'*'"bandwidth":0'*'"upload_bandwidth":0'*) ;; *) fail "proxy left shaped: $cfg" ;; esac
 
 # ---- results.csv ----
 [ "$(head -n 1 "$CSV")" = "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status,round,daemon_cpu_s" ] ||
@@ -84,6 +84,7 @@ command -v fio >/dev/null 2>&1 && extra='tierfs dense cold-fio-4k-qd1|tierfs den
 case ",$W," in *,columnar,*) extra+="${extra:+|}tierfs columnar cold-2of4|tierfs columnar cold-hive|tierfs columnar warm-hive" ;; esac
 IFS='|' read -r -a extra_cases <<<"$extra"
 for c in "tierfs conc cold-8readers" "tierfs small cold-100x64k" "tierfs small warm-100x64k" \
+  "tierfs write cold-cp" "s3cli net put-4par-8M" \
   "tierfs meta ls-l-cold-500" "tierfs meta ls-l-warm-500" "${extra_cases[@]}"; do
   # shellcheck disable=SC2086
   [ "$(rows $c)" -eq 1 ] || fail "'$c': $(rows $c) rows, want one (round 1 only)"
