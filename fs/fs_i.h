@@ -85,6 +85,8 @@ struct fs_inode {
     bool name_hashed; /* still reachable by (parent, name) */
     bool writing;     /* by fs->ns->lock: a write handle is creating it (write.c); not in S3
                          yet, its size the writer's */
+    bool local;       /* by fs->ns->lock: made on this mount and maybe not in S3's listing
+                         (a file being written, a directory from mkdir): readdir adds it */
     bool had_pieces;  /* atomic: a read or prefetch asked for pieces of it (read.c, prefetch.c):
                          only then are whole-block fetches checked for pieces to copy */
     /* protected by fs->ns->lock */

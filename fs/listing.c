@@ -188,6 +188,49 @@ const struct fs_dirent *fs_listing_find(const struct fs_listing *l, const char *
     return NULL;
 }
 
+/*
+ * @l with the entries made on this mount that S3's listing does not have yet (files being
+ * written, directories from mkdir) added: a new listing with one reference, or @l itself
+ * when there are none (or no memory). Under fs->ns->lock; takes @l's reference.
+ */
+static struct fs_listing *fs_listing_with_local(struct fs *fs, const struct fs_inode *dir,
+                                                struct fs_listing *l)
+{
+    struct fs_listing *nl = NULL;
+    size_t cap = 0;
+
+    for (size_t b = 0; fs->ns->n_local && b < fs->ns->ino_tab.nb; b++) {
+        for (struct fs_inode *n = fs->ns->ino_tab.b[b]; n; n = n->ino_next) {
+            if (!n->local || n->parent != dir->ino || !n->name_hashed ||
+                fs_listing_find(l, n->name))
+                continue;
+            if (!nl) { /* a copy of the snapshot, then the local entries */
+                nl = fs_listing_new();
+                for (size_t i = 0; nl && i < l->n; i++) {
+                    const struct fs_dirent *d = &l->ents[i];
+                    if (fs_listing_add(nl, &cap, d->name, strlen(d->name), d->is_dir, d->size,
+                                       d->mtime, d->etag) != 0)
+                        goto fail;
+                }
+                if (!nl)
+                    return l;
+                nl->loaded_ms = l->loaded_ms;
+            }
+            if (fs_listing_add(nl, &cap, n->name, strlen(n->name), n->is_dir, n->size, n->mtime,
+                               n->etag) != 0)
+                goto fail;
+        }
+    }
+    if (!nl)
+        return l;
+    fs_listing_finish(nl, dir->key);
+    fs_listing_put(l);
+    return nl;
+fail:
+    fs_listing_put(nl);
+    return l;
+}
+
 int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out)
 {
     struct fs_listing *l = NULL;
@@ -201,8 +244,8 @@ int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out)
     if (dir->listing && fs_fresh(fs, dir->listing->loaded_ms, cmn_now_ms())) {
         l = dir->listing;
         __atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
+        *out = fs_listing_with_local(fs, dir, l);
         pthread_mutex_unlock(&fs->ns->lock);
-        *out = l;
         return 0;
     }
     dkey = strdup(dir->key);
@@ -231,6 +274,8 @@ int fs_ns_listing(struct fs *fs, struct fs_inode *dir, struct fs_listing **out)
         *out = l;
         rc = 0;
     }
+    if (rc == 0)
+        *out = fs_listing_with_local(fs, dir, *out);
     pthread_mutex_unlock(&fs->ns->lock);
     free(dkey);
     return rc;

@@ -251,9 +251,17 @@ static void fs_idle_unlink(struct fs *fs, struct fs_inode *n)
     fs->ns->idle_bytes -= n->idle_bytes;
 }
 
+void fs_inode_set_local(struct fs *fs, struct fs_inode *n, bool local)
+{
+    if (n->local != local)
+        fs->ns->n_local += local ? 1 : (size_t)-1;
+    n->local = local;
+}
+
 /* Remove @n from both tables and free it. Caller holds fs->ns->lock. */
 static void fs_inode_destroy(struct fs *fs, struct fs_inode *n)
 {
+    fs_inode_set_local(fs, n, false);
     fs_idle_unlink(fs, n);
     fs_htab_remove(&fs->ns->ino_tab, n, FS_INO_NEXT);
     if (n->name_hashed)

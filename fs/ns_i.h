@@ -31,6 +31,7 @@ struct fs_ns {
     struct fs_inode *root;
     struct cmn_list idle;      /* idle inodes (idle_link), least recently used first */
     size_t n_idle, idle_bytes; /* protected by lock */
+    size_t n_local;            /* inodes with ->local set (protected by lock) */
     struct tlog_ratelimit rl;  /* metadata errors, logged once per burst */
 };
 
@@ -58,5 +59,7 @@ int fs_upsert(struct fs *fs, struct fs_inode *parent, const char *name, const st
 /* @n is no longer reachable by its name (it lives on until the kernel forgets it). */
 void fs_name_unhash(struct fs *fs, struct fs_inode *n);
 void fs_negative_entry(const struct fs *fs, struct fuse_entry_param *e);
+/* Set or clear @n's local flag (counted in fs->ns->n_local). */
+void fs_inode_set_local(struct fs *fs, struct fs_inode *n, bool local);
 
 #endif

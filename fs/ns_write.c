@@ -51,6 +51,7 @@ static void fs_ns_take(struct fs *fs, struct fs_inode *n)
     n->attr_ms = cmn_now_ms();
     n->opens++;
     fs_inode_ref(fs, n);
+    fs_inode_set_local(fs, n, true);
 }
 
 int fs_ns_create(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e,
@@ -129,6 +130,7 @@ void fs_ns_write_done(struct fs *fs, struct fs_inode *n, int result, uint64_t si
 {
     pthread_mutex_lock(&fs->ns->lock);
     n->writing = false;
+    fs_inode_set_local(fs, n, false); /* in S3's listing now, or gone */
     if (result == 0) {
         n->size = size;
         snprintf(n->etag, sizeof(n->etag), "%s", etag);
@@ -207,6 +209,8 @@ int fs_ns_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_
         struct fs_attr a = {
             .is_dir = true, .mtime = time(NULL), .etag = "", .seen_ms = UINT64_MAX / 2};
         rc = fs_upsert(fs, dir, name, &a, e);
+        if (rc == 0)
+            fs_inode_set_local(fs, fs_name_find(fs, parent, name), true);
     }
     pthread_mutex_unlock(&fs->ns->lock);
     return rc;

@@ -7,6 +7,8 @@
 #     (downloaded with s3cli, not through the mount), each read back through the mount
 #     with zero GETs (the blocks written are cached under the new ETag);
 #   - -o rw alone (fstab's defaults) leaves the mount read-only;
+#   - mkdir'ed directories and files being written are listed (the latter with the
+#     writer's size);
 #   - refused at once, S3 unchanged: a write at another offset, a second writer, a reader
 #     of a file being written, rename, link, symlink, chmod, truncate to another size,
 #     an existing file opened without O_TRUNC, overwrite without allow_overwrite, unlink
@@ -40,6 +42,7 @@ parts=$(counter put)
 dd if="$T/src/dd.bin" of="$M/dd.bin" bs=4k status=none || fail "dd with 4 KiB writes failed"
 : >"$M/empty" || fail "an empty file"
 mkdir "$M/tree" || fail "mkdir"
+ls "$M" | grep -qx tree || fail "a directory just made is not listed"
 tar -C "$M/tree" -xf "$T/tree.tar" --no-same-owner --no-same-permissions -m || fail "tar x of 500 files"
 fs_log "written: cp 96 MiB ($parts PUTs of parts), dd 20 MiB in 4 KiB writes, an empty file, tar x of 500 files"
 [ "$parts" -eq 12 ] || fail "96 MiB in 8 MiB parts took $parts PUTs"
@@ -92,6 +95,9 @@ def expect(err, what, f):
     sys.exit('%s: succeeded' % what)
 fd = os.open(m + '/new.bin', os.O_WRONLY | os.O_CREAT)
 os.write(fd, b'x' * 100)
+# being written: listed, and its size is the writer's
+if 'new.bin' not in os.listdir(m) or os.stat(m + '/new.bin').st_size != 100:
+    sys.exit('a file being written is not listed with its size: %s' % sorted(os.listdir(m))[:5])
 expect(errno.EINVAL, 'a write at another offset', lambda: os.pwrite(fd, b'y', 5000))
 expect(errno.EBUSY, 'a second writer', lambda: os.open(m + '/new.bin', os.O_WRONLY | os.O_TRUNC))
 expect(errno.EBUSY, 'a reader of a file being written', lambda: os.open(m + '/new.bin', os.O_RDONLY))
