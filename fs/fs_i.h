@@ -254,7 +254,7 @@ bool fs_ns_same_version(struct fs *fs, const struct fs_inode *ino, const char *e
  * mount goes away right after the last close) are released at unmount instead of
  * leaking their held blocks.
  */
-enum fs_open_kind { FS_OPEN_FILE = 0, FS_OPEN_DIR, FS_OPEN_KINDS };
+enum fs_open_kind { FS_OPEN_FILE = 0, FS_OPEN_DIR, FS_OPEN_WRITE, FS_OPEN_KINDS };
 /* Set up / free the lists (and the read-error rate limit). @return 0 or -ENOMEM. */
 int fs_handles_init(struct fs *fs);
 void fs_handles_fini(struct fs *fs);
@@ -311,6 +311,10 @@ int fs_write_flush(struct fs_whandle *h);
 bool fs_write_empty(const struct fs_whandle *h);
 /* Free the handle (completing the upload if no flush came). */
 void fs_write_release(struct fs_whandle *h);
+/* After the session loop: the write handles whose RELEASE never came (their writer did
+ * not close them before the unmount) are aborted, not completed: no half-written object
+ * appears. @return how many there were. */
+unsigned fs_write_release_all(struct fs *fs);
 
 /* Name @name in @parent for a new object being written: *out pinned, marked writing.
  * @return 0 (and @e), -EBUSY (another writer), -EISDIR, -ENOENT, -ENOTDIR. */

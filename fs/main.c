@@ -572,6 +572,9 @@ out_unmount:
         TLOG_N("released %u directory handle(s) whose RELEASEDIR did not arrive before the "
                "unmount",
                orphans);
+    orphans = fs_write_release_all(&fs);
+    if (orphans)
+        TLOG_N("aborted %u upload(s) of files still open for writing at the unmount", orphans);
     fs_write_stop(&fs); /* aborts that failed earlier: S3 may answer now */
     fuse_session_unmount(se);
 out_signals:

@@ -69,7 +69,8 @@ struct fs_wpart {
 
 struct fs_whandle {
     struct fs *fs;
-    struct fs_inode *ino; /* an "opens" reference (fs_ns_create / fs_ns_open_write) */
+    struct fs_open_link open; /* on the FS_OPEN_WRITE list (handle.c) */
+    struct fs_inode *ino;     /* an "opens" reference (fs_ns_create / fs_ns_open_write) */
     char *key;
     char tag[48]; /* provisional cache tag of the blocks written */
     pthread_mutex_t lock;
@@ -373,6 +374,7 @@ int fs_write_open(struct fs *fs, struct fs_inode *ino, const char *key, struct f
     snprintf(h->tag, sizeof(h->tag), "w:%lld:%llu", (long long)fs->mount_time,
              (unsigned long long)seq);
     __atomic_add_fetch(&fs->ctr.uploads_open, 1, __ATOMIC_RELAXED);
+    fs_open_add(fs, FS_OPEN_WRITE, &h->open, h);
     *out = h;
     return 0;
 }
@@ -521,12 +523,10 @@ bool fs_write_empty(const struct fs_whandle *h)
     return h->written == 0 && !h->flushed && !h->failed;
 }
 
-void fs_write_release(struct fs_whandle *h)
+/* Free @h (off the open list, flushed or abandoned). */
+static void fs_write_free(struct fs_whandle *h)
 {
-    if (!h)
-        return;
-    if (!h->flushed)
-        (void)fs_write_flush(h); /* a release without a flush: complete it anyway */
+    fs_open_del(h->fs, FS_OPEN_WRITE, &h->open);
     __atomic_sub_fetch(&h->fs->ctr.uploads_open, 1, __ATOMIC_RELAXED);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
@@ -534,4 +534,34 @@ void fs_write_release(struct fs_whandle *h)
     free(h->md5);
     free(h->key);
     free(h);
+}
+
+void fs_write_release(struct fs_whandle *h)
+{
+    if (!h)
+        return;
+    if (!h->flushed)
+        (void)fs_write_flush(h); /* a release without a flush: complete it anyway */
+    fs_write_free(h);
+}
+
+/* A handle still open at unmount: its writer never closed it, so its upload is aborted. */
+static void fs_write_abandon(struct fs *fs, void *owner)
+{
+    struct fs_whandle *h = owner;
+
+    if (!h->flushed) {
+        TLOG_W("write '%s': still open at unmount after %llu bytes: not completed", h->key,
+               (unsigned long long)h->written);
+        h->failed = true;
+        h->result = -EIO;
+        (void)fs_write_flush(h); /* aborts what was sent */
+    }
+    (void)fs;
+    fs_write_free(h);
+}
+
+unsigned fs_write_release_all(struct fs *fs)
+{
+    return fs_open_drain(fs, FS_OPEN_WRITE, fs_write_abandon);
 }

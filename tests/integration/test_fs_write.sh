@@ -16,7 +16,8 @@
 #   - faults: parts through injected 503s are retried and the object is exact; a file
 #     whose parts keep failing gets EIO from close, no object, no incomplete upload; S3
 #     down mid-file: EIO, and once S3 is back (at unmount) the upload is aborted;
-#   - kill -9 of the daemon mid-write leaves no visible object;
+#   - kill -9 of the daemon mid-write leaves no visible object; SIGTERM with a file open
+#     for writing aborts its upload (no object, no parts left);
 #   - 8 writers streaming 48 MiB each stay within mem_cache_size + upload_memory + 64 MiB
 #     of RSS.
 . "$(dirname "$0")/fs_lib.sh"
@@ -186,6 +187,26 @@ fusermount3 -u "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
 fs_forget_pid "$FS_PID"
 s3ls | grep -q 'killed.bin' && fail "kill -9 mid-write left a visible object"
 # (the parts of that upload stay until a lifecycle rule removes them: tierfs(1) WRITES)
+
+# ---- SIGTERM while a file is open for writing: its upload is aborted, not completed ----
+mkdir -p "$T/u" && node "$S3CLI" --env "$TIERFS_S3_ENV" uploads "$S3_BUCKET" "$P" >"$T/u/before"
+fs_mount "$M" "$S3_BUCKET:/$P" "writable"
+python3 -c 'import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT)
+os.write(fd, os.urandom(9 << 20))
+time.sleep(30)' "$M/open-at-exit.bin" 2>/dev/null &
+WPID=$!
+sleep 2
+kill -TERM "$FS_PID"
+fs_reap "$FS_PID" 30 || fail "tierfs did not end on SIGTERM with a file open for writing"
+fs_forget_pid "$FS_PID"
+kill "$WPID" 2>/dev/null
+wait "$WPID" 2>/dev/null
+fusermount3 -u "$M" 2>/dev/null
+s3ls | grep -q 'open-at-exit.bin' && fail "a file still open at exit became an object"
+node "$S3CLI" --env "$TIERFS_S3_ENV" uploads "$S3_BUCKET" "$P" | grep -q 'open-at-exit.bin' &&
+  fail "the upload of a file still open at exit was left behind"
+grep -q "still open at unmount" "$T/tierfs.log" || fail "the log does not say the upload was abandoned"
 
 # ---- memory stays bounded with 8 writers ----
 fs_mount "$M" "$S3_BUCKET:/$P" "writable,mem_cache_size=64M,upload_memory=64M"
