@@ -82,6 +82,7 @@ struct fs_whandle {
     char upload_id[OBJSTORE_UPLOAD_ID_MAX];
     struct objstore_part *parts; /* what each part's UploadPart answered */
     unsigned char (*md5)[16];    /* each part's MD5, for the multipart ETag */
+    EVP_MD_CTX *md;              /* the MD5 of the part being filled, as bytes arrive */
     unsigned parts_cap;
     unsigned inflight; /* parts being uploaded */
     int err;           /* the first error of a part (by lock) */
@@ -321,7 +322,7 @@ static int fs_part_send(struct fs_whandle *h)
         goto undo;
     }
     unsigned mdlen;
-    EVP_Digest(h->part, h->part_len, h->md5[n - 1], &mdlen, EVP_md5(), NULL);
+    EVP_DigestFinal_ex(h->md, h->md5[n - 1], &mdlen); /* updated as the bytes came in */
     h->parts[n - 1] = (struct objstore_part){.number = n};
     fs_write_cache_blocks(h, h->part, h->part_len, (uint64_t)(n - 1) * fs->conf->part_size);
     *p = (struct fs_wpart){.h = h, .buf = h->part, .len = h->part_len, .number = n};
@@ -358,7 +359,9 @@ int fs_write_open(struct fs *fs, struct fs_inode *ino, const char *key, struct f
     struct fs_whandle *h = calloc(1, sizeof(*h));
 
     *out = NULL;
-    if (!h || !(h->key = strdup(key))) {
+    if (!h || !(h->key = strdup(key)) || !(h->md = EVP_MD_CTX_new())) {
+        if (h)
+            free(h->key);
         free(h);
         return -ENOMEM;
     }
@@ -394,10 +397,15 @@ ssize_t fs_write(struct fs_whandle *h, const char *buf, size_t size, uint64_t of
         return -EINVAL;
     }
     while (done < size) {
-        if (!h->part && !(h->part = fs_wbuf_get(fs)))
-            return done ? (ssize_t)done : -ENOMEM;
+        if (!h->part) {
+            if (!(h->part = fs_wbuf_get(fs)))
+                return done ? (ssize_t)done : -ENOMEM;
+            EVP_DigestInit_ex(h->md, EVP_md5(), NULL);
+        }
         size_t n = CMN_MIN(size - done, fs->conf->part_size - h->part_len);
         memcpy(h->part + h->part_len, buf + done, n);
+        /* hashed while the bytes are still in the CPU's cache: one pass, not two */
+        EVP_DigestUpdate(h->md, h->part + h->part_len, n);
         h->part_len += n;
         done += n;
         h->written += n;
@@ -532,6 +540,7 @@ static void fs_write_free(struct fs_whandle *h)
     pthread_mutex_destroy(&h->lock);
     free(h->parts);
     free(h->md5);
+    EVP_MD_CTX_free(h->md);
     free(h->key);
     free(h);
 }

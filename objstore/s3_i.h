@@ -27,6 +27,8 @@
  * (docs/performance.md, "Constants"). Below the threshold it comes from the heap, so
  * small GETs take it too. */
 #define OS3_GET_BUFFER (60L << 10)
+#define OS3_PUT_BUFFER                                                                             \
+    (256L << 10) /* curl's upload buffer for PUT and UploadPart (a pooled handle may keep it) */
 
 struct os3_store;
 

@@ -245,6 +245,8 @@ static int os3_prep_easy(struct os3_store *st, struct os3_xfer *x)
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)x->send_len);
     } else if (req->op == OBJSTORE_OP_PUT || req->op == OBJSTORE_OP_MPU_PART) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        /* 256 KiB a read callback (curl's default 64 KiB): fewer calls and send()s a part */
+        curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)OS3_PUT_BUFFER);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->len);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, os3_read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, x);

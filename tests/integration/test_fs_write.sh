@@ -12,7 +12,8 @@
 #   - refused at once, S3 unchanged: a write at another offset, a second writer, a reader
 #     of a file being written, rename, link, symlink, chmod, truncate to another size,
 #     an existing file opened without O_TRUNC, overwrite without allow_overwrite, unlink
-#     without allow_delete; with them, an overwrite replaces the object and unlink deletes;
+#     without allow_delete; with them, an overwrite replaces the object (a reader of the
+#     old version keeps the old bytes or gets an error, never new ones) and unlink deletes;
 #   - faults: parts through injected 503s are retried and the object is exact; a file
 #     whose parts keep failing gets EIO from close, no object, no incomplete upload; S3
 #     down mid-file: EIO, and once S3 is back (at unmount) the upload is aborted;
@@ -130,6 +131,28 @@ head -c 5000 /dev/urandom >"$T/new2.bin"
 cp "$T/new2.bin" "$M/new.bin" || fail "overwrite with allow_overwrite"
 same new.bin "$T/new2.bin"
 cmp "$T/new2.bin" "$M/new.bin" || fail "new.bin after the overwrite"
+# a reader of the old version keeps the old bytes (or gets an error), never the new ones
+head -c $((3 << 20)) /dev/urandom >"$T/old.bin"
+head -c $((3 << 20)) /dev/urandom >"$T/new3.bin"
+cp "$T/old.bin" "$M/ow.bin" || fail "cp old.bin"
+python3 - "$M/ow.bin" "$T/old.bin" "$T/new3.bin" <<'PY' || fail "an overwrite under a reader"
+import os, subprocess, sys
+path, old, new = sys.argv[1], open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
+fd = os.open(path, os.O_RDONLY)
+if os.pread(fd, 1 << 20, 0) != old[:1 << 20]:
+    sys.exit('the first MiB is not the old version')
+subprocess.run(['cp', sys.argv[3], path], check=True)  # replaced while open
+try:
+    rest = os.pread(fd, 2 << 20, 1 << 20)
+    if rest != old[1 << 20:3 << 20][:len(rest)]:
+        sys.exit('the old reader got bytes of the new version')
+    print('the old reader kept the old version (%d bytes)' % len(rest))
+except OSError as e:
+    print('the old reader got an error: %s' % e.strerror)
+os.close(fd)
+if open(path, 'rb').read() != new:
+    sys.exit('a new open does not read the new version')
+PY
 rm "$M/new.bin" || fail "unlink with allow_delete"
 s3ls | grep -q 'new.bin' && fail "new.bin still in S3 after unlink"
 [ -e "$M/new.bin" ] && fail "new.bin still visible after unlink"
