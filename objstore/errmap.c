@@ -49,6 +49,9 @@ static const struct objstore_err_row objstore_err_table[] = {
     {0, 0, "InvalidBucketName", EINVAL},
     {0, 0, "KeyTooLongError", ENAMETOOLONG},
     {0, 0, "EntityTooLarge", EFBIG},
+    {0, 0, "BadDigest", EBADMSG},                 /* a body damaged on its way: send it again */
+    {0, 0, "XAmzContentSHA256Mismatch", EBADMSG}, /* the same, seen by the signed hash */
+    {0, 0, "RequestTimeout", ETIMEDOUT},          /* S3 gave up on a slow upload: again */
     {0, 0, "SlowDown", EIO},
     {0, 0, "InternalError", EIO},
     {0, 0, "ServiceUnavailable", EIO},
@@ -123,6 +126,8 @@ bool objstore_is_retryable(int neg_errno, int http_status)
 {
     if (neg_errno >= 0)
         return false;
+    if (neg_errno == -EBADMSG || neg_errno == -ETIMEDOUT)
+        return true; /* damaged or too slow on the way (a 400 from S3, or no answer) */
     if (http_status >= 500)
         return true;
     if (http_status >= 400)

@@ -438,6 +438,9 @@ static void os3_finish(struct os3_xfer *x, CURLcode cc)
             rc = -EIO, why = "body longer than the buffer";
         else if (x->body_too_big)
             rc = -EIO, why = "listing body too large";
+        else if (x->status >= 400 && x->body_len && strstr(x->body, "<Code>BadDigest</Code>"))
+            /* radosgw refuses a damaged body early and closes before its error ends */
+            rc = -EBADMSG, why = "BadDigest: the body was damaged on its way (sent again)";
         else
             rc = os3_transport_error(x, cc, &why);
     } else if (os3_status_ok(x->status)) {

@@ -14,7 +14,8 @@
 #     an existing file opened without O_TRUNC, overwrite without allow_overwrite, unlink
 #     without allow_delete; with them, an overwrite replaces the object (a reader of the
 #     old version keeps the old bytes or gets an error, never new ones) and unlink deletes;
-#   - faults: parts through injected 503s are retried and the object is exact; a file
+#   - faults: parts through injected 503s, and parts corrupted on the way (S3 refuses them:
+#     Content-MD5), are retried and the object is exact; a file
 #     whose parts keep failing gets EIO from close, no object, no incomplete upload; S3
 #     down mid-file: EIO, and once S3 is back (at unmount) the upload is aborted;
 #   - kill -9 of the daemon mid-write leaves no visible object; SIGTERM with a file open
@@ -162,6 +163,14 @@ proxy '{"fault":{"kind":"503","every_nth":2,"count":4,"match":"PUT"}}'
 cp "$T/src/dd.bin" "$M/retried.bin" || fail "cp through 503s"
 proxy '{}'
 same retried.bin "$T/src/dd.bin"
+# a part corrupted on its way is refused by S3 (Content-MD5) and sent again: exact
+counters_reset
+proxy '{"fault":{"kind":"corrupt","every_nth":1,"count":2,"match":"PUT"}}'
+cp "$T/src/dd.bin" "$M/corrupted.bin" || fail "cp through corrupted parts"
+proxy '{}'
+same corrupted.bin "$T/src/dd.bin" # (had S3 taken a damaged part, this would differ)
+[ "$(counter faults)" -eq 2 ] && [ "$(counter put)" -eq 5 ] ||
+  fail "corrupted parts: $(counter faults) faults, $(counter put) PUTs (want 2, and 3 parts + 2 again)"
 proxy '{"fault":{"kind":"500","match":"PUT"}}'
 cp "$T/src/dd.bin" "$M/failed.bin" 2>"$T/cp.err" && fail "cp succeeded although every part failed"
 proxy '{}'

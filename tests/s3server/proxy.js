@@ -51,7 +51,7 @@ let cfg = defaults();
 // Fault bookkeeping; restarted whenever a new "fault" object is set.
 let faultState = { seen: 0, fired: 0 };
 
-const FAULT_KINDS = ['500', '503', 'reset', 'short', 'stall', '403'];
+const FAULT_KINDS = ['500', '503', 'reset', 'short', 'stall', '403', 'corrupt'];
 const CLASSES = ['GET', 'RANGED_GET', 'HEAD', 'LIST', 'PUT', 'OTHER'];
 
 function validateFault(f) {
@@ -252,7 +252,16 @@ function handle(req, res) {
     if (!res.writableFinished) { clientGone = true; upReq.destroy(); }
   });
   const ubw = cfg.upload_bandwidth;
-  if (!ubw) {
+  if (fault && fault.kind === 'corrupt') {
+    // One byte of the request body flipped on its way: S3 must refuse it (Content-MD5,
+    // or the signed payload hash), never store it.
+    let flipped = false;
+    req.on('data', (c) => {
+      if (!flipped && c.length) { c[0] ^= 0xff; flipped = true; }
+      upReq.write(c);
+    });
+    req.on('end', () => upReq.end());
+  } else if (!ubw) {
     req.pipe(upReq);
   } else {
     // Paced request body: each request's bytes leave at most ubw per second, as on a
