@@ -43,12 +43,6 @@ static void fs_refuse(fuse_req_t req, int err, const char *what, const char *why
     fuse_reply_err(req, err);
 }
 
-/* The S3 key of @ino (a file taken for writing). @return malloc'd or NULL. */
-static char *fs_ino_key(struct fs_inode *n)
-{
-    return strdup(n->key);
-}
-
 /* A write handle on @n (taken for writing) into @fi, replied with @e (create) or as an
  * open. */
 static void fs_reply_write_open(fuse_req_t req, struct fs_inode *n, struct fuse_file_info *fi,
@@ -56,10 +50,8 @@ static void fs_reply_write_open(fuse_req_t req, struct fs_inode *n, struct fuse_
 {
     struct fs *fs = fs_of(req);
     struct fs_whandle *h = NULL;
-    char *key = fs_ino_key(n);
-    int rc = key ? fs_write_open(fs, n, key, &h) : -ENOMEM;
+    int rc = fs_write_open(fs, n, n->key, &h); /* (an inode's key never changes; copied) */
 
-    free(key);
     if (rc) {
         fs_ns_write_done(fs, n, rc, 0, "");
         fuse_reply_err(req, -rc);

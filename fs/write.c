@@ -245,17 +245,20 @@ static void fs_wbuf_trim(struct fs *fs)
     pthread_mutex_unlock(&u->lock);
 }
 
-/* The whole blocks of @part (file offset @off) into the cache under the provisional tag. */
+/* The blocks of @data (file offset @off) into the cache under the provisional tag. */
 static void fs_write_cache_blocks(struct fs_whandle *h, const char *data, size_t len, uint64_t off)
 {
     struct fs *fs = h->fs;
     uint64_t bs = fs->conf->block_size;
     uint8_t key[HC_KEY_MAX];
 
-    for (uint64_t o = 0; o + bs <= len; o += bs) {
+    /* a part is whole blocks (part_size is a multiple); only the last part of a file
+     * ends in a short one */
+    for (uint64_t o = 0; o < len; o += bs) {
         size_t kl = fs_block_key(fs, h->key, h->tag, (off + o) / bs, key, sizeof(key));
         if (kl)
-            (void)hc_insert(fs->cache, key, kl, data + o, bs, HC_INSERT_DISK_ONLY);
+            (void)hc_insert(fs->cache, key, kl, data + o, (size_t)CMN_MIN(bs, len - o),
+                            HC_INSERT_DISK_ONLY);
     }
 }
 
@@ -513,15 +516,6 @@ int fs_write_flush(struct fs_whandle *h)
     if (h->flushed)
         return h->result;
     h->flushed = true;
-    if (!h->failed && h->part_len && h->written % fs->conf->block_size) {
-        /* the last, short block (a small file's only one), under the provisional tag */
-        uint64_t bs = fs->conf->block_size, last = h->written / bs * bs;
-        uint8_t key[HC_KEY_MAX];
-        size_t kl = fs_block_key(fs, h->key, h->tag, last / bs, key, sizeof(key));
-        if (kl)
-            (void)hc_insert(fs->cache, key, kl, h->part + (last % fs->conf->part_size),
-                            h->written - last, HC_INSERT_DISK_ONLY);
-    }
     if (h->failed) {
         rc = h->result;
     } else if (!h->upload_id[0]) {
