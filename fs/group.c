@@ -97,22 +97,18 @@ static size_t fs_grp_uend(const struct fs_grp_run *r, unsigned i)
     return (size_t)((g->first + i) * g->unit - r->off) + fs_grp_ulen(g, i);
 }
 
-/* Block @i of @g is in (@ok) or failed: with the fleet tier its bytes go there (copied
- * before the buffer becomes the cache's) or its lease goes; then its flight completes. */
+/* Block @i of @g is in (@ok) or failed: its flight completes; with the fleet tier its
+ * bytes go there (from the cache entry they became) or its lease goes. */
 static void fs_grp_complete(struct fs_grp *g, unsigned i, bool ok, int err)
 {
     struct fs_grp_slot *sl = &g->slots[i];
-    struct hc_fleet *fleet = g->fh->fs->fleet;
 
-    if (g->fr && ok)
-        hc_fleet_store(fleet, &g->fr[i], sl->buf, fs_grp_ulen(g, i));
-    else if (g->fr)
-        hc_fleet_abandon(fleet, &g->fr[i]);
     if (g->piece && ok) {
         __atomic_add_fetch(&g->fh->fs->ctr.piece_fetches, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&g->fh->fs->ctr.piece_bytes, fs_grp_ulen(g, i), __ATOMIC_RELAXED);
     }
-    hc_fetch_complete(sl->ctx, ok ? (ssize_t)fs_grp_ulen(g, i) : (err ? err : -EIO));
+    fs_fleet_complete(g->fh->fs, g->fr ? &g->fr[i] : NULL, sl->ctx,
+                      ok ? (ssize_t)fs_grp_ulen(g, i) : (err ? err : -EIO));
 }
 
 /*
@@ -135,6 +131,9 @@ static void fs_grp_deliver(struct fs_grp_run *r, size_t valid, bool ended, int e
     pthread_mutex_unlock(&g->lock);
     for (unsigned i = from; i < to; i++)
         fs_grp_complete(g, i, fs_grp_uend(r, i) <= valid, err);
+    /* The blocks still on their way keep their fleet leases alive: this GET moves on */
+    for (unsigned i = to; g->fr && !ended && i < r->to; i++)
+        hc_fleet_progress(g->fh->fs->fleet, &g->fr[i]);
 }
 
 /* The run of a GET: the run embeds its request (no lookup through req->arg). */

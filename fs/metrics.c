@@ -390,6 +390,7 @@ static const struct {
     FS_FLEET_CTR(lease_waits, "misses that waited for another mount's fetch"),
     FS_FLEET_CTR(lease_wait_hits, "waits that ended with the other mount's copy"),
     FS_FLEET_CTR(lease_timeouts, "waits that ran out the lease period and fetched from S3"),
+    FS_FLEET_CTR(lease_extends, "waits extended because the holder's fetch moved on"),
     FS_FLEET_CTR(stores, "blocks stored into the fleet tier"),
     FS_FLEET_CTR(store_drops, "stores dropped because the store queue was full"),
     FS_FLEET_CTR(store_errors, "stores that failed on a server"),

@@ -87,6 +87,11 @@ void fs_handle_put(struct fs_handle *fh);
 /* The cache's fetcher for one block or piece: @arg is a struct fs_blk; GETs its range with
  * If-Match into @buf and completes @ctx (with -errno on failure). */
 void fs_fetcher(struct hc_flight *ctx, void *buf, size_t cap, void *arg);
+struct hc_fleet_req;
+/* Complete the flight @ctx of a block fetched from S3 with @res bytes (or -errno). With
+ * the fleet request @fr (NULL: no fleet lookup was made), its bytes are stored there from
+ * the cache entry they became, or its lease is released on a failure. */
+void fs_fleet_complete(struct fs *fs, struct hc_fleet_req *fr, struct hc_flight *ctx, ssize_t res);
 /* The fleet tier's identity of block @blk of @fh (the cache identity, then the block key)
  * into @buf. @return its length, 0 when it does not fit. */
 size_t fs_fleet_id(const struct fs *fs, const struct fs_handle *fh, uint64_t blk, uint8_t *buf,

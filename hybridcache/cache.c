@@ -281,6 +281,10 @@ static void hc_flight_finish(struct hc_flight *f, int result, enum hc_source src
         f->buf = NULL;
         atomic_fetch_sub_explicit(&c->inflight_bytes, f->cap, memory_order_relaxed);
     }
+    if (e && f->ref_out) {
+        hc_entry_ref(e);
+        *f->ref_out = e;
+    }
     if (e) {
         pthread_mutex_lock(&s->lock);
         want_mem = f->want_mem;
@@ -399,6 +403,13 @@ void hc_fetch_complete(struct hc_flight *f, ssize_t len_or_err)
     f->buf->len = (uint32_t)len_or_err;
     hc_add(&c->origin_bytes, (uint64_t)len_or_err);
     hc_flight_finish(f, 0, HC_SRC_ORIGIN);
+}
+
+void hc_fetch_complete_ref(struct hc_flight *f, ssize_t len_or_err, struct hc_entry **out)
+{
+    *out = NULL;
+    f->ref_out = out; /* the flight is the fetcher's until completed: no lock needed */
+    hc_fetch_complete(f, len_or_err);
 }
 
 static bool hc_key_ok(const void *key, size_t klen)

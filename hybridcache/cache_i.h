@@ -53,6 +53,7 @@ struct hc_flight {
     uint32_t cap;                       /* the buffer's size: the block size, or less for
                                            hc_fetch_sized (fixed per key by its caller) */
     uint32_t klen;
+    struct hc_entry **ref_out; /* hc_fetch_complete_ref: gets a reference to the entry */
     char key[];
 };
 

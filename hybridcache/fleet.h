@@ -7,10 +7,15 @@
  * fleet (one multi-get for a batch of blocks); a hit is verified and copied into the
  * caller's buffer; a miss takes a short lease (memcached `add` of a lease key) so that
  * of several mounts missing the same block at once one fetches it from the origin and
- * the others wait for its copy, polling, at most conf.lease_ms, before they fetch it
- * themselves. The fetcher then hands the bytes to hc_fleet_store(), which copies them
- * into a bounded queue that a store thread writes in the background (dropped, never
- * waited for, when it falls behind) and which releases the lease.
+ * the others wait for its copy, polling, before they fetch it themselves: a lease period
+ * (conf.lease_ms) from the last sign of life of the holder's fetch. A holder whose fetch
+ * makes progress (hc_fleet_progress as bytes arrive, then its place in the store queue)
+ * says so by rewriting the lease's value every quarter period; a waiter that sees the
+ * value change waits a period more, up to HC_FLEET_WAIT_PERIODS periods in all. A holder
+ * that dies or stalls stops rewriting, so it costs the waiters at most one period. The
+ * fetcher then hands the bytes to hc_fleet_store(), which queues them (by reference when
+ * the caller lends them, else copied) for the store threads to write in the background
+ * (dropped, never waited for, when they fall behind) and release the lease.
  *
  * A block is stored as pieces of at most conf.piece_size bytes (memcached's default item
  * limit is 1 MiB). Each piece carries a header (fleet_i.h) with the SHA-256 of the
@@ -36,12 +41,15 @@ struct hc_fleet_backend; /* fleet_i.h: a store of values by key (memcached, test
 #define HC_FLEET_PIECE_DEFAULT (512u << 10)
 #define HC_FLEET_PIECE_MIN (16u << 10)
 #define HC_FLEET_PIECE_MAX (1u << 20)
+/* A waiter waits at most this many lease periods for a holder whose fetch shows progress. */
+#define HC_FLEET_WAIT_PERIODS 8
 
 struct hc_fleet_conf {
     uint32_t piece_size;   /* 0 = HC_FLEET_PIECE_DEFAULT; bytes of a block per value */
     unsigned lease_ms;     /* 0 = 2000: how long a miss waits for another mount */
     unsigned poll_ms;      /* 0 = 5: how often a waiting miss looks again */
     unsigned threads;      /* 0 = 4 lookup threads */
+    unsigned store_threads; /* 0 = 2 store threads (each its own connection) */
     uint64_t store_queue;  /* 0 = 32 MiB: bytes of blocks waiting to be stored */
     uint32_t ttl_s;        /* 0 = no expiry of stored blocks (memcached evicts LRU) */
     const uint8_t *secret; /* NULL: values are not signed (and signatures not asked) */
@@ -56,6 +64,7 @@ enum hc_fleet_result {
 };
 
 struct hc_fleet_req;
+struct hc_fleet_held;
 typedef void (*hc_fleet_done_fn)(struct hc_fleet_req *r, enum hc_fleet_result res);
 
 /* One block to look up. The caller fills the public fields, calls hc_fleet_prepare, and
@@ -72,7 +81,11 @@ struct hc_fleet_req {
     bool leased; /* with HC_FLEET_FETCH: this mount holds the block's lease */
     bool waited; /* another mount held the lease: the request waited for its copy */
     uint8_t hash[32];
-    uint64_t deadline_ns; /* while waiting */
+    uint64_t deadline_ns; /* while waiting: one period after the holder's last sign */
+    uint64_t cap_ns;      /* while waiting: HC_FLEET_WAIT_PERIODS after the wait began */
+    uint32_t lease_crc;   /* while waiting: the lease value last seen (lease_seen) */
+    bool lease_seen;
+    struct hc_fleet_held *held; /* with leased: the lease's record for the beat thread */
     struct hc_fleet_req *next;
 };
 
@@ -88,6 +101,7 @@ struct hc_fleet_stats {
     uint64_t lease_taken;  /* misses this mount fetched under its own lease */
     uint64_t lease_waits;  /* misses that waited for another mount */
     uint64_t lease_wait_hits, lease_timeouts;
+    uint64_t lease_extends; /* waits extended because the holder's fetch moved on */
     uint64_t stores, store_drops, store_errors;
     uint64_t errors; /* failed server calls (timeouts, refused, ...) */
     uint64_t bytes_in, bytes_out;
@@ -114,9 +128,17 @@ int hc_fleet_prepare(struct hc_fleet *f, struct hc_fleet_req *r);
  */
 int hc_fleet_lookup(struct hc_fleet *f, struct hc_fleet_req **reqs, unsigned n,
                     hc_fleet_batch_fn batch_done, void *arg);
-/* The origin's bytes for a request that got HC_FLEET_FETCH: copied into the store queue
- * (or dropped, counted, when the queue is full); the lease is released once stored. */
-void hc_fleet_store(struct hc_fleet *f, struct hc_fleet_req *r, const void *data, size_t len);
+/* Bytes of a leased request's fetch arrived: its lease stays alive for the waiters (one
+ * more period each time the beat thread sees this). Cheap (an atomic add); any thread. */
+void hc_fleet_progress(struct hc_fleet *f, struct hc_fleet_req *r);
+/*
+ * The origin's bytes for a request that got HC_FLEET_FETCH, queued for the store threads
+ * (or dropped, counted, when the queue is full); the lease is released once stored. With
+ * @release the bytes are lent, not copied: they stay valid until @release(@rarg), which
+ * runs exactly once (from here when the block is not queued); without, they are copied.
+ */
+void hc_fleet_store(struct hc_fleet *f, struct hc_fleet_req *r, const void *data, size_t len,
+                    void (*release)(void *), void *rarg);
 /* The fetch of a HC_FLEET_FETCH request failed: release its lease, if held. */
 void hc_fleet_abandon(struct hc_fleet *f, struct hc_fleet_req *r);
 

@@ -155,6 +155,10 @@ struct hc_entry *hc_get(struct hc_cache *c, const void *key, size_t klen);
  */
 typedef void (*hc_fetcher_fn)(struct hc_flight *ctx, void *buf, size_t cap, void *arg);
 void hc_fetch_complete(struct hc_flight *ctx, ssize_t len_or_err);
+/* hc_fetch_complete that also gives the caller a reference to the entry the bytes became
+ * (*@out, put it; NULL on an error): the fetched bytes, readable after the buffer became
+ * the cache's, without a copy (the fleet tier stores them from there). */
+void hc_fetch_complete_ref(struct hc_flight *ctx, ssize_t len_or_err, struct hc_entry **out);
 
 /* Called once per hc_fetch(): @e is a reference the callee must put (NULL on error). */
 typedef void (*hc_done_fn)(int result, struct hc_entry *e, enum hc_source src, void *arg);

@@ -13,6 +13,7 @@
 # Usage: sudo bash tools/bench_fleet.sh [--build DIR] [--size SIZE] [--mounts "1 2 4"]
 #          [--reads N] [--out DIR] [--server-env FILE]
 # Output: DIR/results.csv, DIR/results.md (command, machine, tables), DIR/logs/.
+# Environment: BENCH_FLEET_OPTS=",opt=value,..." is appended to every mount's options.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -96,7 +97,7 @@ for i in 1 2 3; do
 done
 sleep 0.3
 flush() { local p; for p in "${MC_PORTS[@]}"; do printf 'flush_all\r\nquit\r\n' >"/dev/tcp/127.0.0.1/$p"; done; sleep 1.1; }
-OPTS="endpoint=$S3_ENDPOINT,path_style,region=$S3_REGION,access_key=$S3_ACCESS_KEY,secret_key=$S3_SECRET_KEY,mem_cache_size=1G"
+OPTS="endpoint=$S3_ENDPOINT,path_style,region=$S3_REGION,access_key=$S3_ACCESS_KEY,secret_key=$S3_SECRET_KEY,mem_cache_size=1G${BENCH_FLEET_OPTS:-}"
 FLEET=",fleet=memcached://$servers"
 mount_one() { # mount_one MNT EXTRA: foreground daemon, waits for the mount
   mkdir -p "$1"

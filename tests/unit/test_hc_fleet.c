@@ -391,6 +391,15 @@ static bool t_wait(struct t_req *t, unsigned ms)
     return got;
 }
 
+/* @t's answers so far (under its lock: the fleet's threads write them). */
+static int t_answers(struct t_req *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int n = t->answers;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
 static void t_lookup(struct hc_fleet *f, struct t_req *t)
 {
     t->one[0] = &t->r;
@@ -439,7 +448,7 @@ static void test_lease_wait_hit(void **state)
     t_lookup(b, rb);
     usleep(50 * 1000);
     assert_int_equal(rb->answers, 0); /* waiting for a's copy, not fetching */
-    hc_fleet_store(a, &ra->r, data, len);
+    hc_fleet_store(a, &ra->r, data, len, NULL, NULL);
     assert_true(t_wait(rb, T_LEASE_MS));
     assert_int_equal(rb->res, HC_FLEET_HIT);
     assert_memory_equal(rb->buf, data, len);
@@ -480,6 +489,98 @@ static void test_lease_stalled_holder(void **state)
     assert_false(rb->r.leased);
     assert_true(waited_ms >= T_LEASE_MS - 20);
     assert_true(waited_ms < 2 * T_LEASE_MS);
+    hc_fleet_get_stats(b, &st);
+    assert_int_equal(st.lease_timeouts, 1);
+    hc_fleet_abandon(a, &ra->r);
+    hc_fleet_destroy(a);
+    hc_fleet_destroy(b);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_store_unref(s);
+}
+
+static int t_released;
+static void t_release(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&t_released, 1, __ATOMIC_RELAXED);
+}
+
+/* A holder whose fetch keeps moving (hc_fleet_progress) keeps its waiters past one lease
+ * period; its lent bytes are stored without a copy and given back once. */
+static void test_lease_progress_extends(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
+    const size_t len = 40000;
+    struct t_req *ra = t_req_new(a, "blk-p", len), *rb = t_req_new(b, "blk-p", len);
+    uint8_t *data = malloc(len);
+    struct hc_fleet_stats st;
+
+    t_block(data, len, 11);
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    assert_true(ra->r.leased);
+    t_lookup(b, rb);
+    /* three lease periods of a slow GET: bytes every 20 ms */
+    for (int i = 0; i < 3 * T_LEASE_MS / 20; i++) {
+        hc_fleet_progress(a, &ra->r);
+        usleep(20 * 1000);
+    }
+    assert_int_equal(t_answers(rb), 0); /* still waiting: the holder is alive */
+    t_released = 0;
+    hc_fleet_store(a, &ra->r, data, len, t_release, NULL);
+    assert_true(t_wait(rb, T_LEASE_MS));
+    assert_int_equal(rb->res, HC_FLEET_HIT);
+    assert_memory_equal(rb->buf, data, len);
+    t_wait_stored(a);
+    assert_int_equal(__atomic_load_n(&t_released, __ATOMIC_RELAXED), 1);
+    hc_fleet_get_stats(b, &st);
+    assert_int_equal(st.lease_timeouts, 0);
+    assert_true(st.lease_extends >= 2);
+    /* a lent block that cannot be queued is given back at once, its lease released */
+    struct hc_fleet *tiny = t_fleet(s, 1000);
+    struct t_req *rt = t_req_new(tiny, "blk-q", 5000);
+    t_lookup(tiny, rt);
+    assert_true(t_wait(rt, 2000));
+    assert_true(rt->r.leased);
+    hc_fleet_store(tiny, &rt->r, data, 5000, t_release, NULL);
+    assert_int_equal(__atomic_load_n(&t_released, __ATOMIC_RELAXED), 2);
+    assert_false(rt->r.leased);
+    hc_fleet_destroy(tiny);
+    hc_fleet_destroy(a);
+    hc_fleet_destroy(b);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_req_free(rt);
+    free(data);
+    t_store_unref(s);
+}
+
+/* A holder that shows progress forever still frees its waiters after
+ * HC_FLEET_WAIT_PERIODS lease periods. */
+static void test_lease_progress_capped(void **state)
+{
+    (void)state;
+    struct t_store *s = t_store_new();
+    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
+    struct t_req *ra = t_req_new(a, "blk-c", 1000), *rb = t_req_new(b, "blk-c", 1000);
+    struct hc_fleet_stats st;
+
+    t_lookup(a, ra);
+    assert_true(t_wait(ra, 2000));
+    uint64_t t0 = cmn_now_ns();
+    t_lookup(b, rb);
+    while (!t_answers(rb) && cmn_now_ns() - t0 < 3000000000ull * HC_FLEET_WAIT_PERIODS / 2) {
+        hc_fleet_progress(a, &ra->r);
+        usleep(20 * 1000);
+    }
+    assert_int_equal(t_answers(rb), 1);
+    uint64_t waited_ms = (rb->at_ns - t0) / 1000000;
+    assert_int_equal(rb->res, HC_FLEET_FETCH);
+    assert_true(waited_ms >= (HC_FLEET_WAIT_PERIODS - 1) * T_LEASE_MS);
+    assert_true(waited_ms < (HC_FLEET_WAIT_PERIODS + 1) * T_LEASE_MS);
     hc_fleet_get_stats(b, &st);
     assert_int_equal(st.lease_timeouts, 1);
     hc_fleet_abandon(a, &ra->r);
@@ -533,7 +634,7 @@ static void test_backend_down(void **state)
     assert_int_equal(ra->res, HC_FLEET_FETCH);
     assert_false(ra->r.leased);
     assert_true((ra->at_ns - t0) / 1000000 < 100);
-    hc_fleet_store(a, &ra->r, ra->buf, 1000); /* fails in the background, counted */
+    hc_fleet_store(a, &ra->r, ra->buf, 1000, NULL, NULL); /* fails in the background, counted */
     t_wait_stored(a);
     hc_fleet_get_stats(a, &st);
     assert_true(st.errors >= 2);
@@ -570,7 +671,7 @@ static void test_bad_value_is_miss(void **state)
     hc_fleet_get_stats(a, &st);
     assert_int_equal(st.bad_values, 1);
     assert_int_equal(st.hits, 0);
-    hc_fleet_store(a, &ra->r, data, sizeof(data));
+    hc_fleet_store(a, &ra->r, data, sizeof(data), NULL, NULL);
     t_wait_stored(a);
     t_lookup(a, ra);
     assert_true(t_wait(ra, 2000));
@@ -594,7 +695,7 @@ static void test_store_queue_full(void **state)
     t_lookup(a, ra);
     assert_true(t_wait(ra, 2000));
     assert_true(ra->r.leased);
-    hc_fleet_store(a, &ra->r, ra->buf, 5000);
+    hc_fleet_store(a, &ra->r, ra->buf, 5000, NULL, NULL);
     hc_fleet_get_stats(a, &st);
     assert_int_equal(st.store_drops, 1);
     t_wait_stored(a);
@@ -662,7 +763,7 @@ static void test_batch(void **state)
         assert_true(t_wait(r[i], 2000));
         assert_int_equal(r[i]->res, HC_FLEET_FETCH);
         if (i % 2 == 0)
-            hc_fleet_store(a, rp[i], data, sizeof(data));
+            hc_fleet_store(a, rp[i], data, sizeof(data), NULL, NULL);
         else
             hc_fleet_abandon(a, rp[i]);
     }
@@ -728,6 +829,8 @@ int main(void)
         cmocka_unit_test(test_good_piece),
         cmocka_unit_test(test_lease_wait_hit),
         cmocka_unit_test(test_lease_stalled_holder),
+        cmocka_unit_test(test_lease_progress_extends),
+        cmocka_unit_test(test_lease_progress_capped),
         cmocka_unit_test(test_lease_abandoned),
         cmocka_unit_test(test_backend_down),
         cmocka_unit_test(test_bad_value_is_miss),
