@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   --reads) READS=${2:?--reads needs a number}; shift ;;
   --out) OUT=${2:?--out needs a directory}; shift ;;
   --server-env) SERVER_ENV=${2:?--server-env needs a file}; shift ;;
-  -h | --help) sed -n '3,17p' "$0"; exit 0 ;;
+  -h | --help) sed -n '3,16p' "$0"; exit 0 ;;
   *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
