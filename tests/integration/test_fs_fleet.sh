@@ -5,7 +5,8 @@
 #    mount with its own disk cache reads every byte right with zero S3 GETs;
 # 2. three fresh mounts reading one cold file at the same time pull it from S3 about once
 #    (the leases), every byte right; a lease holder that is SIGSTOPped costs another mount
-#    one lease period, no hang;
+#    one lease period, no hang; a holder whose GET is slow but moving keeps them waiting
+#    past the lease (its beats), so the block is not pulled twice;
 # 3. garbage, truncated, wrong-version and bit-flipped values written straight into
 #    memcached under tierfs's keys: counted as bad values, never served;
 # 4. fleet_secret: unsigned values are refused, signed ones serve a mount with the key,
@@ -138,6 +139,35 @@ waits=$(stat_field "$T/p2" fleet_lease_waits) taken=$(stat_field "$T/p2" fleet_l
 [ "$ms" -ge 900 ] && [ "$ms" -lt 6000 ] || fail "p2 took $ms ms with a 1 s lease and 1.5 s to first byte"
 fs_umount "$T/p1" "$P1"
 fs_umount "$T/p2" "$P2"
+
+# ---- 2c. a holder whose GET is slow but alive keeps the others waiting past the lease ----
+# 2 MB/s per response: p1's prefetch GET of the file's blocks takes ~4 s, four times the
+# 1 s lease. p1 rewrites its leases while the bytes come in, so p2 waits for each copy
+# instead of giving up after one period and GETting the block again.
+mkfile "$T/src4/s.bin" $((8 * 1048576))
+seed "$T/src4" "${P}s/"
+fs_mount "$T/s1" "$S3_BUCKET:/${P}s/" "$OPTS,fleet_lease=1s"
+S1=$FS_PID
+fs_mount "$T/s2" "$S3_BUCKET:/${P}s/" "$OPTS,fleet_lease=1s"
+S2=$FS_PID
+stat "$T/s1/s.bin" "$T/s2/s.bin" >/dev/null
+proxy '{"bandwidth":2000000}'
+counters_reset
+cmp "$T/src4/s.bin" "$T/s1/s.bin" >"$T/s1.cmp" 2>&1 &
+C1=$!
+for _ in $(seq 1 200); do [ "$(stat_field "$T/s1" fleet_lease_taken)" -ge 4 ] && break; sleep 0.02; done
+[ "$(stat_field "$T/s1" fleet_lease_taken)" -ge 4 ] || fail "s1 took $(stat_field "$T/s1" fleet_lease_taken) leases, want the file's blocks"
+cmp "$T/src4/s.bin" "$T/s2/s.bin" || fail "s2 read wrong bytes behind a slow lease holder"
+wait "$C1" || fail "s1: $(cat "$T/s1.cmp")"
+proxy '{}'
+bytes=$(counter bytes_sent)
+ext=$(stat_field "$T/s2" fleet_lease_extends) to=$(stat_field "$T/s2" fleet_lease_timeouts)
+fs_log "slow live holder: $bytes bytes from S3 for an 8 MiB file, the other mount waited $(stat_field "$T/s2" fleet_lease_waits) times ($ext extended, $to timed out, $(stat_field "$T/s2" fleet_lease_wait_hits) ended with the copy)"
+[ "$ext" -ge 1 ] || fail "s2's waits were never extended by s1's progress"
+[ "$to" -eq 0 ] || fail "s2 gave up $to waits on a holder whose GET was moving"
+[ "$bytes" -le $((8 * 1048576 * 105 / 100)) ] || fail "two mounts pulled $bytes bytes for an 8 MiB file behind a slow holder (more than 1.05x)"
+fs_umount "$T/s1" "$S1"
+fs_umount "$T/s2" "$S2"
 
 # ---- 3. bad values under tierfs's keys ----
 python3 - "${MC_PORTS[@]}" <<'EOF' || fail "could not rewrite the fleet's values"
