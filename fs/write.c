@@ -546,9 +546,11 @@ int fs_write_flush(struct fs_whandle *h)
         (void)fs_abort(fs, h->key, h->upload_id, true);
     }
     if (rc == 0) {
+        uint64_t t0 = cmn_now_ns();
         fs_write_rekey(h, info.etag, h->written);
-        TLOG_I("write '%s': %llu bytes, %u parts, ETag %s", h->key, (unsigned long long)h->written,
-               h->upload_id[0] ? h->next_part - 1 : 1, info.etag);
+        TLOG_I("write '%s': %llu bytes, %u parts, ETag %s (cache re-keyed in %llu ms)", h->key,
+               (unsigned long long)h->written, h->upload_id[0] ? h->next_part - 1 : 1, info.etag,
+               (unsigned long long)((cmn_now_ns() - t0) / 1000000));
         __atomic_add_fetch(&fs->ctr.uploads_done, 1, __ATOMIC_RELAXED);
         fs_abort_retry(fs); /* S3 answers again: clear what failed before */
     } else {
