@@ -67,7 +67,7 @@ static uint64_t fs_dense_range(struct fs *fs, struct fs_handle *fh, uint64_t lo,
     struct fs_grp *g = NULL;
 
     for (uint64_t b = lo; b < hi; b++) {
-        size_t klen = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
+        size_t klen = fs_block_key(fs, fh->key, fh->ctag, b, key, sizeof(key));
         if (!klen)
             break;
         if (g && fs_grp_next(g) != b) {

@@ -43,6 +43,19 @@
 
 struct hc_cache;
 struct hc_fleet;
+
+/*
+ * The cache tag of a version this mount wrote (write.c): its blocks went into the cache as
+ * they were written, under a provisional tag (the ETag comes with the completion); a
+ * background job then copies them to the ETag's keys. Until it has, handles opened on
+ * that version key their blocks by @tag. Owned by the job; fields by fs->ns->lock.
+ */
+struct fs_ctag {
+    char tag[48];
+    char etag[OBJSTORE_ETAG_MAX]; /* the version it is for */
+    unsigned users;               /* handles keying by tag */
+    bool switched;                /* the ETag's keys are filled: new handles use them */
+};
 struct fs_metrics;
 struct fs_fill;
 struct fs_ns;
@@ -99,6 +112,8 @@ struct fs_inode {
     char open_etag[OBJSTORE_ETAG_MAX]; /* ETag at the last open: keep_cache if unchanged */
     unsigned cache_opens;              /* open handles reading open_etag's version through the
                                           kernel's page cache (fs_ns_pin/fs_ns_unpin) */
+    struct fs_ctag *ctag;              /* this mount wrote the current version and its blocks
+                                          are still cached under a provisional tag (write.c) */
     /* directories only, protected by fs->ns->lock */
     struct fs_listing *listing; /* the last snapshot, or NULL */
     bool loading;               /* a listing load is in flight (others wait on fs->cond) */
@@ -146,6 +161,7 @@ struct fs_counters {
     uint64_t upload_bytes;          /* bytes S3 took (parts and PUTs) */
     uint64_t upload_buffer_bytes;   /* part buffers allocated now (<= upload_memory) */
     uint64_t upload_cached_blocks;  /* blocks written put in the cache under the new ETag */
+    uint64_t uploads_rekeying;      /* completed files whose blocks are being re-keyed (gauge) */
 };
 
 #define FS_READ_SEEN_BITS 12 /* blocks remembered as read lately: 4096 */
@@ -221,6 +237,12 @@ void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct sta
  */
 int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache,
               bool *direct_io);
+/* The tag a handle that pinned @etag of @ino keys its cached blocks by, into @tag
+ * (OBJSTORE_ETAG_MAX): the provisional tag of a version this mount wrote and has not
+ * re-keyed yet (*@ct is then counted as used until fs_ns_ctag_unuse), else @etag. */
+void fs_ns_cache_tag(struct fs *fs, struct fs_inode *ino, const char *etag, char *tag,
+                     struct fs_ctag **ct);
+void fs_ns_ctag_unuse(struct fs *fs, struct fs_ctag *ct);
 /* A handle pinned without direct_io is released. */
 void fs_ns_unpin(struct fs *fs, struct fs_inode *ino);
 /* Forget cached attributes of @ino (its object changed under an open handle). */
@@ -326,9 +348,17 @@ int fs_ns_open_write(struct fs *fs, fuse_ino_t ino, struct fs_inode **out);
 bool fs_ns_is_writing(struct fs *fs, const struct fs_inode *n);
 /* The writer's size of @n. */
 void fs_ns_write_size(struct fs *fs, struct fs_inode *n, uint64_t size);
-/* The upload of @n ended (@result 0: the object is @etag, @size bytes); drops the pin. */
+/* The upload of @n ended (@result 0: the object is @etag, @size bytes); drops the pin.
+ * With @ct (result 0), its blocks are cached under @ct->tag until a re-key job ends: the
+ * inode keeps an "opens" reference for that job (fs_ns_ctag_done gives it back). */
 void fs_ns_write_done(struct fs *fs, struct fs_inode *n, int result, uint64_t size,
-                      const char *etag);
+                      const char *etag, struct fs_ctag *ct);
+/* The re-key job of @ct filled the ETag's keys: handles opened from now on use them. */
+void fs_ns_ctag_switch(struct fs *fs, struct fs_ctag *ct);
+/* Is any handle still keying by @ct->tag? */
+bool fs_ns_ctag_busy(struct fs *fs, struct fs_ctag *ct);
+/* The re-key job of @ct on @n is over: @n forgets it, the job's reference is dropped. */
+void fs_ns_ctag_done(struct fs *fs, struct fs_inode *n, struct fs_ctag *ct);
 /* DeleteObject of @name in @parent. @return 0 or -errno. */
 int fs_ns_unlink(struct fs *fs, fuse_ino_t parent, const char *name);
 /* A directory made on this mount (S3 has none until a file in it exists). */

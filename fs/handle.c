@@ -56,6 +56,8 @@ void fs_handle_put(struct fs_handle *fh)
      * the page cache (fs_ns_pin gives it direct_io instead). */
     if (fh->page_cache)
         fs_ns_unpin(fh->fs, fh->ino);
+    if (fh->ctag_used)
+        fs_ns_ctag_unuse(fh->fs, fh->ctag_used);
     fs_ns_release(fh->fs, fh->ino);
     free(fh->ra_held); /* emptied at release; nothing is held after it */
     free(fh->dense);
@@ -73,7 +75,7 @@ size_t fs_block_key(const struct fs *fs, const char *key, const char *etag, uint
 size_t fs_piece_key(const struct fs *fs, const struct fs_handle *fh, uint64_t piece, void *buf,
                     size_t cap)
 {
-    return fs_piecekey_build(fs->conf->bucket, fs->conf->block_size, fh->key, fh->etag, piece,
+    return fs_piecekey_build(fs->conf->bucket, fs->conf->block_size, fh->key, fh->ctag, piece,
                              (uint32_t)fs->conf->partial_grain, buf, cap);
 }
 

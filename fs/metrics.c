@@ -113,6 +113,8 @@ static const struct {
     FS_UPLOAD_CTR(upload_buffer_bytes, true, "bytes of part buffers allocated (upload_memory)"),
     FS_UPLOAD_CTR(upload_cached_blocks, false,
                   "blocks written put in the cache under the new ETag"),
+    FS_UPLOAD_CTR(uploads_rekeying, true,
+                  "completed files whose cached blocks are being moved to the new ETag's keys"),
 #undef FS_UPLOAD_CTR
 };
 

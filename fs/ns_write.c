@@ -126,10 +126,14 @@ void fs_ns_write_size(struct fs *fs, struct fs_inode *n, uint64_t size)
 }
 
 void fs_ns_write_done(struct fs *fs, struct fs_inode *n, int result, uint64_t size,
-                      const char *etag)
+                      const char *etag, struct fs_ctag *ct)
 {
     pthread_mutex_lock(&fs->ns->lock);
     n->writing = false;
+    if (result == 0 && ct) {
+        n->ctag = ct; /* (an older version's job, if any, still holds its own) */
+        n->opens++;   /* the re-key job's */
+    }
     fs_inode_set_local(fs, n, false); /* in S3's listing now, or gone */
     if (result == 0) {
         n->size = size;
@@ -143,6 +147,49 @@ void fs_ns_write_done(struct fs *fs, struct fs_inode *n, int result, uint64_t si
         fs_name_unhash(fs, n); /* the next lookup asks S3 what is there */
     }
     fs_ns_listing_drop(fs_ino_find(fs, n->parent));
+    n->opens--;
+    fs_inode_maybe_free(fs, n);
+    pthread_mutex_unlock(&fs->ns->lock);
+}
+
+void fs_ns_cache_tag(struct fs *fs, struct fs_inode *n, const char *etag, char *tag,
+                     struct fs_ctag **ct)
+{
+    pthread_mutex_lock(&fs->ns->lock);
+    *ct = n->ctag && !n->ctag->switched && strcmp(n->ctag->etag, etag) == 0 ? n->ctag : NULL;
+    if (*ct)
+        (*ct)->users++;
+    snprintf(tag, OBJSTORE_ETAG_MAX, "%s", *ct ? (*ct)->tag : etag);
+    pthread_mutex_unlock(&fs->ns->lock);
+}
+
+void fs_ns_ctag_unuse(struct fs *fs, struct fs_ctag *ct)
+{
+    pthread_mutex_lock(&fs->ns->lock);
+    ct->users--;
+    pthread_mutex_unlock(&fs->ns->lock);
+}
+
+void fs_ns_ctag_switch(struct fs *fs, struct fs_ctag *ct)
+{
+    pthread_mutex_lock(&fs->ns->lock);
+    ct->switched = true;
+    pthread_mutex_unlock(&fs->ns->lock);
+}
+
+bool fs_ns_ctag_busy(struct fs *fs, struct fs_ctag *ct)
+{
+    pthread_mutex_lock(&fs->ns->lock);
+    bool busy = ct->users > 0;
+    pthread_mutex_unlock(&fs->ns->lock);
+    return busy;
+}
+
+void fs_ns_ctag_done(struct fs *fs, struct fs_inode *n, struct fs_ctag *ct)
+{
+    pthread_mutex_lock(&fs->ns->lock);
+    if (n->ctag == ct)
+        n->ctag = NULL;
     n->opens--;
     fs_inode_maybe_free(fs, n);
     pthread_mutex_unlock(&fs->ns->lock);

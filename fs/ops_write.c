@@ -53,7 +53,7 @@ static void fs_reply_write_open(fuse_req_t req, struct fs_inode *n, struct fuse_
     int rc = fs_write_open(fs, n, n->key, &h); /* (an inode's key never changes; copied) */
 
     if (rc) {
-        fs_ns_write_done(fs, n, rc, 0, "");
+        fs_ns_write_done(fs, n, rc, 0, "", NULL);
         fuse_reply_err(req, -rc);
         return;
     }

@@ -177,7 +177,7 @@ static bool fs_pf_gap_block_unread(struct fs *fs, const struct fs_handle *fh, ui
 
     if (fh->page_cache && !fs_pf_gap_unread(fs, fh, b))
         return false;
-    size_t kl = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
+    size_t kl = fs_block_key(fs, fh->key, fh->ctag, b, key, sizeof(key));
     return kl && !hc_contains(fs->cache, key, kl);
 }
 
@@ -273,7 +273,7 @@ static uint64_t fs_pf_pieces(struct fs *fs, struct fs_handle *fh, uint64_t from,
     for (uint64_t p = from / grain; p < p1; p++) {
         if (p * grain / bs != blk) {
             blk = p * grain / bs;
-            size_t bl = fs_block_key(fs, fh->key, fh->etag, blk, key, sizeof(key));
+            size_t bl = fs_block_key(fs, fh->key, fh->ctag, blk, key, sizeof(key));
             whole = !bl || hc_contains(fs->cache, key, bl); /* the reader takes the block */
         }
         size_t klen = whole ? 0 : fs_piece_key(fs, fh, p, key, sizeof(key));
@@ -559,7 +559,7 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, u
 
     *nomem = true; /* every early break but one below is for want of memory */
     for (b = first; b < first + n; b++) {
-        size_t klen = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
+        size_t klen = fs_block_key(fs, fh->key, fh->ctag, b, key, sizeof(key));
         if (!klen)
             break;
         bool alone = fs_pieces_cached(fs, fh, b); /* completed from them: its own fetch */

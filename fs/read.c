@@ -279,7 +279,7 @@ static unsigned fs_read_pieces(struct fs *fs, struct fs_read *rd, unsigned fflag
     while (pos < rd->end) {
         uint64_t blk = pos / bs, stop = CMN_MIN(rd->end, (blk + 1) * bs);
         struct hc_entry *held = fs_pf_take(fh, blk);
-        size_t klen = held ? 0 : fs_block_key(fs, fh->key, fh->etag, blk, key, HC_KEY_MAX);
+        size_t klen = held ? 0 : fs_block_key(fs, fh->key, fh->ctag, blk, key, HC_KEY_MAX);
         if (held || (klen && hc_contains(fs->cache, key, klen))) {
             struct fs_slot *s = fs_read_unit(rd, n++, blk, blk * bs, bs, 0);
             if (held)
@@ -333,7 +333,7 @@ static bool fs_read_pieces_cached(struct fs *fs, struct fs_handle *fh, uint64_t 
     if (!grain)
         return false;
     for (uint64_t b = off / bs; b * bs < end; b++) {
-        size_t kl = fs_block_key(fs, fh->key, fh->etag, b, key, sizeof(key));
+        size_t kl = fs_block_key(fs, fh->key, fh->ctag, b, key, sizeof(key));
         if (!kl)
             return false;
         if (hc_contains(fs->cache, key, kl))
@@ -430,7 +430,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
             fs_read_block_done(0, held, HC_SRC_MEMORY, s);
             continue;
         }
-        size_t klen = fs_block_key(fs, fh->key, fh->etag, first + i, key, sizeof(key));
+        size_t klen = fs_block_key(fs, fh->key, fh->ctag, first + i, key, sizeof(key));
         int rc = !klen  ? -ENAMETOOLONG
                  : lone ? hc_fetch_range(fs->cache, key, klen, 0, ask_off - first * bs,
                                          (size_t)(ask_end - ask_off), fs_fetcher, &s->arg,
@@ -464,6 +464,7 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
         free(fh);
         return rc;
     }
+    fs_ns_cache_tag(fs, ino, fh->etag, fh->ctag, &fh->ctag_used);
     fh->refs = 1;
     fh->fs = fs;
     fh->ino = ino;

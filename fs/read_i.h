@@ -26,7 +26,10 @@ struct fs_handle {
     struct fs *fs;
     struct fs_inode *ino; /* pinned by an "opens" reference */
     const char *key;      /* ino->key, immutable */
-    char etag[OBJSTORE_ETAG_MAX];
+    char etag[OBJSTORE_ETAG_MAX]; /* the version read: If-Match of its GETs */
+    char ctag[OBJSTORE_ETAG_MAX]; /* what its blocks are cached by: etag, or the provisional
+                                     tag of a version this mount wrote (fs_ns_cache_tag) */
+    struct fs_ctag *ctag_used;    /* with the latter, released with the handle */
     uint64_t size;
     bool page_cache;         /* counted in ino->cache_opens until release */
     pthread_mutex_t ra_lock; /* protects the ra_ fields */

@@ -222,7 +222,7 @@ fs_cleanup() {
     tail -n 40 "$T/tierfs.log" >&2
   fi
   [ -n "${S3_CONTROL:-}" ] && curl -s -m 5 -XPOST "$S3_CONTROL/reset-config" >/dev/null 2>&1
-  [ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
+  [ -n "${T:-}" ] && [ -d "$T" ] && [ -z "${TIERFS_KEEP_T:-}" ] && rm -rf "$T"
   [ "$rc0" -eq 0 ] && [ "$rc" -ne 0 ] && fs_log "FAIL: a daemon did not end well or a sanitizer reported (see above)"
   exit "$rc"
 }
