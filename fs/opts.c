@@ -594,8 +594,7 @@ static int fs_parse_fleet_opts(struct fs_conf *conf)
     conf->fleet_lease_ms = 2000;
     conf->fleet_retry_ms = 2000;
     conf->fleet_piece_size = HC_FLEET_PIECE_DEFAULT;
-    /* the queue references cache entries (no copy): memory only for those evicted while
-     * queued; 32M dropped 138 of 512 blocks with 4 mounts on 2 cores (docs/fleet.md) */
+    /* references to cache entries, not copies (docs/fleet.md: why 128M, not 32M) */
     conf->fleet_store_queue = CMN_MIN(128ull << 20, conf->mem_cache_size / 4);
     if ((rc = fs_parse_duration_opt("fleet_timeout", conf->fleet_timeout_s, 1, 60000, dur,
                                     &conf->fleet_timeout_ms)) != 0 ||

@@ -24,8 +24,8 @@
 struct fs_handle {
     int refs; /* atomic: the open, in-flight reads, GETs, prefetches */
     struct fs *fs;
-    struct fs_inode *ino; /* pinned by an "opens" reference */
-    const char *key;      /* ino->key, immutable */
+    struct fs_inode *ino;         /* pinned by an "opens" reference */
+    const char *key;              /* ino->key, immutable */
     char etag[OBJSTORE_ETAG_MAX]; /* the version read: If-Match of its GETs */
     char ctag[OBJSTORE_ETAG_MAX]; /* what its blocks are cached by: etag, or the provisional
                                      tag of a version this mount wrote (fs_ns_cache_tag) */

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* fleet_i.h: the fleet tier's backend vtable and value format (fleet.c, fleet_fmt.c,
- * fleet_mc.c and their tests). */
+/* fleet_i.h: the fleet tier's backend vtable, value format and state (fleet.c,
+ * fleet_store.c, fleet_fmt.c, fleet_mc.c and their tests). */
 #ifndef TIERFS_HC_FLEET_I_H
 #define TIERFS_HC_FLEET_I_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/log.h"
 
 #include "hybridcache/fleet.h"
 
@@ -99,5 +102,90 @@ const char *hc_fleet_verdict_str(enum hc_fleet_verdict v);
 enum hc_fleet_verdict hc_fleet_decode(const uint8_t hash[32], size_t len, uint32_t piece_size,
                                       unsigned piece, const uint8_t *secret, size_t secret_len,
                                       const void *v, size_t vlen, void *block, uint32_t *block_crc);
+
+/* ---- the fleet's state, shared by fleet.c (lookups, waits) and fleet_store.c (stores,
+ * lease beats) ---- */
+
+struct hc_fleet_batch {
+    struct hc_fleet_req **reqs;
+    unsigned n;
+    hc_fleet_batch_fn done;
+    void *arg;
+    struct hc_fleet_batch *next;
+};
+
+/* A lease this mount holds, from the answer that gave it until its release. */
+struct hc_fleet_held {
+    struct hc_fleet_held *next, **pprev; /* f->held; protected by beat_lock */
+    uint8_t hash[32];
+    uint64_t progress; /* atomic: bumped by hc_fleet_progress and when queued */
+    bool queued;       /* atomic: in the store queue (it moves while the stores do) */
+    uint64_t beaten;   /* progress at the last rewrite; beat thread only */
+    uint64_t stores_seen;
+    uint64_t beats; /* the rewritten value's counter; beat thread only */
+};
+
+/* A block to store (len > 0, or only release the lease). */
+struct hc_fleet_job {
+    struct hc_fleet_job *next;
+    uint8_t hash[32];
+    bool leased;
+    struct hc_fleet_held *held;
+    size_t len;
+    const uint8_t *bytes;    /* data, or lent bytes */
+    void (*release)(void *); /* lent: give them back */
+    void *rarg;
+    uint8_t data[];
+};
+
+#define HC_FLEET_STORE_TIMEOUT_MS 2000
+
+#define HC_FLEET_CTR(f, name) __atomic_add_fetch(&(f)->st.name, 1, __ATOMIC_RELAXED)
+#define HC_FLEET_ADD(f, name, v) __atomic_add_fetch(&(f)->st.name, (v), __ATOMIC_RELAXED)
+
+struct hc_fleet {
+    struct hc_fleet_conf conf;
+    uint8_t *secret;
+    struct hc_fleet_backend *be;
+    pthread_mutex_t lock;
+    pthread_cond_t work;  /* batches queued, or stop */
+    pthread_cond_t waitc; /* wait list non-empty, or stop */
+    pthread_cond_t storec;
+    pthread_cond_t beatc;                     /* stop */
+    struct hc_fleet_batch *bq_head, *bq_tail; /* protected by lock */
+    struct hc_fleet_req *waiting;             /* protected by lock */
+    struct hc_fleet_job *sq_head, *sq_tail;   /* protected by lock */
+    uint64_t sq_bytes;                        /* protected by lock */
+    bool stop;                                /* no new work; the lookers end; protected by lock */
+    bool stop_poll; /* the lookers ended: the poller ends; protected by lock */
+    pthread_t *lookers;
+    unsigned nlookers;
+    pthread_t poller, beater;
+    bool poller_up, beater_up;
+    pthread_t *storers;
+    unsigned nstorers;
+    pthread_mutex_t beat_lock;
+    struct hc_fleet_held *held; /* protected by beat_lock */
+    uint64_t stores_done;       /* atomic: jobs the store threads finished */
+    struct hc_fleet_stats st;   /* counters: atomic */
+    struct tlog_ratelimit rl_bad, rl_err;
+    char lease_val[64];
+};
+
+/* Count a failed server call (per server when the backend says which), logged at most once
+ * a minute. */
+void hc_fleet_error(struct hc_fleet *f, struct hc_fleet_conn *c, const char *key, size_t klen,
+                    int rc, const char *what);
+/* A thread's connection (@timeout_ms: 0 for the mount's), or NULL. */
+struct hc_fleet_conn *hc_fleet_conn_open(struct hc_fleet *f, unsigned timeout_ms);
+/* A lease of @r's was taken: list it for the beat thread (r->held). */
+void hc_fleet_hold(struct hc_fleet *f, struct hc_fleet_req *r);
+/* The lease of @h is being released: no rewrite of it may follow. NULL is fine. */
+void hc_fleet_unhold(struct hc_fleet *f, struct hc_fleet_held *h);
+/* Give back @j's lent bytes, drop its lease record (if still there), free it. */
+void hc_fleet_job_free(struct hc_fleet *f, struct hc_fleet_job *j);
+/* The store threads' and the beat thread's loops (pthread start routines; arg: the fleet). */
+void *hc_fleet_store_loop(void *arg);
+void *hc_fleet_beat_loop(void *arg);
 
 #endif

@@ -426,9 +426,11 @@ umount_fs() {
 }
 
 # ---------------------------------------------------------------- measuring
-echo "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status,round,daemon_cpu_s" >"$CSV"
+echo "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status,round,daemon_cpu_s,daemon_minflt" >"$CSV"
 # cpu_ticks PID: the process's user + system time so far, in clock ticks (all its threads)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+# minflt PID: the process's minor page faults so far (all its threads; populate calls too)
+minflt() { awk '{ print $10 }' "/proc/$1/stat" 2>/dev/null; }
 TICKS=$(getconf CLK_TCK)
 RES=$WORK/res    # a case's command may write "BYTES IOPS" here to override the defaults
 
@@ -442,8 +444,8 @@ run_case() {
   ctl POST counters/reset >/dev/null || say "cannot reset proxy counters"
   rm -f "$RES"
   echo "--- $sys $wl $cs: $*" >>"$LOG"
-  local cpu0= cpu=
-  [ -n "$DPID" ] && cpu0=$(cpu_ticks "$DPID")
+  local cpu0= cpu= flt0= flt=
+  [ -n "$DPID" ] && cpu0=$(cpu_ticks "$DPID") && flt0=$(minflt "$DPID")
   t0=$(now)
   # In the background and reaped with wait, so INT/TERM reach the trap at once; timeout
   # kills the case's whole process group. Shell functions run through an exported bash.
@@ -457,6 +459,7 @@ run_case() {
   [ -n "$DPID" ] && rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DPID/status" 2>/dev/null)
   # the daemon's CPU over the case (core-seconds; per GiB in results.md)
   [ -n "$cpu0" ] && cpu=$(awk -v a="$cpu0" -v b="$(cpu_ticks "$DPID")" -v t="$TICKS" 'BEGIN { if (b != "") printf "%.2f", (b - a) / t }')
+  [ -n "$flt0" ] && flt=$(awk -v a="$flt0" -v b="$(minflt "$DPID")" 'BEGIN { if (b != "") print b - a }')
   local bw=
   [ -s "$RES" ] && read -r bytes iops bw <"$RES"
   [ "$iops" = - ] && iops=
@@ -472,7 +475,7 @@ run_case() {
   fi
   [ -n "$iops" ] && iops=$(printf '%.0f' "$iops")
   set -- $c
-  echo "$sys,$wl,$cs,$wall,$bytes,$mbs,$iops,$1,$2,$3,$4,$5,$rss,$st,$ROUND,$cpu" >>"$CSV"
+  echo "$sys,$wl,$cs,$wall,$bytes,$mbs,$iops,$1,$2,$3,$4,$5,$rss,$st,$ROUND,$cpu,$flt" >>"$CSV"
   say "$(printf '%-9s %-6s %-14s %8ss %8s MB/s %7s IOPS  %5s req %8s B  rss %s KiB  cpu %s s  %s' \
     "$sys" "$wl" "$cs" "$wall" "${mbs:--}" "${iops:--}" "$1" "$5" "${rss:--}" "${cpu:--}" "$st")"
 }
@@ -940,16 +943,17 @@ columnar_summary() {
   echo "Every case: page cache dropped, proxy counters reset, daemon VmHWM reset (clear_refs 5) first."
   echo "S3 columns are what the proxy saw during the case; peak RSS is the daemon's VmHWM over the case."
   echo
-  echo "Daemon CPU is the FUSE daemon's user + system time over the case; per GiB, of the case's bytes."
+  echo "Daemon CPU is the FUSE daemon's user + system time over the case; per GiB, of the case's bytes; minor faults likewise (its /proc minflt, which counts prefaulting calls too)."
   echo
-  echo "| system | workload | case | wall s | MB/s | IOPS | S3 req (GET/HEAD/LIST) | S3 MB | peak RSS MiB | daemon CPU s | core-s per GiB | status |$([ "$REPEAT" -gt 1 ] && echo ' round |')"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|$([ "$REPEAT" -gt 1 ] && printf '%s' '---:|')"
+  echo "| system | workload | case | wall s | MB/s | IOPS | S3 req (GET/HEAD/LIST) | S3 MB | peak RSS MiB | daemon CPU s | core-s per GiB | minor faults per GiB | status |$([ "$REPEAT" -gt 1 ] && echo ' round |')"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|$([ "$REPEAT" -gt 1 ] && printf '%s' '---:|')"
   awk -F, -v rounds="$REPEAT" 'NR > 1 {
     rss = $13 == "" ? "-" : sprintf("%.0f", $13 / 1024)
     cpu = $16 == "" ? "-" : $16
     pg = ($16 == "" || $5 + 0 <= 0) ? "-" : sprintf("%.2f", $16 / ($5 / 1073741824))
-    printf "| %s | %s | %s | %s | %s | %s | %s (%s/%s/%s) | %.1f | %s | %s | %s | %s |%s\n",
-      $1, $2, $3, $4, $6 == "" ? "-" : $6, $7 == "" ? "-" : $7, $8, $9, $10, $11, $12 / 1e6, rss, cpu, pg, $14,
+    fg = ($17 == "" || $5 + 0 <= 0) ? "-" : sprintf("%.0f", $17 / ($5 / 1073741824))
+    printf "| %s | %s | %s | %s | %s | %s | %s (%s/%s/%s) | %.1f | %s | %s | %s | %s | %s |%s\n",
+      $1, $2, $3, $4, $6 == "" ? "-" : $6, $7 == "" ? "-" : $7, $8, $9, $10, $11, $12 / 1e6, rss, cpu, pg, fg, $14,
       (rounds > 1 ? " " $15 " |" : "")
   }' "$CSV"
   echo

@@ -137,14 +137,13 @@ static void stat_print(FILE *f, const struct stat_snap *s, const struct stat_sna
         fprintf(f,
                 "fleet tier    %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hits), %" PRIu64
                 " bad values, %" PRIu64 " lease waits (%" PRIu64 " timed out, %" PRIu64
-                " extended), %" PRIu64
-                " stores (%" PRIu64 " dropped), %" PRIu64 " errors (%s)\n",
+                " extended), %" PRIu64 " stores (%" PRIu64 " dropped), %" PRIu64 " errors (%s)\n",
                 stat_u(s, "fleet_hits"), stat_u(s, "fleet_misses"),
                 stat_pct(stat_u(s, "fleet_hits"), stat_u(s, "fleet_misses")),
                 stat_u(s, "fleet_bad_values"), stat_u(s, "fleet_lease_waits"),
                 stat_u(s, "fleet_lease_timeouts"), stat_u(s, "fleet_lease_extends"),
-                stat_u(s, "fleet_stores"),
-                stat_u(s, "fleet_store_drops"), stat_u(s, "fleet_errors"), fleet);
+                stat_u(s, "fleet_stores"), stat_u(s, "fleet_store_drops"),
+                stat_u(s, "fleet_errors"), fleet);
     fprintf(f,
             "S3            %" PRIu64 " requests (%" PRIu64 " GET), %s received, %" PRIu64
             " errors, %" PRIu64 " not found, %" PRIu64 " retries, %" PRIu64 " in flight\n",

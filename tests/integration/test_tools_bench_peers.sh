@@ -68,7 +68,7 @@ cfg=$(curl -s -m 5 "$S3_CONTROL/config")
 case "$cfg" in *'"ttfb_ms":0'*'"bandwidth":0'*'"upload_bandwidth":0'*) ;; *) fail "proxy left shaped: $cfg" ;; esac
 
 # ---- results.csv ----
-[ "$(head -n 1 "$CSV")" = "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status,round,daemon_cpu_s" ] ||
+[ "$(head -n 1 "$CSV")" = "system,workload,case,wall_s,bytes,mb_s,iops,s3_requests,s3_get,s3_head,s3_list,s3_bytes,peak_rss_kib,status,round,daemon_cpu_s,daemon_minflt" ] ||
   fail "results.csv header: $(head -n 1 "$CSV")"
 notok=$(awk -F, 'NR > 1 && $14 != "ok"' "$CSV")
 [ -z "$notok" ] || fail "cases not ok: $notok"
@@ -117,6 +117,11 @@ awk -F, 'NR > 1 && $1 == "tierfs" && $2 == "seq" && $3 == "cold" && !($16 > 0)' 
   fail "tierfs cold seq rows without daemon CPU"
 awk -F, 'NR > 1 && $1 == "objstore" && $16 != ""' "$CSV" | grep -q . && fail "objstore rows with a daemon CPU"
 grep -q "| core-s per GiB |" "$OUT/results.md" || fail "results.md has no core-s per GiB column"
+# and its minor page faults: a cold read of fresh blocks takes some; objstore rows none
+awk -F, 'NR > 1 && $1 == "tierfs" && $2 == "seq" && $3 == "cold" && !($17 > 0)' "$CSV" | grep -q . &&
+  fail "tierfs cold seq rows without minor faults"
+awk -F, 'NR > 1 && $1 == "objstore" && $17 != ""' "$CSV" | grep -q . && fail "objstore rows with daemon faults"
+grep -q "| minor faults per GiB |" "$OUT/results.md" || fail "results.md has no minor faults per GiB column"
 
 # ---- results.md: what was run where, and the numbers of results.csv ----
 grep -qF -- "- command: \`bash tools/bench_peers.sh --quick --repeat 2 --only tierfs" "$MD" || fail "results.md: no command line"
