@@ -57,7 +57,8 @@ int s3env_counters_reset(const struct s3env *env);
  * fault: null (off) or {kind, rate, every_nth, count, match, stall_ms, after_bytes}.
  * Kinds: "500" (InternalError XML), "503" (SlowDown XML), "reset" (head + after_bytes of
  * the body, then a TCP reset), "short" (head with the real Content-Length + after_bytes,
- * then a clean close), "stall" (head + after_bytes, pause stall_ms, then the rest).
+ * then a clean close), "stall" (head + after_bytes, pause stall_ms, then the rest; an empty
+ * body's head is held back stall_ms).
  * after_bytes defaults to half the body. A HEAD hit by reset/short loses its connection.
  * Which requests: "match" (GET|RANGED_GET|HEAD|LIST|PUT|OTHER or an array; GET covers
  * ranged GETs too), then every_nth-th match, else with probability rate, else every

@@ -301,6 +301,10 @@ async function respond(req, res, upRes, fault) {
     resetSocket(res.socket); // nothing to cut short: drop the connection before the head
     return;
   }
+  // A stalled answer with no body (an UploadPart's, say): the head waits, so the client
+  // sees no answer at all for stall_ms (after the head, it would count as complete).
+  if (fault && emptyBody && hasBody && fault.kind === 'stall') await sleep(fault.stall_ms || 0);
+  if (res.destroyed) { upRes.destroy(); return; }
   res.writeHead(upRes.statusCode, upRes.statusMessage, headers);
   if (!hasBody) {
     if (fault && fault.kind === 'stall') await sleep(fault.stall_ms || 0);
