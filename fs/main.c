@@ -413,6 +413,7 @@ static int fs_explain_creds(const struct fs_conf *conf)
     }
     int lvl = conf->log_level_s ? tlog_parse_level(conf->log_level_s) : TLOG_WARNING;
     tlog_set_level(lvl >= 0 ? lvl : TLOG_WARNING);
+    objstore_creds_set_ca_bundle(conf->ca_bundle);
     return objstore_creds_explain(conf->profile, stdout);
 }
 

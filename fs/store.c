@@ -11,6 +11,7 @@ int fs_store_create(const struct fs_conf *c, struct objstore **out, bool *creds_
     int rc;
 
     *creds_failed = false;
+    objstore_creds_set_ca_bundle(c->ca_bundle); /* STS over TLS trusts what S3 does */
     if (c->access_key)
         rc = objstore_creds_static(c->access_key, c->secret_key, NULL, &creds);
     else if (!c->no_sign_request)

@@ -360,8 +360,18 @@ static size_t os3_creds_http_write(char *ptr, size_t size, size_t nmemb, void *a
     return n;
 }
 
+/* -o ca_bundle for the remote requests: set before any provider runs, read-only after. */
+static char *os3_creds_ca;
+
+void objstore_creds_set_ca_bundle(const char *path)
+{
+    free(os3_creds_ca);
+    os3_creds_ca = path ? strdup(path) : NULL;
+}
+
 /* One request (os3_creds_http, os3_creds_http_remote): @remote: through the environment's
- * proxy, with the remote timeouts; @send: a body to send, or NULL. */
+ * proxy, with the remote timeouts, verified against -o ca_bundle when given; @send: a
+ * body to send, or NULL. */
 static int os3_creds_http_do(const char *method, const char *url, const char *const *headers,
                              const char *send, bool remote, char *body, size_t cap, long *status)
 {
@@ -392,6 +402,8 @@ static int os3_creds_http_do(const char *method, const char *url, const char *co
 #endif
     if (!remote)
         curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never via $http_proxy: link-local/loopback */
+    else if (os3_creds_ca) /* as the S3 requests: the option, never the environment */
+        curl_easy_setopt(h, CURLOPT_CAINFO, os3_creds_ca);
     if (send) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, send);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(send));
@@ -405,7 +417,14 @@ static int os3_creds_http_do(const char *method, const char *url, const char *co
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        TLOG_D("credentials: %s %s: %s", method, url, curl_easy_strerror(cc));
+        /* a remote service (STS) failing says why: a certificate is worth a word */
+        if (remote)
+            TLOG_E("credentials: %s %s: %s%s", method, url, curl_easy_strerror(cc),
+                   cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
+                       ? " (-o ca_bundle names the CA certificates to trust)"
+                       : "");
+        else
+            TLOG_D("credentials: %s %s: %s", method, url, curl_easy_strerror(cc));
         rc = objstore_map_curl_error((int)cc);
         if (rc == 0 || rc == -ECONNRESET)
             rc = -EIO;

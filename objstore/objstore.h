@@ -342,6 +342,10 @@ struct objstore_credentials {
 int objstore_creds_static(const char *access_key, const char *secret_key, const char *token,
                           struct objstore_creds **out);
 int objstore_creds_default(const char *profile, struct objstore_creds **out);
+/* The CA certificates the providers' TLS requests (STS) verify with: @path (-o ca_bundle),
+ * or NULL for the system store; never the environment's bundles. Process-wide: set it at
+ * start-up, before any provider runs. */
+void objstore_creds_set_ca_bundle(const char *path);
 /* Walk the default chain once as a mount would (@profile: -o profile=, or NULL), printing
  * to @out each source looked at, why it was passed over or taken, and the result: the
  * source, the access key's first and last 4 characters, the expiry. No secret is printed.

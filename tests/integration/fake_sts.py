@@ -3,6 +3,7 @@
 # fake_sts.py: a small AWS STS for the credential tests (test_fs_creds.sh), on 127.0.0.1.
 #
 #   fake_sts.py PORTFILE LOG --token-file F --key AK --secret SK [--ttl S]
+#               [--tls-cert PEM --tls-key KEY]   (https instead of http)
 #
 # AssumeRoleWithWebIdentity: the WebIdentityToken must equal the token file's content
 # now (tests rotate it, as Kubernetes does). AssumeRole: the request's SigV4 signature is
@@ -115,6 +116,11 @@ class H(BaseHTTPRequestHandler):
 
 
 srv = ThreadingHTTPServer(('127.0.0.1', 0), H)
+if '--tls-cert' in opt:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(opt['--tls-cert'], opt['--tls-key'])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(portfile + '.tmp', 'w') as p:
     p.write(str(srv.server_address[1]))
 os.rename(portfile + '.tmp', portfile)

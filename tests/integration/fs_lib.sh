@@ -227,6 +227,19 @@ fs_cleanup() {
   exit "$rc"
 }
 
+# make_test_ca DIR: a private CA (DIR/ca.pem) and a certificate it signs for 127.0.0.1
+# (DIR/srv.pem, key DIR/srv.key), made with openssl; the TLS tests serve and trust them.
+make_test_ca() {
+  command -v openssl >/dev/null || fail "openssl is needed to make the test CA"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tierfs test CA" \
+    -keyout "$1/ca.key" -out "$1/ca.pem" >/dev/null 2>&1 || fail "openssl: CA"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$1/srv.key" \
+    -out "$1/srv.csr" >/dev/null 2>&1 || fail "openssl: CSR"
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$1/san.ext"
+  openssl x509 -req -in "$1/srv.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial \
+    -days 2 -extfile "$1/san.ext" -out "$1/srv.pem" >/dev/null 2>&1 || fail "openssl: sign"
+}
+
 # free_port: print a TCP port on 127.0.0.1 that is free right now, below the kernel's
 # ephemeral range (32768+) so no outgoing connection can be holding it.
 free_port() {

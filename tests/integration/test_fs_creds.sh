@@ -114,6 +114,32 @@ fs_log "credential_process: 10 reads over 10 s with 6 s credentials: the helper 
 [ "$runs" -ge 2 ] || fail "the helper ran $runs times in 10 s of 6 s credentials: not refreshed"
 [ "$runs" -le 15 ] || fail "the helper ran $runs times in 10 s: run on every request"
 
+# ---- STS over https with a private CA: -o ca_bundle is trusted, the environment is not ----
+make_test_ca "$T"
+python3 "$(dirname "$0")/fake_sts.py" "$T/sts-tls.port" "$T/sts-tls.log" --token-file "$T/token" \
+  --key "$S3_ACCESS_KEY" --secret "$S3_SECRET_KEY" --ttl 3600 \
+  --tls-cert "$T/srv.pem" --tls-key "$T/srv.key" >"$T/sts-tls.out" 2>&1 &
+STS_TLS_PID=$!
+fs_at_exit "kill $STS_TLS_PID 2>/dev/null"
+for _ in $(seq 1 100); do [ -s "$T/sts-tls.port" ] && break; sleep 0.05; done
+[ -s "$T/sts-tls.port" ] || { cat "$T/sts-tls.out" >&2; fail "the TLS fake STS did not start"; }
+export AWS_ENDPOINT_URL_STS=https://127.0.0.1:$(cat "$T/sts-tls.port")
+export AWS_ROLE_ARN=arn:aws:iam::123456789012:role/final AWS_WEB_IDENTITY_TOKEN_FILE=$T/token
+out=$(AWS_CA_BUNDLE="$T/ca.pem" CURL_CA_BUNDLE="$T/ca.pem" "$BIN/tierfs" --explain-credentials 2>&1) &&
+  fail "STS over https with a certificate of an unknown CA was trusted: $out"
+fs_log "STS over https without ca_bundle: $(echo "$out" | grep -m1 -iE 'certificate|SSL')"
+echo "$out" | grep -qiE 'certificate|SSL' || fail "the STS failure does not name the certificate: $out"
+out=$("$BIN/tierfs" --explain-credentials -o ca_bundle="$T/ca.pem" 2>&1) ||
+  fail "--explain-credentials with ca_bundle failed: $out"
+echo "$out" | grep -q "chosen: web identity (environment)" || fail "--explain-credentials with ca_bundle: $out"
+fs_mount "$M" "$S3_BUCKET:/$P" "ca_bundle=$T/ca.pem"
+cmp "$T/src/f0.bin" "$M/f0.bin" || fail "a read with credentials from STS over https"
+fs_umount "$M"
+grep -q '"action": "AssumeRoleWithWebIdentity", "role": "arn:aws:iam::123456789012:role/final", "ok": true' "$T/sts-tls.log" ||
+  fail "the TLS fake STS saw no good AssumeRoleWithWebIdentity: $(cat "$T/sts-tls.log")"
+unset AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
+export AWS_ENDPOINT_URL_STS=$STS_URL
+
 # ---- no secret in the debug log ----
 grep -q "credentials: refreshed from" "$T/tierfs.log" || fail "the debug log does not show the refreshes"
 for s in "$S3_SECRET_KEY" fake-session-token middle-secret jwt-token proc-token; do

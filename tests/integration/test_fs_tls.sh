@@ -8,19 +8,12 @@
 . "$(dirname "$0")/fs_lib.sh"
 fs_init fs_tls
 
-command -v openssl >/dev/null || fail "openssl is needed to make the test CA"
 mkfile "$T/src/a.bin" $((2 * 65536 + 11))
 seed "$T/src" "$P"
 M=$T/mnt
 
 # a CA and a server certificate for 127.0.0.1 it signs
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tierfs test CA" \
-  -keyout "$T/ca.key" -out "$T/ca.pem" >/dev/null 2>&1 || fail "openssl: CA"
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$T/srv.key" \
-  -out "$T/srv.csr" >/dev/null 2>&1 || fail "openssl: CSR"
-printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext"
-openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-  -days 2 -extfile "$T/san.ext" -out "$T/srv.pem" >/dev/null 2>&1 || fail "openssl: sign"
+make_test_ca "$T"
 
 # a TLS front: bytes pass unchanged to the proxy, so the Host header (and SigV4) stay as
 # the client sent them
