@@ -233,15 +233,13 @@ void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct sta
  * The kernel's page cache is per inode, not per open: while handles of another version
  * read through it, *direct_io is set and the new handle must bypass it (else each would
  * read the other's pages: mixed versions). Otherwise the handle counts as a page-cache
- * reader until fs_ns_unpin(). @return 0 or -errno.
+ * reader until fs_ns_unpin(). @ctag (OBJSTORE_ETAG_MAX) gets what the handle keys its
+ * cached blocks by: the provisional tag of a version this mount wrote and has not re-keyed
+ * yet (*@ct is then counted as used until fs_ns_ctag_unuse), else the ETag (*@ct NULL).
+ * @return 0 or -errno.
  */
 int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache,
-              bool *direct_io);
-/* The tag a handle that pinned @etag of @ino keys its cached blocks by, into @tag
- * (OBJSTORE_ETAG_MAX): the provisional tag of a version this mount wrote and has not
- * re-keyed yet (*@ct is then counted as used until fs_ns_ctag_unuse), else @etag. */
-void fs_ns_cache_tag(struct fs *fs, struct fs_inode *ino, const char *etag, char *tag,
-                     struct fs_ctag **ct);
+              bool *direct_io, char *ctag, struct fs_ctag **ct);
 void fs_ns_ctag_unuse(struct fs *fs, struct fs_ctag *ct);
 /* A handle pinned without direct_io is released. */
 void fs_ns_unpin(struct fs *fs, struct fs_inode *ino);

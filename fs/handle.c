@@ -135,8 +135,8 @@ void fs_fleet_complete(struct fs *fs, struct hc_fleet_req *fr, struct hc_flight 
         hc_fetch_complete(ctx, res);
         return;
     }
-    /* The store threads read the entry the bytes became (a reference, no copy: the copy
-     * was a fifth of a cold scan's CPU with the fleet on); the lease goes with the store. */
+    /* The store threads read the entry the bytes became (a reference, not a copy of every
+     * block: docs/fleet.md); the lease goes with the store. */
     hc_fetch_complete_ref(ctx, res, &e);
     if (e && hc_entry_off(e) == 0 && hc_entry_len(e) == (size_t)res) {
         hc_fleet_store(fs->fleet, fr, hc_entry_data(e), (size_t)res, fs_fleet_entry_put, e);

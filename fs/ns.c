@@ -756,7 +756,7 @@ void fs_ns_release(struct fs *fs, struct fs_inode *n)
 }
 
 int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, bool *keep_cache,
-              bool *direct_io)
+              bool *direct_io, char *ctag, struct fs_ctag **ct)
 {
     int rc;
     pthread_mutex_lock(&fs->ns->lock);
@@ -771,6 +771,10 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
     if (rc == 0) {
         snprintf(etag, OBJSTORE_ETAG_MAX, "%s", n->etag);
         *size = n->size;
+        *ct = n->ctag && !n->ctag->switched && strcmp(n->ctag->etag, n->etag) == 0 ? n->ctag : NULL;
+        if (*ct)
+            (*ct)->users++;
+        snprintf(ctag, OBJSTORE_ETAG_MAX, "%s", *ct ? (*ct)->tag : n->etag);
         *direct_io = n->cache_opens > 0 && strcmp(n->open_etag, n->etag) != 0;
         if (*direct_io) {
             /* Leave the pages of the version still open alone; this handle bypasses them. */

@@ -152,17 +152,6 @@ void fs_ns_write_done(struct fs *fs, struct fs_inode *n, int result, uint64_t si
     pthread_mutex_unlock(&fs->ns->lock);
 }
 
-void fs_ns_cache_tag(struct fs *fs, struct fs_inode *n, const char *etag, char *tag,
-                     struct fs_ctag **ct)
-{
-    pthread_mutex_lock(&fs->ns->lock);
-    *ct = n->ctag && !n->ctag->switched && strcmp(n->ctag->etag, etag) == 0 ? n->ctag : NULL;
-    if (*ct)
-        (*ct)->users++;
-    snprintf(tag, OBJSTORE_ETAG_MAX, "%s", *ct ? (*ct)->tag : etag);
-    pthread_mutex_unlock(&fs->ns->lock);
-}
-
 void fs_ns_ctag_unuse(struct fs *fs, struct fs_ctag *ct)
 {
     pthread_mutex_lock(&fs->ns->lock);

@@ -459,12 +459,11 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh = calloc(1, sizeof(*fh));
     if (!fh)
         return -ENOMEM;
-    rc = fs_ns_pin(fs, ino, fh->etag, &fh->size, keep_cache, direct_io);
+    rc = fs_ns_pin(fs, ino, fh->etag, &fh->size, keep_cache, direct_io, fh->ctag, &fh->ctag_used);
     if (rc < 0) {
         free(fh);
         return rc;
     }
-    fs_ns_cache_tag(fs, ino, fh->etag, fh->ctag, &fh->ctag_used);
     fh->refs = 1;
     fh->fs = fs;
     fh->ino = ino;

@@ -28,7 +28,7 @@ struct fs_handle {
     const char *key;              /* ino->key, immutable */
     char etag[OBJSTORE_ETAG_MAX]; /* the version read: If-Match of its GETs */
     char ctag[OBJSTORE_ETAG_MAX]; /* what its blocks are cached by: etag, or the provisional
-                                     tag of a version this mount wrote (fs_ns_cache_tag) */
+                                     tag of a version this mount wrote (fs_ns_pin) */
     struct fs_ctag *ctag_used;    /* with the latter, released with the handle */
     uint64_t size;
     bool page_cache;         /* counted in ino->cache_opens until release */

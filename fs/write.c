@@ -294,10 +294,9 @@ static void fs_write_cache_blocks(struct fs_whandle *h, const char *data, size_t
 }
 
 /* Copy the cached blocks of object @key (@size bytes) from the provisional @tag to the keys
- * of @etag; with @drop, the provisional ones are removed as they are copied. @return the
- * blocks copied. */
-static uint64_t fs_write_rekey(struct fs *fs, const char *key, const char *tag, const char *etag,
-                               uint64_t size, bool drop)
+ * of @etag (fs_write_untag drops the provisional ones). */
+static void fs_write_rekey(struct fs *fs, const char *key, const char *tag, const char *etag,
+                           uint64_t size)
 {
     uint64_t bs = fs->conf->block_size, moved = 0;
     uint8_t from[HC_KEY_MAX], to[HC_KEY_MAX];
@@ -315,11 +314,8 @@ static uint64_t fs_write_rekey(struct fs *fs, const char *key, const char *tag, 
                 0)
             moved++;
         hc_entry_put(e);
-        if (drop)
-            (void)hc_remove(fs->cache, from, fl);
     }
     __atomic_add_fetch(&fs->ctr.upload_cached_blocks, moved, __ATOMIC_RELAXED);
-    return moved;
 }
 
 /* Drop the provisional keys of @key's @size bytes under @tag. */
@@ -336,8 +332,8 @@ static void fs_write_untag(struct fs *fs, const char *key, const char *tag, uint
 }
 
 /*
- * One re-key job, off the writer's close: reading back and writing again every block of a
- * 1 GiB file took 916 ms of a 5.7 s cp (docs/benchmarks.md, "Writes"). The copies under the
+ * One re-key job, off the writer's close (reading back and writing again every block is
+ * a large share of a big file's close: docs/benchmarks.md, "Writes again"). The copies under the
  * ETag are made first (the provisional ones stay: handles open on the version key by
  * them); then new handles use the ETag's keys, and once no handle keys by the tag (or
  * the mount is stopping) the provisional blocks go.
@@ -346,7 +342,7 @@ static void fs_rekey_run(struct fs *fs, struct fs_rekey *j)
 {
     uint64_t t0 = cmn_now_ns();
 
-    fs_write_rekey(fs, j->key, j->ct.tag, j->ct.etag, j->size, false);
+    fs_write_rekey(fs, j->key, j->ct.tag, j->ct.etag, j->size);
     fs_ns_ctag_switch(fs, &j->ct);
     for (;;) {
         pthread_mutex_lock(&fs->up->lock);
@@ -693,8 +689,9 @@ int fs_write_flush(struct fs_whandle *h)
         fs_rekey_run(fs, j);
         free(j->key);
         free(j);
-    } else if (rc == 0 && !j) {
-        fs_write_rekey(fs, h->key, h->tag, info.etag, h->written, true);
+    } else if (rc == 0 && !j) { /* no memory for a job: in place, no handle has the tag */
+        fs_write_rekey(fs, h->key, h->tag, info.etag, h->written);
+        fs_write_untag(fs, h->key, h->tag, h->written);
     }
     h->ino = NULL;
     h->result = rc < 0 ? -EIO : 0;

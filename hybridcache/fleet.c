@@ -23,8 +23,8 @@
  * the last beat (hc_fleet_progress, or queued for storing while the store threads
  * finish blocks). A waiter that sees its lease's value change waits one period more, up
  * to HC_FLEET_WAIT_PERIODS from the start of its wait: a slow but live GET keeps its
- * waiters (four mounts on two cores took more than the 2 s lease for one in five waits,
- * and every timed-out waiter pulled the block again), a dead or stalled one does not.
+ * waiters (a waiter that gives up on it pulls the block from S3 a second time), a dead or
+ * stalled one does not.
  *
  * Lock order: beat_lock, then f->lock. Neither is held across a done callback; f->lock
  * is never held across a server call, beat_lock only by the beat thread's rewrites (so a
@@ -97,8 +97,8 @@ static void hc_fleet_found(void *arg, unsigned i, const void *v, size_t len)
 /*
  * After the multi-get: is @g's block whole and right? Every piece verified its own bytes
  * and place and all carry the same block CRC (hc_fleet_found), so the pieces are of one
- * version of one block: the CRC of the assembled block is not computed again (a pass over
- * every block served: 3 % of a fleet-served scan's CPU). With @count, counts
+ * version of one block: the CRC of the assembled block is not computed again (it would be
+ * a second pass over every block served). With @count, counts
  * and logs a bad value (a second look at the same block does not count it again).
  */
 static bool hc_fleet_whole_as(struct hc_fleet *f, struct hc_fleet_got *g, bool count)

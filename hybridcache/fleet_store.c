@@ -190,16 +190,15 @@ void hc_fleet_store(struct hc_fleet *f, struct hc_fleet_req *r, const void *data
         memcpy(j->data, data, len);
         j->bytes = j->data;
     }
-    r->leased = false;
-    r->held = NULL;
-    if (hc_fleet_queue(f, j))
+    if (!hc_fleet_queue(f, j)) {
+        j->held = NULL;          /* still @r's: the abandon releases it with the lease */
+        hc_fleet_job_free(f, j); /* gives the lent bytes back */
+        HC_FLEET_CTR(f, store_drops);
+        hc_fleet_abandon(f, r);
         return;
-    HC_FLEET_CTR(f, store_drops);
-    r->leased = j->leased; /* the release below lets the lease go */
-    r->held = j->held;
-    j->held = NULL;
-    hc_fleet_job_free(f, j); /* gives the lent bytes back */
-    hc_fleet_abandon(f, r);
+    }
+    r->leased = false; /* the job's now: a store thread releases the lease */
+    r->held = NULL;
     return;
 drop:
     if (release)

@@ -3,7 +3,8 @@
 #
 # fs_init NAME sets: S3_* (from $TIERFS_S3_ENV), BIN, T (a fresh temp dir), P (a key
 # prefix unique to this run), TIERFS_OPTS (endpoint and keys as -o options), and a trap
-# that unmounts every mount and stops every daemon this test started (by PID).
+# that unmounts every mount and stops every daemon this test started (by PID), then removes
+# T (TIERFS_KEEP_T=1 keeps it, with the daemon's log, to look at a failure).
 # Exit 77 = skip (no S3 server or no FUSE).
 #
 # Every daemon must end well: fs_umount and the trap fail the test when a daemon fs_mount

@@ -100,12 +100,16 @@ fs_log "counters: $(stat_of uploads_done) done, $(stat_of upload_parts) parts, $
 [ "$(stat_of upload_cached_blocks)" -ge $((BIG_MB + 20)) ] || fail "upload_cached_blocks $(stat_of upload_cached_blocks) < $((BIG_MB + 20))"
 [ "$(stat_of uploads_open)" -eq 0 ] || fail "uploads_open $(stat_of uploads_open) after every close"
 "$BIN/tierfs-stat" "$M" | grep -q "^uploads .* done" || fail "tierfs-stat shows no uploads line"
-# the blocks written are on the disk tier under the ETag's keys: a remount reads them
+# the blocks written are on the disk tier under the ETag's keys: a remount reads them,
+# also those of a file unmounted right after its close (the stop finishes the re-key)
+head -c $((32 << 20)) /dev/urandom >"$T/src/late.bin"
+cp "$T/src/late.bin" "$M/late.bin" || fail "cp of late.bin"
 fs_umount "$M"
 fs_mount "$M" "$S3_BUCKET:/$P" "writable,mem_cache_size=512M,disk_cache=$T/w.img,disk_cache_size=3G"
 counters_reset
 cmp "$T/src/big.bin" "$M/big.bin" || fail "big.bin after a remount differs"
-[ "$(counter get)" -eq 0 ] || fail "big.bin after a remount made $(counter get) GETs: its blocks were not kept under its ETag"
+cmp "$T/src/late.bin" "$M/late.bin" || fail "late.bin after a remount differs"
+[ "$(counter get)" -eq 0 ] || fail "big.bin and late.bin after a remount made $(counter get) GETs: their blocks were not kept under their ETags"
 
 # ---- refused operations, S3 unchanged ----
 before=$(s3ls | md5sum)

@@ -5,7 +5,8 @@
 # page-cache fill queue (fill.c) against an in-test sink.
 if(TARGET tierfs_fsutil)
   tierfs_unit_test(test_fs_opts SOURCES test_fs_opts.c LIBS tierfs_fsutil TIMEOUT 60)
-  tierfs_unit_test(test_fs_ns SOURCES test_fs_ns.c ${CMAKE_SOURCE_DIR}/fs/ns.c ${CMAKE_SOURCE_DIR}/fs/listing.c
+  tierfs_unit_test(test_fs_ns SOURCES test_fs_ns.c ${CMAKE_SOURCE_DIR}/fs/ns.c ${CMAKE_SOURCE_DIR}/fs/ns_write.c
+                   ${CMAKE_SOURCE_DIR}/fs/listing.c
                    LIBS tierfs_fsutil Threads::Threads TIMEOUT 60)
   tierfs_unit_test(test_fs_fill SOURCES test_fs_fill.c ${CMAKE_SOURCE_DIR}/fs/fill.c
                    LIBS Threads::Threads LABELS tsan TIMEOUT 60)

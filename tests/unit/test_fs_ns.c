@@ -497,11 +497,39 @@ static void test_lookup_keeps_etag(void **state)
     assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "top.txt"), f);
     struct fs_inode *n = fs_ns_open(&t->fs, f);
     assert_non_null(n);
-    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct), 0);
+    char ctag[OBJSTORE_ETAG_MAX];
+    struct fs_ctag *ct = NULL;
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
     assert_string_equal(etag, fake_etag);
+    assert_string_equal(ctag, fake_etag); /* not written here: keyed by its ETag */
+    assert_null(ct);
     assert_int_equal(size, 6);
     assert_int_equal(t_requests(t), before); /* fresh: no HEAD was needed */
     fs_ns_unpin(&t->fs, n);
+    /* a version this mount wrote and has not re-keyed: keyed by the provisional tag, the
+     * handle counted as its user; once switched, or for another version, by the ETag */
+    struct fs_ctag w = {.tag = "w:1:2"};
+    snprintf(w.etag, sizeof(w.etag), "%s", fake_etag);
+    n->ctag = &w;
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
+    assert_string_equal(ctag, "w:1:2");
+    assert_ptr_equal(ct, &w);
+    assert_int_equal(w.users, 1);
+    fs_ns_ctag_unuse(&t->fs, ct);
+    fs_ns_unpin(&t->fs, n);
+    assert_int_equal(w.users, 0);
+    fs_ns_ctag_switch(&t->fs, &w);
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
+    assert_string_equal(ctag, fake_etag);
+    assert_null(ct);
+    fs_ns_unpin(&t->fs, n);
+    w.switched = false;
+    snprintf(w.etag, sizeof(w.etag), "\"another-version\"");
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
+    assert_string_equal(ctag, fake_etag);
+    assert_null(ct);
+    fs_ns_unpin(&t->fs, n);
+    n->ctag = NULL;
     fs_ns_release(&t->fs, n);
     fs_ns_forget(&t->fs, f, 3);
     t_ns_free(t);

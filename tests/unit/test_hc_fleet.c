@@ -429,22 +429,51 @@ static void t_wait_stored(struct hc_fleet *f)
     fail_msg("the store queue did not drain");
 }
 
+/* Two mounts over one store (a's store queue @a_queue bytes, b's 1 MiB) and a request of
+ * @len bytes for block @id on each. */
+static void t_two(const char *id, size_t len, uint64_t a_queue, struct t_store **s,
+                  struct hc_fleet **a, struct hc_fleet **b, struct t_req **ra, struct t_req **rb)
+{
+    *s = t_store_new();
+    *a = t_fleet(*s, a_queue);
+    *b = t_fleet(*s, 1 << 20);
+    *ra = t_req_new(*a, id, len);
+    *rb = t_req_new(*b, id, len);
+}
+
+static void t_two_free(struct t_store *s, struct hc_fleet *a, struct hc_fleet *b, struct t_req *ra,
+                       struct t_req *rb)
+{
+    hc_fleet_destroy(a);
+    hc_fleet_destroy(b);
+    t_req_free(ra);
+    t_req_free(rb);
+    t_store_unref(s);
+}
+
+/* @t's lookup on @f: a miss that takes the block's lease. */
+static void t_take(struct hc_fleet *f, struct t_req *t)
+{
+    t_lookup(f, t);
+    assert_true(t_wait(t, 2000));
+    assert_int_equal(t->res, HC_FLEET_FETCH);
+    assert_true(t->r.leased);
+}
+
 /* A miss takes the lease; a second mount waits; the first stores; the second gets it. */
 static void test_lease_wait_hit(void **state)
 {
     (void)state;
-    struct t_store *s = t_store_new();
-    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
     const size_t len = 50000;
-    struct t_req *ra = t_req_new(a, "blk-1", len), *rb = t_req_new(b, "blk-1", len);
+    struct t_store *s;
+    struct hc_fleet *a, *b;
+    struct t_req *ra, *rb;
+    t_two("blk-1", len, 1 << 20, &s, &a, &b, &ra, &rb);
     uint8_t data[50000];
     struct hc_fleet_stats st;
 
     t_block(data, len, 9);
-    t_lookup(a, ra);
-    assert_true(t_wait(ra, 2000));
-    assert_int_equal(ra->res, HC_FLEET_FETCH);
-    assert_true(ra->r.leased);
+    t_take(a, ra);
     t_lookup(b, rb);
     usleep(50 * 1000);
     assert_int_equal(rb->answers, 0); /* waiting for a's copy, not fetching */
@@ -462,25 +491,20 @@ static void test_lease_wait_hit(void **state)
     assert_int_equal(rb->res, HC_FLEET_HIT);
     hc_fleet_get_stats(b, &st);
     assert_int_equal(st.hits, 1);
-    hc_fleet_destroy(a);
-    hc_fleet_destroy(b);
-    t_req_free(ra);
-    t_req_free(rb);
-    t_store_unref(s);
+    t_two_free(s, a, b, ra, rb);
 }
 
 /* The holder stalls (never stores): the waiter fetches itself after one lease period. */
 static void test_lease_stalled_holder(void **state)
 {
     (void)state;
-    struct t_store *s = t_store_new();
-    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
-    struct t_req *ra = t_req_new(a, "blk-2", 1000), *rb = t_req_new(b, "blk-2", 1000);
+    struct t_store *s;
+    struct hc_fleet *a, *b;
+    struct t_req *ra, *rb;
+    t_two("blk-2", 1000, 1 << 20, &s, &a, &b, &ra, &rb);
     struct hc_fleet_stats st;
 
-    t_lookup(a, ra);
-    assert_true(t_wait(ra, 2000));
-    assert_true(ra->r.leased);
+    t_take(a, ra);
     uint64_t t0 = cmn_now_ns();
     t_lookup(b, rb);
     assert_true(t_wait(rb, 3 * T_LEASE_MS));
@@ -492,11 +516,7 @@ static void test_lease_stalled_holder(void **state)
     hc_fleet_get_stats(b, &st);
     assert_int_equal(st.lease_timeouts, 1);
     hc_fleet_abandon(a, &ra->r);
-    hc_fleet_destroy(a);
-    hc_fleet_destroy(b);
-    t_req_free(ra);
-    t_req_free(rb);
-    t_store_unref(s);
+    t_two_free(s, a, b, ra, rb);
 }
 
 static int t_released;
@@ -511,17 +531,16 @@ static void t_release(void *arg)
 static void test_lease_progress_extends(void **state)
 {
     (void)state;
-    struct t_store *s = t_store_new();
-    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
     const size_t len = 40000;
-    struct t_req *ra = t_req_new(a, "blk-p", len), *rb = t_req_new(b, "blk-p", len);
+    struct t_store *s;
+    struct hc_fleet *a, *b;
+    struct t_req *ra, *rb;
+    t_two("blk-p", len, 1 << 20, &s, &a, &b, &ra, &rb);
     uint8_t *data = malloc(len);
     struct hc_fleet_stats st;
 
     t_block(data, len, 11);
-    t_lookup(a, ra);
-    assert_true(t_wait(ra, 2000));
-    assert_true(ra->r.leased);
+    t_take(a, ra);
     t_lookup(b, rb);
     /* three lease periods of a slow GET: bytes every 20 ms */
     for (int i = 0; i < 3 * T_LEASE_MS / 20; i++) {
@@ -542,20 +561,14 @@ static void test_lease_progress_extends(void **state)
     /* a lent block that cannot be queued is given back at once, its lease released */
     struct hc_fleet *tiny = t_fleet(s, 1000);
     struct t_req *rt = t_req_new(tiny, "blk-q", 5000);
-    t_lookup(tiny, rt);
-    assert_true(t_wait(rt, 2000));
-    assert_true(rt->r.leased);
+    t_take(tiny, rt);
     hc_fleet_store(tiny, &rt->r, data, 5000, t_release, NULL);
     assert_int_equal(__atomic_load_n(&t_released, __ATOMIC_RELAXED), 2);
     assert_false(rt->r.leased);
     hc_fleet_destroy(tiny);
-    hc_fleet_destroy(a);
-    hc_fleet_destroy(b);
-    t_req_free(ra);
-    t_req_free(rb);
     t_req_free(rt);
     free(data);
-    t_store_unref(s);
+    t_two_free(s, a, b, ra, rb);
 }
 
 /* A holder that shows progress forever still frees its waiters after
@@ -563,9 +576,10 @@ static void test_lease_progress_extends(void **state)
 static void test_lease_progress_capped(void **state)
 {
     (void)state;
-    struct t_store *s = t_store_new();
-    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
-    struct t_req *ra = t_req_new(a, "blk-c", 1000), *rb = t_req_new(b, "blk-c", 1000);
+    struct t_store *s;
+    struct hc_fleet *a, *b;
+    struct t_req *ra, *rb;
+    t_two("blk-c", 1000, 1 << 20, &s, &a, &b, &ra, &rb);
     struct hc_fleet_stats st;
 
     t_lookup(a, ra);
@@ -584,24 +598,19 @@ static void test_lease_progress_capped(void **state)
     hc_fleet_get_stats(b, &st);
     assert_int_equal(st.lease_timeouts, 1);
     hc_fleet_abandon(a, &ra->r);
-    hc_fleet_destroy(a);
-    hc_fleet_destroy(b);
-    t_req_free(ra);
-    t_req_free(rb);
-    t_store_unref(s);
+    t_two_free(s, a, b, ra, rb);
 }
 
 /* The holder's fetch failed (it lets the lease go): the waiter takes it over at once. */
 static void test_lease_abandoned(void **state)
 {
     (void)state;
-    struct t_store *s = t_store_new();
-    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
-    struct t_req *ra = t_req_new(a, "blk-3", 1000), *rb = t_req_new(b, "blk-3", 1000);
+    struct t_store *s;
+    struct hc_fleet *a, *b;
+    struct t_req *ra, *rb;
+    t_two("blk-3", 1000, 1 << 20, &s, &a, &b, &ra, &rb);
 
-    t_lookup(a, ra);
-    assert_true(t_wait(ra, 2000));
-    assert_true(ra->r.leased);
+    t_take(a, ra);
     uint64_t t0 = cmn_now_ns();
     t_lookup(b, rb);
     usleep(20 * 1000);
@@ -611,11 +620,7 @@ static void test_lease_abandoned(void **state)
     assert_true(rb->r.leased); /* the lease is b's now */
     assert_true((rb->at_ns - t0) / 1000000 < T_LEASE_MS - 50);
     hc_fleet_abandon(b, &rb->r);
-    hc_fleet_destroy(a);
-    hc_fleet_destroy(b);
-    t_req_free(ra);
-    t_req_free(rb);
-    t_store_unref(s);
+    t_two_free(s, a, b, ra, rb);
 }
 
 /* A sick backend: every lookup goes to the origin at once, no lease, no wait. */
@@ -687,14 +692,13 @@ static void test_bad_value_is_miss(void **state)
 static void test_store_queue_full(void **state)
 {
     (void)state;
-    struct t_store *s = t_store_new();
-    struct hc_fleet *a = t_fleet(s, 1000), *b = t_fleet(s, 1 << 20);
-    struct t_req *ra = t_req_new(a, "blk-6", 5000), *rb = t_req_new(b, "blk-6", 5000);
+    struct t_store *s;
+    struct hc_fleet *a, *b;
+    struct t_req *ra, *rb;
+    t_two("blk-6", 5000, 1000, &s, &a, &b, &ra, &rb);
     struct hc_fleet_stats st;
 
-    t_lookup(a, ra);
-    assert_true(t_wait(ra, 2000));
-    assert_true(ra->r.leased);
+    t_take(a, ra);
     hc_fleet_store(a, &ra->r, ra->buf, 5000, NULL, NULL);
     hc_fleet_get_stats(a, &st);
     assert_int_equal(st.store_drops, 1);
@@ -705,20 +709,17 @@ static void test_store_queue_full(void **state)
     assert_int_equal(rb->res, HC_FLEET_FETCH);
     assert_true(rb->r.leased);
     hc_fleet_abandon(b, &rb->r);
-    hc_fleet_destroy(a);
-    hc_fleet_destroy(b);
-    t_req_free(ra);
-    t_req_free(rb);
-    t_store_unref(s);
+    t_two_free(s, a, b, ra, rb);
 }
 
 /* A fleet destroyed while a request waits answers it (the origin), no hang. */
 static void test_destroy_answers_waiters(void **state)
 {
     (void)state;
-    struct t_store *s = t_store_new();
-    struct hc_fleet *a = t_fleet(s, 1 << 20), *b = t_fleet(s, 1 << 20);
-    struct t_req *ra = t_req_new(a, "blk-7", 100), *rb = t_req_new(b, "blk-7", 100);
+    struct t_store *s;
+    struct hc_fleet *a, *b;
+    struct t_req *ra, *rb;
+    t_two("blk-7", 100, 1 << 20, &s, &a, &b, &ra, &rb);
 
     t_lookup(a, ra);
     assert_true(t_wait(ra, 2000));
