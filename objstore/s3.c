@@ -380,6 +380,12 @@ static int os3_transport_error(struct os3_xfer *x, CURLcode cc, const char **why
         rc = -ETIMEDOUT;
         snprintf(x->errbuf, sizeof(x->errbuf), "not done after %u ms (request timeout)",
                  st->request_timeout_ms);
+    } else if (cc == CURLE_OPERATION_TIMEDOUT && st->stall_timeout_ms && x->moved_ms &&
+               cmn_now_ms() - x->moved_ms + st->poll_ms >= st->stall_timeout_ms) {
+        /* curl's low-speed limit, over the same whole seconds, can beat the stall check
+         * to a body that stopped: the same event, told the same way. */
+        snprintf(x->errbuf, sizeof(x->errbuf), "no data for %u ms (stall timeout)",
+                 st->stall_timeout_ms);
     }
     /* CURLE_COULDNT_CONNECT covers refused and unreachable: the OS knows which. */
     if (cc == CURLE_COULDNT_CONNECT && (oserr == EHOSTUNREACH || oserr == ENETUNREACH))
