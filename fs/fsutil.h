@@ -73,7 +73,7 @@ struct fs_conf {
     char *io_engine, *eviction, *compression;
     char *metadata_ttl_s, *negative_ttl_s, *max_connections_s, *max_threads_s;
     char *connect_timeout_s, *read_timeout_s, *request_timeout_s, *retries_s;
-    char *read_ahead_s, *prefetch_s;
+    char *read_ahead_s, *prefetch_s, *page_cache_s;
     char *prefetch_window_s, *prefetch_max_request_s, *page_cache_fill_s, *partial_grain_s;
     char *dense_prefetch_s;
     char *uid_s, *gid_s, *file_mode_s, *dir_mode_s, *log_level_s;
@@ -102,6 +102,7 @@ struct fs_conf {
     uint64_t prefetch_window;      /* -o prefetch_window (and -o prefetch): the largest
                                       window in bytes, 0 = off */
     uint64_t prefetch_max_request; /* bytes of one prefetch GET, whole blocks */
+    bool page_cache;               /* false: reads bypass the kernel's page cache */
     uint64_t page_cache_fill;      /* 0 = off, else a power of two from 4K to the block */
     uint64_t partial_grain;        /* 0 = off, else a power of two from 4K to half a block */
     uint64_t dense_prefetch;       /* 0 = off, else the largest file fetched whole (dense.c) */
@@ -136,6 +137,16 @@ uint64_t fs_default_mem_cache(uint64_t mem_limit);
 void fs_opts_help(const char *argv0);
 /* Free what parsing and validation allocated. */
 void fs_opts_free(struct fs_conf *conf);
+/* For the option files (opts*.c): print "bad value" for @opt naming what it @accepts;
+ * parse a size or a duration between bounds (NULL @val: *@out is left). @return 0 or
+ * -EINVAL (one line printed). */
+int fs_opts_bad(const char *opt, const char *val, const char *accepts);
+int fs_opts_size(const char *opt, const char *val, uint64_t min, uint64_t max, const char *accepts,
+                 uint64_t *out);
+int fs_opts_duration(const char *opt, const char *val, uint64_t min_ms, uint64_t max_ms,
+                     const char *accepts, uint64_t *out);
+/* opts_fleet.c: the fleet tier's options. @return 0 or -EINVAL (one line printed). */
+int fs_opts_parse_fleet(struct fs_conf *conf);
 
 /* ---- store.c ---- */
 

@@ -71,6 +71,7 @@ static const struct fuse_opt fs_opt_table[] = {
     FS_OPT("prefetch_window=%s", prefetch_window_s),
     FS_OPT("prefetch_max_request=%s", prefetch_max_request_s),
     FS_OPT("read_ahead=%s", read_ahead_s),
+    FS_OPT("page_cache=%s", page_cache_s),
     FS_OPT("page_cache_fill=%s", page_cache_fill_s),
     FS_OPT("partial_grain=%s", partial_grain_s),
     FS_OPT("dense_prefetch=%s", dense_prefetch_s),
@@ -236,41 +237,40 @@ int fs_opts_parse(struct fuse_args *args, struct fs_conf *conf)
     return 0;
 }
 
-static int fs_bad(const char *opt, const char *val, const char *accepts)
+int fs_opts_bad(const char *opt, const char *val, const char *accepts)
 {
     fprintf(stderr, "tierfs: bad value '%s' for %s: expected %s\n", val, opt, accepts);
     return -EINVAL;
 }
 
-static int fs_parse_size_opt(const char *opt, const char *val, uint64_t min, uint64_t max,
-                             const char *accepts, uint64_t *out)
+int fs_opts_size(const char *opt, const char *val, uint64_t min, uint64_t max, const char *accepts,
+                 uint64_t *out)
 {
     uint64_t v;
     if (!val)
         return 0;
     if (cmn_parse_size(val, &v) != 0 || v < min || v > max)
-        return fs_bad(opt, val, accepts);
+        return fs_opts_bad(opt, val, accepts);
     *out = v;
     return 0;
 }
 
-static int fs_parse_duration_opt(const char *opt, const char *val, uint64_t min_ms, uint64_t max_ms,
-                                 const char *accepts, uint64_t *out)
+int fs_opts_duration(const char *opt, const char *val, uint64_t min_ms, uint64_t max_ms,
+                     const char *accepts, uint64_t *out)
 {
     uint64_t v;
     if (!val)
         return 0;
     if (cmn_parse_duration_ms(val, &v) != 0 || v < min_ms || v > max_ms)
-        return fs_bad(opt, val, accepts);
+        return fs_opts_bad(opt, val, accepts);
     *out = v;
     return 0;
 }
 
 static int fs_parse_ttl_opt(const char *opt, const char *val, uint64_t *out)
 {
-    return fs_parse_duration_opt(opt, val, 0, 365ull * 24 * 3600 * 1000,
-                                 "a duration like 60, 60s, 500ms, 5m or 1h (0 disables caching)",
-                                 out);
+    return fs_opts_duration(opt, val, 0, 365ull * 24 * 3600 * 1000,
+                            "a duration like 60, 60s, 500ms, 5m or 1h (0 disables caching)", out);
 }
 
 /*
@@ -283,25 +283,25 @@ static int fs_parse_s3_timeouts(struct fs_conf *conf)
     uint64_t v;
     int rc;
 
-    if ((rc = fs_parse_duration_opt("connect_timeout", conf->connect_timeout_s, 10, 600000,
-                                    "a duration from 10ms to 10m, like 3s or 500ms",
-                                    &conf->connect_timeout_ms)) != 0)
+    if ((rc = fs_opts_duration("connect_timeout", conf->connect_timeout_s, 10, 600000,
+                               "a duration from 10ms to 10m, like 3s or 500ms",
+                               &conf->connect_timeout_ms)) != 0)
         return rc;
-    if ((rc = fs_parse_duration_opt("read_timeout", conf->read_timeout_s, 100, 3600000,
-                                    "a duration from 100ms to 1h, like 10s or 1500ms",
-                                    &conf->read_timeout_ms)) != 0)
+    if ((rc = fs_opts_duration("read_timeout", conf->read_timeout_s, 100, 3600000,
+                               "a duration from 100ms to 1h, like 10s or 1500ms",
+                               &conf->read_timeout_ms)) != 0)
         return rc;
     /* 0 is "none" here (the default): the stall check and the low-speed limit still apply. */
-    if ((rc = fs_parse_duration_opt("request_timeout", conf->request_timeout_s, 0, 86400000,
-                                    "0 (none) or a duration from 100ms to 24h, like 2m",
-                                    &conf->request_timeout_ms)) != 0)
+    if ((rc = fs_opts_duration("request_timeout", conf->request_timeout_s, 0, 86400000,
+                               "0 (none) or a duration from 100ms to 24h, like 2m",
+                               &conf->request_timeout_ms)) != 0)
         return rc;
     if (conf->request_timeout_ms && conf->request_timeout_ms < 100)
-        return fs_bad("request_timeout", conf->request_timeout_s,
-                      "0 (none) or a duration from 100ms to 24h, like 2m");
+        return fs_opts_bad("request_timeout", conf->request_timeout_s,
+                           "0 (none) or a duration from 100ms to 24h, like 2m");
     if (conf->retries_s) {
         if (cmn_parse_u64(conf->retries_s, 100, &v) != 0)
-            return fs_bad("retries", conf->retries_s, "a number from 0 to 100");
+            return fs_opts_bad("retries", conf->retries_s, "a number from 0 to 100");
         conf->retries = (unsigned)v;
     }
     return 0;
@@ -315,7 +315,7 @@ static int fs_parse_mode_opt(const char *opt, const char *val, mode_t *out)
     errno = 0;
     unsigned long v = strtoul(val, &end, 8);
     if (errno || end == val || *end || v > 07777)
-        return fs_bad(opt, val, "an octal mode from 0 to 7777, like 0444");
+        return fs_opts_bad(opt, val, "an octal mode from 0 to 7777, like 0444");
     *out = (mode_t)v;
     return 0;
 }
@@ -335,14 +335,14 @@ static int fs_parse_id_opt(const char *opt, const char *val, bool is_uid, unsign
             *out = pw->pw_uid;
             return 0;
         }
-        return fs_bad(opt, val, "a user name or a numeric uid");
+        return fs_opts_bad(opt, val, "a user name or a numeric uid");
     }
     struct group *gr = getgrnam(val);
     if (gr) {
         *out = gr->gr_gid;
         return 0;
     }
-    return fs_bad(opt, val, "a group name or a numeric gid");
+    return fs_opts_bad(opt, val, "a group name or a numeric gid");
 }
 
 /* "a, b or c" of a NULL-terminated list (@join: " or "), for an error line; a static
@@ -388,22 +388,21 @@ static int fs_parse_prefetch(struct fs_conf *conf)
         if (cmn_parse_bool(conf->prefetch_s, &bval) == 0) {
             on = bval;
         } else if (cmn_parse_size(conf->prefetch_s, &window) != 0 || window > (4ull << 30)) {
-            return fs_bad("prefetch", conf->prefetch_s,
-                          "yes or no (or the window as a size up to 4G, 0 = off)");
+            return fs_opts_bad("prefetch", conf->prefetch_s,
+                               "yes or no (or the window as a size up to 4G, 0 = off)");
         } else {
             on = window != 0;
         }
     }
-    if ((rc = fs_parse_size_opt("prefetch_window", conf->prefetch_window_s, conf->block_size,
-                                4ull << 30, "a size from one block to 4G, like 64M", &window)) != 0)
+    if ((rc = fs_opts_size("prefetch_window", conf->prefetch_window_s, conf->block_size, 4ull << 30,
+                           "a size from one block to 4G, like 64M", &window)) != 0)
         return rc;
-    if ((rc = fs_parse_size_opt("prefetch_max_request", conf->prefetch_max_request_s,
-                                conf->block_size, 1ull << 30,
-                                "a size from one block to 1G, like 8M", &req)) != 0)
+    if ((rc = fs_opts_size("prefetch_max_request", conf->prefetch_max_request_s, conf->block_size,
+                           1ull << 30, "a size from one block to 1G, like 8M", &req)) != 0)
         return rc;
     if (req > window && conf->prefetch_max_request_s && conf->prefetch_window_s)
-        return fs_bad("prefetch_max_request", conf->prefetch_max_request_s,
-                      "a size no larger than prefetch_window");
+        return fs_opts_bad("prefetch_max_request", conf->prefetch_max_request_s,
+                           "a size no larger than prefetch_window");
     req = CMN_MAX(CMN_MIN(req, window) / conf->block_size, 1) * conf->block_size;
     conf->prefetch_window = on ? window : 0;
     conf->prefetch_max_request = req;
@@ -428,13 +427,14 @@ static int fs_parse_source(struct fs_conf *conf)
     }
     blen = sep ? (size_t)(sep - bucket) : strlen(bucket);
     if (blen == 0 || blen > 255 || memchr(bucket, '/', blen))
-        return fs_bad("the source", src, "BUCKET, BUCKET:/PREFIX or s3://BUCKET/PREFIX");
+        return fs_opts_bad("the source", src, "BUCKET, BUCKET:/PREFIX or s3://BUCKET/PREFIX");
     /* No S3 implementation names a bucket with other bytes; they would only garble the URL. */
     for (size_t i = 0; i < blen; i++) {
         char ch = bucket[i];
         if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') && !(ch >= '0' && ch <= '9') &&
             ch != '.' && ch != '-' && ch != '_')
-            return fs_bad("the source", src, "a bucket name of letters, digits, '.', '-' and '_'");
+            return fs_opts_bad("the source", src,
+                               "a bucket name of letters, digits, '.', '-' and '_'");
     }
 
     const char *p = sep ? sep + 1 : "";
@@ -450,7 +450,7 @@ static int fs_parse_source(struct fs_conf *conf)
             j++;
         size_t seg = j - i;
         if (seg == 0 || (seg == 1 && p[i] == '.') || (seg == 2 && p[i] == '.' && p[i + 1] == '.'))
-            return fs_bad("the source", src, "a prefix without empty, '.' or '..' segments");
+            return fs_opts_bad("the source", src, "a prefix without empty, '.' or '..' segments");
         i = j + 1;
     }
 
@@ -512,17 +512,17 @@ static int fs_parse_cache_opts(struct fs_conf *conf)
     int bval, rc;
 
     v = conf->block_size;
-    if ((rc = fs_parse_size_opt("block_size", conf->block_size_s, HC_BLOCK_SIZE_MIN,
-                                HC_BLOCK_SIZE_MAX, "a power of two from 64K to 16M, like 1M",
-                                &v)) != 0)
+    if ((rc = fs_opts_size("block_size", conf->block_size_s, HC_BLOCK_SIZE_MIN, HC_BLOCK_SIZE_MAX,
+                           "a power of two from 64K to 16M, like 1M", &v)) != 0)
         return rc;
     if (!CMN_IS_POW2(v))
-        return fs_bad("block_size", conf->block_size_s, "a power of two from 64K to 16M, like 1M");
+        return fs_opts_bad("block_size", conf->block_size_s,
+                           "a power of two from 64K to 16M, like 1M");
     conf->block_size = (uint32_t)v;
 
-    if ((rc = fs_parse_size_opt("mem_cache_size", conf->mem_cache_size_s, 4ull * conf->block_size,
-                                1ull << 50, "a size of at least 4 blocks, like 256M or 2G",
-                                &conf->mem_cache_size)) != 0)
+    if ((rc = fs_opts_size("mem_cache_size", conf->mem_cache_size_s, 4ull * conf->block_size,
+                           1ull << 50, "a size of at least 4 blocks, like 256M or 2G",
+                           &conf->mem_cache_size)) != 0)
         return rc;
     /* The disk tier's floor depends on the block size (three regions); saying it here
      * beats an error from the cache after the file was made. */
@@ -532,104 +532,25 @@ static int fs_parse_cache_opts(struct fs_conf *conf)
              "a size of at least %lluM with block_size=%s, like 10G",
              (unsigned long long)((disk_min + (1ull << 20) - 1) >> 20),
              conf->block_size_s ? conf->block_size_s : "1M");
-    if ((rc = fs_parse_size_opt("disk_cache_size", conf->disk_cache_size_s, disk_min, 1ull << 60,
-                                disk_accepts, &conf->disk_cache_size)) != 0)
+    if ((rc = fs_opts_size("disk_cache_size", conf->disk_cache_size_s, disk_min, 1ull << 60,
+                           disk_accepts, &conf->disk_cache_size)) != 0)
         return rc;
     if (conf->disk_cache && !*conf->disk_cache)
-        return fs_bad("disk_cache", conf->disk_cache, "the path of a file or block device");
+        return fs_opts_bad("disk_cache", conf->disk_cache, "the path of a file or block device");
     if (conf->direct_io_s) {
         if (cmn_parse_bool(conf->direct_io_s, &bval) != 0)
-            return fs_bad("direct_io", conf->direct_io_s, FS_BOOL_ACCEPTS);
+            return fs_opts_bad("direct_io", conf->direct_io_s, FS_BOOL_ACCEPTS);
         conf->direct_io = bval;
     }
     if (conf->io_engine && !fs_in_list(conf->io_engine, ioeng_names()))
-        return fs_bad("io_engine", conf->io_engine, fs_list_words(ioeng_names(), " or "));
+        return fs_opts_bad("io_engine", conf->io_engine, fs_list_words(ioeng_names(), " or "));
     if (conf->eviction && !fs_in_list(conf->eviction, hc_policy_names()))
-        return fs_bad("eviction", conf->eviction, fs_list_words(hc_policy_names(), " or "));
+        return fs_opts_bad("eviction", conf->eviction, fs_list_words(hc_policy_names(), " or "));
     if (conf->compression) {
         if (!fs_in_list(conf->compression, comps))
-            return fs_bad("compression", conf->compression, "none or lz4");
+            return fs_opts_bad("compression", conf->compression, "none or lz4");
         conf->compress = strcmp(conf->compression, "lz4") == 0;
     }
-    return 0;
-}
-
-/* The key of fleet_secret=FILE: its bytes, one trailing newline dropped, at least 16.
- * @return 0 or -EINVAL (one line printed). */
-static int fs_read_fleet_key(struct fs_conf *conf)
-{
-    FILE *fp = fopen(conf->fleet_secret, "rb");
-    uint8_t buf[4097];
-    size_t n;
-
-    if (!fp)
-        return fs_bad("fleet_secret", conf->fleet_secret, "a readable file holding the key");
-    n = fread(buf, 1, sizeof(buf), fp);
-    fclose(fp);
-    if (n && buf[n - 1] == '\n')
-        n--;
-    if (n && buf[n - 1] == '\r')
-        n--;
-    if (n < 16 || n > 4096) {
-        OPENSSL_cleanse(buf, sizeof(buf));
-        return fs_bad("fleet_secret", conf->fleet_secret, "a file of 16 to 4096 bytes of key");
-    }
-    conf->fleet_key = malloc(n);
-    if (!conf->fleet_key)
-        return -ENOMEM;
-    memcpy(conf->fleet_key, buf, n);
-    conf->fleet_key_len = n;
-    OPENSSL_cleanse(buf, sizeof(buf));
-    return 0;
-}
-
-/* The fleet tier's options. @return 0 or -EINVAL (one line printed). */
-static int fs_parse_fleet_opts(struct fs_conf *conf)
-{
-    struct hc_fleet_backend *be = NULL;
-    const char *dur = "a duration like 50ms or 2s";
-    int rc;
-
-    conf->fleet_timeout_ms = 50;
-    conf->fleet_lease_ms = 2000;
-    conf->fleet_retry_ms = 2000;
-    conf->fleet_piece_size = HC_FLEET_PIECE_DEFAULT;
-    /* references to cache entries, not copies (docs/fleet.md: why 128M, not 32M) */
-    conf->fleet_store_queue = CMN_MIN(128ull << 20, conf->mem_cache_size / 4);
-    if ((rc = fs_parse_duration_opt("fleet_timeout", conf->fleet_timeout_s, 1, 60000, dur,
-                                    &conf->fleet_timeout_ms)) != 0 ||
-        (rc = fs_parse_duration_opt("fleet_lease", conf->fleet_lease_s, 10, 600000, dur,
-                                    &conf->fleet_lease_ms)) != 0 ||
-        (rc = fs_parse_duration_opt("fleet_retry", conf->fleet_retry_s, 1000, 3600000,
-                                    "a duration from 1s, like 2s", &conf->fleet_retry_ms)) != 0 ||
-        (rc = fs_parse_size_opt("fleet_store_queue", conf->fleet_store_queue_s, 0, 1ull << 30,
-                                "a size up to 1G, like 32M (0: never store)",
-                                &conf->fleet_store_queue)) != 0)
-        return rc;
-    if (conf->fleet_piece_size_s) {
-        uint64_t v;
-        if (cmn_parse_size(conf->fleet_piece_size_s, &v) != 0 || v < HC_FLEET_PIECE_MIN ||
-            v > HC_FLEET_PIECE_MAX - 4096)
-            return fs_bad("fleet_piece_size", conf->fleet_piece_size_s,
-                          "a size from 16K to 1020K (under memcached's item limit)");
-        conf->fleet_piece_size = (uint32_t)v;
-    }
-    if (!conf->fleet) {
-        if (conf->fleet_secret)
-            return fs_bad("fleet_secret", conf->fleet_secret, "fleet=SERVERS with it");
-        return 0;
-    }
-    conf->fleet_servers = conf->fleet;
-    if (strncmp(conf->fleet, "memcached://", 12) == 0)
-        conf->fleet_servers = conf->fleet + 12;
-    else if (strstr(conf->fleet, "://"))
-        return fs_bad("fleet", conf->fleet, "memcached://HOST[:PORT]+HOST[:PORT]... or @FILE");
-    /* the same parse as the mount's, which names what is wrong in one line */
-    if (hc_fleet_memcached_create(conf->fleet_servers, 50, 2, &be) != 0)
-        return -EINVAL;
-    hc_fleet_backend_destroy(be);
-    if (conf->fleet_secret && (rc = fs_read_fleet_key(conf)) != 0)
-        return rc;
     return 0;
 }
 
@@ -637,9 +558,9 @@ static int fs_parse_fleet_opts(struct fs_conf *conf)
 static int fs_parse_pow2_opt(const char *name, const char *s, uint64_t max, const char *what,
                              uint64_t *out)
 {
-    int rc = fs_parse_size_opt(name, s, 0, max, what, out);
+    int rc = fs_opts_size(name, s, 0, max, what, out);
     if (rc == 0 && *out && (*out < 4096 || !CMN_IS_POW2(*out)))
-        return fs_bad(name, s, what);
+        return fs_opts_bad(name, s, what);
     return rc;
 }
 
@@ -650,12 +571,19 @@ static int fs_parse_read_opts(struct fs_conf *conf)
 
     if ((rc = fs_parse_prefetch(conf)) != 0)
         return rc;
-    if ((rc = fs_parse_size_opt("read_ahead", conf->read_ahead_s, 0, 1ull << 30,
-                                "a size up to 1G, like 1M (0 keeps the kernel default)",
-                                &conf->read_ahead)) != 0)
+    if ((rc = fs_opts_size("read_ahead", conf->read_ahead_s, 0, 1ull << 30,
+                           "a size up to 1G, like 1M (0 keeps the kernel default)",
+                           &conf->read_ahead)) != 0)
         return rc;
+    int pc = 1;
+    if (conf->page_cache_s && cmn_parse_bool(conf->page_cache_s, &pc) != 0)
+        return fs_opts_bad("page_cache", conf->page_cache_s, FS_BOOL_ACCEPTS);
+    conf->page_cache = pc;
+    if (!conf->page_cache && conf->page_cache_fill_s && strcmp(conf->page_cache_fill_s, "0"))
+        return fs_opts_bad("page_cache_fill", conf->page_cache_fill_s, "0 with page_cache=no");
     /* At most a quarter block by default: the range a disk hit can read alone (partial). */
-    conf->page_cache_fill = CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size / 4);
+    conf->page_cache_fill =
+        conf->page_cache ? CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size / 4) : 0;
     if ((rc = fs_parse_pow2_opt("page_cache_fill", conf->page_cache_fill_s, conf->block_size,
                                 "0 (off) or a power of two from 4K to block_size, like 64K",
                                 &conf->page_cache_fill)) != 0)
@@ -668,9 +596,9 @@ static int fs_parse_read_opts(struct fs_conf *conf)
                                 &conf->partial_grain)) != 0)
         return rc;
     conf->dense_prefetch = FS_DEFAULT_DENSE_PREFETCH;
-    return fs_parse_size_opt("dense_prefetch", conf->dense_prefetch_s, 0, 1ull << 40,
-                             "0 (off) or the largest file to fetch whole, like 1G",
-                             &conf->dense_prefetch);
+    return fs_opts_size("dense_prefetch", conf->dense_prefetch_s, 0, 1ull << 40,
+                        "0 (off) or the largest file to fetch whole, like 1G",
+                        &conf->dense_prefetch);
 }
 
 /* The write options (-o writable). @return 0 or -EINVAL (one line printed). */
@@ -687,18 +615,17 @@ static int fs_parse_write_opts(struct fs_conf *conf)
     /* S3: parts of 5 MiB to 5 GiB (the last may be shorter), whole blocks here so each
      * block written goes to the cache whole */
     conf->part_size = CMN_MAX(FS_DEFAULT_PART_SIZE, (uint64_t)conf->block_size);
-    if ((rc = fs_parse_size_opt("part_size", conf->part_size_s, 5ull << 20, 5ull << 30,
-                                "a size from 5M to 5G, like 8M", &conf->part_size)) != 0)
+    if ((rc = fs_opts_size("part_size", conf->part_size_s, 5ull << 20, 5ull << 30,
+                           "a size from 5M to 5G, like 8M", &conf->part_size)) != 0)
         return rc;
     if (conf->part_size % conf->block_size)
-        return fs_bad("part_size", conf->part_size_s, "a multiple of block_size, like 8M");
+        return fs_opts_bad("part_size", conf->part_size_s, "a multiple of block_size, like 8M");
     if (conf->upload_parallel_s && (cmn_parse_u64(conf->upload_parallel_s, 64, &v) != 0 || v == 0))
-        return fs_bad("upload_parallel", conf->upload_parallel_s, "a number from 1 to 64");
+        return fs_opts_bad("upload_parallel", conf->upload_parallel_s, "a number from 1 to 64");
     conf->upload_parallel = (unsigned)v;
     conf->upload_memory = CMN_MAX(FS_DEFAULT_UPLOAD_MEMORY, 2 * conf->part_size);
-    return fs_parse_size_opt("upload_memory", conf->upload_memory_s, 2 * conf->part_size,
-                             1ull << 40, "a size of at least two parts, like 64M",
-                             &conf->upload_memory);
+    return fs_opts_size("upload_memory", conf->upload_memory_s, 2 * conf->part_size, 1ull << 40,
+                        "a size of at least two parts, like 64M", &conf->upload_memory);
 }
 
 /* Owner and modes of what the mount shows. @return 0 or -EINVAL (one line printed). */
@@ -751,14 +678,15 @@ int fs_opts_validate(struct fs_conf *conf)
 
     if (conf->max_connections_s) {
         if (cmn_parse_u64(conf->max_connections_s, 4096, &v) != 0 || v == 0)
-            return fs_bad("max_connections", conf->max_connections_s, "a number from 1 to 4096");
+            return fs_opts_bad("max_connections", conf->max_connections_s,
+                               "a number from 1 to 4096");
         conf->max_connections = (unsigned)v;
     }
-    if ((rc = fs_parse_s3_timeouts(conf)) != 0 || (rc = fs_parse_fleet_opts(conf)) != 0)
+    if ((rc = fs_parse_s3_timeouts(conf)) != 0 || (rc = fs_opts_parse_fleet(conf)) != 0)
         return rc;
     if (conf->max_threads_s) {
         if (cmn_parse_u64(conf->max_threads_s, 1024, &v) != 0 || v == 0)
-            return fs_bad("max_threads", conf->max_threads_s, "a number from 1 to 1024");
+            return fs_opts_bad("max_threads", conf->max_threads_s, "a number from 1 to 1024");
         conf->max_threads = (unsigned)v;
     }
 
@@ -767,21 +695,22 @@ int fs_opts_validate(struct fs_conf *conf)
     if (conf->log_level_s) {
         int lvl = tlog_parse_level(conf->log_level_s);
         if (lvl < 0)
-            return fs_bad("log_level", conf->log_level_s, "err, warning, notice, info or debug");
+            return fs_opts_bad("log_level", conf->log_level_s,
+                               "err, warning, notice, info or debug");
         conf->log_level = lvl;
     }
     if (conf->metrics &&
         cmn_parse_hostport(conf->metrics, &conf->metrics_addr, &conf->metrics_addr_len) != 0)
-        return fs_bad("metrics", conf->metrics,
-                      "HOST:PORT with a numeric host, like 127.0.0.1:9464 or [::1]:9464");
+        return fs_opts_bad("metrics", conf->metrics,
+                           "HOST:PORT with a numeric host, like 127.0.0.1:9464 or [::1]:9464");
     if (!!conf->access_key != !!conf->secret_key)
-        return fs_bad(conf->access_key ? "secret_key" : "access_key", "(missing)",
-                      "access_key and secret_key together");
+        return fs_opts_bad(conf->access_key ? "secret_key" : "access_key", "(missing)",
+                           "access_key and secret_key together");
     if (conf->no_sign_request && conf->access_key)
-        return fs_bad("no_sign_request", "1", "no access_key/secret_key with it");
+        return fs_opts_bad("no_sign_request", "1", "no access_key/secret_key with it");
     if (conf->endpoint && strncmp(conf->endpoint, "http://", 7) != 0 &&
         strncmp(conf->endpoint, "https://", 8) != 0)
-        return fs_bad("endpoint", conf->endpoint, "a URL starting with http:// or https://");
+        return fs_opts_bad("endpoint", conf->endpoint, "a URL starting with http:// or https://");
     return 0;
 }
 
@@ -814,6 +743,7 @@ void fs_opts_free(struct fs_conf *conf)
         &conf->retries_s,
         &conf->prefetch_window_s,
         &conf->prefetch_max_request_s,
+        &conf->page_cache_s,
         &conf->page_cache_fill_s,
         &conf->partial_grain_s,
         &conf->dense_prefetch_s,

@@ -4,6 +4,40 @@
 
 #include "fs/fs_i.h"
 
+/* The fleet tier, ownership and the notes at the end of --help. */
+static void fs_opts_help_rest(void)
+{
+    printf("fleet tier (off by default; see tierfs(1) and docs/fleet.md):\n"
+           "    -o fleet=SERVERS       share blocks with other mounts through memcached:\n"
+           "                           memcached://HOST[:PORT]+HOST[:PORT]... ('+' between\n"
+           "                           servers, fstab-safe) or @FILE (one server per line)\n"
+           "    -o fleet_secret=FILE   sign values with the key in FILE (HMAC-SHA256); unsigned\n"
+           "                           or forged values are refused (default: unsigned)\n"
+           "    -o fleet_timeout=DUR   bound of every memcached call (default 50ms)\n"
+           "    -o fleet_lease=DUR     how long a miss waits for another mount's fetch of the\n"
+           "                           same block after it last moved on, before it fetches\n"
+           "                           itself (default 2s; at most 8x this in all)\n"
+           "    -o fleet_retry=DUR     a server that failed is skipped this long (default 2s)\n"
+           "    -o fleet_piece_size=SIZE  bytes of a block per memcached value, 16K..1M\n"
+           "                           (default 512K: under memcached's default 1m item limit)\n"
+           "    -o fleet_store_queue=SIZE  blocks waiting to be stored (default 128M, at most\n"
+           "                           a quarter of mem_cache_size); more are dropped\n"
+           "\n"
+           "ownership:\n"
+           "    -o uid=USER, gid=GROUP owner of every file (default: the mounting user)\n"
+           "    -o file_mode=OCTAL     file permissions (default 0444)\n"
+           "    -o dir_mode=OCTAL      directory permissions (default 0555)\n"
+           "    -o allow_other         let other users access the mount\n"
+           "\n"
+           "Sizes take K, M, G suffixes (powers of 1024); durations ms, s, m, h.\n"
+           "Flags (path_style, no_sign_request, insecure, disk_cache_overwrite, direct_io,\n"
+           "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
+           "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
+           "--guard-internal PID MS is how tierfs starts its own guard process\n"
+           "(tierfs-guard, see page_cache_fill); it is not for direct use.\n"
+           "See tierfs(1).\n");
+}
+
 void fs_opts_help(const char *argv0)
 {
     printf(
@@ -66,6 +100,9 @@ void fs_opts_help(const char *argv0)
         "    -o prefetch_max_request=SIZE  bytes of one prefetch GET, whole blocks (default 8M)\n"
         "    -o read_ahead=SIZE     kernel read-ahead of the mount (default 1M, 0 = kernel "
         "default)\n"
+        "    -o page_cache=yes|no   no: reads bypass the kernel's page cache and its\n"
+        "                           read-ahead; tierfs sees each read as the program asked\n"
+        "                           (shared mmap fails with ENODEV; default yes)\n"
         "    -o page_cache_fill=SIZE  put this aligned range around a small random read in\n"
         "                           the kernel's page cache, so reads near it never reach\n"
         "                           the daemon (default 64K or a quarter block if less;\n"
@@ -92,35 +129,7 @@ void fs_opts_help(const char *argv0)
         "    -o upload_parallel=N   parts of one file in flight (default 4)\n"
         "    -o upload_memory=SIZE  part buffers of all files together; writers wait beyond\n"
         "                           (default 64M, at least two parts)\n"
-        "\n"
-        "fleet tier (off by default; see tierfs(1) and docs/fleet.md):\n"
-        "    -o fleet=SERVERS       share blocks with other mounts through memcached:\n"
-        "                           memcached://HOST[:PORT]+HOST[:PORT]... ('+' between\n"
-        "                           servers, fstab-safe) or @FILE (one server per line)\n"
-        "    -o fleet_secret=FILE   sign values with the key in FILE (HMAC-SHA256); unsigned\n"
-        "                           or forged values are refused (default: unsigned)\n"
-        "    -o fleet_timeout=DUR   bound of every memcached call (default 50ms)\n"
-        "    -o fleet_lease=DUR     how long a miss waits for another mount's fetch of the\n"
-        "                           same block after it last moved on, before it fetches\n"
-        "                           itself (default 2s; at most 8x this in all)\n"
-        "    -o fleet_retry=DUR     a server that failed is skipped this long (default 2s)\n"
-        "    -o fleet_piece_size=SIZE  bytes of a block per memcached value, 16K..1M\n"
-        "                           (default 512K: under memcached's default 1m item limit)\n"
-        "    -o fleet_store_queue=SIZE  blocks waiting to be stored (default 128M, at most\n"
-        "                           a quarter of mem_cache_size); more are dropped\n"
-        "\n"
-        "ownership:\n"
-        "    -o uid=USER, gid=GROUP owner of every file (default: the mounting user)\n"
-        "    -o file_mode=OCTAL     file permissions (default 0444)\n"
-        "    -o dir_mode=OCTAL      directory permissions (default 0555)\n"
-        "    -o allow_other         let other users access the mount\n"
-        "\n"
-        "Sizes take K, M, G suffixes (powers of 1024); durations ms, s, m, h.\n"
-        "Flags (path_style, no_sign_request, insecure, disk_cache_overwrite, direct_io,\n"
-        "allow_other, allow_root, auto_unmount) also take =1/0, true/false, yes/no, on/off.\n"
-        "mount(8) options such as ro, rw, dev, suid, _netdev, nofail are accepted.\n"
-        "--guard-internal PID MS is how tierfs starts its own guard process\n"
-        "(tierfs-guard, see page_cache_fill); it is not for direct use.\n"
-        "See tierfs(1).\n",
+        "\n",
         argv0, argv0, FS_DEFAULT_MAX_THREADS, FS_DEFAULT_RETRIES);
+    fs_opts_help_rest();
 }

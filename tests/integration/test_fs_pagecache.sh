@@ -6,7 +6,10 @@
 # never reach the daemon. A second lone read in the same block fills the whole block.
 # When the object is replaced, the next open reads the new version, never a filled page
 # of the old one. page_cache_fill=0 turns it off; a bad value is refused with a one-line
-# error.
+# error. page_cache=no: nothing of a file enters the page cache, every read reaches the
+# daemon as the program asked for it (a lone 4 KiB read is 4 KiB, no read-ahead), a
+# private mmap reads the right bytes and a shared one fails with ENODEV; page_cache_fill
+# with it, and bad values, are refused in one line.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init fs_pagecache
 
@@ -91,5 +94,44 @@ for bad in 3K 12K 2M -1 lots; do
   fi
   grep -q "page_cache_fill" "$T/bad.err" || fail "page_cache_fill=$bad: $(cat "$T/bad.err")"
   [ "$(wc -l <"$T/bad.err")" -eq 1 ] || fail "page_cache_fill=$bad: more than one line: $(cat "$T/bad.err")"
+done
+
+# ---- 5. page_cache=no ----
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS,page_cache=no"
+r0=$(stats fuse_reads)
+cmp "$M/r.bin" "$T/new/r.bin" || fail "page_cache=no: first read differs"
+r1=$(stats fuse_reads)
+cmp "$M/r.bin" "$T/new/r.bin" || fail "page_cache=no: second read differs"
+r2=$(stats fuse_reads)
+np=$(pages "$M/r.bin")
+fs_log "page_cache=no: two reads of 8 MiB: $((r1 - r0)) and $((r2 - r1)) FUSE reads, $np pages cached"
+[ "$np" -eq 0 ] || fail "page_cache=no: $np pages of r.bin in the page cache"
+[ $((r2 - r1)) -ge 8 ] || fail "page_cache=no: the second read made $((r2 - r1)) FUSE reads (the kernel served it)"
+[ $((r2 - r1)) -ge $((r1 - r0)) ] || fail "page_cache=no: fewer FUSE reads the second time"
+b0=$(stats fuse_read_bytes)
+read4k "$M/r.bin" "$T/new/r.bin" $((6 * MIB + 36 * KIB))
+b1=$(stats fuse_read_bytes)
+fs_log "page_cache=no: a lone 4 KiB read asked the daemon for $((b1 - b0)) bytes"
+[ $((b1 - b0)) -eq 4096 ] || fail "page_cache=no: a 4 KiB read became $((b1 - b0)) bytes (read-ahead)"
+python3 - "$M/r.bin" "$T/new/r.bin" <<'PY' || fail "page_cache=no: mmap"
+import errno, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+ref = open(sys.argv[2], "rb").read()
+m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+assert m[:] == ref, "a private mapping differs"
+m.close()
+try:
+    mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    sys.exit("a shared mapping was allowed")
+except OSError as e:
+    assert e.errno == errno.ENODEV, e
+PY
+fs_umount "$M"
+for bad in "page_cache=maybe" "page_cache=no,page_cache_fill=64K"; do
+  if "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -f -o "$TIERFS_OPTS,$bad" 2>"$T/bad.err"; then
+    fail "$bad accepted"
+  fi
+  grep -q "page_cache" "$T/bad.err" || fail "$bad: $(cat "$T/bad.err")"
+  [ "$(wc -l <"$T/bad.err")" -eq 1 ] || fail "$bad: more than one line: $(cat "$T/bad.err")"
 done
 fs_log "PASS"

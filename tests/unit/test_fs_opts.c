@@ -106,6 +106,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.conf.metadata_ttl_ms, FS_DEFAULT_TTL_MS);
     assert_int_equal(r.conf.negative_ttl_ms, FS_DEFAULT_NEG_TTL_MS);
     assert_int_equal(r.conf.read_ahead, FS_DEFAULT_READ_AHEAD);
+    assert_true(r.conf.page_cache);
     assert_int_equal(r.conf.page_cache_fill, FS_DEFAULT_PAGE_CACHE_FILL);
     assert_int_equal(r.conf.partial_grain, FS_DEFAULT_PARTIAL_GRAIN);
     assert_int_equal(r.conf.dense_prefetch, FS_DEFAULT_DENSE_PREFETCH);
@@ -520,6 +521,23 @@ static void test_prefetch_opts(void **state)
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.conf.partial_grain, 0); /* off: skipping readers take whole blocks */
     t_done(&r);
+    /* page_cache=no: no page-cache fill by default, and none may be asked for */
+    t_run_o(&r, "page_cache=no");
+    assert_int_equal(r.rc, 0);
+    assert_false(r.conf.page_cache);
+    assert_int_equal(r.conf.page_cache_fill, 0);
+    t_done(&r);
+    t_run_o(&r, "page_cache=off,page_cache_fill=0");
+    assert_int_equal(r.rc, 0);
+    assert_false(r.conf.page_cache);
+    t_done(&r);
+    t_run_o(&r, "page_cache=yes,page_cache_fill=128K");
+    assert_int_equal(r.rc, 0);
+    assert_true(r.conf.page_cache);
+    assert_int_equal(r.conf.page_cache_fill, 128u << 10);
+    t_done(&r);
+    t_bad("page_cache=sometimes", "page_cache", "sometimes");
+    t_bad("page_cache=no,page_cache_fill=64K", "page_cache_fill", "64K");
     t_run_o(&r, "dense_prefetch=0,partial_grain=512K");
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.conf.partial_grain, 512u << 10);
