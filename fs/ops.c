@@ -161,9 +161,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     fi->fh = (uintptr_t)fh;
     fi->keep_cache = keep;
-    /* another version is open: keep out of its page cache; or page_cache=no */
-    fi->direct_io = direct || !fs->conf->page_cache;
-    fi->noflush = 1; /* nothing to flush on close of a read-only file */
+    fi->direct_io = direct; /* page_cache=no, or another version is open: keep out of its pages */
+    fi->noflush = 1;        /* nothing to flush on close of a read-only file */
     if (fuse_reply_open(req, fi) != 0)
         fs_read_release(fs, fh); /* the open was interrupted: no release will come */
     else

@@ -236,13 +236,19 @@ static bool fs_pf_piecewise(const struct fs *fs, const struct fs_handle *fh, uin
     if (skip)
         return true; /* this read skips forward (or seeks forward, a window away): it starts
                         a stretch */
-    if (!fh->ra_skips)
+    if (!fh->ra_skips) {
+        /* Without the page cache (page_cache=no) the first read itself, when past the
+         * first block (a footer), takes pieces: no kernel read-ahead widens it, and a
+         * query that reads a few MB would pay a whole block for a footer of a few KB. */
+        if (!fh->page_cache && fh->ra_run_reads == 0 && off >= fs->conf->block_size)
+            return true;
         /* A handle whose first read was past its first block (a query's reader, which
          * reads a footer or a chunk first, where a scan starts at 0) reads its first
          * stretch in pieces too, up to two blocks: it costs no whole blocks of bytes a
          * column query never reads before it has skipped once. */
         return in_run && fh->ra_mid && fs_pf_contiguous(fh, off) &&
                fh->ra_next - fh->ra_sub_start <= 2ull * fs->conf->block_size;
+    }
     if (!in_run)
         return true; /* a seek of a skipping reader starts a stretch too */
     return fs_pf_contiguous(fh, off) &&
