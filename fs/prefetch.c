@@ -34,6 +34,16 @@
  * whole block when one is cached and pieces otherwise; a stretch that overruns is a scan
  * and goes back to whole blocks and the window.
  *
+ * BACKFILL
+ * A read that goes back to where the handle's last forward jump began (ra_gap_lo, give or
+ * take a page header) comes back for the bytes it jumped over: DuckDB's whole-table query
+ * reads a row group's chunks as c0, c2, c3, then c1. It and the reads that go on from it
+ * (ra_bf_next) continue the run (its window and prefetch stay; before, each row group's
+ * c1 started a new run, and without the page cache, page_cache=no, that cost ~3 GETs a
+ * row group), and the handle is a scan whose
+ * reads come out of order (ra_refilled): its later jumps are not skips, so it takes whole
+ * blocks, not pieces. A column query never reads what it skipped, so it never backfills.
+ *
  * The fetch size is decoupled from the block size: a group of up to
  * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET whose
  * body is scattered straight into the blocks' own cache buffers (group.c); each block of
@@ -93,6 +103,9 @@
  * contiguous: the kernel splits a large read into requests that reach the daemon out of
  * order, a few requests apart. */
 #define FS_PF_FIRST_GAP (512ull << 10)
+/* A read this close to where a jump began comes back for what it jumped over (a page
+ * header's room: Parquet's are a few hundred bytes): BACKFILL. */
+#define FS_PF_HEADER_MAX (64ull << 10)
 /* A stretch shorter than this (bytes read) is a random reader's (a B-tree walk reads a page
  * or two near each other), not a column chunk's: no skip after it, and the seek after it
  * counts for the dense-random sweep (dense.c). The kernel's read-ahead makes a chunk's
@@ -195,6 +208,9 @@ static bool fs_pf_gap_block_unread(struct fs *fs, const struct fs_handle *fh, ui
 static bool fs_pf_is_skip(struct fs *fs, const struct fs_handle *fh, uint64_t off)
 {
     uint64_t bs = fs->conf->block_size;
+
+    if (fh->ra_refilled)
+        return false; /* it reads what it jumps over: BACKFILL */
 
     /* A run that keeps a window in flight is a scan so far: its reads arrive out of order
      * by up to two read-ahead windows, and with a small memory budget the gap they leave
@@ -370,6 +386,12 @@ void fs_pf_drop_all(struct fs *fs, struct fs_handle *fh)
     for (uint64_t i = 0; fh->ra_held && i <= fh->ra_held_mask; i++)
         fs_pf_drop(fs, &fh->ra_held[i]);
     fh->ra_held_low = 0;
+}
+
+/* Whether @off lands within a page header's room of @at (0: nowhere): BACKFILL. */
+static bool fs_pf_at_header(uint64_t off, uint64_t at)
+{
+    return at && off + FS_PF_HEADER_MAX >= at && off <= at + FS_PF_HEADER_MAX;
 }
 
 /* How far behind the run's end a read still continues it. */
@@ -634,7 +656,9 @@ static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off,
      * column reader's stretches hold a header and a chunk at least). */
     bool random = fh->ra_sub_bytes < FS_PF_STRETCH_MIN && !fh->ra_skips && !pieces;
 
-    if (skip) { /* a forward skip past the window */
+    if (off > fh->ra_next)
+        fh->ra_gap_lo = fh->ra_next; /* BACKFILL */
+    if (skip) {                      /* a forward skip past the window */
         fh->ra_skips++;
         __atomic_add_fetch(&fs->ctr.read_skips, 1, __ATOMIC_RELAXED);
     } else {
@@ -683,7 +707,15 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         return;
     max_window = CMN_MAX(max_window, bs);
     pthread_mutex_lock(&fh->ra_lock);
-    bool seq = fh->ra_run_reads > 0 && off + back >= fh->ra_next &&
+    bool backfill = fh->ra_run_reads > 0 && off < fh->ra_next &&
+                    (fs_pf_at_header(off, fh->ra_gap_lo) || fs_pf_at_header(off, fh->ra_bf_next));
+    if (backfill) {
+        fh->ra_refilled = true;
+        fh->ra_skips = 0;
+        fh->ra_gap_lo = 0;    /* one backfill per jump */
+        fh->ra_bf_next = end; /* its next read goes on from here */
+    }
+    bool seq = fh->ra_run_reads > 0 && (backfill || off + back >= fh->ra_next) &&
                off <= fh->ra_next + CMN_MAX(fh->ra_window, 2 * bs);
     if (!seq) {
         fs_pf_seek_unlock(fs, fh, off, end, reach, max_window);
@@ -691,6 +723,8 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
     }
     bool skip = fs_pf_is_skip(fs, fh, off);
     bool pieces = fs_pf_piecewise(fs, fh, off, true, skip);
+    if (off > fh->ra_next + fs_pf_jump_min(fs))
+        fh->ra_gap_lo = fh->ra_next; /* BACKFILL */
     if (skip || off > fh->ra_next + fs_pf_skip_min(fs)) {
         /* A skip, or any jump past fs_pf_skip_min, ends the stretch (the blocks it skipped
          * go below: the floor moves); only a skip over bytes not read counts as one. */
@@ -699,7 +733,7 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
             fh->ra_skips++;
             __atomic_add_fetch(&fs->ctr.read_skips, 1, __ATOMIC_RELAXED);
         }
-    } else if (!fs_pf_contiguous(fh, off)) {
+    } else if (!backfill && !fs_pf_contiguous(fh, off)) {
         fh->ra_sub_gappy = true; /* a random reader's near reads */
     }
     fh->ra_sub_reads++;

@@ -43,6 +43,9 @@ struct fs_handle {
     uint64_t ra_sub_start;   /* where the current stretch (contiguous reads) began */
     uint64_t ra_sub_avg;     /* moving average of finished stretches' lengths; 0: none */
     uint64_t ra_skips;       /* forward skips within a run so far: its reads take pieces */
+    uint64_t ra_gap_lo;      /* where the last forward jump began; 0: none (BACKFILL) */
+    uint64_t ra_bf_next;     /* the end of the last backfill read; 0: none */
+    bool ra_refilled;        /* it came back for bytes it jumped over: a scan */
     uint64_t ra_piece_end;   /* pieces below this byte were prefetched for the stretch */
     bool ra_mid;             /* the first read was past the first block (not a scan's) */
     unsigned ra_sub_reads;   /* reads in the current stretch */
