@@ -43,6 +43,8 @@
  * row group), and the handle is a scan whose
  * reads come out of order (ra_refilled): its later jumps are not skips, so it takes whole
  * blocks, not pieces. A column query never reads what it skipped, so it never backfills.
+ * Only with page_cache=no, where the reads are the program's own (through the page cache
+ * the kernel's read-ahead merges the chunks and sends reads out of order).
  *
  * The fetch size is decoupled from the block size: a group of up to
  * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET whose
@@ -253,10 +255,12 @@ static bool fs_pf_piecewise(const struct fs *fs, const struct fs_handle *fh, uin
         return true; /* this read skips forward (or seeks forward, a window away): it starts
                         a stretch */
     if (!fh->ra_skips) {
-        /* Without the page cache (page_cache=no) the first read itself, when past the
-         * first block (a footer), takes pieces: no kernel read-ahead widens it, and a
-         * query that reads a few MB would pay a whole block for a footer of a few KB. */
-        if (!fh->page_cache && fh->ra_run_reads == 0 && off >= fs->conf->block_size)
+        /* With page_cache=no the first read itself, when past the first block (a
+         * footer), takes pieces: no kernel read-ahead widens it, and a query that reads a
+         * few MB would pay a whole block for a footer of a few KB. Not for the handles a
+         * page-cache mount opens with direct_io (another version open): with them
+         * DuckDB's 3-of-20-columns query pulled 0.63x of the file, not 0.42x. */
+        if (!fs->conf->page_cache && fh->ra_run_reads == 0 && off >= fs->conf->block_size)
             return true;
         /* A handle whose first read was past its first block (a query's reader, which
          * reads a footer or a chunk first, where a scan starts at 0) reads its first
@@ -707,7 +711,7 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         return;
     max_window = CMN_MAX(max_window, bs);
     pthread_mutex_lock(&fh->ra_lock);
-    bool backfill = fh->ra_run_reads > 0 && off < fh->ra_next &&
+    bool backfill = !fs->conf->page_cache && fh->ra_run_reads > 0 && off < fh->ra_next &&
                     (fs_pf_at_header(off, fh->ra_gap_lo) || fs_pf_at_header(off, fh->ra_bf_next));
     if (backfill) {
         fh->ra_refilled = true;

@@ -179,10 +179,10 @@ fs_umount "$M"
 # ---- every chunk of every row group, one out of order: a scan, not a skipper ----
 # DuckDB's whole-table query reads a row group's chunks as c0, c2, c3, then c1: a skip
 # over c1, then a seek back to it. Once a handle comes back for what it skipped it reads
-# like a scan (whole blocks, multi-block GETs; fs/prefetch.c BACKFILL). Without the page
-# cache (page_cache=no: no read-ahead merges the chunks) each c1 started a new run and the
-# two handles took 121-138 GETs for the 22 row groups, 49 with the backfill; through the
-# page cache 50-73 before, 40-63 after.
+# like a scan (whole blocks, multi-block GETs; fs/prefetch.c BACKFILL, for handles without
+# the page cache: page_cache=no, where no read-ahead merges the chunks). There each c1
+# started a new run and the two handles took 121-138 GETs for the 22 row groups, 49 with
+# the backfill; through the page cache (no backfill) 50-73.
 ALL="256:700000+1700768:1300000+3001024:1350210+700512:1000000"
 for opts in "" "page_cache=no"; do
   fs_mount "$M" "$S3_BUCKET:/$P" "mem_cache_size=512M${opts:+,$opts}"
