@@ -775,8 +775,12 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
         if (*ct)
             (*ct)->users++;
         snprintf(ctag, OBJSTORE_ETAG_MAX, "%s", *ct ? (*ct)->tag : n->etag);
-        *direct_io = n->cache_opens > 0 && strcmp(n->open_etag, n->etag) != 0;
-        if (*direct_io) {
+        *direct_io =
+            !fs->conf->page_cache || (n->cache_opens > 0 && strcmp(n->open_etag, n->etag) != 0);
+        if (!fs->conf->page_cache) {
+            /* page_cache=no: no pages to pin a version for; a private mmap's old ones go */
+            *keep_cache = false;
+        } else if (*direct_io) {
             /* Leave the pages of the version still open alone; this handle bypasses them. */
             *keep_cache = true;
         } else {

@@ -579,8 +579,6 @@ static int fs_parse_read_opts(struct fs_conf *conf)
     if (conf->page_cache_s && cmn_parse_bool(conf->page_cache_s, &pc) != 0)
         return fs_opts_bad("page_cache", conf->page_cache_s, FS_BOOL_ACCEPTS);
     conf->page_cache = pc;
-    if (!conf->page_cache && conf->page_cache_fill_s && strcmp(conf->page_cache_fill_s, "0"))
-        return fs_opts_bad("page_cache_fill", conf->page_cache_fill_s, "0 with page_cache=no");
     /* At most a quarter block by default: the range a disk hit can read alone (partial). */
     conf->page_cache_fill =
         conf->page_cache ? CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size / 4) : 0;
@@ -588,6 +586,8 @@ static int fs_parse_read_opts(struct fs_conf *conf)
                                 "0 (off) or a power of two from 4K to block_size, like 64K",
                                 &conf->page_cache_fill)) != 0)
         return rc;
+    if (!conf->page_cache && conf->page_cache_fill) /* no page cache to fill */
+        return fs_opts_bad("page_cache_fill", conf->page_cache_fill_s, "0 with page_cache=no");
     /* Pieces of a block for forward-skipping reads (fs/prefetch.c, PIECES): at most half a
      * block, or there is nothing to save. */
     conf->partial_grain = CMN_MIN(FS_DEFAULT_PARTIAL_GRAIN, conf->block_size / 4);

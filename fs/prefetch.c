@@ -38,13 +38,12 @@
  * A read that goes back to where the handle's last forward jump began (ra_gap_lo, give or
  * take a page header) comes back for the bytes it jumped over: DuckDB's whole-table query
  * reads a row group's chunks as c0, c2, c3, then c1. It and the reads that go on from it
- * (ra_bf_next) continue the run (its window and prefetch stay; before, each row group's
- * c1 started a new run, and without the page cache, page_cache=no, that cost ~3 GETs a
- * row group), and the handle is a scan whose
- * reads come out of order (ra_refilled): its later jumps are not skips, so it takes whole
- * blocks, not pieces. A column query never reads what it skipped, so it never backfills.
- * Only with page_cache=no, where the reads are the program's own (through the page cache
- * the kernel's read-ahead merges the chunks and sends reads out of order).
+ * (ra_bf_next) continue the run (its window and prefetch stay; else each row group's c1
+ * starts a new run, each with GETs of its own: docs/performance.md, rule 7), and the
+ * handle is a scan whose reads come out of order (ra_refilled): its later jumps are not
+ * skips, so it takes whole blocks, not pieces. A column query never reads what it skipped, so it
+ * never backfills. Only with page_cache=no, where the reads are the program's own (through the page
+ * cache the kernel's read-ahead merges the chunks and sends reads out of order).
  *
  * The fetch size is decoupled from the block size: a group of up to
  * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET whose
@@ -258,8 +257,8 @@ static bool fs_pf_piecewise(const struct fs *fs, const struct fs_handle *fh, uin
         /* With page_cache=no the first read itself, when past the first block (a
          * footer), takes pieces: no kernel read-ahead widens it, and a query that reads a
          * few MB would pay a whole block for a footer of a few KB. Not for the handles a
-         * page-cache mount opens with direct_io (another version open): with them
-         * DuckDB's 3-of-20-columns query pulled 0.63x of the file, not 0.42x. */
+         * page-cache mount opens with direct_io (another version open): on them it made
+         * a column query through the page cache pull more (docs/benchmarks.md). */
         if (!fs->conf->page_cache && fh->ra_run_reads == 0 && off >= fs->conf->block_size)
             return true;
         /* A handle whose first read was past its first block (a query's reader, which

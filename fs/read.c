@@ -468,13 +468,6 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh->fs = fs;
     fh->ino = ino;
     fh->key = ino->key;
-    if (!fs->conf->page_cache && !*direct_io) {
-        /* page_cache=no: the kernel keeps no pages of this file for a pin to guard, and
-         * the pages a private mmap left are dropped at open. */
-        fs_ns_unpin(fs, ino);
-        *direct_io = true;
-        *keep_cache = false;
-    }
     fh->page_cache = !*direct_io;
     pthread_mutex_init(&fh->ra_lock, NULL);
     fs_open_add(fs, FS_OPEN_FILE, &fh->open, fh);

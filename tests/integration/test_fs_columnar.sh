@@ -180,9 +180,9 @@ fs_umount "$M"
 # DuckDB's whole-table query reads a row group's chunks as c0, c2, c3, then c1: a skip
 # over c1, then a seek back to it. Once a handle comes back for what it skipped it reads
 # like a scan (whole blocks, multi-block GETs; fs/prefetch.c BACKFILL, for handles without
-# the page cache: page_cache=no, where no read-ahead merges the chunks). There each c1
-# started a new run and the two handles took 121-138 GETs for the 22 row groups, 49 with
-# the backfill; through the page cache (no backfill) 50-73.
+# the page cache: page_cache=no, where no read-ahead merges the chunks; before it each c1
+# started a new run: docs/performance.md, rule 7). Through the page cache (no backfill)
+# the kernel's read-ahead merges the chunks.
 ALL="256:700000+1700768:1300000+3001024:1350210+700512:1000000"
 for opts in "" "page_cache=no"; do
   fs_mount "$M" "$S3_BUCKET:/$P" "mem_cache_size=512M${opts:+,$opts}"

@@ -527,7 +527,7 @@ static void test_prefetch_opts(void **state)
     assert_false(r.conf.page_cache);
     assert_int_equal(r.conf.page_cache_fill, 0);
     t_done(&r);
-    t_run_o(&r, "page_cache=off,page_cache_fill=0");
+    t_run_o(&r, "page_cache=off,page_cache_fill=0K"); /* a zero in any spelling */
     assert_int_equal(r.rc, 0);
     assert_false(r.conf.page_cache);
     t_done(&r);
