@@ -112,6 +112,8 @@ struct fs_inode {
     char open_etag[OBJSTORE_ETAG_MAX]; /* ETag at the last open: keep_cache if unchanged */
     unsigned cache_opens;              /* open handles reading open_etag's version through the
                                           kernel's page cache (fs_ns_pin/fs_ns_unpin) */
+    uint64_t tail_tag;                 /* page_cache=auto: hash of the ETag of a version a
+                                          handle read its tail of first; 0: none */
     struct fs_ctag *ctag;              /* this mount wrote the current version and its blocks
                                           are still cached under a provisional tag (write.c) */
     /* directories only, protected by fs->ns->lock */
@@ -227,19 +229,29 @@ int fs_ns_entry(struct fs *fs, struct fs_inode *dir, const struct fs_listing *l,
                 const struct fs_dirent *de, struct fuse_entry_param *e);
 /* Fill @st for @ino (no I/O). Caller holds fs->ns->lock. */
 void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct stat *st);
+/* How an open reads: through the kernel's page cache, or around it (FOPEN_DIRECT_IO). */
+enum fs_direct {
+    FS_DIRECT_NO,      /* through the page cache: counted until fs_ns_unpin() */
+    FS_DIRECT_VERSION, /* around it: another version's handles read through it */
+    FS_DIRECT_OWN,     /* around it, every read as the program asked: page_cache=no, or
+                          page_cache=auto and the file is read footer first */
+};
 /*
  * Pin the version of file @ino for an open: HEAD when the attributes are older than the
  * TTL. Fills @etag/@size, sets *keep_cache when the ETag equals the one of the last open.
  * The kernel's page cache is per inode, not per open: while handles of another version
- * read through it, *direct_io is set and the new handle must bypass it (else each would
- * read the other's pages: mixed versions). Otherwise the handle counts as a page-cache
- * reader until fs_ns_unpin(). @ctag (OBJSTORE_ETAG_MAX) gets what the handle keys its
- * cached blocks by: the provisional tag of a version this mount wrote and has not re-keyed
- * yet (*@ct is then counted as used until fs_ns_ctag_unuse), else the ETag (*@ct NULL).
+ * read through it, *direct is FS_DIRECT_VERSION and the new handle must bypass it (else
+ * each would read the other's pages: mixed versions). With FS_DIRECT_NO the handle counts
+ * as a page-cache reader until fs_ns_unpin(). @ctag (OBJSTORE_ETAG_MAX) gets what the handle keys
+ * its cached blocks by: the provisional tag of a version this mount wrote and has not re-keyed yet
+ * (*@ct is then counted as used until fs_ns_ctag_unuse), else the ETag (*@ct NULL).
  * @return 0 or -errno.
  */
 int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache,
-              bool *direct_io, char *ctag, struct fs_ctag **ct);
+              enum fs_direct *direct, char *ctag, struct fs_ctag **ct);
+/* page_cache=auto: a handle of version @etag of @ino read its tail first (a footer): the
+ * later opens of that version read around the page cache (FS_DIRECT_OWN). */
+void fs_ns_note_tail(struct fs *fs, struct fs_inode *ino, const char *etag);
 void fs_ns_ctag_unuse(struct fs *fs, struct fs_ctag *ct);
 /* A handle pinned without direct_io is released. */
 void fs_ns_unpin(struct fs *fs, struct fs_inode *ino);

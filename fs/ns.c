@@ -755,8 +755,23 @@ void fs_ns_release(struct fs *fs, struct fs_inode *n)
     pthread_mutex_unlock(&fs->ns->lock);
 }
 
+static uint64_t fs_tail_tag(const char *etag)
+{
+    return cmn_hash64(etag, strlen(etag), 0) | 1; /* never 0 (none) */
+}
+
+void fs_ns_note_tail(struct fs *fs, struct fs_inode *n, const char *etag)
+{
+    pthread_mutex_lock(&fs->ns->lock);
+    if (etag[0] && strcmp(n->etag, etag) == 0 && n->tail_tag != fs_tail_tag(etag)) {
+        n->tail_tag = fs_tail_tag(etag);
+        TLOG_D("'%s' is read footer first: its next opens bypass the page cache", n->key);
+    }
+    pthread_mutex_unlock(&fs->ns->lock);
+}
+
 int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, bool *keep_cache,
-              bool *direct_io, char *ctag, struct fs_ctag **ct)
+              enum fs_direct *direct, char *ctag, struct fs_ctag **ct)
 {
     int rc;
     pthread_mutex_lock(&fs->ns->lock);
@@ -775,14 +790,25 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
         if (*ct)
             (*ct)->users++;
         snprintf(ctag, OBJSTORE_ETAG_MAX, "%s", *ct ? (*ct)->tag : n->etag);
-        *direct_io =
-            !fs->conf->page_cache || (n->cache_opens > 0 && strcmp(n->open_etag, n->etag) != 0);
+        bool footer_first =
+            fs->conf->page_cache_auto && n->etag[0] && n->tail_tag == fs_tail_tag(n->etag);
+        *direct = !fs->conf->page_cache || footer_first                      ? FS_DIRECT_OWN
+                  : n->cache_opens > 0 && strcmp(n->open_etag, n->etag) != 0 ? FS_DIRECT_VERSION
+                                                                             : FS_DIRECT_NO;
         if (!fs->conf->page_cache) {
             /* page_cache=no: no pages to pin a version for; a private mmap's old ones go */
             *keep_cache = false;
-        } else if (*direct_io) {
+        } else if (*direct == FS_DIRECT_OWN) {
+            /* A private mmap reads through the page cache: it keeps this version's pages,
+             * and the pages page-cache handles still read (whichever version) are theirs. */
+            *keep_cache =
+                n->cache_opens > 0 || (n->open_etag[0] && strcmp(n->open_etag, n->etag) == 0);
+        } else if (*direct == FS_DIRECT_VERSION) {
             /* Leave the pages of the version still open alone; this handle bypasses them. */
             *keep_cache = true;
+            TLOG_D("open '%s' (ETag %s): direct_io, %u handles read ETag %s through the page "
+                   "cache",
+                   n->key, n->etag, n->cache_opens, n->open_etag);
         } else {
             /* The kernel may keep its page cache only if this is the version it cached. */
             *keep_cache = n->open_etag[0] && strcmp(n->open_etag, n->etag) == 0;

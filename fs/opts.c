@@ -576,8 +576,10 @@ static int fs_parse_read_opts(struct fs_conf *conf)
                            &conf->read_ahead)) != 0)
         return rc;
     int pc = 1;
-    if (conf->page_cache_s && cmn_parse_bool(conf->page_cache_s, &pc) != 0)
-        return fs_opts_bad("page_cache", conf->page_cache_s, FS_BOOL_ACCEPTS);
+    conf->page_cache_auto = conf->page_cache_s && strcmp(conf->page_cache_s, "auto") == 0;
+    if (conf->page_cache_s && !conf->page_cache_auto &&
+        cmn_parse_bool(conf->page_cache_s, &pc) != 0)
+        return fs_opts_bad("page_cache", conf->page_cache_s, "yes, no or auto");
     conf->page_cache = pc;
     /* At most a quarter block by default: the range a disk hit can read alone (partial). */
     conf->page_cache_fill =

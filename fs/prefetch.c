@@ -42,8 +42,9 @@
  * starts a new run, each with GETs of its own: docs/performance.md, rule 7), and the
  * handle is a scan whose reads come out of order (ra_refilled): its later jumps are not
  * skips, so it takes whole blocks, not pieces. A column query never reads what it skipped, so it
- * never backfills. Only with page_cache=no, where the reads are the program's own (through the page
- * cache the kernel's read-ahead merges the chunks and sends reads out of order).
+ * never backfills. Only on handles whose reads are the program's own (own_reads: page_cache=no,
+ * or auto on a file read footer first); through the page cache the kernel's read-ahead merges
+ * the chunks and sends reads out of order.
  *
  * The fetch size is decoupled from the block size: a group of up to
  * conf.prefetch_max_request consecutive missing blocks is read with ONE ranged GET whose
@@ -112,8 +113,6 @@
  * counts for the dense-random sweep (dense.c). The kernel's read-ahead makes a chunk's
  * reads longer than this even for small chunks. */
 #define FS_PF_STRETCH_MIN (64ull << 10)
-/* Files below this (and below 8 blocks) never take pieces (fs_pf_piecewise). */
-#define FS_PF_PIECE_FILE_MIN (8ull << 20)
 
 /* A forward gap larger than this ends a stretch (a skip over bytes not read): more than a
  * block (a smaller gap saves nothing) and more than the kernel's read-ahead can put
@@ -247,19 +246,18 @@ static bool fs_pf_piecewise(const struct fs *fs, const struct fs_handle *fh, uin
 {
     /* A small file is read whole at little cost, and its random readers would look
      * contiguous: no pieces (each small buffer also costs malloc more than it is charged). */
-    if (!fs->conf->partial_grain ||
-        fh->size < CMN_MAX(FS_PF_PIECE_FILE_MIN, 8ull * fs->conf->block_size))
+    if (!fs->conf->partial_grain || fh->size < FS_PIECE_FILE_MIN(fs->conf->block_size))
         return false;
     if (skip)
         return true; /* this read skips forward (or seeks forward, a window away): it starts
                         a stretch */
     if (!fh->ra_skips) {
-        /* With page_cache=no the first read itself, when past the first block (a
+        /* On a handle whose reads are the program's own (page_cache=no, or auto on a
+         * file read footer first) the first read itself, when past the first block (a
          * footer), takes pieces: no kernel read-ahead widens it, and a query that reads a
          * few MB would pay a whole block for a footer of a few KB. Not for the handles a
-         * page-cache mount opens with direct_io (another version open): on them it made
-         * a column query through the page cache pull more (docs/benchmarks.md). */
-        if (!fs->conf->page_cache && fh->ra_run_reads == 0 && off >= fs->conf->block_size)
+         * page-cache mount opens with direct_io because another version is open. */
+        if (fh->own_reads && fh->ra_run_reads == 0 && off >= fs->conf->block_size)
             return true;
         /* A handle whose first read was past its first block (a query's reader, which
          * reads a footer or a chunk first, where a scan starts at 0) reads its first
@@ -710,7 +708,7 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         return;
     max_window = CMN_MAX(max_window, bs);
     pthread_mutex_lock(&fh->ra_lock);
-    bool backfill = !fs->conf->page_cache && fh->ra_run_reads > 0 && off < fh->ra_next &&
+    bool backfill = fh->own_reads && fh->ra_run_reads > 0 && off < fh->ra_next &&
                     (fs_pf_at_header(off, fh->ra_gap_lo) || fs_pf_at_header(off, fh->ra_bf_next));
     if (backfill) {
         fh->ra_refilled = true;

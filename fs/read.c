@@ -365,6 +365,14 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     }
     uint64_t end = CMN_MIN((uint64_t)off + size, fh->size);
     uint64_t first = (uint64_t)off / bs, last = (end - 1) / bs;
+    /* page_cache=auto: a first read in the last block of a file of several blocks is a
+     * footer's (Parquet, ORC, Arrow, zip): the program reads the parts it needs next, on
+     * other handles (DuckDB opens one per thread), and those skip the kernel's read-ahead,
+     * which would pull whole stretches of column chunks the query never reads. */
+    if (fs->conf->page_cache_auto && fh->page_cache &&
+        !__atomic_exchange_n(&fh->read_seen, true, __ATOMIC_RELAXED) && first > 0 &&
+        last == (fh->size - 1) / bs && fh->size >= FS_PIECE_FILE_MIN(bs))
+        fs_ns_note_tail(fs, fh->ino, fh->etag);
     unsigned n = (unsigned)(last - first + 1), cap = n;
     bool pieces;
     /* Noted first: a reader of the same file whose page cache these pages will fill must
@@ -459,11 +467,14 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
     fh = calloc(1, sizeof(*fh));
     if (!fh)
         return -ENOMEM;
-    rc = fs_ns_pin(fs, ino, fh->etag, &fh->size, keep_cache, direct_io, fh->ctag, &fh->ctag_used);
+    enum fs_direct direct = FS_DIRECT_NO;
+    rc = fs_ns_pin(fs, ino, fh->etag, &fh->size, keep_cache, &direct, fh->ctag, &fh->ctag_used);
     if (rc < 0) {
         free(fh);
         return rc;
     }
+    *direct_io = direct != FS_DIRECT_NO;
+    fh->own_reads = direct == FS_DIRECT_OWN;
     fh->refs = 1;
     fh->fs = fs;
     fh->ino = ino;

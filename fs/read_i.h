@@ -21,6 +21,10 @@
 #include "fs/fs_i.h"
 #include "hybridcache/hybridcache.h"
 
+/* Files smaller than this (8 MiB, and 8 blocks of @bs) are read whole at little cost: they
+ * never take pieces (prefetch.c), nor count as read footer first (page_cache=auto). */
+#define FS_PIECE_FILE_MIN(bs) CMN_MAX(8ull << 20, 8ull * (bs))
+
 struct fs_handle {
     int refs; /* atomic: the open, in-flight reads, GETs, prefetches */
     struct fs *fs;
@@ -32,6 +36,9 @@ struct fs_handle {
     struct fs_ctag *ctag_used;    /* with the latter, released with the handle */
     uint64_t size;
     bool page_cache;         /* counted in ino->cache_opens until release */
+    bool own_reads;          /* FS_DIRECT_OWN: each read is the program's own (no kernel
+                                read-ahead): the footer and backfill rules apply */
+    bool read_seen;          /* atomic: a read came (page_cache=auto looks at the first) */
     pthread_mutex_t ra_lock; /* protects the ra_ fields */
     uint64_t ra_next;        /* end of the current run (highest read end in it) */
     uint64_t ra_run_bytes;   /* bytes read in the run */

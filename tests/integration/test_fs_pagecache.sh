@@ -5,11 +5,14 @@
 # thread): the pages are there (fincore), they hold the right bytes, and reads of them
 # never reach the daemon. A second lone read in the same block fills the whole block.
 # When the object is replaced, the next open reads the new version, never a filled page
-# of the old one. page_cache_fill=0 turns it off; a bad value is refused with a one-line
+# of the old one; two opens of an unchanged object (a listing and a HEAD between them)
+# share its pages. page_cache_fill=0 turns it off; a bad value is refused with a one-line
 # error. page_cache=no: nothing of a file enters the page cache, every read reaches the
 # daemon as the program asked for it (a lone 4 KiB read is 4 KiB, no read-ahead), a
 # private mmap reads the right bytes and a shared one fails with ENODEV; page_cache_fill
-# with it, and bad values, are refused in one line.
+# with it, and bad values, are refused in one line. page_cache=auto: a file scanned from its
+# start stays in the page cache; after a first read of its tail (a footer), its next opens
+# bypass it (a second scan reaches the daemon, a 4 KiB read is 4 KiB) until a new version.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init fs_pagecache
 
@@ -78,6 +81,27 @@ seed_direct "$T/new" "$P"
 sleep 1.5 # metadata_ttl=1s: the next open HEADs the new version
 read4k "$M/r.bin" "$T/new/r.bin" $((UNIT + 8 * KIB))
 read4k "$M/r.bin" "$T/new/r.bin" $((UNIT + 40 * KIB))
+
+# ---- 3b. two opens of one unchanged object, the second after a listing and a HEAD ----
+# (while the first is still open): both read through the page cache; the second's reads
+# never reach the daemon (DuckDB opens a file on several threads).
+python3 - "$M" "$T/new/r.bin" "http://127.0.0.1:$PORT/stats.json" <<'PY' || fail "two opens of one version"
+import json, os, sys, time, urllib.request
+mnt, ref, url = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
+reads = lambda: json.load(urllib.request.urlopen(url, timeout=5))["fuse_reads"]
+time.sleep(1.5)      # metadata_ttl=1s: what the last step learnt has expired
+os.listdir(mnt)      # a LIST refreshes the inode from the listing: the first open uses it
+a = open(os.path.join(mnt, "r.bin"), "rb")
+assert a.read() == ref, "first handle differs"
+time.sleep(1.5)      # the next open HEADs
+r0 = reads()
+with open(os.path.join(mnt, "r.bin"), "rb") as b:
+    assert b.read() == ref, "second handle differs"
+r1 = reads()
+print("second open of an unchanged object: %d FUSE reads" % (r1 - r0))
+assert r1 == r0, "the second open bypassed the page cache (%d reads reached the daemon)" % (r1 - r0)
+a.close()
+PY
 fs_umount "$M"
 
 # ---- 4. page_cache_fill=0: nothing filled; bad values refused ----
@@ -126,6 +150,39 @@ try:
 except OSError as e:
     assert e.errno == errno.ENODEV, e
 PY
+fs_umount "$M"
+
+# ---- 6. page_cache=auto: a file read footer first is opened around the page cache ----
+# fuse_reads_of CMD...: how many FUSE reads CMD made
+fuse_reads_of() {
+  local r0
+  r0=$(stats fuse_reads)
+  "$@" || fail "$*"
+  echo $(($(stats fuse_reads) - r0))
+}
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS,page_cache=auto"
+cmp "$M/r.bin" "$T/new/r.bin" || fail "auto: a scan differs"
+n=$(fuse_reads_of cmp "$M/r.bin" "$T/new/r.bin")
+[ "$n" -eq 0 ] || fail "auto: a file scanned from its start was not kept in the page cache ($n reads)"
+fs_umount "$M"
+fs_mount "$M" "$S3_BUCKET:/$P" "$OPTS,page_cache=auto"
+SZ=$(stat -c %s "$T/new/r.bin")
+tail -c 8 "$M/r.bin" | cmp - <(tail -c 8 "$T/new/r.bin") || fail "auto: the footer differs"
+cmp "$M/r.bin" "$T/new/r.bin" || fail "auto: a read after the footer differs"
+n=$(fuse_reads_of cmp "$M/r.bin" "$T/new/r.bin")
+b0=$(stats fuse_read_bytes)
+read4k "$M/r.bin" "$T/new/r.bin" $((3 * MIB + 8 * KIB))
+b1=$(stats fuse_read_bytes)
+fs_log "auto, after a footer read of $SZ bytes: a second scan made $n FUSE reads, a lone 4 KiB read asked for $((b1 - b0)) bytes"
+[ "$n" -ge 8 ] || fail "auto: the opens after a footer read went through the page cache ($n reads)"
+[ $((b1 - b0)) -eq 4096 ] || fail "auto: a 4 KiB read after a footer read became $((b1 - b0)) bytes"
+# a new version of the object is judged afresh: read from its start, it is page-cached
+mkfile "$T/v3/r.bin" $((8 * MIB))
+seed_direct "$T/v3" "$P"
+sleep 1.5 # metadata_ttl=1s
+cmp "$M/r.bin" "$T/v3/r.bin" || fail "auto: the new version differs"
+n=$(fuse_reads_of cmp "$M/r.bin" "$T/v3/r.bin")
+[ "$n" -eq 0 ] || fail "auto: a new version scanned from its start was not page-cached ($n reads)"
 fs_umount "$M"
 for bad in "page_cache=maybe" "page_cache=no,page_cache_fill=64K"; do
   if "$BIN/tierfs" "$S3_BUCKET:/$P" "$M" -f -o "$TIERFS_OPTS,$bad" 2>"$T/bad.err"; then

@@ -489,7 +489,8 @@ static void test_lookup_keeps_etag(void **state)
     struct t_ns *t = t_ns_new(60000, 60000);
     char etag[OBJSTORE_ETAG_MAX];
     uint64_t size = 0;
-    bool keep, direct;
+    bool keep;
+    enum fs_direct direct;
     (void)state;
     uint64_t f = t_lookup(t, FUSE_ROOT_ID, "top.txt");
     unsigned before = t_requests(t);
@@ -497,6 +498,7 @@ static void test_lookup_keeps_etag(void **state)
     assert_int_equal(t_lookup(t, FUSE_ROOT_ID, "top.txt"), f);
     struct fs_inode *n = fs_ns_open(&t->fs, f);
     assert_non_null(n);
+    t->conf.page_cache = true; /* each pin below is counted until its unpin */
     char ctag[OBJSTORE_ETAG_MAX];
     struct fs_ctag *ct = NULL;
     assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
@@ -530,6 +532,23 @@ static void test_lookup_keeps_etag(void **state)
     assert_null(ct);
     fs_ns_unpin(&t->fs, n);
     n->ctag = NULL;
+    /* page_cache=auto: through the page cache until a handle of this version read its
+     * tail first; then around it, every read the program's own; a note for another
+     * version changes nothing */
+    t->conf.page_cache_auto = true;
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
+    assert_int_equal(direct, FS_DIRECT_NO);
+    fs_ns_note_tail(&t->fs, n, "\"another-version\"");
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
+    assert_int_equal(direct, FS_DIRECT_NO);
+    fs_ns_note_tail(&t->fs, n, fake_etag);
+    assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
+    assert_int_equal(direct, FS_DIRECT_OWN);
+    assert_true(keep); /* the page-cache handles still open read this version's pages */
+    fs_ns_unpin(&t->fs, n);
+    fs_ns_unpin(&t->fs, n);
+    t->conf.page_cache = t->conf.page_cache_auto = false;
+    assert_int_equal(n->cache_opens, 0);
     fs_ns_release(&t->fs, n);
     fs_ns_forget(&t->fs, f, 3);
     t_ns_free(t);

@@ -527,6 +527,16 @@ static void test_prefetch_opts(void **state)
     assert_false(r.conf.page_cache);
     assert_int_equal(r.conf.page_cache_fill, 0);
     t_done(&r);
+    t_run_o(&r, "page_cache=auto"); /* page cache, fill included, until a footer read */
+    assert_int_equal(r.rc, 0);
+    assert_true(r.conf.page_cache);
+    assert_true(r.conf.page_cache_auto);
+    assert_int_equal(r.conf.page_cache_fill, FS_DEFAULT_PAGE_CACHE_FILL);
+    t_done(&r);
+    t_run_o(&r, "page_cache=yes");
+    assert_int_equal(r.rc, 0);
+    assert_false(r.conf.page_cache_auto);
+    t_done(&r);
     t_run_o(&r, "page_cache=off,page_cache_fill=0K"); /* a zero in any spelling */
     assert_int_equal(r.rc, 0);
     assert_false(r.conf.page_cache);
