@@ -774,7 +774,9 @@ void fs_prefetch(struct fs *fs, struct fs_handle *fh, uint64_t off, uint64_t end
         fh->ra_window = CMN_MIN(2 * fh->ra_window, max_window);
         fh->ra_grow_at = fh->ra_next + fh->ra_window / 4;
     }
-    ahead = CMN_MIN(fh->ra_window, fs_pf_ahead(fs, fh));
+    /* A scan that reads out of order (BACKFILL) reads what it jumps over, or another
+     * handle does (DuckDB's threads take row groups in turn): the whole window ahead. */
+    ahead = fh->ra_refilled ? fh->ra_window : CMN_MIN(fh->ra_window, fs_pf_ahead(fs, fh));
     start = CMN_MAX(fh->ra_issued, (fh->ra_next + bs - 1) / bs);
     target = CMN_MIN((fh->ra_next + ahead + bs - 1) / bs, nblocks);
     /* Top up in pieces of a whole request (half of what is ahead while that is small), so
