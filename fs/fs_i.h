@@ -233,8 +233,9 @@ void fs_ns_fill_stat(const struct fs *fs, const struct fs_inode *ino, struct sta
 enum fs_direct {
     FS_DIRECT_NO,      /* through the page cache: counted until fs_ns_unpin() */
     FS_DIRECT_VERSION, /* around it: another version's handles read through it */
-    FS_DIRECT_OWN,     /* around it, every read as the program asked: page_cache=no, or
-                          page_cache=auto and the file is read footer first */
+    FS_DIRECT_OWN,     /* around it, every read as the program asked: page_cache=no */
+    FS_DIRECT_FOOTER,  /* the same, for a version read footer first (a columnar reader's):
+                          page_cache=no, or auto, where only these go around the cache */
 };
 /*
  * Pin the version of file @ino for an open: HEAD when the attributes are older than the
@@ -249,8 +250,8 @@ enum fs_direct {
  */
 int fs_ns_pin(struct fs *fs, struct fs_inode *ino, char *etag, uint64_t *size, bool *keep_cache,
               enum fs_direct *direct, char *ctag, struct fs_ctag **ct);
-/* page_cache=auto: a handle of version @etag of @ino read its tail first (a footer): the
- * later opens of that version read around the page cache (FS_DIRECT_OWN). */
+/* A handle of version @etag of @ino read its tail first (a footer): the later opens of that
+ * version are FS_DIRECT_FOOTER (page_cache=auto or no). */
 void fs_ns_note_tail(struct fs *fs, struct fs_inode *ino, const char *etag);
 void fs_ns_ctag_unuse(struct fs *fs, struct fs_ctag *ct);
 /* A handle pinned without direct_io is released. */

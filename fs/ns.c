@@ -790,15 +790,16 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
         if (*ct)
             (*ct)->users++;
         snprintf(ctag, OBJSTORE_ETAG_MAX, "%s", *ct ? (*ct)->tag : n->etag);
-        bool footer_first =
-            fs->conf->page_cache_auto && n->etag[0] && n->tail_tag == fs_tail_tag(n->etag);
-        *direct = !fs->conf->page_cache || footer_first                      ? FS_DIRECT_OWN
+        /* noted with page_cache=auto or no (fs_ns_note_tail) */
+        bool footer_first = n->etag[0] && n->tail_tag == fs_tail_tag(n->etag);
+        *direct = footer_first                                               ? FS_DIRECT_FOOTER
+                  : !fs->conf->page_cache                                    ? FS_DIRECT_OWN
                   : n->cache_opens > 0 && strcmp(n->open_etag, n->etag) != 0 ? FS_DIRECT_VERSION
                                                                              : FS_DIRECT_NO;
         if (!fs->conf->page_cache) {
             /* page_cache=no: no pages to pin a version for; a private mmap's old ones go */
             *keep_cache = false;
-        } else if (*direct == FS_DIRECT_OWN) {
+        } else if (*direct == FS_DIRECT_FOOTER) {
             /* A private mmap reads through the page cache: it keeps this version's pages,
              * and the pages page-cache handles still read (whichever version) are theirs. */
             *keep_cache =

@@ -252,12 +252,17 @@ static bool fs_pf_piecewise(const struct fs *fs, const struct fs_handle *fh, uin
         return true; /* this read skips forward (or seeks forward, a window away): it starts
                         a stretch */
     if (!fh->ra_skips) {
-        /* On a handle whose reads are the program's own (page_cache=no, or auto on a
-         * file read footer first) the first read itself, when past the first block (a
-         * footer), takes pieces: no kernel read-ahead widens it, and a query that reads a
-         * few MB would pay a whole block for a footer of a few KB. Not for the handles a
-         * page-cache mount opens with direct_io because another version is open. */
-        if (fh->own_reads && fh->ra_run_reads == 0 && off >= fs->conf->block_size)
+        /* The first read takes pieces when it is in the last block (a footer; through the
+         * page cache the kernel reads no further than the end of the file), and on a
+         * handle whose reads are the program's own (page_cache=no, or auto on a file read
+         * footer first) when past the first block, or anywhere on a file known to be read
+         * footer first: no read-ahead widens it, and a query that reads a few MB would
+         * pay a whole block for a footer of a few KB or a chunk's header. Not for the
+         * handles a page-cache mount opens with direct_io because another version is
+         * open. */
+        uint64_t bs = fs->conf->block_size;
+        if (fh->ra_run_reads == 0 && ((fh->own_reads && (off >= bs || fh->columnar)) ||
+                                      (off >= bs && off / bs == (fh->size - 1) / bs)))
             return true;
         /* A handle whose first read was past its first block (a query's reader, which
          * reads a footer or a chunk first, where a scan starts at 0) reads its first
@@ -673,8 +678,8 @@ static void fs_pf_seek_unlock(struct fs *fs, struct fs_handle *fh, uint64_t off,
     else
         fh->ra_sub_start = fh->ra_piece_end = off;
     if (fh->ra_run_reads == 0) /* a first read past pages others read is a scan's */
-        fh->ra_mid =
-            off > 0 && (!fh->page_cache || off < bs || fs_pf_gap_unread(fs, fh, off / bs - 1));
+        fh->ra_mid = (off > 0 || fh->columnar) &&
+                     (!fh->page_cache || off < bs || fs_pf_gap_unread(fs, fh, off / bs - 1));
     fs_pf_drop_all(fs, fh);
     fh->ra_gen++;
     fh->ra_next = reach;

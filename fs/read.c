@@ -369,7 +369,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
      * footer's (Parquet, ORC, Arrow, zip): the program reads the parts it needs next, on
      * other handles (DuckDB opens one per thread), and those skip the kernel's read-ahead,
      * which would pull whole stretches of column chunks the query never reads. */
-    if (fs->conf->page_cache_auto && fh->page_cache &&
+    if (((fs->conf->page_cache_auto && fh->page_cache) || !fs->conf->page_cache) &&
         !__atomic_exchange_n(&fh->read_seen, true, __ATOMIC_RELAXED) && first > 0 &&
         last == (fh->size - 1) / bs && fh->size >= FS_PIECE_FILE_MIN(bs))
         fs_ns_note_tail(fs, fh->ino, fh->etag);
@@ -474,7 +474,8 @@ int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bo
         return rc;
     }
     *direct_io = direct != FS_DIRECT_NO;
-    fh->own_reads = direct == FS_DIRECT_OWN;
+    fh->own_reads = direct == FS_DIRECT_OWN || direct == FS_DIRECT_FOOTER;
+    fh->columnar = direct == FS_DIRECT_FOOTER;
     fh->refs = 1;
     fh->fs = fs;
     fh->ino = ino;

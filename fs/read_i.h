@@ -36,8 +36,10 @@ struct fs_handle {
     struct fs_ctag *ctag_used;    /* with the latter, released with the handle */
     uint64_t size;
     bool page_cache;         /* counted in ino->cache_opens until release */
-    bool own_reads;          /* FS_DIRECT_OWN: each read is the program's own (no kernel
-                                read-ahead): the footer and backfill rules apply */
+    bool own_reads;          /* FS_DIRECT_OWN or _FOOTER: each read is the program's own (no
+                                kernel read-ahead): the footer and backfill rules apply */
+    bool columnar;           /* FS_DIRECT_FOOTER: a columnar reader's, whose first reads take
+                                pieces wherever they are */
     bool read_seen;          /* atomic: a read came (page_cache=auto looks at the first) */
     pthread_mutex_t ra_lock; /* protects the ra_ fields */
     uint64_t ra_next;        /* end of the current run (highest read end in it) */

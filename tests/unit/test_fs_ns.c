@@ -543,7 +543,7 @@ static void test_lookup_keeps_etag(void **state)
     assert_int_equal(direct, FS_DIRECT_NO);
     fs_ns_note_tail(&t->fs, n, fake_etag);
     assert_int_equal(fs_ns_pin(&t->fs, n, etag, &size, &keep, &direct, ctag, &ct), 0);
-    assert_int_equal(direct, FS_DIRECT_OWN);
+    assert_int_equal(direct, FS_DIRECT_FOOTER);
     assert_true(keep); /* the page-cache handles still open read this version's pages */
     fs_ns_unpin(&t->fs, n);
     fs_ns_unpin(&t->fs, n);
