@@ -161,10 +161,12 @@ if [ $long -eq 1 ]; then
     stage_report main-long "$build_root/main-long.ctest.log" || fail=1
 fi
 log "main: $((SECONDS - t0)) s"
-# Sanitizer runs: unit and integration tests (ASan+UBSan), concurrency tests (TSan).
+# Sanitizer runs: unit and integration tests (ASan+UBSan), concurrency tests (TSan). The
+# benchmark harness's test (label tools) runs in the main stage only: it checks the
+# script, and the daemon paths it drives are the integration tests' under ASan too.
 t0=$SECONDS
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_build asan -L 'unit|integration' -LE 'long|valgrind' -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_ASAN=ON -DTIERFS_INTEGRATION=ON || fail=1
+    run_build asan -L 'unit|integration' -LE 'long|valgrind|tools' -- -DCMAKE_BUILD_TYPE=Debug -DTIERFS_ASAN=ON -DTIERFS_INTEGRATION=ON || fail=1
 log "asan: $((SECONDS - t0)) s"
 t0=$SECONDS
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
