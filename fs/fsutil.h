@@ -104,7 +104,10 @@ struct fs_conf {
     uint64_t prefetch_max_request; /* bytes of one prefetch GET, whole blocks */
     bool page_cache;               /* false: reads bypass the kernel's page cache */
     bool page_cache_auto;          /* page_cache=auto: a file whose last open read its tail
-                                      first (a footer) is opened around it (ns.c) */
+                                      first (a footer) is opened around it (ns.c); atomic:
+                                      set at FUSE init when page_cache_default */
+    bool page_cache_default;       /* page_cache not given: auto where the kernel allows a
+                                      shared mmap of direct-I/O files (fs/fuseio.h), else yes */
     uint64_t page_cache_fill;      /* 0 = off, else a power of two from 4K to the block */
     uint64_t partial_grain;        /* 0 = off, else a power of two from 4K to half a block */
     uint64_t dense_prefetch;       /* 0 = off, else the largest file fetched whole (dense.c) */

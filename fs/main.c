@@ -28,6 +28,7 @@
 #include "common/util.h"
 #include "fs/blockkey.h"
 #include "fs/fs_i.h"
+#include "fs/fuseio.h"
 #include "fs/guard.h"
 #include "fs/metrics.h"
 #include "hybridcache/fleet.h"
@@ -423,6 +424,7 @@ int main(int argc, char **argv)
     struct fs_conf conf;
     struct fs fs;
     struct fs_capture cap;
+    static struct fs_fio fio; /* the hooks keep a pointer to it until exit */
     struct fuse_session *se = NULL;
     struct fuse_loop_config *lc = NULL;
     static sigset_t sigs; /* read by the log-level thread until exit */
@@ -527,6 +529,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "tierfs: cannot mount on %s (see the message above)\n", mnt);
         goto out_signals;
     }
+    /* Before the session loop reads INIT: its reply asks for shared mmap of direct-I/O
+     * files (fs/fuseio.h). */
+    if ((rc = fs_fio_install(se, &fio)) < 0)
+        TLOG_W("cannot hook the FUSE device I/O (%s): a shared mmap of a file read around the "
+               "page cache fails with ENODEV",
+               strerror(-rc));
     fs_set_read_ahead(mnt, conf.read_ahead);
     /* Filling the page cache can leave a killed daemon unable to die (fs/guard.h): fill
      * only with a guard that can end the connection then. */

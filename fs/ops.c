@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fs/fs_i.h"
+#include "fs/fuseio.h"
 #include "fs/metrics.h"
 #include "hybridcache/hybridcache.h"
 
@@ -89,7 +90,13 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
     conn->congestion_threshold = 48;
     TLOG_I("FUSE init: protocol %u.%u, max_readahead %u, max_write %u", conn->proto_major,
            conn->proto_minor, conn->max_readahead, conn->max_write);
-    (void)fs;
+    /* page_cache=auto bypasses the page cache for some files: the default only where a
+     * shared mmap of them still works (read before any other request is served). */
+    if (fs->conf->page_cache_default && fs_fio_mmap_offered()) {
+        __atomic_store_n(&fs->conf->page_cache_auto, true, __ATOMIC_RELEASE);
+        TLOG_I("page_cache: auto (the default where the kernel allows a shared mmap of "
+               "direct-I/O files)");
+    }
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

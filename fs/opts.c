@@ -581,6 +581,7 @@ static int fs_parse_read_opts(struct fs_conf *conf)
         cmn_parse_bool(conf->page_cache_s, &pc) != 0)
         return fs_opts_bad("page_cache", conf->page_cache_s, "yes, no or auto");
     conf->page_cache = pc;
+    conf->page_cache_default = !conf->page_cache_s;
     /* At most a quarter block by default: the range a disk hit can read alone (partial). */
     conf->page_cache_fill =
         conf->page_cache ? CMN_MIN(FS_DEFAULT_PAGE_CACHE_FILL, conf->block_size / 4) : 0;
