@@ -807,9 +807,6 @@ int fs_ns_pin(struct fs *fs, struct fs_inode *n, char *etag, uint64_t *size, boo
         } else if (*direct == FS_DIRECT_VERSION) {
             /* Leave the pages of the version still open alone; this handle bypasses them. */
             *keep_cache = true;
-            TLOG_D("open '%s' (ETag %s): direct_io, %u handles read ETag %s through the page "
-                   "cache",
-                   n->key, n->etag, n->cache_opens, n->open_etag);
         } else {
             /* The kernel may keep its page cache only if this is the version it cached. */
             *keep_cache = n->open_etag[0] && strcmp(n->open_etag, n->etag) == 0;
