@@ -307,6 +307,8 @@ struct fs_dirh;
  * @return 0 and *out (fi->fh), or -errno. */
 int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache,
                  bool *direct_io);
+/* A read of @fh came with O_DIRECT: its bytes are not kept by the page cache. */
+void fs_read_note_odirect(struct fs_handle *fh);
 /* Serve one FUSE read; replies (exactly once) now or from a cache thread. */
 void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, off_t off);
 /* Drop the open's reference; the handle goes when in-flight reads finish. */

@@ -183,6 +183,8 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, EBADF); /* a file being written is read once it is closed */
         return;
     }
+    if (fi->flags & O_DIRECT) /* the open flags, as the kernel passes them with each read */
+        fs_read_note_odirect((struct fs_handle *)(uintptr_t)fi->fh);
     fs_read(fs_of(req), req, (struct fs_handle *)(uintptr_t)fi->fh, size, off);
 }
 

@@ -539,6 +539,14 @@ static void fs_pf_whole_done(int result, struct hc_entry *e, enum hc_source src,
     free(w);
 }
 
+/* A window's fetch flags. A page-cache reader's blocks are marked HC_FETCH_STREAM too: the
+ * kernel keeps what it reads, so a memory tier without a disk counts them in its unread
+ * quota instead of growing by the scan in fresh memory (docs/hybridcache.md). */
+static unsigned fs_pf_flags(const struct fs_handle *fh)
+{
+    return HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT | (fs_fh_kept(fh) ? HC_FETCH_STREAM : 0);
+}
+
 /* @return 0 (the cache took it), -EEXIST (cached or in flight) or another -errno. */
 static int fs_pf_whole(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64_t blk,
                        const void *key, size_t klen)
@@ -550,8 +558,7 @@ static int fs_pf_whole(struct fs *fs, struct fs_handle *fh, uint64_t gen, uint64
         return -ENOMEM;
     *w = (struct fs_pf_whole){.b = {.fh = fh, .blk = blk}, .gen = gen};
     fs_handle_get(fh);
-    rc = hc_fetch(fs->cache, key, klen, HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT, fs_fetcher, &w->b,
-                  fs_pf_whole_done, w);
+    rc = hc_fetch(fs->cache, key, klen, fs_pf_flags(fh), fs_fetcher, &w->b, fs_pf_whole_done, w);
     if (rc != 0) {
         fs_handle_put(fh);
         free(w);
@@ -605,8 +612,7 @@ static uint64_t fs_pf_issue(struct fs *fs, struct fs_handle *fh, uint64_t gen, u
             !(g = fs_grp_new(fh, b, (unsigned)CMN_MIN(per, first + n - b), (uint32_t)bs, gen)))
             break;
         int rc = alone ? fs_pf_whole(fs, fh, gen, b, key, klen)
-                       : fs_grp_add(g, key, klen, HC_FETCH_PREFETCH | HC_FETCH_IF_ABSENT,
-                                    fs_pf_block_done, NULL);
+                       : fs_grp_add(g, key, klen, fs_pf_flags(fh), fs_pf_block_done, NULL);
         if (alone && rc == 0) {
             accepted++;
             continue;
@@ -826,7 +832,7 @@ enum fs_read_kind fs_read_kind(struct fs *fs, struct fs_handle *fh, uint64_t off
     pthread_mutex_lock(&fh->ra_lock);
     win = CMN_MAX(fh->ra_window, 2ull * fs->conf->block_size);
     if (fh->ra_run_reads > 0 && off + fs_pf_back(fs) >= fh->ra_next && off <= fh->ra_next + win)
-        kind = fh->ra_window && fh->page_cache ? FS_RD_STREAM : FS_RD_RUN;
+        kind = fh->ra_window && fs_fh_kept(fh) ? FS_RD_STREAM : FS_RD_RUN;
     *pieces = fs->conf->prefetch_window &&
               fs_pf_piecewise(fs, fh, off, kind != FS_RD_LONE, fs_pf_is_skip(fs, fh, off));
     pthread_mutex_unlock(&fh->ra_lock);

@@ -457,6 +457,11 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
     fs_read_drop(rd);
 }
 
+void fs_read_note_odirect(struct fs_handle *fh)
+{
+    __atomic_store_n(&fh->odirect, true, __ATOMIC_RELAXED);
+}
+
 int fs_read_open(struct fs *fs, struct fs_inode *ino, struct fs_handle **out, bool *keep_cache,
                  bool *direct_io)
 {

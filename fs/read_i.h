@@ -41,6 +41,8 @@ struct fs_handle {
     bool columnar;           /* FS_DIRECT_FOOTER: a columnar reader's, whose first reads take
                                 pieces wherever they are */
     bool read_seen;          /* atomic: a read came (page_cache=auto looks at the first) */
+    bool odirect;            /* atomic: a read came with O_DIRECT: the kernel keeps none of
+                                its bytes, though the handle is a page-cache one */
     pthread_mutex_t ra_lock; /* protects the ra_ fields */
     uint64_t ra_next;        /* end of the current run (highest read end in it) */
     uint64_t ra_run_bytes;   /* bytes read in the run */
@@ -68,6 +70,12 @@ struct fs_handle {
     uint64_t ra_held_mask;      /* ring size - 1 (a power of two) */
     uint64_t ra_held_low;       /* no block below this is held */
 };
+
+/* Does the kernel's page cache keep what @fh reads? (Not its O_DIRECT reads.) */
+static inline bool fs_fh_kept(const struct fs_handle *fh)
+{
+    return fh->page_cache && !__atomic_load_n(&fh->odirect, __ATOMIC_RELAXED);
+}
 
 /*
  * A prefetched block the handle keeps a reference to until its reader has passed it:

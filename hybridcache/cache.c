@@ -237,9 +237,14 @@ static void hc_flight_admit(struct hc_flight *f)
 /* ---- one flight ---- */
 
 /* Where a fetched value goes. @e is the flight's; insertion takes its own reference. */
-static void hc_place(struct hc_cache *c, struct hc_entry *e, enum hc_source src, bool want_mem)
+static void hc_place(struct hc_cache *c, struct hc_entry *e, enum hc_source src, bool want_mem,
+                     bool stream)
 {
     e->low_priority = !want_mem;
+    /* Whole blocks only: the quota of a memory-only tier recycles block buffers; pieces
+     * (a column query's) are small, and a scan that bypasses the page cache (O_DIRECT)
+     * takes them from here while the query's own copies sit in the kernel's. */
+    e->stream = !want_mem && stream && e->cap >= c->block_size;
     /* A disk hit only prefetchers asked for stays on the disk (nothing to gain). */
     if (!c->disk || want_mem || src == HC_SRC_ORIGIN)
         (void)hc_mem_insert(c->mem, e);
@@ -271,7 +276,7 @@ static void hc_flight_finish(struct hc_flight *f, int result, enum hc_source src
     struct hc_flight_shard *s = hc_flight_shard_of(c, f->hash);
     struct hc_entry *e = NULL;
     struct hc_waiter *w;
-    bool want_mem;
+    bool want_mem, stream;
 
     if (f->buf) {
         if (result == 0)
@@ -288,8 +293,9 @@ static void hc_flight_finish(struct hc_flight *f, int result, enum hc_source src
     if (e) {
         pthread_mutex_lock(&s->lock);
         want_mem = f->want_mem;
+        stream = f->stream;
         pthread_mutex_unlock(&s->lock);
-        hc_place(c, e, src, want_mem);
+        hc_place(c, e, src, want_mem, stream);
     }
     pthread_mutex_lock(&s->lock);
     w = f->linked ? hc_flight_unlink(s, f) : NULL;
@@ -440,6 +446,8 @@ static int hc_flight_join(struct hc_cache *c, struct hc_flight *f, unsigned flag
     }
     if (!(flags & (HC_FETCH_PREFETCH | HC_FETCH_STREAM)))
         f->want_mem = true;
+    if (!(flags & HC_FETCH_STREAM))
+        f->stream = false;
     hc_add(&c->merges, 1);
     return 0;
 }
@@ -535,6 +543,7 @@ static int hc_fetch_cap(struct hc_cache *c, const void *key, size_t klen, unsign
     memcpy(f->key, key, klen);
     f->state = HC_FL_QUEUED;
     f->want_mem = !(flags & (HC_FETCH_PREFETCH | HC_FETCH_STREAM));
+    f->stream = (flags & HC_FETCH_STREAM) != 0;
     f->fetcher = no_origin ? NULL : fetcher;
     f->fetcher_arg = no_origin ? NULL : fetcher_arg;
     f->first = (struct hc_waiter){.done = done, .arg = done_arg, .flags = flags};

@@ -44,6 +44,8 @@ struct hc_flight {
     uint64_t hash;
     enum hc_flight_state state; /* protected by the shard lock */
     bool want_mem;              /* a non-prefetch waiter; protected by the shard lock */
+    bool stream;                /* every waiter a HC_FETCH_STREAM one; protected by the shard
+                                   lock */
     bool linked;                /* in the shard chain; protected by the shard lock */
     hc_fetcher_fn fetcher;      /* the first origin-allowed waiter's; shard lock */
     void *fetcher_arg;

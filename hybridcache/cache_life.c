@@ -466,7 +466,8 @@ int hc_create(const struct hc_conf *conf, struct hc_cache **out)
         .on_evict_arg = c,
         /* With a disk behind it, a prefetched block nobody has read again is one disk read
          * away: it need not take the tier's free room (mem.c). Memory only, it stays. */
-        .unread_share = has_disk ? HC_MEM_UNREAD_SHARE : 0,
+        .unread_share = HC_MEM_UNREAD_SHARE,
+        .unread_stream_only = !has_disk,
     };
     rc = hc_mem_create(&mconf, &c->mem);
     if (rc < 0)

@@ -45,6 +45,8 @@ struct hc_entry {
     struct hc_policy_node pn;   /* protected by shard lock */
     uint8_t in_index;           /* protected by shard lock */
     uint8_t low_priority;       /* inserted by prefetch; policies may place it for early eviction */
+    uint8_t stream;             /* low priority, fetched only for a reader whose bytes the
+                                   kernel's page cache keeps (HC_FETCH_STREAM) */
     uint8_t lp_unread;          /* low priority, in the index, not hit yet: on the shard's
                                    unread list (mem.c); protected by shard lock */
     struct cmn_link lp_link;    /* that list; protected by shard lock */

@@ -48,6 +48,10 @@ struct hc_mem_conf {
      * shard, even while it has room: past that the oldest is evicted (0 = no limit).
      * For a tier with a disk behind it, where such a block is still one disk read away. */
     unsigned unread_share;
+    /* The quota counts only entries a page-cache reader streamed (hc_entry.stream): for a
+     * tier without a disk, where the kernel holds those bytes and any other evicted
+     * block is another GET. */
+    bool unread_stream_only;
 };
 int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out);
 void hc_mem_destroy(struct hc_mem *m);

@@ -24,7 +24,8 @@
  *   - count == number of chained entries, bytes == sum of their cap, bytes <= capacity
  *     once an insert returns;
  *   - the unread list (lp) lists exactly the indexed entries with lp_unread (low priority,
- *     not hit since insertion except by lookups that do not touch), oldest first;
+ *     streamed ones only with unread_stream_only, not hit since insertion except by
+ *     lookups that do not touch), oldest first;
  *     lp_bytes is the sum of their cap; after an insert of a low-priority entry it is at
  *     most unread_cap plus that entry;
  *   - an entry is in the shard's policy exactly when it is in the shard's table (the
@@ -69,6 +70,7 @@ struct hc_mem_shard {
     uint64_t count, bytes;     /* protected by lock */
     uint64_t capacity;         /* constant */
     uint64_t unread_cap;       /* constant: bytes unread prefetches may hold (0 = any) */
+    bool unread_stream_only;   /* constant: only streamed entries count (hc_mem_conf) */
     struct cmn_list lp;        /* unread prefetches (e->lp_link), oldest first; protected by lock */
     uint64_t lp_bytes;         /* their bytes; protected by lock */
     struct hc_policy *policy;  /* protected by lock */
@@ -306,6 +308,7 @@ int hc_mem_create(const struct hc_mem_conf *conf, struct hc_mem **out)
         pthread_mutex_init(&s->lock, NULL);
         s->capacity = conf->capacity / n;
         s->unread_cap = conf->unread_share ? s->capacity / conf->unread_share : 0;
+        s->unread_stream_only = conf->unread_stream_only;
         s->nbuckets = HC_MEM_BUCKETS_INIT;
         s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
         rc = s->buckets ? hc_policy_create(m->ops, s->capacity, &s->policy) : -ENOMEM;
@@ -408,7 +411,8 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
      * (hc_mem_lookup): a sequential reader's hits do not, since the kernel's page cache
      * holds what it read and a second copy here would only grow the tier by the scan.
      */
-    if (e->low_priority && s->unread_cap) {
+    bool quota = e->low_priority && s->unread_cap && (e->stream || !s->unread_stream_only);
+    if (quota) {
         while (!cmn_list_empty(&s->lp) && s->lp_bytes + e->cap > s->unread_cap) {
             v = HC_MEM_LP_ENTRY(s->lp.head);
             hc_mem_unchain(s, v);
@@ -425,7 +429,7 @@ int hc_mem_insert(struct hc_mem *m, struct hc_entry *e)
     s->count++;
     s->bytes += e->cap;
     s->inserts++;
-    if (e->low_priority && s->unread_cap)
+    if (quota)
         hc_mem_lp_add(s, e);
     hc_policy_on_insert(s->policy, e, now);
     if (s->count > s->nbuckets)
@@ -579,6 +583,7 @@ void hc_mem_check_invariants(struct hc_mem *m)
         uint64_t lp = 0;
         for (e = HC_MEM_LP_ENTRY(s->lp.head); e; e = HC_MEM_LP_ENTRY(e->lp_link.next)) {
             HC_MEM_CHECK(e->lp_unread && e->in_index && e->low_priority);
+            HC_MEM_CHECK(e->stream || !s->unread_stream_only);
             HC_MEM_CHECK(e->lp_link.next ? e->lp_link.next->prev == &e->lp_link
                                          : s->lp.tail == &e->lp_link);
             lp += e->cap;

@@ -161,6 +161,19 @@ int fetch_id(struct hc_cache *c, struct origin *o, unsigned id, unsigned flags, 
     return rc;
 }
 
+unsigned held_ids(struct hc_cache *c, unsigned from, unsigned to)
+{
+    char key[32];
+    unsigned held = 0;
+
+    for (unsigned id = from; id < to; id++) {
+        struct hc_entry *e = hc_get(c, key, (size_t)key_of(id, key));
+        held += e != NULL;
+        hc_entry_put(e);
+    }
+    return held;
+}
+
 struct hc_cache *mem_cache(uint64_t mem, const char *policy)
 {
     struct hc_conf conf = {.block_size = BS, .mem_capacity = mem, .mem_policy = policy};

@@ -104,6 +104,8 @@ bool bytes_are(const struct hc_entry *e, unsigned id, size_t len);
 int fetch_id(struct hc_cache *c, struct origin *o, unsigned id, unsigned flags, enum hc_source *src,
              size_t expect_len);
 struct hc_cache *mem_cache(uint64_t mem, const char *policy);
+/* How many of the ids [from, to) the memory tier holds (hc_get). */
+unsigned held_ids(struct hc_cache *c, unsigned from, unsigned to);
 void *sf_thread(void *p);
 void run_single_flight_src(struct hc_cache *c, struct origin *o, unsigned id, int expect_rc,
                            uint64_t merges_before, enum hc_source src, bool all_merge);

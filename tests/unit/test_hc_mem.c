@@ -426,13 +426,52 @@ static void unread_stream_hits(struct hc_mem *m, struct hc_accounting *a, struct
     assert_int_equal(log->calls, 7);
 }
 
+/* unread_stream_only (a tier without a disk): only streamed entries (the kernel's page
+ * cache holds their bytes) count in the quota; other prefetches (a dense reader's, one
+ * whose reads bypass the page cache) fill the room as before, each one GET to replace. */
+static void unread_stream_only(struct hc_mem *m, struct hc_accounting *a, struct evict_log *log)
+{
+    struct hc_mem_stats st;
+    struct hc_entry *e;
+
+    for (unsigned i = 0; i < 8; i++) { /* 512 KiB of plain prefetches: all stay */
+        e = mk(a, i, 64 * KB);
+        e->low_priority = 1;
+        put_in(m, e);
+        check_invariants(m);
+    }
+    assert_int_equal(log->calls, 0);
+    for (unsigned i = 10; i < 18; i++) { /* 512 KiB streamed: the quota holds 4 */
+        e = mk(a, i, 64 * KB);
+        e->low_priority = 1;
+        e->stream = 1;
+        put_in(m, e);
+        check_invariants(m);
+    }
+    hc_mem_get_stats(m, &st);
+    assert_int_equal(log->calls, 4);
+    assert_int_equal(st.bytes, 12 * 64 * KB);
+    for (unsigned i = 0; i < 8; i++) {
+        assert_non_null(e = peek(m, i));
+        hc_entry_put(e);
+    }
+    for (unsigned i = 10; i < 14; i++) /* oldest streamed first */
+        assert_null(peek(m, i));
+    for (unsigned i = 14; i < 18; i++) {
+        assert_non_null(e = peek(m, i));
+        hc_entry_put(e);
+    }
+}
+
 /* unread_share: prefetched (low-priority) entries nobody has hit yet hold at most
  * capacity / share even while the tier has room; the oldest goes first; a hit makes an
- * entry ordinary; ordinary entries still fill the room. Every policy, and a
- * streaming reader's hits (no touch) in between. */
+ * entry ordinary; ordinary entries still fill the room. Every policy, a streaming
+ * reader's hits (no touch) in between, and a memory-only tier's quota of streamed entries. */
 static void test_unread_share(void **state)
 {
-    const unread_case_fn cases[] = {unread_plain, unread_stream_hits};
+    /* the cases, and whether each runs with unread_stream_only */
+    const unread_case_fn cases[] = {unread_plain, unread_stream_hits, unread_stream_only};
+    const bool stream_only[] = {false, false, true};
 
     (void)state;
     for (const char *const *pol = hc_policy_names(); *pol; pol++) {
@@ -445,7 +484,8 @@ static void test_unread_share(void **state)
                                        .acct = &a,
                                        .on_evict = on_evict,
                                        .on_evict_arg = &log,
-                                       .unread_share = 4};
+                                       .unread_share = 4,
+                                       .unread_stream_only = stream_only[i]};
             struct hc_mem *m;
 
             assert_int_equal(hc_mem_create(&conf, &m), 0);

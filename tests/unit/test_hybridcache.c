@@ -587,6 +587,35 @@ static void test_fetch_join(void **state)
     hc_destroy(c);
 }
 
+/* A memory-only tier and a sequential reader whose bytes the kernel keeps (HC_FETCH_STREAM,
+ * with its prefetches): the tier holds an eighth of itself of the scan, recycling block
+ * buffers instead of growing by it; the same fetches as plain prefetches (a dense reader's)
+ * all stay, each being another GET to replace. */
+static void test_stream_memory_only(void **state)
+{
+    enum hc_source src;
+    struct origin o;
+    unsigned held = 0;
+    (void)state;
+
+    origin_start(&o, false);
+    struct hc_cache *c = mem_cache(16u << 20, "s3fifo");
+    for (unsigned id = 0; id < 100; id++) { /* 6.25 MiB of BS blocks, well under the tier */
+        assert_int_equal(fetch_id(c, &o, id, HC_FETCH_PREFETCH | HC_FETCH_STREAM, &src, BS), 0);
+        assert_int_equal(fetch_id(c, &o, id, HC_FETCH_STREAM, &src, BS), 0);
+        assert_int_equal(src, HC_SRC_MEMORY);
+    }
+    held = held_ids(c, 0, 100);
+    assert_true(held <= 40); /* an eighth of the tier, a few blocks of slack per shard */
+    assert_true(held >= 8);
+    for (unsigned id = 200; id < 300; id++)
+        assert_int_equal(fetch_id(c, &o, id, HC_FETCH_PREFETCH, &src, BS), 0);
+    assert_int_equal(held_ids(c, 200, 300), 100);
+    assert_int_equal(atomic_load(&o.calls), 200);
+    origin_stop(&o);
+    hc_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -594,7 +623,7 @@ int main(void)
         cmocka_unit_test(test_memory_bound), cmocka_unit_test(test_insert_remove_no_origin),
         cmocka_unit_test(test_if_absent),    cmocka_unit_test(test_fetch_range),
         cmocka_unit_test(test_not_in_mem),   cmocka_unit_test(test_fetch_sized),
-        cmocka_unit_test(test_fetch_join),
+        cmocka_unit_test(test_fetch_join),   cmocka_unit_test(test_stream_memory_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
