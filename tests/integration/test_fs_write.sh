@@ -22,7 +22,7 @@
 #     down mid-file: EIO, and once S3 is back (at unmount) the upload is aborted;
 #   - kill -9 of the daemon mid-write leaves no visible object; SIGTERM with a file open
 #     for writing aborts its upload (no object, no parts left);
-#   - 8 writers streaming 256 MiB each (48 MiB on sanitizer builds) stay within
+#   - 8 writers streaming 128 MiB each (48 MiB on sanitizer builds) stay within
 #     mem_cache_size + upload_memory + 64 MiB of RSS.
 . "$(dirname "$0")/fs_lib.sh"
 fs_init fs_write
@@ -32,11 +32,11 @@ s3ls() { node "$S3CLI" --env "$TIERFS_S3_ENV" ls "$S3_BUCKET" "$P" | awk '{print
 s3uploads() { node "$S3CLI" --env "$TIERFS_S3_ENV" uploads "$S3_BUCKET" "$P"; }
 # same NAME SRC: the object NAME in S3 is byte-identical to SRC
 same() { s3get "$1" "$T/dl" && cmp -s "$T/dl" "$2" || fail "$1 in S3 differs from its source"; }
-# The issue's cp of 1 GiB on the plain build; its 8 writers stream 256 MiB each there (2 GiB
-# in all, ten times the RSS bound: 1 GiB each took 8 GiB through radosgw, most of this
+# The issue's cp of 1 GiB on the plain build; its 8 writers stream 128 MiB each there (1 GiB
+# in all, five times the RSS bound: 1 GiB each took 8 GiB through radosgw, most of this
 # test's time and ~2 minutes of CI); sanitizer builds, ten times slower, stream less
 case ${TIERFS_BUILD_SANITIZER:-unset} in
-none) BIG_MB=1024 PAR_MB=256 ;;
+none) BIG_MB=1024 PAR_MB=128 ;;
 asan | tsan) BIG_MB=96 PAR_MB=48 ;;
 *) fail "TIERFS_BUILD_SANITIZER is not set: run through ctest" ;;
 esac

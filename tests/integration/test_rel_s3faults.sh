@@ -9,12 +9,12 @@
 #
 # Each phase mounts afresh (cold kernel and memory caches, no disk tier, a 2 MiB memory
 # tier) and the readers drop the kernel's pages of each file they close, so the reads keep
-# reaching S3. REL_PHASE_S (default 4) is the length of each faulted run.
+# reaching S3. REL_PHASE_S (default 3) is the length of each faulted run.
 . "$(dirname "$0")/fs_lib.sh"
 . "$(dirname "$0")/rel_lib.sh"
 fs_init rel_s3faults
 
-PHASE_S=${REL_PHASE_S:-4}
+PHASE_S=${REL_PHASE_S:-3}
 rel_dataset "$T/src" 48
 seed "$T/src" "$P"
 M=$T/mnt
