@@ -371,6 +371,7 @@ void fs_read(struct fs *fs, fuse_req_t req, struct fs_handle *fh, size_t size, o
      * which would pull whole stretches of column chunks the query never reads. */
     if (((__atomic_load_n(&fs->conf->page_cache_auto, __ATOMIC_RELAXED) && fh->page_cache) ||
          !fs->conf->page_cache) &&
+        !__atomic_load_n(&fh->read_seen, __ATOMIC_RELAXED) && /* no write per read after */
         !__atomic_exchange_n(&fh->read_seen, true, __ATOMIC_RELAXED) && first > 0 &&
         last == (fh->size - 1) / bs && fh->size >= FS_PIECE_FILE_MIN(bs))
         fs_ns_note_tail(fs, fh->ino, fh->etag);

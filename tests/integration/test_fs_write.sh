@@ -33,8 +33,8 @@ s3uploads() { node "$S3CLI" --env "$TIERFS_S3_ENV" uploads "$S3_BUCKET" "$P"; }
 # same NAME SRC: the object NAME in S3 is byte-identical to SRC
 same() { s3get "$1" "$T/dl" && cmp -s "$T/dl" "$2" || fail "$1 in S3 differs from its source"; }
 # The cp of 1 GiB on the plain build; its 8 writers stream 128 MiB each there (1 GiB
-# in all, five times the RSS bound: 1 GiB each took 8 GiB through radosgw, most of this
-# test's time and ~2 minutes of CI); sanitizer builds, ten times slower, stream less
+# in all, five times the RSS bound; 1 GiB each streamed 8 GiB through radosgw, most of
+# this test's time); sanitizer builds, ten times slower, stream less
 case ${TIERFS_BUILD_SANITIZER:-unset} in
 none) BIG_MB=1024 PAR_MB=128 ;;
 asan | tsan) BIG_MB=96 PAR_MB=48 ;;
