@@ -268,6 +268,7 @@ static void hc_fleet_do_batch(struct hc_fleet *f, struct hc_fleet_conn *c, struc
             r->deadline_ns = now + (uint64_t)f->conf.lease_ms * 1000000ull;
             r->cap_ns = now + (uint64_t)f->conf.lease_ms * 1000000ull * HC_FLEET_WAIT_PERIODS;
             r->lease_seen = false;
+            r->poll_errors = 0;
             r->next = NULL;
             *wtail = r;
             wtail = &r->next;
@@ -353,16 +354,23 @@ static void hc_fleet_poll_once(struct hc_fleet *f, struct hc_fleet_conn *c,
             r->lease_seen = true;
             r->lease_crc = got[i].lease_crc;
         }
-        if (rc == 0 && hc_fleet_whole(f, &got[i])) {
+        /* a failed call still read the values of the servers that answered, verified */
+        if (reqs && got && hc_fleet_whole(f, &got[i])) {
             HC_FLEET_CTR(f, lease_wait_hits);
             hc_fleet_answer(f, r, HC_FLEET_HIT, false);
         } else if (rc == 0 && !got[i].lease_seen && hc_fleet_lease(f, c, r) == 0) {
             hc_fleet_recheck(f, c, &r, 1); /* stored just now, or its holder let go */
-        } else if (rc != 0 || now >= r->deadline_ns) {
-            if (rc == 0)
-                HC_FLEET_CTR(f, lease_timeouts);
-            hc_fleet_answer(f, r, HC_FLEET_FETCH, false); /* a sick fleet: no more waiting */
+        } else if (now >= r->deadline_ns) {
+            HC_FLEET_CTR(f, lease_timeouts);
+            hc_fleet_answer(f, r, HC_FLEET_FETCH, false);
+        } else if (rc != 0 && ++r->poll_errors >= HC_FLEET_POLL_ERRORS) {
+            /* a sick fleet: no more waiting. Not at the first failed look: on a loaded
+             * host one late answer fails the whole multi-get, and sending every waiter
+             * of it to the origin fetched ~30 blocks twice in a 4-mount scan */
+            hc_fleet_answer(f, r, HC_FLEET_FETCH, false);
         } else {
+            if (rc == 0)
+                r->poll_errors = 0;
             r->next = *keep;
             *keep = r;
         }

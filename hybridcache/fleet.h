@@ -43,6 +43,9 @@ struct hc_fleet_backend; /* fleet_i.h: a store of values by key (memcached, test
 #define HC_FLEET_PIECE_MAX (1u << 20)
 /* A waiter waits at most this many lease periods for a holder whose fetch shows progress. */
 #define HC_FLEET_WAIT_PERIODS 8
+/* A waiting miss goes to the origin after this many failed looks in a row (one failed
+ * look is most often a single late answer on a loaded host, not a sick fleet). */
+#define HC_FLEET_POLL_ERRORS 3
 
 struct hc_fleet_conf {
     uint32_t piece_size;    /* 0 = HC_FLEET_PIECE_DEFAULT; bytes of a block per value */
@@ -85,6 +88,7 @@ struct hc_fleet_req {
     uint64_t cap_ns;      /* while waiting: HC_FLEET_WAIT_PERIODS after the wait began */
     uint32_t lease_crc;   /* while waiting: the lease value last seen (lease_seen) */
     bool lease_seen;
+    uint8_t poll_errors;        /* while waiting: failed looks in a row */
     struct hc_fleet_held *held; /* with leased: the lease's record for the beat thread */
     struct hc_fleet_req *next;
 };

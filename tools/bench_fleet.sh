@@ -91,11 +91,32 @@ head -c "$BYTES" /dev/urandom >"$WORK/src/f.bin"
 servers=
 for i in 1 2 3; do
   port=$((21300 + RANDOM % 2000))
-  memcached -u root -l 127.0.0.1 -p "$port" -U 0 -m 2048 >>"$LOG" 2>&1 &
+  memcached -u root -l 127.0.0.1 -p "$port" -U 0 -m 512 >>"$LOG" 2>&1 &
   MC_PIDS+=($!) MC_PORTS+=("$port")
   servers+=${servers:++}127.0.0.1:$port
 done
 sleep 0.3
+# Fill each server's memory once, then empty it: a fleet's memcached runs for months, its
+# slab memory long touched. A fresh one pays the first write of every page, which on this
+# VM holds stores to ~200 MB/s (docs/benchmarks.md "Fleet tier, warm servers"); the
+# stores then fall behind, are dropped, and waiting mounts fetch those blocks themselves.
+say "filling the memcached servers' memory once"
+python3 - "${MC_PORTS[@]}" <<'PY' >>"$LOG" 2>&1 || die "memcached warm-up failed (see $LOG)"
+import socket, sys, threading
+def fill(port):
+    s = socket.create_connection(("127.0.0.1", int(port)))
+    v = b"\0" * (512 << 10)
+    for i in range(1100):  # 1100 x 512 KiB: past -m 512, every slab page touched
+        s.sendall(b"set warm%d 0 0 %d noreply\r\n" % (i, len(v)) + v + b"\r\n")
+    s.sendall(b"flush_all\r\nversion\r\n")
+    got = b""
+    while b"VERSION" not in got:
+        got += s.recv(4096)
+    s.close()
+ts = [threading.Thread(target=fill, args=(p,)) for p in sys.argv[1:]]
+for t in ts: t.start()
+for t in ts: t.join()
+PY
 flush() { local p; for p in "${MC_PORTS[@]}"; do printf 'flush_all\r\nquit\r\n' >"/dev/tcp/127.0.0.1/$p"; done; sleep 1.1; }
 OPTS="endpoint=$S3_ENDPOINT,path_style,region=$S3_REGION,access_key=$S3_ACCESS_KEY,secret_key=$S3_SECRET_KEY,mem_cache_size=1G${BENCH_FLEET_OPTS:-}"
 FLEET=",fleet=memcached://$servers"

@@ -8,4 +8,6 @@ endif()
 if(TARGET tierfs_hybridcache)
   tierfs_unit_test(test_hc_fleet SOURCES test_hc_fleet.c LIBS tierfs_hybridcache LABELS tsan
                    TIMEOUT 60)
+  tierfs_unit_test(test_hc_fleet_lease SOURCES test_hc_fleet_lease.c LIBS tierfs_hybridcache
+                   LABELS tsan TIMEOUT 60)
 endif()
