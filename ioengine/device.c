@@ -18,20 +18,6 @@
 
 /* ---- aligned buffers ---- */
 
-void *ioeng_buf_alloc(size_t size)
-{
-    void *p = NULL;
-    /* Round up so a buffer always covers whole blocks, even for odd sizes. */
-    if (posix_memalign(&p, IOENG_BUF_ALIGN, CMN_ALIGN_UP(size ? size : 1, IOENG_BUF_ALIGN)) != 0)
-        return NULL;
-    return p;
-}
-
-void ioeng_buf_free(void *buf)
-{
-    free(buf);
-}
-
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; older glibc headers lack it */
 #endif

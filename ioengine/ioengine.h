@@ -33,7 +33,11 @@ struct ioeng;
 /* Allocate @size bytes aligned to IOENG_BUF_ALIGN. @return buffer or NULL. Free with
  * ioeng_buf_free. */
 void *ioeng_buf_alloc(size_t size);
+/* Free a buffer of ioeng_buf_alloc (NULL: nothing). Thread-safe. */
 void ioeng_buf_free(void *buf);
+/* Is @buf on the huge-page slots (a power of two from 64 KiB to 2 MiB, or a multiple of
+ * 2 MiB, while the reservation lasts: hugebuf.c)? For tests and stats. */
+bool ioeng_buf_huge(const void *buf);
 /* Fault in @buf's pages with one call (for a large fresh buffer about to be filled).
  * @return 0, or -errno (-EINVAL: a kernel before 5.14); callers may ignore it. */
 int ioeng_buf_prefault(void *buf, size_t len);
