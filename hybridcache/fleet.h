@@ -52,7 +52,7 @@ struct hc_fleet_conf {
     unsigned lease_ms;      /* 0 = 2000: how long a miss waits for another mount */
     unsigned poll_ms;       /* 0 = 5: how often a waiting miss looks again */
     unsigned threads;       /* 0 = 4 lookup threads */
-    unsigned store_threads; /* 0 = 2 store threads (each its own connection) */
+    unsigned store_threads; /* 0 = 4 store threads (each its own connection) */
     uint64_t store_queue;   /* 0 = 32 MiB: bytes of blocks waiting to be stored */
     uint32_t ttl_s;         /* 0 = no expiry of stored blocks (memcached evicts LRU) */
     const uint8_t *secret;  /* NULL: values are not signed (and signatures not asked) */
