@@ -9,7 +9,8 @@
  * ioeng_buf_alloc (2 MiB huge-page slots where the kernel gives them). Prints one line
  * per case: seconds and seconds per GiB. Fresh buffers are freed after each case.
  *
- * Usage: tierfs-bench-freshmem [--size SIZE]   (default 256M; at least 16M)
+ * Usage: tierfs-bench-freshmem [--size SIZE]   (default 256M; 16M to 64G); man page
+ * man/tierfs-bench-freshmem.1
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,8 +60,16 @@ int main(int argc, char **argv)
                         argv[i]);
                 return 2;
             }
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: tierfs-bench-freshmem [--size SIZE]\n"
+                   "Copy SIZE bytes (default 256M, 16M to 64G), 1 MiB at a time, into fresh\n"
+                   "posix_memalign buffers, the same buffers again, and fresh ioeng_buf_alloc\n"
+                   "buffers (huge-page slots); print seconds and seconds per GiB of each.\n"
+                   "  --size SIZE   bytes to copy per case\n"
+                   "  -h, --help    this text\n");
+            return 0;
         } else {
-            fprintf(stderr, "usage: tierfs-bench-freshmem [--size SIZE]\n");
+            fprintf(stderr, "tierfs-bench-freshmem: unknown argument '%s' (see --help)\n", argv[i]);
             return 2;
         }
     }

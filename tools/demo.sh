@@ -8,7 +8,8 @@
 #   bash tools/demo.sh --fleet  the fleet tier instead (tools/demo_fleet.sh)
 # Settings (environment): DEMO_DIR (state, default /var/tmp/tierfs-demo),
 # DEMO_MNT (default $DEMO_DIR/mnt), DEMO_BIG (size of the big file, default 1G),
-# BUILD_DIR (default ./build).
+# BUILD_DIR (default ./build), DEMO_PREBUILT=1 (use BUILD_DIR's binaries as they are: no
+# setup, no build; tests/integration/test_tools_demo.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,15 +42,20 @@ elif [ $# -gt 0 ]; then
   die "usage: bash tools/demo.sh [stop | --fleet [stop]]"
 fi
 
-say "1. dependencies (tools/setup.sh installs only what is missing)"
-bash "$ROOT/tools/setup.sh"
+if [ "${DEMO_PREBUILT:-0}" = 1 ]; then
+  say "1-2. prebuilt binaries in $BUILD/bin"
+  for b in tierfs tierfs-seed; do [ -x "$BUILD/bin/$b" ] || die "DEMO_PREBUILT=1 but $BUILD/bin/$b is not built"; done
+else
+  say "1. dependencies (tools/setup.sh installs only what is missing)"
+  bash "$ROOT/tools/setup.sh"
 
-say "2. build"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$DEMO_DIR.cmake.log" 2>&1 ||
-  { cat "$DEMO_DIR.cmake.log"; die "cmake failed"; }
-cmake --build "$BUILD" -j "$(nproc)" --target tierfs tierfs-seed >"$DEMO_DIR.build.log" 2>&1 ||
-  { tail -40 "$DEMO_DIR.build.log"; die "build failed"; }
-echo "built $BUILD/bin/tierfs and $BUILD/bin/tierfs-seed"
+  say "2. build"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$DEMO_DIR.cmake.log" 2>&1 ||
+    { cat "$DEMO_DIR.cmake.log"; die "cmake failed"; }
+  cmake --build "$BUILD" -j "$(nproc)" --target tierfs tierfs-seed >"$DEMO_DIR.build.log" 2>&1 ||
+    { tail -40 "$DEMO_DIR.build.log"; die "build failed"; }
+  echo "built $BUILD/bin/tierfs and $BUILD/bin/tierfs-seed"
+fi
 
 mkdir -p "$DEMO_DIR" "$MNT"
 if grep -qs " $MNT fuse" /proc/self/mounts; then

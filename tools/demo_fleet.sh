@@ -8,7 +8,8 @@
 #   bash tools/demo_fleet.sh stop   unmount, stop the memcached servers and the S3 server
 # Settings (environment): DEMO_DIR (default /var/tmp/tierfs-demo-fleet), DEMO_BIG (the
 # file's size, default 512M), BUILD_DIR (default ./build), DEMO_MC_PORTS (default
-# "21211 21212 21213").
+# "21211 21212 21213"), DEMO_PREBUILT=1 (use BUILD_DIR's binaries as they are: no setup, no
+# build; tests/integration/test_tools_demo.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,13 +45,20 @@ stop) stop; exit 0 ;;
 *) die "usage: bash tools/demo_fleet.sh [stop]" ;;
 esac
 
-say "1. dependencies and build"
-bash "$ROOT/tools/setup.sh"
 mkdir -p "$DEMO_DIR" "${MNTS[@]}"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$DEMO_DIR/cmake.log" 2>&1 ||
-  { cat "$DEMO_DIR/cmake.log"; die "cmake failed"; }
-cmake --build "$BUILD" -j "$(nproc)" --target tierfs tierfs-seed tierfs-stat >"$DEMO_DIR/build.log" 2>&1 ||
-  { tail -40 "$DEMO_DIR/build.log"; die "build failed"; }
+if [ "${DEMO_PREBUILT:-0}" = 1 ]; then
+  say "1. prebuilt binaries in $BUILD/bin"
+  for b in tierfs tierfs-seed tierfs-stat; do
+    [ -x "$BUILD/bin/$b" ] || die "DEMO_PREBUILT=1 but $BUILD/bin/$b is not built"
+  done
+else
+  say "1. dependencies and build"
+  bash "$ROOT/tools/setup.sh"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$DEMO_DIR/cmake.log" 2>&1 ||
+    { cat "$DEMO_DIR/cmake.log"; die "cmake failed"; }
+  cmake --build "$BUILD" -j "$(nproc)" --target tierfs tierfs-seed tierfs-stat >"$DEMO_DIR/build.log" 2>&1 ||
+    { tail -40 "$DEMO_DIR/build.log"; die "build failed"; }
+fi
 for m in "${MNTS[@]}"; do grep -qs " $m fuse" /proc/self/mounts && fusermount3 -u "$m"; done
 
 say "2. local S3 server (radosgw behind the shaping proxy: 30 ms to first byte, 80 MB/s per GET)"
