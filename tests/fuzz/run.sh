@@ -92,12 +92,15 @@ fi
 
 bin=$build/fuzz
 fail=0
-for h in "${harnesses[@]}"; do
+# run_one HARNESS: seed its corpus, fuzz it for $secs, print PASS or FAIL lines.
+# @return 0 or 1.
+run_one() {
+    local h=$1 seeds corpus rc runs
     case $h in
         fuzz_xml_list) seeds=xml_list ;; fuzz_xml_error) seeds=xml_error ;; fuzz_creds) seeds=creds ;;
         fuzz_sigv4) seeds=sigv4 ;; fuzz_uri) seeds=uri ;; fuzz_opts) seeds=opts ;;
         fuzz_disk_recovery) seeds=disk ;;
-        *) echo "tests/fuzz: unknown harness '$h'" >&2; exit 2 ;;
+        *) echo "tests/fuzz: unknown harness '$h'"; return 1 ;;
     esac
     corpus=$work/corpus-$h
     mkdir -p "$corpus"
@@ -105,21 +108,37 @@ for h in "${harnesses[@]}"; do
     if [ "$h" = fuzz_disk_recovery ]; then
         # Fresh seeds from the disk tier as it is now (the format may have moved on).
         "$bin/fuzz_mkdevice" "$corpus" >"$out/fuzz_mkdevice.log" 2>&1 ||
-            { cat "$out/fuzz_mkdevice.log"; echo "FAIL fuzz_mkdevice"; fail=1; continue; }
+            { cat "$out/fuzz_mkdevice.log"; echo "FAIL fuzz_mkdevice"; return 1; }
     fi
     rm -f "$out/$h"-crash-* "$out/$h"-leak-* "$out/$h"-timeout-* "$out/$h"-oom-*
     rc=0
-    (cd "$work" && TMPDIR=$work "$bin/$h" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
+    mkdir -p "$work/tmp-$h" # its own: two harnesses run at once
+    (cd "$work/tmp-$h" && TMPDIR=$work/tmp-$h "$bin/$h" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$out/$h-" "$corpus" >"$out/$h.log" 2>&1) || rc=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$h.log" | grep -o '[0-9]*$' || true)
     if [ $rc -ne 0 ]; then
-        fail=1
         echo "FAIL $h (exit $rc); log $out/$h.log"
         grep -E 'ERROR|SUMMARY|fuzz invariant|Test unit written' "$out/$h.log" | head -n 20 || true
-    else
-        echo "PASS $h (${secs}s, ${runs:-?} runs)"
+        return 1
     fi
+    echo "PASS $h (${secs}s, ${runs:-?} runs)"
+}
+# One harness per core at a time: each still gets $secs of a whole core (a CI machine's
+# other work is over by now), the stage takes half the time on two cores.
+lanes=$(nproc 2>/dev/null || echo 1)
+[ "$lanes" -gt 4 ] && lanes=4
+pids=() names=()
+reap() { # wait for the oldest harness running, print its lines
+    wait "${pids[0]}" || fail=1
+    cat "$out/${names[0]}.result"
+    pids=("${pids[@]:1}") names=("${names[@]:1}")
+}
+for h in "${harnesses[@]}"; do
+    run_one "$h" >"$out/$h.result" 2>&1 &
+    pids+=($!) names+=("$h")
+    [ ${#pids[@]} -ge "$lanes" ] && reap
 done
+while [ ${#pids[@]} -gt 0 ]; do reap; done
 if [ $fail -ne 0 ]; then
     log "FAILED (reproducers in $out; replay one with: $bin/<harness> <file>)"
     exit 1
