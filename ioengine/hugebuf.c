@@ -15,7 +15,8 @@
  * class per size, a slot holds 2 MiB / size of them), and sizes that are multiples of
  * 2 MiB take runs of slots. The slots are carved from one PROT_NONE reservation of
  * address space made at the first call (twice the RAM, so a free tells a slot buffer from
- * a malloc one by its address alone); a slot is committed with MAP_FIXED and
+ * a malloc one by its address alone; at most half of an address-space limit; it holds no
+ * memory, but it is in the daemon's virtual size); a slot is committed with MAP_FIXED and
  * MADV_HUGEPAGE when first used and handed back (PROT_NONE again, its memory freed) when
  * its last buffer goes. A buffer freed from a slot that still holds others gives its
  * memory back with MADV_DONTNEED (the huge page splits): the process never holds more
@@ -34,6 +35,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -83,7 +85,15 @@ static void hb_init(void)
 
     for (int c = 0; c < HB_CLASSES; c++)
         hb_partial[c] = -1;
-    want = CMN_MIN(CMN_MAX(want, 4ull << 30), HB_MAX_RESERVE) & ~(uint64_t)(HB_SLOT - 1);
+    want = CMN_MIN(CMN_MAX(want, 4ull << 30), HB_MAX_RESERVE);
+    /* The reservation counts against an address-space limit (ulimit -v): take at most
+     * half of one, so the rest of the process still has room */
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+        want = CMN_MIN(want, (uint64_t)as.rlim_cur / 2);
+    want &= ~(uint64_t)(HB_SLOT - 1);
+    if (want < 8 * HB_SLOT)
+        return; /* posix_memalign for every buffer, as before */
     /* one slot more, to align the start */
     p = mmap(NULL, want + HB_SLOT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)

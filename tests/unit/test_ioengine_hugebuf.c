@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -214,12 +217,60 @@ static void test_threads(void **state)
     }
 }
 
-int main(void)
+/* The child of test_as_limit, in a fresh process (the reservation is made once): under a
+ * 2 GiB address-space limit the slots take 1 GiB of it (half), 1024 buffers of 1 MiB;
+ * past them buffers still come (posix_memalign). Not under a sanitizer: its shadow
+ * memory needs an unlimited address space. @return 0 when all held. */
+static int t_as_child(void)
 {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return 0;
+#else
+    struct rlimit lim = {.rlim_cur = 2ull << 30, .rlim_max = 2ull << 30};
+    enum { N = 1100 };
+    static uint8_t *b[N];
+    int huge = 0;
+
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        return 10;
+    for (int i = 0; i < N; i++) {
+        if (!(b[i] = ioeng_buf_alloc(MIB)))
+            return 11;
+        huge += ioeng_buf_huge(b[i]);
+    }
+    if (huge != 1024)
+        return 12;
+    b[0][0] = 1; /* a slot buffer is writable memory */
+    b[N - 1][0] = 1;
+    for (int i = 0; i < N; i++)
+        ioeng_buf_free(b[i]);
+    return 0;
+#endif
+}
+
+static void test_as_limit(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    int st = 0;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_ioengine_hugebuf", "--as-limit-child", (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--as-limit-child") == 0)
+        return t_as_child();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slots_share),
-        cmocka_unit_test(test_slot_sizes),
-        cmocka_unit_test(test_memory_returned),
+        cmocka_unit_test(test_as_limit),   cmocka_unit_test(test_slots_share),
+        cmocka_unit_test(test_slot_sizes), cmocka_unit_test(test_memory_returned),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
