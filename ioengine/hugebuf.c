@@ -21,7 +21,8 @@
  * its last buffer goes. A buffer freed from a slot that still holds others gives its
  * memory back with MADV_DONTNEED (the huge page splits): the process never holds more
  * than the buffers in use plus at most one slot per class. Every other size, or a full
- * or refused reservation, goes to posix_memalign as before.
+ * or refused reservation, or TIERFS_HUGE_BUFFERS=0 in the environment, goes to
+ * posix_memalign as before.
  *
  * INVARIANTS (all under hb_lock)
  * - slot state: FREE (reserved, no memory), SMALL (a class's slot: used = its buffers in
@@ -34,6 +35,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -79,6 +81,12 @@ static void hb_init(void)
 #ifdef HB_OFF
     return;
 #endif
+    /* TIERFS_HUGE_BUFFERS=0: every buffer from posix_memalign (tests under valgrind, whose
+     * memcheck sees an overrun of a malloc block but not of a slot; or a host where huge
+     * pages hurt) */
+    const char *env = getenv("TIERFS_HUGE_BUFFERS");
+    if (env && strcmp(env, "0") == 0)
+        return;
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     uint64_t want = pages > 0 && psz > 0 ? 2ull * (uint64_t)pages * (uint64_t)psz : 0;
     void *p;
