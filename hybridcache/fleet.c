@@ -366,7 +366,7 @@ static void hc_fleet_poll_once(struct hc_fleet *f, struct hc_fleet_conn *c,
         } else if (rc != 0 && ++r->poll_errors >= HC_FLEET_POLL_ERRORS) {
             /* a sick fleet: no more waiting. Not at the first failed look: on a loaded
              * host one late answer fails the whole multi-get, and sending every waiter
-             * of it to the origin fetched ~30 blocks twice in a 4-mount scan */
+             * of it to the origin fetched their blocks twice (docs/fleet.md) */
             hc_fleet_answer(f, r, HC_FLEET_FETCH, false);
         } else {
             if (rc == 0)
@@ -574,7 +574,7 @@ int hc_fleet_create(const struct hc_fleet_conf *conf, struct hc_fleet_backend *b
         f->conf.threads = 4;
     /* Four: a set waits for memcached's answer, and a mount that leads a shared scan
      * stores nearly every block; with two its queue filled on a busy host and the drops
-     * (each a block another mount then fetched itself) cost 1.086x in bench_fleet */
+     * (each a block another mount then fetched itself) cost S3 bytes (docs/fleet.md) */
     if (!f->conf.store_threads)
         f->conf.store_threads = 4;
     if (!f->conf.store_queue)

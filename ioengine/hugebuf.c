@@ -6,10 +6,8 @@
  * Block buffers are large (64 KiB to a few MiB), and a cold scan makes hundreds of them
  * before the tiers start recycling. Each used to be its own posix_memalign mapping in
  * 4 KiB pages, and on a virtual machine the first touch of every such page costs a trip
- * to the hypervisor: on the benchmark VM, copying into fresh 4 KiB pages ran at ~0.35 GB/s,
- * into the same pages once touched at ~25 GB/s, and into madvise(MADV_HUGEPAGE) memory
- * at 5-12 GB/s (docs/performance.md, "Fresh memory"). A 2 MiB page also saves the TLB on
- * any machine.
+ * to the hypervisor, where a 2 MiB page costs one trip for 512 of them (the measurements:
+ * docs/performance.md, "Fresh memory"). A 2 MiB page also saves the TLB on any machine.
  *
  * So buffers whose size is a power of two from 64 KiB to 2 MiB share 2 MiB slots (one
  * class per size, a slot holds 2 MiB / size of them), and sizes that are multiples of

@@ -174,8 +174,8 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 log "tsan: $((SECONDS - t0)) s"
 log "static analysis"
 tool_stage static bash "$here/tools/check_static.sh" || fail=1
-# Fuzzing: 10 s per harness here, one per core at a time (about 50 s with the clang
-# build); longer runs by hand with `bash tests/fuzz/run.sh SECONDS`.
+# Fuzzing: 10 s per harness here, one per core at a time; longer runs by hand with
+# `bash tests/fuzz/run.sh SECONDS`.
 log "fuzzing"
 tool_stage fuzz env FUZZ_BUILD_DIR="$build_root/fuzz" bash "$here/tests/fuzz/run.sh" \
     "${FUZZ_SECONDS:-10}" || fail=1

@@ -98,8 +98,8 @@ done
 sleep 0.3
 # Fill each server's memory once, then empty it: a fleet's memcached runs for months, its
 # slab memory long touched. A fresh one pays the first write of every page, which on this
-# VM holds stores to ~200 MB/s (docs/benchmarks.md "Fleet tier, warm servers"); the
-# stores then fall behind, are dropped, and waiting mounts fetch those blocks themselves.
+# VM slows stores (docs/fleet.md, "Running memcached for it"): they fall behind, are
+# dropped, and waiting mounts fetch those blocks themselves.
 say "filling the memcached servers' memory once"
 python3 - "${MC_PORTS[@]}" <<'PY' >>"$LOG" 2>&1 || die "memcached warm-up failed (see $LOG)"
 import socket, sys, threading

@@ -35,8 +35,8 @@ expect_fail() {
 # 1. garbage in every option that takes a number, a size, a duration or a word
 long=$(printf 'x%.0s' $(seq 1 3000))
 n=0
-# Two at a time, each with its own output file (none of them mounts): 251 daemon starts
-# took 35 s of an ASan run one by one.
+# Two at a time, each with its own output file (none of them mounts): one daemon start
+# each, slow on an ASan build.
 lanes=()
 lane_wait() { wait "${lanes[0]}" || fail "garbage option values: a case failed (its line above)"; lanes=("${lanes[@]:1}"); }
 for o in block_size mem_cache_size disk_cache_size direct_io io_engine eviction compression \

@@ -9,8 +9,8 @@
 . "$(dirname "$0")/rel_lib.sh"
 fs_init rel_load
 
-# 5 s under a sanitizer: 64 readers still race for every path, and ASan and TSan ran
-# 50 and 53 s of a CI run at 10 (the suite's budget is 30 minutes)
+# 5 s under a sanitizer: 64 readers still race for every path, and the suite's budget
+# is 30 minutes
 case ${TIERFS_BUILD_SANITIZER:-none} in asan | tsan) S=${REL_LOAD_S:-5} ;; *) S=${REL_LOAD_S:-10} ;; esac
 MEM_MB=64
 OVERHEAD_MB=${REL_OVERHEAD_MB:-32}   # thread stacks, libcurl/OpenSSL, 64 connections, index
